@@ -1,0 +1,120 @@
+package release
+
+import (
+	"fmt"
+	"time"
+)
+
+// Command is an instruction a person gives a lane through the API or CLI.
+type Command string
+
+const (
+	CmdHalt     Command = "halt"
+	CmdPause    Command = "pause"
+	CmdResume   Command = "resume"
+	CmdAdvance  Command = "advance"
+	CmdComplete Command = "complete"
+	CmdRollback Command = "rollback"
+	CmdApprove  Command = "approve"
+	CmdCancel   Command = "cancel"
+)
+
+// ParseCommand validates a command name.
+func ParseCommand(s string) (Command, error) {
+	switch c := Command(s); c {
+	case CmdHalt, CmdPause, CmdResume, CmdAdvance, CmdComplete, CmdRollback, CmdApprove, CmdCancel:
+		return c, nil
+	}
+	return "", fmt.Errorf("command %q is not one of halt, pause, resume, advance, complete, rollback, approve, cancel", s)
+}
+
+// ApplyCommand decides what a command does to a lane. It returns the action
+// the executor must take remotely, the new status to record after it, and an
+// error when the command is not allowed in the current state.
+func ApplyCommand(plan Plan, st Status, cmd Command, reason string, now time.Time) (Decision, error) {
+	if reason == "" {
+		reason = string(cmd) + " by operator"
+	}
+	to := func(s State, a Action, pct int) (Decision, error) {
+		next, err := st.Transition(s, reason, now)
+		if err != nil {
+			return Decision{}, fmt.Errorf("%s: %w", cmd, err)
+		}
+		next.NextEligibleAt = time.Time{}
+		return Decision{Action: a, Percent: pct, Reason: reason, Status: next}, nil
+	}
+	switch cmd {
+	case CmdHalt:
+		return to(StateHalted, ActionHalt, st.Percent)
+	case CmdPause:
+		return to(StatePaused, ActionHalt, st.Percent)
+	case CmdCancel:
+		return to(StateCancelled, ActionHalt, st.Percent)
+	case CmdResume:
+		if st.State != StateHalted && st.State != StatePaused {
+			return Decision{}, fmt.Errorf("resume: lane is %s, not halted or paused", st.State)
+		}
+		d, err := to(StateRolling, ActionAdvance, st.Percent)
+		if err == nil && st.Percent == 0 {
+			d.Action = ActionNone
+		}
+		return d, err
+	case CmdComplete:
+		d, err := to(StateCompleted, ActionComplete, 100)
+		if err == nil {
+			d.Status.Percent = 100
+			d.Status.StepIndex = len(plan.Steps)
+		}
+		return d, err
+	case CmdAdvance:
+		// Skip waits, gates and approvals up to and including the next
+		// SetPercent step, and execute it now.
+		if st.State != StateRolling && st.State != StateWaiting {
+			return Decision{}, fmt.Errorf("advance: lane is %s; resume it first", st.State)
+		}
+		for i := st.StepIndex; i < len(plan.Steps); i++ {
+			if p := plan.Steps[i].SetPercent; p != nil {
+				next := st
+				next.StepIndex = i + 1
+				next.StepStartedAt = now
+				next.Percent = *p
+				next.Reason = reason
+				next.UpdatedAt = now
+				next.NextEligibleAt = time.Time{}
+				if *p >= 100 {
+					next.State = StateCompleted
+					return Decision{Action: ActionComplete, Percent: 100, Reason: reason, Status: next}, nil
+				}
+				next.State = StateRolling
+				return Decision{Action: ActionAdvance, Percent: *p, Reason: reason, Status: next}, nil
+			}
+		}
+		return Decision{}, fmt.Errorf("advance: no percentage step left after step %d", st.StepIndex)
+	case CmdApprove:
+		if st.StepIndex >= len(plan.Steps) || plan.Steps[st.StepIndex].Approval == nil {
+			return Decision{}, fmt.Errorf("approve: step %d is not waiting for approval", st.StepIndex)
+		}
+		if st.State != StateWaiting && st.State != StateRolling {
+			return Decision{}, fmt.Errorf("approve: lane is %s", st.State)
+		}
+		next := st
+		next.StepIndex++
+		next.StepStartedAt = now
+		next.State = StateRolling
+		next.Reason = reason
+		next.UpdatedAt = now
+		next.NextEligibleAt = time.Time{}
+		return Decision{Action: ActionNone, Reason: reason, Status: next}, nil
+	case CmdRollback:
+		if st.State == StateCancelled || st.State == StateFailed {
+			return Decision{}, fmt.Errorf("rollback: lane is %s", st.State)
+		}
+		next := st
+		next.State = StateHalted
+		next.Reason = reason
+		next.UpdatedAt = now
+		next.NextEligibleAt = time.Time{}
+		return Decision{Action: ActionRollback, Percent: st.Percent, Reason: reason, Status: next}, nil
+	}
+	return Decision{}, fmt.Errorf("command %q is not known", cmd)
+}

@@ -1,0 +1,154 @@
+package release
+
+import (
+	"fmt"
+	"time"
+)
+
+// Action is what the executor must do after a reconcile pass.
+type Action string
+
+const (
+	ActionNone     Action = "none"     // nothing to do; status may have moved
+	ActionHold     Action = "hold"     // wait; look again at NextEligibleAt
+	ActionAdvance  Action = "advance"  // set the rollout to Percent
+	ActionHalt     Action = "halt"     // stop the rollout remotely (Play halted, iOS paused, OTA disabled)
+	ActionComplete Action = "complete" // go to 100 % and finish
+	ActionRollback Action = "rollback" // OTA: roll back to the previous release; stores: halt
+)
+
+// Observation is a health metric as a gate provider saw it.
+type Observation struct {
+	Value   float64
+	Samples int64
+	// Fresh is false when the provider has no data for the current version yet,
+	// or its data is older than the step: gates hold on it, never advance.
+	Fresh bool
+}
+
+// Observations is what the reconciler knows of the outside world.
+type Observations struct {
+	Metrics map[string]Observation
+	// Approved lists the step indexes a person approved.
+	Approved map[int]bool
+}
+
+// Decision is the outcome of one reconcile pass: an action for the executor
+// and the status to record once the action succeeded.
+type Decision struct {
+	Action  Action
+	Percent int
+	Reason  string
+	Status  Status
+}
+
+// Reconcile re-derives what a lane should do now from its plan, status and
+// observations. It returns early at each gate and is idempotent: a second pass
+// with the same inputs after the action was recorded decides nothing new.
+// At most one external action is returned per pass.
+func Reconcile(plan Plan, st Status, obs Observations, now time.Time) (Decision, error) {
+	switch st.State {
+	case StateRolling, StateWaiting:
+	default:
+		return Decision{Action: ActionNone, Status: st, Reason: fmt.Sprintf("lane is %s", st.State)}, nil
+	}
+	if st.StepIndex < 0 || st.StepIndex > len(plan.Steps) {
+		return Decision{}, fmt.Errorf("step index %d is outside the plan (%d steps)", st.StepIndex, len(plan.Steps))
+	}
+	for st.StepIndex < len(plan.Steps) {
+		step := plan.Steps[st.StepIndex]
+		if st.StepStartedAt.IsZero() {
+			st.StepStartedAt = now
+		}
+		switch {
+		case step.SetPercent != nil:
+			n := *step.SetPercent
+			next := st
+			next.StepIndex++
+			next.StepStartedAt = now
+			next.Percent = n
+			next.UpdatedAt = now
+			next.NextEligibleAt = time.Time{}
+			if n >= 100 {
+				next.State = StateCompleted
+				next.Reason = "rolled out to 100%"
+				return Decision{Action: ActionComplete, Percent: 100, Reason: next.Reason, Status: next}, nil
+			}
+			next.State = StateRolling
+			next.Reason = fmt.Sprintf("rolled out to %d%%", n)
+			return Decision{Action: ActionAdvance, Percent: n, Reason: next.Reason, Status: next}, nil
+
+		case step.Wait != nil:
+			until := st.StepStartedAt.Add(time.Duration(step.Wait.Soak))
+			if now.Before(until) {
+				return hold(st, now, until, fmt.Sprintf("soaking at %d%% until %s", st.Percent, until.UTC().Format(time.RFC3339))), nil
+			}
+			if step.Wait.Window != "" {
+				sched, err := ParseWindow(step.Wait.Window)
+				if err != nil {
+					return Decision{}, fmt.Errorf("steps[%d].wait.window: %w", st.StepIndex, err)
+				}
+				minute := now.Truncate(time.Minute)
+				if !sched.Next(minute.Add(-time.Nanosecond)).Equal(minute) {
+					open := sched.Next(minute)
+					if open.IsZero() {
+						return Decision{}, fmt.Errorf("steps[%d].wait.window %q never opens", st.StepIndex, step.Wait.Window)
+					}
+					return hold(st, now, open, fmt.Sprintf("outside the rollout window; next opening %s", open.UTC().Format(time.RFC3339))), nil
+				}
+			}
+			st = nextStep(st, now)
+
+		case step.Gate != nil:
+			for _, r := range step.Gate.Rules {
+				o, ok := obs.Metrics[r.Metric]
+				switch {
+				case !ok || !o.Fresh:
+					return hold(st, now, now.Add(time.Minute), fmt.Sprintf("gate %s: no fresh data yet", r.Metric)), nil
+				case o.Samples < r.MinSamples:
+					return hold(st, now, now.Add(time.Minute), fmt.Sprintf("gate %s: %d samples, need %d", r.Metric, o.Samples, r.MinSamples)), nil
+				case o.Value > r.Max:
+					next := st
+					next.State = StateHalted
+					next.Reason = fmt.Sprintf("gate %s failed: %.4g is above %.4g", r.Metric, o.Value, r.Max)
+					next.UpdatedAt = now
+					next.NextEligibleAt = time.Time{}
+					return Decision{Action: ActionHalt, Percent: st.Percent, Reason: next.Reason, Status: next}, nil
+				}
+			}
+			st = nextStep(st, now)
+
+		case step.Approval != nil:
+			if !obs.Approved[st.StepIndex] {
+				reason := "waiting for approval"
+				if step.Approval.Reason != "" {
+					reason += ": " + step.Approval.Reason
+				}
+				d := hold(st, now, time.Time{}, reason)
+				return d, nil
+			}
+			st = nextStep(st, now)
+
+		default:
+			return Decision{}, fmt.Errorf("steps[%d]: empty step", st.StepIndex)
+		}
+	}
+	st.State = StateCompleted
+	st.UpdatedAt = now
+	return Decision{Action: ActionNone, Status: st, Reason: "plan finished"}, nil
+}
+
+func hold(st Status, now, until time.Time, reason string) Decision {
+	st.State = StateWaiting
+	st.Reason = reason
+	st.NextEligibleAt = until
+	st.UpdatedAt = now
+	return Decision{Action: ActionHold, Percent: st.Percent, Reason: reason, Status: st}
+}
+
+func nextStep(st Status, now time.Time) Status {
+	st.StepIndex++
+	st.StepStartedAt = now
+	st.State = StateRolling
+	return st
+}
