@@ -25,7 +25,7 @@ import (
 	_ "go.yaml.in/yaml/v3"
 	_ "golang.org/x/oauth2/google"
 	_ "google.golang.org/api/androidpublisher/v3"
-	_ "google.golang.org/api/playdeveloperreporting/v1beta1"
 	_ "google.golang.org/api/option"
+	_ "google.golang.org/api/playdeveloperreporting/v1beta1"
 	_ "modernc.org/sqlite"
 )

@@ -17,7 +17,7 @@ type LaneInput struct {
 	LiveVersion string
 	// Difference explains how Fingerprint differs from LiveFingerprint
 	// (files and dependencies); used verbatim in reasons.
-	Difference string
+	Difference   string
 	StoreEnabled bool
 	OTAEnabled   bool
 	// OTAOnly is set when the tag asked for an over-the-air release only.
