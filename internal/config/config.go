@@ -1,0 +1,245 @@
+// Package config loads releasepilot's YAML configuration: one file, strict
+// keys, secrets from the environment or files, and errors that name the key
+// path and the bad value.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultPath is read when --config is not given and the file exists.
+const DefaultPath = "configs/releasepilot.yaml"
+
+// Config is the whole configuration. The zero value plus Defaults() is a
+// working single-machine setup on SQLite with no apps.
+type Config struct {
+	Listen          string       `yaml:"listen"`
+	DataDir         string       `yaml:"data_dir"`
+	ShutdownTimeout Duration     `yaml:"shutdown_timeout"`
+	Database        Database     `yaml:"database"`
+	Log             Log          `yaml:"log"`
+	Jobs            Jobs         `yaml:"jobs"`
+	Tokens          []Token      `yaml:"tokens"`
+	GitHub          GitHub       `yaml:"github"`
+	NPM             NPM          `yaml:"npm"`
+	AppStore        AppStore     `yaml:"appstore"`
+	PlayStore       PlayStore    `yaml:"playstore"`
+	CodePush        CodePush     `yaml:"codepush"`
+	AppStoreHook    AppStoreHook `yaml:"appstore_webhook"`
+	Sandbox         bool         `yaml:"sandbox"`
+	Apps            []App        `yaml:"apps"`
+	Notify          []Notify     `yaml:"notify"`
+}
+
+// Database selects the engine by URL scheme: empty or sqlite:/file: for
+// SQLite, postgres:// or postgresql:// for Postgres.
+type Database struct {
+	URL     Secret `yaml:"url"`
+	URLFile string `yaml:"url_file"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // auto, json, text
+}
+
+// Jobs configures River.
+type Jobs struct {
+	Workers           int      `yaml:"workers"`
+	ReconcileInterval Duration `yaml:"reconcile_interval"`
+}
+
+// Token is an API bearer token with a role.
+type Token struct {
+	Name      string `yaml:"name"`
+	Role      string `yaml:"role"` // viewer, operator, admin
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+}
+
+// GitHub configures the repository reader.
+type GitHub struct {
+	APIURL    string `yaml:"api_url"`
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+}
+
+// NPM configures the registry used to tell native dependencies.
+type NPM struct {
+	Registry string `yaml:"registry"`
+}
+
+// AppStore holds App Store Connect API credentials.
+type AppStore struct {
+	BaseURL        string `yaml:"base_url"`
+	IssuerID       string `yaml:"issuer_id"`
+	KeyID          string `yaml:"key_id"`
+	Individual     bool   `yaml:"individual"`
+	PrivateKey     Secret `yaml:"private_key"`
+	PrivateKeyFile string `yaml:"private_key_file"`
+}
+
+// AppStoreHook holds the shared secret of App Store Connect webhooks.
+type AppStoreHook struct {
+	Secret     Secret `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+}
+
+// PlayStore holds Google Play credentials.
+type PlayStore struct {
+	Endpoint           string `yaml:"endpoint"`
+	ReportingEndpoint  string `yaml:"reporting_endpoint"`
+	ServiceAccount     Secret `yaml:"service_account"`
+	ServiceAccountFile string `yaml:"service_account_file"`
+}
+
+// CodePush configures the OTA server.
+type CodePush struct {
+	StorageDir string `yaml:"storage_dir"`
+	PublicURL  string `yaml:"public_url"`
+}
+
+// Notify is an outbound notification target.
+type Notify struct {
+	Kind    string   `yaml:"kind"` // slack, webhook
+	URL     Secret   `yaml:"url"`
+	URLFile string   `yaml:"url_file"`
+	Events  []string `yaml:"events"`
+}
+
+// App is one mobile app.
+type App struct {
+	Name              string  `yaml:"name"`
+	Repository        string  `yaml:"repository"`
+	TagPattern        string  `yaml:"tag_pattern"`
+	OTATagPattern     string  `yaml:"ota_tag_pattern"`
+	WebhookSecret     Secret  `yaml:"webhook_secret"`
+	WebhookSecretFile string  `yaml:"webhook_secret_file"`
+	Root              string  `yaml:"root"`
+	Native            Native  `yaml:"native"`
+	Rollout           Rollout `yaml:"rollout"`
+	IOS               IOS     `yaml:"ios"`
+	Android           Android `yaml:"android"`
+	OTA               OTA     `yaml:"ota"`
+}
+
+// Native tunes the native-vs-JS classifier for one app.
+type Native struct {
+	ExtraGlobs  []string `yaml:"extra_globs"`
+	IgnoreGlobs []string `yaml:"ignore_globs"`
+	ForceNative []string `yaml:"force_native"`
+	ForceJS     []string `yaml:"force_js"`
+}
+
+// Rollout is the schedule and health rules shared by an app's staged lanes.
+type Rollout struct {
+	Soak   Duration   `yaml:"soak"`
+	Window string     `yaml:"window"`
+	Gates  []GateRule `yaml:"gates"`
+}
+
+// GateRule bounds one health metric.
+type GateRule struct {
+	Metric     string  `yaml:"metric"`
+	Max        float64 `yaml:"max"`
+	MinSamples int64   `yaml:"min_samples"`
+}
+
+// IOS configures the TestFlight and App Store lane.
+type IOS struct {
+	Enabled                 bool     `yaml:"enabled"`
+	BundleID                string   `yaml:"bundle_id"`
+	TagPattern              string   `yaml:"tag_pattern"`
+	InternalGroups          []string `yaml:"internal_groups"`
+	ExternalGroups          []string `yaml:"external_groups"`
+	ProcessingTimeout       Duration `yaml:"processing_timeout"`
+	UsesNonExemptEncryption bool     `yaml:"uses_non_exempt_encryption"`
+	AppStore                bool     `yaml:"app_store"`
+	PhasedRelease           bool     `yaml:"phased_release"`
+}
+
+// Android configures the Play lane.
+type Android struct {
+	Enabled              bool   `yaml:"enabled"`
+	PackageName          string `yaml:"package_name"`
+	TagPattern           string `yaml:"tag_pattern"`
+	Stages               []int  `yaml:"stages"`
+	Approval             bool   `yaml:"approval"`
+	ReleaseNotesLanguage string `yaml:"release_notes_language"`
+}
+
+// OTA configures the CodePush lane.
+type OTA struct {
+	Enabled bool  `yaml:"enabled"`
+	Stages  []int `yaml:"stages"`
+}
+
+// Duration reads "90s", "24h".
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Load reads the config at path. An empty path means DefaultPath when it
+// exists, else built-in defaults. Every error names the key path.
+func Load(path string) (*Config, error) {
+	explicit := path != ""
+	if path == "" {
+		path = DefaultPath
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+	case !explicit && errors.Is(err, os.ErrNotExist):
+		c := &Config{}
+		c.applyDefaults()
+		return c, c.Validate()
+	default:
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes, resolves secrets (relative *_file paths against baseDir),
+// fills defaults and validates.
+func Parse(data []byte, baseDir string) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, errEOF) {
+			c := &Config{}
+			c.applyDefaults()
+			return c, c.Validate()
+		}
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	if err := checkKeys(&root, &Config{}); err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := root.Decode(&c); err != nil {
+		return nil, decodeError(err)
+	}
+	if err := c.resolveSecrets(baseDir); err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

@@ -1,0 +1,134 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const good = `
+listen: 127.0.0.1:9090
+database:
+  url: postgres://u@127.0.0.1:5432/db
+tokens:
+  - name: ci
+    role: operator
+    token: ${RP_TEST_TOKEN}
+apps:
+  - name: acme
+    repository: acme/mobile
+    webhook_secret_file: hook.secret
+    android:
+      enabled: true
+      package_name: com.acme.app
+      stages: [5, 20, 100]
+    ios:
+      enabled: true
+      bundle_id: com.acme.app
+      internal_groups: [QA]
+    rollout:
+      soak: 2h
+      window: "CRON_TZ=Europe/Berlin * 10-16 * * MON-FRI"
+      gates:
+        - {metric: crash_rate, max: 0.01, min_samples: 200}
+`
+
+func TestParseGood(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "hook.secret"), []byte("s3cret-hook\n"), 0o600))
+	t.Setenv("RP_TEST_TOKEN", "tok-0123456789abcdef")
+	c, err := Parse([]byte(good), dir)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9090", c.Listen)
+	require.Equal(t, "postgres", c.DatabaseEngine())
+	require.Equal(t, "tok-0123456789abcdef", c.Tokens[0].Token.Value())
+	require.Equal(t, "s3cret-hook", c.Apps[0].WebhookSecret.Value())
+	require.Equal(t, []int{5, 20, 100}, c.Apps[0].Android.Stages)
+	require.Equal(t, []int{10, 25, 50, 100}, c.Apps[0].OTA.Stages, "default")
+	require.Equal(t, "v*", c.Apps[0].TagPattern, "default")
+	require.Equal(t, DefaultDataDir, c.DataDir)
+
+	// Secrets never print, whichever way the config is shown.
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v", c, c, c), c.Tokens[0].Token.String()} {
+		require.NotContains(t, s, "tok-0123456789abcdef")
+		require.NotContains(t, s, "s3cret-hook")
+	}
+	b, err := json.Marshal(c)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "s3cret-hook")
+	require.NotContains(t, string(b), "127.0.0.1:5432", "database URLs carry passwords")
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Setenv("RP_SET", "0123456789abcdefXYZ")
+	app := "apps:\n  - name: acme\n    repository: acme/mobile\n    webhook_secret: x\n"
+	tests := []struct {
+		name, yaml, err string
+	}{
+		{"unknown top key", "lisen: :80\n", "lisen: unknown key (line 1; known keys: listen,"},
+		{"unknown nested key", app + "    android:\n      stagez: [1]\n", "apps[0].android.stagez: unknown key"},
+		{"not a percentage", "apps:\n  - {name: a, repository: a/b, webhook_secret: x}\n  - name: b\n    repository: a/c\n    webhook_secret: x\n    android:\n      stages: [10, 50, 120]\n", "apps[1].android.stages[2]: 120 is not a percentage"},
+		{"not a number", app + "    android:\n      stages: [10, ten]\n", `apps[0].android.stages[1]: "ten" is not a whole number`},
+		{"not increasing", app + "    ota:\n      stages: [50, 25, 100]\n", "apps[0].ota.stages[1]: 25 does not increase on 50"},
+		{"bad duration", "shutdown_timeout: soon\n", `shutdown_timeout: "soon" is not a duration`},
+		{"bad list", "tokens: yes\n", `tokens: expected a list, found "yes"`},
+		{"missing webhook secret", "apps:\n  - name: acme\n    repository: acme/mobile\n", "apps[0].webhook_secret: empty"},
+		{"bad repository", "apps:\n  - name: acme\n    repository: acme\n    webhook_secret: x\n", `apps[0].repository: "acme" is not owner/name`},
+		{"bad role", "tokens:\n  - {name: a, role: god, token: \"${RP_SET}\"}\n", `tokens[0].role: "god" is not one of viewer, operator, admin`},
+		{"unset env", "tokens:\n  - {name: a, role: admin, token: \"${RP_UNSET_VAR}\"}\n", "tokens[0].token: environment variable RP_UNSET_VAR is not set"},
+		{"value and file", app + "    webhook_secret_file: nope\n", "apps[0].webhook_secret: set either the value or webhook_secret_file, not both"},
+		{"bad window", app + "    rollout:\n      window: \"* * * * *\"\n", "needs a CRON_TZ= prefix"},
+		{"bad cron", app + "    rollout:\n      window: \"CRON_TZ=UTC 99 * * * *\"\n", "apps[0].rollout.window"},
+		{"bad glob", app + "    native:\n      extra_globs: [\"ios/**/[\"]\n", `apps[0].native.extra_globs[0]: "ios/**/[" is not a valid glob`},
+		{"bad gate metric", app + "    rollout:\n      gates: [{metric: vibes, max: 0.1}]\n", `apps[0].rollout.gates[0].metric: "vibes" is not one of`},
+		{"bad db scheme", "database:\n  url: mysql://x\n", "database.url: scheme is not"},
+		{"bad yaml", "listen: [\n", "not valid YAML"},
+		{"duplicate app", app + "  - name: acme\n    repository: acme/other\n    webhook_secret: y\n", `apps[1].name: "acme" is used twice`},
+		{"ios without bundle", app + "    ios:\n      enabled: true\n", "apps[0].ios.bundle_id: empty while ios.enabled is true"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), t.TempDir())
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.err)
+			require.NotContains(t, err.Error(), "0123456789abcdefXYZ")
+		})
+	}
+}
+
+func TestSecretFileMissing(t *testing.T) {
+	_, err := Parse([]byte("apps:\n  - name: acme\n    repository: acme/mobile\n    webhook_secret_file: nope.txt\n"), t.TempDir())
+	require.ErrorContains(t, err, `apps[0].webhook_secret_file: cannot read`)
+	require.ErrorContains(t, err, "no such file or directory")
+}
+
+func TestLoadDefaults(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	c, err := Load("")
+	require.NoError(t, err)
+	require.Equal(t, DefaultListen, c.Listen)
+	require.Equal(t, "sqlite", c.DatabaseEngine())
+
+	_, err = Load(filepath.Join(dir, "absent.yaml"))
+	require.ErrorContains(t, err, "absent.yaml")
+
+	require.NoError(t, os.MkdirAll("configs", 0o755))
+	require.NoError(t, os.WriteFile(DefaultPath, []byte("listen: 127.0.0.1:7070\n"), 0o600))
+	c, err = Load("")
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:7070", c.Listen)
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	t.Setenv("RELEASEPILOT_GITHUB_WEBHOOK_SECRET", "example-secret")
+	t.Setenv("RELEASEPILOT_ADMIN_TOKEN", "example-admin-token-0123")
+	t.Setenv("GITHUB_TOKEN", "ghp_example")
+	c, err := Load("../../configs/releasepilot.example.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, c.Apps)
+}

@@ -1,0 +1,277 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/robfig/cron/v3"
+)
+
+// Defaults used when a key is absent.
+const (
+	DefaultListen            = "127.0.0.1:8080"
+	DefaultDataDir           = "./data"
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultReconcileInterval = time.Minute
+	DefaultWorkers           = 10
+	DefaultTagPattern        = "v*"
+	DefaultGitHubAPI         = "https://api.github.com/"
+	DefaultNPMRegistry       = "https://registry.npmjs.org/"
+	DefaultProcessingTimeout = 2 * time.Hour
+	DefaultSoak              = 24 * time.Hour
+)
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+	if c.Jobs.ReconcileInterval == 0 {
+		c.Jobs.ReconcileInterval = Duration(DefaultReconcileInterval)
+	}
+	if c.Jobs.Workers == 0 {
+		c.Jobs.Workers = DefaultWorkers
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "auto"
+	}
+	if c.GitHub.APIURL == "" {
+		c.GitHub.APIURL = DefaultGitHubAPI
+	}
+	if c.NPM.Registry == "" {
+		c.NPM.Registry = DefaultNPMRegistry
+	}
+	if c.CodePush.StorageDir == "" {
+		c.CodePush.StorageDir = strings.TrimRight(c.DataDir, "/") + "/packages"
+	}
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		if a.TagPattern == "" {
+			a.TagPattern = DefaultTagPattern
+		}
+		if a.Rollout.Soak == 0 {
+			a.Rollout.Soak = Duration(DefaultSoak)
+		}
+		if a.IOS.ProcessingTimeout == 0 {
+			a.IOS.ProcessingTimeout = Duration(DefaultProcessingTimeout)
+		}
+		if len(a.Android.Stages) == 0 {
+			a.Android.Stages = []int{10, 25, 50, 100}
+		}
+		if a.Android.ReleaseNotesLanguage == "" {
+			a.Android.ReleaseNotesLanguage = "en-US"
+		}
+		if len(a.OTA.Stages) == 0 {
+			a.OTA.Stages = []int{10, 25, 50, 100}
+		}
+	}
+}
+
+var (
+	appName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	repoName = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+)
+
+// DatabaseEngine returns "sqlite" or "postgres" for the configured URL.
+func (c *Config) DatabaseEngine() string {
+	u := c.Database.URL.Value()
+	if strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Validate checks every value and names the key path of the first bad one.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("shutdown_timeout: %s is negative", c.ShutdownTimeout.D())
+	}
+	if u := c.Database.URL.Value(); u != "" {
+		ok := false
+		for _, p := range []string{"postgres://", "postgresql://", "sqlite:", "file:"} {
+			if strings.HasPrefix(u, p) {
+				ok = true
+			}
+		}
+		if !ok {
+			return fmt.Errorf("database.url: scheme is not postgres://, postgresql://, sqlite: or file:")
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "text":
+	default:
+		return fmt.Errorf("log.format: %q is not one of auto, json, text", c.Log.Format)
+	}
+	if c.Jobs.Workers < 1 || c.Jobs.Workers > 1000 {
+		return fmt.Errorf("jobs.workers: %d is not between 1 and 1000", c.Jobs.Workers)
+	}
+	if c.Jobs.ReconcileInterval.D() < time.Second {
+		return fmt.Errorf("jobs.reconcile_interval: %s is shorter than 1s", c.Jobs.ReconcileInterval.D())
+	}
+	if err := checkURL("github.api_url", c.GitHub.APIURL); err != nil {
+		return err
+	}
+	if err := checkURL("npm.registry", c.NPM.Registry); err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for i, t := range c.Tokens {
+		p := fmt.Sprintf("tokens[%d]", i)
+		if t.Name == "" {
+			return fmt.Errorf("%s.name: empty", p)
+		}
+		if names["token:"+t.Name] {
+			return fmt.Errorf("%s.name: %q is used twice", p, t.Name)
+		}
+		names["token:"+t.Name] = true
+		switch t.Role {
+		case "viewer", "operator", "admin":
+		default:
+			return fmt.Errorf("%s.role: %q is not one of viewer, operator, admin", p, t.Role)
+		}
+		if len(t.Token.Value()) < 16 {
+			return fmt.Errorf("%s.token: shorter than 16 characters", p)
+		}
+	}
+	for i, n := range c.Notify {
+		p := fmt.Sprintf("notify[%d]", i)
+		if n.Kind != "slack" && n.Kind != "webhook" {
+			return fmt.Errorf("%s.kind: %q is not one of slack, webhook", p, n.Kind)
+		}
+		if !n.URL.IsSet() {
+			return fmt.Errorf("%s.url: empty", p)
+		}
+	}
+	for i := range c.Apps {
+		if err := c.Apps[i].validate(fmt.Sprintf("apps[%d]", i)); err != nil {
+			return err
+		}
+		if names["app:"+c.Apps[i].Name] {
+			return fmt.Errorf("apps[%d].name: %q is used twice", i, c.Apps[i].Name)
+		}
+		names["app:"+c.Apps[i].Name] = true
+	}
+	return nil
+}
+
+func checkURL(key, v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s: %q is not an http(s) URL", key, v)
+	}
+	return nil
+}
+
+// CheckTagPattern validates a tag pattern: a glob, or a regexp after "re:".
+func CheckTagPattern(p string) error {
+	if re, ok := strings.CutPrefix(p, "re:"); ok {
+		_, err := regexp.Compile(re)
+		return err
+	}
+	_, err := path.Match(p, "")
+	return err
+}
+
+func (a *App) validate(p string) error {
+	if !appName.MatchString(a.Name) {
+		return fmt.Errorf("%s.name: %q is not a valid app name (lowercase letters, digits, . _ -)", p, a.Name)
+	}
+	if !repoName.MatchString(a.Repository) {
+		return fmt.Errorf("%s.repository: %q is not owner/name", p, a.Repository)
+	}
+	if !a.WebhookSecret.IsSet() {
+		return fmt.Errorf("%s.webhook_secret: empty; GitHub deliveries cannot be verified without it", p)
+	}
+	for key, pat := range map[string]string{"tag_pattern": a.TagPattern, "ota_tag_pattern": a.OTATagPattern, "ios.tag_pattern": a.IOS.TagPattern, "android.tag_pattern": a.Android.TagPattern} {
+		if pat == "" {
+			continue
+		}
+		if err := CheckTagPattern(pat); err != nil {
+			return fmt.Errorf("%s.%s: %q is not a valid pattern: %v", p, key, pat, err)
+		}
+	}
+	if strings.HasPrefix(a.Root, "/") || strings.Contains(a.Root, "..") {
+		return fmt.Errorf("%s.root: %q must be a relative path inside the repository", p, a.Root)
+	}
+	for key, globs := range map[string][]string{"native.extra_globs": a.Native.ExtraGlobs, "native.ignore_globs": a.Native.IgnoreGlobs} {
+		for j, g := range globs {
+			if !doublestar.ValidatePattern(g) {
+				return fmt.Errorf("%s.%s[%d]: %q is not a valid glob", p, key, j, g)
+			}
+		}
+	}
+	if a.Rollout.Window != "" {
+		if !strings.HasPrefix(a.Rollout.Window, "CRON_TZ=") && !strings.HasPrefix(a.Rollout.Window, "TZ=") {
+			return fmt.Errorf("%s.rollout.window: %q needs a CRON_TZ= prefix so it does not depend on the machine's zone", p, a.Rollout.Window)
+		}
+		if _, err := cron.ParseStandard(a.Rollout.Window); err != nil {
+			return fmt.Errorf("%s.rollout.window: %q: %v", p, a.Rollout.Window, err)
+		}
+	}
+	if a.Rollout.Soak < 0 {
+		return fmt.Errorf("%s.rollout.soak: %s is negative", p, a.Rollout.Soak.D())
+	}
+	for j, g := range a.Rollout.Gates {
+		gp := fmt.Sprintf("%s.rollout.gates[%d]", p, j)
+		switch g.Metric {
+		case "crash_rate", "anr_rate", "ota_failure_rate":
+		default:
+			return fmt.Errorf("%s.metric: %q is not one of crash_rate, anr_rate, ota_failure_rate", gp, g.Metric)
+		}
+		if g.Max < 0 || g.Max > 1 {
+			return fmt.Errorf("%s.max: %v is not a rate between 0 and 1", gp, g.Max)
+		}
+		if g.MinSamples < 0 {
+			return fmt.Errorf("%s.min_samples: %d is negative", gp, g.MinSamples)
+		}
+	}
+	if a.IOS.Enabled && a.IOS.BundleID == "" {
+		return fmt.Errorf("%s.ios.bundle_id: empty while ios.enabled is true", p)
+	}
+	if a.Android.Enabled && a.Android.PackageName == "" {
+		return fmt.Errorf("%s.android.package_name: empty while android.enabled is true", p)
+	}
+	if err := checkStages(p+".android.stages", a.Android.Stages); err != nil {
+		return err
+	}
+	return checkStages(p+".ota.stages", a.OTA.Stages)
+}
+
+func checkStages(p string, stages []int) error {
+	last := 0
+	for i, s := range stages {
+		if s < 1 || s > 100 {
+			return fmt.Errorf("%s[%d]: %d is not a percentage", p, i, s)
+		}
+		if s <= last {
+			return fmt.Errorf("%s[%d]: %d does not increase on %d", p, i, s, last)
+		}
+		last = s
+	}
+	if last != 100 {
+		return fmt.Errorf("%s: the last stage is %d, not 100", p, last)
+	}
+	return nil
+}
