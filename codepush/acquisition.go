@@ -1,0 +1,258 @@
+package codepush
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Acquisition routes, as microsoft/code-push-server serves them.
+const (
+	PathUpdateCheck       = "/updateCheck"
+	PathUpdateCheckV01    = "/v0.1/public/codepush/update_check"
+	PathReportDeploy      = "/reportStatus/deploy"
+	PathReportDeployV01   = "/v0.1/public/codepush/report_status/deploy"
+	PathReportDownload    = "/reportStatus/download"
+	PathReportDownloadV01 = "/v0.1/public/codepush/report_status/download"
+	// PathPackages prefixes package downloads: PathPackages + blob key.
+	PathPackages = "/v0.1/public/codepush/packages/"
+)
+
+// RegisterAcquisition mounts the device-facing routes on mux. They need no
+// authentication: the deployment key is the device's credential.
+func (s *Service) RegisterAcquisition(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+PathUpdateCheck, s.handleUpdateCheck(false))
+	mux.HandleFunc("GET "+PathUpdateCheckV01, s.handleUpdateCheck(true))
+	mux.HandleFunc("POST "+PathReportDeploy, s.handleReportDeploy)
+	mux.HandleFunc("POST "+PathReportDeployV01, s.handleReportDeploy)
+	mux.HandleFunc("POST "+PathReportDownload, s.handleReportDownload)
+	mux.HandleFunc("POST "+PathReportDownloadV01, s.handleReportDownload)
+	mux.HandleFunc("GET "+PathPackages+"{key}", s.handlePackage)
+}
+
+// AcquisitionHandler returns the acquisition routes as one handler.
+func (s *Service) AcquisitionHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.RegisterAcquisition(mux)
+	return mux
+}
+
+// ParseUpdateQuery reads an update-check query in either spelling (snake_case
+// first, as SDK 4.x sends it). Absent values are empty.
+func ParseUpdateQuery(q url.Values) UpdateRequest {
+	get := func(snake, camel string) string {
+		if v := q.Get(snake); v != "" {
+			return v
+		}
+		return q.Get(camel)
+	}
+	return UpdateRequest{
+		DeploymentKey:  get("deployment_key", "deploymentKey"),
+		AppVersion:     get("app_version", "appVersion"),
+		PackageHash:    get("package_hash", "packageHash"),
+		Label:          q.Get("label"),
+		ClientUniqueID: get("client_unique_id", "clientUniqueId"),
+		IsCompanion:    strings.EqualFold(get("is_companion", "isCompanion"), "true"),
+	}
+}
+
+type updateInfoSnake struct {
+	DownloadURL            string `json:"download_url"`
+	Description            string `json:"description"`
+	IsAvailable            bool   `json:"is_available"`
+	IsMandatory            bool   `json:"is_mandatory"`
+	AppVersion             string `json:"app_version"`
+	PackageHash            string `json:"package_hash"`
+	Label                  string `json:"label"`
+	PackageSize            int64  `json:"package_size"`
+	UpdateAppVersion       bool   `json:"update_app_version"`
+	ShouldRunBinaryVersion bool   `json:"should_run_binary_version"`
+	TargetBinaryRange      string `json:"target_binary_range"`
+}
+
+type updateInfoCamel struct {
+	DownloadURL            string `json:"downloadURL"`
+	Description            string `json:"description"`
+	IsAvailable            bool   `json:"isAvailable"`
+	IsMandatory            bool   `json:"isMandatory"`
+	AppVersion             string `json:"appVersion"`
+	PackageHash            string `json:"packageHash"`
+	Label                  string `json:"label"`
+	PackageSize            int64  `json:"packageSize"`
+	UpdateAppVersion       bool   `json:"updateAppVersion"`
+	ShouldRunBinaryVersion bool   `json:"shouldRunBinaryVersion"`
+	TargetBinaryRange      string `json:"target_binary_range"`
+}
+
+func (s *Service) baseURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Service) handleUpdateCheck(snake bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req := ParseUpdateQuery(r.URL.Query())
+		info, err := s.CheckUpdate(req)
+		if err != nil {
+			if !snake {
+				err = camelField(err)
+			}
+			writeError(w, err)
+			return
+		}
+		if info.IsAvailable && info.DownloadURL == "" {
+			info.DownloadURL = s.baseURL(r) + PathPackages + info.Release.BlobKey
+		}
+		if snake {
+			writeJSON(w, http.StatusOK, struct {
+				UpdateInfo updateInfoSnake `json:"update_info"`
+			}{updateInfoSnake(toCamel(info))})
+			return
+		}
+		writeJSON(w, http.StatusOK, struct {
+			UpdateInfo updateInfoCamel `json:"updateInfo"`
+		}{toCamel(info)})
+	}
+}
+
+func toCamel(i UpdateInfo) updateInfoCamel {
+	return updateInfoCamel{
+		DownloadURL: i.DownloadURL, Description: i.Description, IsAvailable: i.IsAvailable,
+		IsMandatory: i.IsMandatory, AppVersion: i.AppVersion, PackageHash: i.PackageHash,
+		Label: i.Label, PackageSize: i.PackageSize, UpdateAppVersion: i.UpdateAppVersion,
+		ShouldRunBinaryVersion: i.ShouldRunBinaryVersion, TargetBinaryRange: i.AppVersion,
+	}
+}
+
+// camelField renames the parameter in an error for the legacy route.
+func camelField(err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	c := *e
+	switch c.Field {
+	case "deployment_key":
+		c.Field = "deploymentKey"
+	case "app_version":
+		c.Field = "appVersion"
+	}
+	return &c
+}
+
+// reportBody accepts both spellings of every field.
+type reportBody struct {
+	DeploymentKey          string `json:"deploymentKey"`
+	DeploymentKeySnake     string `json:"deployment_key"`
+	AppVersion             string `json:"appVersion"`
+	AppVersionSnake        string `json:"app_version"`
+	ClientUniqueID         string `json:"clientUniqueId"`
+	ClientUniqueIDSnake    string `json:"client_unique_id"`
+	Label                  string `json:"label"`
+	Status                 string `json:"status"`
+	PreviousLabel          string `json:"previousLabelOrAppVersion"`
+	PreviousLabelSnake     string `json:"previous_label_or_app_version"`
+	PreviousDeploymentKey  string `json:"previousDeploymentKey"`
+	PreviousDeploymentSnak string `json:"previous_deployment_key"`
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func readReport(w http.ResponseWriter, r *http.Request) (reportBody, error) {
+	var b reportBody
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 10<<10))
+	if err := dec.Decode(&b); err != nil && !errors.Is(err, io.EOF) {
+		return b, invalid("body", "", "the body must be a JSON object of at most 10 KiB: %v", err)
+	}
+	return b, nil
+}
+
+func (s *Service) handleReportDeploy(w http.ResponseWriter, r *http.Request) {
+	b, err := readReport(w, r)
+	if err == nil {
+		err = s.ReportDeploy(r.Context(), DeployReport{
+			DeploymentKey:             or(b.DeploymentKeySnake, b.DeploymentKey),
+			AppVersion:                or(b.AppVersionSnake, b.AppVersion),
+			ClientUniqueID:            or(b.ClientUniqueIDSnake, b.ClientUniqueID),
+			Label:                     b.Label,
+			Status:                    b.Status,
+			PreviousLabelOrAppVersion: or(b.PreviousLabelSnake, b.PreviousLabel),
+			PreviousDeploymentKey:     or(b.PreviousDeploymentSnak, b.PreviousDeploymentKey),
+		})
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Service) handleReportDownload(w http.ResponseWriter, r *http.Request) {
+	b, err := readReport(w, r)
+	if err == nil {
+		err = s.ReportDownload(r.Context(), or(b.DeploymentKeySnake, b.DeploymentKey), b.Label)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Service) handlePackage(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	rc, err := s.OpenPackage(r.Context(), key)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable") // content-addressed
+	io.Copy(w, rc)                                                         // a corrupt blob fails at EOF; the client's hash check rejects the truncated body
+}
+
+type errorBody struct {
+	Error struct {
+		Code    Kind   `json:"code"`
+		Field   string `json:"field,omitempty"`
+		Value   string `json:"value,omitempty"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var b errorBody
+	var e *Error
+	if errors.As(err, &e) {
+		b.Error.Code, b.Error.Field, b.Error.Value, b.Error.Message = e.Kind, e.Field, e.Value, e.Message
+	} else {
+		b.Error.Code, b.Error.Message = "internal", "internal error"
+	}
+	writeJSON(w, HTTPStatus(err), b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":{"code":"internal","message":"encoding failed"}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(body)
+}

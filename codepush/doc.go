@@ -1,0 +1,16 @@
+// Package codepush is a CodePush-compatible over-the-air update server: the
+// release rules of microsoft/code-push-server (target binary ranges with
+// node-semver semantics, mandatory propagation, rollout membership by the same
+// hash as Microsoft's server, disable and rollback), the acquisition HTTP API
+// spoken by the react-native-code-push client (code-push SDK 4.x), and a
+// management API for releasing, promoting, patching and rolling back.
+//
+// The package imports nothing from the service that embeds it. Metadata lives
+// behind [Store] and package contents behind [Blobs]; [MemStore] and [DirBlobs]
+// are complete implementations for a single process. An optional [Gate] can
+// refuse a release before it is persisted (the native-code gate).
+//
+// Update checks are answered from an immutable in-memory view of each
+// deployment's history, replaced on every change made through the [Service];
+// when another replica changes the data, call [Service.Invalidate].
+package codepush

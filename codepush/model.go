@@ -1,0 +1,72 @@
+package codepush
+
+import "time"
+
+// Default deployments created with every app, as code-push-server does.
+const (
+	Staging    = "Staging"
+	Production = "Production"
+)
+
+// App is a mobile app (one per platform, by convention) with its deployments.
+type App struct {
+	Name        string       `json:"name"`
+	Deployments []Deployment `json:"deployments"`
+	CreatedAt   time.Time    `json:"createdTime"`
+}
+
+// Deployment is a release channel of an app; devices name it by its key.
+type Deployment struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+}
+
+// ReleaseMethod tells how a release entered its deployment's history.
+type ReleaseMethod string
+
+// Release methods.
+const (
+	MethodUpload   ReleaseMethod = "Upload"
+	MethodPromote  ReleaseMethod = "Promote"
+	MethodRollback ReleaseMethod = "Rollback"
+)
+
+// Release is one entry of a deployment's append-only history.
+type Release struct {
+	Label       string `json:"label"`      // "v1", "v2", ...
+	AppVersion  string `json:"appVersion"` // target binary range (node-semver)
+	Description string `json:"description"`
+	Mandatory   bool   `json:"isMandatory"`
+	Disabled    bool   `json:"isDisabled"`
+	// Rollout is the percentage of devices offered the release, 1..100; 100
+	// (also the zero value) means everyone.
+	Rollout     int           `json:"rollout"`
+	PackageHash string        `json:"packageHash"` // what the client verifies (see PackageHash)
+	Size        int64         `json:"size"`
+	BlobKey     string        `json:"blobKey"`           // key in Blobs
+	BlobURL     string        `json:"blobUrl,omitempty"` // absolute download URL overriding the served one
+	Method      ReleaseMethod `json:"releaseMethod"`
+	// OriginalLabel and OriginalDeployment name the source of a promote or
+	// rollback.
+	OriginalLabel      string    `json:"originalLabel,omitempty"`
+	OriginalDeployment string    `json:"originalDeployment,omitempty"`
+	ReleasedBy         string    `json:"releasedBy,omitempty"`
+	Commit             string    `json:"commit,omitempty"`
+	UploadTime         time.Time `json:"uploadTime"`
+}
+
+// Counts are a release's (or binary version's) status-report counters.
+type Counts struct {
+	Active     int64 `json:"active"`
+	Downloaded int64 `json:"downloaded"`
+	Installed  int64 `json:"installed"`
+	Failed     int64 `json:"failed"`
+}
+
+// CountDelta is one change to the counters of a label (or, for binary
+// versions, an app version) in a deployment.
+type CountDelta struct {
+	DeploymentKey string
+	Label         string
+	Counts        // added to the stored values; Active may be negative
+}

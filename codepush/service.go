@@ -1,0 +1,765 @@
+package codepush
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Gate can refuse a release before it is persisted, e.g. because the commit
+// changes native code that the binaries in targetRange do not have. Release,
+// Promote and a Patch that changes the target range call it. A typed *Error is
+// returned as is; any other error becomes KindConflict.
+type Gate interface {
+	CheckRelease(ctx context.Context, app, deployment, targetRange, commit string) error
+}
+
+// GateFunc adapts a function to Gate.
+type GateFunc func(ctx context.Context, app, deployment, targetRange, commit string) error
+
+// CheckRelease implements Gate.
+func (f GateFunc) CheckRelease(ctx context.Context, app, deployment, targetRange, commit string) error {
+	return f(ctx, app, deployment, targetRange, commit)
+}
+
+// Actor is who performs a management operation; the embedding service
+// authenticates and puts it in the request context with WithActor.
+type Actor struct {
+	Name string
+}
+
+type actorKey struct{}
+
+// WithActor returns ctx carrying a.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the actor in ctx, or the zero Actor.
+func ActorFrom(ctx context.Context) Actor {
+	a, _ := ctx.Value(actorKey{}).(Actor)
+	return a
+}
+
+// Config configures a Service. Zero values are usable except Blobs, which
+// releases need.
+type Config struct {
+	Store Store // default: a new MemStore
+	Blobs Blobs
+	Gate  Gate             // optional
+	Now   func() time.Time // default: time.Now
+	// PublicURL is the base of package download URLs, e.g.
+	// "https://ota.example.com". Empty: derived from each request's Host.
+	PublicURL string
+	// MaxPackageSize bounds uploads; default 200 MiB, as code-push-server.
+	MaxPackageSize int64
+}
+
+// Service implements the CodePush rules on top of a Store and Blobs.
+type Service struct {
+	cfg Config
+
+	mu       sync.Mutex // serialises mutations made by this process
+	reloadMu sync.Mutex // orders snapshot reloads
+	views    sync.Map   // deployment key -> *deploymentView
+}
+
+// deploymentView is an immutable snapshot of one deployment.
+type deploymentView struct {
+	app, name, key string
+	releases       []viewRelease
+}
+
+// New returns a Service with the in-memory view of every deployment loaded.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		cfg.Store = &MemStore{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxPackageSize <= 0 {
+		cfg.MaxPackageSize = 200 << 20
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	s := &Service{cfg: cfg}
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload rebuilds the view of every deployment from the Store.
+func (s *Service) Reload(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	apps, err := s.cfg.Store.Apps(ctx)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, a := range apps {
+		for _, d := range a.Deployments {
+			if err := s.loadView(ctx, a.Name, d); err != nil {
+				return err
+			}
+			seen[d.Key] = true
+		}
+	}
+	s.views.Range(func(k, _ any) bool {
+		if !seen[k.(string)] {
+			s.views.Delete(k)
+		}
+		return true
+	})
+	return nil
+}
+
+// Invalidate reloads the view of one deployment from the Store; call it when
+// another replica changed that deployment (or created or deleted it).
+func (s *Service) Invalidate(ctx context.Context, deploymentKey string) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	apps, err := s.cfg.Store.Apps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		for _, d := range a.Deployments {
+			if d.Key == deploymentKey {
+				return s.loadView(ctx, a.Name, d)
+			}
+		}
+	}
+	s.views.Delete(deploymentKey)
+	return nil
+}
+
+func (s *Service) loadView(ctx context.Context, app string, d Deployment) error {
+	h, err := s.cfg.Store.Releases(ctx, d.Key)
+	if err != nil {
+		return err
+	}
+	s.views.Store(d.Key, &deploymentView{app: app, name: d.Name, key: d.Key, releases: newViewReleases(h)})
+	return nil
+}
+
+func (s *Service) view(key string) *deploymentView {
+	v, ok := s.views.Load(key)
+	if !ok {
+		return nil
+	}
+	return v.(*deploymentView)
+}
+
+// CheckUpdate answers a device's update check from the in-memory view.
+func (s *Service) CheckUpdate(req UpdateRequest) (UpdateInfo, error) {
+	if !validKey(req.DeploymentKey) {
+		return UpdateInfo{}, invalid("deployment_key", req.DeploymentKey, "must be 10 to 100 characters of letters, digits, '_' or '-'")
+	}
+	v, ok := NormalizeAppVersion(req.AppVersion)
+	if !ok {
+		return UpdateInfo{}, invalid("app_version", req.AppVersion, "must be a semantic version such as 1.4.0")
+	}
+	dv := s.view(req.DeploymentKey)
+	if dv == nil {
+		return UpdateInfo{}, notFound("no deployment has the key %q", req.DeploymentKey)
+	}
+	return resolveView(dv.releases, v, req), nil
+}
+
+func validKey(k string) bool {
+	if len(k) < 10 || len(k) > 100 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewDeploymentKey returns a random key in code-push-server's format.
+func NewDeploymentKey() string {
+	var b [21]byte
+	rand.Read(b[:])
+	k := base64.StdEncoding.EncodeToString(b[:])
+	k = strings.NewReplacer("+", "_", "/", "-").Replace(k)
+	if k[0] == '-' {
+		k = "_" + k[1:]
+	}
+	return k
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$`)
+
+// Apps lists every app.
+func (s *Service) Apps(ctx context.Context) ([]App, error) { return s.cfg.Store.Apps(ctx) }
+
+// App returns one app.
+func (s *Service) App(ctx context.Context, name string) (App, error) {
+	apps, err := s.cfg.Store.Apps(ctx)
+	if err != nil {
+		return App{}, err
+	}
+	for _, a := range apps {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	return App{}, notFound("app %q not found", name)
+}
+
+// CreateApp creates an app with Staging and Production deployments, unless
+// noDeployments is set.
+func (s *Service) CreateApp(ctx context.Context, name string, noDeployments bool) (App, error) {
+	if !nameRE.MatchString(name) {
+		return App{}, invalid("name", name, "app names are 1 to 100 letters, digits, '.', '_', '-' or spaces")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.App(ctx, name); err == nil {
+		return App{}, conflict("app %q already exists", name)
+	} else if KindOf(err) != KindNotFound {
+		return App{}, err
+	}
+	a := App{Name: name, CreatedAt: s.cfg.Now().UTC()}
+	if !noDeployments {
+		a.Deployments = []Deployment{{Name: Staging, Key: NewDeploymentKey()}, {Name: Production, Key: NewDeploymentKey()}}
+	}
+	if err := s.cfg.Store.SaveApp(ctx, a); err != nil {
+		return App{}, err
+	}
+	for _, d := range a.Deployments {
+		s.views.Store(d.Key, &deploymentView{app: a.Name, name: d.Name, key: d.Key})
+	}
+	return a, nil
+}
+
+// AddDeployment adds a deployment to an app; an empty key is generated.
+func (s *Service) AddDeployment(ctx context.Context, app, name, key string) (Deployment, error) {
+	if !nameRE.MatchString(name) {
+		return Deployment{}, invalid("name", name, "deployment names are 1 to 100 letters, digits, '.', '_', '-' or spaces")
+	}
+	if key == "" {
+		key = NewDeploymentKey()
+	} else if !validKey(key) {
+		return Deployment{}, invalid("key", key, "must be 10 to 100 characters of letters, digits, '_' or '-'")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.App(ctx, app)
+	if err != nil {
+		return Deployment{}, err
+	}
+	for _, d := range a.Deployments {
+		if d.Name == name {
+			return Deployment{}, conflict("deployment %q already exists in app %q", name, app)
+		}
+	}
+	if s.view(key) != nil {
+		return Deployment{}, conflict("deployment key is already in use")
+	}
+	d := Deployment{Name: name, Key: key}
+	a.Deployments = append(a.Deployments, d)
+	if err := s.cfg.Store.SaveApp(ctx, a); err != nil {
+		return Deployment{}, err
+	}
+	s.views.Store(key, &deploymentView{app: app, name: name, key: key})
+	return d, nil
+}
+
+// deployment finds a deployment and its current history (from the Store, not
+// the view, so that management decisions see the latest data).
+func (s *Service) deployment(ctx context.Context, app, dep string) (Deployment, []Release, error) {
+	a, err := s.App(ctx, app)
+	if err != nil {
+		return Deployment{}, nil, err
+	}
+	for _, d := range a.Deployments {
+		if d.Name == dep {
+			h, err := s.cfg.Store.Releases(ctx, d.Key)
+			return d, h, err
+		}
+	}
+	return Deployment{}, nil, notFound("deployment %q not found in app %q", dep, app)
+}
+
+// History returns a deployment's releases, oldest first.
+func (s *Service) History(ctx context.Context, app, dep string) ([]Release, error) {
+	_, h, err := s.deployment(ctx, app, dep)
+	return h, err
+}
+
+// Metrics returns a deployment's counters keyed by label (or app version for
+// devices that went back to a store binary).
+func (s *Service) Metrics(ctx context.Context, app, dep string) (map[string]Counts, error) {
+	d, _, err := s.deployment(ctx, app, dep)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Store.Counts(ctx, d.Key)
+}
+
+func nextLabel(h []Release) string {
+	if len(h) == 0 {
+		return "v1"
+	}
+	n, _ := strconv.Atoi(strings.TrimPrefix(h[len(h)-1].Label, "v"))
+	return "v" + strconv.Itoa(n+1)
+}
+
+func validateRange(field, r string) error {
+	if strings.TrimSpace(r) == "" {
+		return invalid(field, r, "a target binary range is required, e.g. 1.4.0, ~1.4.0 or ^1.4.0")
+	}
+	if _, ok := ParseRange(r); !ok {
+		return invalid(field, r, "not a valid semver range (node-semver syntax: 1.2.3, *, 1.2.x, ~1.2.3, ^1.2.3, 1.2.3 - 1.4.0)")
+	}
+	return nil
+}
+
+func validateRollout(field string, r int) error {
+	if r < 1 || r > 100 {
+		return invalid(field, strconv.Itoa(r), "rollout must be an integer from 1 to 100")
+	}
+	return nil
+}
+
+func validateDescription(d string) error {
+	if utf8.RuneCountInString(d) > 10000 {
+		return invalid("description", d[:40]+"…", "descriptions are at most 10,000 characters")
+	}
+	return nil
+}
+
+func (s *Service) checkGate(ctx context.Context, app, dep, rng, commit string) error {
+	if s.cfg.Gate == nil {
+		return nil
+	}
+	err := s.cfg.Gate.CheckRelease(ctx, app, dep, rng, commit)
+	if err == nil || KindOf(err) != "" {
+		return err
+	}
+	return &Error{Kind: KindConflict, Field: "appVersion", Value: rng, Message: "refused by the release gate: " + err.Error()}
+}
+
+func (s *Service) commit(ctx context.Context, d Deployment, r Release) (Release, error) {
+	if err := s.cfg.Store.AppendRelease(ctx, d.Key, r); err != nil {
+		return Release{}, err
+	}
+	return r, s.Invalidate(ctx, d.Key)
+}
+
+// ReleaseInput describes a new upload.
+type ReleaseInput struct {
+	App, Deployment string
+	AppVersion      string // target binary range, required
+	Description     string
+	Mandatory       bool
+	Disabled        bool
+	Rollout         int    // 1..100; 0 means 100
+	Commit          string // passed to the Gate
+	Package         io.Reader
+}
+
+// Release uploads a package (a zip or a single bundle file) as a new release.
+func (s *Service) Release(ctx context.Context, in ReleaseInput) (Release, error) {
+	if in.Rollout == 0 {
+		in.Rollout = 100
+	}
+	if err := validateRange("appVersion", in.AppVersion); err != nil {
+		return Release{}, err
+	}
+	if err := validateRollout("rollout", in.Rollout); err != nil {
+		return Release{}, err
+	}
+	if err := validateDescription(in.Description); err != nil {
+		return Release{}, err
+	}
+	if in.Package == nil {
+		return Release{}, invalid("package", "", "a package file is required")
+	}
+	if s.cfg.Blobs == nil {
+		return Release{}, errors.New("codepush: no Blobs configured")
+	}
+	tmp, size, err := s.spool(in.Package)
+	if err != nil {
+		return Release{}, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	hash, err := PackageHash(tmp, size)
+	if err != nil {
+		return Release{}, err
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, h, err := s.deployment(ctx, in.App, in.Deployment)
+	if err != nil {
+		return Release{}, err
+	}
+	if n := len(h); n > 0 && unfinishedRollout(h[n-1].Rollout) && !h[n-1].Disabled {
+		return Release{}, conflict("release %s is rolled out to %d%%: complete it (patch rollout to 100) or disable it before releasing a new package", h[n-1].Label, h[n-1].Rollout)
+	}
+	if prev := lastHashForAppVersion(h, in.AppVersion); prev == hash {
+		return Release{}, conflict("the uploaded package is identical to the contents of the latest release targeting %q", in.AppVersion)
+	}
+	if err := s.checkGate(ctx, in.App, in.Deployment, in.AppVersion, in.Commit); err != nil {
+		return Release{}, err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return Release{}, err
+	}
+	key, _, _, err := s.cfg.Blobs.Put(ctx, tmp)
+	if err != nil {
+		return Release{}, err
+	}
+	r := Release{
+		Label: nextLabel(h), AppVersion: in.AppVersion, Description: in.Description,
+		Mandatory: in.Mandatory, Disabled: in.Disabled, Rollout: in.Rollout,
+		PackageHash: hash, Size: size, BlobKey: key, Method: MethodUpload,
+		ReleasedBy: ActorFrom(ctx).Name, Commit: in.Commit, UploadTime: s.cfg.Now().UTC(),
+	}
+	return s.commit(ctx, d, r)
+}
+
+func (s *Service) spool(r io.Reader) (*os.File, int64, error) {
+	tmp, err := os.CreateTemp("", "codepush-upload-*")
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := io.Copy(tmp, io.LimitReader(r, s.cfg.MaxPackageSize+1))
+	if err == nil && n > s.cfg.MaxPackageSize {
+		err = invalid("package", strconv.FormatInt(n, 10)+" bytes", "larger than the limit of %d bytes", s.cfg.MaxPackageSize)
+	}
+	if err == nil && n == 0 {
+		err = invalid("package", "", "the package is empty")
+	}
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, 0, err
+	}
+	return tmp, n, nil
+}
+
+// lastHashForAppVersion is getLastPackageHashWithSameAppVersion.
+func lastHashForAppVersion(h []Release, appVersion string) string {
+	if len(h) == 0 {
+		return ""
+	}
+	v, ok := ParseVersion(appVersion)
+	if !ok {
+		last := h[len(h)-1]
+		a, _ := ParseRange(appVersion)
+		b, okb := ParseRange(last.AppVersion)
+		if okb && a.String() == b.String() {
+			return last.PackageHash
+		}
+		return ""
+	}
+	for i := len(h) - 1; i >= 0; i-- {
+		if r, ok := ParseRange(h[i].AppVersion); ok && r.Satisfies(v) {
+			return h[i].PackageHash
+		}
+	}
+	return ""
+}
+
+// PackageInfo holds optional overrides for Promote and Patch.
+type PackageInfo struct {
+	Label       string  `json:"label,omitempty"` // source (promote) or target (patch) release; empty = latest
+	AppVersion  *string `json:"appVersion,omitempty"`
+	Description *string `json:"description,omitempty"`
+	Mandatory   *bool   `json:"isMandatory,omitempty"`
+	Disabled    *bool   `json:"isDisabled,omitempty"`
+	Rollout     *int    `json:"rollout,omitempty"`
+}
+
+func (p PackageInfo) validate() error {
+	if p.Label != "" && !labelRE.MatchString(p.Label) {
+		return invalid("label", p.Label, "labels look like v1, v2, ...")
+	}
+	if p.AppVersion != nil {
+		if err := validateRange("appVersion", *p.AppVersion); err != nil {
+			return err
+		}
+	}
+	if p.Description != nil {
+		if err := validateDescription(*p.Description); err != nil {
+			return err
+		}
+	}
+	if p.Rollout != nil {
+		return validateRollout("rollout", *p.Rollout)
+	}
+	return nil
+}
+
+var labelRE = regexp.MustCompile(`^v[1-9][0-9]*$`)
+
+func findLabel(h []Release, label string) (int, error) {
+	if label == "" {
+		if len(h) == 0 {
+			return -1, notFound("the deployment has no releases")
+		}
+		return len(h) - 1, nil
+	}
+	for i := range h {
+		if h[i].Label == label {
+			return i, nil
+		}
+	}
+	return -1, notFound("release %s not found", label)
+}
+
+// Promote copies a release of deployment from (the latest, or info.Label) to
+// deployment to, with info's overrides. Rollout is not carried over: it is
+// info.Rollout or 100.
+func (s *Service) Promote(ctx context.Context, app, from, to string, info PackageInfo) (Release, error) {
+	if err := info.validate(); err != nil {
+		return Release{}, err
+	}
+	if from == to {
+		return Release{}, invalid("to", to, "cannot promote a deployment to itself")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, src, err := s.deployment(ctx, app, from)
+	if err != nil {
+		return Release{}, err
+	}
+	dst, dh, err := s.deployment(ctx, app, to)
+	if err != nil {
+		return Release{}, err
+	}
+	i, err := findLabel(src, info.Label)
+	if err != nil {
+		return Release{}, err
+	}
+	sr := src[i]
+	if n := len(dh); n > 0 {
+		if unfinishedRollout(dh[n-1].Rollout) && !dh[n-1].Disabled {
+			return Release{}, conflict("cannot promote to an unfinished rollout release (%s at %d%%) unless it is disabled", dh[n-1].Label, dh[n-1].Rollout)
+		}
+		if dh[n-1].PackageHash == sr.PackageHash {
+			return Release{}, conflict("release %s of %s is identical to the current release %s of %s", sr.Label, from, dh[n-1].Label, to)
+		}
+	}
+	r := Release{
+		Label: nextLabel(dh), AppVersion: sr.AppVersion, Description: sr.Description,
+		Mandatory: sr.Mandatory, Disabled: sr.Disabled, Rollout: 100,
+		PackageHash: sr.PackageHash, Size: sr.Size, BlobKey: sr.BlobKey, BlobURL: sr.BlobURL,
+		Method: MethodPromote, OriginalLabel: sr.Label, OriginalDeployment: from,
+		ReleasedBy: ActorFrom(ctx).Name, Commit: sr.Commit, UploadTime: s.cfg.Now().UTC(),
+	}
+	if info.AppVersion != nil {
+		r.AppVersion = *info.AppVersion
+	}
+	if info.Description != nil {
+		r.Description = *info.Description
+	}
+	if info.Mandatory != nil {
+		r.Mandatory = *info.Mandatory
+	}
+	if info.Disabled != nil {
+		r.Disabled = *info.Disabled
+	}
+	if info.Rollout != nil {
+		r.Rollout = *info.Rollout
+	}
+	if err := s.checkGate(ctx, app, to, r.AppVersion, r.Commit); err != nil {
+		return Release{}, err
+	}
+	return s.commit(ctx, dst, r)
+}
+
+// Patch changes a release's metadata (the latest, or info.Label). It reports
+// false, with no error, when nothing changed. A rollout can only grow, and
+// only while it is unfinished.
+func (s *Service) Patch(ctx context.Context, app, dep string, info PackageInfo) (Release, bool, error) {
+	if err := info.validate(); err != nil {
+		return Release{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, h, err := s.deployment(ctx, app, dep)
+	if err != nil {
+		return Release{}, false, err
+	}
+	i, err := findLabel(h, info.Label)
+	if err != nil {
+		return Release{}, false, err
+	}
+	r := h[i]
+	changed := false
+	if info.Disabled != nil && *info.Disabled != r.Disabled {
+		r.Disabled, changed = *info.Disabled, true
+	}
+	if info.Mandatory != nil && *info.Mandatory != r.Mandatory {
+		r.Mandatory, changed = *info.Mandatory, true
+	}
+	if info.Description != nil && *info.Description != r.Description {
+		r.Description, changed = *info.Description, true
+	}
+	if info.Rollout != nil {
+		if !unfinishedRollout(r.Rollout) {
+			return Release{}, false, &Error{Kind: KindConflict, Field: "rollout", Value: strconv.Itoa(*info.Rollout),
+				Message: fmt.Sprintf("cannot update the rollout of %s: its rollout is already complete", r.Label)}
+		}
+		if *info.Rollout <= r.Rollout {
+			return Release{}, false, &Error{Kind: KindConflict, Field: "rollout", Value: strconv.Itoa(*info.Rollout),
+				Message: fmt.Sprintf("rollout must be greater than %d, the current value of %s", r.Rollout, r.Label)}
+		}
+		r.Rollout, changed = *info.Rollout, true
+	}
+	if info.AppVersion != nil && *info.AppVersion != r.AppVersion {
+		if err := s.checkGate(ctx, app, dep, *info.AppVersion, r.Commit); err != nil {
+			return Release{}, false, err
+		}
+		r.AppVersion, changed = *info.AppVersion, true
+	}
+	if !changed {
+		return r, false, nil
+	}
+	if err := s.cfg.Store.UpdateRelease(ctx, d.Key, r); err != nil {
+		return Release{}, false, err
+	}
+	return r, true, s.Invalidate(ctx, d.Key)
+}
+
+// Rollback appends a copy of an earlier release (the one before the latest,
+// or target) so that devices on the latest release go back to its content.
+// The target must have the same target binary range as the latest release.
+func (s *Service) Rollback(ctx context.Context, app, dep, target string) (Release, error) {
+	if target != "" && !labelRE.MatchString(target) {
+		return Release{}, invalid("label", target, "labels look like v1, v2, ...")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, h, err := s.deployment(ctx, app, dep)
+	if err != nil {
+		return Release{}, err
+	}
+	if len(h) == 0 {
+		return Release{}, notFound("deployment %q has no release to roll back", dep)
+	}
+	latest := h[len(h)-1]
+	var t Release
+	if target == "" {
+		if len(h) < 2 {
+			return Release{}, conflict("deployment %q has no release before %s to roll back to", dep, latest.Label)
+		}
+		t = h[len(h)-2]
+	} else {
+		i, err := findLabel(h, target)
+		if err != nil {
+			return Release{}, err
+		}
+		t = h[i]
+		if i == len(h)-1 {
+			return Release{}, conflict("release %s is already the latest release", target)
+		}
+	}
+	if t.AppVersion != latest.AppVersion {
+		return Release{}, &Error{Kind: KindConflict, Field: "label", Value: t.Label,
+			Message: fmt.Sprintf("cannot roll back to a different app version: %s targets %q, the latest release %s targets %q", t.Label, t.AppVersion, latest.Label, latest.AppVersion)}
+	}
+	r := Release{
+		Label: nextLabel(h), AppVersion: t.AppVersion, Description: t.Description,
+		Mandatory: t.Mandatory, Disabled: t.Disabled, Rollout: 100,
+		PackageHash: t.PackageHash, Size: t.Size, BlobKey: t.BlobKey, BlobURL: t.BlobURL,
+		Method: MethodRollback, OriginalLabel: t.Label,
+		ReleasedBy: ActorFrom(ctx).Name, Commit: t.Commit, UploadTime: s.cfg.Now().UTC(),
+	}
+	return s.commit(ctx, d, r)
+}
+
+// DeployReport is a report_status/deploy body.
+type DeployReport struct {
+	DeploymentKey             string
+	AppVersion                string
+	ClientUniqueID            string
+	Label                     string
+	Status                    string // DeploymentSucceeded, DeploymentFailed (or Downloaded)
+	PreviousLabelOrAppVersion string
+	PreviousDeploymentKey     string // defaults to DeploymentKey
+}
+
+// Report statuses.
+const (
+	StatusSucceeded  = "DeploymentSucceeded"
+	StatusFailed     = "DeploymentFailed"
+	StatusDownloaded = "Downloaded"
+)
+
+// ReportDeploy records an install (or a client-side rollback) as
+// code-push-server's metrics path for SDK >= 1.5.2 does: a failed labelled
+// report counts a failure; anything else counts an install and moves the active
+// device from the previous label (or binary version) to the new one.
+func (s *Service) ReportDeploy(ctx context.Context, r DeployReport) error {
+	if !validKey(r.DeploymentKey) {
+		return invalid("deployment_key", r.DeploymentKey, "must be 10 to 100 characters of letters, digits, '_' or '-'")
+	}
+	if r.AppVersion == "" {
+		return invalid("app_version", "", "a deploy status report must contain app_version")
+	}
+	if r.Label != "" && r.Status != StatusSucceeded && r.Status != StatusFailed && r.Status != StatusDownloaded {
+		return invalid("status", r.Status, "a report for a labelled package needs status DeploymentSucceeded or DeploymentFailed")
+	}
+	if s.view(r.DeploymentKey) == nil {
+		return notFound("no deployment has the key %q", r.DeploymentKey)
+	}
+	if r.Label != "" && r.Status == StatusFailed {
+		return s.cfg.Store.AddCounts(ctx, []CountDelta{{DeploymentKey: r.DeploymentKey, Label: r.Label, Counts: Counts{Failed: 1}}})
+	}
+	cur := CountDelta{DeploymentKey: r.DeploymentKey, Label: r.Label, Counts: Counts{Active: 1, Installed: 1}}
+	if r.Label == "" {
+		cur = CountDelta{DeploymentKey: r.DeploymentKey, Label: r.AppVersion, Counts: Counts{Active: 1}}
+	}
+	deltas := []CountDelta{cur}
+	if r.PreviousLabelOrAppVersion != "" {
+		pk := r.PreviousDeploymentKey
+		if pk == "" {
+			pk = r.DeploymentKey
+		}
+		deltas = append(deltas, CountDelta{DeploymentKey: pk, Label: r.PreviousLabelOrAppVersion, Counts: Counts{Active: -1}})
+	}
+	return s.cfg.Store.AddCounts(ctx, deltas)
+}
+
+// ReportDownload counts a download of a label.
+func (s *Service) ReportDownload(ctx context.Context, deploymentKey, label string) error {
+	if !validKey(deploymentKey) {
+		return invalid("deployment_key", deploymentKey, "must be 10 to 100 characters of letters, digits, '_' or '-'")
+	}
+	if label == "" {
+		return invalid("label", "", "a download report must name the label")
+	}
+	if s.view(deploymentKey) == nil {
+		return notFound("no deployment has the key %q", deploymentKey)
+	}
+	return s.cfg.Store.AddCounts(ctx, []CountDelta{{DeploymentKey: deploymentKey, Label: label, Counts: Counts{Downloaded: 1}}})
+}
+
+// OpenPackage opens the stored content of a package by its blob key.
+func (s *Service) OpenPackage(ctx context.Context, key string) (io.ReadCloser, error) {
+	if s.cfg.Blobs == nil {
+		return nil, notFound("package %q not found", key)
+	}
+	return s.cfg.Blobs.Open(ctx, key)
+}

@@ -1,0 +1,156 @@
+package codepush
+
+import (
+	"context"
+	"slices"
+	"sync"
+)
+
+// Store persists apps, deployment histories and counters. Implementations must
+// be safe for concurrent use. Errors other than *Error are treated as internal.
+type Store interface {
+	// Apps returns every app with its deployments.
+	Apps(ctx context.Context) ([]App, error)
+	// SaveApp creates or replaces an app and its deployment list. It must fail
+	// with KindConflict when a deployment key is already used by another app.
+	SaveApp(ctx context.Context, app App) error
+	// Releases returns a deployment's history, oldest first.
+	Releases(ctx context.Context, deploymentKey string) ([]Release, error)
+	// AppendRelease adds r at the end of the history and, in the same
+	// transaction, sets the previous latest release's Rollout to 100 (as
+	// code-push-server's commitPackage does). It must fail with KindConflict
+	// when the label already exists, so that two replicas cannot both append vN.
+	AppendRelease(ctx context.Context, deploymentKey string, r Release) error
+	// UpdateRelease replaces the release with r.Label.
+	UpdateRelease(ctx context.Context, deploymentKey string, r Release) error
+	// AddCounts applies counter deltas atomically per delta.
+	AddCounts(ctx context.Context, deltas []CountDelta) error
+	// Counts returns the counters of a deployment keyed by label or app version.
+	Counts(ctx context.Context, deploymentKey string) (map[string]Counts, error)
+}
+
+// MemStore is an in-memory Store. The zero value is ready to use.
+type MemStore struct {
+	mu       sync.Mutex
+	apps     []App
+	releases map[string][]Release
+	counts   map[string]map[string]Counts
+}
+
+var _ Store = (*MemStore)(nil)
+
+// Apps implements Store.
+func (m *MemStore) Apps(ctx context.Context) ([]App, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]App, len(m.apps))
+	for i, a := range m.apps {
+		a.Deployments = slices.Clone(a.Deployments)
+		out[i] = a
+	}
+	return out, nil
+}
+
+// SaveApp implements Store.
+func (m *MemStore) SaveApp(ctx context.Context, app App) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	idx := -1
+	for i, a := range m.apps {
+		if a.Name == app.Name {
+			idx = i
+			continue
+		}
+		for _, d := range a.Deployments {
+			for _, nd := range app.Deployments {
+				if d.Key == nd.Key {
+					return conflict("deployment key is already used by app %q", a.Name)
+				}
+			}
+		}
+	}
+	app.Deployments = slices.Clone(app.Deployments)
+	if idx < 0 {
+		m.apps = append(m.apps, app)
+	} else {
+		m.apps[idx] = app
+	}
+	return nil
+}
+
+// Releases implements Store.
+func (m *MemStore) Releases(ctx context.Context, deploymentKey string) ([]Release, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.releases[deploymentKey]), nil
+}
+
+// AppendRelease implements Store.
+func (m *MemStore) AppendRelease(ctx context.Context, deploymentKey string, r Release) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.releases[deploymentKey]
+	for _, e := range h {
+		if e.Label == r.Label {
+			return conflict("release %s already exists", r.Label)
+		}
+	}
+	if m.releases == nil {
+		m.releases = map[string][]Release{}
+	}
+	h = slices.Clone(h)
+	if n := len(h); n > 0 {
+		h[n-1].Rollout = 100
+	}
+	m.releases[deploymentKey] = append(h, r)
+	return nil
+}
+
+// UpdateRelease implements Store.
+func (m *MemStore) UpdateRelease(ctx context.Context, deploymentKey string, r Release) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := slices.Clone(m.releases[deploymentKey])
+	for i := range h {
+		if h[i].Label == r.Label {
+			h[i] = r
+			m.releases[deploymentKey] = h
+			return nil
+		}
+	}
+	return notFound("release %s not found", r.Label)
+}
+
+// AddCounts implements Store.
+func (m *MemStore) AddCounts(ctx context.Context, deltas []CountDelta) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.counts == nil {
+		m.counts = map[string]map[string]Counts{}
+	}
+	for _, d := range deltas {
+		byLabel := m.counts[d.DeploymentKey]
+		if byLabel == nil {
+			byLabel = map[string]Counts{}
+			m.counts[d.DeploymentKey] = byLabel
+		}
+		c := byLabel[d.Label]
+		c.Active += d.Active
+		c.Downloaded += d.Downloaded
+		c.Installed += d.Installed
+		c.Failed += d.Failed
+		byLabel[d.Label] = c
+	}
+	return nil
+}
+
+// Counts implements Store.
+func (m *MemStore) Counts(ctx context.Context, deploymentKey string) (map[string]Counts, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]Counts, len(m.counts[deploymentKey]))
+	for k, v := range m.counts[deploymentKey] {
+		out[k] = v
+	}
+	return out, nil
+}
