@@ -1,0 +1,316 @@
+package nativecheck_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
+)
+
+type testBundle struct {
+	src *memSource
+	fp  *nativecheck.Fingerprinter
+}
+
+func setup(t *testing.T) testBundle {
+	t.Helper()
+	reg := registry(t)
+	return testBundle{
+		src: newMemSource(),
+		fp:  &nativecheck.Fingerprinter{Packages: &nativecheck.Registry{URL: reg.BaseURL}},
+	}
+}
+
+func (tb testBundle) fingerprint(t *testing.T, commit string, files map[string]string) map[nativecheck.Platform]nativecheck.Fingerprint {
+	t.Helper()
+	tb.src.add(commit, files)
+	fps, err := tb.fp.Fingerprint(context.Background(), tb.src, commit)
+	require.NoError(t, err)
+	require.Len(t, fps, 2)
+	return fps
+}
+
+func TestFingerprintVerdicts(t *testing.T) {
+	t.Parallel()
+	base := baseApp()
+	nativeDepPatch := with(base, "patches/react-native-mmkv+3.2.0.patch", nativePatch)
+
+	tests := []struct {
+		name string
+		from map[string]string // default base
+		to   map[string]string
+		// expected verdicts and the lines each explanation must contain
+		ios, android       bool
+		iosWhy, androidWhy []string
+	}{
+		{name: "JS-only edit", to: with(base, "src/App.tsx", "export default function App() { return 'hi' }\n")},
+		{name: "JS asset edit", to: with(base, "assets/logo.png", "\x89PNG logo v2")},
+		{name: "CI and docs edit", to: with(base, ".github/workflows/ci.yml", "on: [push]\n", "README.md", "# Demo\n")},
+		{name: "build output edited", to: with(base, "ios/Pods/Manifest.lock", "regenerated", "android/app/build/outputs/apk/app.apk", "other")},
+		{
+			name: "ios source edit", to: with(base, "ios/Demo/AppDelegate.swift", "import UIKit\nclass AppDelegate { var x = 1 }\n"),
+			ios: true, iosWhy: []string{"file changed: ios/Demo/AppDelegate.swift (iOS project file)"},
+		},
+		{
+			name: "android source added", to: with(base, "android/app/src/main/java/com/demo/Widget.kt", "class Widget\n"),
+			android: true, androidWhy: []string{"file added: android/app/src/main/java/com/demo/Widget.kt"},
+		},
+		{name: "Podfile.lock checksum only", to: with(base, "ios/Podfile.lock", fmt.Sprintf(podLock, "1.3.4", "bbbb2222"))},
+		{
+			name: "Podfile.lock pod changed", to: with(base, "ios/Podfile.lock", fmt.Sprintf(podLock, "1.3.5", "aaaa1111")),
+			ios: true, iosWhy: []string{"file changed: ios/Podfile.lock (CocoaPods lock (pod entries))"},
+		},
+		{
+			name:    "gradle dependency added",
+			to:      with(base, "android/app/build.gradle", fmt.Sprintf(appGradle, "42", "1.4.0")+"dependencies { implementation 'com.squareup.okhttp3:okhttp:4.12.0' }\n"),
+			android: true, androidWhy: []string{"file changed: android/app/build.gradle"},
+		},
+		{
+			name: "version and build bump only",
+			to: with(base,
+				"ios/Demo/Info.plist", fmt.Sprintf(infoPlist, "1.5.0", "43"),
+				"ios/Demo.xcodeproj/project.pbxproj", fmt.Sprintf(pbxproj, "43", "1.5.0"),
+				"android/app/build.gradle", fmt.Sprintf(appGradle, "43", "1.5.0"),
+				"app.json", fmt.Sprintf(appJSON, "1.5.0", "43", "43"),
+				"package.json", packageJSON(baseDeps)+"\n"),
+		},
+		{
+			name: "Info.plist permission string", to: with(base, "ios/Demo/Info.plist", fmt.Sprintf(infoPlist, "1.4.0", "42")+"<!-- x -->"),
+			ios: true, iosWhy: []string{"file changed: ios/Demo/Info.plist"},
+		},
+		{name: "app.json JS-only key (extra)", to: with(base, "app.json", `{"expo":{"name":"Demo","slug":"demo","version":"1.4.0","icon":"./assets/icon.png","ios":{"bundleIdentifier":"com.example.demo","buildNumber":"42"},"android":{"package":"com.example.demo","versionCode":42},"plugins":["expo-camera"],"extra":{"apiUrl":"https://staging.example.com"}}}`)},
+		{
+			name: "app.json ios native key",
+			to:   with(base, "app.json", `{"expo":{"name":"Demo","slug":"demo","version":"1.4.0","icon":"./assets/icon.png","ios":{"bundleIdentifier":"com.example.demo2","buildNumber":"42"},"android":{"package":"com.example.demo","versionCode":42},"plugins":["expo-camera"],"extra":{"apiUrl":"https://api.example.com"}}}`),
+			ios:  true, iosWhy: []string{`config changed: app.json:expo.ios.bundleIdentifier: "com.example.demo" -> "com.example.demo2"`},
+		},
+		{
+			name: "app.json plugins (both platforms)",
+			to:   with(base, "app.json", `{"expo":{"name":"Demo","slug":"demo","version":"1.4.0","icon":"./assets/icon.png","ios":{"bundleIdentifier":"com.example.demo","buildNumber":"42"},"android":{"package":"com.example.demo","versionCode":42},"plugins":["expo-camera","expo-location"],"extra":{"apiUrl":"https://api.example.com"}}}`),
+			ios:  true, android: true,
+			iosWhy:     []string{`config changed: app.json:expo.plugins: ["expo-camera"] -> ["expo-camera","expo-location"]`},
+			androidWhy: []string{`config changed: app.json:expo.plugins`},
+		},
+		{
+			name: "icon referenced by app.json", to: with(base, "assets/icon.png", "\x89PNG icon v2"),
+			ios: true, android: true, iosWhy: []string{"file changed: assets/icon.png (referenced by app.json)"},
+		},
+		{
+			name: "google-services.json", to: with(base, "android/app/google-services.json", `{"project_info":{"project_id":"demo2"}}`),
+			android: true, androidWhy: []string{"file changed: android/app/google-services.json"},
+		},
+		{
+			name: "GoogleService-Info.plist added outside ios/", to: with(base, "firebase/GoogleService-Info.plist", "<plist/>"),
+			ios: true, iosWhy: []string{"file added: firebase/GoogleService-Info.plist (Firebase iOS config)"},
+		},
+		{name: "JS-only dependency bump", to: withLock(with(base, "package.json", packageJSON(map[string]string{"react-native": "0.81.0", "react-native-mmkv": "^3.2.0", "lodash": "^4.17.22"})), map[string]lockPkg{"lodash": {version: "4.17.22"}})},
+		{name: "JS-only dependency added", to: withLock(with(base, "package.json", packageJSON(map[string]string{"react-native": "0.81.0", "react-native-mmkv": "^3.2.0", "lodash": "^4.17.21", "dayjs": "^1.11.13"})), map[string]lockPkg{"dayjs": {version: "1.11.13"}})},
+		{
+			name: "native dependency bumped within range (lockfile only)", to: withLock(base, map[string]lockPkg{"react-native-mmkv": {version: "3.3.0"}}),
+			ios: true, android: true, iosWhy: []string{"native package changed: react-native-mmkv 3.2.0 -> 3.3.0"},
+		},
+		{
+			name: "native dependency added", to: withLock(base, map[string]lockPkg{"@shopify/flash-list": {version: "1.7.0"}}),
+			ios: true, android: true, androidWhy: []string{"native package added: @shopify/flash-list@1.7.0 (ships native code: android/, shopify-flash-list.podspec)"},
+		},
+		{
+			name: "iOS-only native dependency added", to: withLock(base, map[string]lockPkg{"ios-only-kit": {version: "1.0.0"}}),
+			ios: true, iosWhy: []string{"native package added: ios-only-kit@1.0.0"},
+		},
+		{
+			name: "expo module added", to: withLock(base, map[string]lockPkg{"expo-camera": {version: "16.0.0"}}),
+			ios: true, android: true, iosWhy: []string{"native package added: expo-camera@16.0.0 (ships native code: expo-module.config.json)"},
+		},
+		{name: "transitive native dependency becomes direct at the same version", to: with(base, "package.json", packageJSON(map[string]string{"react-native": "0.81.0", "react-native-mmkv": "^3.2.0", "lodash": "^4.17.21", "react-native-svg": "15.2.0"}))},
+		{
+			name: "react-native upgrade", to: withLock(base, map[string]lockPkg{"react-native": {version: "0.81.1"}}),
+			ios: true, android: true, iosWhy: []string{"native package changed: react-native 0.81.0 -> 0.81.1"},
+		},
+		{
+			name: "git dependency counts as native", to: withLock(base, map[string]lockPkg{"react-native-fork": {version: "1.0.0", resolved: "git+ssh://git@github.com/acme/react-native-fork.git#0123456789abcdef"}}),
+			ios: true, android: true, iosWhy: []string{"native package added: react-native-fork@1.0.0 (resolved from git; cannot be inspected, counted as native)"},
+		},
+		{
+			name: "dependency missing from registry counts as native", to: withLock(base, map[string]lockPkg{"left-pad-private": {version: "9.9.9"}}),
+			ios: true, android: true, iosWhy: []string{"native package added: left-pad-private@9.9.9 (cannot inspect (nativecheck: package version not in registry: left-pad-private@9.9.9); counted as native)"},
+		},
+		{name: "JS-only patch edited", to: with(base, "patches/lodash+4.17.21.patch", jsPatch+"+  var extra = 1;\n")},
+		{
+			name: "patch to a native package", to: nativeDepPatch,
+			ios: true, iosWhy: []string{"file added: patches/react-native-mmkv (patch react-native-mmkv+3.2.0.patch changes native sources: ios/MmkvModule.mm)"},
+		},
+		{name: "native patch renamed for a new version, same hunks", from: nativeDepPatch, to: with(nativeDepPatch, "patches/react-native-mmkv+3.2.0.patch", "\x00delete", "patches/react-native-mmkv+3.2.1.patch", nativePatch)},
+		{name: "native patch's JS hunk edited", from: nativeDepPatch, to: with(nativeDepPatch, "patches/react-native-mmkv+3.2.0.patch", nativePatch+"+export const y = 3;\n")},
+		{
+			name: "react-native.config.js linked font", from: with(base, "react-native.config.js", "module.exports = { assets: ['./assets/fonts'] };\n", "assets/fonts/Inter.ttf", "font v1"),
+			to:  with(base, "react-native.config.js", "module.exports = { assets: ['./assets/fonts'] };\n", "assets/fonts/Inter.ttf", "font v2"),
+			ios: true, android: true, iosWhy: []string{"file changed: assets/fonts/Inter.ttf (asset linked by react-native.config.js)"},
+		},
+		{
+			name: "podspec in repo", to: with(base, "LocalKit.podspec", "Pod::Spec.new"),
+			ios: true, iosWhy: []string{"file added: LocalKit.podspec (podspec)"},
+		},
+		{
+			name: "change reverted before the tag",
+			from: base,
+			to:   with(with(base, "ios/Demo/AppDelegate.swift", "changed"), "ios/Demo/AppDelegate.swift", base["ios/Demo/AppDelegate.swift"]),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tb := setup(t)
+			from := tc.from
+			if from == nil {
+				from = base
+			}
+			a := tb.fingerprint(t, "live", from)
+			b := tb.fingerprint(t, "tag", tc.to)
+			for _, c := range []struct {
+				pl     nativecheck.Platform
+				native bool
+				why    []string
+			}{{nativecheck.IOS, tc.ios, tc.iosWhy}, {nativecheck.Android, tc.android, tc.androidWhy}} {
+				ex := nativecheck.Explain(a[c.pl], b[c.pl])
+				require.Equal(t, c.native, ex.Native, "%s: %s", c.pl, ex)
+				require.Equal(t, c.native, a[c.pl].Hash != b[c.pl].Hash, c.pl)
+				for _, w := range c.why {
+					require.Contains(t, ex.String(), w, c.pl)
+				}
+				if !c.native {
+					require.Equal(t, string(c.pl)+": no native change", ex.String())
+				}
+			}
+		})
+	}
+}
+
+func TestFingerprintInputs(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	fps := tb.fingerprint(t, "c1", baseApp())
+	ios, android := fps[nativecheck.IOS], fps[nativecheck.Android]
+	require.Equal(t, nativecheck.Algorithm, ios.Algorithm)
+	require.Len(t, ios.Hash, 64)
+	require.True(t, ios.Verify())
+	require.NotEqual(t, ios.Hash, android.Hash)
+
+	paths := func(fp nativecheck.Fingerprint) []string {
+		var out []string
+		for _, f := range fp.Files {
+			out = append(out, f.Path)
+		}
+		return out
+	}
+	require.Equal(t, []string{
+		"assets/icon.png", "ios/Demo.xcodeproj/project.pbxproj", "ios/Demo/AppDelegate.swift",
+		"ios/Demo/Info.plist", "ios/Podfile", "ios/Podfile.lock",
+	}, paths(ios))
+	require.Equal(t, []string{
+		"android/app/build.gradle", "android/app/google-services.json",
+		"android/app/src/main/AndroidManifest.xml", "android/app/src/main/java/com/demo/MainActivity.kt",
+		"android/build.gradle", "assets/icon.png",
+	}, paths(android))
+	require.Equal(t, []nativecheck.PackageInput{
+		{Name: "react-native", Version: "0.81.0", Reason: "native runtime package"},
+		{Name: "react-native-mmkv", Version: "3.2.0", Reason: "ships native code: android/, react-native-mmkv.podspec"},
+		{Name: "react-native-svg", Version: "15.2.0", Reason: "ships native code: android/, react-native-svg.podspec"},
+	}, ios.Packages)
+	var keys []string
+	for _, c := range ios.Config {
+		keys = append(keys, c.Key)
+	}
+	require.Equal(t, []string{"app.json:expo.icon", "app.json:expo.ios.bundleIdentifier", "app.json:expo.name", "app.json:expo.plugins", "app.json:expo.slug"}, keys)
+
+	// A fingerprint survives a JSON round trip (the store keeps it).
+	raw, err := json.Marshal(ios)
+	require.NoError(t, err)
+	var back nativecheck.Fingerprint
+	require.NoError(t, json.Unmarshal(raw, &back))
+	require.Equal(t, ios, back)
+	require.True(t, back.Verify())
+	back.Files[0].Digest = "tampered"
+	require.False(t, back.Verify())
+}
+
+func TestFingerprintFailsClosed(t *testing.T) {
+	t.Parallel()
+	t.Run("truncated tree", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.src.truncated = true
+		tb.src.add("c", baseApp())
+		_, err := tb.fp.Fingerprint(context.Background(), tb.src, "c")
+		require.ErrorIs(t, err, nativecheck.ErrIncomplete)
+	})
+	t.Run("unknown commit", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		_, err := tb.fp.Fingerprint(context.Background(), tb.src, "nope")
+		require.Error(t, err)
+	})
+	t.Run("malformed app.json", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.src.add("c", with(baseApp(), "app.json", "{nope"))
+		_, err := tb.fp.Fingerprint(context.Background(), tb.src, "c")
+		require.ErrorContains(t, err, "app.json is not a JSON object")
+	})
+	t.Run("malformed lockfile", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.src.add("c", with(baseApp(), "package-lock.json", "[1,"))
+		_, err := tb.fp.Fingerprint(context.Background(), tb.src, "c")
+		require.ErrorContains(t, err, "parse package-lock.json")
+	})
+	t.Run("no registry: every package native", func(t *testing.T) {
+		t.Parallel()
+		src := newMemSource()
+		src.add("c", baseApp())
+		fps, err := (&nativecheck.Fingerprinter{}).Fingerprint(context.Background(), src, "c")
+		require.NoError(t, err)
+		require.Len(t, fps[nativecheck.IOS].Packages, 5)
+		require.True(t, fps[nativecheck.IOS].Packages[0].Unresolved)
+		require.Contains(t, fps[nativecheck.IOS].Packages[0].Reason, "no package registry configured")
+	})
+	t.Run("registry down: dependency native, not cached", func(t *testing.T) {
+		t.Parallel()
+		reg := registry(t)
+		down := true
+		reg.Fail = func(*http.Request) int {
+			if down {
+				return http.StatusBadGateway
+			}
+			return 0
+		}
+		src := newMemSource()
+		src.add("c", baseApp())
+		fp := &nativecheck.Fingerprinter{Packages: &nativecheck.Registry{URL: reg.BaseURL}, Concurrency: 1}
+		fps, err := fp.Fingerprint(context.Background(), src, "c")
+		require.NoError(t, err)
+		require.Len(t, fps[nativecheck.Android].Packages, 5) // lodash and scheduler too: fail closed
+		require.Contains(t, fps[nativecheck.Android].Packages[0].Reason, "registry answered 502")
+		down = false
+		fps2, err := fp.Fingerprint(context.Background(), src, "c")
+		require.NoError(t, err)
+		require.Len(t, fps2[nativecheck.Android].Packages, 3)
+		require.NotEqual(t, fps[nativecheck.Android].Hash, fps2[nativecheck.Android].Hash)
+	})
+	t.Run("no lockfile: direct dependencies unresolved", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.src.add("c", with(baseApp(), "package-lock.json", "\x00delete"))
+		fps, err := tb.fp.Fingerprint(context.Background(), tb.src, "c")
+		require.NoError(t, err)
+		pk := fps[nativecheck.IOS].Packages
+		require.Len(t, pk, 3)
+		require.Equal(t, "lodash", pk[0].Name)
+		require.Contains(t, pk[0].Reason, "no resolved version")
+		require.Equal(t, "native runtime package", pk[1].Reason) // react-native stays forced
+	})
+}

@@ -1,0 +1,237 @@
+package nativecheck
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// DefaultRegistryURL is the public npm registry.
+const DefaultRegistryURL = "https://registry.npmjs.org"
+
+// ErrPackageNotFound means the registry has no such package version.
+var ErrPackageNotFound = errors.New("nativecheck: package version not in registry")
+
+// Registry inspects packages through an npm registry: it reads the version
+// metadata, then lists the version's tarball to look for a root *.podspec,
+// an android/ folder or expo-module.config.json. Results (including "not
+// found") are cached by name@version for the life of the Registry; transient
+// failures are not cached. Registry is safe for concurrent use; concurrent
+// lookups of one name@version share one request.
+type Registry struct {
+	// URL of the registry; DefaultRegistryURL when empty.
+	URL string
+	// Token, if set, is sent as a bearer token to the registry's host only.
+	Token      string
+	HTTPClient *http.Client
+	// MaxTarballBytes bounds a downloaded tarball (default 256 MiB).
+	MaxTarballBytes int64
+
+	mu    sync.Mutex
+	cache map[string]*inspection
+}
+
+type inspection struct {
+	done chan struct{}
+	pn   PackageNative
+	err  error
+}
+
+// Inspect implements [Inspector].
+func (r *Registry) Inspect(ctx context.Context, name, version string) (PackageNative, error) {
+	key := name + "@" + version
+	r.mu.Lock()
+	if r.cache == nil {
+		r.cache = map[string]*inspection{}
+	}
+	if in, ok := r.cache[key]; ok {
+		r.mu.Unlock()
+		select {
+		case <-in.done:
+			return in.pn, in.err
+		case <-ctx.Done():
+			return PackageNative{}, ctx.Err()
+		}
+	}
+	in := &inspection{done: make(chan struct{})}
+	r.cache[key] = in
+	r.mu.Unlock()
+
+	in.pn, in.err = r.inspect(ctx, name, version)
+	if in.err != nil && !errors.Is(in.err, ErrPackageNotFound) {
+		r.mu.Lock()
+		delete(r.cache, key) // transient: let the next caller retry
+		r.mu.Unlock()
+	}
+	close(in.done)
+	return in.pn, in.err
+}
+
+func (r *Registry) base() string {
+	if r.URL == "" {
+		return DefaultRegistryURL
+	}
+	return strings.TrimRight(r.URL, "/")
+}
+
+func (r *Registry) client() *http.Client {
+	if r.HTTPClient != nil {
+		return r.HTTPClient
+	}
+	return http.DefaultClient
+}
+
+func (r *Registry) get(ctx context.Context, u string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("nativecheck: registry request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if r.Token != "" {
+		if bu, err := url.Parse(r.base()); err == nil && bu.Host == req.URL.Host {
+			req.Header.Set("Authorization", "Bearer "+r.Token)
+		}
+	}
+	resp, err := r.client().Do(req)
+	if err != nil {
+		// *url.Error names the URL, never the header: no token leaks.
+		return nil, fmt.Errorf("nativecheck: registry: %w", err)
+	}
+	return resp, nil
+}
+
+func (r *Registry) inspect(ctx context.Context, name, version string) (PackageNative, error) {
+	if name == "" || strings.ContainsAny(name, " \t\n") || strings.HasPrefix(name, ".") {
+		return PackageNative{}, fmt.Errorf("nativecheck: invalid package name %q", name)
+	}
+	escaped := strings.Replace(url.PathEscape(name), "%40", "@", 1)
+	escaped = strings.ReplaceAll(escaped, "/", "%2F")
+	resp, err := r.get(ctx, r.base()+"/"+escaped+"/"+url.PathEscape(version))
+	if err != nil {
+		return PackageNative{}, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return PackageNative{}, fmt.Errorf("%w: %s@%s", ErrPackageNotFound, name, version)
+	case resp.StatusCode != http.StatusOK:
+		return PackageNative{}, fmt.Errorf("nativecheck: registry answered %d for %s@%s", resp.StatusCode, name, version)
+	}
+	var meta struct {
+		Name          string          `json:"name"`
+		Version       string          `json:"version"`
+		CodegenConfig json.RawMessage `json:"codegenConfig"`
+		Dist          struct {
+			Tarball string `json:"tarball"`
+		} `json:"dist"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&meta); err != nil {
+		return PackageNative{}, fmt.Errorf("nativecheck: registry metadata for %s@%s: %w", name, version, err)
+	}
+	if meta.Dist.Tarball == "" {
+		return PackageNative{}, fmt.Errorf("nativecheck: registry metadata for %s@%s has no tarball", name, version)
+	}
+	pn, err := r.listTarball(ctx, meta.Dist.Tarball)
+	if err != nil {
+		return PackageNative{}, fmt.Errorf("nativecheck: tarball of %s@%s: %w", name, version, err)
+	}
+	if len(meta.CodegenConfig) > 0 && string(meta.CodegenConfig) != "null" {
+		pn.IOS, pn.Android = true, true
+		pn.Evidence = joinEvidence(pn.Evidence, "package.json codegenConfig")
+	}
+	return pn, nil
+}
+
+func joinEvidence(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + ", " + b
+}
+
+func (r *Registry) listTarball(ctx context.Context, u string) (PackageNative, error) {
+	resp, err := r.get(ctx, u)
+	if err != nil {
+		return PackageNative{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return PackageNative{}, fmt.Errorf("registry answered %d", resp.StatusCode)
+	}
+	limit := r.MaxTarballBytes
+	if limit <= 0 {
+		limit = 256 << 20
+	}
+	zr, err := gzip.NewReader(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return PackageNative{}, err
+	}
+	tr := tar.NewReader(zr)
+	var (
+		evidence []string
+		pn       PackageNative
+	)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return PackageNative{}, err
+		}
+		// npm tarballs put everything under one top directory, usually
+		// "package/"; strip whatever it is.
+		_, rel, ok := strings.Cut(strings.TrimPrefix(h.Name, "./"), "/")
+		if !ok {
+			continue
+		}
+		switch {
+		case !strings.Contains(rel, "/") && strings.HasSuffix(rel, ".podspec"):
+			pn.IOS = true
+			evidence = append(evidence, rel)
+		case strings.HasPrefix(rel, "android/"):
+			if !pn.Android {
+				evidence = append(evidence, "android/")
+			}
+			pn.Android = true
+		case rel == "expo-module.config.json" || rel == "unimodule.json":
+			evidence = append(evidence, rel)
+			ios, android := expoModulePlatforms(tr)
+			pn.IOS = pn.IOS || ios
+			pn.Android = pn.Android || android
+		}
+	}
+	sort.Strings(evidence)
+	pn.Evidence = strings.Join(evidence, ", ")
+	return pn, nil
+}
+
+// expoModulePlatforms reads expo-module.config.json's "platforms"; absent or
+// unreadable means both (fail closed).
+func expoModulePlatforms(rd io.Reader) (ios, android bool) {
+	var cfg struct {
+		Platforms []string `json:"platforms"`
+	}
+	if err := json.NewDecoder(io.LimitReader(rd, 1<<20)).Decode(&cfg); err != nil || len(cfg.Platforms) == 0 {
+		return true, true
+	}
+	for _, p := range cfg.Platforms {
+		switch path.Clean(p) {
+		case "ios", "apple", "macos", "tvos":
+			ios = true
+		case "android":
+			android = true
+		}
+	}
+	return ios, android
+}
