@@ -395,7 +395,7 @@ func parseComparator(t string) ([]comparator, bool) {
 		}
 	}
 	v, n, ok := parseX(t)
-	if !ok {
+	if !ok || numberAfterWildcard(t) {
 		return nil, false
 	}
 	if n == 3 {
@@ -435,6 +435,24 @@ func parseComparator(t string) ([]comparator, bool) {
 	default: // opGE
 		return []comparator{{op: opGE, v: ver(v.Major, min, 0)}}, true
 	}
+}
+
+// numberAfterWildcard reports "1.x.3": node-semver rejects it in a plain
+// comparator (but accepts it after ~, ^ and in hyphen ranges).
+func numberAfterWildcard(s string) bool {
+	s = stripVPrefix(s)
+	if i := strings.IndexAny(s, "-+"); i >= 0 {
+		s = s[:i]
+	}
+	seenX := false
+	for _, f := range strings.Split(s, ".") {
+		if f == "x" || f == "X" || f == "*" {
+			seenX = true
+		} else if seenX {
+			return true
+		}
+	}
+	return false
 }
 
 func tilde(s string) ([]comparator, bool) {
