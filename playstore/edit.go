@@ -1,0 +1,161 @@
+package playstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/api/androidpublisher/v3"
+)
+
+// edit is one open Play edit.
+type edit struct {
+	c   *Client
+	o   *op
+	pkg string
+	id  string
+}
+
+// plan reads the edit's state, writes the change it wants and reports
+// whether there is anything to commit. It must derive everything from what it
+// reads, so that a re-run after a lost commit finds the change made and
+// returns false.
+type plan func(ctx context.Context, e *edit) (bool, error)
+
+// mutate runs p in fresh edits until one commits, p finds nothing to do, or a
+// permanent error. It reports whether the first plan wanted a change.
+func (c *Client) mutate(ctx context.Context, o *op, pkg string, p plan) (changed bool, err error) {
+	var last error
+	for attempt := 1; attempt <= c.retry.MaxEdits; attempt++ {
+		if attempt > 1 {
+			c.log.InfoContext(ctx, "playstore: starting a fresh edit", "op", o.name, "package", pkg, "attempt", attempt, "after", last.Error())
+			if isTransient(last) {
+				if err := c.sleep(ctx, c.backoff(attempt-1, last)); err != nil {
+					return changed, errors.Join(last, err)
+				}
+			}
+		}
+		e, err := c.insertEdit(ctx, o, pkg)
+		if err != nil {
+			return changed, err
+		}
+		want, err := p(ctx, e)
+		if attempt == 1 {
+			changed = want
+		}
+		if err != nil {
+			if isEditGone(err) {
+				last = err
+				continue
+			}
+			e.discard(ctx)
+			return changed, err
+		}
+		if !want {
+			e.discard(ctx)
+			return changed, nil
+		}
+		err = e.commit(ctx)
+		if err == nil {
+			return changed, nil
+		}
+		// Never re-send a commit: its outcome may be unknown (a 5xx after
+		// Play applied it) or the edit is gone. Re-read in a fresh edit.
+		if isTransient(err) || isEditGone(err) {
+			last = err
+			continue
+		}
+		e.discard(ctx)
+		return changed, err
+	}
+	return changed, fmt.Errorf("playstore: %s on %s: no edit committed after %d attempts: %w", o.name, pkg, c.retry.MaxEdits, last)
+}
+
+func (c *Client) insertEdit(ctx context.Context, o *op, pkg string) (*edit, error) {
+	var ae *androidpublisher.AppEdit
+	err := c.call(ctx, o, "edits.insert", true, func() error {
+		var err error
+		ae, err = c.pub.Edits.Insert(pkg, &androidpublisher.AppEdit{}).Context(ctx).Do()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("playstore: %s: insert edit for %s: %w", o.name, pkg, err)
+	}
+	return &edit{c: c, o: o, pkg: pkg, id: ae.Id}, nil
+}
+
+// commit sends the edit once; it flips changesNotSentForReview when Play
+// names the flag, and remembers the answer for the app's next commits.
+func (e *edit) commit(ctx context.Context) error {
+	notSent := e.c.reviewFlag(e.pkg)
+	for range 2 {
+		err := e.c.call(ctx, e.o, "edits.commit", false, func() error {
+			_, err := e.c.pub.Edits.Commit(e.pkg, e.id).ChangesNotSentForReview(notSent).Context(ctx).Do()
+			return err
+		})
+		switch {
+		case err == nil:
+			return nil
+		case !notSent && needsNotSentForReview(err), notSent && mustNotSetNotSentForReview(err):
+			notSent = !notSent
+			e.c.setReviewFlag(e.pkg, notSent)
+			e.c.log.InfoContext(ctx, "playstore: commit refused for review mode; flipping changesNotSentForReview", "package", e.pkg, "changesNotSentForReview", notSent)
+			continue
+		default:
+			return fmt.Errorf("playstore: %s: commit edit of %s: %w", e.o.name, e.pkg, err)
+		}
+	}
+	return fmt.Errorf("playstore: %s: commit edit of %s: Play refused changesNotSentForReview both ways", e.o.name, e.pkg)
+}
+
+// discard deletes the edit so nothing half-done lingers. Best effort: it
+// runs even when ctx is cancelled, and its failure changes nothing.
+func (e *edit) discard(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	e.o.calls++
+	if err := e.c.pub.Edits.Delete(e.pkg, e.id).Context(ctx).Do(); err != nil {
+		e.c.log.InfoContext(ctx, "playstore: could not delete edit", "package", e.pkg, "err", err.Error())
+	}
+}
+
+func (e *edit) getTrack(ctx context.Context, track string) (*androidpublisher.Track, error) {
+	var t *androidpublisher.Track
+	err := e.c.call(ctx, e.o, "edits.tracks.get", true, func() error {
+		var err error
+		t, err = e.c.pub.Edits.Tracks.Get(e.pkg, e.id, track).Context(ctx).Do()
+		return err
+	})
+	if err != nil {
+		if g := apiErr(err); g != nil && g.Code == 404 && !isEditGone(err) {
+			return nil, fmt.Errorf("%w: %s has no track %q: %v", ErrNotFound, e.pkg, track, err)
+		}
+		return nil, fmt.Errorf("playstore: %s: read track %q of %s: %w", e.o.name, track, e.pkg, err)
+	}
+	return t, nil
+}
+
+func (e *edit) putTrack(ctx context.Context, t *androidpublisher.Track) error {
+	err := e.c.call(ctx, e.o, "edits.tracks.update", true, func() error {
+		_, err := e.c.pub.Edits.Tracks.Update(e.pkg, e.id, t.Track, t).Context(ctx).Do()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("playstore: %s: write track %q of %s: %w", e.o.name, t.Track, e.pkg, err)
+	}
+	return nil
+}
+
+func (e *edit) listBundles(ctx context.Context) ([]*androidpublisher.Bundle, error) {
+	var r *androidpublisher.BundlesListResponse
+	err := e.c.call(ctx, e.o, "edits.bundles.list", true, func() error {
+		var err error
+		r, err = e.c.pub.Edits.Bundles.List(e.pkg, e.id).Context(ctx).Do()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("playstore: %s: list bundles of %s: %w", e.o.name, e.pkg, err)
+	}
+	return r.Bundles, nil
+}

@@ -1,0 +1,161 @@
+package playstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"google.golang.org/api/googleapi"
+)
+
+// Error kinds. Test with errors.Is; the concrete errors carry details.
+var (
+	// ErrConflict: another release occupies the track in a way the operation
+	// would disturb. Someone must decide; retrying does not help.
+	ErrConflict = errors.New("playstore: conflicting release on track")
+	// ErrNotFound: the versionCode has no release on the track (or no track).
+	ErrNotFound = errors.New("playstore: release not found")
+	// ErrInvalid: the request itself is wrong (a field and its value are named).
+	ErrInvalid = errors.New("playstore: invalid request")
+	// ErrState: the release is in a status the operation cannot start from.
+	ErrState = errors.New("playstore: release in wrong state")
+	// ErrVersionCodeReused: the versionCode may already have been seen by Play
+	// (or is below one it has); build again with NextVersionCode.
+	ErrVersionCodeReused = errors.New("playstore: versionCode already used")
+)
+
+// ReleaseConflictError says which release blocks the operation.
+type ReleaseConflictError struct {
+	Package, Track string
+	VersionCode    int64   // ours
+	Other          Release // the release in the way
+	Reason         string
+}
+
+func (e *ReleaseConflictError) Error() string {
+	frac := ""
+	if e.Other.UserFraction > 0 {
+		frac = fmt.Sprintf(" at %g%%", e.Other.UserFraction*100)
+	}
+	return fmt.Sprintf("playstore: %s track %q: release %v (status %s%s) is in the way of versionCode %d: %s; it was left untouched",
+		e.Package, e.Track, e.Other.VersionCodes, e.Other.Status, frac, e.VersionCode, e.Reason)
+}
+
+func (e *ReleaseConflictError) Unwrap() error { return ErrConflict }
+
+// StateError says a release's status does not allow the operation.
+type StateError struct {
+	Package, Track string
+	VersionCode    int64
+	Status         Status
+	Op             string
+	Reason         string
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("playstore: %s on %s track %q: versionCode %d is %s: %s", e.Op, e.Package, e.Track, e.VersionCode, e.Status, e.Reason)
+}
+
+func (e *StateError) Unwrap() error { return ErrState }
+
+// VersionCodeReusedError refuses to send a versionCode twice.
+type VersionCodeReusedError struct {
+	Package     string
+	VersionCode int64
+	Next        int64 // the lowest versionCode that is safe to build with
+	Reason      string
+}
+
+func (e *VersionCodeReusedError) Error() string {
+	return fmt.Sprintf("playstore: %s versionCode %d: %s; build again with versionCode %d or higher", e.Package, e.VersionCode, e.Reason, e.Next)
+}
+
+func (e *VersionCodeReusedError) Unwrap() error { return ErrVersionCodeReused }
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// IsTemporary reports whether err is a Play or network failure that may pass
+// on its own (5xx, 429, quota, a lost connection) after this package's own
+// retries were used up. A job may retry the whole operation later; conflicts,
+// invalid requests and state errors are permanent.
+func IsTemporary(err error) bool {
+	return isTransient(err)
+}
+
+func apiErr(err error) *googleapi.Error {
+	var g *googleapi.Error
+	if errors.As(err, &g) {
+		return g
+	}
+	return nil
+}
+
+func reasons(g *googleapi.Error) []string {
+	var rs []string
+	for _, e := range g.Errors {
+		rs = append(rs, e.Reason)
+	}
+	return rs
+}
+
+func hasReason(g *googleapi.Error, want ...string) bool {
+	for _, r := range reasons(g) {
+		for _, w := range want {
+			if r == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if g := apiErr(err); g != nil {
+		switch {
+		case g.Code >= 500, g.Code == 429, g.Code == 408:
+			return true
+		case g.Code == 409 && hasReason(g, "concurrentUpdate"):
+			return true
+		case g.Code == 403 && hasReason(g, "rateLimitExceeded", "userRateLimitExceeded"):
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF") || strings.Contains(msg, "connection refused")
+}
+
+// isEditGone: the edit can no longer be used; start from a fresh one.
+func isEditGone(err error) bool {
+	g := apiErr(err)
+	if g == nil || (g.Code != 400 && g.Code != 404 && g.Code != 410) {
+		return false
+	}
+	if hasReason(g, "editDeleted", "editExpired", "editNotFound", "editAlreadyCommitted") {
+		return true
+	}
+	m := strings.ToLower(g.Message)
+	return strings.Contains(m, "edit has been deleted") || strings.Contains(m, "edit has expired") ||
+		strings.Contains(m, "already been successfully committed")
+}
+
+func needsNotSentForReview(err error) bool {
+	g := apiErr(err)
+	return g != nil && g.Code == 400 && strings.Contains(g.Message, "set the query parameter changesNotSentForReview to true")
+}
+
+func mustNotSetNotSentForReview(err error) bool {
+	g := apiErr(err)
+	return g != nil && g.Code == 400 && strings.Contains(g.Message, "changesNotSentForReview must not be set")
+}

@@ -1,0 +1,200 @@
+package playstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+	_ "time/tzdata" // DAILY vitals are dated in America/Los_Angeles.
+
+	reporting "google.golang.org/api/playdeveloperreporting/v1beta1"
+)
+
+// Vitals are the user-perceived crash and ANR rates of one versionCode.
+type Vitals struct {
+	VersionCode int64
+	Crash       Reading
+	ANR         Reading
+	Calls       int
+}
+
+// Reading is one metric over the days Play has processed.
+//
+// HasData false means "no data yet", never "healthy": a gate must hold.
+// Rates are fractions (0.0031 = 0.31 %), as Play's fixtures show; the unit is
+// not documented.
+type Reading struct {
+	HasData bool
+	// Rate is the user-perceived rate, weighted by distinct users per day.
+	Rate float64
+	// DistinctUsers sums the daily distinct users (a user active on two days
+	// counts twice), each rounded by Play.
+	DistinctUsers int64
+	Days          int
+	// From is the first day asked for; FreshUntil is Play's latestEndTime,
+	// the exclusive end of processed DAILY data (zero when there is none).
+	From, FreshUntil time.Time
+}
+
+var losAngeles = func() *time.Location {
+	l, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		return time.UTC
+	}
+	return l
+}()
+
+// Vitals reads the DAILY user-perceived crash and ANR rates of versionCode
+// from the day of since up to the data's freshness. It costs two calls per
+// metric set (freshness, query), one when a set has no fresh data.
+func (c *Client) Vitals(ctx context.Context, pkg string, versionCode int64, since time.Time) (Vitals, error) {
+	if versionCode <= 0 {
+		return Vitals{}, invalid("versionCode %d must be positive", versionCode)
+	}
+	o := &op{name: "Vitals"}
+	defer c.finish(o)
+	v := Vitals{VersionCode: versionCode}
+	var err error
+	if v.Crash, err = c.reading(ctx, o, pkg, "crashRateMetricSet", "userPerceivedCrashRate", versionCode, since); err != nil {
+		v.Calls = o.calls
+		return v, err
+	}
+	v.ANR, err = c.reading(ctx, o, pkg, "anrRateMetricSet", "userPerceivedAnrRate", versionCode, since)
+	v.Calls = o.calls
+	return v, err
+}
+
+func (c *Client) reading(ctx context.Context, o *op, pkg, set, metric string, vc int64, since time.Time) (Reading, error) {
+	name := "apps/" + pkg + "/" + set
+	from := civilDay(since.In(losAngeles))
+	r := Reading{From: from}
+	var fresh *reporting.GooglePlayDeveloperReportingV1beta1FreshnessInfo
+	err := c.call(ctx, o, set+".get", true, func() error {
+		var err error
+		if set == "crashRateMetricSet" {
+			var ms *reporting.GooglePlayDeveloperReportingV1beta1CrashRateMetricSet
+			ms, err = c.rep.Vitals.Crashrate.Get(name).Context(ctx).Do()
+			if ms != nil {
+				fresh = ms.FreshnessInfo
+			}
+		} else {
+			var ms *reporting.GooglePlayDeveloperReportingV1beta1AnrRateMetricSet
+			ms, err = c.rep.Vitals.Anrrate.Get(name).Context(ctx).Do()
+			if ms != nil {
+				fresh = ms.FreshnessInfo
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return r, fmt.Errorf("playstore: %s freshness of %s: %w", set, pkg, err)
+	}
+	if fresh != nil {
+		for _, f := range fresh.Freshnesses {
+			if f.AggregationPeriod == "DAILY" && f.LatestEndTime != nil {
+				r.FreshUntil = fromDateTime(f.LatestEndTime)
+			}
+		}
+	}
+	if r.FreshUntil.IsZero() || !r.FreshUntil.After(from) {
+		return r, nil // nothing processed since the rollout began
+	}
+	spec := &reporting.GooglePlayDeveloperReportingV1beta1TimelineSpec{
+		AggregationPeriod: "DAILY", StartTime: toDateTime(from), EndTime: toDateTime(r.FreshUntil)}
+	metrics := []string{metric, "distinctUsers"}
+	filter := fmt.Sprintf("versionCode = %d", vc)
+	var rows []*reporting.GooglePlayDeveloperReportingV1beta1MetricsRow
+	pageToken := ""
+	for {
+		var next string
+		err := c.call(ctx, o, set+".query", true, func() error {
+			if set == "crashRateMetricSet" {
+				resp, err := c.rep.Vitals.Crashrate.Query(name, &reporting.GooglePlayDeveloperReportingV1beta1QueryCrashRateMetricSetRequest{
+					Metrics: metrics, Dimensions: []string{"versionCode"}, Filter: filter, TimelineSpec: spec, PageToken: pageToken}).Context(ctx).Do()
+				if err == nil {
+					rows, next = append(rows, resp.Rows...), resp.NextPageToken
+				}
+				return err
+			}
+			resp, err := c.rep.Vitals.Anrrate.Query(name, &reporting.GooglePlayDeveloperReportingV1beta1QueryAnrRateMetricSetRequest{
+				Metrics: metrics, Dimensions: []string{"versionCode"}, Filter: filter, TimelineSpec: spec, PageToken: pageToken}).Context(ctx).Do()
+			if err == nil {
+				rows, next = append(rows, resp.Rows...), resp.NextPageToken
+			}
+			return err
+		})
+		if err != nil {
+			return r, fmt.Errorf("playstore: query %s of %s versionCode %d: %w", set, pkg, vc, err)
+		}
+		if next == "" {
+			break
+		}
+		pageToken = next
+	}
+	var weighted float64
+	for _, row := range rows {
+		var rate float64
+		var users int64
+		var haveRate bool
+		for _, m := range row.Metrics {
+			if m.DecimalValue == nil {
+				continue
+			}
+			val := m.DecimalValue.Value
+			switch m.Metric {
+			case metric:
+				f, err := parseDecimal(val)
+				if err != nil {
+					return r, fmt.Errorf("playstore: %s %s value %q: %w", set, metric, val, err)
+				}
+				rate, haveRate = f, true
+			case "distinctUsers":
+				f, err := parseDecimal(val)
+				if err != nil {
+					return r, fmt.Errorf("playstore: %s distinctUsers value %q: %w", set, val, err)
+				}
+				users = int64(f)
+			}
+		}
+		if !haveRate {
+			continue
+		}
+		r.Days++
+		r.DistinctUsers += users
+		weighted += rate * float64(users)
+	}
+	if r.Days > 0 {
+		r.HasData = true
+		if r.DistinctUsers > 0 {
+			r.Rate = weighted / float64(r.DistinctUsers)
+		}
+	}
+	return r, nil
+}
+
+// parseDecimal reads google.type.Decimal; "" means 0.
+func parseDecimal(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+func civilDay(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, losAngeles)
+}
+
+func toDateTime(t time.Time) *reporting.GoogleTypeDateTime {
+	return &reporting.GoogleTypeDateTime{Year: int64(t.Year()), Month: int64(t.Month()), Day: int64(t.Day()),
+		TimeZone: &reporting.GoogleTypeTimeZone{Id: "America/Los_Angeles"}}
+}
+
+func fromDateTime(d *reporting.GoogleTypeDateTime) time.Time {
+	loc := time.UTC
+	if d.TimeZone != nil && d.TimeZone.Id != "" {
+		if l, err := time.LoadLocation(d.TimeZone.Id); err == nil {
+			loc = l
+		}
+	}
+	return time.Date(int(d.Year), time.Month(d.Month), int(d.Day), int(d.Hours), int(d.Minutes), int(d.Seconds), int(d.Nanos), loc)
+}
