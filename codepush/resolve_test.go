@@ -144,7 +144,12 @@ func TestResolveRules(t *testing.T) {
 		{"every release disabled", []Release{rel("v1", "1.0.0", disabled)}, UpdateRequest{AppVersion: "1.0.0"},
 			want{runBinary: true}},
 		{"rollback release: a device on the bad release gets the copy of v1",
-			[]Release{rel("v1", "1.0.0"), rel("v2", "1.0.0"), func() Release { r := rel("v3", "1.0.0"); r.PackageHash = "hash-v1"; r.BlobURL = "https://cdn.example/v3"; return r }()},
+			[]Release{rel("v1", "1.0.0"), rel("v2", "1.0.0"), func() Release {
+				r := rel("v3", "1.0.0")
+				r.PackageHash = "hash-v1"
+				r.BlobURL = "https://cdn.example/v3"
+				return r
+			}()},
 			UpdateRequest{AppVersion: "1.0.0", Label: "v2", PackageHash: "hash-v2"},
 			want{available: true, label: "v3", appVersion: "1.0.0"}},
 		{"rollback release: a device still on v1 content gets nothing",
