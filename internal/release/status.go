@@ -78,6 +78,9 @@ type Status struct {
 	// again at or after this time. Zero means "now".
 	NextEligibleAt time.Time `json:"next_eligible_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	// Version is the stored row version, for optimistic concurrency: a write
+	// based on a stale status is refused instead of overwriting a newer one.
+	Version int64 `json:"version"`
 }
 
 // Transition returns the status moved to state to, or an error when the move
