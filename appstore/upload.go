@@ -285,4 +285,3 @@ func (c *Client) uploadPart(ctx context.Context, req UploadRequest, op UploadOpe
 	}
 	return lastErr
 }
-

@@ -1,0 +1,108 @@
+package appstoretest
+
+import (
+	"net/http"
+	"strings"
+)
+
+// FaultKind is what an injected fault does to a request.
+type FaultKind int
+
+const (
+	// FaultStatus answers Status (default 500) with an Apple error body.
+	FaultStatus FaultKind = iota
+	// FaultRateLimit answers 429 RATE_LIMIT_EXCEEDED.
+	FaultRateLimit
+	// FaultHang never answers: the handler blocks until the request's
+	// context is cancelled (client timeout or deadline).
+	FaultHang
+	// FaultMalformed answers 200 with a body that is not valid JSON.
+	FaultMalformed
+)
+
+// FaultHeader marks responses produced by an injected fault, so that a spec
+// validator can tell deliberate wrong shapes from fake bugs.
+const FaultHeader = "X-Appstoretest-Fault"
+
+// Fault is an injected failure. It hits requests whose method (empty: any)
+// and path prefix (empty: any) match, Times times (0 means once; negative
+// means until cleared), before the request is processed, so a faulted
+// mutation is never applied.
+type Fault struct {
+	Kind       FaultKind
+	Status     int
+	Method     string
+	PathPrefix string
+	Times      int
+
+	hits int
+}
+
+// Inject adds a fault. Faults are consulted in the order added.
+func (f *Fake) Inject(ft Fault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ft.Times == 0 {
+		ft.Times = 1
+	}
+	f.faults = append(f.faults, &ft)
+}
+
+// ClearFaults removes every pending fault.
+func (f *Fake) ClearFaults() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults = nil
+}
+
+// FaultsHit reports how many requests injected faults have answered.
+func (f *Fake) FaultsHit() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, ft := range f.faults {
+		n += ft.hits
+	}
+	return n
+}
+
+func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request) bool {
+	f.mu.Lock()
+	var hit *Fault
+	for _, ft := range f.faults {
+		if ft.Times >= 0 && ft.hits >= ft.Times {
+			continue
+		}
+		if ft.Method != "" && ft.Method != r.Method {
+			continue
+		}
+		if ft.PathPrefix != "" && !strings.HasPrefix(r.URL.Path, ft.PathPrefix) {
+			continue
+		}
+		ft.hits++
+		hit = ft
+		break
+	}
+	f.mu.Unlock()
+	if hit == nil {
+		return false
+	}
+	w.Header().Set(FaultHeader, "1")
+	switch hit.Kind {
+	case FaultRateLimit:
+		writeErrors(w, http.StatusTooManyRequests, rateLimitExceeded)
+	case FaultHang:
+		<-r.Context().Done()
+	case FaultMalformed:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"data": {"type": "builds", "id": `))
+	default:
+		st := hit.Status
+		if st == 0 {
+			st = http.StatusInternalServerError
+		}
+		writeError(w, st, "INTERNAL_ERROR", "An unexpected error occurred.", "injected by appstoretest", nil)
+	}
+	return true
+}

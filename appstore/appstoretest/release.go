@@ -1,0 +1,526 @@
+package appstoretest
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/swapjoy/releasepilot/appstore"
+)
+
+func (f *Fake) releaseRoutes() {
+	f.route("GET /v1/apps/{id}/appStoreVersions", []string{"filter[platform]", "filter[versionString]", "filter[appStoreState]", "filter[appVersionState]", "filter[id]", "limit", "include"}, f.listVersions)
+	f.route("POST /v1/appStoreVersions", nil, f.createVersion)
+	f.route("GET /v1/appStoreVersions/{id}", []string{"include"}, f.getVersion)
+	f.route("PATCH /v1/appStoreVersions/{id}/relationships/build", nil, f.attachBuild)
+	f.route("GET /v1/reviewSubmissions", []string{"filter[platform]", "filter[state]", "filter[app]", "limit", "include"}, f.listSubs)
+	f.route("POST /v1/reviewSubmissions", nil, f.createSub)
+	f.route("GET /v1/reviewSubmissions/{id}", []string{"include"}, f.getSub)
+	f.route("PATCH /v1/reviewSubmissions/{id}", nil, f.patchSub)
+	f.route("GET /v1/reviewSubmissions/{id}/items", []string{"limit", "include"}, f.listItems)
+	f.route("POST /v1/reviewSubmissionItems", nil, f.createItem)
+	f.route("POST /v1/appStoreVersionPhasedReleases", nil, f.createPhased)
+	f.route("PATCH /v1/appStoreVersionPhasedReleases/{id}", nil, f.patchPhased)
+	f.route("GET /v1/appStoreVersions/{id}/appStoreVersionPhasedRelease", nil, f.getPhased)
+}
+
+var platforms = []string{"IOS", "MAC_OS", "TV_OS", "VISION_OS"}
+
+func (f *Fake) versionObj(r *http.Request, v *version) map[string]any {
+	return obj(r, "appStoreVersions", v.id, map[string]any{
+		"platform": string(v.platform), "versionString": v.versionString, "appVersionState": string(v.state),
+		"releaseType": string(v.releaseType), "createdDate": ts(v.created), "reviewType": "APP_STORE", "downloadable": true,
+	}, map[string]any{"app": relOne("apps", v.appID)})
+}
+
+func (f *Fake) listVersions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !checkLimit(w, r, 200) || !checkEnum(w, q, "filter[platform]", platforms...) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.apps[r.PathValue("id")]; !ok {
+		notFound(w, "apps", r.PathValue("id"))
+		return
+	}
+	var out []map[string]any
+	for _, id := range sortedKeys(f.versions) {
+		v := f.versions[id]
+		if v.appID == r.PathValue("id") && match(csv(q, "filter[platform]"), string(v.platform)) &&
+			match(csv(q, "filter[versionString]"), v.versionString) && match(csv(q, "filter[appVersionState]"), string(v.state)) &&
+			match(csv(q, "filter[id]"), v.id) {
+			out = append(out, f.versionObj(r, v))
+		}
+	}
+	writeList(w, r, out)
+}
+
+func (f *Fake) getVersion(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.versions[r.PathValue("id")]
+	if !ok {
+		notFound(w, "appStoreVersions", r.PathValue("id"))
+		return
+	}
+	writeOne(w, r, http.StatusOK, f.versionObj(r, v))
+}
+
+// open reports whether a version still blocks creating a new one.
+func open(s appstore.AppVersionState) bool {
+	return !slices.Contains([]appstore.AppVersionState{appstore.VersionReadyForDistribution, "REPLACED_WITH_NEW_VERSION", "ACCEPTED"}, s)
+}
+
+func (f *Fake) createVersion(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data struct {
+			Type       string `json:"type"`
+			Attributes struct {
+				Platform            string  `json:"platform"`
+				VersionString       string  `json:"versionString"`
+				Copyright           *string `json:"copyright"`
+				ReviewType          string  `json:"reviewType"`
+				ReleaseType         string  `json:"releaseType"`
+				EarliestReleaseDate *string `json:"earliestReleaseDate"`
+				UsesIdfa            *bool   `json:"usesIdfa"`
+			} `json:"attributes"`
+			Relationships struct {
+				App   *toOneReq `json:"app"`
+				Build *toOneReq `json:"build"`
+			} `json:"relationships"`
+		} `json:"data"`
+	}
+	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersions") {
+		return
+	}
+	appID, ok := requireRel(w, req.Data.Relationships.App, "app", "apps")
+	if !ok {
+		return
+	}
+	a := req.Data.Attributes
+	if !slices.Contains(platforms, a.Platform) || a.VersionString == "" {
+		conflict(w, "ENTITY_ERROR.ATTRIBUTE.REQUIRED", "The provided entity is missing a required attribute",
+			"You must provide a value for the attributes 'platform' and 'versionString' with this request", "/data/attributes/versionString")
+		return
+	}
+	if a.ReleaseType == "" {
+		a.ReleaseType = string(appstore.ReleaseAfterApproval)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.apps[appID]; !ok {
+		relNotFound(w, "app", "apps", appID)
+		return
+	}
+	for _, v := range f.versions {
+		if v.appID != appID || string(v.platform) != a.Platform {
+			continue
+		}
+		if v.versionString == a.VersionString {
+			conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID.DUPLICATE", "The provided entity includes an attribute with a value that has already been used",
+				fmt.Sprintf("The version number '%s' has already been used.", a.VersionString), "/data/attributes/versionString")
+			return
+		}
+		if open(v.state) {
+			// Observed while the previous version is still in review (sceneview#3143).
+			conflict(w, "ENTITY_ERROR.RELATIONSHIP.INVALID", "The provided entity includes a relationship with an invalid value",
+				fmt.Sprintf("You cannot create a new version of the App in the current state (version %s is %s).", v.versionString, v.state), "/data/relationships/app")
+			return
+		}
+	}
+	v := &version{id: f.newID("version"), appID: appID, versionString: a.VersionString, platform: appstore.Platform(a.Platform),
+		state: appstore.VersionPrepareForSubmission, releaseType: appstore.ReleaseType(a.ReleaseType), created: f.now()}
+	f.versions[v.id] = v
+	writeOne(w, r, http.StatusCreated, f.versionObj(r, v))
+}
+
+func (f *Fake) attachBuild(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data *linkage `json:"data"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Data == nil || !checkType(w, req.Data.Type, "builds") {
+		if req.Data == nil {
+			unprocessable(w, "data is required")
+		}
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.versions[r.PathValue("id")]
+	if !ok {
+		notFound(w, "appStoreVersions", r.PathValue("id"))
+		return
+	}
+	b, ok := f.builds[req.Data.ID]
+	if !ok || b.appID != v.appID {
+		relNotFound(w, "build", "builds", req.Data.ID)
+		return
+	}
+	if v.state != appstore.VersionPrepareForSubmission && v.state != appstore.VersionDeveloperRejected &&
+		v.state != appstore.VersionRejected && v.state != appstore.VersionMetadataRejected {
+		conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("The build cannot be changed while the version is %s.", v.state), "")
+		return
+	}
+	if b.state != appstore.ProcessingStateValid || b.expired {
+		conflict(w, "ENTITY_ERROR.RELATIONSHIP.INVALID", "The provided entity includes a relationship with an invalid value",
+			"The build is not valid for this version.", "/data")
+		return
+	}
+	for _, o := range f.builds {
+		if o.versionID == v.id {
+			o.versionID = ""
+		}
+	}
+	b.versionID = v.id
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *Fake) subObj(r *http.Request, s *reviewSub) map[string]any {
+	a := map[string]any{"platform": string(s.platform), "state": string(s.state)}
+	if !s.submitted.IsZero() {
+		a["submittedDate"] = ts(s.submitted)
+	}
+	return obj(r, "reviewSubmissions", s.id, a, map[string]any{"app": relOne("apps", s.appID)})
+}
+
+func (f *Fake) listSubs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !requireParam(w, q, "filter[app]") || !checkLimit(w, r, 200) || !checkEnum(w, q, "filter[platform]", platforms...) ||
+		!checkEnum(w, q, "filter[state]", "READY_FOR_REVIEW", "WAITING_FOR_REVIEW", "IN_REVIEW", "UNRESOLVED_ISSUES", "CANCELING", "COMPLETING", "COMPLETE") {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []map[string]any
+	for _, id := range sortedKeys(f.subs) {
+		s := f.subs[id]
+		if match(csv(q, "filter[app]"), s.appID) && match(csv(q, "filter[platform]"), string(s.platform)) && match(csv(q, "filter[state]"), string(s.state)) {
+			out = append(out, f.subObj(r, s))
+		}
+	}
+	writeList(w, r, out)
+}
+
+func (f *Fake) getSub(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.subs[r.PathValue("id")]
+	if !ok {
+		notFound(w, "reviewSubmissions", r.PathValue("id"))
+		return
+	}
+	writeOne(w, r, http.StatusOK, f.subObj(r, s))
+}
+
+func (f *Fake) createSub(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data struct {
+			Type       string `json:"type"`
+			Attributes *struct {
+				Platform string `json:"platform"`
+			} `json:"attributes"`
+			Relationships struct {
+				App *toOneReq `json:"app"`
+			} `json:"relationships"`
+		} `json:"data"`
+	}
+	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "reviewSubmissions") {
+		return
+	}
+	appID, ok := requireRel(w, req.Data.Relationships.App, "app", "apps")
+	if !ok {
+		return
+	}
+	platform := "IOS"
+	if req.Data.Attributes != nil && req.Data.Attributes.Platform != "" {
+		platform = req.Data.Attributes.Platform
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.apps[appID]; !ok {
+		// microsoft/asconnect PR #47.
+		conflict(w, "ENTITY_ERROR.RELATIONSHIP.INVALID", "The provided entity includes a relationship with an invalid value",
+			fmt.Sprintf("app with id '%s' cannot be found", appID), "/data/relationships/app")
+		return
+	}
+	for _, s := range f.subs {
+		if s.appID == appID && string(s.platform) == platform && s.state != appstore.ReviewComplete {
+			conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("The app already has an open review submission (%s).", s.state), "")
+			return
+		}
+	}
+	s := &reviewSub{id: f.newID("reviewsub"), appID: appID, platform: appstore.Platform(platform), state: appstore.ReviewReadyForReview}
+	f.subs[s.id] = s
+	writeOne(w, r, http.StatusCreated, f.subObj(r, s))
+}
+
+func (f *Fake) patchSub(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data struct {
+			Type       string `json:"type"`
+			ID         string `json:"id"`
+			Attributes struct {
+				Platform  *string `json:"platform"`
+				Submitted *bool   `json:"submitted"`
+				Canceled  *bool   `json:"canceled"`
+			} `json:"attributes"`
+		} `json:"data"`
+	}
+	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "reviewSubmissions") {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.subs[r.PathValue("id")]
+	if !ok || req.Data.ID != s.id {
+		notFound(w, "reviewSubmissions", r.PathValue("id"))
+		return
+	}
+	a := req.Data.Attributes
+	if a.Submitted != nil && *a.Submitted {
+		if s.state != appstore.ReviewReadyForReview {
+			conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("The review submission is %s and cannot be submitted.", s.state), "")
+			return
+		}
+		var versions []*version
+		for _, it := range f.items {
+			if it.subID == s.id && it.state != "REMOVED" {
+				versions = append(versions, f.versions[it.versionID])
+			}
+		}
+		if len(versions) == 0 {
+			conflict(w, "STATE_ERROR", stateErrorTitle, "The review submission has no items.", "")
+			return
+		}
+		s.state, s.submitted = appstore.ReviewWaitingForReview, f.now()
+		for _, v := range versions {
+			v.state = appstore.VersionWaitingForReview
+		}
+	}
+	if a.Canceled != nil && *a.Canceled {
+		s.state = appstore.ReviewComplete
+	}
+	writeOne(w, r, http.StatusOK, f.subObj(r, s))
+}
+
+func (f *Fake) listItems(w http.ResponseWriter, r *http.Request) {
+	if !checkLimit(w, r, 200) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.subs[r.PathValue("id")]; !ok {
+		notFound(w, "reviewSubmissions", r.PathValue("id"))
+		return
+	}
+	var out []map[string]any
+	for _, id := range sortedKeys(f.items) {
+		it := f.items[id]
+		if it.subID == r.PathValue("id") {
+			out = append(out, obj(r, "reviewSubmissionItems", it.id, map[string]any{"state": it.state},
+				map[string]any{"appStoreVersion": relOne("appStoreVersions", it.versionID)}))
+		}
+	}
+	writeList(w, r, out)
+}
+
+func (f *Fake) createItem(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data struct {
+			Type          string `json:"type"`
+			Relationships struct {
+				ReviewSubmission *toOneReq `json:"reviewSubmission"`
+				AppStoreVersion  *toOneReq `json:"appStoreVersion"`
+			} `json:"relationships"`
+		} `json:"data"`
+	}
+	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "reviewSubmissionItems") {
+		return
+	}
+	subID, ok := requireRel(w, req.Data.Relationships.ReviewSubmission, "reviewSubmission", "reviewSubmissions")
+	if !ok {
+		return
+	}
+	versionID, ok := requireRel(w, req.Data.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.subs[subID]
+	if !ok {
+		relNotFound(w, "reviewSubmission", "reviewSubmissions", subID)
+		return
+	}
+	v, ok := f.versions[versionID]
+	if !ok || v.appID != s.appID {
+		relNotFound(w, "appStoreVersion", "appStoreVersions", versionID)
+		return
+	}
+	for _, it := range f.items {
+		if it.versionID == versionID && it.state != "REMOVED" && f.subs[it.subID].state != appstore.ReviewComplete {
+			conflict(w, "ENTITY_ERROR.RELATIONSHIP.INVALID", "The provided entity includes a relationship with an invalid value",
+				"The item is already attached to a review submission.", "/data/relationships/appStoreVersion")
+			return
+		}
+	}
+	hasBuild := false
+	for _, b := range f.builds {
+		hasBuild = hasBuild || b.versionID == versionID
+	}
+	if !hasBuild {
+		writeErrors(w, http.StatusConflict, errorItem{ID: randomUUID(), Status: "409", Code: "STATE_ERROR", Title: stateErrorTitle,
+			Detail: "Submit for review errors found.",
+			Meta:   []byte(fmt.Sprintf(`{"associatedErrors":{"/v1/appStoreVersions/%s":[{"id":%q,"status":"409","code":"ENTITY_ERROR.RELATIONSHIP.REQUIRED","title":"The provided entity is missing a required relationship","detail":"You must select a build before submitting for review."}]}}`, versionID, randomUUID()))})
+		return
+	}
+	it := &reviewItem{id: f.newID("item"), subID: subID, versionID: versionID, state: "READY_FOR_REVIEW"}
+	f.items[it.id] = it
+	v.state = appstore.VersionReadyForReview
+	writeOne(w, r, http.StatusCreated, obj(r, "reviewSubmissionItems", it.id, map[string]any{"state": it.state},
+		map[string]any{"appStoreVersion": relOne("appStoreVersions", versionID)}))
+}
+
+func (f *Fake) phasedObj(r *http.Request, p *phased) map[string]any {
+	f.tickPhased(p)
+	a := map[string]any{"phasedReleaseState": string(p.state), "totalPauseDuration": int(f.pausedTotal(p) / (24 * time.Hour))}
+	if !p.start.IsZero() {
+		a["startDate"] = ts(p.start)
+		a["currentDayNumber"] = f.dayNumber(p)
+	}
+	return obj(r, "appStoreVersionPhasedReleases", p.id, a, nil)
+}
+
+func (f *Fake) getPhased(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.versions[r.PathValue("id")]; !ok {
+		notFound(w, "appStoreVersions", r.PathValue("id"))
+		return
+	}
+	p := f.phasedFor(r.PathValue("id"))
+	if p == nil {
+		notFound(w, "appStoreVersionPhasedReleases", r.PathValue("id"))
+		return
+	}
+	writeOne(w, r, http.StatusOK, f.phasedObj(r, p))
+}
+
+func (f *Fake) createPhased(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data struct {
+			Type       string `json:"type"`
+			Attributes *struct {
+				PhasedReleaseState string `json:"phasedReleaseState"`
+			} `json:"attributes"`
+			Relationships struct {
+				AppStoreVersion *toOneReq `json:"appStoreVersion"`
+			} `json:"relationships"`
+		} `json:"data"`
+	}
+	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersionPhasedReleases") {
+		return
+	}
+	versionID, ok := requireRel(w, req.Data.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
+	if !ok {
+		return
+	}
+	state := appstore.PhasedInactive
+	if req.Data.Attributes != nil && req.Data.Attributes.PhasedReleaseState != "" {
+		state = appstore.PhasedReleaseState(req.Data.Attributes.PhasedReleaseState)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.versions[versionID]
+	if !ok {
+		relNotFound(w, "appStoreVersion", "appStoreVersions", versionID)
+		return
+	}
+	if f.phasedFor(versionID) != nil {
+		conflict(w, "ENTITY_ERROR.RELATIONSHIP.INVALID", "The provided entity includes a relationship with an invalid value",
+			"The version already has a phased release.", "/data/relationships/appStoreVersion")
+		return
+	}
+	first := true
+	for _, o := range f.versions {
+		if o.appID == v.appID && o.platform == v.platform && o.id != v.id && (o.state == appstore.VersionReadyForDistribution || o.state == "REPLACED_WITH_NEW_VERSION") {
+			first = false
+		}
+	}
+	if first {
+		conflict(w, "STATE_ERROR", stateErrorTitle, "Phased release is not available for the first version of an app.", "")
+		return
+	}
+	if state != appstore.PhasedInactive && state != appstore.PhasedActive {
+		conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "The provided entity includes an attribute with an invalid value",
+			fmt.Sprintf("'%s' is not a valid initial phasedReleaseState", state), "/data/attributes/phasedReleaseState")
+		return
+	}
+	p := &phased{id: f.newID("phased"), versionID: versionID, state: appstore.PhasedInactive}
+	if state == appstore.PhasedActive && v.state == appstore.VersionReadyForDistribution {
+		p.state, p.start = appstore.PhasedActive, f.now()
+	}
+	f.phased[p.id] = p
+	writeOne(w, r, http.StatusCreated, f.phasedObj(r, p))
+}
+
+func (f *Fake) patchPhased(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data struct {
+			Type       string `json:"type"`
+			ID         string `json:"id"`
+			Attributes struct {
+				PhasedReleaseState string `json:"phasedReleaseState"`
+			} `json:"attributes"`
+		} `json:"data"`
+	}
+	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersionPhasedReleases") {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.phased[r.PathValue("id")]
+	if !ok || req.Data.ID != p.id {
+		notFound(w, "appStoreVersionPhasedReleases", r.PathValue("id"))
+		return
+	}
+	f.tickPhased(p)
+	want := appstore.PhasedReleaseState(req.Data.Attributes.PhasedReleaseState)
+	bad := func(detail string) {
+		conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "The provided entity includes an attribute with an invalid value", detail, "/data/attributes/phasedReleaseState")
+	}
+	now := f.now()
+	switch {
+	case want == p.state:
+	case p.state == appstore.PhasedComplete:
+		bad("The phased release is complete.")
+		return
+	case p.start.IsZero() && want != appstore.PhasedInactive:
+		bad("The phased release has not started; the version is not released yet.")
+		return
+	case want == appstore.PhasedPaused:
+		if f.pausedTotal(p) >= PauseBudget {
+			bad("The phased release has used its 30 days of pause.")
+			return
+		}
+		p.state, p.pausedAt = appstore.PhasedPaused, now
+	case want == appstore.PhasedActive:
+		p.pausedFor += now.Sub(p.pausedAt)
+		p.state, p.pausedAt = appstore.PhasedActive, time.Time{}
+	case want == appstore.PhasedComplete:
+		if p.state == appstore.PhasedPaused {
+			p.pausedFor += now.Sub(p.pausedAt)
+			p.pausedAt = time.Time{}
+		}
+		p.state = appstore.PhasedComplete
+	default:
+		bad(fmt.Sprintf("'%s' is not a valid phasedReleaseState transition from %s", want, p.state))
+		return
+	}
+	writeOne(w, r, http.StatusOK, f.phasedObj(r, p))
+}

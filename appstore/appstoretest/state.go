@@ -1,0 +1,392 @@
+package appstoretest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/swapjoy/releasepilot/appstore"
+)
+
+type app struct {
+	id, bundleID, name, sku string
+}
+
+type build struct {
+	id, appID, version, number string
+	platform                   appstore.Platform
+	state, final               appstore.ProcessingState
+	pollsLeft                  int
+	readyAt                    time.Time
+	uses                       *bool
+	expired                    bool
+	uploaded                   time.Time
+	groups                     map[string]bool
+	versionID                  string // attached App Store version
+}
+
+type betaGroup struct {
+	id, appID, name string
+	internal        bool
+	created         time.Time
+}
+
+type localization struct {
+	id, buildID, locale string
+	whatsNew            *string
+}
+
+type betaSub struct {
+	id, buildID string
+	state       appstore.BetaReviewState
+	submitted   time.Time
+}
+
+type upload struct {
+	id, appID, version, number string
+	platform                   appstore.Platform
+	state                      appstore.BuildUploadState
+	created                    time.Time
+	uploaded                   time.Time
+	pollsLeft                  int
+	buildID                    string
+	errors                     []appstore.StateDetail
+	fileIDs                    []string
+}
+
+type uploadFile struct {
+	id, uploadID, name, uti, assetType string
+	size                               int64
+	state                              string
+	parts                              []filePart
+	received                           map[int][]byte
+}
+
+type filePart struct {
+	offset, length int64
+}
+
+type version struct {
+	id, appID, versionString string
+	platform                 appstore.Platform
+	state                    appstore.AppVersionState
+	releaseType              appstore.ReleaseType
+	created                  time.Time
+}
+
+type reviewSub struct {
+	id, appID string
+	platform  appstore.Platform
+	state     appstore.ReviewSubmissionState
+	submitted time.Time
+}
+
+type reviewItem struct {
+	id, subID, versionID, state string
+}
+
+type phased struct {
+	id, versionID string
+	state         appstore.PhasedReleaseState
+	start         time.Time     // first ACTIVE
+	pausedFor     time.Duration // closed pauses
+	pausedAt      time.Time     // open pause
+}
+
+// PauseBudget is the total pause time Apple allows a phased release.
+const PauseBudget = 30 * 24 * time.Hour
+
+// App seeds an app.
+type App struct {
+	ID       string // default generated
+	BundleID string
+	Name     string
+	SKU      string
+}
+
+// AddApp seeds an app and returns its id.
+func (f *Fake) AddApp(a App) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a.ID == "" {
+		f.seq++
+		a.ID = fmt.Sprintf("%d", 1000000000+f.seq)
+	}
+	f.apps[a.ID] = &app{id: a.ID, bundleID: a.BundleID, name: a.Name, sku: a.SKU}
+	return a.ID
+}
+
+// Build seeds a build, as if uploaded and being processed.
+type Build struct {
+	AppID       string
+	Version     string // marketing version, e.g. "1.2.3"
+	BuildNumber string
+	Platform    appstore.Platform // default IOS
+	// State is the initial processing state (default PROCESSING).
+	State appstore.ProcessingState
+	// Result is the state processing ends in (default VALID).
+	Result appstore.ProcessingState
+	// Polls overrides Options.ProcessingPolls for this build.
+	Polls                   int
+	UsesNonExemptEncryption *bool
+	UploadedDate            time.Time // default now
+}
+
+// AddBuild seeds a build and returns its id.
+func (f *Fake) AddBuild(b Build) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.addBuildLocked(b)
+}
+
+func (f *Fake) addBuildLocked(b Build) string {
+	if b.Platform == "" {
+		b.Platform = appstore.PlatformIOS
+	}
+	if b.State == "" {
+		b.State = appstore.ProcessingStateProcessing
+	}
+	if b.Result == "" {
+		b.Result = appstore.ProcessingStateValid
+	}
+	if b.Polls <= 0 {
+		b.Polls = f.opts.ProcessingPolls
+	}
+	now := f.now()
+	if b.UploadedDate.IsZero() {
+		b.UploadedDate = now
+	}
+	id := f.newID("build")
+	f.builds[id] = &build{
+		id: id, appID: b.AppID, version: b.Version, number: b.BuildNumber, platform: b.Platform,
+		state: b.State, final: b.Result, pollsLeft: b.Polls, readyAt: now.Add(f.opts.ProcessingTime),
+		uses: b.UsesNonExemptEncryption, uploaded: b.UploadedDate, groups: map[string]bool{},
+	}
+	f.buildOrder = append(f.buildOrder, id)
+	return id
+}
+
+// AddBetaGroup seeds a beta group and returns its id.
+func (f *Fake) AddBetaGroup(appID, name string, internal bool) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := f.newID("group")
+	f.groups[id] = &betaGroup{id: id, appID: appID, name: name, internal: internal, created: f.now()}
+	return id
+}
+
+// AddAppStoreVersion seeds an App Store version and returns its id.
+func (f *Fake) AddAppStoreVersion(appID string, platform appstore.Platform, versionString string, state appstore.AppVersionState) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := f.newID("version")
+	f.versions[id] = &version{id: id, appID: appID, versionString: versionString, platform: platform, state: state,
+		releaseType: appstore.ReleaseManual, created: f.now()}
+	return id
+}
+
+// BuildState is a snapshot of a build for assertions.
+type BuildState struct {
+	ProcessingState         appstore.ProcessingState
+	UsesNonExemptEncryption *bool
+	Expired                 bool
+	Groups                  []string
+	WhatsNew                map[string]string // locale → text
+	BetaReview              appstore.BetaReviewState
+}
+
+// Build returns a snapshot of build id (ok false if unknown).
+func (f *Fake) Build(id string) (BuildState, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.builds[id]
+	if !ok {
+		return BuildState{}, false
+	}
+	s := BuildState{ProcessingState: b.state, UsesNonExemptEncryption: b.uses, Expired: b.expired, WhatsNew: map[string]string{}}
+	for _, g := range sortedKeys(b.groups) {
+		s.Groups = append(s.Groups, g)
+	}
+	for _, l := range f.locs {
+		if l.buildID == id && l.whatsNew != nil {
+			s.WhatsNew[l.locale] = *l.whatsNew
+		}
+	}
+	if bs := f.betaSubFor(id); bs != nil {
+		s.BetaReview = bs.state
+	}
+	return s, true
+}
+
+// Builds returns the ids of all builds, in creation order.
+func (f *Fake) Builds() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.buildOrder...)
+}
+
+// SetBetaReview moves a build's beta review submission to state (e.g.
+// APPROVED or REJECTED), as App Review would.
+func (f *Fake) SetBetaReview(buildID string, state appstore.BetaReviewState) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	bs := f.betaSubFor(buildID)
+	if bs == nil {
+		return fmt.Errorf("appstoretest: build %s has no beta review submission", buildID)
+	}
+	bs.state = state
+	return nil
+}
+
+// SetVersionState sets an App Store version's appVersionState, e.g. to
+// PENDING_DEVELOPER_RELEASE when App Review approves it. If a review
+// submission holds the version it moves along (COMPLETE on approval,
+// UNRESOLVED_ISSUES on rejection).
+func (f *Fake) SetVersionState(versionID string, state appstore.AppVersionState) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.versions[versionID]
+	if !ok {
+		return fmt.Errorf("appstoretest: no version %s", versionID)
+	}
+	v.state = state
+	for _, it := range f.items {
+		if it.versionID != versionID {
+			continue
+		}
+		s := f.subs[it.subID]
+		switch state {
+		case appstore.VersionPendingDeveloperRelease, appstore.VersionReadyForDistribution:
+			s.state, it.state = appstore.ReviewComplete, "APPROVED"
+		case appstore.VersionRejected, appstore.VersionMetadataRejected:
+			s.state, it.state = appstore.ReviewUnresolvedIssues, "REJECTED"
+		case appstore.VersionInReview:
+			s.state = appstore.ReviewInReview
+		}
+	}
+	return nil
+}
+
+// ReleaseVersion releases an approved version: READY_FOR_DISTRIBUTION, and
+// its phased release (if any) starts on day 1.
+func (f *Fake) ReleaseVersion(versionID string) error {
+	if err := f.SetVersionState(versionID, appstore.VersionReadyForDistribution); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p := f.phasedFor(versionID); p != nil && p.state == appstore.PhasedInactive {
+		p.state, p.start = appstore.PhasedActive, f.now()
+	}
+	return nil
+}
+
+// Version returns a version's state and the id of its attached build.
+func (f *Fake) Version(versionID string) (state appstore.AppVersionState, buildID string, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.versions[versionID]
+	if !ok {
+		return "", "", false
+	}
+	for _, b := range f.builds {
+		if b.versionID == versionID {
+			buildID = b.id
+		}
+	}
+	return v.state, buildID, true
+}
+
+// PhasedRelease returns a snapshot of the version's phased release.
+func (f *Fake) PhasedRelease(versionID string) (appstore.PhasedRelease, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.phasedFor(versionID)
+	if p == nil {
+		return appstore.PhasedRelease{}, false
+	}
+	f.tickPhased(p)
+	return appstore.PhasedRelease{ID: p.id, State: p.state, StartDate: p.start,
+		TotalPauseDuration: int(f.pausedTotal(p) / (24 * time.Hour)), CurrentDayNumber: f.dayNumber(p)}, true
+}
+
+// UploadedBytes returns the bytes received for a build upload file.
+func (f *Fake) UploadedBytes(fileID string) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl, ok := f.files[fileID]
+	if !ok {
+		return nil
+	}
+	var out []byte
+	for i := range fl.parts {
+		out = append(out, fl.received[i]...)
+	}
+	return out
+}
+
+// FailUpload makes a PROCESSING build upload end FAILED with one error.
+func (f *Fake) FailUpload(uploadID, code, description string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.uploads[uploadID]
+	if !ok {
+		return fmt.Errorf("appstoretest: no upload %s", uploadID)
+	}
+	u.state = appstore.UploadFailed
+	u.errors = append(u.errors, appstore.StateDetail{Code: code, Description: description})
+	return nil
+}
+
+func (f *Fake) betaSubFor(buildID string) *betaSub {
+	for _, s := range f.betaSubs {
+		if s.buildID == buildID {
+			return s
+		}
+	}
+	return nil
+}
+
+func (f *Fake) phasedFor(versionID string) *phased {
+	for _, p := range f.phased {
+		if p.versionID == versionID {
+			return p
+		}
+	}
+	return nil
+}
+
+// pausedTotal includes the pause in progress.
+func (f *Fake) pausedTotal(p *phased) time.Duration {
+	d := p.pausedFor
+	if p.state == appstore.PhasedPaused && !p.pausedAt.IsZero() {
+		d += f.now().Sub(p.pausedAt)
+	}
+	return d
+}
+
+// tickPhased applies the passage of time: a pause that used up the 30-day
+// budget resumes [UNVERIFIED what Apple does then], and day 7 + 24h
+// completes the release.
+func (f *Fake) tickPhased(p *phased) {
+	if p.state == appstore.PhasedPaused && f.pausedTotal(p) >= PauseBudget {
+		p.pausedFor = PauseBudget
+		p.pausedAt = time.Time{}
+		p.state = appstore.PhasedActive
+	}
+	if p.state == appstore.PhasedActive && !p.start.IsZero() {
+		if f.now().Sub(p.start)-f.pausedTotal(p) >= 7*24*time.Hour {
+			p.state = appstore.PhasedComplete
+		}
+	}
+}
+
+func (f *Fake) dayNumber(p *phased) int {
+	if p.start.IsZero() {
+		return 0
+	}
+	if p.state == appstore.PhasedComplete {
+		return 7
+	}
+	d := 1 + int((f.now().Sub(p.start)-f.pausedTotal(p))/(24*time.Hour))
+	return min(max(d, 1), 7)
+}

@@ -1,0 +1,278 @@
+package appstoretest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// route registers h for pattern. params lists the query parameters the
+// operation declares (fields[...] are always allowed); anything else is a
+// 400 PARAMETER_ERROR.ILLEGAL, as Apple answers for ?foo=1.
+func (f *Fake) route(pattern string, params []string, h func(w http.ResponseWriter, r *http.Request)) {
+	method, _, _ := strings.Cut(pattern, " ")
+	f.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		for name := range r.URL.Query() {
+			if strings.HasPrefix(name, "fields[") || slices.Contains(params, name) {
+				continue
+			}
+			writeError(w, http.StatusBadRequest, "PARAMETER_ERROR.ILLEGAL", "A parameter is not allowed for this request",
+				fmt.Sprintf("'%s' is not a valid parameter for this request", name), map[string]any{"parameter": name})
+			return
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		h(rec, r)
+		if method != http.MethodGet && rec.status >= 200 && rec.status < 300 {
+			f.mu.Lock()
+			f.mutations[pattern]++
+			f.mu.Unlock()
+		}
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// notFoundHandler answers unknown paths (404 PATH_ERROR) and known paths
+// with the wrong method (405 METHOD_NOT_ALLOWED) as JSON:API errors.
+func (f *Fake) notFoundHandler(w http.ResponseWriter, r *http.Request) {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := f.mux.Handler(probe); p != "" && p != "/" {
+			writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "The request method is not valid for the resource path.",
+				fmt.Sprintf("The request method '%s' is not valid for the resource path '%s'.", r.Method, r.URL.Path), nil)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "PATH_ERROR", "The URL path is not valid",
+		fmt.Sprintf("The path provided does not match a defined resource type. ('%s')", r.URL.Path), nil)
+}
+
+func notFound(w http.ResponseWriter, typ, id string) {
+	writeError(w, http.StatusNotFound, "NOT_FOUND", "The specified resource does not exist",
+		fmt.Sprintf("There is no resource of type '%s' with id '%s'", typ, id), nil)
+}
+
+func conflict(w http.ResponseWriter, code, title, detail, pointer string) {
+	var src map[string]any
+	if pointer != "" {
+		src = map[string]any{"pointer": pointer}
+	}
+	writeError(w, http.StatusConflict, code, title, detail, src)
+}
+
+const stateErrorTitle = "The request cannot be fulfilled because of the state of another resource."
+
+func unprocessable(w http.ResponseWriter, detail string) {
+	writeError(w, http.StatusUnprocessableEntity, "ENTITY_UNPROCESSABLE", "The request entity is not valid.", detail, nil)
+}
+
+// decode reads a JSON:API request document into v, strictly: bad JSON is 400
+// ENTITY_INVALID; valid JSON of the wrong shape (unknown members, wrong
+// type) is 422 ENTITY_UNPROCESSABLE.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	var raw bytes.Buffer
+	if _, err := raw.ReadFrom(http.MaxBytesReader(w, r.Body, 1<<20)); err != nil {
+		writeError(w, http.StatusBadRequest, "ENTITY_INVALID", "The request entity is not valid.", "The request body could not be read.", nil)
+		return false
+	}
+	if !json.Valid(raw.Bytes()) {
+		writeError(w, http.StatusBadRequest, "ENTITY_INVALID", "The request entity is not valid.", "The request body is not valid JSON.", nil)
+		return false
+	}
+	dec := json.NewDecoder(&raw)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		unprocessable(w, "The request entity does not match the expected shape: "+err.Error())
+		return false
+	}
+	return true
+}
+
+type linkage struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+type toOneReq struct {
+	Data *linkage `json:"data"`
+}
+
+// checkType answers a wrong data.type with 422 ENTITY_UNPROCESSABLE, the
+// documented "valid JSON of the wrong shape" error.
+func checkType(w http.ResponseWriter, got, want string) bool {
+	if got != want {
+		unprocessable(w, fmt.Sprintf("The resource type '%s' is not valid here; expected '%s'.", got, want))
+		return false
+	}
+	return true
+}
+
+func requireRel(w http.ResponseWriter, rel *toOneReq, name, typ string) (string, bool) {
+	if rel == nil || rel.Data == nil || rel.Data.ID == "" {
+		conflict(w, "ENTITY_ERROR.RELATIONSHIP.REQUIRED", "The provided entity is missing a required relationship",
+			fmt.Sprintf("You must provide a value for the relationship '%s' with this request", name), "/data/relationships/"+name)
+		return "", false
+	}
+	if rel.Data.Type != typ {
+		conflict(w, "ENTITY_ERROR.RELATIONSHIP.INVALID", "The provided entity includes a relationship with an invalid value",
+			fmt.Sprintf("'%s' is not a valid type for the relationship '%s'", rel.Data.Type, name), "/data/relationships/"+name)
+		return "", false
+	}
+	return rel.Data.ID, true
+}
+
+func relNotFound(w http.ResponseWriter, name, typ, id string) {
+	conflict(w, "ENTITY_ERROR.RELATIONSHIP.INVALID", "The provided entity includes a relationship with an invalid value",
+		fmt.Sprintf("%s with id '%s' cannot be found", strings.TrimSuffix(typ, "s"), id), "/data/relationships/"+name)
+}
+
+func base(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func selfURL(r *http.Request) string { return base(r) + r.URL.RequestURI() }
+
+// obj builds a resource object with links.self.
+func obj(r *http.Request, typ, id string, attrs map[string]any, rels map[string]any) map[string]any {
+	o := map[string]any{"type": typ, "id": id, "links": map[string]any{"self": base(r) + "/v1/" + typ + "/" + id}}
+	if attrs != nil {
+		o["attributes"] = attrs
+	}
+	if len(rels) > 0 {
+		o["relationships"] = rels
+	}
+	return o
+}
+
+func relOne(typ, id string) map[string]any {
+	if id == "" {
+		return map[string]any{}
+	}
+	return map[string]any{"data": map[string]any{"type": typ, "id": id}}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeOne(w http.ResponseWriter, r *http.Request, status int, o map[string]any) {
+	if status == http.StatusCreated {
+		w.Header().Set("Location", o["links"].(map[string]any)["self"].(string))
+	}
+	writeJSON(w, status, map[string]any{"data": o, "links": map[string]any{"self": selfURL(r)}})
+}
+
+// writeList pages the collection by limit (no cursor support: the fake
+// returns at most limit items and reports the total).
+func writeList(w http.ResponseWriter, r *http.Request, items []map[string]any) {
+	limit := 50
+	if l := r.URL.Query().Get("limit"); l != "" {
+		limit, _ = strconv.Atoi(l)
+	}
+	total := len(items)
+	if len(items) > limit {
+		items = items[:limit]
+	}
+	if items == nil {
+		items = []map[string]any{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"data":  items,
+		"links": map[string]any{"self": selfURL(r)},
+		"meta":  map[string]any{"paging": map[string]any{"total": total, "limit": limit}},
+	})
+}
+
+// checkLimit validates limit against the operation's maximum.
+func checkLimit(w http.ResponseWriter, r *http.Request, maxLimit int) bool {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return true
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > maxLimit {
+		writeError(w, http.StatusBadRequest, "PARAMETER_ERROR.INVALID", "A parameter has an invalid value",
+			fmt.Sprintf("'%s' is not a valid value for 'limit'; it must be between 1 and %d", l, maxLimit), map[string]any{"parameter": "limit"})
+		return false
+	}
+	return true
+}
+
+// csv returns the comma-separated values of a filter, nil if absent.
+func csv(q url.Values, name string) []string {
+	v := q.Get(name)
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// checkEnum answers 400 PARAMETER_ERROR.INVALID for a value outside allowed.
+func checkEnum(w http.ResponseWriter, q url.Values, name string, allowed ...string) bool {
+	for _, v := range csv(q, name) {
+		if !slices.Contains(allowed, v) {
+			writeError(w, http.StatusBadRequest, "PARAMETER_ERROR.INVALID", "A parameter has an invalid value",
+				fmt.Sprintf("'%s' is not a valid value for '%s'", v, name), map[string]any{"parameter": name})
+			return false
+		}
+	}
+	return true
+}
+
+func requireParam(w http.ResponseWriter, q url.Values, name string) bool {
+	if q.Get(name) == "" {
+		writeError(w, http.StatusBadRequest, "PARAMETER_ERROR.REQUIRED", "A required parameter is missing",
+			fmt.Sprintf("The parameter '%s' is required", name), map[string]any{"parameter": name})
+		return false
+	}
+	return true
+}
+
+func match(filter []string, v string) bool { return filter == nil || slices.Contains(filter, v) }
+
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
