@@ -1,0 +1,267 @@
+package playstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/playstore"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest"
+)
+
+// atTen starts versionCode 42 at 10 % on production.
+func atTen(t *testing.T, tb *testBundle) {
+	t.Helper()
+	upload(t, tb, 42, 1024)
+	_, err := tb.client.PutRelease(context.Background(), pkg, "production", playstore.Release{Name: "1.4.2", VersionCodes: []int64{42}, Status: "inProgress", UserFraction: 0.1})
+	require.NoError(t, err)
+}
+
+func wantProduction(fraction float64, status string) []playstoretest.Release {
+	r := playstoretest.Release{Name: "1.4.2", VersionCodes: []int64{42}, Status: status, UserFraction: fraction}
+	return []playstoretest.Release{{Name: "1.4.1", VersionCodes: []int64{41}, Status: "completed"}, r}
+}
+
+// commitQueries returns the query strings of every commit sent so far.
+func commitQueries(tb *testBundle) []url.Values {
+	var qs []url.Values
+	for _, x := range tb.fake.Exchanges() {
+		if x.Method == playstoretest.MethodEditsCommit {
+			q, _ := url.ParseQuery(x.Query)
+			qs = append(qs, q)
+		}
+	}
+	return qs
+}
+
+func TestCommitFailsAfterPlayAppliedIt(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	atTen(t, tb)
+	commits := tb.fake.Commits(pkg)
+	tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultAfterApply})
+
+	res, err := tb.client.SetFraction(context.Background(), pkg, "production", 42, 0.25)
+	require.NoError(t, err)
+	require.True(t, res.Changed)
+	require.Equal(t, commits+1, tb.fake.Commits(pkg), "the change was applied once, never re-committed")
+	require.Equal(t, 7, res.Calls, "insert, get, put, commit (500); insert, get (already 25 %), delete")
+	require.Equal(t, wantProduction(0.25, "inProgress"), tb.fake.Track(pkg, "production"))
+	require.Equal(t, 0, tb.fake.OpenEdits(pkg))
+}
+
+func TestCommitFailsBeforeApplyIsRedoneFromAFreshRead(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	atTen(t, tb)
+	commits := tb.fake.Commits(pkg)
+	tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultUnavailable})
+
+	res, err := tb.client.Halt(context.Background(), pkg, "production", 42)
+	require.NoError(t, err)
+	require.Equal(t, 8, res.Calls, "insert, get, put, commit (503); insert, get, put, commit")
+	require.Equal(t, commits+1, tb.fake.Commits(pkg))
+	require.Equal(t, wantProduction(0.1, "halted"), tb.fake.Track(pkg, "production"))
+}
+
+func TestExpiredEditStartsAFreshOne(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	atTen(t, tb)
+	// The edit expires while the client holds it (a long GC pause, a slow disk).
+	tb.fake.Before(playstoretest.MethodTracksUpdate, func() { tb.fake.Advance(2 * time.Hour) })
+
+	res, err := tb.client.SetFraction(context.Background(), pkg, "production", 42, 0.25)
+	require.NoError(t, err)
+	require.Equal(t, 7, res.Calls, "insert, get, put (expired); insert, get, put, commit")
+	require.Equal(t, wantProduction(0.25, "inProgress"), tb.fake.Track(pkg, "production"))
+	var sawExpired bool
+	for _, x := range tb.fake.Exchanges() {
+		sawExpired = sawExpired || bytes.Contains(x.ResponseBody, []byte("This edit has expired, please create a new Edit."))
+	}
+	require.True(t, sawExpired)
+}
+
+func TestConcurrentEditCommittedBySomeoneElse(t *testing.T) {
+	t.Parallel()
+	t.Run("unrelated change is kept and ours re-applied", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		atTen(t, tb)
+		other := otherClient(t, tb)
+		// Another user of the API commits to beta between our PUT and commit.
+		tb.fake.Before(playstoretest.MethodEditsCommit, func() {
+			_, err := other.PutRelease(context.Background(), pkg, "beta", playstore.Release{VersionCodes: []int64{42}, Status: "completed"})
+			require.NoError(t, err)
+		})
+		res, err := tb.client.SetFraction(context.Background(), pkg, "production", 42, 0.25)
+		require.NoError(t, err)
+		require.Equal(t, 8, res.Calls, "insert, get, put, commit (edit deleted); insert, get, put, commit")
+		require.Equal(t, wantProduction(0.25, "inProgress"), tb.fake.Track(pkg, "production"))
+		require.Equal(t, []playstoretest.Release{{VersionCodes: []int64{42}, Status: "completed"}}, tb.fake.Track(pkg, "beta"))
+	})
+	t.Run("a rival release started meanwhile is not overwritten", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		upload(t, tb, 42, 1024)
+		tb.fake.Before(playstoretest.MethodEditsCommit, func() {
+			tb.fake.ConsoleUpdate(pkg, "production",
+				playstoretest.Release{VersionCodes: []int64{41}, Status: "completed"},
+				playstoretest.Release{VersionCodes: []int64{43}, Status: "inProgress", UserFraction: 0.05})
+		})
+		_, err := tb.client.PutRelease(context.Background(), pkg, "production", playstore.Release{VersionCodes: []int64{42}, Status: "inProgress", UserFraction: 0.1})
+		require.ErrorIs(t, err, playstore.ErrConflict)
+		require.Equal(t, []playstoretest.Release{
+			{VersionCodes: []int64{41}, Status: "completed"},
+			{VersionCodes: []int64{43}, Status: "inProgress", UserFraction: 0.05},
+		}, tb.fake.Track(pkg, "production"))
+	})
+}
+
+func otherClient(t *testing.T, tb *testBundle) *playstore.Client {
+	t.Helper()
+	sa, err := tb.fake.ServiceAccountJSON(tb.url, "someone-else@fake-project.iam.gserviceaccount.com")
+	require.NoError(t, err)
+	c, err := playstore.New(context.Background(), playstore.Config{CredentialsJSON: sa, Endpoint: tb.url + "/"})
+	require.NoError(t, err)
+	return c
+}
+
+func TestChangesNotSentForReviewBothWays(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	atTen(t, tb)
+	ctx := context.Background()
+	before := len(commitQueries(tb))
+
+	tb.fake.SetReviewMode(pkg, playstoretest.ReviewNotSentRequired)
+	_, err := tb.client.SetFraction(ctx, pkg, "production", 42, 0.25)
+	require.NoError(t, err)
+	qs := commitQueries(tb)[before:]
+	require.Len(t, qs, 2)
+	require.Equal(t, "false", qs[0].Get("changesNotSentForReview"))
+	require.Equal(t, "true", qs[1].Get("changesNotSentForReview"))
+
+	// The flag is remembered for the app …
+	_, err = tb.client.SetFraction(ctx, pkg, "production", 42, 0.5)
+	require.NoError(t, err)
+	qs = commitQueries(tb)[before:]
+	require.Len(t, qs, 3)
+	require.Equal(t, "true", qs[2].Get("changesNotSentForReview"))
+
+	// … until Play sends changes to review again and refuses the flag.
+	tb.fake.SetReviewMode(pkg, playstoretest.ReviewAutomatic)
+	_, err = tb.client.Halt(ctx, pkg, "production", 42)
+	require.NoError(t, err)
+	qs = commitQueries(tb)[before:]
+	require.Len(t, qs, 5)
+	require.Equal(t, "true", qs[3].Get("changesNotSentForReview"))
+	require.Equal(t, "false", qs[4].Get("changesNotSentForReview"))
+	require.Equal(t, wantProduction(0.5, "halted"), tb.fake.Track(pkg, "production"))
+}
+
+func TestServerErrorAndQuotaBurstsAreRetried(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	atTen(t, tb)
+	tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsInsert, Kind: playstoretest.FaultTooManyRequests})
+	tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodTracksGet, Kind: playstoretest.FaultInternal, Times: 2})
+	tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodTracksUpdate, Kind: playstoretest.FaultQuota, Times: 2})
+	commits := tb.fake.Commits(pkg)
+
+	res, err := tb.client.SetFraction(context.Background(), pkg, "production", 42, 0.25)
+	require.NoError(t, err)
+	require.Equal(t, 9, res.Calls, "4 + 1 insert + 2 gets + 2 puts retried")
+	require.Equal(t, commits+1, tb.fake.Commits(pkg))
+	require.Equal(t, wantProduction(0.25, "inProgress"), tb.fake.Track(pkg, "production"))
+	require.Equal(t, []time.Duration{time.Second, time.Second, 2 * time.Second, time.Second, 2 * time.Second}, tb.slept(), "exponential backoff per call")
+}
+
+func TestRetriesGiveUpWithATemporaryError(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	atTen(t, tb)
+	tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodTracksGet, Kind: playstoretest.FaultUnavailable, Times: 5}) // all five attempts
+	_, err := tb.client.SetFraction(context.Background(), pkg, "production", 42, 0.25)
+	require.Error(t, err)
+	require.True(t, playstore.IsTemporary(err), "%v", err)
+	require.Equal(t, wantProduction(0.1, "inProgress"), tb.fake.Track(pkg, "production"))
+	require.Equal(t, 0, tb.fake.OpenEdits(pkg), "the edit was deleted")
+
+	// Permanent errors are not temporary.
+	_, err = tb.client.Halt(context.Background(), pkg, "production", 7)
+	require.False(t, playstore.IsTemporary(err))
+}
+
+func TestCrashBetweenStepsIsReRun(t *testing.T) {
+	t.Parallel()
+	t.Run("crash after the commit reached Play", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		atTen(t, tb)
+		ctx, cancel := context.WithCancel(context.Background())
+		// The process dies while the commit is on the wire; Play applies it.
+		tb.fake.Before(playstoretest.MethodEditsCommit, cancel)
+		_, err := tb.client.SetFraction(ctx, pkg, "production", 42, 0.25)
+		require.ErrorIs(t, err, context.Canceled)
+		require.Eventually(t, func() bool { return tb.fake.Track(pkg, "production")[1].UserFraction == 0.25 }, 5*time.Second, time.Millisecond)
+
+		// A new process (same ledger) re-runs the step: nothing to do.
+		c := tb.newClient(t, tb.saJSON)
+		commits := tb.fake.Commits(pkg)
+		res, err := c.SetFraction(context.Background(), pkg, "production", 42, 0.25)
+		require.NoError(t, err)
+		require.False(t, res.Changed)
+		require.Equal(t, commits, tb.fake.Commits(pkg))
+	})
+	t.Run("upload committed, then crash", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		tb.fake.Before(playstoretest.MethodEditsCommit, cancel)
+		data := playstoretest.FakeBundle(42, 2048)
+		_, err := tb.client.UploadBundle(ctx, pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.ErrorIs(t, err, context.Canceled)
+		require.Eventually(t, func() bool { return len(tb.fake.Bundles(pkg)) == 2 }, 5*time.Second, time.Millisecond)
+
+		uploads := tb.fake.Calls(playstoretest.MethodBundlesUpload)
+		res, err := tb.newClient(t, tb.saJSON).UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.NoError(t, err)
+		require.True(t, res.Skipped, "no double upload")
+		require.Equal(t, uploads, tb.fake.Calls(playstoretest.MethodBundlesUpload))
+	})
+	t.Run("upload sent but never committed burns the versionCode", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultInternal})
+		data := playstoretest.FakeBundle(42, 2048)
+		_, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.ErrorIs(t, err, playstore.ErrVersionCodeReused)
+		var re *playstore.VersionCodeReusedError
+		require.True(t, errors.As(err, &re))
+		require.Equal(t, int64(43), re.Next)
+		require.Equal(t, 1, tb.fake.Calls(playstoretest.MethodBundlesUpload), "42 was sent once and never again")
+		require.Equal(t, []int64{41}, tb.fake.Bundles(pkg))
+
+		next, err := tb.client.NextVersionCode(context.Background(), pkg)
+		require.NoError(t, err)
+		require.Equal(t, int64(43), next)
+		res := upload(t, tb, next, 2048)
+		require.False(t, res.Skipped)
+		require.Equal(t, []int64{41, 43}, tb.fake.Bundles(pkg))
+	})
+	t.Run("versionCodes only go up", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		data := playstoretest.FakeBundle(40, 100)
+		_, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 40, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.ErrorIs(t, err, playstore.ErrVersionCodeReused)
+		require.ErrorContains(t, err, "Play already has versionCode 41")
+		require.Zero(t, tb.fake.Calls(playstoretest.MethodBundlesUpload))
+	})
+}
