@@ -1,0 +1,28 @@
+# releasepilot — common tasks. Everything runs with the Go toolchain alone.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/swapjoy/releasepilot/internal/service.Version=$(VERSION)
+PKGS    := ./...
+
+.PHONY: build run test test-race lint bench fuzz clean
+
+build: ## build bin/releasepilot
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/releasepilot ./cmd/releasepilot
+
+run: ## serve on embedded defaults (SQLite in ./data, 127.0.0.1:8080)
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/releasepilot serve
+
+test: ## the full suite with the race detector (what CI runs)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-race: test
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+bench: ## benchmarks (figures go to BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf bin data

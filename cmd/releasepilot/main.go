@@ -1,0 +1,118 @@
+// Command releasepilot runs mobile releases from a git tag to 100 % of users.
+//
+//	releasepilot serve   [--config FILE]   run the service
+//	releasepilot migrate [--config FILE]   apply database migrations and exit
+//	releasepilot version                   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `releasepilot runs mobile releases from a git tag to 100 %% of users.
+
+Usage:
+  releasepilot <command> [flags]
+
+Commands:
+  serve     run the service (HTTP API, webhooks, OTA server, jobs)
+  migrate   apply database migrations and exit
+  version   print the version
+
+Run "releasepilot <command> --help" for a command's flags.
+`
+
+// run executes one command and returns the exit code: 0 ok, 1 failure,
+// 2 usage or configuration error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintf(stdout, usage)
+		return 0
+	case "version":
+		fs := flag.NewFlagSet("version", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		if code, done := parse(fs, args[1:], stdout, "releasepilot version\n\nPrint the version."); done {
+			return code
+		}
+		fmt.Fprintln(stdout, "releasepilot", service.Version)
+		return 0
+	case "serve", "migrate":
+		cmd := args[0]
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		cfgPath := fs.String("config", "", "config file (default "+config.DefaultPath+" if present, else built-in defaults)")
+		help := "releasepilot serve [--config FILE]\n\nRun the service: HTTP API, webhooks, OTA server and background jobs,\nuntil SIGINT or SIGTERM."
+		if cmd == "migrate" {
+			help = "releasepilot migrate [--config FILE]\n\nApply the database migrations (releasepilot's and River's) and exit."
+		}
+		if code, done := parse(fs, args[1:], stdout, help); done {
+			return code
+		}
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "releasepilot: config:", err)
+			return 2
+		}
+		log := service.NewLogger(stderr, cfg.Log)
+		if cmd == "migrate" {
+			err = service.Migrate(ctx, cfg, log)
+		} else {
+			err = service.Run(ctx, cfg, log)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "releasepilot:", err)
+			return 1
+		}
+		if cmd == "migrate" {
+			fmt.Fprintln(stdout, "migrations applied")
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "releasepilot: unknown command %q\n\n", args[0])
+	fmt.Fprintf(stderr, usage)
+	return 2
+}
+
+// parse parses flags; done is true when the command must stop with code.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer, help string) (code int, done bool) {
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), help)
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0, true
+		}
+		return 2, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 2, true
+	}
+	return 0, false
+}

@@ -1,0 +1,181 @@
+// Package httpapi is releasepilot's HTTP surface: webhooks, the /v1 command
+// and query API, OTA routes, /health and /metrics, on the standard library's
+// ServeMux.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/swapjoy/releasepilot/internal/store"
+)
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// JobsStatus reports whether River is working jobs.
+type JobsStatus interface {
+	Running() bool
+}
+
+// Deps are what the server needs. Zero fields disable the routes that need them.
+type Deps struct {
+	Logger  *slog.Logger
+	Version string
+	Started time.Time
+	Now     func() time.Time
+	DB      Pinger
+	Jobs    JobsStatus
+	Store   *store.Store
+	Metrics *Metrics
+	Tokens  []Token
+}
+
+// Server routes requests.
+type Server struct {
+	deps Deps
+	mux  *http.ServeMux
+	log  *slog.Logger
+}
+
+// New builds the server and registers the base routes. Other packages add
+// routes with Handle before the server starts.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Started.IsZero() {
+		d.Started = d.Now()
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics()
+	}
+	s := &Server{deps: d, mux: http.NewServeMux(), log: d.Logger}
+	s.mux.HandleFunc("GET /health", s.health)
+	s.mux.Handle("GET /metrics", d.Metrics.Handler())
+	if d.Store != nil {
+		s.Handle("GET /v1/releases", RoleViewer, http.HandlerFunc(s.listReleases))
+		s.Handle("GET /v1/releases/{id}", RoleViewer, http.HandlerFunc(s.getRelease))
+		s.Handle("GET /v1/releases/{id}/events", RoleViewer, http.HandlerFunc(s.releaseEvents))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// Handle registers h at pattern. A role other than RoleNone requires a bearer
+// token with at least that role.
+func (s *Server) Handle(pattern string, role Role, h http.Handler) {
+	if role != RoleNone {
+		h = s.authorize(role, h)
+	}
+	s.mux.Handle(pattern, h)
+}
+
+// Handler returns the routed handler with metrics, logging and panic
+// recovery around it.
+func (s *Server) Handler() http.Handler {
+	return s.deps.Metrics.instrument(s.recoverer(s.mux))
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+				WriteError(w, http.StatusInternalServerError, "internal", "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Error is the JSON body of every error answer.
+type Error struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// WriteError answers with status and a JSON error body.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	var e Error
+	e.Error.Code, e.Error.Message = code, msg
+	WriteJSON(w, status, e)
+}
+
+// WriteJSON answers with status and v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteStoreError maps store errors to HTTP answers.
+func WriteStoreError(w http.ResponseWriter, log *slog.Logger, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		WriteError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		WriteError(w, http.StatusConflict, "conflict", err.Error())
+	default:
+		log.Error("store error", "err", err)
+		WriteError(w, http.StatusInternalServerError, "internal", "internal error")
+	}
+}
+
+type health struct {
+	Status    string `json:"status"`
+	Version   string `json:"version"`
+	Uptime    string `json:"uptime"`
+	Database  string `json:"database"`
+	Jobs      string `json:"jobs"`
+	Timestamp string `json:"timestamp"`
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	now := s.deps.Now()
+	h := health{
+		Status:    "ok",
+		Version:   s.deps.Version,
+		Uptime:    now.Sub(s.deps.Started).Truncate(time.Second).String(),
+		Database:  "connected",
+		Jobs:      "running",
+		Timestamp: now.UTC().Format(time.RFC3339),
+	}
+	code := http.StatusOK
+	if s.deps.DB == nil {
+		h.Database = "not configured"
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.deps.DB.Ping(ctx); err != nil {
+			h.Status, h.Database, code = "unavailable", "error: database unreachable", http.StatusServiceUnavailable
+			s.log.Warn("health: database ping failed", "err", err)
+		}
+	}
+	if s.deps.Jobs == nil || !s.deps.Jobs.Running() {
+		h.Jobs = "stopped"
+		if h.Status == "ok" {
+			h.Status = "degraded"
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	WriteJSON(w, code, h)
+}

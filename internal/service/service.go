@@ -1,0 +1,180 @@
+// Package service assembles releasepilot from its configuration: database,
+// migrations, River, HTTP server, and their orderly shutdown. cmd/releasepilot
+// and end-to-end tests both run it.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/httpapi"
+	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/service.Version=…".
+var Version = "dev"
+
+// NewLogger builds the process logger: JSON unless w is a terminal.
+func NewLogger(w io.Writer, c config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.Format
+	if format == "auto" || format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Migrate opens the database and applies every migration.
+func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	db, err := store.Open(ctx, cfg.Database.URL.Value(), cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Migrate(ctx, log)
+}
+
+// Service is a running releasepilot.
+type Service struct {
+	Config  *config.Config
+	Log     *slog.Logger
+	DB      *store.DB
+	Store   *store.Store
+	Jobs    *jobs.Runner
+	HTTP    *httpapi.Server
+	Metrics *httpapi.Metrics
+	// Addr is the address the HTTP server listens on once Start returned.
+	Addr string
+
+	srv *http.Server
+	ln  net.Listener
+}
+
+// New opens and migrates the database, records the configured apps and
+// builds River and the HTTP server. Nothing listens until Start.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, error) {
+	db, err := store.Open(ctx, cfg.Database.URL.Value(), cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			db.Close()
+		}
+	}()
+	if err := db.Migrate(ctx, log); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	st := store.New(db)
+	now := time.Now()
+	for _, a := range cfg.Apps {
+		if err := st.UpsertApp(ctx, release.App{Name: a.Name, Repository: a.Repository}, now); err != nil {
+			return nil, fmt.Errorf("record app %s: %w", a.Name, err)
+		}
+	}
+	metrics := httpapi.NewMetrics()
+	runner, err := jobs.New(jobs.Config{
+		DB:                db,
+		Logger:            log,
+		Workers:           cfg.Jobs.Workers,
+		ReconcileInterval: cfg.Jobs.ReconcileInterval.D(),
+		Observe:           metrics.ObserveJob,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var tokens []httpapi.Token
+	for _, t := range cfg.Tokens {
+		tokens = append(tokens, httpapi.NewToken(t.Name, httpapi.ParseRole(t.Role), t.Token.Value()))
+	}
+	server := httpapi.New(httpapi.Deps{
+		Logger: log, Version: Version, Started: now, DB: db, Jobs: runner, Store: st, Metrics: metrics, Tokens: tokens,
+	})
+	ok = true
+	return &Service{Config: cfg, Log: log, DB: db, Store: st, Jobs: runner, HTTP: server, Metrics: metrics}, nil
+}
+
+// Start listens and starts working jobs.
+func (s *Service) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Config.Listen, err)
+	}
+	s.ln, s.Addr = ln, ln.Addr().String()
+	if err := s.Jobs.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	s.srv = &http.Server{
+		Handler:           s.HTTP.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Log.Error("http server stopped", "err", err)
+		}
+	}()
+	s.Log.Info("releasepilot started", "version", Version, "addr", s.Addr, "database", string(s.DB.Engine), "apps", len(s.Config.Apps))
+	return nil
+}
+
+// Shutdown stops accepting requests, lets in-flight requests and jobs finish
+// for up to the configured shutdown timeout, then closes the database.
+func (s *Service) Shutdown(ctx context.Context) error {
+	timeout := s.Config.ShutdownTimeout.D()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var errs []error
+	if s.srv != nil {
+		if err := s.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if err := s.Jobs.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("jobs shutdown: %w", err))
+	}
+	if err := s.DB.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close database: %w", err))
+	}
+	s.Log.Info("releasepilot stopped")
+	return errors.Join(errs...)
+}
+
+// Run starts the service and blocks until ctx is cancelled, then shuts down.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	svc, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := svc.Start(ctx); err != nil {
+		svc.DB.Close()
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.D().String())
+	return svc.Shutdown(context.WithoutCancel(ctx))
+}
