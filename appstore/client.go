@@ -209,10 +209,14 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	}
 	var body []byte
 	if r.body != nil {
-		var err error
-		if body, err = json.Marshal(r.body); err != nil {
+		// What to Test texts often contain & and <; send them as typed.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(r.body); err != nil {
 			return fmt.Errorf("appstore: encoding %s %s body: %w", r.method, r.path, err)
 		}
+		body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
 	u := c.baseURL() + r.path
 	if len(r.query) > 0 {
