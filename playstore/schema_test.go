@@ -328,8 +328,8 @@ func TestSchemaCheckerCatchesMistakes(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"track":"production","releases":[{"status":"inProgress","userFraction":0.1,"versionCodes":["42"]}]}`: "",
 		`{"track":"production","releases":[{"status":"inProgress","userFraction":0.1,"versionCodes":[42]}]}`:   "want string",
-		`{"track":"production","releases":[{"status":"Completed","versionCodes":["42"]}]}`:                      "not in enum",
-		`{"track":"production","releases":[{"status":"inProgress","userFraction":"0.1"}]}`:                      "want number",
+		`{"track":"production","releases":[{"status":"Completed","versionCodes":["42"]}]}`:                     "not in enum",
+		`{"track":"production","releases":[{"status":"inProgress","userFraction":"0.1"}]}`:                     "want number",
 		`{"track":"production","extra":1}`: `unknown property "extra"`,
 	} {
 		var v any
