@@ -68,9 +68,6 @@ func New(d Deps) *Server {
 		s.Handle("GET /v1/releases/{id}", RoleViewer, http.HandlerFunc(s.getRelease))
 		s.Handle("GET /v1/releases/{id}/events", RoleViewer, http.HandlerFunc(s.releaseEvents))
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
-	})
 	return s
 }
 
@@ -86,8 +83,41 @@ func (s *Server) Handle(pattern string, role Role, h http.Handler) {
 // Handler returns the routed handler with metrics, logging and panic
 // recovery around it.
 func (s *Server) Handler() http.Handler {
-	return s.deps.Metrics.instrument(s.recoverer(s.mux))
+	return s.deps.Metrics.instrument(s.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mux.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
+	})))
 }
+
+// muxErrorWriter turns the mux's own plain-text 404 and 405 answers (no
+// pattern matched) into JSON errors like every other answer.
+type muxErrorWriter struct {
+	http.ResponseWriter
+	r          *http.Request
+	suppressed bool
+}
+
+func (w *muxErrorWriter) WriteHeader(code int) {
+	if w.r.Pattern == "" && (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) {
+		w.suppressed = true
+		w.Header().Del("X-Content-Type-Options")
+		if code == http.StatusNotFound {
+			WriteError(w.ResponseWriter, code, "not_found", fmt.Sprintf("no route for %s %s", w.r.Method, w.r.URL.Path))
+		} else {
+			WriteError(w.ResponseWriter, code, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s (allowed: %s)", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
+		}
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *muxErrorWriter) Write(b []byte) (int, error) {
+	if w.suppressed {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *muxErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/internal/store"
+	"github.com/swapjoy/releasepilot/internal/store/storetest"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errb syncBuf
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		out  string
+		err  string
+	}{
+		{nil, 2, "", "Usage:"},
+		{[]string{"--help"}, 0, "Commands:", ""},
+		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{[]string{"serve", "--help"}, 0, "releasepilot serve [--config FILE]", ""},
+		{[]string{"migrate", "-h"}, 0, "Apply the database migrations", ""},
+		{[]string{"version", "--help"}, 0, "Print the version", ""},
+		{[]string{"serve", "--bogus"}, 2, "", "flag provided but not defined: -bogus"},
+		{[]string{"serve", "extra"}, 2, "", `unexpected argument "extra"`},
+		{[]string{"version"}, 0, "releasepilot dev", ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errs := runCmd(tt.args...)
+			require.Equal(t, tt.code, code, "stdout=%s stderr=%s", out, errs)
+			require.Contains(t, out, tt.out)
+			require.Contains(t, errs, tt.err)
+		})
+	}
+}
+
+func TestMalformedConfigExits2AndCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "bad.yaml")
+	data := filepath.Join(dir, "data")
+	require.NoError(t, os.WriteFile(cfg, []byte("data_dir: "+data+"\napps:\n  - name: a\n    repository: a/b\n    webhook_secret: s\n  - name: b\n    repository: a/c\n    webhook_secret: s\n    android:\n      stages: [10, 50, 120]\n"), 0o600))
+	for _, cmd := range []string{"serve", "migrate"} {
+		code, _, errs := runCmd(cmd, "--config", cfg)
+		require.Equal(t, 2, code)
+		require.Contains(t, errs, "apps[1].android.stages[2]: 120 is not a percentage")
+		require.NoDirExists(t, data, "nothing is created for a bad config")
+	}
+	code, _, errs := runCmd("serve", "--config", filepath.Join(dir, "missing.yaml"))
+	require.Equal(t, 2, code)
+	require.Contains(t, errs, "missing.yaml")
+}
+
+// serveAndCheckHealth runs `serve` with the config, waits for the started
+// log line, asks /health, then stops it with a cancelled context (as SIGTERM).
+func serveAndCheckHealth(t *testing.T, cfgYAML string, engine string) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "releasepilot.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(cfgYAML), 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuf
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &out, &errb) }()
+
+	var addr string
+	require.Eventually(t, func() bool {
+		for _, line := range strings.Split(errb.String(), "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "releasepilot started" {
+				addr, _ = rec["addr"].(string)
+				require.Equal(t, engine, rec["database"])
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 20*time.Millisecond, "serve did not start: %s", errb.String())
+
+	res, err := http.Get("http://" + addr + "/health")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	var h map[string]string
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&h))
+	require.Equal(t, "ok", h["status"])
+	require.Equal(t, "connected", h["database"])
+	require.Equal(t, "running", h["jobs"])
+	for _, k := range []string{"version", "uptime", "timestamp"} {
+		require.NotEmpty(t, h[k], k)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code, errb.String())
+	case <-time.After(40 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	require.Contains(t, errb.String(), "releasepilot stopped")
+}
+
+func TestServeSQLite(t *testing.T) {
+	dir := t.TempDir()
+	serveAndCheckHealth(t, "listen: 127.0.0.1:0\ndata_dir: "+dir+"/data\nshutdown_timeout: 10s\n", "sqlite")
+	require.FileExists(t, filepath.Join(dir, "data", "releasepilot.db"))
+}
+
+func TestServePostgres(t *testing.T) {
+	url := storetest.URL(t, store.Postgres)
+	serveAndCheckHealth(t, "listen: 127.0.0.1:0\nshutdown_timeout: 10s\ndatabase:\n  url: \""+url+"\"\n", "postgres")
+}
+
+func TestMigrateCommand(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("data_dir: "+dir+"/d\n"), 0o600))
+	code, out, errs := runCmd("migrate", "--config", cfg)
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, "migrations applied")
+	code, _, errs = runCmd("migrate", "--config", cfg)
+	require.Equal(t, 0, code, "migrate is repeatable: %s", errs)
+}
