@@ -106,7 +106,7 @@ func (s *Service) handleUpdateCheck(snake bool) http.HandlerFunc {
 			if !snake {
 				err = camelField(err)
 			}
-			writeError(w, err)
+			s.writeError(w, r, err)
 			return
 		}
 		if info.IsAvailable && info.DownloadURL == "" {
@@ -195,7 +195,7 @@ func (s *Service) handleReportDeploy(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -207,7 +207,7 @@ func (s *Service) handleReportDownload(w http.ResponseWriter, r *http.Request) {
 		err = s.ReportDownload(r.Context(), or(b.DeploymentKeySnake, b.DeploymentKey), b.Label)
 	}
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -217,7 +217,7 @@ func (s *Service) handlePackage(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	rc, err := s.OpenPackage(r.Context(), key)
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	defer rc.Close()
@@ -235,13 +235,14 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-func writeError(w http.ResponseWriter, err error) {
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var b errorBody
 	var e *Error
 	if errors.As(err, &e) {
 		b.Error.Code, b.Error.Field, b.Error.Value, b.Error.Message = e.Kind, e.Field, e.Value, e.Message
 	} else {
 		b.Error.Code, b.Error.Message = "internal", "internal error"
+		s.cfg.Logger.ErrorContext(r.Context(), "codepush: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeJSON(w, HTTPStatus(err), b)
 }

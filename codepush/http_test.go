@@ -2,8 +2,11 @@ package codepush
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -310,4 +313,37 @@ func FuzzUpdateCheckQuery(f *testing.F) {
 			t.Fatalf("body %q is not JSON: %v", rec.Body.String(), err)
 		}
 	})
+}
+
+type failingStore struct{ MemStore }
+
+func (f *failingStore) Counts(ctx context.Context, key string) (map[string]Counts, error) {
+	return nil, errors.New("database is down")
+}
+
+func TestInternalErrorsAnswer500WithoutDetails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc, err := New(ctx, Config{Store: &failingStore{}, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	_, err = svc.CreateApp(ctx, "A", false)
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	svc.ManagementHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/apps/A/deployments/Staging/metrics", nil))
+	require.Equal(t, 500, rec.Code)
+	require.JSONEq(t, `{"error":{"code":"internal","message":"internal error"}}`, rec.Body.String())
+}
+
+func TestReportIgnoresUnknownPreviousDeployment(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	key := tb.key(t, Production)
+	require.NoError(t, tb.svc.ReportDeploy(tb.ctx, DeployReport{DeploymentKey: key, AppVersion: "1.0.0", Label: "v1",
+		Status: StatusSucceeded, PreviousLabelOrAppVersion: "v9", PreviousDeploymentKey: "someone-elses-key-123"}))
+	m, err := tb.store.Counts(tb.ctx, "someone-elses-key-123")
+	require.NoError(t, err)
+	require.Empty(t, m)
+	m, err = tb.svc.Metrics(tb.ctx, "Swap-iOS", Production)
+	require.NoError(t, err)
+	require.Equal(t, map[string]Counts{"v1": {Active: 1, Installed: 1}}, m)
 }

@@ -81,7 +81,7 @@ func decodeJSON(r *http.Request, v any) error {
 func (s *Service) mgmtApps(w http.ResponseWriter, r *http.Request) {
 	apps, err := s.Apps(r.Context())
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	if apps == nil {
@@ -93,7 +93,7 @@ func (s *Service) mgmtApps(w http.ResponseWriter, r *http.Request) {
 func (s *Service) mgmtApp(w http.ResponseWriter, r *http.Request) {
 	a, err := s.App(r.Context(), r.PathValue("app"))
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"app": a})
@@ -105,12 +105,12 @@ func (s *Service) mgmtCreateApp(w http.ResponseWriter, r *http.Request) {
 		ManuallyProvisionDeployments bool   `json:"manuallyProvisionDeployments"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	a, err := s.CreateApp(r.Context(), body.Name, body.ManuallyProvisionDeployments)
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/apps/"+a.Name)
@@ -120,7 +120,7 @@ func (s *Service) mgmtCreateApp(w http.ResponseWriter, r *http.Request) {
 func (s *Service) mgmtDeployments(w http.ResponseWriter, r *http.Request) {
 	a, err := s.App(r.Context(), r.PathValue("app"))
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	type dep struct {
@@ -131,7 +131,7 @@ func (s *Service) mgmtDeployments(w http.ResponseWriter, r *http.Request) {
 	for _, d := range a.Deployments {
 		h, err := s.History(r.Context(), a.Name, d.Name)
 		if err != nil {
-			writeError(w, err)
+			s.writeError(w, r, err)
 			return
 		}
 		e := dep{Deployment: d}
@@ -150,12 +150,12 @@ func (s *Service) mgmtAddDeployment(w http.ResponseWriter, r *http.Request) {
 		Key  string `json:"key"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	d, err := s.AddDeployment(r.Context(), r.PathValue("app"), body.Name, body.Key)
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"deployment": d})
@@ -175,13 +175,13 @@ type releaseInfo struct {
 func (s *Service) mgmtRelease(w http.ResponseWriter, r *http.Request) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
-		writeError(w, invalid("Content-Type", r.Header.Get("Content-Type"), "a release is a multipart/form-data upload with fields package and packageInfo"))
+		s.writeError(w, r, invalid("Content-Type", r.Header.Get("Content-Type"), "a release is a multipart/form-data upload with fields package and packageInfo"))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxPackageSize+1<<20)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		writeError(w, invalid("body", "", "invalid multipart body: %v", err))
+		s.writeError(w, r, invalid("body", "", "invalid multipart body: %v", err))
 		return
 	}
 	var info *releaseInfo
@@ -191,7 +191,7 @@ func (s *Service) mgmtRelease(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err != nil {
-			writeError(w, invalid("body", "", "invalid multipart body: %v", err))
+			s.writeError(w, r, invalid("body", "", "invalid multipart body: %v", err))
 			return
 		}
 		switch part.FormName() {
@@ -199,12 +199,12 @@ func (s *Service) mgmtRelease(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(io.LimitReader(part, 64<<10))
 			info = &releaseInfo{}
 			if err := json.Unmarshal(b, info); err != nil {
-				writeError(w, invalid("packageInfo", string(b), "must be a JSON object: %v", err))
+				s.writeError(w, r, invalid("packageInfo", string(b), "must be a JSON object: %v", err))
 				return
 			}
 		case "package":
 			if info == nil {
-				writeError(w, invalid("packageInfo", "", "the packageInfo field must come before the package file"))
+				s.writeError(w, r, invalid("packageInfo", "", "the packageInfo field must come before the package file"))
 				return
 			}
 			in := ReleaseInput{
@@ -221,7 +221,7 @@ func (s *Service) mgmtRelease(w http.ResponseWriter, r *http.Request) {
 			}
 			rel, err := s.Release(r.Context(), in)
 			if err != nil {
-				writeError(w, err)
+				s.writeError(w, r, err)
 				return
 			}
 			w.Header().Set("Location", "/apps/"+in.App+"/deployments/"+in.Deployment)
@@ -229,7 +229,7 @@ func (s *Service) mgmtRelease(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeError(w, invalid("package", "", "a package file field is required"))
+	s.writeError(w, r, invalid("package", "", "a package file field is required"))
 }
 
 func (s *Service) mgmtPatch(w http.ResponseWriter, r *http.Request) {
@@ -237,12 +237,12 @@ func (s *Service) mgmtPatch(w http.ResponseWriter, r *http.Request) {
 		PackageInfo PackageInfo `json:"packageInfo"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	rel, changed, err := s.Patch(r.Context(), r.PathValue("app"), r.PathValue("dep"), body.PackageInfo)
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	if !changed {
@@ -257,12 +257,12 @@ func (s *Service) mgmtPromote(w http.ResponseWriter, r *http.Request) {
 		PackageInfo PackageInfo `json:"packageInfo"`
 	}
 	if err := decodeJSON(r, &body); err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	rel, err := s.Promote(r.Context(), r.PathValue("app"), r.PathValue("dep"), r.PathValue("to"), body.PackageInfo)
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"package": s.rest(r, rel)})
@@ -271,7 +271,7 @@ func (s *Service) mgmtPromote(w http.ResponseWriter, r *http.Request) {
 func (s *Service) mgmtRollback(w http.ResponseWriter, r *http.Request) {
 	rel, err := s.Rollback(r.Context(), r.PathValue("app"), r.PathValue("dep"), r.PathValue("label"))
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"package": s.rest(r, rel)})
@@ -280,7 +280,7 @@ func (s *Service) mgmtRollback(w http.ResponseWriter, r *http.Request) {
 func (s *Service) mgmtHistory(w http.ResponseWriter, r *http.Request) {
 	h, err := s.History(r.Context(), r.PathValue("app"), r.PathValue("dep"))
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	out := make([]restPackage, len(h))
@@ -295,7 +295,7 @@ var labelKeyRE = regexp.MustCompile(`^v\d+$`)
 func (s *Service) mgmtMetrics(w http.ResponseWriter, r *http.Request) {
 	m, err := s.Metrics(r.Context(), r.PathValue("app"), r.PathValue("dep"))
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, r, err)
 		return
 	}
 	out := map[string]any{}

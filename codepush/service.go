@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"regexp"
 	"strconv"
@@ -63,6 +64,9 @@ type Config struct {
 	PublicURL string
 	// MaxPackageSize bounds uploads; default 200 MiB, as code-push-server.
 	MaxPackageSize int64
+	// Logger receives internal errors the handlers answer with 500; default
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Service implements the CodePush rules on top of a Store and Blobs.
@@ -87,6 +91,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	if cfg.MaxPackageSize <= 0 {
 		cfg.MaxPackageSize = 200 << 20
@@ -736,6 +743,9 @@ func (s *Service) ReportDeploy(ctx context.Context, r DeployReport) error {
 		pk := r.PreviousDeploymentKey
 		if pk == "" {
 			pk = r.DeploymentKey
+		}
+		if s.view(pk) == nil {
+			return s.cfg.Store.AddCounts(ctx, deltas) // never create counters for unknown keys
 		}
 		deltas = append(deltas, CountDelta{DeploymentKey: pk, Label: r.PreviousLabelOrAppVersion, Counts: Counts{Active: -1}})
 	}
