@@ -166,17 +166,19 @@ func TestPackageDownload(t *testing.T) {
 	require.Equal(t, 404, code)
 }
 
+// multipartRelease builds a release upload with the file first, as the
+// code-push CLI and curl -F do.
 func multipartRelease(t *testing.T, info string, pkg []byte) (io.Reader, string) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	require.NoError(t, mw.WriteField("packageInfo", info))
 	if pkg != nil {
 		fw, err := mw.CreateFormFile("package", "CodePush.zip")
 		require.NoError(t, err)
 		_, err = fw.Write(pkg)
 		require.NoError(t, err)
 	}
+	require.NoError(t, mw.WriteField("packageInfo", info))
 	require.NoError(t, mw.Close())
 	return &buf, mw.FormDataContentType()
 }
@@ -346,4 +348,31 @@ func TestReportIgnoresUnknownPreviousDeployment(t *testing.T) {
 	m, err = tb.svc.Metrics(tb.ctx, "Swap-iOS", Production)
 	require.NoError(t, err)
 	require.Equal(t, map[string]Counts{"v1": {Active: 1, Installed: 1}}, m)
+}
+
+func TestReleaseUploadFieldOrder(t *testing.T) {
+	t.Parallel()
+	hb := setupHTTP(t)
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	require.NoError(t, mw.WriteField("packageInfo", `{"appVersion":"1.0.0"}`))
+	fw, err := mw.CreateFormFile("package", "main.jsbundle")
+	require.NoError(t, err)
+	_, err = fw.Write([]byte("bundle"))
+	require.NoError(t, err)
+	require.NoError(t, mw.Close())
+	code, body := hb.do(t, "POST", "/v1/codepush/apps/Swap-iOS/deployments/Staging/release", &buf, mw.FormDataContentType())
+	require.Equal(t, 201, code, string(body))
+	require.Equal(t, sha("bundle"), decode(t, body)["package"].(map[string]any)["packageHash"])
+
+	buf.Reset()
+	mw = multipart.NewWriter(&buf)
+	fw, err = mw.CreateFormFile("package", "main.jsbundle")
+	require.NoError(t, err)
+	_, err = fw.Write([]byte("bundle 2"))
+	require.NoError(t, err)
+	require.NoError(t, mw.Close())
+	code, body = hb.do(t, "POST", "/v1/codepush/apps/Swap-iOS/deployments/Staging/release", &buf, mw.FormDataContentType())
+	require.Equal(t, 400, code)
+	require.Equal(t, "packageInfo", decode(t, body)["error"].(map[string]any)["field"])
 }

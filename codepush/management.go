@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"regexp"
 )
 
@@ -184,7 +185,17 @@ func (s *Service) mgmtRelease(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, invalid("body", "", "invalid multipart body: %v", err))
 		return
 	}
+	// The CLI and curl examples send the file before packageInfo, so the
+	// package is spooled first and released once both fields are read.
 	var info *releaseInfo
+	var tmp *os.File
+	var size int64
+	defer func() {
+		if tmp != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -203,33 +214,46 @@ func (s *Service) mgmtRelease(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case "package":
-			if info == nil {
-				s.writeError(w, r, invalid("packageInfo", "", "the packageInfo field must come before the package file"))
+			if tmp != nil {
+				s.writeError(w, r, invalid("package", "", "only one package file may be uploaded"))
 				return
 			}
-			in := ReleaseInput{
-				App: r.PathValue("app"), Deployment: r.PathValue("dep"),
-				AppVersion: info.AppVersion, Description: info.Description,
-				Mandatory: info.IsMandatory, Disabled: info.IsDisabled, Commit: info.Commit,
-				Package: part,
-			}
-			if info.Rollout != nil {
-				in.Rollout = *info.Rollout
-				if in.Rollout == 0 {
-					in.Rollout = -1 // an explicit 0 is invalid, not "everyone"
-				}
-			}
-			rel, err := s.Release(r.Context(), in)
-			if err != nil {
+			if tmp, size, err = s.spool(part); err != nil {
 				s.writeError(w, r, err)
 				return
 			}
-			w.Header().Set("Location", "/apps/"+in.App+"/deployments/"+in.Deployment)
-			writeJSON(w, http.StatusCreated, map[string]any{"package": s.rest(r, rel)})
-			return
 		}
 	}
-	s.writeError(w, r, invalid("package", "", "a package file field is required"))
+	if info == nil {
+		s.writeError(w, r, invalid("packageInfo", "", "the packageInfo field (JSON with at least appVersion) is required"))
+		return
+	}
+	in := ReleaseInput{
+		App: r.PathValue("app"), Deployment: r.PathValue("dep"),
+		AppVersion: info.AppVersion, Description: info.Description,
+		Mandatory: info.IsMandatory, Disabled: info.IsDisabled, Commit: info.Commit,
+	}
+	if info.Rollout != nil {
+		in.Rollout = *info.Rollout
+		if in.Rollout == 0 {
+			in.Rollout = -1 // an explicit 0 is invalid, not "everyone"
+		}
+	}
+	if err := s.validateRelease(&in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if tmp == nil {
+		s.writeError(w, r, invalid("package", "", "a package file field is required"))
+		return
+	}
+	rel, err := s.releaseSpooled(r.Context(), in, tmp, size)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/apps/"+in.App+"/deployments/"+in.Deployment)
+	writeJSON(w, http.StatusCreated, map[string]any{"package": s.rest(r, rel)})
 }
 
 func (s *Service) mgmtPatch(w http.ResponseWriter, r *http.Request) {

@@ -384,23 +384,11 @@ type ReleaseInput struct {
 
 // Release uploads a package (a zip or a single bundle file) as a new release.
 func (s *Service) Release(ctx context.Context, in ReleaseInput) (Release, error) {
-	if in.Rollout == 0 {
-		in.Rollout = 100
-	}
-	if err := validateRange("appVersion", in.AppVersion); err != nil {
-		return Release{}, err
-	}
-	if err := validateRollout("rollout", in.Rollout); err != nil {
-		return Release{}, err
-	}
-	if err := validateDescription(in.Description); err != nil {
+	if err := s.validateRelease(&in); err != nil {
 		return Release{}, err
 	}
 	if in.Package == nil {
 		return Release{}, invalid("package", "", "a package file is required")
-	}
-	if s.cfg.Blobs == nil {
-		return Release{}, errors.New("codepush: no Blobs configured")
 	}
 	tmp, size, err := s.spool(in.Package)
 	if err != nil {
@@ -408,6 +396,30 @@ func (s *Service) Release(ctx context.Context, in ReleaseInput) (Release, error)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
+	return s.releaseSpooled(ctx, in, tmp, size)
+}
+
+func (s *Service) validateRelease(in *ReleaseInput) error {
+	if in.Rollout == 0 {
+		in.Rollout = 100
+	}
+	if err := validateRange("appVersion", in.AppVersion); err != nil {
+		return err
+	}
+	if err := validateRollout("rollout", in.Rollout); err != nil {
+		return err
+	}
+	if err := validateDescription(in.Description); err != nil {
+		return err
+	}
+	if s.cfg.Blobs == nil {
+		return errors.New("codepush: no Blobs configured")
+	}
+	return nil
+}
+
+// releaseSpooled finishes a release whose package is in tmp (size bytes).
+func (s *Service) releaseSpooled(ctx context.Context, in ReleaseInput, tmp *os.File, size int64) (Release, error) {
 	hash, err := PackageHash(tmp, size)
 	if err != nil {
 		return Release{}, err
