@@ -78,7 +78,7 @@ type setupOpts struct {
 
 // setup starts a fake behind the OpenAPI validator and a client pointed at
 // it. Retries "sleep" by advancing the shared clock, so no test waits.
-func setup(t *testing.T, o ...func(*setupOpts)) *testBundle {
+func setup(t testing.TB, o ...func(*setupOpts)) *testBundle {
 	t.Helper()
 	var so setupOpts
 	for _, f := range o {
@@ -88,6 +88,7 @@ func setup(t *testing.T, o ...func(*setupOpts)) *testBundle {
 	so.fake.Now = clk.Now
 	fake := appstoretest.New(so.fake)
 	b := &testBundle{fake: fake, clock: clk}
+	validated := specvalidate.Handler(t, fake) // loads the spec before any client timeout runs
 	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -96,7 +97,7 @@ func setup(t *testing.T, o ...func(*setupOpts)) *testBundle {
 			b.sent = append(b.sent, sentRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body})
 			b.mu.Unlock()
 		}
-		specvalidate.Handler(t, fake).ServeHTTP(w, r)
+		validated.ServeHTTP(w, r)
 	})
 	srv := httptest.NewServer(record)
 	t.Cleanup(srv.Close)
@@ -124,7 +125,7 @@ func setup(t *testing.T, o ...func(*setupOpts)) *testBundle {
 
 func ptr[T any](v T) *T { return &v }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return c

@@ -1,0 +1,215 @@
+package appstore_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/appstore"
+	"github.com/swapjoy/releasepilot/appstore/appstoretest"
+)
+
+func TestAppStoreReleaseFlow(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := ctx(t)
+	b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.9.0", appstore.VersionReadyForDistribution)
+	buildID := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "2.0.0", BuildNumber: "12", State: appstore.ProcessingStateValid, UsesNonExemptEncryption: ptr(false)})
+
+	v, created, err := b.client.FindOrCreateAppStoreVersion(c, b.appID, appstore.PlatformIOS, "2.0.0")
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, appstore.VersionPrepareForSubmission, v.AppVersionState)
+	require.Equal(t, appstore.ReleaseManual, v.ReleaseType)
+
+	// Submitting without a build fails with Apple's associatedErrors shape.
+	_, err = b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
+	var apiErr *appstore.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, 409, apiErr.Status)
+	require.Contains(t, string(apiErr.Errors[0].Meta), "associatedErrors")
+
+	require.NoError(t, b.client.AttachBuild(c, v.ID, buildID))
+	_, attached, _ := b.fake.Version(v.ID)
+	require.Equal(t, buildID, attached)
+
+	_, err = b.client.CreatePhasedRelease(c, v.ID, appstore.PhasedInactive)
+	require.NoError(t, err)
+	sub, err := b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
+	require.NoError(t, err, "the draft submission left by the failed attempt is reused")
+	require.Equal(t, appstore.ReviewWaitingForReview, sub.State)
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/reviewSubmissions"))
+	v, err = b.client.AppStoreVersion(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.VersionWaitingForReview, v.AppVersionState)
+
+	// A new version cannot be created while this one is in review.
+	_, _, err = b.client.FindOrCreateAppStoreVersion(c, b.appID, appstore.PlatformIOS, "2.0.1")
+	require.ErrorIs(t, err, appstore.ErrConflict)
+
+	require.NoError(t, b.fake.SetVersionState(v.ID, appstore.VersionPendingDeveloperRelease))
+	sub, err = b.client.ReviewSubmission(c, sub.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.ReviewComplete, sub.State)
+
+	// Before release, the phased release cannot be paused.
+	_, err = b.client.PausePhasedRelease(c, v.ID)
+	require.ErrorIs(t, err, appstore.ErrConflict)
+
+	require.NoError(t, b.fake.ReleaseVersion(v.ID))
+	pr, err := b.client.PhasedRelease(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.PhasedActive, pr.State)
+	require.Equal(t, 1, pr.CurrentDayNumber)
+
+	b.clock.Advance(2*24*time.Hour + time.Hour)
+	pr, err = b.client.PausePhasedRelease(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.PhasedPaused, pr.State)
+	require.Equal(t, 3, pr.CurrentDayNumber)
+	b.clock.Advance(5 * 24 * time.Hour)
+	pr, err = b.client.PhasedRelease(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, 3, pr.CurrentDayNumber, "the day does not advance while paused")
+	require.Equal(t, 5, pr.TotalPauseDuration)
+	pr, err = b.client.ResumePhasedRelease(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.PhasedActive, pr.State)
+	pr, err = b.client.CompletePhasedRelease(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.PhasedComplete, pr.State)
+	require.Equal(t, 7, pr.CurrentDayNumber)
+	_, err = b.client.PausePhasedRelease(c, v.ID)
+	require.ErrorIs(t, err, appstore.ErrConflict)
+	require.Equal(t, 3, b.fake.Mutations("PATCH /v1/appStoreVersionPhasedReleases/{id}"))
+}
+
+func TestPhasedReleasePauseBudget(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := ctx(t)
+	b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.0", appstore.VersionReadyForDistribution)
+	v := b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.1", appstore.VersionPendingDeveloperRelease)
+	_, err := b.client.CreatePhasedRelease(c, v, appstore.PhasedInactive)
+	require.NoError(t, err)
+	require.NoError(t, b.fake.ReleaseVersion(v))
+
+	_, err = b.client.PausePhasedRelease(c, v)
+	require.NoError(t, err)
+	b.clock.Advance(20 * 24 * time.Hour)
+	_, err = b.client.ResumePhasedRelease(c, v)
+	require.NoError(t, err)
+	_, err = b.client.PausePhasedRelease(c, v)
+	require.NoError(t, err, "pauses are unlimited in number; only the total counts")
+	b.clock.Advance(10 * 24 * time.Hour)
+	pr, err := b.client.PhasedRelease(c, v)
+	require.NoError(t, err)
+	require.Equal(t, appstore.PhasedActive, pr.State, "30 days of pause used up: the release resumes")
+	require.Equal(t, 30, pr.TotalPauseDuration)
+	_, err = b.client.PausePhasedRelease(c, v)
+	require.ErrorIs(t, err, appstore.ErrConflict)
+}
+
+func TestPhasedReleaseRefusedOnFirstVersion(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	v := b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.0", appstore.VersionPrepareForSubmission)
+	_, err := b.client.CreatePhasedRelease(ctx(t), v, appstore.PhasedInactive)
+	require.ErrorIs(t, err, appstore.ErrConflict)
+	_, err = b.client.PhasedRelease(ctx(t), v)
+	require.ErrorIs(t, err, appstore.ErrNotFound)
+}
+
+func TestSubmitForReviewWhileAnotherIsInFlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := ctx(t)
+	build1 := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "3.0", BuildNumber: "1", State: appstore.ProcessingStateValid})
+	v1 := b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "3.0", appstore.VersionPrepareForSubmission)
+	require.NoError(t, b.client.AttachBuild(c, v1, build1))
+	_, err := b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v1)
+	require.NoError(t, err)
+	v2 := b.fake.AddAppStoreVersion(b.appID, appstore.PlatformTVOS, "3.0", appstore.VersionPrepareForSubmission)
+	_, err = b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v2)
+	require.True(t, errors.Is(err, appstore.ErrSubmissionInFlight))
+}
+
+func TestUploadBuild(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.fake.UploadPartSize = 1000; o.fake.UploadProcessingPolls = 2 })
+	c := ctx(t)
+	data := make([]byte, 2500)
+	_, err := rand.Read(data)
+	require.NoError(t, err)
+	b.fake.Inject(appstoretest.Fault{Status: 503, Method: "PUT"}) // one part fails once
+	req := appstore.UploadRequest{AppID: b.appID, Version: "4.0", BuildNumber: "100", FileName: "App.ipa", File: bytes.NewReader(data), Size: int64(len(data))}
+	up, err := b.client.UploadBuild(c, req)
+	require.NoError(t, err)
+	require.Equal(t, appstore.UploadProcessing, up.State)
+	require.EqualValues(t, 4, b.client.UploadParts(), "3 parts, one re-sent")
+
+	up, err = b.client.BuildUpload(c, up.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.UploadComplete, up.State)
+	require.NotEmpty(t, up.BuildID)
+	bs, ok := b.fake.Build(up.BuildID)
+	require.True(t, ok)
+	require.Equal(t, appstore.ProcessingStateProcessing, bs.ProcessingState)
+	files := b.fake.MutationCounts()
+	require.Equal(t, 1, files["POST /v1/buildUploadFiles"])
+
+	// Uploading the same version again never uploads twice.
+	again, err := b.client.UploadBuild(c, req)
+	require.NoError(t, err)
+	require.Equal(t, up.ID, again.ID)
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/buildUploads"))
+	require.Equal(t, 1, b.fake.Mutations("PATCH /v1/buildUploadFiles/{id}"))
+}
+
+func TestUploadBuildChecksumMismatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.fake.UploadPartSize = 10 })
+	data := []byte("0123456789abcdefghij")
+	// A reader that changes between the checksum pass and the part upload
+	// simulates corruption in transit; the fake must refuse the commit.
+	r := &flippingReader{data: data}
+	_, err := b.client.UploadBuild(ctx(t), appstore.UploadRequest{AppID: b.appID, Version: "4.0", BuildNumber: "101", FileName: "App.ipa", File: r, Size: int64(len(data))})
+	require.ErrorIs(t, err, appstore.ErrConflict)
+	require.Contains(t, err.Error(), "checksum")
+	require.Equal(t, 0, b.fake.Mutations("PATCH /v1/buildUploadFiles/{id}"))
+}
+
+type flippingReader struct {
+	data  []byte
+	reads int
+}
+
+func (f *flippingReader) ReadAt(p []byte, off int64) (int, error) {
+	f.reads++
+	n := copy(p, f.data[off:])
+	if f.reads > 2 && n > 0 { // the checksum pass reads first; later part reads get a flipped byte
+		p[0] ^= 0xff
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func TestUploadFailedState(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	data := []byte("ipa bytes")
+	up, err := b.client.UploadBuild(ctx(t), appstore.UploadRequest{AppID: b.appID, Version: "4.0", BuildNumber: "102", FileName: "App.ipa", File: bytes.NewReader(data), Size: int64(len(data))})
+	require.NoError(t, err)
+	require.NoError(t, b.fake.FailUpload(up.ID, "90062", "The value for key CFBundleShortVersionString must be higher"))
+	up, err = b.client.BuildUpload(ctx(t), up.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.UploadFailed, up.State)
+	require.Equal(t, "90062", up.Errors[0].Code)
+}
