@@ -34,7 +34,7 @@ func (tb *testBundle) slept() []time.Duration {
 
 // setup starts a fake with one app whose production track serves
 // versionCode 41 to everyone, and a client pointed at it.
-func setup(t *testing.T) *testBundle {
+func setup(t testing.TB) *testBundle {
 	t.Helper()
 	fake := playstoretest.New(time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
 	srv := httptest.NewServer(fake)
@@ -49,7 +49,7 @@ func setup(t *testing.T) *testBundle {
 	return tb
 }
 
-func (tb *testBundle) newClient(t *testing.T, sa []byte) *playstore.Client {
+func (tb *testBundle) newClient(t testing.TB, sa []byte) *playstore.Client {
 	t.Helper()
 	c, err := playstore.New(context.Background(), playstore.Config{
 		CredentialsJSON:   sa,

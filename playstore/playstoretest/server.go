@@ -159,11 +159,16 @@ type edit struct {
 }
 
 // AddApp registers a package with the empty tracks production, beta, alpha
-// and internal.
+// and internal (replacing any state it had). Helpers that name an app not
+// added yet add it.
 func (s *Server) AddApp(pkg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.apps[pkg] = &app{pkg: pkg, tracks: map[string][]Release{
+	s.apps[pkg] = newApp(pkg)
+}
+
+func newApp(pkg string) *app {
+	return &app{pkg: pkg, tracks: map[string][]Release{
 		"production": nil, "beta": nil, "alpha": nil, "internal": nil,
 	}, bundles: map[int64]bundle{}, edits: map[string]*edit{}}
 }
@@ -316,12 +321,13 @@ func (s *Server) Before(method string, fn func()) {
 	s.hooks[method] = append(s.hooks[method], fn)
 }
 
+// mustApp returns the app, adding it when a helper names one not yet added
+// (helpers never panic). Callers hold s.mu.
 func (s *Server) mustApp(pkg string) *app {
-	a, ok := s.apps[pkg]
-	if !ok {
-		panic(fmt.Sprintf("playstoretest: app %q not added", pkg))
+	if _, ok := s.apps[pkg]; !ok {
+		s.apps[pkg] = newApp(pkg)
 	}
-	return a
+	return s.apps[pkg]
 }
 
 func cloneReleases(rs []Release) []Release {

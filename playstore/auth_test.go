@@ -1,0 +1,66 @@
+package playstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/playstore"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest"
+)
+
+func TestAuthFromFileAndTokenURLOverride(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+
+	path := filepath.Join(t.TempDir(), "key.json")
+	require.NoError(t, os.WriteFile(path, tb.saJSON, 0o600))
+	c, err := playstore.New(ctx, playstore.Config{CredentialsFile: path, Endpoint: tb.url + "/"})
+	require.NoError(t, err)
+	_, err = c.Track(ctx, pkg, "production")
+	require.NoError(t, err)
+
+	// A real key's token_uri, redirected to the fake by TokenURL.
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(tb.saJSON, &m))
+	m["token_uri"] = "https://oauth2.googleapis.com/token"
+	real, _ := json.Marshal(m)
+	c, err = playstore.New(ctx, playstore.Config{CredentialsJSON: real, TokenURL: tb.url + "/token", Endpoint: tb.url + "/"})
+	require.NoError(t, err)
+	_, err = c.Track(ctx, pkg, "production")
+	require.NoError(t, err)
+	require.Equal(t, 2, tb.fake.TokensIssued(), "one token per client; setup's client made no call")
+}
+
+func TestSecretsStayOutOfErrors(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+
+	_, err := playstore.New(ctx, playstore.Config{CredentialsJSON: []byte(`-----BEGIN PRIVATE KEY-----\nMIIEsecret`)})
+	require.ErrorIs(t, err, playstore.ErrInvalid)
+	require.NotContains(t, err.Error(), "MIIEsecret")
+
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(tb.saJSON, &m))
+	m["type"] = "authorized_user"
+	bad, _ := json.Marshal(m)
+	_, err = playstore.New(ctx, playstore.Config{CredentialsJSON: bad})
+	require.ErrorContains(t, err, `type is "authorized_user"`)
+	require.NotContains(t, err.Error(), "PRIVATE KEY")
+
+	// A failing call names the operation and Play's message, never the token.
+	tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsInsert, Kind: playstoretest.FaultInternal, Times: 5})
+	_, err = tb.client.Track(ctx, pkg, "production")
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "Internal error encountered.")
+	require.NotContains(t, err.Error(), "ya29.")
+	require.NotContains(t, err.Error(), "PRIVATE KEY")
+	require.False(t, strings.Contains(err.Error(), string(tb.saJSON[:40])))
+}
