@@ -14,8 +14,8 @@ import (
 var (
 	plistVersionRE = regexp.MustCompile(`(<key>\s*(?:CFBundleShortVersionString|CFBundleVersion)\s*</key>\s*<string>)[^<]*(</string>)`)
 	pbxVersionRE   = regexp.MustCompile(`(?m)^(\s*(?:MARKETING_VERSION|CURRENT_PROJECT_VERSION)\s*=\s*)[^;\n]*;`)
-	gradleCodeRE   = regexp.MustCompile(`(?m)^(\s*versionCode\s*=?\s*)[^\n/]*`)
-	gradleNameRE   = regexp.MustCompile(`(?m)^(\s*versionName\s*=?\s*)[^\n/]*`)
+	gradleCodeRE   = regexp.MustCompile(`(\bversionCode\b[ \t]*=?[ \t]*)[^\n}/;]*`)
+	gradleNameRE   = regexp.MustCompile(`(\bversionName\b[ \t]*=?[ \t]*)[^\n}/;]*`)
 )
 
 func contentDigest(b []byte) string {
