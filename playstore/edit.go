@@ -20,13 +20,15 @@ type edit struct {
 // plan reads the edit's state, writes the change it wants and reports
 // whether there is anything to commit. It must derive everything from what it
 // reads, so that a re-run after a lost commit finds the change made and
-// returns false.
+// returns false. When writing fails it returns true with the error.
 type plan func(ctx context.Context, e *edit) (bool, error)
 
 // mutate runs p in fresh edits until one commits, p finds nothing to do, or a
-// permanent error. It reports whether the first plan wanted a change.
+// permanent error. It reports whether the first plan that decided wanted a
+// change.
 func (c *Client) mutate(ctx context.Context, o *op, pkg string, p plan) (changed bool, err error) {
 	var last error
+	decided := false
 	for attempt := 1; attempt <= c.retry.MaxEdits; attempt++ {
 		if attempt > 1 {
 			c.log.InfoContext(ctx, "playstore: starting a fresh edit", "op", o.name, "package", pkg, "attempt", attempt, "after", last.Error())
@@ -41,8 +43,10 @@ func (c *Client) mutate(ctx context.Context, o *op, pkg string, p plan) (changed
 			return changed, err
 		}
 		want, err := p(ctx, e)
-		if attempt == 1 {
-			changed = want
+		if !decided && (err == nil || want) {
+			// The first plan that got to decide says whether the track needed
+			// the change; later attempts may find it already made.
+			changed, decided = want, true
 		}
 		if err != nil {
 			if isEditGone(err) {

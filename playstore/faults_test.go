@@ -79,6 +79,7 @@ func TestExpiredEditStartsAFreshOne(t *testing.T) {
 	res, err := tb.client.SetFraction(context.Background(), pkg, "production", 42, 0.25)
 	require.NoError(t, err)
 	require.Equal(t, 7, res.Calls, "insert, get, put (expired); insert, get, put, commit")
+	require.True(t, res.Changed, "the step needed doing, though the first edit never got to write it")
 	require.Equal(t, wantProduction(0.25, "inProgress"), tb.fake.Track(pkg, "production"))
 	var sawExpired bool
 	for _, x := range tb.fake.Exchanges() {
@@ -264,4 +265,31 @@ func TestCrashBetweenStepsIsReRun(t *testing.T) {
 		require.ErrorContains(t, err, "Play already has versionCode 41")
 		require.Zero(t, tb.fake.Calls(playstoretest.MethodBundlesUpload))
 	})
+}
+
+func TestPerMinuteQuotaIsWaitedOut(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	atTen(t, tb)
+	// Backoff sleeps move the fake's clock, so a quota window really passes.
+	c, err := playstore.New(context.Background(), playstore.Config{CredentialsJSON: tb.saJSON, Endpoint: tb.url + "/",
+		Retry: playstore.RetryPolicy{MaxAttempts: 8, BaseDelay: 10 * time.Second, MaxDelay: 40 * time.Second},
+		Sleep: func(ctx context.Context, d time.Duration) error { tb.fake.Advance(d); return nil }})
+	require.NoError(t, err)
+	tb.fake.Advance(time.Minute - tb.fake.Now().Sub(tb.fake.Now().Truncate(time.Minute))) // start of a minute
+	tb.fake.SetQueriesPerMinute(6)
+
+	res, err := c.SetFraction(context.Background(), pkg, "production", 42, 0.25)
+	require.NoError(t, err)
+	res, err = c.SetFraction(context.Background(), pkg, "production", 42, 0.5)
+	require.NoError(t, err, "the second step crosses the limit and waits for the next minute")
+	require.Greater(t, res.Calls, 4)
+	require.Equal(t, wantProduction(0.5, "inProgress"), tb.fake.Track(pkg, "production"))
+	var quota int
+	for _, x := range tb.fake.Exchanges() {
+		if x.Status == 403 && bytes.Contains(x.ResponseBody, []byte(`"reason":"rateLimitExceeded"`)) {
+			quota++
+		}
+	}
+	require.Positive(t, quota)
 }

@@ -167,7 +167,7 @@ func (c *Client) changeTrack(ctx context.Context, name, pkg, track string, chang
 		}
 		nt := &androidpublisher.Track{Track: track, Releases: next}
 		if err := e.putTrack(ctx, nt); err != nil {
-			return false, err
+			return true, err
 		}
 		res.Track = stateOf(nt)
 		return true, nil
@@ -440,7 +440,7 @@ func (c *Client) Promote(ctx context.Context, pkg, from, to string, versionCode 
 		}
 		nt := &androidpublisher.Track{Track: to, Releases: next}
 		if err := e.putTrack(ctx, nt); err != nil {
-			return false, err
+			return true, err
 		}
 		res.Track = stateOf(nt)
 		return true, nil

@@ -72,7 +72,7 @@ func (c *Client) UploadBundle(ctx context.Context, pkg string, b Bundle) (Upload
 			return err
 		})
 		if err != nil {
-			return false, fmt.Errorf("playstore: upload versionCode %d to %s: %w", b.VersionCode, pkg, err)
+			return true, fmt.Errorf("playstore: upload versionCode %d to %s: %w", b.VersionCode, pkg, err)
 		}
 		if got.VersionCode != b.VersionCode {
 			return false, invalid("bundle declared versionCode %d but Play read %d from it", b.VersionCode, got.VersionCode)

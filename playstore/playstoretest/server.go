@@ -109,6 +109,10 @@ type Server struct {
 	exchanges  []Exchange
 	uploads    map[string]*upload
 	vitals     map[string]*VitalsSeries // key pkg + "/" + metric set
+
+	perMinute   int       // API requests allowed per clock minute; 0 = unlimited
+	quotaWindow time.Time // the minute being counted
+	quotaUsed   int
 }
 
 // New returns an empty fake whose clock starts at start.
@@ -178,6 +182,28 @@ func (s *Server) SetReviewMode(pkg string, m ReviewMode) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mustApp(pkg).review = m
+}
+
+// SetQueriesPerMinute limits API requests per minute of the fake's clock, as
+// Play's per-minute bucket does; beyond it requests get Play's 403
+// rateLimitExceeded until the clock reaches the next minute. 0 lifts the limit.
+func (s *Server) SetQueriesPerMinute(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.perMinute = n
+}
+
+func (s *Server) overQuota() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perMinute <= 0 {
+		return false
+	}
+	if w := s.now.Truncate(time.Minute); !w.Equal(s.quotaWindow) {
+		s.quotaWindow, s.quotaUsed = w, 0
+	}
+	s.quotaUsed++
+	return s.quotaUsed > s.perMinute
 }
 
 // SetEditTTL sets the lifetime of edits inserted from now on.
@@ -386,6 +412,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user, err := s.caller(r)
 	if err != nil {
 		writeError(rec, newAPIError(401, "global", "unauthorized", "UNAUTHENTICATED", msgUnauthenticated))
+		return
+	}
+	if s.overQuota() {
+		writeError(rec, (&Fault{Kind: FaultQuota}).apiError())
 		return
 	}
 	if f := s.takeFault(method, false); f != nil {
