@@ -51,7 +51,14 @@ func (v *viewRelease) satisfiedBy(ver Version) bool { return v.rangeOK && v.rng.
 // "2.0.0" / "2.0.0-beta", as code-push-server does before validating, and
 // reports whether the result is a valid semantic version.
 func NormalizeAppVersion(s string) (Version, bool) {
-	n := s
+	n, _ := normalizeAppVersion(s)
+	return ParseVersion(n)
+}
+
+// normalizeAppVersion is the string rewrite of code-push-server's update
+// check; changed reports whether it applied (the response then echoes the
+// original spelling).
+func normalizeAppVersion(s string) (n string, changed bool) {
 	main, rest := s, ""
 	if i := strings.IndexAny(s, "+-"); i >= 0 {
 		main, rest = s[:i], s[i:]
@@ -59,15 +66,15 @@ func NormalizeAppVersion(s string) (Version, bool) {
 	switch strings.Count(main, ".") {
 	case 0:
 		if isNumeric(main) && rest == "" {
-			n = main + ".0.0"
+			return main + ".0.0", true
 		}
 	case 1:
 		a, b, _ := strings.Cut(main, ".")
 		if isNumeric(a) && isNumeric(b) {
-			n = main + ".0" + rest
+			return main + ".0" + rest, true
 		}
 	}
-	return ParseVersion(n)
+	return s, false
 }
 
 // Resolve answers an update check against a deployment history (oldest
@@ -82,25 +89,34 @@ func Resolve(history []Release, req UpdateRequest) (UpdateInfo, error) {
 }
 
 func resolveView(h []viewRelease, v Version, req UpdateRequest) UpdateInfo {
-	info, rollout := scan(h, v, req, false)
-	if unfinishedRollout(rollout) {
-		tag := info.Label
-		if tag == "" {
-			tag = info.PackageHash
+	norm, changed := normalizeAppVersion(req.AppVersion)
+	info, rollout := scan(h, v, norm, req, false)
+	if !unfinishedRollout(rollout) {
+		if changed && info.AppVersion == norm {
+			info.AppVersion = req.AppVersion // the server echoes the original spelling
 		}
-		// A device without an id never gets the rollout package.
-		if req.ClientUniqueID == "" || !InRollout(req.ClientUniqueID, rollout, tag) {
-			info, _ = scan(h, v, req, true)
-		}
+		return info
 	}
-	if info.AppVersion == v.String() && req.AppVersion != "" {
-		info.AppVersion = req.AppVersion // the server echoes the original spelling
+	orig, _ := scan(h, v, norm, req, true)
+	// code-push-server decides the echo on the original (non-rollout) answer
+	// and applies it to both; kept for wire fidelity.
+	echo := changed && orig.AppVersion == norm
+	tag := info.Label
+	if tag == "" {
+		tag = info.PackageHash
+	}
+	// A device without an id never gets the rollout package.
+	if req.ClientUniqueID == "" || !InRollout(req.ClientUniqueID, rollout, tag) {
+		info = orig
+	}
+	if echo {
+		info.AppVersion = req.AppVersion
 	}
 	return info
 }
 
 // scan is getUpdatePackage: newest to oldest, see the reference §1.5.
-func scan(h []viewRelease, v Version, req UpdateRequest, ignoreRollouts bool) (UpdateInfo, int) {
+func scan(h []viewRelease, v Version, reqVersion string, req UpdateRequest, ignoreRollouts bool) (UpdateInfo, int) {
 	var info UpdateInfo
 	if len(h) == 0 {
 		info.ShouldRunBinaryVersion = true
@@ -155,6 +171,6 @@ func scan(h []viewRelease, v Version, req UpdateRequest, ignoreRollouts bool) (U
 	info.IsAvailable = true
 	info.Label = r.Label
 	info.PackageHash = r.PackageHash
-	info.AppVersion = v.String()
+	info.AppVersion = reqVersion // the client's version, not the range: old plugins need plain versions
 	return info, r.Rollout
 }
