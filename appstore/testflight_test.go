@@ -1,7 +1,9 @@
 package appstore_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -58,4 +60,34 @@ func TestTestFlightFlow(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, []string{internal, external}, st.Groups)
 	require.Equal(t, "Try the new swap flow", st.WhatsNew["en-US"])
+}
+
+func TestBetaGroupsFollowsPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for i := 0; i < 450; i++ {
+		b.fake.AddBetaGroup(b.appID, fmt.Sprintf("group %03d", i), i%2 == 0)
+	}
+	groups, err := b.client.BetaGroups(ctx(t), b.appID)
+	require.NoError(t, err)
+	require.Len(t, groups, 450)
+	seen := map[string]bool{}
+	for _, g := range groups {
+		seen[g.ID] = true
+	}
+	require.Len(t, seen, 450, "no group twice")
+	require.EqualValues(t, 3, b.client.Calls(), "200 + 200 + 50")
+}
+
+func TestProcessingTimeOnTheClock(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.fake.ProcessingTime = 20 * time.Minute })
+	buildID := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.0", BuildNumber: "1"})
+	got, err := b.client.Build(ctx(t), buildID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.ProcessingStateProcessing, got.ProcessingState, "one poll is enough, but not 20 minutes")
+	b.clock.Advance(20 * time.Minute)
+	got, err = b.client.Build(ctx(t), buildID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.ProcessingStateValid, got.ProcessingState)
 }

@@ -2,6 +2,7 @@ package appstoretest
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,7 +21,8 @@ func (f *Fake) route(pattern string, params []string, h func(w http.ResponseWrit
 	method, _, _ := strings.Cut(pattern, " ")
 	f.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		for name := range r.URL.Query() {
-			if strings.HasPrefix(name, "fields[") || slices.Contains(params, name) {
+			// cursor is absent from the spec but is how Apple's links.next pages.
+			if strings.HasPrefix(name, "fields[") || slices.Contains(params, name) || (method == http.MethodGet && name == "cursor") {
 				continue
 			}
 			writeError(w, http.StatusBadRequest, "PARAMETER_ERROR.ILLEGAL", "A parameter is not allowed for this request",
@@ -193,25 +195,42 @@ func writeOne(w http.ResponseWriter, r *http.Request, status int, o map[string]a
 	writeJSON(w, status, map[string]any{"data": o, "links": map[string]any{"self": selfURL(r)}})
 }
 
-// writeList pages the collection by limit (no cursor support: the fake
-// returns at most limit items and reports the total).
+// writeList pages the collection by limit. Like Apple, it hands out the
+// next page as links.next with an opaque cursor parameter.
 func writeList(w http.ResponseWriter, r *http.Request, items []map[string]any) {
+	q := r.URL.Query()
 	limit := 50
-	if l := r.URL.Query().Get("limit"); l != "" {
+	if l := q.Get("limit"); l != "" {
 		limit, _ = strconv.Atoi(l)
 	}
+	offset := 0
+	if c := q.Get("cursor"); c != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(c)
+		if err == nil {
+			offset, err = strconv.Atoi(strings.TrimPrefix(string(raw), "off:"))
+		}
+		if err != nil || offset < 0 || offset > len(items) {
+			writeError(w, http.StatusBadRequest, "PARAMETER_ERROR.INVALID", "A parameter has an invalid value",
+				fmt.Sprintf("'%s' is not a valid cursor for this request", c), map[string]any{"parameter": "cursor"})
+			return
+		}
+	}
 	total := len(items)
-	if len(items) > limit {
-		items = items[:limit]
+	page := items[offset:min(offset+limit, total)]
+	if page == nil {
+		page = []map[string]any{}
 	}
-	if items == nil {
-		items = []map[string]any{}
+	links := map[string]any{"self": selfURL(r)}
+	paging := map[string]any{"total": total, "limit": limit}
+	if offset+limit < total {
+		cursor := base64.RawURLEncoding.EncodeToString([]byte("off:" + strconv.Itoa(offset+limit)))
+		q.Set("cursor", cursor)
+		u := *r.URL
+		u.RawQuery = q.Encode()
+		links["next"] = base(r) + u.RequestURI()
+		paging["nextCursor"] = cursor
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"data":  items,
-		"links": map[string]any{"self": selfURL(r)},
-		"meta":  map[string]any{"paging": map[string]any{"total": total, "limit": limit}},
-	})
+	writeJSON(w, http.StatusOK, map[string]any{"data": page, "links": links, "meta": map[string]any{"paging": paging}})
 }
 
 // checkLimit validates limit against the operation's maximum.
