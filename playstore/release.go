@@ -464,3 +464,49 @@ func (c *Client) Track(ctx context.Context, pkg, track string) (TrackState, erro
 	})
 	return ts, err
 }
+
+// LifecycleState is Play's review state of a committed release, e.g.
+// "RELEASE_LIFECYCLE_STATE_IN_REVIEW". PUBLISHED also covers a halted release.
+type LifecycleState string
+
+const (
+	LifecycleDraft            LifecycleState = "RELEASE_LIFECYCLE_STATE_DRAFT"
+	LifecycleNotSentForReview LifecycleState = "RELEASE_LIFECYCLE_STATE_NOT_SENT_FOR_REVIEW"
+	LifecycleInReview         LifecycleState = "RELEASE_LIFECYCLE_STATE_IN_REVIEW"
+	LifecycleApprovedNotPub   LifecycleState = "RELEASE_LIFECYCLE_STATE_APPROVED_NOT_PUBLISHED"
+	LifecycleNotApproved      LifecycleState = "RELEASE_LIFECYCLE_STATE_NOT_APPROVED"
+	LifecyclePublished        LifecycleState = "RELEASE_LIFECYCLE_STATE_PUBLISHED"
+)
+
+// ReleaseSummary is one committed release and whether it is actually live.
+type ReleaseSummary struct {
+	Name         string
+	VersionCodes []int64
+	State        LifecycleState
+}
+
+// ReleaseSummaries lists a track's committed releases (at most 20) with their
+// review state: the only place Play tells "committed" from "live". One call,
+// no edit, so it never disturbs an edit in flight.
+func (c *Client) ReleaseSummaries(ctx context.Context, pkg, track string) ([]ReleaseSummary, error) {
+	o := &op{name: "ReleaseSummaries"}
+	defer c.finish(o)
+	var resp *androidpublisher.ListReleaseSummariesResponse
+	err := c.call(ctx, o, "applications.tracks.releases.list", true, func() error {
+		var err error
+		resp, err = c.pub.Applications.Tracks.Releases.List("applications/"+pkg+"/tracks/"+track).Context(ctx).Do()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("playstore: list releases of %s track %q: %w", pkg, track, err)
+	}
+	var out []ReleaseSummary
+	for _, r := range resp.Releases {
+		s := ReleaseSummary{Name: r.ReleaseName, State: LifecycleState(r.ReleaseLifecycleState)}
+		for _, a := range r.ActiveArtifacts {
+			s.VersionCodes = append(s.VersionCodes, a.VersionCode)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -154,3 +154,27 @@ func TestInputErrorsNameFieldAndValue(t *testing.T) {
 	_, err = tb.client.Halt(ctx, pkg, "production", 99)
 	require.True(t, errors.Is(err, playstore.ErrNotFound), "%v", err)
 }
+
+func TestReleaseSummariesTellCommittedFromLive(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	upload(t, tb, 42, 1024)
+	tb.fake.SetReviewMode(pkg, playstoretest.ReviewNotSentRequired)
+	_, err := tb.client.PutRelease(ctx, pkg, "production", playstore.Release{Name: "1.4.2", VersionCodes: []int64{42}, Status: "inProgress", UserFraction: 0.1})
+	require.NoError(t, err)
+	edits := tb.fake.Calls(playstoretest.MethodEditsInsert)
+
+	sums, err := tb.client.ReleaseSummaries(ctx, pkg, "production")
+	require.NoError(t, err)
+	require.Equal(t, []playstore.ReleaseSummary{
+		{Name: "1.4.1", VersionCodes: []int64{41}, State: playstore.LifecyclePublished},
+		{Name: "1.4.2", VersionCodes: []int64{42}, State: playstore.LifecycleNotSentForReview},
+	}, sums)
+	require.Equal(t, edits, tb.fake.Calls(playstoretest.MethodEditsInsert), "no edit for a summary read")
+
+	tb.fake.SetLifecycleState(pkg, 42, playstoretest.LifecycleInReview)
+	sums, err = tb.client.ReleaseSummaries(ctx, pkg, "production")
+	require.NoError(t, err)
+	require.Equal(t, playstore.LifecycleInReview, sums[1].State)
+}

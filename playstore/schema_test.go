@@ -243,6 +243,8 @@ func TestWireConformsToDiscovery(t *testing.T) {
 	tb.fake.SetReviewMode(pkg, playstoretest.ReviewNotSentRequired)
 	_, err = tb.client.PutRelease(ctx, pkg, "internal", playstore.Release{VersionCodes: []int64{43}, Status: "draft"})
 	require.NoError(t, err)
+	_, err = tb.client.ReleaseSummaries(ctx, pkg, "production")
+	require.NoError(t, err)
 	scriptVitals(tb.fake)
 	_, err = tb.client.Vitals(ctx, pkg, 42, time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC))
 	require.NoError(t, err)
@@ -314,7 +316,7 @@ func TestWireConformsToDiscovery(t *testing.T) {
 	}
 	require.Empty(t, errs)
 	for _, m := range []string{playstoretest.MethodEditsInsert, playstoretest.MethodEditsDelete, playstoretest.MethodEditsCommit,
-		playstoretest.MethodTracksGet, playstoretest.MethodTracksUpdate, playstoretest.MethodBundlesList, playstoretest.MethodBundlesUpload,
+		playstoretest.MethodTracksGet, playstoretest.MethodTracksUpdate, playstoretest.MethodBundlesList, playstoretest.MethodBundlesUpload, playstoretest.MethodReleasesList,
 		playstoretest.MethodCrashRateGet, playstoretest.MethodCrashRateQuery, playstoretest.MethodAnrRateGet, playstoretest.MethodAnrRateQuery} {
 		require.True(t, seen[m], "scenario never exercised %s", m)
 	}

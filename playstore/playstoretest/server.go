@@ -47,6 +47,7 @@ const (
 	MethodTracksPatch    = "edits.tracks.patch"
 	MethodBundlesList    = "edits.bundles.list"
 	MethodBundlesUpload  = "edits.bundles.upload"
+	MethodReleasesList   = "applications.tracks.releases.list"
 	MethodCrashRateGet   = "vitals.crashrate.get"
 	MethodCrashRateQuery = "vitals.crashrate.query"
 	MethodAnrRateGet     = "vitals.anrrate.get"
@@ -137,6 +138,7 @@ type app struct {
 	bundles    map[int64]bundle
 	edits      map[string]*edit
 	commitSeen int
+	lifecycle  map[int64]string // versionCode → releaseLifecycleState
 }
 
 type bundle struct {
@@ -174,7 +176,7 @@ func (s *Server) AddApp(pkg string) {
 func newApp(pkg string) *app {
 	return &app{pkg: pkg, tracks: map[string][]Release{
 		"production": nil, "beta": nil, "alpha": nil, "internal": nil,
-	}, bundles: map[int64]bundle{}, edits: map[string]*edit{}}
+	}, bundles: map[int64]bundle{}, edits: map[string]*edit{}, lifecycle: map[int64]string{}}
 }
 
 // SetReviewMode sets how the app's commits go to review.
@@ -454,6 +456,9 @@ func (s *Server) route(r *http.Request) (string, handler) {
 		return "", nil
 	}
 	seg := strings.Split(p, "/")
+	if !upload && len(seg) == 4 && seg[1] == "tracks" && seg[3] == "releases" && r.Method == http.MethodGet {
+		return MethodReleasesList, func(w http.ResponseWriter, r *http.Request, u string) { s.listReleases(w, seg[0], seg[2]) }
+	}
 	if len(seg) < 2 || seg[1] != "edits" {
 		return "", nil
 	}
@@ -605,6 +610,7 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, user, pkg, id st
 		writeError(w, badRequest(MsgChangesNotSentForReviewForbidden))
 		return
 	}
+	a.noteLifecycle(e.tracks, notSent)
 	a.tracks = e.tracks
 	a.bundles = e.bundles
 	e.tracks, e.bundles = nil, nil
