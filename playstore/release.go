@@ -494,7 +494,7 @@ func (c *Client) ReleaseSummaries(ctx context.Context, pkg, track string) ([]Rel
 	var resp *androidpublisher.ListReleaseSummariesResponse
 	err := c.call(ctx, o, "applications.tracks.releases.list", true, func() error {
 		var err error
-		resp, err = c.pub.Applications.Tracks.Releases.List("applications/"+pkg+"/tracks/"+track).Context(ctx).Do()
+		resp, err = c.pub.Applications.Tracks.Releases.List("applications/" + pkg + "/tracks/" + track).Context(ctx).Do()
 		return err
 	})
 	if err != nil {
