@@ -347,7 +347,7 @@ func validateRollout(field string, r int) error {
 
 func validateDescription(d string) error {
 	if utf8.RuneCountInString(d) > 10000 {
-		return invalid("description", d[:40]+"…", "descriptions are at most 10,000 characters")
+		return invalid("description", string([]rune(d)[:40])+"…", "descriptions are at most 10,000 characters")
 	}
 	return nil
 }
