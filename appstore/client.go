@@ -42,6 +42,12 @@ type Tokens interface {
 // Client calls App Store Connect. Only Tokens is required; the other fields
 // have working zero values. A Client is safe for concurrent use once its
 // fields are set.
+//
+// Reads, PATCHes and relationship links are retried after 429, 5xx, a
+// malformed body or an attempt timeout. Creates (POST of a new resource) are
+// retried only after 429, which Apple answers before doing anything: after a
+// 5xx the create may have happened, so the error is returned and the caller
+// runs the method again, which reads first and does not create twice.
 type Client struct {
 	BaseURL    string       // default DefaultBaseURL
 	HTTPClient *http.Client // default http.DefaultClient
@@ -166,7 +172,8 @@ func (c *Client) backoff(retry int) time.Duration {
 	if d > max || d <= 0 {
 		d = max
 	}
-	// Full jitter: uniform in [d/2, d) keeps a floor so bursts do spread out.
+	// Equal jitter: uniform in [d/2, d], so retries of many jobs spread out
+	// but never collapse to zero delay.
 	return d/2 + rand.N(d/2+1)
 }
 
@@ -310,6 +317,9 @@ func (c *Client) attempt(ctx context.Context, r request, u string, body []byte, 
 		c.OnRequest(r.method, r.path, resp.StatusCode)
 	}
 	rl, ok := ParseRateLimit(resp.Header.Get("X-Rate-Limit"))
+	// Method and path only: query values are harmless but the Authorization
+	// header must never reach a log.
+	c.log(ctx, slog.LevelDebug, "appstore: response", "method", r.method, "path", r.path, "status", resp.StatusCode, "rate_remaining", rl.Remaining)
 	if ok {
 		c.rateMu.Lock()
 		c.rate = rl

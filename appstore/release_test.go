@@ -213,3 +213,22 @@ func TestUploadFailedState(t *testing.T) {
 	require.Equal(t, appstore.UploadFailed, up.State)
 	require.Equal(t, "90062", up.Errors[0].Code)
 }
+
+func TestUploadResumesAfterFailedCommit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.fake.UploadPartSize = 8; o.fake.UploadProcessingPolls = 2 })
+	data := []byte("0123456789abcdefghijklmnop")
+	req := appstore.UploadRequest{AppID: b.appID, Version: "4.1", BuildNumber: "7", FileName: "App.ipa", File: bytes.NewReader(data), Size: int64(len(data))}
+	b.fake.Inject(appstoretest.Fault{Status: 503, Method: "PATCH", PathPrefix: "/v1/buildUploadFiles/", Times: -1})
+	_, err := b.client.UploadBuild(ctx(t), req)
+	require.ErrorIs(t, err, appstore.ErrUnavailable)
+	b.fake.ClearFaults()
+
+	up, err := b.client.UploadBuild(ctx(t), req)
+	require.NoError(t, err)
+	require.Equal(t, appstore.UploadProcessing, up.State)
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/buildUploads"), "the awaiting upload is resumed")
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/buildUploadFiles"), "and so is its reservation")
+	require.Equal(t, 1, b.fake.Mutations("PATCH /v1/buildUploadFiles/{id}"))
+	require.EqualValues(t, 8, b.client.UploadParts(), "4 parts, sent twice")
+}
