@@ -154,10 +154,13 @@ func TestFakeVerifiesJWTLikeApple(t *testing.T) {
 		{"wrong issuer", signRaw(t, key.PrivateKey, hdr, with("iss", "issuer-2")), 401},
 		{"team key as user", signRaw(t, key.PrivateKey, hdr, jwt.MapClaims{"sub": "user", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "aud": "appstoreconnect-v1"}), 401},
 		{"missing", "", 401},
+		{"scope matches", signRaw(t, key.PrivateKey, hdr, with("scope", []string{"GET /v1/apps?filter[bundleId]=com.x"})), 200},
+		{"scope elsewhere", signRaw(t, key.PrivateKey, hdr, with("scope", []string{"GET /v1/builds"})), 401},
+		{"scope other query", signRaw(t, key.PrivateKey, hdr, with("scope", []string{"GET /v1/apps?filter[bundleId]=com.y"})), 401},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest("GET", srv.URL+"/v1/apps?filter[bundleId]=com.x", nil)
+			req, err := http.NewRequest("GET", srv.URL+"/v1/apps?limit=5&filter[bundleId]=com.x", nil)
 			require.NoError(t, err)
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)

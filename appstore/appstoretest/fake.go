@@ -20,6 +20,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -223,8 +225,42 @@ func (f *Fake) authenticate(w http.ResponseWriter, r *http.Request) (kid string,
 		return fail()
 	case key.issuer == "" && (claims.Subject != "user" || claims.Issuer != ""):
 		return fail()
+	case len(claims.Scope) > 0 && !scopeAllows(claims.Scope, r):
+		return fail()
 	}
 	return kid, true
+}
+
+// scopeAllows reports whether one scope entry ("GET /v1/apps?filter[platform]=IOS")
+// matches the request. Query order does not matter and limit, cursor and sort
+// are ignored, as Apple documents. An entry without a query matches only
+// requests without other parameters [UNVERIFIED].
+func scopeAllows(scope []string, r *http.Request) bool {
+	strip := func(q url.Values) url.Values {
+		for _, k := range []string{"limit", "cursor", "sort"} {
+			q.Del(k)
+		}
+		return q
+	}
+	have := strip(r.URL.Query())
+	for _, entry := range scope {
+		method, target, ok := strings.Cut(entry, " ")
+		if !ok || method != r.Method {
+			continue
+		}
+		path, query, _ := strings.Cut(target, "?")
+		if path != r.URL.Path {
+			continue
+		}
+		want, err := url.ParseQuery(query)
+		if err != nil {
+			continue
+		}
+		if reflect.DeepEqual(strip(want), have) {
+			return true
+		}
+	}
+	return false
 }
 
 // spendBudget applies the rolling-hour limit of kid and sets X-Rate-Limit.
