@@ -293,3 +293,18 @@ func TestPerMinuteQuotaIsWaitedOut(t *testing.T) {
 	}
 	require.Positive(t, quota)
 }
+
+func TestReviewRefusalThatDeletesTheEdit(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	atTen(t, tb)
+	tb.fake.SetReviewMode(pkg, playstoretest.ReviewNotSentRequired)
+	tb.fake.SetReviewRefusalDeletesEdit(pkg, true)
+	commits := tb.fake.Commits(pkg)
+
+	res, err := tb.client.SetFraction(context.Background(), pkg, "production", 42, 0.25)
+	require.NoError(t, err)
+	require.Equal(t, 9, res.Calls, "insert, get, put, commit (refused), commit (edit deleted); insert, get, put, commit with the flag")
+	require.Equal(t, commits+1, tb.fake.Commits(pkg))
+	require.Equal(t, wantProduction(0.25, "inProgress"), tb.fake.Track(pkg, "production"))
+}

@@ -12,9 +12,23 @@
 // fails after it was applied) can be injected per method.
 //
 // Behaviour Play leaves undocumented is chosen strictly and said so where it
-// is implemented; most notably a track update replaces the whole releases
-// list, so a client that does not write back the releases it did not change
-// loses them.
+// is implemented:
+//   - a track update replaces the whole releases list, so a client that does
+//     not write back the releases it did not change loses them;
+//   - a fraction must be > 0 ("User fraction must be greater than zero"), an
+//     inProgress release without one gets "IN_PROGRESS release must have
+//     fraction", and one-per-status applies to every status ("Only one %s
+//     release is allowed."): the texts are modelled on the verified ones;
+//   - versionCodes not uploaded to the app, a versionCode in two releases,
+//     an unknown track or edit, and a bad inAppUpdatePriority get messages
+//     the fake invents (codes and reasons follow Play's table);
+//   - a review-flag refusal at commit leaves the edit usable, unless
+//     SetReviewRefusalDeletesEdit says otherwise;
+//   - edits live DefaultEditTTL (one hour) unless SetEditTTL says otherwise;
+//   - Play reads the versionCode from the AAB's manifest; the fake reads it
+//     from the header FakeBundle writes;
+//   - the Reporting fake serves DAILY rows only, in America/Los_Angeles,
+//     filtered by "versionCode = N", and no row on or after FreshUntil.
 package playstoretest
 
 import (
@@ -139,6 +153,9 @@ type app struct {
 	edits      map[string]*edit
 	commitSeen int
 	lifecycle  map[int64]string // versionCode → releaseLifecycleState
+	// refusalDeletes: a review-flag refusal throws the edit away (a
+	// third-party report says Play does; unverified).
+	refusalDeletes bool
 }
 
 type bundle struct {
@@ -206,6 +223,15 @@ func (s *Server) overQuota() bool {
 	}
 	s.quotaUsed++
 	return s.quotaUsed > s.perMinute
+}
+
+// SetReviewRefusalDeletesEdit makes a review-flag refusal at commit throw the
+// edit away, as one third-party report says Play does. By default the edit
+// stays usable.
+func (s *Server) SetReviewRefusalDeletesEdit(pkg string, deletes bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustApp(pkg).refusalDeletes = deletes
 }
 
 // SetEditTTL sets the lifetime of edits inserted from now on.
@@ -600,14 +626,16 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, user, pkg, id st
 		return
 	}
 	notSent := q.Get("changesNotSentForReview") == "true"
-	switch {
-	case a.review == ReviewNotSentRequired && !notSent:
+	if refused := (a.review == ReviewNotSentRequired && !notSent) || (a.review == ReviewAutomatic && notSent); refused {
+		if a.refusalDeletes {
+			e.state = editDeleted
+		}
 		s.mu.Unlock()
-		writeError(w, badRequest(MsgChangesNotSentForReviewRequired))
-		return
-	case a.review == ReviewAutomatic && notSent:
-		s.mu.Unlock()
-		writeError(w, badRequest(MsgChangesNotSentForReviewForbidden))
+		if notSent {
+			writeError(w, badRequest(MsgChangesNotSentForReviewForbidden))
+		} else {
+			writeError(w, badRequest(MsgChangesNotSentForReviewRequired))
+		}
 		return
 	}
 	a.noteLifecycle(e.tracks, notSent)
