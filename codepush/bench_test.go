@@ -115,6 +115,19 @@ type loadResult struct {
 	rps      float64
 	p50, p99 time.Duration
 	n        int
+	lat      []time.Duration // sorted
+	elapsed  time.Duration
+}
+
+func combine(rs []loadResult) loadResult {
+	var all []time.Duration
+	var elapsed time.Duration
+	for _, r := range rs {
+		all = append(all, r.lat...)
+		elapsed += r.elapsed
+	}
+	slices.Sort(all)
+	return loadResult{rps: float64(len(all)) / elapsed.Seconds(), n: len(all), p50: all[len(all)/2], p99: all[len(all)*99/100], lat: all, elapsed: elapsed}
 }
 
 // runLoad drives url+queries with `clients` keep-alive clients for d.
@@ -161,14 +174,14 @@ func runLoad(tb testing.TB, base string, queries []string, clients int, d time.D
 	slices.Sort(all)
 	return loadResult{
 		rps: float64(len(all)) / elapsed.Seconds(), n: len(all),
-		p50: all[len(all)/2], p99: all[len(all)*99/100],
+		p50: all[len(all)/2], p99: all[len(all)*99/100], lat: all, elapsed: elapsed,
 	}
 }
 
 // BenchmarkUpdateCheckLoad measures update checks per second and latency over
 // loopback with 64 concurrent keep-alive clients, against 1,000 releases in
 // 100 deployments, beside a bare net/http handler returning a fixed JSON body
-// measured the same way in the same run. Run it with -benchtime 1x; set
+// measured the same way in the same run (four alternating phases each). Run it with -benchtime 1x; set
 // CODEPUSH_LOAD_SECONDS to change the duration of each phase (default 3).
 func BenchmarkUpdateCheckLoad(b *testing.B) {
 	svc, queries := loadFixture(b)
@@ -194,8 +207,14 @@ func BenchmarkUpdateCheckLoad(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		runLoad(b, bare.URL+PathUpdateCheckV01, queries, clients, time.Second) // warm-up
 		runLoad(b, cp.URL+PathUpdateCheckV01, queries, clients, time.Second)
-		br := runLoad(b, bare.URL+PathUpdateCheckV01, queries, clients, d)
-		cr := runLoad(b, cp.URL+PathUpdateCheckV01, queries, clients, d)
+		// Alternate short phases so that a change in background load on a
+		// shared machine hits both handlers alike.
+		var brs, crs []loadResult
+		for round := 0; round < 4; round++ {
+			brs = append(brs, runLoad(b, bare.URL+PathUpdateCheckV01, queries, clients, d/4))
+			crs = append(crs, runLoad(b, cp.URL+PathUpdateCheckV01, queries, clients, d/4))
+		}
+		br, cr := combine(brs), combine(crs)
 		ratio := cr.rps / br.rps
 		b.Logf("bare handler:  %8.0f req/s  p50 %v  p99 %v  (%d requests)", br.rps, br.p50, br.p99, br.n)
 		b.Logf("update check:  %8.0f req/s  p50 %v  p99 %v  (%d requests)", cr.rps, cr.p50, cr.p99, cr.n)
