@@ -308,3 +308,13 @@ func TestReviewRefusalThatDeletesTheEdit(t *testing.T) {
 	require.Equal(t, commits+1, tb.fake.Commits(pkg))
 	require.Equal(t, wantProduction(0.25, "inProgress"), tb.fake.Track(pkg, "production"))
 }
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	atTen(t, tb)
+	tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodTracksGet, Kind: playstoretest.FaultTooManyRequests, RetryAfter: 7 * time.Second})
+	_, err := tb.client.Halt(context.Background(), pkg, "production", 42)
+	require.NoError(t, err)
+	require.Equal(t, []time.Duration{7 * time.Second}, tb.slept())
+}

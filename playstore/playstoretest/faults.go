@@ -1,5 +1,11 @@
 package playstoretest
 
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
 // FaultKind is what an injected fault answers.
 type FaultKind int
 
@@ -22,6 +28,15 @@ type Fault struct {
 	Method string
 	Kind   FaultKind
 	Times  int
+	// RetryAfter, when set, is sent as a Retry-After header (whole seconds).
+	RetryAfter time.Duration
+}
+
+func (f *Fault) write(w http.ResponseWriter) {
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
+	}
+	writeError(w, f.apiError())
 }
 
 // Inject queues a fault. Faults for the same method are used in order.

@@ -447,7 +447,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f := s.takeFault(method, false); f != nil {
-		writeError(rec, f.apiError())
+		f.write(rec)
 		return
 	}
 	route(rec, r, user)
@@ -653,7 +653,7 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, user, pkg, id st
 	wire := e.wire()
 	s.mu.Unlock()
 	if f := s.takeFault(MethodEditsCommit, true); f != nil {
-		writeError(w, f.apiError())
+		f.write(w)
 		return
 	}
 	writeJSON(w, wire)
