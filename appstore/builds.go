@@ -168,6 +168,26 @@ func (c *Client) FindBuilds(ctx context.Context, q BuildQuery) ([]Build, error) 
 	return out, nil
 }
 
+// FindBuild returns the one unexpired build of appID with marketing version
+// and build number on platform. A build can take minutes to appear after an
+// upload: until then the error matches ErrNotFound (snooze and ask again).
+func (c *Client) FindBuild(ctx context.Context, appID string, platform Platform, version, buildNumber string) (*Build, error) {
+	if version == "" || buildNumber == "" {
+		return nil, &ValidationError{Field: "version/buildNumber", Reason: "both are required"}
+	}
+	bs, err := c.FindBuilds(ctx, BuildQuery{AppID: appID, Version: version, BuildNumber: buildNumber, Platform: platform, Limit: 2})
+	if err != nil {
+		return nil, err
+	}
+	switch len(bs) {
+	case 0:
+		return nil, fmt.Errorf("appstore: build %s (%s) of app %s not found yet: %w", buildNumber, version, appID, ErrNotFound)
+	case 1:
+		return &bs[0], nil
+	}
+	return nil, fmt.Errorf("appstore: more than one build %s (%s) of app %s", buildNumber, version, appID)
+}
+
 // Build reads one build.
 func (c *Client) Build(ctx context.Context, buildID string) (*Build, error) {
 	if err := requireID("buildID", buildID); err != nil {

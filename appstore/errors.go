@@ -1,6 +1,7 @@
 package appstore
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,3 +144,34 @@ func (e *ValidationError) Error() string {
 }
 
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// Temporary reports whether err is worth retrying later as is: 429 or an
+// exhausted budget, 5xx, timeouts and transport failures. Validation errors
+// and other 4xx answers are permanent: repeating the call cannot succeed
+// until something else changes. A job can map true to "snooze/retry" and
+// false to "fail and tell a human".
+func Temporary(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return false
+	}
+	var rle *RateLimitError
+	if errors.As(err, &rle) {
+		return true
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Temporary()
+	}
+	for _, permanent := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrForbidden, ErrUnauthorized, ErrSubmissionInFlight} {
+		if errors.Is(err, permanent) {
+			return false
+		}
+	}
+	// Deadlines, network errors and malformed bodies: the server or the
+	// path to it misbehaved; a later attempt may work.
+	return !errors.Is(err, context.Canceled)
+}

@@ -351,3 +351,26 @@ func TestErrorsMatchSentinels(t *testing.T) {
 	_, err = b.client.Build(ctx(t), "../apps")
 	require.True(t, errors.Is(err, appstore.ErrInvalid))
 }
+
+func TestTemporaryClassifiesErrors(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.client.FindBuild(ctx(t), b.appID, appstore.PlatformIOS, "9.9", "1")
+	require.ErrorIs(t, err, appstore.ErrNotFound)
+	require.False(t, appstore.Temporary(err), "not found yet is a state, not a failure; callers check ErrNotFound first")
+	b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "9.9", BuildNumber: "1"})
+	got, err := b.client.FindBuild(ctx(t), b.appID, appstore.PlatformIOS, "9.9", "1")
+	require.NoError(t, err)
+	require.Equal(t, "1", got.Version)
+
+	b.fake.Inject(appstoretest.Fault{Status: 500, Times: -1})
+	_, err = b.client.FindApp(ctx(t), "com.swapjoy.app")
+	require.True(t, appstore.Temporary(err))
+	b.fake.ClearFaults()
+	b.fake.SetRemaining(b.key.ID, 0)
+	_, err = b.client.FindApp(ctx(t), "com.swapjoy.app")
+	require.True(t, appstore.Temporary(err))
+	_, err = b.client.SetWhatToTest(ctx(t), "b", "", "x")
+	require.False(t, appstore.Temporary(err))
+	require.False(t, appstore.Temporary(nil))
+}
