@@ -36,6 +36,8 @@ type Deps struct {
 	Store   *store.Store
 	Metrics *Metrics
 	Tokens  []Token
+	// Commands queues lane commands; nil answers 503 to commands.
+	Commands CommandQueue
 }
 
 // Server routes requests.
@@ -67,6 +69,7 @@ func New(d Deps) *Server {
 		s.Handle("GET /v1/releases", RoleViewer, http.HandlerFunc(s.listReleases))
 		s.Handle("GET /v1/releases/{id}", RoleViewer, http.HandlerFunc(s.getRelease))
 		s.Handle("GET /v1/releases/{id}/events", RoleViewer, http.HandlerFunc(s.releaseEvents))
+		s.registerCommands()
 	}
 	return s
 }

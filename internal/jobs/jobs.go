@@ -7,6 +7,7 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -29,18 +31,22 @@ type Config struct {
 	Workers int
 	// ReconcileInterval is how often the leader enqueues a reconcile pass.
 	ReconcileInterval time.Duration
-	// Reconcile is the work of one reconcile pass; nil does nothing.
+	// Reconcile is the work of one reconcile pass; nil runs Rollouts.Pass
+	// when Rollouts is set, else nothing.
 	Reconcile func(ctx context.Context) error
+	// Rollouts executes commands and reconcile passes.
+	Rollouts *Rollouts
 	// Register adds more workers before the client is built.
 	Register func(w *river.Workers)
+	// FastPoll makes River look for new jobs every 100 ms instead of every
+	// second: for tests and the sandbox, where latency matters more than load.
+	FastPoll bool
 	// Observe is told the outcome of every finished job (metrics).
 	Observe func(kind, outcome string)
 
 	// uniqueTicks dedupes reconcile jobs per period; on by default. A test
 	// turns it off to show that only the leader enqueues.
 	noUniqueTicks bool
-	// fastPoll shortens River's polling, for tests.
-	fastPoll bool
 }
 
 // Runner owns the River client.
@@ -105,8 +111,15 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Node == "" {
 		cfg.Node = DefaultNode()
 	}
+	if cfg.Reconcile == nil && cfg.Rollouts != nil {
+		cfg.Reconcile = cfg.Rollouts.Pass
+	}
+	r := &Runner{log: log, done: make(chan struct{})}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &reconcileWorker{fn: cfg.Reconcile})
+	if cfg.Rollouts != nil {
+		river.AddWorker(workers, &LaneCommandWorker{Rollouts: cfg.Rollouts, Cancel: r.CancelLaneJobs})
+	}
 	if cfg.Register != nil {
 		cfg.Register(workers)
 	}
@@ -129,7 +142,7 @@ func New(cfg Config) (*Runner, error) {
 		Schema:       cfg.DB.Schema,
 		JobTimeout:   10 * time.Minute,
 	}
-	if cfg.fastPoll {
+	if cfg.FastPoll {
 		rc.FetchCooldown = 20 * time.Millisecond
 		rc.FetchPollInterval = 100 * time.Millisecond
 	}
@@ -137,7 +150,7 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
-	r := &Runner{Client: client, log: log, done: make(chan struct{})}
+	r.Client = client
 	if cfg.Observe != nil {
 		events, cancel := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled, river.EventKindJobSnoozed)
 		r.stopSub = cancel
@@ -180,6 +193,46 @@ func (r *Runner) Start(ctx context.Context) error {
 		<-r.Client.Stopped()
 		r.running.Store(false)
 	}()
+	return nil
+}
+
+// EnqueueLaneCommand queues a person's command in the transaction of tx, so
+// the command and its audit event commit together.
+func (r *Runner) EnqueueLaneCommand(ctx context.Context, tx *store.Store, a LaneCommandArgs) (int64, error) {
+	if tx.SQLTx() == nil {
+		return 0, errors.New("enqueue lane command: not in a transaction")
+	}
+	res, err := r.Client.InsertTx(ctx, tx.SQLTx(), a, nil)
+	if err != nil {
+		return 0, err
+	}
+	return res.Job.ID, nil
+}
+
+// CancelLaneJobs cancels the unfinished jobs working on a lane (every job
+// whose args carry its lane_id), except commands.
+func (r *Runner) CancelLaneJobs(ctx context.Context, laneID string) error {
+	params := river.NewJobListParams().States(rivertype.JobStateAvailable, rivertype.JobStateRunning,
+		rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStatePending).First(1000)
+	res, err := r.Client.JobList(ctx, params)
+	if err != nil {
+		return fmt.Errorf("list lane jobs: %w", err)
+	}
+	for _, j := range res.Jobs {
+		if j.Kind == (LaneCommandArgs{}).Kind() {
+			continue
+		}
+		var a struct {
+			LaneID string `json:"lane_id"`
+		}
+		if json.Unmarshal(j.EncodedArgs, &a) != nil || a.LaneID != laneID {
+			continue
+		}
+		if _, err := r.Client.JobCancel(ctx, j.ID); err != nil {
+			return fmt.Errorf("cancel job %d (%s): %w", j.ID, j.Kind, err)
+		}
+		r.log.Info("cancelled lane job", "lane", laneID, "job", j.ID, "kind", j.Kind)
+	}
 	return nil
 }
 

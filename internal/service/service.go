@@ -56,13 +56,16 @@ func Migrate(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 // Service is a running releasepilot.
 type Service struct {
-	Config  *config.Config
-	Log     *slog.Logger
-	DB      *store.DB
-	Store   *store.Store
-	Jobs    *jobs.Runner
-	HTTP    *httpapi.Server
-	Metrics *httpapi.Metrics
+	Config *config.Config
+	Log    *slog.Logger
+	DB     *store.DB
+	Store  *store.Store
+	Jobs   *jobs.Runner
+	// Rollouts executes reconcile passes and commands; lanes register their
+	// executors in Rollouts.Executors before Start.
+	Rollouts *jobs.Rollouts
+	HTTP     *httpapi.Server
+	Metrics  *httpapi.Metrics
 	// Addr is the address the HTTP server listens on once Start returned.
 	Addr string
 
@@ -94,7 +97,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 		}
 	}
 	metrics := httpapi.NewMetrics()
+	rollouts := &jobs.Rollouts{Store: st, Executors: jobs.Executors{}, Log: log}
 	runner, err := jobs.New(jobs.Config{
+		Rollouts:          rollouts,
 		DB:                db,
 		Logger:            log,
 		Workers:           cfg.Jobs.Workers,
@@ -109,10 +114,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 		tokens = append(tokens, httpapi.NewToken(t.Name, httpapi.ParseRole(t.Role), t.Token.Value()))
 	}
 	server := httpapi.New(httpapi.Deps{
-		Logger: log, Version: Version, Started: now, DB: db, Jobs: runner, Store: st, Metrics: metrics, Tokens: tokens,
+		Logger: log, Version: Version, Started: now, DB: db, Jobs: runner, Store: st, Metrics: metrics, Tokens: tokens, Commands: runner,
 	})
 	ok = true
-	return &Service{Config: cfg, Log: log, DB: db, Store: st, Jobs: runner, HTTP: server, Metrics: metrics}, nil
+	return &Service{Config: cfg, Log: log, DB: db, Store: st, Jobs: runner, Rollouts: rollouts, HTTP: server, Metrics: metrics}, nil
 }
 
 // Start listens and starts working jobs.

@@ -1,0 +1,127 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/internal/httpapi"
+	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
+	"github.com/swapjoy/releasepilot/internal/store/storetest"
+)
+
+type recordingExecutor struct {
+	mu      sync.Mutex
+	actions []string
+}
+
+func (e *recordingExecutor) Execute(_ context.Context, _ release.Lane, d release.Decision) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.actions = append(e.actions, string(d.Action))
+	return nil
+}
+
+func (e *recordingExecutor) Observe(context.Context, release.Lane) (release.Observations, error) {
+	return release.Observations{}, nil
+}
+
+func (e *recordingExecutor) seen() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.actions...)
+}
+
+const opToken = "operator-token-0123456789"
+
+func TestLaneCommandsThroughJobs(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	st := store.New(db)
+	ctx := context.Background()
+	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, t0))
+	r, _, err := st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v1.4.0", Version: "1.4.0", Commit: "abc", CreatedAt: t0})
+	require.NoError(t, err)
+	lane, err := st.CreateLane(ctx, release.Lane{ReleaseID: r.ID, Platform: release.Android, Kind: release.KindStore,
+		Plan:   release.StagedPlan(release.DefaultStages, release.Wait{Soak: release.Duration(24 * time.Hour)}, nil),
+		Status: release.Status{State: release.StateWaiting, StepIndex: 1, Percent: 10, StepStartedAt: time.Now()}}, t0)
+	require.NoError(t, err)
+
+	exec := &recordingExecutor{}
+	ro := &jobs.Rollouts{Store: st, Executors: jobs.Executors{{Kind: release.KindStore, Platform: release.Android}: exec}}
+	runner, err := jobs.New(jobs.Config{DB: db, Rollouts: ro, ReconcileInterval: time.Hour, FastPoll: true})
+	require.NoError(t, err)
+	require.NoError(t, runner.Start(ctx))
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = runner.Stop(c)
+	})
+
+	s := httpapi.New(httpapi.Deps{Store: st, Commands: runner, Tokens: []httpapi.Token{
+		httpapi.NewToken("ops", httpapi.RoleOperator, opToken),
+		httpapi.NewToken("viewer", httpapi.RoleViewer, "viewer-token-0123456789"),
+	}})
+	h := s.Handler()
+	post := func(path, tok, body string) (int, map[string]any) {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var out map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &out)
+		return rec.Code, out
+	}
+
+	code, _ := post("/v1/lanes/"+lane.ID+"/halt", "viewer-token-0123456789", "")
+	require.Equal(t, 403, code, "viewers cannot halt")
+
+	code, body := post("/v1/lanes/"+lane.ID+"/explode", opToken, "")
+	require.Equal(t, 400, code)
+	require.Contains(t, body["error"].(map[string]any)["message"], `command "explode" is not one of`)
+
+	code, body = post("/v1/lanes/"+lane.ID+"/halt", opToken, `{"reason": 7}`)
+	require.Equal(t, 400, code)
+	require.Contains(t, body["error"].(map[string]any)["message"], "reason: expected string, found number")
+
+	code, body = post("/v1/lanes/"+lane.ID+"/resume", opToken, "")
+	require.Equal(t, 409, code)
+	require.Contains(t, body["error"].(map[string]any)["message"], "resume: lane is waiting, not halted or paused")
+
+	code, body = post("/v1/releases/"+r.ID+"/halt", opToken, `{"reason":"crash spike","platform":"android"}`)
+	require.Equal(t, 202, code, body)
+	require.Equal(t, lane.ID, body["lane_id"])
+	require.Eventually(t, func() bool {
+		l, err := st.GetLane(ctx, lane.ID)
+		return err == nil && l.Status.State == release.StateHalted
+	}, 15*time.Second, 20*time.Millisecond)
+	require.Equal(t, []string{"halt"}, exec.seen())
+
+	code, _ = post("/v1/lanes/"+lane.ID+"/resume", opToken, `{"reason":"fixed"}`)
+	require.Equal(t, 202, code)
+	require.Eventually(t, func() bool {
+		l, err := st.GetLane(ctx, lane.ID)
+		return err == nil && l.Status.State == release.StateRolling
+	}, 15*time.Second, 20*time.Millisecond)
+
+	code, body = post("/v1/releases/"+r.ID+"/halt", opToken, `{"platform":"windows"}`)
+	require.Equal(t, 400, code)
+	require.Contains(t, body["error"].(map[string]any)["message"], `platform: platform "windows" is not one of ios, android`)
+
+	evs, err := st.Events(ctx, r.ID, 0, 100)
+	require.NoError(t, err)
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind+"/"+e.Actor)
+	}
+	require.Equal(t, []string{"command.requested/token:ops", "command.halt/token:ops", "command.requested/token:ops", "command.resume/token:ops"}, kinds)
+}
