@@ -318,3 +318,42 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []time.Duration{7 * time.Second}, tb.slept())
 }
+
+func TestUploadFaults(t *testing.T) {
+	t.Parallel()
+	t.Run("a lost chunk is resent by the Go client", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodBundlesUploadChunk, Kind: playstoretest.FaultUnavailable})
+		res := upload(t, tb, 42, 600<<10)
+		require.False(t, res.Skipped)
+		require.Equal(t, 4, res.Calls)
+		require.Equal(t, 5, tb.fake.Calls(playstoretest.MethodBundlesUpload), "session, three chunks, one resent")
+		require.Equal(t, []int64{41, 42}, tb.fake.Bundles(pkg))
+	})
+	t.Run("a failed upload request burns the versionCode", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodBundlesUpload, Kind: playstoretest.FaultInternal})
+		data := playstoretest.FakeBundle(42, 1024)
+		_, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.Error(t, err)
+		require.True(t, playstore.IsTemporary(err))
+		require.Equal(t, 0, tb.fake.OpenEdits(pkg))
+		_, err = tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.ErrorIs(t, err, playstore.ErrVersionCodeReused, "Play may have the bytes: 42 is never sent again")
+		require.Equal(t, 1, tb.fake.Calls(playstoretest.MethodBundlesUpload))
+	})
+	t.Run("a bundle whose manifest disagrees is refused", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		data := playstoretest.FakeBundle(45, 1024)
+		_, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 44, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.ErrorIs(t, err, playstore.ErrInvalid)
+		require.ErrorContains(t, err, "declared versionCode 44 but Play read 45")
+		require.Equal(t, []int64{41}, tb.fake.Bundles(pkg), "nothing committed")
+		next, err := tb.client.NextVersionCode(context.Background(), pkg)
+		require.NoError(t, err)
+		require.Equal(t, int64(46), next, "both 44 and 45 count as used")
+	})
+}

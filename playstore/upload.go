@@ -75,6 +75,10 @@ func (c *Client) UploadBundle(ctx context.Context, pkg string, b Bundle) (Upload
 			return true, fmt.Errorf("playstore: upload versionCode %d to %s: %w", b.VersionCode, pkg, err)
 		}
 		if got.VersionCode != b.VersionCode {
+			// Play has now seen that versionCode too.
+			if err := c.ledger.Record(ctx, pkg, got.VersionCode); err != nil {
+				return false, fmt.Errorf("playstore: record versionCode %d of %s: %w", got.VersionCode, pkg, err)
+			}
 			return false, invalid("bundle declared versionCode %d but Play read %d from it", b.VersionCode, got.VersionCode)
 		}
 		res.SHA256 = got.Sha256

@@ -49,23 +49,26 @@ import (
 // Method names, as in the discovery document's method ids without the
 // "androidpublisher." prefix. They name faults, hooks and call counts.
 const (
-	MethodToken          = "token"
-	MethodEditsInsert    = "edits.insert"
-	MethodEditsGet       = "edits.get"
-	MethodEditsDelete    = "edits.delete"
-	MethodEditsValidate  = "edits.validate"
-	MethodEditsCommit    = "edits.commit"
-	MethodTracksList     = "edits.tracks.list"
-	MethodTracksGet      = "edits.tracks.get"
-	MethodTracksUpdate   = "edits.tracks.update"
-	MethodTracksPatch    = "edits.tracks.patch"
-	MethodBundlesList    = "edits.bundles.list"
-	MethodBundlesUpload  = "edits.bundles.upload"
-	MethodReleasesList   = "applications.tracks.releases.list"
-	MethodCrashRateGet   = "vitals.crashrate.get"
-	MethodCrashRateQuery = "vitals.crashrate.query"
-	MethodAnrRateGet     = "vitals.anrrate.get"
-	MethodAnrRateQuery   = "vitals.anrrate.query"
+	MethodToken         = "token"
+	MethodEditsInsert   = "edits.insert"
+	MethodEditsGet      = "edits.get"
+	MethodEditsDelete   = "edits.delete"
+	MethodEditsValidate = "edits.validate"
+	MethodEditsCommit   = "edits.commit"
+	MethodTracksList    = "edits.tracks.list"
+	MethodTracksGet     = "edits.tracks.get"
+	MethodTracksUpdate  = "edits.tracks.update"
+	MethodTracksPatch   = "edits.tracks.patch"
+	MethodBundlesList   = "edits.bundles.list"
+	MethodBundlesUpload = "edits.bundles.upload"
+	MethodReleasesList  = "applications.tracks.releases.list"
+	// MethodBundlesUploadChunk names only resumable chunks, for faults; they
+	// are counted and recorded as MethodBundlesUpload.
+	MethodBundlesUploadChunk = "edits.bundles.upload.chunk"
+	MethodCrashRateGet       = "vitals.crashrate.get"
+	MethodCrashRateQuery     = "vitals.crashrate.query"
+	MethodAnrRateGet         = "vitals.anrrate.get"
+	MethodAnrRateQuery       = "vitals.anrrate.query"
 )
 
 // Status values, case-sensitive as on the wire.

@@ -126,6 +126,10 @@ func (s *Server) uploadChunk(w http.ResponseWriter, r *http.Request, user, pkg, 
 		return
 	}
 	chunk, _ := io.ReadAll(r.Body)
+	if f := s.takeFault(MethodBundlesUploadChunk, false); f != nil {
+		f.write(w) // the chunk is lost; the client resends it
+		return
+	}
 	// Content-Range: "bytes a-b/*", "bytes a-b/total" or "bytes */total".
 	cr, ok := strings.CutPrefix(r.Header.Get("Content-Range"), "bytes ")
 	if !ok {
