@@ -406,6 +406,12 @@ func (c *Client) Promote(ctx context.Context, pkg, from, to string, versionCode 
 	if from == to {
 		return Result{}, invalid("promote from %q to %q: tracks must differ", from, to)
 	}
+	if status == StatusHalted {
+		return Result{}, invalid("status halted: a promoted release starts as draft, inProgress or completed")
+	}
+	if err := (Release{VersionCodes: []int64{versionCode}, Status: status, UserFraction: fraction}).validate(); err != nil {
+		return Result{}, err
+	}
 	o := &op{name: "Promote"}
 	defer c.finish(o)
 	var res Result

@@ -178,3 +178,20 @@ func TestReleaseSummariesTellCommittedFromLive(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, playstore.LifecycleInReview, sums[1].State)
 }
+
+func TestPromoteRefusesBadTargetsBeforeCallingPlay(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	_, err := tb.client.Promote(ctx, pkg, "beta", "beta", 41, playstore.StatusCompleted, 0)
+	require.ErrorIs(t, err, playstore.ErrInvalid)
+	_, err = tb.client.Promote(ctx, pkg, "beta", "production", 41, playstore.StatusHalted, 0.1)
+	require.ErrorIs(t, err, playstore.ErrInvalid)
+	_, err = tb.client.Promote(ctx, pkg, "beta", "production", 41, playstore.StatusInProgress, 1)
+	require.ErrorContains(t, err, "userFraction 1")
+	require.Zero(t, tb.fake.Calls(playstoretest.MethodEditsInsert))
+
+	_, err = tb.client.Promote(ctx, pkg, "beta", "production", 41, playstore.StatusCompleted, 0)
+	require.ErrorIs(t, err, playstore.ErrNotFound, "41 is not on beta")
+	require.Equal(t, 0, tb.fake.OpenEdits(pkg))
+}
