@@ -47,8 +47,6 @@ type Config struct {
 	UploadChunkSize int
 	// Sleep waits between retries; default a timer. Tests inject a fake.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Now is the clock for vitals windows; default time.Now.
-	Now func() time.Time
 	// Logger gets retries and restarts at Info; default discards.
 	Logger *slog.Logger
 }
@@ -71,7 +69,6 @@ type Client struct {
 	retry  RetryPolicy
 	chunk  int
 	sleep  func(ctx context.Context, d time.Duration) error
-	now    func() time.Time
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -135,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("playstore: reporting client: %w", scrub(err))
 	}
 	c := &Client{pub: pub, rep: rep, ledger: cfg.Ledger, retry: cfg.Retry, chunk: cfg.UploadChunkSize,
-		sleep: cfg.Sleep, now: cfg.Now, log: cfg.Logger,
+		sleep: cfg.Sleep, log: cfg.Logger,
 		notSent: map[string]bool{}, stats: map[string]OpStats{}}
 	if c.ledger == nil {
 		c.ledger = NewMemoryLedger()
@@ -157,9 +154,6 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if c.sleep == nil {
 		c.sleep = sleepTimer
-	}
-	if c.now == nil {
-		c.now = time.Now
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

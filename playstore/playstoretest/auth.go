@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -111,6 +112,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	if pub == nil || rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) != nil {
 		fail("Invalid JWT Signature.")
+		return
+	}
+	if want := "http://" + r.Host + "/token"; claims.Aud != want {
+		fail("Invalid JWT: audience " + strconv.Quote(claims.Aud) + ", want " + strconv.Quote(want) + ".")
 		return
 	}
 	if time.Unix(claims.Exp, 0).Before(time.Now()) {
