@@ -2,7 +2,11 @@ package codepush
 
 import "strings"
 
-// UpdateRequest is a device's update check, with absent parameters empty.
+// UpdateRequest is a device's update check. Absent parameters are empty:
+// code-push-server turns an absent label or hash into the string "undefined",
+// which makes a device on its store binary inherit mandatory-ness from any
+// older mandatory release; treating absent as empty is the deliberate choice
+// here (reference §1.5, "Quirk").
 type UpdateRequest struct {
 	DeploymentKey  string
 	AppVersion     string // the binary's version as sent ("2", "2.0" are accepted)
