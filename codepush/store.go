@@ -21,9 +21,9 @@ type Store interface {
 	// code-push-server's commitPackage does). It must fail with KindConflict
 	// when the label already exists, so that two replicas cannot both append vN.
 	AppendRelease(ctx context.Context, deploymentKey string, r Release) error
-	// UpdateRelease replaces the release with r.Label. (Patches are
-	// read-modify-write; an implementation shared by replicas may compare
-	// the stored row with the one the Service read and fail with KindConflict.)
+	// UpdateRelease replaces the release with r.Label. Patches are
+	// read-modify-write under the Service's lock, so across replicas the last
+	// write wins.
 	UpdateRelease(ctx context.Context, deploymentKey string, r Release) error
 	// AddCounts applies counter deltas atomically per delta.
 	AddCounts(ctx context.Context, deltas []CountDelta) error
