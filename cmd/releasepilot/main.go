@@ -3,6 +3,8 @@
 //	releasepilot serve   [--config FILE]   run the service
 //	releasepilot migrate [--config FILE]   apply database migrations and exit
 //	releasepilot version                   print the version
+//	releasepilot status|halt|resume|advance|complete|rollback|approve ID
+//	                                       operate a release through the API
 package main
 
 import (
@@ -35,6 +37,12 @@ Commands:
   serve     run the service (HTTP API, webhooks, OTA server, jobs)
   migrate   apply database migrations and exit
   version   print the version
+
+  status    show a release and its lanes (or list releases)
+  halt      halt a lane's rollout          resume    resume a halted or paused lane
+  pause     pause a lane's rollout         advance   move to the next percentage now
+  complete  roll out to 100 %% now          rollback  roll back (OTA) or halt (stores)
+  approve   approve a waiting lane         cancel    cancel a lane
 
 Run "releasepilot <command> --help" for a command's flags.
 `
@@ -89,6 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "migrations applied")
 		}
 		return 0
+	}
+	if _, ok := remoteCommands[args[0]]; ok {
+		return runRemote(ctx, args[0], args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "releasepilot: unknown command %q\n\n", args[0])
 	fmt.Fprintf(stderr, usage)

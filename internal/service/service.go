@@ -76,6 +76,9 @@ type Service struct {
 // New opens and migrates the database, records the configured apps and
 // builds River and the HTTP server. Nothing listens until Start.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	db, err := store.Open(ctx, cfg.Database.URL.Value(), cfg.DataDir)
 	if err != nil {
 		return nil, err
