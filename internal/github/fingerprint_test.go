@@ -1,6 +1,7 @@
 package github_test
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -81,29 +82,55 @@ func TestFingerprintThroughGitHub(t *testing.T) {
 	require.Equal(t, []string{"js fix", "bump", "swift"}, []string{cmp.Commits[0].Message, cmp.Commits[1].Message, cmp.Commits[2].Message})
 }
 
+// recordingSource remembers the last tree it returned.
+type recordingSource struct {
+	nativecheck.Source
+	entries   []nativecheck.Entry
+	truncated bool
+}
+
+func (r *recordingSource) Tree(ctx context.Context, commit string) ([]nativecheck.Entry, bool, error) {
+	e, tr, err := r.Source.Tree(ctx, commit)
+	r.entries, r.truncated = e, tr
+	return e, tr, err
+}
+
 // TestTreeOver100kEntries: GitHub truncates a recursive tree at 100,000
 // entries; the reader must walk subtrees and still see every entry, and the
-// fingerprint must see a native file listed after the cut.
+// fingerprint must see a native file listed after the cut. The big commit
+// adds 100,500 JS files and one Swift file to a small app: only the Swift
+// file may differ.
 func TestTreeOver100kEntries(t *testing.T) {
 	t.Parallel()
 	tb := setupRepo(t)
+	small := tb.repo.Commit("small", smallApp())
 	files := smallApp()
 	const dirs, perDir = 201, 500 // 100,500 generated files
 	for d := range dirs {
+		top := "src" // two wide top-level trees, as in a monorepo
+		if d%2 == 1 {
+			top = "packages"
+		}
 		for f := range perDir {
-			files[fmt.Sprintf("src/generated/d%03d/f%03d.ts", d, f)] = fmt.Sprintf("export const v = %d\n", d*perDir+f)
+			files[fmt.Sprintf("%s/generated/d%03d/f%03d.ts", top, d, f)] = fmt.Sprintf("export const v = %d\n", d*perDir+f)
 		}
 	}
-	base := tb.repo.Commit("big", files)
-	// "zz/" sorts after src/, so it is beyond the recursive listing's cut.
-	changed := tb.repo.Commit("native", tb.repo.Files(base).With(githubtest.Files{"zz/ios/Widget.swift": "x", "ios/Late.swift": "y"}), base)
+	// "zz/" sorts after src/, so it lies beyond the recursive listing's cut.
+	files["zz/ios/Widget.swift"] = "x"
+	files["zz/ios/Late.podspec"] = "y"
+	big := tb.repo.Commit("big", files, small)
 
-	entries, truncated, err := tb.gh.Tree(t.Context(), changed)
+	fp := fingerprinter(t)
+	a, err := fp.Fingerprint(t.Context(), tb.gh, small)
 	require.NoError(t, err)
-	require.False(t, truncated)
+	rec := &recordingSource{Source: tb.gh}
+	b, err := fp.Fingerprint(t.Context(), rec, big)
+	require.NoError(t, err)
+
+	require.False(t, rec.truncated)
 	blobs, trees := 0, 0
-	seen := map[string]bool{}
-	for _, e := range entries {
+	seen := make(map[string]bool, len(rec.entries))
+	for _, e := range rec.entries {
 		require.False(t, seen[e.Path], "duplicate %s", e.Path)
 		seen[e.Path] = true
 		if e.Type == "blob" {
@@ -112,26 +139,19 @@ func TestTreeOver100kEntries(t *testing.T) {
 			trees++
 		}
 	}
-	require.Equal(t, len(files)+2, blobs)
-	require.Equal(t, 2+dirs+2+3+1+2, trees) // src{,/generated}, d000..d200, ios{,/Demo}, android{,/app,/app/src}, patches, zz{,/ios}
+	require.Equal(t, len(files), blobs)
+	require.Equal(t, 4+dirs+2+3+1+2, trees) // {src,packages}{,/generated}, d000..d200, ios{,/Demo}, android{,/app,/app/src}, patches, zz{,/ios}
 	require.True(t, seen["src/generated/d200/f499.ts"])
-
+	require.True(t, seen["packages/generated/d199/f499.ts"])
 	var truncatedListing bool
 	for _, r := range tb.fake.Requests() {
-		if strings.Contains(r, "/git/trees/"+changed+"?recursive=1") {
-			truncatedListing = true
-		}
+		truncatedListing = truncatedListing || strings.Contains(r, "/git/trees/"+big+"?recursive=1")
 	}
 	require.True(t, truncatedListing)
 
-	fp := fingerprinter(t)
-	a, err := fp.Fingerprint(t.Context(), tb.gh, base)
-	require.NoError(t, err)
-	b, err := fp.Fingerprint(t.Context(), tb.gh, changed)
-	require.NoError(t, err)
 	ex := nativecheck.Explain(a[nativecheck.IOS], b[nativecheck.IOS])
-	require.True(t, ex.Native)
-	require.Equal(t, "ios: native change\n  file added: ios/Late.swift (iOS project file)", ex.String())
+	require.Equal(t, "ios: native change\n  file added: zz/ios/Late.podspec (podspec)", ex.String())
+	require.False(t, nativecheck.Explain(a[nativecheck.Android], b[nativecheck.Android]).Native)
 }
 
 // TestTreeSingleDirectoryTooLarge: a directory that cannot be listed even
