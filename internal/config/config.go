@@ -174,12 +174,32 @@ type Android struct {
 	Stages               []int  `yaml:"stages"`
 	Approval             bool   `yaml:"approval"`
 	ReleaseNotesLanguage string `yaml:"release_notes_language"`
+	// Track is where the staged rollout runs; production by default.
+	Track string `yaml:"track"`
+	// SkipInternal goes straight to Track without the internal track.
+	SkipInternal bool `yaml:"skip_internal"`
+	// AABAsset names the GitHub release asset to upload ("*.aab" glob);
+	// empty: pick up a versionCode already uploaded by CI.
+	AABAsset string `yaml:"aab_asset"`
+	// InAppUpdatePriority is Play's in-app update priority, 0 to 5.
+	InAppUpdatePriority int `yaml:"in_app_update_priority"`
 }
 
 // OTA configures the CodePush lane.
 type OTA struct {
 	Enabled bool  `yaml:"enabled"`
 	Stages  []int `yaml:"stages"`
+	// AppName is the CodePush app name prefix; apps are <app_name>-ios and
+	// <app_name>-android. Empty: the app's name.
+	AppName string `yaml:"app_name"`
+	// BundleAsset names the GitHub release asset holding the JS bundle for a
+	// platform; {platform} is replaced by ios or android.
+	BundleAsset string `yaml:"bundle_asset"`
+	// Mandatory marks OTA releases mandatory by default.
+	Mandatory bool `yaml:"mandatory"`
+	// StagingSoak is how long a release stays on Staging before it is
+	// promoted to Production at the first stage.
+	StagingSoak Duration `yaml:"staging_soak"`
 }
 
 // Duration reads "90s", "24h".

@@ -78,6 +78,24 @@ func (c *Config) applyDefaults() {
 		if len(a.OTA.Stages) == 0 {
 			a.OTA.Stages = []int{10, 25, 50, 100}
 		}
+		if a.OTA.AppName == "" {
+			a.OTA.AppName = a.Name
+		}
+		if a.OTA.BundleAsset == "" {
+			a.OTA.BundleAsset = "bundle-{platform}.zip"
+		}
+		if a.IOS.BuildSource == "" {
+			a.IOS.BuildSource = "pickup"
+		}
+		if a.IOS.PollInterval == 0 {
+			a.IOS.PollInterval = Duration(30 * time.Second)
+		}
+		if a.IOS.Locale == "" {
+			a.IOS.Locale = "en-US"
+		}
+		if a.Android.Track == "" {
+			a.Android.Track = "production"
+		}
 	}
 }
 
@@ -252,6 +270,28 @@ func (a *App) validate(p string) error {
 	}
 	if a.Android.Enabled && a.Android.PackageName == "" {
 		return fmt.Errorf("%s.android.package_name: empty while android.enabled is true", p)
+	}
+	switch a.IOS.BuildSource {
+	case "pickup", "upload":
+	default:
+		return fmt.Errorf("%s.ios.build_source: %q is not one of pickup, upload", p, a.IOS.BuildSource)
+	}
+	if a.IOS.BuildSource == "upload" && a.IOS.IPAAsset == "" {
+		return fmt.Errorf("%s.ios.ipa_asset: empty while ios.build_source is upload", p)
+	}
+	if a.IOS.PollInterval.D() < time.Second {
+		return fmt.Errorf("%s.ios.poll_interval: %s is shorter than 1s", p, a.IOS.PollInterval.D())
+	}
+	switch a.Android.Track {
+	case "production", "beta", "alpha", "internal":
+	default:
+		return fmt.Errorf("%s.android.track: %q is not one of production, beta, alpha, internal", p, a.Android.Track)
+	}
+	if a.Android.InAppUpdatePriority < 0 || a.Android.InAppUpdatePriority > 5 {
+		return fmt.Errorf("%s.android.in_app_update_priority: %d is not between 0 and 5", p, a.Android.InAppUpdatePriority)
+	}
+	if !strings.Contains(a.OTA.BundleAsset, "{platform}") {
+		return fmt.Errorf("%s.ota.bundle_asset: %q needs {platform} (one bundle per platform)", p, a.OTA.BundleAsset)
 	}
 	if err := checkStages(p+".android.stages", a.Android.Stages); err != nil {
 		return err

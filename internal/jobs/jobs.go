@@ -37,7 +37,7 @@ type Config struct {
 	// Rollouts executes commands and reconcile passes.
 	Rollouts *Rollouts
 	// Register adds more workers before the client is built.
-	Register func(w *river.Workers)
+	Register []func(w *river.Workers)
 	// FastPoll makes River look for new jobs every 100 ms instead of every
 	// second: for tests and the sandbox, where latency matters more than load.
 	FastPoll bool
@@ -120,8 +120,8 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Rollouts != nil {
 		river.AddWorker(workers, &LaneCommandWorker{Rollouts: cfg.Rollouts, Cancel: r.CancelLaneJobs})
 	}
-	if cfg.Register != nil {
-		cfg.Register(workers)
+	for _, reg := range cfg.Register {
+		reg(workers)
 	}
 	interval := cfg.ReconcileInterval
 	unique := !cfg.noUniqueTicks

@@ -14,6 +14,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
@@ -69,9 +71,25 @@ type Service struct {
 	// Addr is the address the HTTP server listens on once Start returned.
 	Addr string
 
-	srv *http.Server
-	ln  net.Listener
+	srv     *http.Server
+	ln      net.Listener
+	workers []func(*river.Workers)
+	routes  []route
 }
+
+type route struct {
+	pattern string
+	role    httpapi.Role
+	handler http.Handler
+}
+
+// addRoute registers an HTTP route once the server exists.
+func (s *Service) addRoute(pattern string, role httpapi.Role, h http.Handler) {
+	s.routes = append(s.routes, route{pattern, role, h})
+}
+
+// addWorkers registers River workers before the client is built.
+func (s *Service) addWorkers(f func(*river.Workers)) { s.workers = append(s.workers, f) }
 
 // New opens and migrates the database, records the configured apps and
 // builds River and the HTTP server. Nothing listens until Start.
@@ -99,28 +117,41 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 			return nil, fmt.Errorf("record app %s: %w", a.Name, err)
 		}
 	}
-	metrics := httpapi.NewMetrics()
-	rollouts := &jobs.Rollouts{Store: st, Executors: jobs.Executors{}, Log: log}
+	svc := &Service{Config: cfg, Log: log, DB: db, Store: st, Metrics: httpapi.NewMetrics()}
+	svc.Rollouts = &jobs.Rollouts{Store: st, Executors: jobs.Executors{}, Log: log}
+	// Each part of the product wires itself in its own file: workers,
+	// executors, lane starters and routes.
+	for _, setup := range []func(context.Context) error{svc.setupGitHub, svc.setupIOS, svc.setupAndroid, svc.setupOTA} {
+		if err := setup(ctx); err != nil {
+			return nil, err
+		}
+	}
 	runner, err := jobs.New(jobs.Config{
-		Rollouts:          rollouts,
+		Rollouts:          svc.Rollouts,
 		DB:                db,
 		Logger:            log,
 		Workers:           cfg.Jobs.Workers,
 		ReconcileInterval: cfg.Jobs.ReconcileInterval.D(),
-		Observe:           metrics.ObserveJob,
+		Observe:           svc.Metrics.ObserveJob,
+		FastPoll:          cfg.Sandbox,
+		Register:          svc.workers,
 	})
 	if err != nil {
 		return nil, err
 	}
+	svc.Jobs = runner
 	var tokens []httpapi.Token
 	for _, t := range cfg.Tokens {
 		tokens = append(tokens, httpapi.NewToken(t.Name, httpapi.ParseRole(t.Role), t.Token.Value()))
 	}
-	server := httpapi.New(httpapi.Deps{
-		Logger: log, Version: Version, Started: now, DB: db, Jobs: runner, Store: st, Metrics: metrics, Tokens: tokens, Commands: runner,
+	svc.HTTP = httpapi.New(httpapi.Deps{
+		Logger: log, Version: Version, Started: now, DB: db, Jobs: runner, Store: st, Metrics: svc.Metrics, Tokens: tokens, Commands: runner,
 	})
+	for _, rt := range svc.routes {
+		svc.HTTP.Handle(rt.pattern, rt.role, rt.handler)
+	}
 	ok = true
-	return &Service{Config: cfg, Log: log, DB: db, Store: st, Jobs: runner, Rollouts: rollouts, HTTP: server, Metrics: metrics}, nil
+	return svc, nil
 }
 
 // Start listens and starts working jobs.
