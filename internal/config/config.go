@@ -164,6 +164,17 @@ type IOS struct {
 	UsesNonExemptEncryption bool     `yaml:"uses_non_exempt_encryption"`
 	AppStore                bool     `yaml:"app_store"`
 	PhasedRelease           bool     `yaml:"phased_release"`
+	// AppID is the App Store Connect app id; empty: looked up by bundle id.
+	AppID string `yaml:"app_id"`
+	// BuildSource is "pickup" (a CI uploaded the build; find it by version
+	// and build number) or "upload" (releasepilot uploads the IPA asset).
+	BuildSource string `yaml:"build_source"`
+	// IPAAsset names the GitHub release asset to upload ("*.ipa" glob).
+	IPAAsset string `yaml:"ipa_asset"`
+	// PollInterval is the first processing poll interval; it grows from there.
+	PollInterval Duration `yaml:"poll_interval"`
+	// Locale of "What to Test".
+	Locale string `yaml:"locale"`
 }
 
 // Android configures the Play lane.
