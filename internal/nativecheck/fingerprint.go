@@ -113,7 +113,6 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 	root := f.Rules.root()
 	byPath := make(map[string]Entry, 64)
 	var files []nativeFile
-	var rootFiles []Entry // entries under root, for config-referenced files
 	var lockCandidates []Entry
 	for _, e := range entries {
 		if e.Type == "tree" {
@@ -126,10 +125,9 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 			continue
 		}
 		rel := e.Path[len(root):]
-		if len(f.Rules.IgnoredGlobs) > 0 && matchAny(f.Rules.IgnoredGlobs, rel) {
+		if f.ignored(rel) {
 			continue
 		}
-		rootFiles = append(rootFiles, e)
 		pl, kind, reason := classifyPath(rel)
 		if pl == 0 && len(f.Rules.NativeGlobs) > 0 && matchAny(f.Rules.NativeGlobs, rel) {
 			pl, kind, reason = onBoth, kindBlob, "native by rules"
@@ -191,7 +189,7 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 				b.config(fl.pl, nf.rel+":"+fl.key, fl.value)
 			}
 			for _, ref := range refs {
-				if e, ok := byPathOrTree(byPath, rootFiles, root, ref); ok {
+				if e, ok := byPathOrTree(byPath, entries, root, ref); ok && !f.ignored(ref) {
 					b.file(refPlatforms(fields, ref), e.Path, e.SHA, "referenced by "+nf.rel)
 				}
 			}
@@ -213,8 +211,8 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 		}
 		if nf.rel == "react-native.config.js" {
 			for _, dir := range rnConfigAssets(data) {
-				for _, e := range rootFiles {
-					if strings.HasPrefix(e.Path[len(root):], dir+"/") {
+				for _, e := range entries {
+					if e.Type != "tree" && strings.HasPrefix(e.Path, root+dir+"/") && !f.ignored(e.Path[len(root):]) {
 						b.file(onBoth, e.Path, e.SHA, "asset linked by react-native.config.js")
 					}
 				}
@@ -228,8 +226,8 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 	}
 	for _, p := range pkgs {
 		if p.Name == "react-native-config" {
-			for _, e := range rootFiles {
-				if rel := e.Path[len(root):]; !strings.Contains(rel, "/") && strings.HasPrefix(rel, ".env") {
+			for _, e := range entries {
+				if rel, ok := strings.CutPrefix(e.Path, root); ok && e.Type != "tree" && !strings.Contains(rel, "/") && strings.HasPrefix(rel, ".env") && !f.ignored(rel) {
 					b.file(onBoth, e.Path, e.SHA, ".env read natively by react-native-config")
 				}
 			}
@@ -256,12 +254,16 @@ func compactJSON(raw json.RawMessage) string {
 	return string(enc)
 }
 
-func byPathOrTree(byPath map[string]Entry, rootFiles []Entry, root, rel string) (Entry, bool) {
+func (f *Fingerprinter) ignored(rel string) bool {
+	return len(f.Rules.IgnoredGlobs) > 0 && matchAny(f.Rules.IgnoredGlobs, rel)
+}
+
+func byPathOrTree(byPath map[string]Entry, entries []Entry, root, rel string) (Entry, bool) {
 	if e, ok := byPath[rel]; ok {
 		return e, true
 	}
-	for _, e := range rootFiles {
-		if e.Path == root+rel {
+	for _, e := range entries {
+		if e.Type != "tree" && e.Path == root+rel {
 			return e, true
 		}
 	}

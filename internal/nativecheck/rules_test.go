@@ -1,0 +1,91 @@
+package nativecheck_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
+)
+
+func TestRulesValidate(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, nativecheck.Rules{}.Validate())
+	require.NoError(t, nativecheck.Rules{Root: "apps/mobile", NativeGlobs: []string{"native/**"}, ForceNative: []string{"@acme/*"}}.Validate())
+	require.ErrorContains(t, nativecheck.Rules{Root: "../other"}.Validate(), `rules root "../other" must be a relative path`)
+	require.ErrorContains(t, nativecheck.Rules{Root: "/abs"}.Validate(), `rules root "/abs"`)
+	err := nativecheck.Rules{NativeGlobs: []string{"ok/**", "bad/[x"}, IgnoredGlobs: []string{""}, ForceJSOnly: []string{"{a"}}.Validate()
+	require.ErrorContains(t, err, `rules native_globs[1] "bad/[x" is not a valid glob`)
+	require.ErrorContains(t, err, `rules ignored_globs[0] "" is not a valid glob`)
+	require.ErrorContains(t, err, `rules force_js_only[0] "{a" is not a valid glob`)
+
+	src := newMemSource()
+	src.add("c", baseApp())
+	_, err = (&nativecheck.Fingerprinter{Rules: nativecheck.Rules{NativeGlobs: []string{"["}}}).Fingerprint(context.Background(), src, "c")
+	require.ErrorContains(t, err, "not a valid glob")
+}
+
+// TestRulesPerApp: a monorepo app under apps/mobile with its lockfile at the
+// repository root, extra native globs, ignored globs and forced packages.
+func TestRulesPerApp(t *testing.T) {
+	t.Parallel()
+	mono := map[string]string{}
+	for p, c := range baseApp() {
+		if p == "package-lock.json" {
+			mono[p] = c // workspaces share one root lockfile
+			continue
+		}
+		mono["apps/mobile/"+p] = c
+	}
+	mono["apps/web/ios/not-ours.swift"] = "x"
+	mono["apps/mobile/native-libs/scanner/Scanner.swift"] = "v1"
+	mono["apps/mobile/ios/Demo/Generated.swift"] = "v1"
+	rules := nativecheck.Rules{
+		Root:         "apps/mobile",
+		NativeGlobs:  []string{"native-libs/**"},
+		IgnoredGlobs: []string{"ios/Demo/Generated.swift"},
+		ForceJSOnly:  []string{"react-native-svg"},
+		ForceNative:  []string{"lodash"},
+	}
+	tb := setup(t)
+	tb.fp.Rules = rules
+	a := tb.fingerprint(t, "a", mono)
+	ios := a[nativecheck.IOS]
+	var paths []string
+	for _, f := range ios.Files {
+		paths = append(paths, f.Path)
+	}
+	require.Contains(t, paths, "apps/mobile/native-libs/scanner/Scanner.swift")
+	require.Contains(t, paths, "apps/mobile/ios/Podfile")
+	require.NotContains(t, paths, "apps/web/ios/not-ours.swift")
+	require.NotContains(t, paths, "apps/mobile/ios/Demo/Generated.swift")
+	var pkgs []string
+	for _, p := range ios.Packages {
+		pkgs = append(pkgs, p.Name+"@"+p.Version+" "+p.Reason)
+	}
+	require.Equal(t, []string{
+		"lodash@4.17.21 forced native by rules",
+		"react-native@0.81.0 native runtime package",
+		"react-native-mmkv@3.2.0 ships native code: android/, react-native-mmkv.podspec",
+	}, pkgs)
+
+	for _, tc := range []struct {
+		name   string
+		change map[string]string
+		native bool
+	}{
+		{"ignored file", map[string]string{"apps/mobile/ios/Demo/Generated.swift": "v2"}, false},
+		{"extra native glob", map[string]string{"apps/mobile/native-libs/scanner/Scanner.swift": "v2"}, true},
+		{"other app's native dir", map[string]string{"apps/web/ios/not-ours.swift": "y"}, false},
+	} {
+		b := tb.fingerprint(t, "b-"+tc.name, with(mono, func() []string {
+			var kv []string
+			for k, v := range tc.change {
+				kv = append(kv, k, v)
+			}
+			return kv
+		}()...))
+		require.Equal(t, tc.native, nativecheck.Explain(a[nativecheck.IOS], b[nativecheck.IOS]).Native, tc.name)
+	}
+}
