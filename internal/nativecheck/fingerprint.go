@@ -138,6 +138,7 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 		byPath[rel] = e
 		files = append(files, nativeFile{path: e.Path, rel: rel, sha: e.SHA, kind: kind, pl: pl, reason: reason})
 	}
+	files = append(files, f.localNativePackages(entries, root)...)
 
 	// Read every file whose digest needs its content, once, concurrently.
 	var toRead []string
@@ -252,6 +253,87 @@ func compactJSON(raw json.RawMessage) string {
 	}
 	enc, _ := json.Marshal(v) // map keys sorted
 	return string(enc)
+}
+
+// localNativePackages finds native packages that live in the repository
+// itself (monorepo workspaces, local modules) anywhere outside the app root:
+// a directory with a package.json and a *.podspec, expo-module.config.json
+// or android/build.gradle(.kts). Lockfiles do not always list workspaces
+// (yarn v1, pnpm), so the tree is the only reliable source. Their native
+// sources are inputs of the app's fingerprint; a native library the app does
+// not use can only cause a false "native" (fail closed).
+func (f *Fingerprinter) localNativePackages(entries []Entry, root string) []nativeFile {
+	hasPkgJSON := map[string]bool{}
+	marker := map[string]bool{}
+	for _, e := range entries {
+		if e.Type == "tree" || strings.Contains(e.Path, "node_modules/") {
+			continue
+		}
+		dir, base := path.Split(e.Path)
+		switch {
+		case base == "package.json":
+			hasPkgJSON[dir] = true
+		case strings.HasSuffix(base, ".podspec"), base == "expo-module.config.json":
+			marker[dir] = true
+		case base == "build.gradle" || base == "build.gradle.kts":
+			if d, ok := strings.CutSuffix(dir, "android/"); ok {
+				marker[d] = true
+			}
+		}
+	}
+	var pkgDirs []string
+	for d := range marker {
+		if hasPkgJSON[d] && d != root && !strings.HasPrefix(d, root+"ios/") && !strings.HasPrefix(d, root+"android/") {
+			pkgDirs = append(pkgDirs, d)
+		}
+	}
+	if len(pkgDirs) == 0 {
+		return nil
+	}
+	sort.Strings(pkgDirs)
+	var out []nativeFile
+	for _, e := range entries {
+		if e.Type == "tree" {
+			continue
+		}
+		for _, d := range pkgDirs {
+			rel, ok := strings.CutPrefix(e.Path, d)
+			if !ok {
+				continue
+			}
+			pl := localPackageFile(rel)
+			if pl != 0 && !f.ignored(strings.TrimPrefix(e.Path, root)) {
+				out = append(out, nativeFile{path: e.Path, rel: e.Path, sha: e.SHA, kind: kindBlob, pl: pl,
+					reason: "native source of local package " + strings.TrimSuffix(d, "/")})
+			}
+			break
+		}
+	}
+	return out
+}
+
+// localPackageFile classifies a path inside a local package.
+func localPackageFile(rel string) platforms {
+	first, rest, nested := strings.Cut(rel, "/")
+	switch {
+	case !nested && strings.HasSuffix(rel, ".podspec"):
+		return onIOS
+	case !nested && (rel == "expo-module.config.json" || strings.HasPrefix(rel, "react-native.config.")):
+		return onBoth
+	case first == "ios" || first == "apple":
+		if iosBuildOutput(rest) {
+			return 0
+		}
+		return onIOS
+	case first == "android":
+		if androidBuildOutput(rest) {
+			return 0
+		}
+		return onAndroid
+	case first == "cpp" || first == "common":
+		return onBoth
+	}
+	return 0
 }
 
 func (f *Fingerprinter) ignored(rel string) bool {

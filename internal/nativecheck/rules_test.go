@@ -41,6 +41,15 @@ func TestRulesPerApp(t *testing.T) {
 	mono["apps/web/ios/not-ours.swift"] = "x"
 	mono["apps/mobile/native-libs/scanner/Scanner.swift"] = "v1"
 	mono["apps/mobile/ios/Demo/Generated.swift"] = "v1"
+	// A workspace native module outside the app root, and a JS-only one.
+	mono["packages/scanner/package.json"] = `{"name":"@app/scanner"}`
+	mono["packages/scanner/Scanner.podspec"] = "Pod::Spec.new"
+	mono["packages/scanner/ios/Scanner.swift"] = "v1"
+	mono["packages/scanner/android/build.gradle"] = "apply plugin: 'com.android.library'"
+	mono["packages/scanner/android/build/generated/x.java"] = "generated"
+	mono["packages/scanner/src/index.ts"] = "v1"
+	mono["packages/ui/package.json"] = `{"name":"@app/ui"}`
+	mono["packages/ui/src/Button.tsx"] = "v1"
 	rules := nativecheck.Rules{
 		Root:         "apps/mobile",
 		NativeGlobs:  []string{"native-libs/**"},
@@ -60,6 +69,9 @@ func TestRulesPerApp(t *testing.T) {
 	require.Contains(t, paths, "apps/mobile/ios/Podfile")
 	require.NotContains(t, paths, "apps/web/ios/not-ours.swift")
 	require.NotContains(t, paths, "apps/mobile/ios/Demo/Generated.swift")
+	require.Contains(t, paths, "packages/scanner/Scanner.podspec")
+	require.Contains(t, paths, "packages/scanner/ios/Scanner.swift")
+	require.NotContains(t, paths, "packages/scanner/android/build.gradle") // Android only
 	var pkgs []string
 	for _, p := range ios.Packages {
 		pkgs = append(pkgs, p.Name+"@"+p.Version+" "+p.Reason)
@@ -78,6 +90,10 @@ func TestRulesPerApp(t *testing.T) {
 		{"ignored file", map[string]string{"apps/mobile/ios/Demo/Generated.swift": "v2"}, false},
 		{"extra native glob", map[string]string{"apps/mobile/native-libs/scanner/Scanner.swift": "v2"}, true},
 		{"other app's native dir", map[string]string{"apps/web/ios/not-ours.swift": "y"}, false},
+		{"workspace native module's Swift", map[string]string{"packages/scanner/ios/Scanner.swift": "v2"}, true},
+		{"workspace native module's JS", map[string]string{"packages/scanner/src/index.ts": "v2"}, false},
+		{"workspace native module's build output", map[string]string{"packages/scanner/android/build/generated/x.java": "v2"}, false},
+		{"workspace JS package", map[string]string{"packages/ui/src/Button.tsx": "v2"}, false},
 	} {
 		b := tb.fingerprint(t, "b-"+tc.name, with(mono, func() []string {
 			var kv []string
