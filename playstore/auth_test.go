@@ -36,6 +36,19 @@ func TestAuthFromFileAndTokenURLOverride(t *testing.T) {
 	_, err = c.Track(ctx, pkg, "production")
 	require.NoError(t, err)
 	require.Equal(t, 2, tb.fake.TokensIssued(), "one token per client; setup's client made no call")
+
+	// The same from a file, with an endpoint written without the slash.
+	realPath := filepath.Join(t.TempDir(), "real.json")
+	require.NoError(t, os.WriteFile(realPath, real, 0o600))
+	c, err = playstore.New(ctx, playstore.Config{CredentialsFile: realPath, TokenURL: tb.url + "/token", Endpoint: tb.url})
+	require.NoError(t, err)
+	_, err = c.Track(ctx, pkg, "production")
+	require.NoError(t, err)
+
+	_, err = playstore.New(ctx, playstore.Config{CredentialsFile: filepath.Join(t.TempDir(), "missing.json"), TokenURL: tb.url + "/token"})
+	require.ErrorIs(t, err, playstore.ErrInvalid)
+	_, err = playstore.New(ctx, playstore.Config{})
+	require.ErrorContains(t, err, "exactly one of CredentialsJSON, CredentialsFile and HTTPClient must be set (0 are)")
 }
 
 func TestSecretsStayOutOfErrors(t *testing.T) {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,13 +28,12 @@ type Config struct {
 	// CredentialsFile is the path of a service-account key file.
 	CredentialsFile string
 	// TokenURL, when set, replaces the key's token_uri (a fake's /token).
-	// Only honoured with CredentialsJSON.
 	TokenURL string
 	// HTTPClient, when set, is used as is: the caller handles auth.
 	HTTPClient *http.Client
 
 	// Endpoint of androidpublisher, default https://androidpublisher.googleapis.com/.
-	// A full URL ending in "/" (uploads always go to its host root).
+	// A full URL; uploads always go to its host root, so serve it at the root.
 	Endpoint string
 	// ReportingEndpoint of the Reporting API, default
 	// https://playdeveloperreporting.googleapis.com/.
@@ -94,6 +95,18 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if set != 1 {
 		return nil, invalid("exactly one of CredentialsJSON, CredentialsFile and HTTPClient must be set (%d are)", set)
+	}
+	if cfg.TokenURL != "" && cfg.CredentialsFile != "" {
+		js, err := os.ReadFile(cfg.CredentialsFile)
+		if err != nil {
+			return nil, invalid("CredentialsFile %q: %v", cfg.CredentialsFile, err)
+		}
+		cfg.CredentialsJSON, cfg.CredentialsFile = js, ""
+	}
+	for _, ep := range []*string{&cfg.Endpoint, &cfg.ReportingEndpoint} {
+		if *ep != "" && !strings.HasSuffix(*ep, "/") {
+			*ep += "/"
+		}
 	}
 	switch {
 	case cfg.HTTPClient != nil:

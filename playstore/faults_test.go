@@ -199,18 +199,34 @@ func TestRetriesGiveUpWithATemporaryError(t *testing.T) {
 	require.False(t, playstore.IsTemporary(err))
 }
 
+// crashAfter returns a context that is cancelled once Play has applied the
+// next request of method and before its answer reaches the client: the
+// process "dies" with the change made and no word of it.
+func crashAfter(t *testing.T, tb *testBundle, method string) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	tb.fake.After(method, func() {
+		cancel()
+		// Hold the answer until the client gave up on it.
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && tb.fake.Calls(playstoretest.MethodEditsDelete) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	})
+	return ctx
+}
+
 func TestCrashBetweenStepsIsReRun(t *testing.T) {
 	t.Parallel()
 	t.Run("crash after the commit reached Play", func(t *testing.T) {
 		t.Parallel()
 		tb := setup(t)
 		atTen(t, tb)
-		ctx, cancel := context.WithCancel(context.Background())
-		// The process dies while the commit is on the wire; Play applies it.
-		tb.fake.Before(playstoretest.MethodEditsCommit, cancel)
+		ctx := crashAfter(t, tb, playstoretest.MethodEditsCommit)
 		_, err := tb.client.SetFraction(ctx, pkg, "production", 42, 0.25)
 		require.ErrorIs(t, err, context.Canceled)
-		require.Eventually(t, func() bool { return tb.fake.Track(pkg, "production")[1].UserFraction == 0.25 }, 5*time.Second, time.Millisecond)
+		require.Equal(t, 0.25, tb.fake.Track(pkg, "production")[1].UserFraction, "Play applied the commit")
 
 		// A new process (same ledger) re-runs the step: nothing to do.
 		c := tb.newClient(t, tb.saJSON)
@@ -223,12 +239,11 @@ func TestCrashBetweenStepsIsReRun(t *testing.T) {
 	t.Run("upload committed, then crash", func(t *testing.T) {
 		t.Parallel()
 		tb := setup(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		tb.fake.Before(playstoretest.MethodEditsCommit, cancel)
+		ctx := crashAfter(t, tb, playstoretest.MethodEditsCommit)
 		data := playstoretest.FakeBundle(42, 2048)
 		_, err := tb.client.UploadBundle(ctx, pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
 		require.ErrorIs(t, err, context.Canceled)
-		require.Eventually(t, func() bool { return len(tb.fake.Bundles(pkg)) == 2 }, 5*time.Second, time.Millisecond)
+		require.Equal(t, []int64{41, 42}, tb.fake.Bundles(pkg), "Play applied the commit")
 
 		uploads := tb.fake.Calls(playstoretest.MethodBundlesUpload)
 		res, err := tb.newClient(t, tb.saJSON).UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})

@@ -123,6 +123,7 @@ type Server struct {
 	nextID     int
 	faults     []*Fault
 	hooks      map[string][]func()
+	afterHooks map[string][]func()
 	calls      map[string]int
 	exchanges  []Exchange
 	uploads    map[string]*upload
@@ -136,15 +137,16 @@ type Server struct {
 // New returns an empty fake whose clock starts at start.
 func New(start time.Time) *Server {
 	return &Server{
-		now:      start,
-		editTTL:  DefaultEditTTL,
-		apps:     map[string]*app{},
-		accounts: map[string]*rsa.PublicKey{},
-		tokens:   map[string]issuedToken{},
-		hooks:    map[string][]func(){},
-		calls:    map[string]int{},
-		uploads:  map[string]*upload{},
-		vitals:   map[string]*VitalsSeries{},
+		now:        start,
+		editTTL:    DefaultEditTTL,
+		apps:       map[string]*app{},
+		accounts:   map[string]*rsa.PublicKey{},
+		tokens:     map[string]issuedToken{},
+		hooks:      map[string][]func(){},
+		afterHooks: map[string][]func(){},
+		calls:      map[string]int{},
+		uploads:    map[string]*upload{},
+		vitals:     map[string]*VitalsSeries{},
 	}
 }
 
@@ -378,6 +380,15 @@ func (s *Server) Before(method string, fn func()) {
 	s.hooks[method] = append(s.hooks[method], fn)
 }
 
+// After registers fn to run once, after the next request of method was
+// handled (its effect applied) but before the answer leaves — the moment a
+// client process may die. fn runs outside the fake's lock.
+func (s *Server) After(method string, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.afterHooks[method] = append(s.afterHooks[method], fn)
+}
+
 // mustApp returns the app, adding it when a helper names one not yet added
 // (helpers never panic). Callers hold s.mu.
 func (s *Server) mustApp(pkg string) *app {
@@ -431,13 +442,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reqBody, _ = io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		r.Body = io.NopCloser(bytes.NewReader(reqBody))
 	}
+	// The answer is held back until the after-hooks ran, so a hook can act
+	// "after Play applied it, before the client heard".
 	rec := &recorder{ResponseWriter: w, status: 200}
 	defer func() {
 		s.mu.Lock()
 		s.exchanges = append(s.exchanges, Exchange{Method: method, HTTPMethod: r.Method, Path: r.URL.Path,
 			Query: r.URL.RawQuery, ContentType: r.Header.Get("Content-Type"), RequestBody: reqBody,
 			Status: rec.status, ResponseBody: rec.body.Bytes()})
+		after := s.afterHooks[method]
+		delete(s.afterHooks, method)
 		s.mu.Unlock()
+		for _, h := range after {
+			h()
+		}
+		w.WriteHeader(rec.status)
+		_, _ = w.Write(rec.body.Bytes())
 	}()
 
 	user, err := s.caller(r)
@@ -462,11 +482,8 @@ type recorder struct {
 	body   bytes.Buffer
 }
 
-func (r *recorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
-func (r *recorder) Write(b []byte) (int, error) {
-	r.body.Write(b)
-	return r.ResponseWriter.Write(b)
-}
+func (r *recorder) WriteHeader(code int)        { r.status = code }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 
 type handler func(w http.ResponseWriter, r *http.Request, user string)
 
