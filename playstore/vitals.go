@@ -20,7 +20,8 @@ type Vitals struct {
 
 // Reading is one metric over the days Play has processed.
 //
-// HasData false means "no data yet", never "healthy": a gate must hold.
+// HasData false means "no data yet", never "healthy": a gate must hold. It
+// needs at least one processed day with distinct users for the versionCode.
 // Rates are fractions (0.0031 = 0.31 %), as Play's fixtures show; the unit is
 // not documented.
 type Reading struct {
@@ -163,11 +164,10 @@ func (c *Client) reading(ctx context.Context, o *op, pkg, set, metric string, vc
 		r.DistinctUsers += users
 		weighted += rate * float64(users)
 	}
-	if r.Days > 0 {
+	// Rows without users (Play rounds small counts) say nothing about health.
+	if r.DistinctUsers > 0 {
 		r.HasData = true
-		if r.DistinctUsers > 0 {
-			r.Rate = weighted / float64(r.DistinctUsers)
-		}
+		r.Rate = weighted / float64(r.DistinctUsers)
 	}
 	return r, nil
 }

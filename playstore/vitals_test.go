@@ -66,6 +66,15 @@ func TestVitals(t *testing.T) {
 		require.False(t, v.Crash.HasData, "data for 18 Nov exists but is not fresh")
 		require.False(t, v.ANR.HasData)
 
+		// Processed rows, but none with users: still no data.
+		tb.fake.SetVitals(pkg, playstoretest.AnrRateMetricSet, playstoretest.VitalsSeries{FreshUntil: day(18),
+			Points: []playstoretest.VitalsPoint{{Day: day(17), VersionCode: 42, Rate: 0, DistinctUsers: 0}}})
+		v, err = tb.client.Vitals(context.Background(), pkg, 42, day(17).Add(12*time.Hour))
+		require.NoError(t, err)
+		require.False(t, v.ANR.HasData)
+		require.Equal(t, 1, v.ANR.Days)
+		require.False(t, v.Crash.HasData, "17 Nov's crash row has no users either")
+
 		// Fresh, but the versionCode has no users yet.
 		v, err = tb.client.Vitals(context.Background(), pkg, 44, day(15))
 		require.NoError(t, err)
