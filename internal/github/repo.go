@@ -345,3 +345,16 @@ func (r *Repo) Compare(ctx context.Context, base, head string) (Comparison, erro
 	}
 	return cmp, nil
 }
+
+// CommitOf returns the commit a tag delivery releases: the payload's commit
+// when it carries one, otherwise the tag resolved through the API (create
+// and release events, pushes without head_commit).
+func (r *Repo) CommitOf(ctx context.Context, d Delivery) (string, error) {
+	if d.Kind != KindTagCreated {
+		return "", fmt.Errorf("github: delivery is %s, not a tag", d.Kind)
+	}
+	if d.Commit != "" && !d.NeedsResolution {
+		return d.Commit, nil
+	}
+	return r.ResolveTag(ctx, d.Tag)
+}

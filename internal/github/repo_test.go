@@ -276,3 +276,28 @@ func sortedPaths(paths []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+func TestCommitOf(t *testing.T) {
+	t.Parallel()
+	tb := setupRepo(t)
+	c1 := tb.repo.Commit("one", githubtest.Files{"a": "1"})
+	tagObj := tb.repo.AnnotatedTag("v1.0.0", c1, "1.0.0")
+	for _, tc := range []struct {
+		name, event string
+		body        []byte
+	}{
+		{"annotated push", "push", githubtest.AnnotatedTagPushPayload(repoName, "v1.0.0", tagObj, c1)},
+		{"create", "create", githubtest.TagCreatePayload(repoName, "v1.0.0")},
+		{"release", "release", githubtest.ReleasePublishedPayload(repoName, "v1.0.0", "main")},
+	} {
+		d, err := github.ParseDelivery(tc.event, tc.body)
+		require.NoError(t, err, tc.name)
+		got, err := tb.gh.CommitOf(t.Context(), d)
+		require.NoError(t, err, tc.name)
+		require.Equal(t, c1, got, tc.name)
+	}
+	d, err := github.ParseDelivery("push", githubtest.TagDeletePayload(repoName, "v1.0.0", c1))
+	require.NoError(t, err)
+	_, err = tb.gh.CommitOf(t.Context(), d)
+	require.ErrorContains(t, err, "delivery is ignored, not a tag")
+}
