@@ -1,0 +1,170 @@
+// Package codepushtest holds conformance suites for implementations of
+// codepush.Store and codepush.Blobs, so that a SQL store or an object-storage
+// blob backend behaves exactly like the in-memory and directory ones.
+package codepushtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/codepush"
+)
+
+// TestStore runs the Store contract against fresh stores made by newStore.
+func TestStore(t *testing.T, newStore func(t *testing.T) codepush.Store) {
+	ctx := context.Background()
+	app := codepush.App{Name: "Swap-iOS", CreatedAt: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC),
+		Deployments: []codepush.Deployment{{Name: "Staging", Key: "staging-key-0123456789"}, {Name: "Production", Key: "production-key-0123456789"}}}
+	rel := func(label string, rollout int) codepush.Release {
+		return codepush.Release{Label: label, AppVersion: "^1.0.0", Description: "notes " + label, Mandatory: label == "v2",
+			Rollout: rollout, PackageHash: "hash-" + label, Size: 42, BlobKey: "blob-" + label, Method: codepush.MethodUpload,
+			ReleasedBy: "ana@example.com", Commit: "c0ffee", UploadTime: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	}
+
+	t.Run("apps", func(t *testing.T) {
+		s := newStore(t)
+		apps, err := s.Apps(ctx)
+		require.NoError(t, err)
+		require.Empty(t, apps)
+		require.NoError(t, s.SaveApp(ctx, app))
+		apps, err = s.Apps(ctx)
+		require.NoError(t, err)
+		require.Len(t, apps, 1)
+		require.Equal(t, app.Name, apps[0].Name)
+		require.Equal(t, app.Deployments, apps[0].Deployments)
+		require.True(t, app.CreatedAt.Equal(apps[0].CreatedAt))
+
+		// Saving again replaces the deployment list.
+		more := app
+		more.Deployments = append(append([]codepush.Deployment(nil), app.Deployments...), codepush.Deployment{Name: "Beta", Key: "beta-key-0123456789"})
+		require.NoError(t, s.SaveApp(ctx, more))
+		apps, err = s.Apps(ctx)
+		require.NoError(t, err)
+		require.Len(t, apps, 1)
+		require.Len(t, apps[0].Deployments, 3)
+
+		// A deployment key belongs to one app.
+		other := codepush.App{Name: "Swap-Android", Deployments: []codepush.Deployment{{Name: "Staging", Key: "staging-key-0123456789"}}}
+		err = s.SaveApp(ctx, other)
+		require.Equal(t, codepush.KindConflict, codepush.KindOf(err), "reusing a deployment key: %v", err)
+	})
+
+	t.Run("releases", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.SaveApp(ctx, app))
+		key := app.Deployments[1].Key
+		h, err := s.Releases(ctx, key)
+		require.NoError(t, err)
+		require.Empty(t, h)
+		require.NoError(t, s.AppendRelease(ctx, key, rel("v1", 100)))
+		require.NoError(t, s.AppendRelease(ctx, key, rel("v2", 20)))
+		err = s.AppendRelease(ctx, key, rel("v2", 100))
+		require.Equal(t, codepush.KindConflict, codepush.KindOf(err), "appending an existing label: %v", err)
+		require.NoError(t, s.AppendRelease(ctx, key, rel("v3", 50)))
+
+		h, err = s.Releases(ctx, key)
+		require.NoError(t, err)
+		require.Len(t, h, 3)
+		require.Equal(t, []string{"v1", "v2", "v3"}, []string{h[0].Label, h[1].Label, h[2].Label}, "oldest first")
+		require.Equal(t, 100, h[1].Rollout, "appending finishes the previous latest release's rollout")
+		require.Equal(t, 50, h[2].Rollout)
+		want := rel("v3", 50)
+		require.True(t, want.UploadTime.Equal(h[2].UploadTime))
+		h[2].UploadTime = want.UploadTime
+		require.Equal(t, want, h[2], "every field round-trips")
+
+		// Histories are per deployment.
+		other, err := s.Releases(ctx, app.Deployments[0].Key)
+		require.NoError(t, err)
+		require.Empty(t, other)
+
+		// Returned slices are copies.
+		h[0].Description = "mutated"
+		h2, err := s.Releases(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, "notes v1", h2[0].Description)
+
+		up := h2[2]
+		up.Rollout, up.Disabled, up.AppVersion = 80, true, "~1.2.0"
+		require.NoError(t, s.UpdateRelease(ctx, key, up))
+		h3, err := s.Releases(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, 80, h3[2].Rollout)
+		require.True(t, h3[2].Disabled)
+		require.Equal(t, "~1.2.0", h3[2].AppVersion)
+		err = s.UpdateRelease(ctx, key, rel("v9", 100))
+		require.Equal(t, codepush.KindNotFound, codepush.KindOf(err), "updating a missing label: %v", err)
+	})
+
+	t.Run("counts", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.SaveApp(ctx, app))
+		key := app.Deployments[1].Key
+		m, err := s.Counts(ctx, key)
+		require.NoError(t, err)
+		require.Empty(t, m)
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- s.AddCounts(ctx, []codepush.CountDelta{
+					{DeploymentKey: key, Label: "v2", Counts: codepush.Counts{Active: 1, Installed: 1, Downloaded: 1}},
+					{DeploymentKey: key, Label: "v1", Counts: codepush.Counts{Active: -1}},
+				})
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		require.NoError(t, s.AddCounts(ctx, []codepush.CountDelta{{DeploymentKey: key, Label: "v2", Counts: codepush.Counts{Failed: 2}}}))
+		m, err = s.Counts(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, map[string]codepush.Counts{
+			"v2": {Active: 20, Installed: 20, Downloaded: 20, Failed: 2},
+			"v1": {Active: -20},
+		}, m)
+		m, err = s.Counts(ctx, app.Deployments[0].Key)
+		require.NoError(t, err)
+		require.Empty(t, m)
+	})
+}
+
+// TestBlobs runs the Blobs contract against fresh stores made by newBlobs.
+func TestBlobs(t *testing.T, newBlobs func(t *testing.T) codepush.Blobs) {
+	ctx := context.Background()
+	b := newBlobs(t)
+	content := bytes.Repeat([]byte("bundle "), 100000)
+	sum := sha256.Sum256(content)
+	key, hash, n, err := b.Put(ctx, bytes.NewReader(content))
+	require.NoError(t, err)
+	require.Equal(t, hex.EncodeToString(sum[:]), hash)
+	require.Equal(t, int64(len(content)), n)
+	key2, _, _, err := b.Put(ctx, bytes.NewReader(content))
+	require.NoError(t, err, "storing the same content twice is allowed")
+	require.Equal(t, key, key2)
+
+	rc, err := b.Open(ctx, key)
+	require.NoError(t, err)
+	got, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	require.Equal(t, content, got)
+
+	for _, missing := range []string{strings.Repeat("0", 64), "nope", "../../etc/passwd", ""} {
+		_, err = b.Open(ctx, missing)
+		require.Equal(t, codepush.KindNotFound, codepush.KindOf(err), "Open(%q): %v", missing, err)
+	}
+}
