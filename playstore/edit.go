@@ -68,6 +68,9 @@ func (c *Client) mutate(ctx context.Context, o *op, pkg string, p plan) (changed
 		// Play applied it) or the edit is gone. Re-read in a fresh edit.
 		if isTransient(err) || isEditGone(err) {
 			last = err
+			if attempt == c.retry.MaxEdits && isTransient(err) {
+				e.discard(ctx) // giving up: leave nothing open
+			}
 			continue
 		}
 		e.discard(ctx)

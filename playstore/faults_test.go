@@ -372,3 +372,17 @@ func TestUploadFaults(t *testing.T) {
 		require.Equal(t, int64(46), next, "both 44 and 45 count as used")
 	})
 }
+
+func TestGivingUpOnCommitsLeavesNothingOpen(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	atTen(t, tb)
+	tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultUnavailable, Times: 4})
+	commits := tb.fake.Calls(playstoretest.MethodEditsCommit)
+	_, err := tb.client.SetFraction(context.Background(), pkg, "production", 42, 0.25)
+	require.ErrorContains(t, err, "no edit committed after 4 attempts")
+	require.True(t, playstore.IsTemporary(err), "a job may try the step again later")
+	require.Equal(t, commits+4, tb.fake.Calls(playstoretest.MethodEditsCommit), "each commit sent once, from a fresh read")
+	require.Equal(t, 0, tb.fake.OpenEdits(pkg))
+	require.Equal(t, wantProduction(0.1, "inProgress"), tb.fake.Track(pkg, "production"))
+}
