@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/swapjoy/releasepilot/internal/github"
 	"github.com/swapjoy/releasepilot/internal/github/githubtest"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/nativecheck/npmtest"
@@ -171,5 +170,3 @@ func TestTreeSingleDirectoryTooLarge(t *testing.T) {
 	_, err = fingerprinter(t).Fingerprint(t.Context(), tb.gh, c)
 	require.ErrorIs(t, err, nativecheck.ErrIncomplete)
 }
-
-var _ = github.KindPing

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -269,12 +268,6 @@ func mustRead(t *testing.T, resp *http.Response) string {
 		}
 	}
 	return sb.String()
-}
-
-func sortedPaths(paths []string) []string {
-	out := append([]string(nil), paths...)
-	sort.Strings(out)
-	return out
 }
 
 func TestCommitOf(t *testing.T) {

@@ -74,6 +74,11 @@ func classifyPath(rel string) (platforms, fileKind, string) {
 			return onBoth, kindPatch, "patch-package patch"
 		}
 		return 0, 0, ""
+	case ".yarn":
+		if strings.HasPrefix(rest, "patches/") && strings.HasSuffix(base, ".patch") {
+			return onBoth, kindPatch, "yarn patch"
+		}
+		return 0, 0, ""
 	case "cng-patches":
 		return onBoth, kindBlob, "Expo CNG patch"
 	case "modules":

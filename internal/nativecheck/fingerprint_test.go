@@ -145,6 +145,17 @@ func TestFingerprintVerdicts(t *testing.T) {
 			ios: true, iosWhy: []string{"file added: patches/react-native-mmkv (patch react-native-mmkv+3.2.0.patch changes native sources: ios/MmkvModule.mm)"},
 		},
 		{name: "native patch renamed for a new version, same hunks", from: nativeDepPatch, to: with(nativeDepPatch, "patches/react-native-mmkv+3.2.0.patch", "\x00delete", "patches/react-native-mmkv+3.2.1.patch", nativePatch)},
+		{name: "native patch moved to pnpm naming, same hunks", from: nativeDepPatch, to: with(nativeDepPatch, "patches/react-native-mmkv+3.2.0.patch", "\x00delete", "patches/react-native-mmkv@3.2.1.patch", nativePatch)},
+		{
+			name: "yarn patch to a native package", to: with(base, ".yarn/patches/react-native-mmkv-npm-3.2.0-4f1c2a9b0e.patch", nativePatch),
+			ios: true, iosWhy: []string{"file added: patches/react-native-mmkv (patch react-native-mmkv-npm-3.2.0-4f1c2a9b0e.patch changes native sources: ios/MmkvModule.mm)"},
+		},
+		{
+			name: "font linked by the expo-font plugin",
+			from: with(base, "app.json", `{"expo":{"name":"Demo","plugins":[["expo-font",{"fonts":["./assets/fonts/Inter.ttf"]}]]}}`, "assets/fonts/Inter.ttf", "font v1"),
+			to:   with(base, "app.json", `{"expo":{"name":"Demo","plugins":[["expo-font",{"fonts":["./assets/fonts/Inter.ttf"]}]]}}`, "assets/fonts/Inter.ttf", "font v2"),
+			ios:  true, android: true, androidWhy: []string{"file changed: assets/fonts/Inter.ttf (referenced by app.json)"},
+		},
 		{name: "native patch's JS hunk edited", from: nativeDepPatch, to: with(nativeDepPatch, "patches/react-native-mmkv+3.2.0.patch", nativePatch+"+export const y = 3;\n")},
 		{
 			name: "react-native.config.js linked font", from: with(base, "react-native.config.js", "module.exports = { assets: ['./assets/fonts'] };\n", "assets/fonts/Inter.ttf", "font v1"),

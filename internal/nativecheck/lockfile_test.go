@@ -147,6 +147,9 @@ func TestNormalizers(t *testing.T) {
 	require.Equal(t, "src/a.js", patchPath("b/node_modules/pkg/src/a.js"))
 	require.Equal(t, "@scope/pkg", patchPackage("patches/@scope+pkg+1.2.3.patch"))
 	require.Equal(t, "react-native", patchPackage("patches/react-native+0.81.0+001+fix-crash.patch"))
+	require.Equal(t, "react-native-mmkv", patchPackage("patches/react-native-mmkv@3.2.0.patch"))
+	require.Equal(t, "@scope/pkg", patchPackage("patches/@scope__pkg@1.0.0.patch"))
+	require.Equal(t, "react-native-mmkv", patchPackage(".yarn/patches/react-native-mmkv-npm-3.2.0-4f1c2a9b0e.patch"))
 	for p, want := range map[string]platforms{
 		"ios/Foo.m": onIOS, "android/src/A.kt": onAndroid, "cpp/jsi.cpp": onBoth, "src/index.ts": 0,
 		"RNFoo.podspec": onIOS, "android/CMakeLists.txt": onAndroid, "lib/commonjs/index.js": 0,
@@ -163,7 +166,7 @@ func TestClassifyPath(t *testing.T) {
 		"android/app/src/main/java/com/acme/build/Builder.java": onAndroid, "android/gradle.properties": onAndroid,
 		"android/local.properties": 0, "src/App.tsx": 0, "node_modules/x/ios/a.m": 0, "docs/GoogleService-Info.plist": onIOS,
 		"modules/scanner/ios/Scanner.swift": onBoth, "patches/README.md": 0, "babel.config.js": 0, "metro.config.js": 0,
-		"app.config.ts": onBoth, "react-native.config.js": onBoth, "src/app.json": 0,
+		"app.config.ts": onBoth, ".yarn/patches/x-npm-1.0.0-abc.patch": onBoth, ".yarn/releases/yarn-4.cjs": 0, "react-native.config.js": onBoth, "src/app.json": 0,
 	} {
 		got, _, _ := classifyPath(p)
 		require.Equal(t, want, got, p)

@@ -169,18 +169,25 @@ func patchPath(p string) string {
 	return p
 }
 
-// patchPackage extracts the package name from patch-package's file name
-// convention: "name+1.2.3.patch", "@scope+name+1.2.3.patch",
-// "name+1.2.3+001+desc.patch".
+// patchPackage extracts the package name from a patch file name:
+// patch-package's "name+1.2.3.patch", "@scope+name+1.2.3.patch" and
+// "name+1.2.3+001+desc.patch"; pnpm's "name@1.2.3.patch" and
+// "@scope__name@1.2.3.patch"; yarn's "name-npm-1.2.3-<hash>.patch". The
+// version is dropped so that a patch renamed for a new version keeps its key.
 func patchPackage(fileName string) string {
 	base := fileName[strings.LastIndex(fileName, "/")+1:]
 	base = strings.TrimSuffix(strings.TrimSuffix(base, ".patch"), ".diff")
-	parts := strings.Split(base, "+")
-	if len(parts) >= 3 && strings.HasPrefix(parts[0], "@") {
-		return parts[0] + "/" + parts[1]
-	}
-	if len(parts) >= 2 {
+	if parts := strings.Split(base, "+"); len(parts) >= 2 {
+		if len(parts) >= 3 && strings.HasPrefix(parts[0], "@") {
+			return parts[0] + "/" + parts[1]
+		}
 		return parts[0]
+	}
+	if i := strings.LastIndex(base, "-npm-"); i > 0 {
+		return base[:i]
+	}
+	if i := strings.LastIndex(base, "@"); i > 0 {
+		return strings.Replace(base[:i], "__", "/", 1)
 	}
 	return base
 }
