@@ -3,12 +3,16 @@ package playstore_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+	"google.golang.org/api/androidpublisher/v3"
 
 	"github.com/swapjoy/releasepilot/playstore"
 	"github.com/swapjoy/releasepilot/playstore/playstoretest"
@@ -49,6 +53,24 @@ func TestAuthFromFileAndTokenURLOverride(t *testing.T) {
 	require.ErrorIs(t, err, playstore.ErrInvalid)
 	_, err = playstore.New(ctx, playstore.Config{})
 	require.ErrorContains(t, err, "exactly one of CredentialsJSON, CredentialsFile and HTTPClient must be set (0 are)")
+}
+
+func TestCallerSuppliedHTTPClient(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	creds, err := google.CredentialsFromJSONWithType(ctx, tb.saJSON, google.ServiceAccount, androidpublisher.AndroidpublisherScope)
+	require.NoError(t, err)
+	c, err := playstore.New(ctx, playstore.Config{HTTPClient: oauth2.NewClient(ctx, creds.TokenSource), Endpoint: tb.url + "/"})
+	require.NoError(t, err)
+	ts, err := c.Track(ctx, pkg, "production")
+	require.NoError(t, err)
+	require.Len(t, ts.Releases, 1)
+
+	c, err = playstore.New(ctx, playstore.Config{HTTPClient: &http.Client{}, Endpoint: tb.url + "/"})
+	require.NoError(t, err)
+	_, err = c.Track(ctx, pkg, "production")
+	require.ErrorContains(t, err, "Error 401", "the fake only honours tokens it issued")
 }
 
 func TestSecretsStayOutOfErrors(t *testing.T) {
