@@ -23,6 +23,13 @@ func isZip(r io.ReaderAt) bool {
 // zip, the SHA-256 hex of JSON.stringify of the sorted "<path>:<sha256 hex>"
 // list of its files (skipping directories, __MACOSX/, .DS_Store and
 // .codepushrelease); for any other content, the SHA-256 hex of the bytes.
+//
+// The ignore list and the skipping of directory entries follow the clients
+// (react-native-code-push hashes the unzipped files and ignores
+// .codepushrelease, the signature); code-push-server's hash-utils.ts ignores
+// only __MACOSX/ and .DS_Store and would hash directory entries, which the CLI
+// never writes. Content that starts like a zip but does not parse is refused
+// rather than hashed as a file: no device could unzip it.
 func PackageHash(r io.ReaderAt, size int64) (string, error) {
 	if !isZip(r) {
 		h := sha256.New()
