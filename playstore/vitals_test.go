@@ -92,3 +92,20 @@ func TestVitals(t *testing.T) {
 		require.True(t, v.Crash.HasData)
 	})
 }
+
+func TestVitalsQueryRequestIsExact(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	scriptVitals(tb.fake)
+	_, err := tb.client.Vitals(context.Background(), pkg, 42, day(15).Add(12*time.Hour))
+	require.NoError(t, err)
+	var out []byte
+	for _, x := range tb.fake.Exchanges() {
+		if x.Method == playstoretest.MethodCrashRateQuery || x.Method == playstoretest.MethodAnrRateQuery {
+			out = append(out, x.HTTPMethod+" "+x.Path+"?"+x.Query+"\n"...)
+			out = append(out, x.RequestBody...)
+			out = append(out, '\n')
+		}
+	}
+	golden(t, "vitals/queries.txt", out)
+}
