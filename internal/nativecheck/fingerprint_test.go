@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -292,9 +293,10 @@ func TestFingerprintFailsClosed(t *testing.T) {
 	t.Run("registry down: dependency native, not cached", func(t *testing.T) {
 		t.Parallel()
 		reg := registry(t)
-		down := true
+		var down atomic.Bool
+		down.Store(true)
 		reg.Fail = func(*http.Request) int {
-			if down {
+			if down.Load() {
 				return http.StatusBadGateway
 			}
 			return 0
@@ -306,7 +308,7 @@ func TestFingerprintFailsClosed(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, fps[nativecheck.Android].Packages, 5) // lodash and scheduler too: fail closed
 		require.Contains(t, fps[nativecheck.Android].Packages[0].Reason, "registry answered 502")
-		down = false
+		down.Store(false)
 		fps2, err := fp.Fingerprint(context.Background(), src, "c")
 		require.NoError(t, err)
 		require.Len(t, fps2[nativecheck.Android].Packages, 3)
