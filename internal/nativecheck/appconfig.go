@@ -44,11 +44,12 @@ func appConfigFields(name string, b []byte) ([]configField, []string, error) {
 		// Everything outside "expo" in an Expo app.json is ignored by Expo.
 		doc, prefix = expo, "expo."
 	}
+	kept := runtimeVersionKeys(doc)
 	var fields []configField
 	var refs []string
 	var walk func(key string, v any, pl platforms)
 	walk = func(key string, v any, pl platforms) {
-		if appConfigDropped[key] {
+		if appConfigDropped[key] && !kept[key] {
 			return
 		}
 		switch key {
@@ -79,6 +80,48 @@ func appConfigFields(name string, b []byte) ([]configField, []string, error) {
 	sort.Slice(fields, func(i, j int) bool { return fields[i].key < fields[j].key })
 	sort.Strings(refs)
 	return fields, refs, nil
+}
+
+// runtimeVersionKeys returns the version fields an Expo runtimeVersion
+// policy derives the runtime from. Under "appVersion" and "nativeVersion" a
+// version bump is a new runtime: an update published from the new commit
+// would not reach the old binary, so the bump must count.
+func runtimeVersionKeys(doc map[string]any) map[string]bool {
+	keep := map[string]bool{}
+	policy := func(v any) string {
+		if m, ok := v.(map[string]any); ok {
+			s, _ := m["policy"].(string)
+			return s
+		}
+		return ""
+	}
+	apply := func(p, plat string) {
+		switch p {
+		case "nativeVersion":
+			if plat != "android" {
+				keep["ios.buildNumber"] = true
+			}
+			if plat != "ios" {
+				keep["android.versionCode"] = true
+			}
+			fallthrough
+		case "appVersion":
+			keep["version"] = true
+			if plat != "android" {
+				keep["ios.version"] = true
+			}
+			if plat != "ios" {
+				keep["android.version"] = true
+			}
+		}
+	}
+	apply(policy(doc["runtimeVersion"]), "")
+	for _, plat := range []string{"ios", "android"} {
+		if m, ok := doc[plat].(map[string]any); ok {
+			apply(policy(m["runtimeVersion"]), plat)
+		}
+	}
+	return keep
 }
 
 func join(a, b string) string {

@@ -32,6 +32,7 @@ const (
 	kindPlist                       // Info.plist without version keys
 	kindPbxproj                     // project.pbxproj without version settings
 	kindGradle                      // build.gradle(.kts) without versionCode/versionName
+	kindGradleProps                 // gradle.properties without VERSION_CODE/VERSION_NAME
 	kindPodLock                     // Podfile.lock by its pod entries
 	kindPatch                       // patches/*.patch by native hunks only
 	kindAppConfig                   // app.json / app.config.json: fields, not file
@@ -67,6 +68,9 @@ func classifyPath(rel string) (platforms, fileKind, string) {
 		}
 		if base == "build.gradle" || base == "build.gradle.kts" {
 			return onAndroid, kindGradle, "Android project file"
+		}
+		if base == "gradle.properties" || base == "version.properties" {
+			return onAndroid, kindGradleProps, "Android project file"
 		}
 		return onAndroid, kindBlob, "Android project file"
 	case "patches":

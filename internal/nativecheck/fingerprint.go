@@ -172,6 +172,8 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 			b.file(nf.pl, nf.path, contentDigest(normalizePbxproj(data)), nf.reason+" (version settings ignored)")
 		case kindGradle:
 			b.file(nf.pl, nf.path, contentDigest(normalizeGradle(data)), nf.reason+" (versionCode/versionName ignored)")
+		case kindGradleProps:
+			b.file(nf.pl, nf.path, contentDigest(normalizeGradleProperties(data)), nf.reason+" (version properties ignored)")
 		case kindPodLock:
 			b.file(nf.pl, nf.path, contentDigest(normalizePodLock(data)), nf.reason+" (pod entries)")
 		case kindPatch:

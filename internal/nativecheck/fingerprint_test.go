@@ -81,6 +81,29 @@ func TestFingerprintVerdicts(t *testing.T) {
 				"package.json", packageJSON(baseDeps)+"\n"),
 		},
 		{
+			name: "gradle.properties version only",
+			from: with(base, "android/gradle.properties", "newArchEnabled=true\nVERSION_CODE=42\nVERSION_NAME=1.4.0\n"),
+			to:   with(base, "android/gradle.properties", "newArchEnabled=true\nVERSION_CODE=43\nVERSION_NAME=1.5.0\n"),
+		},
+		{
+			name:    "gradle.properties new architecture flag",
+			from:    with(base, "android/gradle.properties", "newArchEnabled=true\nVERSION_CODE=42\n"),
+			to:      with(base, "android/gradle.properties", "newArchEnabled=false\nVERSION_CODE=42\n"),
+			android: true, androidWhy: []string{"file changed: android/gradle.properties (Android project file (version properties ignored))"},
+		},
+		{
+			name: "version bump under runtimeVersion appVersion policy is a new runtime",
+			from: with(base, "app.json", `{"expo":{"name":"Demo","version":"1.4.0","runtimeVersion":{"policy":"appVersion"},"ios":{"buildNumber":"42"}}}`),
+			to:   with(base, "app.json", `{"expo":{"name":"Demo","version":"1.5.0","runtimeVersion":{"policy":"appVersion"},"ios":{"buildNumber":"43"}}}`),
+			ios:  true, android: true, iosWhy: []string{`config changed: app.json:expo.version: "1.4.0" -> "1.5.0"`},
+		},
+		{
+			name:    "build number bump under android nativeVersion policy",
+			from:    with(base, "app.json", `{"expo":{"name":"Demo","version":"1.4.0","android":{"runtimeVersion":{"policy":"nativeVersion"},"versionCode":42},"ios":{"buildNumber":"42"}}}`),
+			to:      with(base, "app.json", `{"expo":{"name":"Demo","version":"1.4.0","android":{"runtimeVersion":{"policy":"nativeVersion"},"versionCode":43},"ios":{"buildNumber":"43"}}}`),
+			android: true, androidWhy: []string{"config changed: app.json:expo.android.versionCode: 42 -> 43"},
+		},
+		{
 			name: "Info.plist permission string", to: with(base, "ios/Demo/Info.plist", fmt.Sprintf(infoPlist, "1.4.0", "42")+"<!-- x -->"),
 			ios: true, iosWhy: []string{"file changed: ios/Demo/Info.plist"},
 		},

@@ -15,6 +15,8 @@ var (
 	plistVersionRE = regexp.MustCompile(`(<key>\s*(?:CFBundleShortVersionString|CFBundleVersion)\s*</key>\s*<string>)[^<]*(</string>)`)
 	pbxVersionRE   = regexp.MustCompile(`(?m)^(\s*(?:MARKETING_VERSION|CURRENT_PROJECT_VERSION)\s*=\s*)[^;\n]*;`)
 	gradleCodeRE   = regexp.MustCompile(`(\bversionCode\b[ \t]*=?[ \t]*)[^\n}/;]*`)
+	// gradle.properties often carries the version: VERSION_CODE=42.
+	propsVersionRE = regexp.MustCompile(`(?mi)^([ \t]*[\w.]*version_?(?:code|name)[ \t]*[=:][ \t]*).*$`)
 	gradleNameRE   = regexp.MustCompile(`(\bversionName\b[ \t]*=?[ \t]*)[^\n}/;]*`)
 )
 
@@ -34,6 +36,10 @@ func normalizePbxproj(b []byte) []byte {
 func normalizeGradle(b []byte) []byte {
 	b = gradleCodeRE.ReplaceAll(b, []byte("${1}"))
 	return gradleNameRE.ReplaceAll(b, []byte("${1}"))
+}
+
+func normalizeGradleProperties(b []byte) []byte {
+	return propsVersionRE.ReplaceAll(b, []byte("${1}"))
 }
 
 // normalizePodLock keeps the pod entries of a Podfile.lock and drops the
