@@ -88,3 +88,26 @@ func TestHaltNeverTouchesOthers(t *testing.T) {
 	require.ErrorIs(t, err, playstore.ErrNotFound)
 	require.Equal(t, playstoretest.Release{VersionCodes: []int64{43}, Status: "inProgress", UserFraction: 0.3}, tb.fake.Track(pkg, "production")[1])
 }
+
+func TestOurReleaseKeepsFieldsThePackageDoesNotModel(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	ct := &playstoretest.CountryTargeting{Countries: []string{"DE", "AT"}}
+	// Someone limited our rollout to two countries in the Console.
+	tb.fake.ConsoleUpdate(pkg, "production",
+		playstoretest.Release{VersionCodes: []int64{41}, Status: "completed"},
+		playstoretest.Release{VersionCodes: []int64{42}, Status: "inProgress", UserFraction: 0.1, CountryTargeting: ct})
+
+	_, err := tb.client.SetFraction(ctx, pkg, "production", 42, 0.25)
+	require.NoError(t, err)
+	_, err = tb.client.Halt(ctx, pkg, "production", 42)
+	require.NoError(t, err)
+	_, err = tb.client.Resume(ctx, pkg, "production", 42, 0)
+	require.NoError(t, err)
+	require.Equal(t, ct, tb.fake.Track(pkg, "production")[1].CountryTargeting, "targeting survives advance, halt and resume")
+
+	_, err = tb.client.Complete(ctx, pkg, "production", 42)
+	require.NoError(t, err, "Play allows targeting on inProgress only; completing drops it")
+	require.Equal(t, []playstoretest.Release{{VersionCodes: []int64{42}, Status: "completed"}}, tb.fake.Track(pkg, "production"))
+}

@@ -94,6 +94,20 @@ func toAPI(r Release) *androidpublisher.TrackRelease {
 	return out
 }
 
+// merge writes r over orig, keeping what this package does not model (such
+// as country targeting, which Play allows on inProgress releases only; a
+// halted one keeps it for its resume).
+func merge(orig *androidpublisher.TrackRelease, r Release) *androidpublisher.TrackRelease {
+	out := toAPI(r)
+	if orig == nil {
+		return out
+	}
+	if r.Status == StatusInProgress || r.Status == StatusHalted {
+		out.CountryTargeting = orig.CountryTargeting
+	}
+	return out
+}
+
 func stateOf(t *androidpublisher.Track) TrackState {
 	ts := TrackState{Track: t.Track}
 	for _, r := range t.Releases {
@@ -204,9 +218,11 @@ func place(pkg, track string, rels []*androidpublisher.TrackRelease, ours Releas
 		return nil, conflict(b, "another release is "+b.Status+" on the track; halt or complete it through its own lane first")
 	}
 	var out []*androidpublisher.TrackRelease
+	var orig *androidpublisher.TrackRelease
 	for _, r := range rels {
 		if slices.ContainsFunc(ours.VersionCodes, func(v int64) bool { return slices.Contains(r.VersionCodes, v) }) {
-			continue // ours, replaced below
+			orig = r // ours, replaced below
+			continue
 		}
 		switch {
 		case ours.Status == StatusCompleted && r.Status == string(StatusCompleted):
@@ -216,7 +232,7 @@ func place(pkg, track string, rels []*androidpublisher.TrackRelease, ours Releas
 		}
 		out = append(out, r)
 	}
-	return append(out, toAPI(ours)), nil
+	return append(out, merge(orig, ours)), nil
 }
 
 // sameRelease reports whether the track already holds ours as wanted.
@@ -267,7 +283,7 @@ func ours(pkg, track string, rels []*androidpublisher.TrackRelease, vc int64) (i
 // replaced returns rels with ours at i swapped for r; others are untouched.
 func replaced(rels []*androidpublisher.TrackRelease, i int, r Release) []*androidpublisher.TrackRelease {
 	out := slices.Clone(rels)
-	out[i] = toAPI(r)
+	out[i] = merge(rels[i], r)
 	return out
 }
 

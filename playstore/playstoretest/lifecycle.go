@@ -2,6 +2,7 @@ package playstoretest
 
 import (
 	"net/http"
+	"reflect"
 	"slices"
 )
 
@@ -42,7 +43,7 @@ func (a *app) noteLifecycle(next map[string][]Release, notSent bool) {
 func sameWire(a, b Release) bool {
 	return a.Name == b.Name && a.Status == b.Status && a.UserFraction == b.UserFraction &&
 		slices.Equal(a.VersionCodes, b.VersionCodes) && slices.Equal(a.ReleaseNotes, b.ReleaseNotes) &&
-		a.InAppUpdatePriority == b.InAppUpdatePriority
+		a.InAppUpdatePriority == b.InAppUpdatePriority && reflect.DeepEqual(a.CountryTargeting, b.CountryTargeting)
 }
 
 // SetLifecycleState scripts the review state of the release holding

@@ -22,6 +22,8 @@
 //   - versionCodes not uploaded to the app, a versionCode in two releases,
 //     an unknown track or edit, and a bad inAppUpdatePriority get messages
 //     the fake invents (codes and reasons follow Play's table);
+//   - countryTargeting is accepted on inProgress and halted production
+//     releases (Play documents inProgress only; a halt must keep it);
 //   - a review-flag refusal at commit leaves the edit usable, unless
 //     SetReviewRefusalDeletesEdit says otherwise;
 //   - edits live DefaultEditTTL (one hour) unless SetEditTTL says otherwise;
@@ -94,6 +96,13 @@ type Release struct {
 	UserFraction        float64
 	ReleaseNotes        []LocalizedText
 	InAppUpdatePriority int
+	CountryTargeting    *CountryTargeting
+}
+
+// CountryTargeting limits an inProgress production release to countries.
+type CountryTargeting struct {
+	Countries          []string `json:"countries,omitempty"`
+	IncludeRestOfWorld bool     `json:"includeRestOfWorld,omitempty"`
 }
 
 // ReviewMode says how the app's commits go to review.
@@ -403,6 +412,11 @@ func cloneReleases(rs []Release) []Release {
 	for i, r := range rs {
 		r.VersionCodes = slices.Clone(r.VersionCodes)
 		r.ReleaseNotes = slices.Clone(r.ReleaseNotes)
+		if r.CountryTargeting != nil {
+			ct := *r.CountryTargeting
+			ct.Countries = slices.Clone(ct.Countries)
+			r.CountryTargeting = &ct
+		}
 		out[i] = r
 	}
 	return out
@@ -771,19 +785,20 @@ type wireTrack struct {
 }
 
 type wireRelease struct {
-	Name                string          `json:"name,omitempty"`
-	VersionCodes        []string        `json:"versionCodes,omitempty"`
-	ReleaseNotes        []LocalizedText `json:"releaseNotes,omitempty"`
-	Status              string          `json:"status,omitempty"`
-	UserFraction        float64         `json:"userFraction,omitempty"`
-	InAppUpdatePriority int             `json:"inAppUpdatePriority,omitempty"`
+	Name                string            `json:"name,omitempty"`
+	VersionCodes        []string          `json:"versionCodes,omitempty"`
+	ReleaseNotes        []LocalizedText   `json:"releaseNotes,omitempty"`
+	Status              string            `json:"status,omitempty"`
+	UserFraction        float64           `json:"userFraction,omitempty"`
+	InAppUpdatePriority int               `json:"inAppUpdatePriority,omitempty"`
+	CountryTargeting    *CountryTargeting `json:"countryTargeting,omitempty"`
 }
 
 func toWireTrack(name string, rels []Release) wireTrack {
 	t := wireTrack{Track: name}
 	for _, r := range rels {
 		wr := wireRelease{Name: r.Name, ReleaseNotes: r.ReleaseNotes, Status: r.Status,
-			UserFraction: r.UserFraction, InAppUpdatePriority: r.InAppUpdatePriority}
+			UserFraction: r.UserFraction, InAppUpdatePriority: r.InAppUpdatePriority, CountryTargeting: r.CountryTargeting}
 		for _, vc := range r.VersionCodes {
 			wr.VersionCodes = append(wr.VersionCodes, strconv.FormatInt(vc, 10))
 		}
@@ -803,7 +818,7 @@ func parseTrack(path string, body []byte) ([]Release, *apiError) {
 			Status              *string           `json:"status"`
 			UserFraction        *float64          `json:"userFraction"`
 			InAppUpdatePriority *int              `json:"inAppUpdatePriority"`
-			CountryTargeting    json.RawMessage   `json:"countryTargeting"`
+			CountryTargeting    *CountryTargeting `json:"countryTargeting"`
 		} `json:"releases"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -848,7 +863,12 @@ func parseTrack(path string, body []byte) ([]Release, *apiError) {
 		if r.InAppUpdatePriority != nil && (*r.InAppUpdatePriority < 0 || *r.InAppUpdatePriority > 5) {
 			return nil, badRequest(fmt.Sprintf("Invalid value at 'track_config.releases[%d].in_app_update_priority': must be between 0 and 5", i))
 		}
-		rel := Release{Name: r.Name, Status: status, ReleaseNotes: r.ReleaseNotes}
+		if r.CountryTargeting != nil && (path != "production" || (status != StatusInProgress && status != StatusHalted)) {
+			// Play: only for inProgress releases on production (halted ones
+			// keep theirs here, so a halt can be resumed).
+			return nil, badRequest(fmt.Sprintf("Country targeting at 'track_config.releases[%d]' is only allowed for an in-progress release on the production track.", i))
+		}
+		rel := Release{Name: r.Name, Status: status, ReleaseNotes: r.ReleaseNotes, CountryTargeting: r.CountryTargeting}
 		if hasFraction {
 			rel.UserFraction = *r.UserFraction
 		}
