@@ -49,6 +49,23 @@ type inspection struct {
 
 // Inspect implements [Inspector].
 func (r *Registry) Inspect(ctx context.Context, name, version string) (PackageNative, error) {
+	var (
+		pn  PackageNative
+		err error
+	)
+	// A waiter that inherits another caller's transient failure (its
+	// context was cancelled, say) tries again itself.
+	for range 3 {
+		var mine bool
+		pn, mine, err = r.inspectShared(ctx, name, version)
+		if err == nil || mine || errors.Is(err, ErrPackageNotFound) || ctx.Err() != nil {
+			return pn, err
+		}
+	}
+	return pn, err
+}
+
+func (r *Registry) inspectShared(ctx context.Context, name, version string) (PackageNative, bool, error) {
 	key := name + "@" + version
 	r.mu.Lock()
 	if r.cache == nil {
@@ -58,9 +75,9 @@ func (r *Registry) Inspect(ctx context.Context, name, version string) (PackageNa
 		r.mu.Unlock()
 		select {
 		case <-in.done:
-			return in.pn, in.err
+			return in.pn, false, in.err
 		case <-ctx.Done():
-			return PackageNative{}, ctx.Err()
+			return PackageNative{}, false, ctx.Err()
 		}
 	}
 	in := &inspection{done: make(chan struct{})}
@@ -74,7 +91,7 @@ func (r *Registry) Inspect(ctx context.Context, name, version string) (PackageNa
 		r.mu.Unlock()
 	}
 	close(in.done)
-	return in.pn, in.err
+	return in.pn, true, in.err
 }
 
 func (r *Registry) base() string {
