@@ -209,6 +209,19 @@ func (r *Runner) EnqueueLaneCommand(ctx context.Context, tx *store.Store, a Lane
 	return res.Job.ID, nil
 }
 
+// EnqueueTx inserts a job in the transaction of tx. duplicate reports that a
+// unique job with the same key already existed (nothing new was inserted).
+func (r *Runner) EnqueueTx(ctx context.Context, tx *store.Store, args river.JobArgs, opts *river.InsertOpts) (id int64, duplicate bool, err error) {
+	if tx.SQLTx() == nil {
+		return 0, false, errors.New("enqueue " + args.Kind() + ": not in a transaction")
+	}
+	res, err := r.Client.InsertTx(ctx, tx.SQLTx(), args, opts)
+	if err != nil {
+		return 0, false, fmt.Errorf("enqueue %s: %w", args.Kind(), err)
+	}
+	return res.Job.ID, res.UniqueSkippedAsDuplicate, nil
+}
+
 // CancelLaneJobs cancels the unfinished jobs working on a lane (every job
 // whose args carry its lane_id), except commands.
 func (r *Runner) CancelLaneJobs(ctx context.Context, laneID string) error {

@@ -1,8 +1,70 @@
 package service
 
-import "context"
+import (
+	"context"
+	"fmt"
+
+	"github.com/riverqueue/river"
+
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/github"
+	"github.com/swapjoy/releasepilot/internal/httpapi"
+	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/store"
+)
 
 // setupGitHub wires GitHub intake: the webhook route and the plan_release job.
 func (s *Service) setupGitHub(ctx context.Context) error {
+	gh, err := github.NewClient(github.ClientOptions{BaseURL: s.Config.GitHub.APIURL, Token: s.Config.GitHub.Token.Value()})
+	if err != nil {
+		return fmt.Errorf("github.api_url: %w", err)
+	}
+	apps := map[string]config.App{}
+	var hookApps []httpapi.GitHubApp
+	for _, a := range s.Config.Apps {
+		apps[a.Name] = a
+		rule := github.TagRule{Repository: a.Repository, Pattern: a.TagPattern, Platforms: map[string]string{}}
+		if a.IOS.TagPattern != "" {
+			rule.Platforms["ios"] = a.IOS.TagPattern
+		}
+		if a.Android.TagPattern != "" {
+			rule.Platforms["android"] = a.Android.TagPattern
+		}
+		if err := rule.Validate(); err != nil {
+			return fmt.Errorf("apps %s: %w", a.Name, err)
+		}
+		ha := httpapi.GitHubApp{Name: a.Name, Secret: []byte(a.WebhookSecret.Value()), Rule: rule}
+		if a.OTATagPattern != "" {
+			ha.OTARule = github.TagRule{Repository: a.Repository, Pattern: a.OTATagPattern}
+			if err := ha.OTARule.Validate(); err != nil {
+				return fmt.Errorf("apps %s ota_tag_pattern: %w", a.Name, err)
+			}
+		}
+		hookApps = append(hookApps, ha)
+	}
+	planner := &jobs.Planner{
+		Store: s.Store,
+		Apps:  apps,
+		Repo: func(fullName string) (jobs.RepoReader, error) {
+			return gh.Repo(fullName)
+		},
+		Packages: &nativecheck.Registry{URL: s.Config.NPM.Registry},
+		Enqueue: func(ctx context.Context, tx *store.Store, args river.JobArgs, opts *river.InsertOpts) (int64, bool, error) {
+			return s.Jobs.EnqueueTx(ctx, tx, args, opts)
+		},
+		CanStart: func(kind string) bool { return s.laneKinds[kind] },
+		Log:      s.Log,
+	}
+	s.Planner = planner
+	s.addWorkers(func(w *river.Workers) { river.AddWorker(w, &jobs.PlanReleaseWorker{Planner: planner}) })
+	s.addRoute("POST /webhooks/github", httpapi.RoleNone, &httpapi.GitHubWebhook{Store: s.Store, Jobs: lazyEnqueuer{s}, Apps: hookApps, Log: s.Log})
 	return nil
+}
+
+// lazyEnqueuer reaches the River client, which exists only after setup.
+type lazyEnqueuer struct{ s *Service }
+
+func (l lazyEnqueuer) EnqueueTx(ctx context.Context, tx *store.Store, args river.JobArgs, opts *river.InsertOpts) (int64, bool, error) {
+	return l.s.Jobs.EnqueueTx(ctx, tx, args, opts)
 }

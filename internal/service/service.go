@@ -75,6 +75,17 @@ type Service struct {
 	ln      net.Listener
 	workers []func(*river.Workers)
 	routes  []route
+	// laneKinds lists the lane job kinds with a registered worker.
+	laneKinds map[string]bool
+	// Planner plans releases (the plan_release job).
+	Planner *jobs.Planner
+}
+
+// addLaneWorker registers the worker of a lane job kind.
+func addLaneWorker[T river.JobArgs](s *Service, w river.Worker[T]) {
+	var zero T
+	s.laneKinds[zero.Kind()] = true
+	s.addWorkers(func(ws *river.Workers) { river.AddWorker(ws, w) })
 }
 
 type route struct {
@@ -117,7 +128,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 			return nil, fmt.Errorf("record app %s: %w", a.Name, err)
 		}
 	}
-	svc := &Service{Config: cfg, Log: log, DB: db, Store: st, Metrics: httpapi.NewMetrics()}
+	svc := &Service{Config: cfg, Log: log, DB: db, Store: st, Metrics: httpapi.NewMetrics(), laneKinds: map[string]bool{}}
 	svc.Rollouts = &jobs.Rollouts{Store: st, Executors: jobs.Executors{}, Log: log}
 	// Each part of the product wires itself in its own file: workers,
 	// executors, lane starters and routes.

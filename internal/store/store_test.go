@@ -201,6 +201,18 @@ var conformance = map[string]func(t *testing.T, s *store.Store){
 		require.NoError(t, err)
 		require.Equal(t, "release", got.Outcome)
 	},
+	"fingerprints": func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seed(t, s)
+		f := store.Fingerprint{App: "acme", Platform: release.IOS, Commit: "abc", Algorithm: "a/1", Hash: "h1", Data: []byte(`{"hash":"h1"}`), CreatedAt: now}
+		require.NoError(t, s.SaveFingerprint(ctx, f))
+		require.NoError(t, s.SaveFingerprint(ctx, f), "idempotent")
+		got, err := s.GetFingerprint(ctx, "acme", release.IOS, "abc", "a/1")
+		require.NoError(t, err)
+		require.Equal(t, f, got)
+		_, err = s.GetFingerprint(ctx, "acme", release.Android, "abc", "a/1")
+		require.ErrorIs(t, err, store.ErrNotFound)
+	},
 	"transaction rolls back as a whole": func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		seed(t, s)

@@ -1,0 +1,377 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/riverqueue/river"
+
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/github"
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
+)
+
+// PlanReleaseArgs plans a release started by a tag: fingerprint, decide each
+// platform's lane, record release notes, start the lanes.
+type PlanReleaseArgs struct {
+	App       string   `json:"app" river:"unique"`
+	Tag       string   `json:"tag" river:"unique"`
+	Commit    string   `json:"commit"`
+	ReleaseID string   `json:"release_id"`
+	Platforms []string `json:"platforms"`
+	OTAOnly   bool     `json:"ota_only,omitempty"`
+}
+
+func (PlanReleaseArgs) Kind() string { return "plan_release" }
+
+// InsertOpts makes planning unique per app and tag.
+func (PlanReleaseArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 8, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// RepoReader is what planning reads from GitHub.
+type RepoReader interface {
+	nativecheck.Source
+	ResolveTag(ctx context.Context, tag string) (string, error)
+	ListTags(ctx context.Context) ([]github.Tag, error)
+	Compare(ctx context.Context, base, head string) (github.Comparison, error)
+}
+
+// Planner plans releases.
+type Planner struct {
+	Store *store.Store
+	Apps  map[string]config.App
+	// Repo opens a repository reader ("owner/name").
+	Repo func(fullName string) (RepoReader, error)
+	// Packages tells native npm packages (nil: every package counts as native).
+	Packages nativecheck.Inspector
+	// Enqueue inserts a lane's start job in the planning transaction.
+	Enqueue func(ctx context.Context, tx *store.Store, args river.JobArgs, opts *river.InsertOpts) (int64, bool, error)
+	// CanStart reports whether a worker for a lane job kind is registered
+	// (e.g. no App Store Connect credentials: no ios_lane worker).
+	CanStart func(kind string) bool
+	Now      func() time.Time
+	Log      *slog.Logger
+}
+
+// PlanReleaseWorker runs Planner.Plan as a River job.
+type PlanReleaseWorker struct {
+	river.WorkerDefaults[PlanReleaseArgs]
+	Planner *Planner
+}
+
+func (w *PlanReleaseWorker) Work(ctx context.Context, job *river.Job[PlanReleaseArgs]) error {
+	err := w.Planner.Plan(ctx, job.Args)
+	var perm *permanentError
+	if errors.As(err, &perm) {
+		return river.JobCancel(err)
+	}
+	return err
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func (p *Planner) now() time.Time {
+	if p.Now == nil {
+		return time.Now().UTC()
+	}
+	return p.Now().UTC()
+}
+
+// Plan fingerprints the tagged commit, decides each platform's lane, and
+// records everything with its events and the lanes' start jobs in one
+// transaction. Planning a release that already has lanes does nothing.
+func (p *Planner) Plan(ctx context.Context, a PlanReleaseArgs) error {
+	app, ok := p.Apps[a.App]
+	if !ok {
+		return &permanentError{fmt.Errorf("app %q is not configured", a.App)}
+	}
+	rel, err := p.Store.GetRelease(ctx, a.ReleaseID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return &permanentError{err}
+		}
+		return err
+	}
+	if lanes, err := p.Store.Lanes(ctx, rel.ID); err != nil {
+		return err
+	} else if len(lanes) > 0 {
+		return nil // planned before (a retried job)
+	}
+	repo, err := p.Repo(app.Repository)
+	if err != nil {
+		return &permanentError{err}
+	}
+	commit := rel.Commit
+	if commit == "" {
+		commit = a.Commit
+	}
+	if commit == "" {
+		if commit, err = repo.ResolveTag(ctx, a.Tag); err != nil {
+			return fmt.Errorf("resolve tag %s: %w", a.Tag, err)
+		}
+	}
+
+	fper := &nativecheck.Fingerprinter{Rules: nativecheck.Rules{Root: app.Root, NativeGlobs: app.Native.ExtraGlobs,
+		IgnoredGlobs: app.Native.IgnoreGlobs, ForceNative: app.Native.ForceNative, ForceJSOnly: app.Native.ForceJS}, Packages: p.Packages}
+	fps, fpErr := fper.Fingerprint(ctx, repo, commit)
+	if fpErr != nil && !errors.Is(fpErr, nativecheck.ErrIncomplete) {
+		return fmt.Errorf("fingerprint %s: %w", commit, fpErr)
+	}
+	notes := p.releaseNotes(ctx, repo, app, a.Tag, rel.Version, commit)
+
+	platforms := a.Platforms
+	if len(platforms) == 0 {
+		platforms = []string{string(release.Android), string(release.IOS)}
+	}
+	type planned struct {
+		lane release.Lane
+		fp   *nativecheck.Fingerprint
+	}
+	var lanes []planned
+	now := p.now()
+	for _, ps := range platforms {
+		plat, err := release.ParsePlatform(ps)
+		if err != nil {
+			continue
+		}
+		storeOn, otaOn := platformEnabled(app, plat)
+		if !storeOn && !otaOn {
+			continue
+		}
+		in := release.LaneInput{Platform: plat, StoreEnabled: storeOn, OTAEnabled: otaOn, OTAOnly: a.OTAOnly}
+		var fp *nativecheck.Fingerprint
+		if f, ok := fps[nativecheck.Platform(plat)]; ok && fpErr == nil {
+			fp = &f
+			in.Fingerprint = f.Hash
+		}
+		if fpErr != nil {
+			in.Difference = fpErr.Error()
+		}
+		if live, err := p.Store.LatestBinary(ctx, app.Name, plat); err == nil {
+			in.LiveFingerprint = live.Fingerprint
+			in.LiveVersion = fmt.Sprintf("%s (%s)", live.Version, live.BuildNumber)
+			if fp != nil && live.Fingerprint != fp.Hash {
+				in.Difference = p.explain(ctx, repo, fper, app.Name, plat, live, *fp)
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		kind, reason := release.DecideLane(in)
+		l := release.Lane{Platform: plat, Kind: kind, Reason: reason, Plan: lanePlan(app, plat, kind)}
+		if kind == release.KindRefused {
+			l.Status = release.Status{State: release.StateCancelled, Reason: reason, UpdatedAt: now}
+		}
+		lanes = append(lanes, planned{l, fp})
+	}
+
+	return p.Store.Tx(ctx, func(tx *store.Store) error {
+		if existing, err := tx.Lanes(ctx, rel.ID); err != nil {
+			return err
+		} else if len(existing) > 0 {
+			return nil
+		}
+		for _, pl := range lanes {
+			if pl.fp == nil {
+				continue
+			}
+			data, err := json.Marshal(pl.fp)
+			if err != nil {
+				return err
+			}
+			if err := tx.SaveFingerprint(ctx, store.Fingerprint{App: app.Name, Platform: pl.lane.Platform, Commit: commit, Algorithm: pl.fp.Algorithm,
+				Hash: pl.fp.Hash, Data: data, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		rel.Commit, rel.Notes, rel.UpdatedAt = commit, notes, now
+		rel.State = release.ReleaseActive
+		active := 0
+		for _, pl := range lanes {
+			l := pl.lane
+			l.ReleaseID = rel.ID
+			if l.Kind != release.KindRefused {
+				active++
+			}
+			canStart := true
+			if k := LaneStart(l); k == nil {
+				canStart = false
+			} else if p.CanStart != nil && !p.CanStart(k.Kind()) {
+				l.Reason += fmt.Sprintf(" (waiting: no %s worker is configured — check the store credentials)", k.Kind())
+				canStart = false
+			}
+			stored, err := tx.CreateLane(ctx, l, now)
+			if err != nil {
+				return err
+			}
+			details := map[string]any{"platform": string(l.Platform), "kind": string(l.Kind), "reason": l.Reason}
+			if pl.fp != nil {
+				details["fingerprint"] = pl.fp.Hash
+			}
+			if _, err := tx.AppendEvent(ctx, release.Event{At: now, Actor: "system", ReleaseID: rel.ID, LaneID: stored.ID, Kind: "lane.planned", Details: details}); err != nil {
+				return err
+			}
+			if canStart && p.Enqueue != nil {
+				if _, _, err := p.Enqueue(ctx, tx, LaneStart(stored), LaneStartOpts()); err != nil {
+					return err
+				}
+			}
+		}
+		if active == 0 {
+			rel.State = release.ReleaseFailed
+		}
+		if err := tx.UpdateRelease(ctx, rel); err != nil {
+			return err
+		}
+		_, err := tx.AppendEvent(ctx, release.Event{At: now, Actor: "system", ReleaseID: rel.ID, Kind: "release.planned",
+			Details: map[string]any{"commit": commit, "lanes": len(lanes), "state": string(rel.State)}})
+		return err
+	})
+}
+
+func platformEnabled(app config.App, p release.Platform) (storeOn, otaOn bool) {
+	switch p {
+	case release.IOS:
+		return app.IOS.Enabled, app.OTA.Enabled
+	case release.Android:
+		return app.Android.Enabled, app.OTA.Enabled
+	}
+	return false, false
+}
+
+func gateRules(app config.App, metrics ...string) []release.GateRule {
+	var out []release.GateRule
+	for _, g := range app.Rollout.Gates {
+		for _, m := range metrics {
+			if g.Metric == m {
+				out = append(out, release.GateRule{Metric: g.Metric, Max: g.Max, MinSamples: g.MinSamples})
+			}
+		}
+	}
+	return out
+}
+
+// lanePlan is a lane's default plan from the app's configuration.
+func lanePlan(app config.App, p release.Platform, kind release.LaneKind) release.Plan {
+	wait := release.Wait{Soak: release.Duration(app.Rollout.Soak.D()), Window: app.Rollout.Window}
+	switch {
+	case kind == release.KindOTA:
+		return release.StagedPlan(app.OTA.Stages, wait, gateRules(app, "ota_failure_rate"))
+	case kind == release.KindStore && p == release.Android:
+		pl := release.StagedPlan(app.Android.Stages, wait, gateRules(app, "crash_rate", "anr_rate"))
+		if app.Android.Approval {
+			pl.Steps = append([]release.Step{{Approval: &release.Approval{Reason: "start the production rollout"}}}, pl.Steps...)
+		}
+		return pl
+	case kind == release.KindStore && p == release.IOS:
+		if !app.IOS.AppStore || !app.IOS.PhasedRelease {
+			return release.Plan{Steps: []release.Step{{SetPercent: release.Pct(100)}}}
+		}
+		// Apple moves the phased release one day at a time; the plan mirrors
+		// its days so gates can pause it between them.
+		return release.StagedPlan(release.ApplePhasedStages, release.Wait{Soak: release.Duration(24 * time.Hour), Window: app.Rollout.Window}, gateRules(app, "crash_rate"))
+	}
+	return release.Plan{}
+}
+
+// explain describes how the live binary's fingerprint differs from fp. The
+// live fingerprint is read from the store, or recomputed from its commit.
+func (p *Planner) explain(ctx context.Context, repo RepoReader, fper *nativecheck.Fingerprinter, app string, plat release.Platform, live release.Binary, fp nativecheck.Fingerprint) string {
+	var liveFP nativecheck.Fingerprint
+	stored, err := p.Store.GetFingerprint(ctx, app, plat, live.Commit, fp.Algorithm)
+	if err == nil && json.Unmarshal(stored.Data, &liveFP) == nil && liveFP.Verify() {
+		return nativecheck.Explain(liveFP, fp).String()
+	}
+	if live.Commit != "" {
+		if all, err := fper.Fingerprint(ctx, repo, live.Commit); err == nil {
+			if f, ok := all[nativecheck.Platform(plat)]; ok {
+				return nativecheck.Explain(f, fp).String()
+			}
+		}
+	}
+	return fmt.Sprintf("fingerprint %s differs from the live binary's %s (its inputs are not recorded, so the files cannot be listed)", short(fp.Hash), short(live.Fingerprint))
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// MaxNotes bounds release notes (App Store "What to Test" takes 4,000).
+const MaxNotes = 4000
+
+// releaseNotes lists the commits since the previous version tag of the app.
+// Notes are best effort: a failure leaves a note saying so, never a failed plan.
+func (p *Planner) releaseNotes(ctx context.Context, repo RepoReader, app config.App, tag, version, commit string) string {
+	cur, err := semver.NewVersion(version)
+	if err != nil {
+		return ""
+	}
+	rule := github.TagRule{Repository: app.Repository, Pattern: app.TagPattern}
+	tags, err := repo.ListTags(ctx)
+	if err != nil {
+		return "(release notes unavailable: " + err.Error() + ")"
+	}
+	var prev *semver.Version
+	prevTag := ""
+	for _, t := range tags {
+		if t.Name == tag {
+			continue
+		}
+		m := rule.Match(app.Repository, t.Name)
+		if !m.Matched || m.Version == nil || !m.Version.LessThan(cur) {
+			continue
+		}
+		if prev == nil || m.Version.GreaterThan(prev) {
+			prev, prevTag = m.Version, t.Name
+		}
+	}
+	if prevTag == "" {
+		return "First release."
+	}
+	cmp, err := repo.Compare(ctx, prevTag, commit)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Sprintf("(release notes unavailable: %s is not an ancestor)", prevTag)
+		}
+		return "(release notes unavailable: " + err.Error() + ")"
+	}
+	var lines []string
+	for i := len(cmp.Commits) - 1; i >= 0; i-- {
+		c := cmp.Commits[i]
+		subject, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+		if subject == "" || strings.HasPrefix(subject, "Merge ") {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("- %s (%s)", subject, short7(c.SHA)))
+	}
+	out := fmt.Sprintf("Changes since %s:\n%s", prevTag, strings.Join(lines, "\n"))
+	if cmp.CommitsIncomplete {
+		out += "\n- … and more"
+	}
+	if r := []rune(out); len(r) > MaxNotes {
+		out = string(r[:MaxNotes-1]) + "…"
+	}
+	return out
+}
+
+func short7(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
