@@ -108,6 +108,10 @@ func TestResolveAndListTags(t *testing.T) {
 	require.Equal(t, c2, got, "annotated tag dereferenced to its commit")
 	_, err = tb.gh.ResolveTag(t.Context(), "v9")
 	require.ErrorIs(t, err, fs.ErrNotExist)
+	tb.repo.AnnotatedTag("ios/v1.1.0", c2, "iOS only")
+	got, err = tb.gh.ResolveTag(t.Context(), "ios/v1.1.0")
+	require.NoError(t, err)
+	require.Equal(t, c2, got, "per-platform tag with a slash")
 
 	// The tree of an annotated tag's ref is the commit's tree.
 	entries, _, err := tb.gh.Tree(t.Context(), "v1.1.0")
@@ -119,7 +123,7 @@ func TestResolveAndListTags(t *testing.T) {
 	}
 	tags, err := tb.gh.ListTags(t.Context())
 	require.NoError(t, err)
-	require.Len(t, tags, 252) // three pages of 100
+	require.Len(t, tags, 253) // three pages of 100
 	byName := map[string]string{}
 	for _, tg := range tags {
 		byName[tg.Name] = tg.Commit

@@ -268,10 +268,14 @@ func (f *Fingerprinter) localNativePackages(entries []Entry, root string) []nati
 	hasPkgJSON := map[string]bool{}
 	marker := map[string]bool{}
 	for _, e := range entries {
-		if e.Type == "tree" || strings.Contains(e.Path, "node_modules/") {
+		p := e.Path
+		// Cheap suffix test first: this loop sees every entry of the tree.
+		if e.Type == "tree" || !(strings.HasSuffix(p, "package.json") || strings.HasSuffix(p, ".podspec") ||
+			strings.HasSuffix(p, "expo-module.config.json") || strings.HasSuffix(p, ".gradle") || strings.HasSuffix(p, ".gradle.kts")) ||
+			strings.Contains(p, "node_modules/") {
 			continue
 		}
-		dir, base := path.Split(e.Path)
+		dir, base := path.Split(p)
 		switch {
 		case base == "package.json":
 			hasPkgJSON[dir] = true
