@@ -1,9 +1,16 @@
 package jobs
 
 import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
 	"github.com/riverqueue/river"
 
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
 )
 
 // Lane jobs carry only the lane id: everything else is read from the store
@@ -52,4 +59,93 @@ func LaneStart(l release.Lane) river.JobArgs {
 // finished, so planning twice starts a lane once.
 func LaneStartOpts() *river.InsertOpts {
 	return &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// Assets fetches build artifacts attached to the GitHub release of a tag
+// (an .ipa, an .aab, a JS bundle zip).
+type Assets interface {
+	// FetchAsset downloads the first asset of the release at tag whose name
+	// matches the glob pattern into a new temporary file, positioned at 0.
+	// The caller closes and removes it. A missing release or asset matches
+	// fs.ErrNotExist.
+	FetchAsset(ctx context.Context, repository, tag, pattern string) (f *os.File, name string, err error)
+}
+
+// LaneFingerprint returns the stored native fingerprint hash of the
+// release's commit for the lane's platform ("" when none was recorded).
+func LaneFingerprint(ctx context.Context, st *store.Store, app string, p release.Platform, commit string) (string, error) {
+	f, err := st.GetFingerprint(ctx, app, p, commit, nativecheck.Algorithm)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return f.Hash, err
+}
+
+// LaneReady records the binary a store lane shipped (nil for OTA lanes) and
+// hands the lane to the reconciler: pending → rolling at step 0, with an
+// event. Calling it again for a lane that is already rolling changes nothing.
+func LaneReady(ctx context.Context, st *store.Store, laneID string, bin *release.Binary, now time.Time, detail string) error {
+	return st.Tx(ctx, func(tx *store.Store) error {
+		l, err := tx.GetLane(ctx, laneID)
+		if err != nil {
+			return err
+		}
+		if bin != nil {
+			if _, err := tx.RecordBinary(ctx, *bin); err != nil {
+				return err
+			}
+		}
+		if l.Status.State != release.StatePending {
+			return nil
+		}
+		next, err := l.Status.Transition(release.StateRolling, detail, now)
+		if err != nil {
+			return err
+		}
+		next.StepIndex, next.StepStartedAt, next.NextEligibleAt = 0, now, time.Time{}
+		if _, err := tx.UpdateStatus(ctx, laneID, next); err != nil {
+			return err
+		}
+		details := map[string]any{"platform": string(l.Platform), "detail": detail}
+		if bin != nil {
+			details["version"], details["build_number"], details["fingerprint"] = bin.Version, bin.BuildNumber, bin.Fingerprint
+		}
+		_, err = tx.AppendEvent(ctx, release.Event{At: now, Actor: "system", ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: "lane.ready", Details: details})
+		return err
+	})
+}
+
+// LaneFailed marks a lane failed with a reason people can act on, and
+// records the event. A lane already finished is left alone.
+func LaneFailed(ctx context.Context, st *store.Store, laneID, reason string, now time.Time) error {
+	return st.Tx(ctx, func(tx *store.Store) error {
+		l, err := tx.GetLane(ctx, laneID)
+		if err != nil {
+			return err
+		}
+		if l.Status.State.Terminal() {
+			return nil
+		}
+		next, err := l.Status.Transition(release.StateFailed, reason, now)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.UpdateStatus(ctx, laneID, next); err != nil {
+			return err
+		}
+		_, err = tx.AppendEvent(ctx, release.Event{At: now, Actor: "system", ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: "lane.failed",
+			Details: map[string]any{"platform": string(l.Platform), "reason": reason}})
+		return err
+	})
+}
+
+// LaneProgress records a step of a lane job (uploaded, processing, in
+// TestFlight…) in the audit log.
+func LaneProgress(ctx context.Context, st *store.Store, l release.Lane, kind string, details map[string]any, now time.Time) error {
+	if details == nil {
+		details = map[string]any{}
+	}
+	details["platform"] = string(l.Platform)
+	_, err := st.AppendEvent(ctx, release.Event{At: now, Actor: "system", ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: kind, Details: details})
+	return err
 }
