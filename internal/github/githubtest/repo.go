@@ -14,8 +14,8 @@ import (
 // Files is a commit's full snapshot: path → content.
 type Files map[string]string
 
-// With returns a copy of f with changes applied; an empty-string value
-// deletes the path (use WithDeleted for clarity).
+// With returns a copy of f with changes added or overwritten; use
+// WithDeleted to remove paths.
 func (f Files) With(changes Files) Files {
 	out := maps.Clone(f)
 	if out == nil {
