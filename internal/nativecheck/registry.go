@@ -2,11 +2,18 @@ package nativecheck
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -149,7 +156,9 @@ func (r *Registry) inspect(ctx context.Context, name, version string) (PackageNa
 		Version       string          `json:"version"`
 		CodegenConfig json.RawMessage `json:"codegenConfig"`
 		Dist          struct {
-			Tarball string `json:"tarball"`
+			Tarball   string `json:"tarball"`
+			Integrity string `json:"integrity"`
+			Shasum    string `json:"shasum"`
 		} `json:"dist"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&meta); err != nil {
@@ -158,7 +167,11 @@ func (r *Registry) inspect(ctx context.Context, name, version string) (PackageNa
 	if meta.Dist.Tarball == "" {
 		return PackageNative{}, fmt.Errorf("nativecheck: registry metadata for %s@%s has no tarball", name, version)
 	}
-	pn, err := r.listTarball(ctx, meta.Dist.Tarball)
+	want, err := tarballDigest(meta.Dist.Integrity, meta.Dist.Shasum)
+	if err != nil {
+		return PackageNative{}, fmt.Errorf("nativecheck: registry metadata for %s@%s: %w", name, version, err)
+	}
+	pn, err := r.listTarball(ctx, meta.Dist.Tarball, want)
 	if err != nil {
 		return PackageNative{}, fmt.Errorf("nativecheck: tarball of %s@%s: %w", name, version, err)
 	}
@@ -176,7 +189,50 @@ func joinEvidence(a, b string) string {
 	return a + ", " + b
 }
 
-func (r *Registry) listTarball(ctx context.Context, u string) (PackageNative, error) {
+// digest is the expected hash of a tarball.
+type digest struct {
+	newHash func() hash.Hash
+	sum     []byte
+}
+
+// tarballDigest picks the strongest checksum the metadata offers: the
+// Subresource Integrity string (sha512, else sha256/sha1) or the legacy
+// sha1 shasum. A tarball with neither is refused, since its contents decide
+// whether an over-the-air update is allowed.
+func tarballDigest(integrity, shasum string) (digest, error) {
+	best := digest{}
+	rank := 0
+	for _, f := range strings.Fields(integrity) {
+		alg, b64, ok := strings.Cut(f, "-")
+		if !ok {
+			continue
+		}
+		sum, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case alg == "sha512" && rank < 3:
+			best, rank = digest{sha512.New, sum}, 3
+		case alg == "sha256" && rank < 2:
+			best, rank = digest{sha256.New, sum}, 2
+		case alg == "sha1" && rank < 1:
+			best, rank = digest{sha1.New, sum}, 1
+		}
+	}
+	if rank == 0 && shasum != "" {
+		sum, err := hex.DecodeString(shasum)
+		if err == nil {
+			best, rank = digest{sha1.New, sum}, 1
+		}
+	}
+	if rank == 0 {
+		return digest{}, errors.New("no usable dist.integrity or dist.shasum")
+	}
+	return best, nil
+}
+
+func (r *Registry) listTarball(ctx context.Context, u string, want digest) (PackageNative, error) {
 	resp, err := r.get(ctx, u)
 	if err != nil {
 		return PackageNative{}, err
@@ -189,7 +245,9 @@ func (r *Registry) listTarball(ctx context.Context, u string) (PackageNative, er
 	if limit <= 0 {
 		limit = 256 << 20
 	}
-	zr, err := gzip.NewReader(io.LimitReader(resp.Body, limit))
+	h := want.newHash()
+	body := io.TeeReader(io.LimitReader(resp.Body, limit), h)
+	zr, err := gzip.NewReader(body)
 	if err != nil {
 		return PackageNative{}, err
 	}
@@ -227,6 +285,14 @@ func (r *Registry) listTarball(ctx context.Context, u string) (PackageNative, er
 			pn.IOS = pn.IOS || ios
 			pn.Android = pn.Android || android
 		}
+	}
+	// Hash the rest of the stream (tar padding, gzip trailer) before
+	// trusting what was listed.
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return PackageNative{}, err
+	}
+	if !bytes.Equal(h.Sum(nil), want.sum) {
+		return PackageNative{}, errors.New("tarball does not match the registry's integrity checksum")
 	}
 	sort.Strings(evidence)
 	pn.Evidence = strings.Join(evidence, ", ")

@@ -131,3 +131,14 @@ func TestRegistryNetworkErrorHidesNothingSecret(t *testing.T) {
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "npm_secret")
 }
+
+func TestRegistryRefusesTarballThatFailsIntegrity(t *testing.T) {
+	t.Parallel()
+	reg := registry(t)
+	// A native package served as JS-only by a compromised mirror must not
+	// turn into "JS-only": the checksum no longer matches.
+	reg.Tamper("react-native-mmkv", "3.2.0", map[string]string{"index.js": ""})
+	r := &nativecheck.Registry{URL: reg.BaseURL}
+	_, err := r.Inspect(context.Background(), "react-native-mmkv", "3.2.0")
+	require.ErrorContains(t, err, "tarball does not match the registry's integrity checksum")
+}

@@ -7,9 +7,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha1"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,7 +57,13 @@ func (g *Registry) Add(name, ver string, files map[string]string, pkgJSON map[st
 	for p, c := range files {
 		all[p] = c
 	}
-	for p, c := range all {
+	paths := make([]string, 0, len(all))
+	for p := range all {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths) // deterministic bytes, so checksums are stable
+	for _, p := range paths {
+		c := all[p]
 		_ = tw.WriteHeader(&tar.Header{Name: "package/" + p, Mode: 0o644, Size: int64(len(c)), Typeflag: tar.TypeReg})
 		_, _ = tw.Write([]byte(c))
 	}
@@ -63,7 +74,13 @@ func (g *Registry) Add(name, ver string, files map[string]string, pkgJSON map[st
 		meta[k] = v
 	}
 	base := name[strings.LastIndex(name, "/")+1:]
-	meta["dist"] = map[string]any{"tarball": "/" + name + "/-/" + base + "-" + ver + ".tgz"}
+	sum512 := sha512.Sum512(buf.Bytes())
+	sum1 := sha1.Sum(buf.Bytes())
+	meta["dist"] = map[string]any{
+		"tarball":   "/" + name + "/-/" + base + "-" + ver + ".tgz",
+		"integrity": "sha512-" + base64.StdEncoding.EncodeToString(sum512[:]),
+		"shasum":    hex.EncodeToString(sum1[:]),
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.versions[name+"@"+ver] = &version{meta: meta, tarball: buf.Bytes()}
@@ -84,6 +101,21 @@ func (g *Registry) AddNative(name, ver string) {
 // AddJS publishes a JS-only package.
 func (g *Registry) AddJS(name, ver string) {
 	g.Add(name, ver, map[string]string{"index.js": "module.exports = {}\n", "README.md": "# " + name + "\n"}, nil)
+}
+
+// Tamper replaces the tarball of name@ver with another package's files
+// while keeping the published checksums, as a compromised mirror would.
+func (g *Registry) Tamper(name, ver string, files map[string]string) {
+	g.mu.Lock()
+	orig := g.versions[name+"@"+ver]
+	g.mu.Unlock()
+	if orig == nil {
+		return
+	}
+	g.Add(name, ver, files, nil)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.versions[name+"@"+ver].meta = orig.meta
 }
 
 func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -131,8 +163,12 @@ func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, val := range v.meta {
 		meta[k] = val
 	}
-	dist := v.meta["dist"].(map[string]any)
-	meta["dist"] = map[string]any{"tarball": g.BaseURL + dist["tarball"].(string)}
+	dist := map[string]any{}
+	for k, val := range v.meta["dist"].(map[string]any) {
+		dist[k] = val
+	}
+	dist["tarball"] = g.BaseURL + dist["tarball"].(string)
+	meta["dist"] = dist
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(meta)
 }
