@@ -134,35 +134,79 @@ func (r *Registry) get(ctx context.Context, u string) (*http.Response, error) {
 	return resp, nil
 }
 
-func (r *Registry) inspect(ctx context.Context, name, version string) (PackageNative, error) {
-	if name == "" || strings.ContainsAny(name, " \t\n") || strings.HasPrefix(name, ".") {
-		return PackageNative{}, fmt.Errorf("nativecheck: invalid package name %q", name)
-	}
+// versionMeta is the part of a package version's metadata that is used.
+type versionMeta struct {
+	Name          string          `json:"name"`
+	Version       string          `json:"version"`
+	CodegenConfig json.RawMessage `json:"codegenConfig"`
+	Dist          struct {
+		Tarball   string `json:"tarball"`
+		Integrity string `json:"integrity"`
+		Shasum    string `json:"shasum"`
+	} `json:"dist"`
+}
+
+// transientStatus reports statuses worth retrying later rather than
+// answering from another endpoint.
+func transientStatus(code int) bool {
+	return code == http.StatusTooManyRequests || code >= 500
+}
+
+// metadata reads one version's metadata. It asks the per-version endpoint
+// first (small), and falls back to the whole packument when that endpoint
+// refuses: npmjs.org has answered 401 "you cannot fetch versions for scoped
+// packages" there, and other registries may not implement it.
+func (r *Registry) metadata(ctx context.Context, name, version string) (versionMeta, error) {
 	escaped := strings.Replace(url.PathEscape(name), "%40", "@", 1)
 	escaped = strings.ReplaceAll(escaped, "/", "%2F")
+	var meta versionMeta
 	resp, err := r.get(ctx, r.base()+"/"+escaped+"/"+url.PathEscape(version))
 	if err != nil {
-		return PackageNative{}, err
+		return meta, err
+	}
+	if resp.StatusCode == http.StatusOK {
+		defer resp.Body.Close()
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&meta); err != nil {
+			return meta, fmt.Errorf("nativecheck: registry metadata for %s@%s: %w", name, version, err)
+		}
+		return meta, nil
+	}
+	resp.Body.Close()
+	if transientStatus(resp.StatusCode) {
+		return meta, fmt.Errorf("nativecheck: registry answered %d for %s@%s", resp.StatusCode, name, version)
+	}
+
+	resp, err = r.get(ctx, r.base()+"/"+escaped)
+	if err != nil {
+		return meta, err
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return PackageNative{}, fmt.Errorf("%w: %s@%s", ErrPackageNotFound, name, version)
+		return meta, fmt.Errorf("%w: %s@%s", ErrPackageNotFound, name, version)
 	case resp.StatusCode != http.StatusOK:
-		return PackageNative{}, fmt.Errorf("nativecheck: registry answered %d for %s@%s", resp.StatusCode, name, version)
+		return meta, fmt.Errorf("nativecheck: registry answered %d for %s", resp.StatusCode, name)
 	}
-	var meta struct {
-		Name          string          `json:"name"`
-		Version       string          `json:"version"`
-		CodegenConfig json.RawMessage `json:"codegenConfig"`
-		Dist          struct {
-			Tarball   string `json:"tarball"`
-			Integrity string `json:"integrity"`
-			Shasum    string `json:"shasum"`
-		} `json:"dist"`
+	var doc struct {
+		Versions map[string]versionMeta `json:"versions"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&meta); err != nil {
-		return PackageNative{}, fmt.Errorf("nativecheck: registry metadata for %s@%s: %w", name, version, err)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 128<<20)).Decode(&doc); err != nil {
+		return meta, fmt.Errorf("nativecheck: registry metadata for %s: %w", name, err)
+	}
+	meta, ok := doc.Versions[version]
+	if !ok {
+		return meta, fmt.Errorf("%w: %s@%s", ErrPackageNotFound, name, version)
+	}
+	return meta, nil
+}
+
+func (r *Registry) inspect(ctx context.Context, name, version string) (PackageNative, error) {
+	if name == "" || strings.ContainsAny(name, " \t\n") || strings.HasPrefix(name, ".") {
+		return PackageNative{}, fmt.Errorf("nativecheck: invalid package name %q", name)
+	}
+	meta, err := r.metadata(ctx, name, version)
+	if err != nil {
+		return PackageNative{}, err
 	}
 	if meta.Dist.Tarball == "" {
 		return PackageNative{}, fmt.Errorf("nativecheck: registry metadata for %s@%s has no tarball", name, version)

@@ -65,7 +65,8 @@ func TestRegistryCacheIsSharedAndConcurrencySafe(t *testing.T) {
 	require.ErrorIs(t, err, nativecheck.ErrPackageNotFound)
 	_, err = r.Inspect(context.Background(), "missing", "1.0.0")
 	require.ErrorIs(t, err, nativecheck.ErrPackageNotFound)
-	require.Equal(t, int64(3), reg.Requests.Load()) // a 404 is an answer: cached
+	// The version endpoint's 404, then the packument's 404; then cached.
+	require.Equal(t, int64(4), reg.Requests.Load())
 }
 
 func TestRegistryTransientErrorsAreRetried(t *testing.T) {
@@ -141,4 +142,18 @@ func TestRegistryRefusesTarballThatFailsIntegrity(t *testing.T) {
 	r := &nativecheck.Registry{URL: reg.BaseURL}
 	_, err := r.Inspect(context.Background(), "react-native-mmkv", "3.2.0")
 	require.ErrorContains(t, err, "tarball does not match the registry's integrity checksum")
+}
+
+func TestRegistryFallsBackToPackumentForScopedPackages(t *testing.T) {
+	t.Parallel()
+	reg := registry(t)
+	reg.NoScopedVersionEndpoint = true
+	r := &nativecheck.Registry{URL: reg.BaseURL}
+	pn, err := r.Inspect(context.Background(), "@shopify/flash-list", "1.7.0")
+	require.NoError(t, err)
+	require.Equal(t, nativecheck.PackageNative{IOS: true, Android: true, Evidence: "android/, shopify-flash-list.podspec"}, pn)
+	_, err = r.Inspect(context.Background(), "@shopify/flash-list", "9.9.9")
+	require.ErrorIs(t, err, nativecheck.ErrPackageNotFound)
+	_, err = r.Inspect(context.Background(), "@shopify/nope", "1.0.0")
+	require.ErrorIs(t, err, nativecheck.ErrPackageNotFound)
 }

@@ -32,6 +32,10 @@ type Registry struct {
 	// Fail, if set, answers a request with that status when it returns
 	// non-zero (to simulate outages).
 	Fail func(r *http.Request) int
+	// NoScopedVersionEndpoint makes GET /@scope%2Fname/{version} answer 401
+	// with npmjs.org's "you cannot fetch versions for scoped packages", so
+	// clients must read the whole packument.
+	NoScopedVersionEndpoint bool
 }
 
 type version struct {
@@ -147,9 +151,28 @@ func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(v.tarball)
 		return
 	}
+	// A packument: GET /{name} with every version.
+	if !strings.Contains(strings.TrimPrefix(p, "@"), "/") || (strings.HasPrefix(p, "@") && strings.Count(p, "/") == 1) {
+		versions := map[string]any{}
+		for key, v := range g.versions {
+			if name, ver, _ := cutLast(key, "@"); name == p {
+				versions[ver] = g.metaFor(v)
+			}
+		}
+		if len(versions) == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":"Not found"}`))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"name": p, "versions": versions})
+		return
+	}
 	j := strings.LastIndex(p, "/")
-	if j <= 0 {
-		http.Error(w, `{"error":"Not found"}`, http.StatusNotFound)
+	if g.NoScopedVersionEndpoint && strings.HasPrefix(p, "@") {
+		w.Header().Set("npm-notice", "ERROR: you cannot fetch versions for scoped packages")
+		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	v := g.versions[p[:j]+"@"+p[j+1:]]
@@ -159,6 +182,12 @@ func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`"version not found: ` + p[j+1:] + `"`))
 		return
 	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(g.metaFor(v))
+}
+
+// metaFor is a version's metadata with an absolute tarball URL.
+func (g *Registry) metaFor(v *version) map[string]any {
 	meta := map[string]any{}
 	for k, val := range v.meta {
 		meta[k] = val
@@ -169,6 +198,12 @@ func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	dist["tarball"] = g.BaseURL + dist["tarball"].(string)
 	meta["dist"] = dist
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(meta)
+	return meta
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i > 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
 }
