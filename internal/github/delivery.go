@@ -40,7 +40,10 @@ type Delivery struct {
 	NeedsResolution bool
 	// TagObject is the annotated tag object SHA a push reported as "after"
 	// when it differs from the commit; empty for lightweight tags.
-	TagObject       string
+	TagObject string
+	// Moved is set when a push re-points an existing tag (created false,
+	// forced true): the same tag name now names another commit.
+	Moved           bool
 	TargetCommitish string // release events only
 	Prerelease      bool   // release events only
 	HookID          int64  // ping only
@@ -132,6 +135,7 @@ func ParseDelivery(eventType string, body []byte) (Delivery, error) {
 			return ignored(d, fmt.Sprintf("tag %q was deleted", tag)), nil
 		}
 		d.Kind = KindTagCreated
+		d.Moved = !p.GetCreated() && p.GetBefore() != zeroSHA
 		// For an annotated tag "after" is the tag object, not the commit;
 		// head_commit.id is the commit.
 		if id := p.GetHeadCommit().GetID(); isSHA(id) {

@@ -192,6 +192,15 @@ func TestParseDeliveryErrors(t *testing.T) {
 	}
 }
 
+func TestParseMovedTag(t *testing.T) {
+	t.Parallel()
+	d, err := github.ParseDelivery("push", []byte(`{"ref":"refs/tags/v1.0.0","before":"`+tagObjSHA+`","after":"`+commitSHA+`","created":false,"forced":true,"head_commit":{"id":"`+commitSHA+`"},"repository":{"full_name":"a/b"}}`))
+	require.NoError(t, err)
+	require.Equal(t, github.KindTagCreated, d.Kind)
+	require.True(t, d.Moved)
+	require.Equal(t, commitSHA, d.Commit)
+}
+
 func TestParseTagPushWithoutHeadCommit(t *testing.T) {
 	t.Parallel()
 	d, err := github.ParseDelivery("push", []byte(`{"ref":"refs/tags/v1.0.0","before":"0000000000000000000000000000000000000000","after":"`+tagObjSHA+`","created":true,"head_commit":null,"repository":{"full_name":"a/b"}}`))
