@@ -1,0 +1,172 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/internal/store"
+	"github.com/swapjoy/releasepilot/internal/store/storetest"
+	"github.com/swapjoy/releasepilot/playstore"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest"
+)
+
+var _ playstore.VersionCodeLedger = store.VersionCodes{}
+
+// replicas opens the same fresh database twice, as two processes would.
+func replicas(t *testing.T, e store.Engine) (a, b *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	url := storetest.URL(t, e)
+	open := func() *store.Store {
+		db, err := store.Open(ctx, url, "")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		require.NoError(t, db.Migrate(ctx, nil))
+		return store.New(db)
+	}
+	return open(), open()
+}
+
+func TestVersionCodeLedger(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			a, b := replicas(t, e)
+			la, lb := a.VersionCodes(), b.VersionCodes()
+
+			m, err := la.Max(ctx, "com.acme")
+			require.NoError(t, err)
+			require.Zero(t, m)
+			seen, err := la.Seen(ctx, "com.acme", 42)
+			require.NoError(t, err)
+			require.False(t, seen)
+
+			require.NoError(t, la.Record(ctx, "com.acme", 42))
+			require.NoError(t, la.Record(ctx, "com.acme", 42), "recording twice is fine")
+			require.NoError(t, la.Record(ctx, "com.acme", 7))
+			require.NoError(t, la.Record(ctx, "com.other", 900))
+
+			// The other replica sees what this one recorded.
+			seen, err = lb.Seen(ctx, "com.acme", 42)
+			require.NoError(t, err)
+			require.True(t, seen)
+			seen, err = lb.Seen(ctx, "com.acme", 43)
+			require.NoError(t, err)
+			require.False(t, seen)
+			seen, err = lb.Seen(ctx, "com.acme", 900)
+			require.NoError(t, err)
+			require.False(t, seen, "versionCodes are per package")
+			m, err = lb.Max(ctx, "com.acme")
+			require.NoError(t, err)
+			require.EqualValues(t, 42, m)
+
+			// Big versionCodes survive the round trip (Play allows up to 2100000000).
+			require.NoError(t, lb.Record(ctx, "com.acme", 2_100_000_000))
+			m, err = la.Max(ctx, "com.acme")
+			require.NoError(t, err)
+			require.EqualValues(t, 2_100_000_000, m)
+
+			require.ErrorContains(t, la.Record(ctx, "", 1), "package name is empty")
+			require.ErrorContains(t, la.Record(ctx, "com.acme", 0), "versionCode 0 of com.acme must be positive")
+		})
+	}
+}
+
+func TestVersionCodeLedgerConcurrentReplicas(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			a, b := replicas(t, e)
+			var wg sync.WaitGroup
+			errs := make(chan error, 40)
+			for i := range 20 {
+				for _, s := range []*store.Store{a, b} {
+					wg.Go(func() {
+						// Both replicas record the same codes at once.
+						errs <- s.VersionCodes().Record(ctx, "com.acme", int64(100+i))
+					})
+				}
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				require.NoError(t, err)
+			}
+			m, err := a.VersionCodes().Max(ctx, "com.acme")
+			require.NoError(t, err)
+			require.EqualValues(t, 119, m)
+			var n int
+			require.NoError(t, a.DB.SQL.QueryRowContext(ctx, `SELECT count(*) FROM play_version_codes`).Scan(&n))
+			require.Equal(t, 20, n)
+		})
+	}
+}
+
+func TestVersionCodeLedgerInTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := store.New(storetest.Open(t, store.SQLite))
+	boom := errors.New("boom")
+	err := s.Tx(ctx, func(tx *store.Store) error {
+		require.NoError(t, tx.VersionCodes().Record(ctx, "com.acme", 5))
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	seen, err := s.VersionCodes().Seen(ctx, "com.acme", 5)
+	require.NoError(t, err)
+	require.False(t, seen, "a rolled-back record is gone")
+}
+
+// A replica whose upload died after the bytes left makes the other replica
+// refuse that versionCode: the ratchet is shared through the database.
+func TestVersionCodeLedgerGuardsPlayAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			a, b := replicas(t, e)
+			fake := playstoretest.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+			srv := httptest.NewServer(fake)
+			t.Cleanup(srv.Close)
+			fake.AddApp("com.acme")
+			fake.SeedBundles("com.acme", 41)
+			client := func(s *store.Store, email string) *playstore.Client {
+				key, err := fake.ServiceAccountJSON(srv.URL, email)
+				require.NoError(t, err)
+				c, err := playstore.New(ctx, playstore.Config{CredentialsJSON: key, Endpoint: srv.URL + "/", ReportingEndpoint: srv.URL + "/",
+					Ledger: s.VersionCodes(), Sleep: func(context.Context, time.Duration) error { return nil }})
+				require.NoError(t, err)
+				return c
+			}
+			ca, cb := client(a, "a@example.iam.gserviceaccount.com"), client(b, "b@example.iam.gserviceaccount.com")
+			aab := playstoretest.FakeBundle(42, 512)
+			bundle := playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(aab), Size: int64(len(aab))}
+
+			fake.Inject(playstoretest.Fault{Method: playstoretest.MethodBundlesUpload, Kind: playstoretest.FaultInternal, Times: 10})
+			_, err := ca.UploadBundle(ctx, "com.acme", bundle)
+			require.Error(t, err)
+			require.Equal(t, []int64{41}, fake.Bundles("com.acme"), "the upload never committed")
+
+			_, err = cb.UploadBundle(ctx, "com.acme", bundle)
+			var reused *playstore.VersionCodeReusedError
+			require.ErrorAs(t, err, &reused, fmt.Sprint(err))
+			require.EqualValues(t, 43, reused.Next)
+			next, err := cb.NextVersionCode(ctx, "com.acme")
+			require.NoError(t, err)
+			require.EqualValues(t, 43, next)
+		})
+	}
+}
