@@ -140,16 +140,16 @@ func (ex Explanation) String() string {
 		fmt.Fprintf(&sb, "\n  %s", ex.Incomparable)
 	}
 	for _, f := range ex.FilesAdded {
-		fmt.Fprintf(&sb, "\n  file added: %s (%s)", f.Path, f.Reason)
+		fmt.Fprintf(&sb, "\n  file added: %s%s", f.Path, paren(f.Reason))
 	}
 	for _, f := range ex.FilesRemoved {
-		fmt.Fprintf(&sb, "\n  file removed: %s (%s)", f.Path, f.Reason)
+		fmt.Fprintf(&sb, "\n  file removed: %s%s", f.Path, paren(f.Reason))
 	}
 	for _, f := range ex.FilesChanged {
-		fmt.Fprintf(&sb, "\n  file changed: %s (%s)", f.Path, f.Reason)
+		fmt.Fprintf(&sb, "\n  file changed: %s%s", f.Path, paren(f.Reason))
 	}
 	for _, p := range ex.PackagesAdded {
-		fmt.Fprintf(&sb, "\n  native package added: %s@%s (%s)", p.Name, p.Version, p.Reason)
+		fmt.Fprintf(&sb, "\n  native package added: %s@%s%s", p.Name, p.Version, paren(p.Reason))
 	}
 	for _, p := range ex.PackagesRemoved {
 		fmt.Fprintf(&sb, "\n  native package removed: %s@%s", p.Name, p.Version)
@@ -168,4 +168,11 @@ func (ex Explanation) String() string {
 		}
 	}
 	return sb.String()
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
 }
