@@ -1,0 +1,444 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/swapjoy/releasepilot/codepush"
+)
+
+// CodePush is the codepush.Store of the OTA server on releasepilot's
+// database. Every change to an app, a deployment list or a history also
+// appends the deployment keys it touched to a change log in the same
+// transaction, which other replicas follow (Follow) to refresh their
+// in-memory views; counters are not logged, since the views do not hold them.
+type CodePush struct {
+	db *DB
+	st *Store
+}
+
+var _ codepush.Store = (*CodePush)(nil)
+
+// NewCodePush returns the CodePush store on db.
+func NewCodePush(db *DB) *CodePush { return &CodePush{db: db, st: New(db)} }
+
+// changeLock is the Postgres advisory lock key that serialises writers of the
+// change log ("rpcpchng"), so that seq order is commit order.
+const changeLock = 0x727063706368686e
+
+// change runs fn in a transaction that also logs keys as changed.
+func (c *CodePush) change(ctx context.Context, fn func(tx *Store) ([]string, error)) error {
+	return c.st.Tx(ctx, func(tx *Store) error {
+		if c.db.Engine == Postgres {
+			// Held until commit: a lower seq can never commit after a higher
+			// one has been seen by a follower.
+			if _, err := tx.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(changeLock)); err != nil {
+				return fmt.Errorf("codepush change lock: %w", err)
+			}
+		}
+		keys, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UnixMilli()
+		for _, k := range dedupeKeys(keys) {
+			if _, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_changes (deployment_key, at) VALUES ($1, $2)`, k, now); err != nil {
+				return fmt.Errorf("codepush change log: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func dedupeKeys(keys []string) []string {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+func cpConflict(format string, args ...any) error {
+	return &codepush.Error{Kind: codepush.KindConflict, Message: fmt.Sprintf(format, args...)}
+}
+
+func cpNotFound(format string, args ...any) error {
+	return &codepush.Error{Kind: codepush.KindNotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+// isUniqueViolation reports a unique or primary key violation on either engine.
+func isUniqueViolation(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// Apps implements codepush.Store.
+func (c *CodePush) Apps(ctx context.Context) ([]codepush.App, error) {
+	rows, err := c.db.SQL.QueryContext(ctx, `SELECT a.name, a.created_at, COALESCE(d.name, ''), COALESCE(d.key, '')
+		FROM codepush_apps a LEFT JOIN codepush_deployments d ON d.app = a.name
+		ORDER BY a.created_at, a.name, d.position`)
+	if err != nil {
+		return nil, fmt.Errorf("codepush apps: %w", err)
+	}
+	defer rows.Close()
+	var out []codepush.App
+	for rows.Next() {
+		var name, dname, dkey string
+		var created int64
+		if err := rows.Scan(&name, &created, &dname, &dkey); err != nil {
+			return nil, err
+		}
+		if n := len(out); n == 0 || out[n-1].Name != name {
+			out = append(out, codepush.App{Name: name, CreatedAt: fromMS(created)})
+		}
+		if dkey != "" {
+			a := &out[len(out)-1]
+			a.Deployments = append(a.Deployments, codepush.Deployment{Name: dname, Key: dkey})
+		}
+	}
+	return out, rows.Err()
+}
+
+// SaveApp implements codepush.Store.
+func (c *CodePush) SaveApp(ctx context.Context, app codepush.App) error {
+	err := c.change(ctx, func(tx *Store) ([]string, error) {
+		var keys []string
+		for _, d := range app.Deployments {
+			var owner string
+			err := tx.q.QueryRowContext(ctx, `SELECT app FROM codepush_deployments WHERE key = $1 AND app <> $2`, d.Key, app.Name).Scan(&owner)
+			if err == nil {
+				return nil, cpConflict("deployment key is already used by app %q", owner)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return nil, err
+			}
+			keys = append(keys, d.Key)
+		}
+		old, err := tx.q.QueryContext(ctx, `SELECT key FROM codepush_deployments WHERE app = $1`, app.Name)
+		if err != nil {
+			return nil, err
+		}
+		for old.Next() {
+			var k string
+			if err := old.Scan(&k); err != nil {
+				old.Close()
+				return nil, err
+			}
+			keys = append(keys, k) // removed deployments leave the views too
+		}
+		old.Close()
+		if err := old.Err(); err != nil {
+			return nil, err
+		}
+		if _, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_apps (name, created_at) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET created_at = excluded.created_at`, app.Name, ms(app.CreatedAt)); err != nil {
+			return nil, err
+		}
+		if _, err := tx.q.ExecContext(ctx, `DELETE FROM codepush_deployments WHERE app = $1`, app.Name); err != nil {
+			return nil, err
+		}
+		for i, d := range app.Deployments {
+			if _, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_deployments (key, app, name, position) VALUES ($1, $2, $3, $4)`,
+				d.Key, app.Name, d.Name, i); err != nil {
+				return nil, err
+			}
+		}
+		return keys, nil
+	})
+	if isUniqueViolation(err) {
+		// Another replica took the key or name between our check and insert.
+		return cpConflict("app %q: a deployment key or name is already in use", app.Name)
+	}
+	if err != nil && codepush.KindOf(err) == "" {
+		return fmt.Errorf("save codepush app %s: %w", app.Name, err)
+	}
+	return err
+}
+
+const cpReleaseCols = `label, app_version, description, mandatory, disabled, rollout, package_hash, size, blob_key, blob_url,
+	method, original_label, original_deployment, released_by, commit_sha, upload_time`
+
+// Releases implements codepush.Store.
+func (c *CodePush) Releases(ctx context.Context, deploymentKey string) ([]codepush.Release, error) {
+	rows, err := c.db.SQL.QueryContext(ctx, `SELECT `+cpReleaseCols+` FROM codepush_releases WHERE deployment_key = $1 ORDER BY id`, deploymentKey)
+	if err != nil {
+		return nil, fmt.Errorf("codepush releases: %w", err)
+	}
+	defer rows.Close()
+	var out []codepush.Release
+	for rows.Next() {
+		var r codepush.Release
+		var method string
+		var uploaded int64
+		if err := rows.Scan(&r.Label, &r.AppVersion, &r.Description, &r.Mandatory, &r.Disabled, &r.Rollout, &r.PackageHash, &r.Size,
+			&r.BlobKey, &r.BlobURL, &method, &r.OriginalLabel, &r.OriginalDeployment, &r.ReleasedBy, &r.Commit, &uploaded); err != nil {
+			return nil, err
+		}
+		r.Method, r.UploadTime = codepush.ReleaseMethod(method), fromMS(uploaded)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func releaseArgs(key string, r codepush.Release) []any {
+	return []any{key, r.Label, r.AppVersion, r.Description, r.Mandatory, r.Disabled, r.Rollout, r.PackageHash, r.Size,
+		r.BlobKey, r.BlobURL, string(r.Method), r.OriginalLabel, r.OriginalDeployment, r.ReleasedBy, r.Commit, ms(r.UploadTime)}
+}
+
+// AppendRelease implements codepush.Store: the insert and the completion of
+// the previous latest release's rollout commit together, and a duplicate
+// label (another replica appended vN first) is a conflict.
+func (c *CodePush) AppendRelease(ctx context.Context, deploymentKey string, r codepush.Release) error {
+	err := c.change(ctx, func(tx *Store) ([]string, error) {
+		var prev sql.NullInt64
+		if err := tx.q.QueryRowContext(ctx, `SELECT max(id) FROM codepush_releases WHERE deployment_key = $1`, deploymentKey).Scan(&prev); err != nil {
+			return nil, err
+		}
+		res, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_releases (deployment_key, `+cpReleaseCols+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			ON CONFLICT (deployment_key, label) DO NOTHING`, releaseArgs(deploymentKey, r)...)
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 0 {
+			return nil, cpConflict("release %s already exists", r.Label)
+		}
+		if prev.Valid {
+			if _, err := tx.q.ExecContext(ctx, `UPDATE codepush_releases SET rollout = 100 WHERE id = $1`, prev.Int64); err != nil {
+				return nil, err
+			}
+		}
+		return []string{deploymentKey}, nil
+	})
+	if err != nil && codepush.KindOf(err) == "" {
+		return fmt.Errorf("append codepush release %s: %w", r.Label, err)
+	}
+	return err
+}
+
+// UpdateRelease implements codepush.Store.
+func (c *CodePush) UpdateRelease(ctx context.Context, deploymentKey string, r codepush.Release) error {
+	err := c.change(ctx, func(tx *Store) ([]string, error) {
+		res, err := tx.q.ExecContext(ctx, `UPDATE codepush_releases SET app_version = $3, description = $4, mandatory = $5, disabled = $6,
+			rollout = $7, package_hash = $8, size = $9, blob_key = $10, blob_url = $11, method = $12, original_label = $13,
+			original_deployment = $14, released_by = $15, commit_sha = $16, upload_time = $17
+			WHERE deployment_key = $1 AND label = $2`, releaseArgs(deploymentKey, r)...)
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 0 {
+			return nil, cpNotFound("release %s not found", r.Label)
+		}
+		return []string{deploymentKey}, nil
+	})
+	if err != nil && codepush.KindOf(err) == "" {
+		return fmt.Errorf("update codepush release %s: %w", r.Label, err)
+	}
+	return err
+}
+
+// AddCounts implements codepush.Store. The deltas apply in one transaction,
+// each as an atomic increment; they are applied in key order so that two
+// reports touching the same labels cannot deadlock on Postgres.
+func (c *CodePush) AddCounts(ctx context.Context, deltas []codepush.CountDelta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	ds := slices.Clone(deltas)
+	slices.SortStableFunc(ds, func(a, b codepush.CountDelta) int {
+		if n := strings.Compare(a.DeploymentKey, b.DeploymentKey); n != 0 {
+			return n
+		}
+		return strings.Compare(a.Label, b.Label)
+	})
+	err := c.st.Tx(ctx, func(tx *Store) error {
+		for _, d := range ds {
+			if _, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_counts (deployment_key, label, active, downloaded, installed, failed)
+				VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (deployment_key, label) DO UPDATE SET active = codepush_counts.active + excluded.active,
+					downloaded = codepush_counts.downloaded + excluded.downloaded, installed = codepush_counts.installed + excluded.installed,
+					failed = codepush_counts.failed + excluded.failed`,
+				d.DeploymentKey, d.Label, d.Active, d.Downloaded, d.Installed, d.Failed); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("codepush counters: %w", err)
+	}
+	return nil
+}
+
+// Counts implements codepush.Store.
+func (c *CodePush) Counts(ctx context.Context, deploymentKey string) (map[string]codepush.Counts, error) {
+	rows, err := c.db.SQL.QueryContext(ctx, `SELECT label, active, downloaded, installed, failed FROM codepush_counts WHERE deployment_key = $1`, deploymentKey)
+	if err != nil {
+		return nil, fmt.Errorf("codepush counters: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]codepush.Counts{}
+	for rows.Next() {
+		var label string
+		var n codepush.Counts
+		if err := rows.Scan(&label, &n.Active, &n.Downloaded, &n.Installed, &n.Failed); err != nil {
+			return nil, err
+		}
+		out[label] = n
+	}
+	return out, rows.Err()
+}
+
+// CodePushChange is one entry of the change log.
+type CodePushChange struct {
+	Seq           int64
+	DeploymentKey string
+	At            time.Time
+}
+
+// LastChange returns the newest change log sequence number (0 when empty).
+// Read it before loading a view, then follow from it: nothing committed in
+// between is missed.
+func (c *CodePush) LastChange(ctx context.Context) (int64, error) {
+	var seq sql.NullInt64
+	if err := c.db.SQL.QueryRowContext(ctx, `SELECT max(seq) FROM codepush_changes`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("codepush change log: %w", err)
+	}
+	return seq.Int64, nil
+}
+
+// ChangesSince lists up to limit changes after seq, oldest first.
+func (c *CodePush) ChangesSince(ctx context.Context, seq int64, limit int) ([]CodePushChange, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := c.db.SQL.QueryContext(ctx, `SELECT seq, deployment_key, at FROM codepush_changes WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("codepush change log: %w", err)
+	}
+	defer rows.Close()
+	var out []CodePushChange
+	for rows.Next() {
+		var ch CodePushChange
+		var at int64
+		if err := rows.Scan(&ch.Seq, &ch.DeploymentKey, &at); err != nil {
+			return nil, err
+		}
+		ch.At = fromMS(at)
+		out = append(out, ch)
+	}
+	return out, rows.Err()
+}
+
+// PruneChanges deletes change log entries older than before.
+func (c *CodePush) PruneChanges(ctx context.Context, before time.Time) (int64, error) {
+	res, err := c.db.SQL.ExecContext(ctx, `DELETE FROM codepush_changes WHERE at < $1`, before.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("prune codepush change log: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// ChangeRetention is how long change log entries are kept. A follower that
+// could not read the log for half of it reloads every view instead.
+const ChangeRetention = time.Hour
+
+// Follower keeps a replica's in-memory CodePush views current with changes
+// other replicas commit: it polls the change log and invalidates each
+// changed deployment once.
+type Follower struct {
+	Store *CodePush
+	// Since is the sequence number the views were loaded at (LastChange
+	// read before loading them).
+	Since int64
+	// Interval between polls; default one second.
+	Interval time.Duration
+	// Invalidate reloads one deployment's view (codepush.Service.Invalidate).
+	Invalidate func(ctx context.Context, deploymentKey string) error
+	// Reload reloads every view (codepush.Service.Reload), after the log
+	// could not be read for too long.
+	Reload func(ctx context.Context) error
+	Log    *slog.Logger
+}
+
+// Run polls until ctx ends or the database is closed. It prunes old entries
+// every few minutes.
+func (f *Follower) Run(ctx context.Context) {
+	interval := f.Interval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	log := f.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	lastOK, lastPrune := time.Now(), time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := f.Poll(ctx)
+		if err == nil && time.Since(lastOK) > ChangeRetention/2 && f.Reload != nil {
+			// Entries we never saw may have been pruned meanwhile.
+			err = f.Reload(ctx)
+		}
+		switch {
+		case err == nil:
+			lastOK = time.Now()
+		case ctx.Err() != nil:
+			return
+		case strings.Contains(err.Error(), "sql: database is closed"):
+			return // the service shut down
+		default:
+			log.Warn("codepush change log: poll failed; retrying", "err", err)
+			continue
+		}
+		if time.Since(lastPrune) > 5*time.Minute {
+			lastPrune = time.Now()
+			if _, err := f.Store.PruneChanges(ctx, time.Now().Add(-ChangeRetention)); err != nil {
+				log.Warn("codepush change log: prune failed", "err", err)
+			}
+		}
+	}
+}
+
+// Poll applies the changes committed since the last poll. When an
+// invalidation fails, the position does not move, so the next poll retries.
+func (f *Follower) Poll(ctx context.Context) error {
+	for {
+		chs, err := f.Store.ChangesSince(ctx, f.Since, 1000)
+		if err != nil || len(chs) == 0 {
+			return err
+		}
+		keys := make([]string, 0, len(chs))
+		for _, ch := range chs {
+			keys = append(keys, ch.DeploymentKey)
+		}
+		for _, k := range dedupeKeys(keys) {
+			if err := f.Invalidate(ctx, k); err != nil {
+				return fmt.Errorf("invalidate deployment view: %w", err)
+			}
+		}
+		f.Since = chs[len(chs)-1].Seq
+		if len(chs) < 1000 {
+			return nil
+		}
+	}
+}

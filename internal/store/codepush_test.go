@@ -1,0 +1,164 @@
+package store_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/codepush"
+	"github.com/swapjoy/releasepilot/codepush/codepushtest"
+	"github.com/swapjoy/releasepilot/internal/store"
+	"github.com/swapjoy/releasepilot/internal/store/storetest"
+)
+
+func TestCodePushStoreConforms(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			codepushtest.TestStore(t, func(t *testing.T) codepush.Store { return store.NewCodePush(storetest.Open(t, e)) })
+		})
+	}
+}
+
+func TestCodePushChangeLog(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			cp := store.NewCodePush(storetest.Open(t, e))
+			seq0, err := cp.LastChange(ctx)
+			require.NoError(t, err)
+			require.Zero(t, seq0)
+
+			app := codepush.App{Name: "acme-ios", CreatedAt: now, Deployments: []codepush.Deployment{{Name: "Staging", Key: "staging-key-0123456789"}, {Name: "Production", Key: "production-key-0123456789"}}}
+			require.NoError(t, cp.SaveApp(ctx, app))
+			require.NoError(t, cp.AppendRelease(ctx, "production-key-0123456789", codepush.Release{Label: "v1", AppVersion: "1.4.0"}))
+			require.NoError(t, cp.AddCounts(ctx, []codepush.CountDelta{{DeploymentKey: "production-key-0123456789", Label: "v1", Counts: codepush.Counts{Installed: 1}}}))
+			// A refused append logs nothing.
+			require.Error(t, cp.AppendRelease(ctx, "production-key-0123456789", codepush.Release{Label: "v1", AppVersion: "1.4.0"}))
+			// Dropping a deployment logs its key, so followers forget it.
+			app.Deployments = app.Deployments[1:]
+			require.NoError(t, cp.SaveApp(ctx, app))
+
+			chs, err := cp.ChangesSince(ctx, seq0, 0)
+			require.NoError(t, err)
+			var keys []string
+			for i, ch := range chs {
+				keys = append(keys, ch.DeploymentKey)
+				if i > 0 {
+					require.Greater(t, ch.Seq, chs[i-1].Seq)
+				}
+			}
+			require.Equal(t, []string{"production-key-0123456789", "staging-key-0123456789", "production-key-0123456789",
+				"production-key-0123456789", "staging-key-0123456789"}, keys, "counters are not logged")
+			last, err := cp.LastChange(ctx)
+			require.NoError(t, err)
+			require.Equal(t, chs[len(chs)-1].Seq, last)
+
+			n, err := cp.PruneChanges(ctx, time.Now().Add(time.Minute))
+			require.NoError(t, err)
+			require.EqualValues(t, len(chs), n)
+		})
+	}
+}
+
+// countingStore counts every read the codepush service makes.
+type countingStore struct {
+	codepush.Store
+	reads atomic.Int64
+}
+
+func (c *countingStore) Apps(ctx context.Context) ([]codepush.App, error) {
+	c.reads.Add(1)
+	return c.Store.Apps(ctx)
+}
+
+func (c *countingStore) Releases(ctx context.Context, key string) ([]codepush.Release, error) {
+	c.reads.Add(1)
+	return c.Store.Releases(ctx, key)
+}
+
+// TestCodePushReplicasFollowEachOther runs two codepush services on one
+// database, as two replicas would: what one changes, the other serves
+// within a bounded time, and update checks never read the database.
+func TestCodePushReplicasFollowEachOther(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			url := storetest.URL(t, e)
+			open := func() *store.DB {
+				db, err := store.Open(ctx, url, "")
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = db.Close() })
+				return db
+			}
+			dbA, dbB := open(), open()
+			require.NoError(t, dbA.Migrate(ctx, nil))
+			blobs := codepush.DirBlobs{Dir: t.TempDir()}
+
+			a, err := codepush.New(ctx, codepush.Config{Store: store.NewCodePush(dbA), Blobs: blobs})
+			require.NoError(t, err)
+			cpB := store.NewCodePush(dbB)
+			since, err := cpB.LastChange(ctx)
+			require.NoError(t, err)
+			countB := &countingStore{Store: cpB}
+			b, err := codepush.New(ctx, codepush.Config{Store: countB, Blobs: blobs})
+			require.NoError(t, err)
+			f := &store.Follower{Store: cpB, Since: since, Interval: 50 * time.Millisecond, Invalidate: b.Invalidate, Reload: b.Reload}
+			go f.Run(ctx)
+
+			app, err := a.CreateApp(ctx, "acme-ios", false)
+			require.NoError(t, err)
+			prodKey := app.Deployments[1].Key
+			check := codepush.UpdateRequest{DeploymentKey: prodKey, AppVersion: "1.4.0", ClientUniqueID: "device-1"}
+
+			// B learns of the new app's deployments.
+			require.Eventually(t, func() bool { _, err := b.CheckUpdate(check); return err == nil }, 5*time.Second, 10*time.Millisecond)
+
+			start := time.Now()
+			_, err = a.Release(ctx, codepush.ReleaseInput{App: "acme-ios", Deployment: codepush.Production, AppVersion: "1.4.0",
+				Description: "fix typo", Package: strings.NewReader("bundle v1")})
+			require.NoError(t, err)
+			require.Eventually(t, func() bool {
+				info, err := b.CheckUpdate(check)
+				return err == nil && info.IsAvailable && info.Label == "v1"
+			}, 5*time.Second, 5*time.Millisecond, "B serves the release made through A")
+			t.Logf("%s: a release through A was served by B after %s", e, time.Since(start).Round(time.Millisecond))
+
+			// The hot path reads memory only.
+			reads := countB.reads.Load()
+			for i := 0; i < 1000; i++ {
+				info, err := b.CheckUpdate(check)
+				require.NoError(t, err)
+				require.True(t, info.IsAvailable)
+			}
+			require.Equal(t, reads, countB.reads.Load(), "update checks read the database")
+
+			// Disabling through A stops B offering it.
+			_, changed, err := a.Patch(ctx, "acme-ios", codepush.Production, codepush.PackageInfo{Disabled: ptr(true)})
+			require.NoError(t, err)
+			require.True(t, changed)
+			require.Eventually(t, func() bool {
+				info, err := b.CheckUpdate(check)
+				return err == nil && !info.IsAvailable
+			}, 5*time.Second, 5*time.Millisecond, "B stops serving a release disabled through A")
+
+			// Counters written through B are read through A.
+			require.NoError(t, b.ReportDeploy(ctx, codepush.DeployReport{DeploymentKey: prodKey, AppVersion: "1.4.0", Label: "v1", Status: codepush.StatusFailed}))
+			m, err := a.Metrics(ctx, "acme-ios", codepush.Production)
+			require.NoError(t, err)
+			require.EqualValues(t, 1, m["v1"].Failed)
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
