@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/riverqueue/river"
 
@@ -57,6 +58,7 @@ func (s *Service) setupGitHub(ctx context.Context) error {
 		Log:      s.Log,
 	}
 	s.Planner = planner
+	s.Assets = githubAssets{gh}
 	s.addWorkers(func(w *river.Workers) { river.AddWorker(w, &jobs.PlanReleaseWorker{Planner: planner}) })
 	s.addRoute("POST /webhooks/github", httpapi.RoleNone, &httpapi.GitHubWebhook{Store: s.Store, Jobs: lazyEnqueuer{s}, Apps: hookApps, Log: s.Log})
 	return nil
@@ -67,4 +69,15 @@ type lazyEnqueuer struct{ s *Service }
 
 func (l lazyEnqueuer) EnqueueTx(ctx context.Context, tx *store.Store, args river.JobArgs, opts *river.InsertOpts) (int64, bool, error) {
 	return l.s.Jobs.EnqueueTx(ctx, tx, args, opts)
+}
+
+// githubAssets fetches build artifacts from GitHub releases.
+type githubAssets struct{ gh *github.Client }
+
+func (a githubAssets) FetchAsset(ctx context.Context, repository, tag, pattern string) (*os.File, string, error) {
+	r, err := a.gh.Repo(repository)
+	if err != nil {
+		return nil, "", err
+	}
+	return r.FetchAsset(ctx, tag, pattern)
 }

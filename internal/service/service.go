@@ -79,6 +79,9 @@ type Service struct {
 	laneKinds map[string]bool
 	// Planner plans releases (the plan_release job).
 	Planner *jobs.Planner
+	// Assets fetches build artifacts (GitHub release assets) for the lanes;
+	// set by setupGitHub, which runs first.
+	Assets jobs.Assets
 }
 
 // addLaneWorker registers the worker of a lane job kind.

@@ -85,6 +85,7 @@ type Repo struct {
 	commits       map[string]*commitObj
 	tags          map[string]*tagObj
 	refs          map[string]string // "refs/tags/v1" → object sha
+	releases      []*releaseObj
 	clock         time.Time
 }
 

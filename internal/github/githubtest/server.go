@@ -53,6 +53,9 @@ type Server struct {
 	used     int
 	reset    time.Time
 	requests []string
+	// assets by id, across repositories, and the id counter for releases.
+	assets map[int64]*assetObj
+	nextID int64
 }
 
 // New returns an empty fake.
@@ -65,6 +68,9 @@ func (s *Server) Repo(fullName string) *Repo {
 	defer s.mu.Unlock()
 	if s.repos == nil {
 		s.repos = map[string]*Repo{}
+	}
+	if s.assets == nil {
+		s.assets = map[int64]*assetObj{}
 	}
 	key := strings.ToLower(fullName)
 	if r := s.repos[key]; r != nil {
@@ -123,6 +129,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
 	w.Header().Set("X-GitHub-Request-Id", fmt.Sprintf("FAKE:%d", len(s.requests)))
 
+	if strings.HasPrefix(r.URL.Path, downloadPrefix) {
+		s.serveDownload(w, r)
+		return
+	}
 	if s.Token != "" {
 		auth := r.Header.Get("Authorization")
 		tok, ok := strings.CutPrefix(auth, "Bearer ")
@@ -181,6 +191,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveCompare(w, r, repo, unescape(strings.TrimPrefix(rest, "compare/")))
 	case rest == "tags":
 		s.serveTags(w, r, repo)
+	case strings.HasPrefix(rest, "releases/tags/"):
+		s.serveReleaseByTag(w, r, repo, unescape(strings.TrimPrefix(rest, "releases/tags/")))
+	case strings.HasPrefix(rest, "releases/assets/"):
+		s.serveAsset(w, r, repo, strings.TrimPrefix(rest, "releases/assets/"))
 	default:
 		notFound(w, docsBase)
 	}
