@@ -60,13 +60,15 @@ type Fake struct {
 	opts Options
 	mux  *http.ServeMux
 
-	mu        sync.Mutex
-	seq       int
-	keys      map[string]apiKey
-	calls     map[string][]time.Time // per kid, request times in the window
-	faults    []*Fault
+	mu       sync.Mutex
+	seq      int
+	keys     map[string]apiKey
+	calls    map[string][]time.Time // per kid, request times in the window
+	faults   []*Fault
+	requests int
+
+	countMu   sync.Mutex // guards mutations only
 	mutations map[string]int
-	requests  int
 
 	apps       map[string]*app
 	builds     map[string]*build
@@ -330,15 +332,15 @@ func (f *Fake) Requests() int {
 // served; kind is the route, e.g. "POST /v1/betaAppReviewSubmissions" or
 // "PATCH /v1/builds/{id}".
 func (f *Fake) Mutations(kind string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.countMu.Lock()
+	defer f.countMu.Unlock()
 	return f.mutations[kind]
 }
 
 // MutationCounts returns a copy of all mutation counters.
 func (f *Fake) MutationCounts() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.countMu.Lock()
+	defer f.countMu.Unlock()
 	out := make(map[string]int, len(f.mutations))
 	for k, v := range f.mutations {
 		out[k] = v

@@ -30,30 +30,39 @@ func (f *Fake) route(pattern string, params []string, h func(w http.ResponseWrit
 			return
 		}
 		rec := &statusRecorder{ResponseWriter: w}
-		h(rec, r)
-		if method != http.MethodGet && rec.status >= 200 && rec.status < 300 {
-			f.mu.Lock()
-			f.mutations[pattern]++
-			f.mu.Unlock()
+		if method != http.MethodGet {
+			// Count before the status goes out, so a client that has its
+			// answer always sees the counter already moved.
+			// Handlers hold f.mu while writing, hence the separate lock.
+			rec.onSuccess = func() {
+				f.countMu.Lock()
+				f.mutations[pattern]++
+				f.countMu.Unlock()
+			}
 		}
+		h(rec, r)
 	})
 }
 
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status    int
+	onSuccess func()
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
+		if code >= 200 && code < 300 && s.onSuccess != nil {
+			s.onSuccess()
+		}
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
-		s.status = http.StatusOK
+		s.WriteHeader(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(b)
 }
