@@ -1,0 +1,206 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/swapjoy/releasepilot/codepush"
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
+)
+
+// OTAFailureRate is the metric OTA lane gates read (config
+// rollout.gates[].metric).
+const OTAFailureRate = "ota_failure_rate"
+
+// OTAObservation is the ota_failure_rate of one release from its
+// client-reported counters: failed / (installed + failed), where failed
+// counts the devices that rolled the update back. The samples are the
+// reports; with none, the observation is not Fresh and a gate holds.
+func OTAObservation(c codepush.Counts) release.Observation {
+	samples := c.Installed + c.Failed
+	if samples <= 0 {
+		return release.Observation{}
+	}
+	return release.Observation{Value: float64(c.Failed) / float64(samples), Samples: samples, Fresh: true}
+}
+
+// OTAApp is the releasepilot app and platform a CodePush app ships.
+type OTAApp struct {
+	App      string
+	Platform release.Platform
+}
+
+// CodePushAppName is the CodePush app of an app's OTA lane on a platform:
+// "<ota.app_name>-ios" or "<ota.app_name>-android".
+func CodePushAppName(otaAppName string, p release.Platform) string {
+	return otaAppName + "-" + string(p)
+}
+
+// Fingerprints is what the native gate reads; *store.Store is one.
+type Fingerprints interface {
+	GetFingerprint(ctx context.Context, app string, p release.Platform, commit, algorithm string) (store.Fingerprint, error)
+	Binaries(ctx context.Context, app string, p release.Platform) ([]release.Binary, error)
+}
+
+// NativeGate is the codepush.Gate that keeps native changes out of OTA
+// releases: a release may target a binary range only when the native
+// fingerprint of its commit equals the fingerprint of every recorded binary
+// whose version the range covers. It fails closed: a CodePush app it does
+// not know, a release without a commit, a commit without a recorded
+// fingerprint and a range that covers no recorded binary are all refused,
+// each with a reason that says so.
+type NativeGate struct {
+	Store Fingerprints
+	// Apps maps CodePush app names to the app and platform they ship.
+	Apps map[string]OTAApp
+}
+
+var _ codepush.Gate = (*NativeGate)(nil)
+
+func refuse(field, value, format string, args ...any) error {
+	return &codepush.Error{Kind: codepush.KindConflict, Field: field, Value: value, Message: "native gate: " + fmt.Sprintf(format, args...)}
+}
+
+// CheckRelease implements codepush.Gate for every deployment of the app:
+// whoever creates or promotes a release, through the API or a lane.
+func (g *NativeGate) CheckRelease(ctx context.Context, app, deployment, targetRange, commit string) error {
+	target, ok := g.Apps[app]
+	if !ok {
+		return refuse("app", app, "CodePush app %q is not the OTA app of any configured app, so its binaries are unknown", app)
+	}
+	rng, ok := codepush.ParseRange(targetRange)
+	if !ok {
+		return &codepush.Error{Kind: codepush.KindInvalid, Field: "appVersion", Value: targetRange, Message: "not a valid semver range"}
+	}
+	if commit == "" {
+		return refuse("commit", "", "the release names no commit, so its native fingerprint cannot be compared with the binaries it targets")
+	}
+	fp, err := g.fingerprint(ctx, target, commit)
+	if err != nil {
+		return err
+	}
+	bins, err := g.Store.Binaries(ctx, target.App, target.Platform)
+	if err != nil {
+		return fmt.Errorf("binaries of %s on %s: %w", target.App, target.Platform, err)
+	}
+	covered := Covered(bins, rng)
+	if len(covered) == 0 {
+		return refuse("appVersion", targetRange, "the range covers no recorded %s binary of %s (recorded: %s)", target.Platform, target.App, versionList(bins))
+	}
+	var diffs []string
+	for _, b := range covered {
+		if b.Fingerprint == fp.Hash {
+			continue
+		}
+		diffs = append(diffs, fmt.Sprintf("binary %s (build %s, commit %s): %s", b.Version, b.BuildNumber, shortSHA(b.Commit), g.explain(ctx, target, b, fp)))
+	}
+	if len(diffs) > 0 {
+		return refuse("appVersion", targetRange, "commit %s changes native code that %d of the %d %s binaries in the range do not have:\n%s",
+			shortSHA(commit), len(diffs), len(covered), target.Platform, strings.Join(diffs, "\n"))
+	}
+	return nil
+}
+
+// fingerprint reads the commit's recorded fingerprint; a missing or
+// unverifiable one refuses the release.
+func (g *NativeGate) fingerprint(ctx context.Context, target OTAApp, commit string) (nativecheck.Fingerprint, error) {
+	var fp nativecheck.Fingerprint
+	stored, err := g.Store.GetFingerprint(ctx, target.App, target.Platform, commit, nativecheck.Algorithm)
+	if errors.Is(err, store.ErrNotFound) {
+		return fp, refuse("commit", commit, "no %s native fingerprint is recorded for commit %s of %s (releasepilot records one when it plans a tagged release)",
+			target.Platform, shortSHA(commit), target.App)
+	}
+	if err != nil {
+		return fp, fmt.Errorf("fingerprint of %s: %w", shortSHA(commit), err)
+	}
+	if json.Unmarshal(stored.Data, &fp) != nil || !fp.Verify() || fp.Hash != stored.Hash {
+		return fp, refuse("commit", commit, "the recorded %s fingerprint of commit %s is damaged or incomplete", target.Platform, shortSHA(commit))
+	}
+	return fp, nil
+}
+
+// explain says how a binary's native inputs differ from fp's, from the
+// binary's recorded fingerprint when there is one.
+func (g *NativeGate) explain(ctx context.Context, target OTAApp, b release.Binary, fp nativecheck.Fingerprint) string {
+	stored, err := g.Store.GetFingerprint(ctx, target.App, target.Platform, b.Commit, fp.Algorithm)
+	var live nativecheck.Fingerprint
+	if err == nil && json.Unmarshal(stored.Data, &live) == nil && live.Verify() && live.Hash == b.Fingerprint {
+		return nativecheck.Explain(live, fp).String()
+	}
+	return fmt.Sprintf("fingerprint %s differs from the binary's %s (the binary's inputs are not recorded, so the files cannot be listed)", shortSHA(fp.Hash), shortSHA(b.Fingerprint))
+}
+
+// Covered returns the binaries whose version rng covers.
+func Covered(bins []release.Binary, rng codepush.Range) []release.Binary {
+	var out []release.Binary
+	for _, b := range bins {
+		if v, ok := codepush.NormalizeAppVersion(b.Version); ok && rng.Satisfies(v) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// MatchingRange is the target range of an OTA release with native
+// fingerprint fp: exactly the versions of the recorded binaries that share
+// it, e.g. "1.4.0 || 1.4.1", in version order. A version of which some
+// build has another fingerprint is left out — devices report only their
+// version, so they cannot be told apart — and listed in excluded.
+func MatchingRange(bins []release.Binary, fp string) (rng string, excluded []string) {
+	match, other := map[string]codepush.Version{}, map[string]bool{}
+	for _, b := range bins {
+		v, ok := codepush.NormalizeAppVersion(b.Version)
+		if !ok {
+			continue
+		}
+		if b.Fingerprint == fp && fp != "" {
+			match[v.String()] = v
+		} else {
+			other[v.String()] = true
+		}
+	}
+	var vs []codepush.Version
+	for s, v := range match {
+		if other[s] {
+			excluded = append(excluded, s)
+			continue
+		}
+		vs = append(vs, v)
+	}
+	slices.SortFunc(vs, codepush.Version.Compare)
+	slices.Sort(excluded)
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = v.String()
+	}
+	return strings.Join(parts, " || "), excluded
+}
+
+func versionList(bins []release.Binary) string {
+	if len(bins) == 0 {
+		return "none"
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, b := range bins {
+		if !seen[b.Version] {
+			seen[b.Version] = true
+			out = append(out, b.Version)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
+
+func shortSHA(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
