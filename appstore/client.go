@@ -8,6 +8,15 @@
 // missing, so a job that crashed and runs again never repeats a mutation.
 // No method removes an app from sale.
 //
+// Methods are single steps, meant to be called from jobs that snooze between
+// them: FindBuild until the build appears and its ProcessingState is Done,
+// then SetUsesNonExemptEncryption, SetWhatToTest, AddBuildToGroups,
+// SubmitForBetaReview and BetaReviewSubmission until approved; for the App
+// Store, FindOrCreateAppStoreVersion, AttachBuild, CreatePhasedRelease,
+// SubmitForReview, then Pause/Resume/CompletePhasedRelease. Errors match
+// ErrNotFound, ErrConflict, ErrInvalid, ErrRateLimited, ErrUnavailable…
+// with errors.Is, and Temporary tells a retry from a failure.
+//
 // The package ships a wire-compatible fake in appstore/appstoretest.
 package appstore
 

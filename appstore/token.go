@@ -57,6 +57,19 @@ func ParsePrivateKey(p8 []byte) (*ecdsa.PrivateKey, error) {
 	return k, nil
 }
 
+// NewKey builds a Key from the contents of an AuthKey_<KEYID>.p8 file.
+// issuerID is empty for an individual key.
+func NewKey(keyID, issuerID string, p8 []byte) (Key, error) {
+	if keyID == "" {
+		return Key{}, &ValidationError{Field: "keyID", Reason: "must not be empty"}
+	}
+	priv, err := ParsePrivateKey(p8)
+	if err != nil {
+		return Key{}, fmt.Errorf("key %s: %w", keyID, err)
+	}
+	return Key{ID: keyID, IssuerID: issuerID, PrivateKey: priv}, nil
+}
+
 // Claims is the JWT payload App Store Connect expects. Audience is a plain
 // JSON string: jwt.RegisteredClaims would encode it as an array.
 type Claims struct {

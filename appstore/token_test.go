@@ -37,6 +37,11 @@ func TestTokenShape(t *testing.T) {
 	parsed, err := appstore.ParsePrivateKey(p8)
 	require.NoError(t, err)
 	require.True(t, parsed.Equal(key.PrivateKey))
+	loaded, err := appstore.NewKey(key.ID, key.IssuerID, p8)
+	require.NoError(t, err)
+	require.True(t, loaded.PrivateKey.Equal(key.PrivateKey))
+	_, err = appstore.NewKey("", "", p8)
+	require.ErrorIs(t, err, appstore.ErrInvalid)
 
 	now := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	ts := &appstore.TokenSource{Key: appstore.Key{ID: key.ID, IssuerID: key.IssuerID, PrivateKey: parsed}, Now: func() time.Time { return now }}
