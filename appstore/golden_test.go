@@ -77,6 +77,12 @@ func TestGoldenRequestBodies(t *testing.T) {
 			_, err = b.client.PausePhasedRelease(ctx(t), versionID)
 			require.NoError(t, err)
 		}},
+		{"release_request", "POST", "/v1/appStoreVersionReleaseRequests", func(t *testing.T, b *testBundle, buildID, versionID string) {
+			submitForReview(t, b, buildID, versionID)
+			require.NoError(t, b.fake.SetVersionState(versionID, appstore.VersionPendingDeveloperRelease))
+			_, err := b.client.ReleaseVersion(ctx(t), versionID)
+			require.NoError(t, err)
+		}},
 		{"build_upload_create", "POST", "/v1/buildUploads", uploadSmall},
 		{"build_upload_reserve", "POST", "/v1/buildUploadFiles", uploadSmall},
 		{"build_upload_commit", "PATCH", "/v1/buildUploadFiles/", uploadSmall},

@@ -422,3 +422,32 @@ func (c *Client) setPhasedState(ctx context.Context, versionID string, want Phas
 	}
 	return phasedFrom(doc.Data), nil
 }
+
+type releaseRequestRels struct {
+	AppStoreVersion toOne `json:"appStoreVersion"`
+}
+
+// ReleaseVersion releases an approved MANUAL version
+// (POST /v1/appStoreVersionReleaseRequests); with a phased release this
+// starts day 1. Apple cannot undo it, so it reads the version first: one
+// already released is left alone, and one not yet PENDING_DEVELOPER_RELEASE
+// is refused with ErrConflict without calling the API.
+func (c *Client) ReleaseVersion(ctx context.Context, versionID string) (*AppStoreVersion, error) {
+	v, err := c.AppStoreVersion(ctx, versionID)
+	if err != nil {
+		return nil, err
+	}
+	switch v.AppVersionState {
+	case VersionReadyForDistribution, "PROCESSING_FOR_DISTRIBUTION":
+		return v, nil
+	case VersionPendingDeveloperRelease:
+	default:
+		return nil, fmt.Errorf("appstore: version %s is %s, not PENDING_DEVELOPER_RELEASE: %w", v.VersionString, v.AppVersionState, ErrConflict)
+	}
+	body := document[createData[struct{}, releaseRequestRels]]{Data: createData[struct{}, releaseRequestRels]{
+		Type: "appStoreVersionReleaseRequests", Relationships: releaseRequestRels{AppStoreVersion: one("appStoreVersions", versionID)}}}
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/v1/appStoreVersionReleaseRequests", body: body}, nil); err != nil {
+		return nil, err
+	}
+	return c.AppStoreVersion(ctx, versionID)
+}

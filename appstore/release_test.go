@@ -232,3 +232,53 @@ func TestUploadResumesAfterFailedCommit(t *testing.T) {
 	require.Equal(t, 1, b.fake.Mutations("PATCH /v1/buildUploadFiles/{id}"))
 	require.EqualValues(t, 8, b.client.UploadParts(), "4 parts, sent twice")
 }
+
+func TestAutomaticReviewsAndManualRelease(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.fake.BetaReviewTime = time.Hour; o.fake.AppReviewTime = 24 * time.Hour })
+	c := ctx(t)
+	b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "6.0", appstore.VersionReadyForDistribution)
+	buildID := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "6.1", BuildNumber: "61", State: appstore.ProcessingStateValid, UsesNonExemptEncryption: ptr(false)})
+
+	_, err := b.client.SubmitForBetaReview(c, buildID)
+	require.NoError(t, err)
+	b.clock.Advance(time.Hour)
+	sub, err := b.client.BetaReviewSubmission(c, buildID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.BetaReviewApproved, sub.State)
+
+	v, _, err := b.client.FindOrCreateAppStoreVersion(c, b.appID, appstore.PlatformIOS, "6.1")
+	require.NoError(t, err)
+	require.NoError(t, b.client.AttachBuild(c, v.ID, buildID))
+	_, err = b.client.CreatePhasedRelease(c, v.ID, appstore.PhasedInactive)
+	require.NoError(t, err)
+	_, err = b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
+	require.NoError(t, err)
+
+	_, err = b.client.ReleaseVersion(c, v.ID)
+	require.ErrorIs(t, err, appstore.ErrConflict, "not approved yet")
+	require.Equal(t, 0, b.fake.Mutations("POST /v1/appStoreVersionReleaseRequests"))
+
+	b.clock.Advance(24 * time.Hour)
+	v, err = b.client.AppStoreVersion(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.VersionPendingDeveloperRelease, v.AppVersionState)
+	for i := 0; i < 2; i++ {
+		v, err = b.client.ReleaseVersion(c, v.ID)
+		require.NoError(t, err)
+		require.Equal(t, appstore.VersionReadyForDistribution, v.AppVersionState)
+	}
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/appStoreVersionReleaseRequests"))
+	pr, err := b.client.PhasedRelease(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.PhasedActive, pr.State)
+	require.Equal(t, 1, pr.CurrentDayNumber)
+	b.clock.Advance(4*24*time.Hour + time.Minute)
+	pr, err = b.client.PhasedRelease(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, 5, pr.CurrentDayNumber)
+	b.clock.Advance(3 * 24 * time.Hour)
+	pr, err = b.client.PhasedRelease(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.PhasedComplete, pr.State, "day 7 is over: 100 %")
+}

@@ -52,6 +52,13 @@ type Options struct {
 	// UploadProcessingPolls is how many reads of a PROCESSING buildUpload it
 	// takes to become COMPLETE (default 1).
 	UploadProcessingPolls int
+	// BetaReviewTime, if set, approves a Beta App Review submission that
+	// long after it was made (for sandboxes); zero leaves it to SetBetaReview.
+	BetaReviewTime time.Duration
+	// AppReviewTime, if set, approves a submitted App Store version that
+	// long after submission: MANUAL versions become PENDING_DEVELOPER_RELEASE,
+	// AFTER_APPROVAL ones are released. Zero leaves it to SetVersionState.
+	AppReviewTime time.Duration
 }
 
 // Fake is an in-memory App Store Connect. It is an http.Handler and is safe
@@ -170,6 +177,9 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.applyFault(w, r) {
 		return
 	}
+	f.mu.Lock()
+	f.tickReviews()
+	f.mu.Unlock()
 	if r.Method != http.MethodGet && r.Method != http.MethodDelete && r.ContentLength != 0 &&
 		!strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		writeError(w, http.StatusUnsupportedMediaType, "ENTITY_INVALID", "The request entity is not valid.", "Content-Type must be application/json.", nil)

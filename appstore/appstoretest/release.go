@@ -20,6 +20,7 @@ func (f *Fake) releaseRoutes() {
 	f.route("PATCH /v1/reviewSubmissions/{id}", nil, f.patchSub)
 	f.route("GET /v1/reviewSubmissions/{id}/items", []string{"limit", "include"}, f.listItems)
 	f.route("POST /v1/reviewSubmissionItems", nil, f.createItem)
+	f.route("POST /v1/appStoreVersionReleaseRequests", nil, f.createReleaseRequest)
 	f.route("POST /v1/appStoreVersionPhasedReleases", nil, f.createPhased)
 	f.route("PATCH /v1/appStoreVersionPhasedReleases/{id}", nil, f.patchPhased)
 	f.route("GET /v1/appStoreVersions/{id}/appStoreVersionPhasedRelease", nil, f.getPhased)
@@ -523,4 +524,76 @@ func (f *Fake) patchPhased(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeOne(w, r, http.StatusOK, f.phasedObj(r, p))
+}
+
+func (f *Fake) createReleaseRequest(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data struct {
+			Type          string `json:"type"`
+			Relationships struct {
+				AppStoreVersion *toOneReq `json:"appStoreVersion"`
+			} `json:"relationships"`
+		} `json:"data"`
+	}
+	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersionReleaseRequests") {
+		return
+	}
+	versionID, ok := requireRel(w, req.Data.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.versions[versionID]
+	if !ok {
+		relNotFound(w, "appStoreVersion", "appStoreVersions", versionID)
+		return
+	}
+	if v.state != appstore.VersionPendingDeveloperRelease {
+		conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("The version is %s; only a version pending developer release can be released.", v.state), "")
+		return
+	}
+	f.releaseLocked(v)
+	writeOne(w, r, http.StatusCreated, obj(r, "appStoreVersionReleaseRequests", f.newID("release"), nil, nil))
+}
+
+// releaseLocked puts a version on sale; its phased release starts on day 1.
+func (f *Fake) releaseLocked(v *version) {
+	v.state = appstore.VersionReadyForDistribution
+	if p := f.phasedFor(v.id); p != nil && p.state == appstore.PhasedInactive {
+		p.state, p.start = appstore.PhasedActive, f.now()
+	}
+}
+
+// tickReviews applies the automatic review outcomes of Options.BetaReviewTime
+// and Options.AppReviewTime (both approve; zero means "wait for the test").
+func (f *Fake) tickReviews() {
+	now := f.now()
+	if d := f.opts.BetaReviewTime; d > 0 {
+		for _, s := range f.betaSubs {
+			if (s.state == appstore.BetaReviewWaiting || s.state == appstore.BetaReviewInReview) && !now.Before(s.submitted.Add(d)) {
+				s.state = appstore.BetaReviewApproved
+			}
+		}
+	}
+	if d := f.opts.AppReviewTime; d > 0 {
+		for _, s := range f.subs {
+			if (s.state != appstore.ReviewWaitingForReview && s.state != appstore.ReviewInReview) || now.Before(s.submitted.Add(d)) {
+				continue
+			}
+			s.state = appstore.ReviewComplete
+			for _, it := range f.items {
+				if it.subID != s.id {
+					continue
+				}
+				it.state = "APPROVED"
+				v := f.versions[it.versionID]
+				if v.releaseType == appstore.ReleaseAfterApproval {
+					f.releaseLocked(v)
+				} else {
+					v.state = appstore.VersionPendingDeveloperRelease
+				}
+			}
+		}
+	}
 }

@@ -274,9 +274,7 @@ func (f *Fake) ReleaseVersion(versionID string) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if p := f.phasedFor(versionID); p != nil && p.state == appstore.PhasedInactive {
-		p.state, p.start = appstore.PhasedActive, f.now()
-	}
+	f.releaseLocked(f.versions[versionID])
 	return nil
 }
 
