@@ -169,13 +169,17 @@ func (c *Client) maxRetries() int {
 	return c.MaxRetries
 }
 
+func (c *Client) maxBackoff() time.Duration {
+	if c.MaxBackoff <= 0 {
+		return 30 * time.Second
+	}
+	return c.MaxBackoff
+}
+
 func (c *Client) backoff(retry int) time.Duration {
-	base, max := c.BaseBackoff, c.MaxBackoff
+	base, max := c.BaseBackoff, c.maxBackoff()
 	if base <= 0 {
 		base = time.Second
-	}
-	if max <= 0 {
-		max = 30 * time.Second
 	}
 	d := base << retry
 	if d > max || d <= 0 {
@@ -275,6 +279,15 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			}
 		}
 		d := c.backoff(attempt)
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.RetryAfter > d {
+			if apiErr.RetryAfter > c.maxBackoff() {
+				// Too long to block a worker; the caller can snooze for
+				// APIError.RetryAfter instead.
+				return err
+			}
+			d = apiErr.RetryAfter
+		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 			return fmt.Errorf("appstore: %s %s: giving up, retry in %s would pass the deadline: %w", r.method, r.path, d, err)
 		}
@@ -350,6 +363,9 @@ func (c *Client) attempt(ctx context.Context, r request, u string, body []byte, 
 		return resp.StatusCode, false, nil
 	}
 	apiErr := &APIError{Status: resp.StatusCode, Method: r.method, Path: r.path, RateLimit: rl}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		apiErr.RetryAfter = time.Duration(secs) * time.Second
+	}
 	var doc struct {
 		Errors []ErrorItem `json:"errors"`
 	}

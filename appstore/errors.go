@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Sentinel errors; an *APIError matches the one for its status with errors.Is.
@@ -30,6 +31,9 @@ type APIError struct {
 	Errors []ErrorItem
 	// RateLimit is the X-Rate-Limit header of the response, if any.
 	RateLimit RateLimit
+	// RetryAfter is the Retry-After header in seconds, if the server sent
+	// one (Apple does not document it; others honour it when present).
+	RetryAfter time.Duration
 }
 
 // ErrorItem is one entry of the errors array. Status is a string on the wire.

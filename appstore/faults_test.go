@@ -374,3 +374,31 @@ func TestTemporaryClassifiesErrors(t *testing.T) {
 	require.False(t, appstore.Temporary(err))
 	require.False(t, appstore.Temporary(nil))
 }
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.fake.Inject(appstoretest.Fault{Kind: appstoretest.FaultRateLimit, RetryAfter: 7 * time.Second})
+	_, err := b.client.FindApp(ctx(t), "com.swapjoy.app")
+	require.NoError(t, err)
+	require.Equal(t, []time.Duration{7 * time.Second}, b.slept)
+
+	// Longer than MaxBackoff: not worth blocking a worker; the error says how long.
+	b.fake.Inject(appstoretest.Fault{Kind: appstoretest.FaultRateLimit, RetryAfter: 10 * time.Minute})
+	_, err = b.client.FindApp(ctx(t), "com.swapjoy.app")
+	var apiErr *appstore.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, 10*time.Minute, apiErr.RetryAfter)
+	require.True(t, appstore.Temporary(err))
+}
+
+func TestRetryAfterPastDeadlineGivesUp(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.client.MaxBackoff = time.Hour
+	b.fake.Inject(appstoretest.Fault{Status: 503, RetryAfter: 30 * time.Minute})
+	_, err := b.client.FindApp(ctx(t), "com.swapjoy.app")
+	require.ErrorIs(t, err, appstore.ErrUnavailable)
+	require.Contains(t, err.Error(), "would pass the deadline")
+	require.Empty(t, b.slept)
+}

@@ -180,6 +180,11 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.tickReviews()
 	f.mu.Unlock()
+	if a := r.Header.Get("Accept"); a != "" && !strings.Contains(a, "application/json") && !strings.Contains(a, "*/*") {
+		// Apple answers an unsupported Accept type in plain text, not JSON.
+		http.Error(w, "Not Acceptable", http.StatusNotAcceptable)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodDelete && r.ContentLength != 0 &&
 		!strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		writeError(w, http.StatusUnsupportedMediaType, "ENTITY_INVALID", "The request entity is not valid.", "Content-Type must be application/json.", nil)

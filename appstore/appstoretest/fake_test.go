@@ -221,3 +221,17 @@ func TestUploadPartsAreChecked(t *testing.T) {
 	require.Equal(t, 200, r.status, string(r.body))
 	require.Equal(t, "abcdef", string(b.fake.UploadedBytes(file.Data.ID)))
 }
+
+func TestNotAcceptableIsPlainText(t *testing.T) {
+	t.Parallel()
+	b := setup(t, appstoretest.Options{})
+	req, err := http.NewRequest("GET", b.srv.URL+"/v1/apps", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	req.Header.Set("Accept", "application/xml")
+	resp, err := b.srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusNotAcceptable, resp.StatusCode)
+	require.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain"))
+}

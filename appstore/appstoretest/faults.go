@@ -2,7 +2,9 @@ package appstoretest
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // FaultKind is what an injected fault does to a request.
@@ -34,6 +36,9 @@ type Fault struct {
 	Method     string
 	PathPrefix string
 	Times      int
+	// RetryAfter, if set, adds a Retry-After header (seconds). Apple does
+	// not document one [UNVERIFIED whether it is ever sent].
+	RetryAfter time.Duration
 
 	hits int
 }
@@ -88,6 +93,9 @@ func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	w.Header().Set(FaultHeader, "1")
+	if hit.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(hit.RetryAfter/time.Second)))
+	}
 	switch hit.Kind {
 	case FaultRateLimit:
 		writeErrors(w, http.StatusTooManyRequests, rateLimitExceeded)
