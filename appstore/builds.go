@@ -78,8 +78,6 @@ type Build struct {
 	UploadedDate            time.Time
 	ExpirationDate          time.Time
 	MinOSVersion            string
-	AppID                   string // set when the response links it
-	PreReleaseVersionID     string // set when the response links it
 }
 
 type buildAttrs struct {
@@ -100,8 +98,6 @@ func buildFrom(r resource[buildAttrs]) *Build {
 		Expired:                 r.Attributes.Expired,
 		UsesNonExemptEncryption: r.Attributes.UsesNonExemptEncryption,
 		MinOSVersion:            r.Attributes.MinOsVersion,
-		AppID:                   r.Relationships["app"].id(),
-		PreReleaseVersionID:     r.Relationships["preReleaseVersion"].id(),
 	}
 	if r.Attributes.UploadedDate != nil {
 		b.UploadedDate = *r.Attributes.UploadedDate

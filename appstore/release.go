@@ -284,7 +284,9 @@ type reviewSubmissionItemAttrs struct {
 }
 
 func (c *Client) submissionHasVersion(ctx context.Context, submissionID, versionID string) (bool, error) {
-	items, err := getAll[reviewSubmissionItemAttrs](ctx, c, "/v1/reviewSubmissions/"+submissionID+"/items", url.Values{"limit": {"200"}})
+	// Relationship linkage is only sent for included relationships.
+	items, err := getAll[reviewSubmissionItemAttrs](ctx, c, "/v1/reviewSubmissions/"+submissionID+"/items",
+		url.Values{"limit": {"200"}, "include": {"appStoreVersion"}})
 	if err != nil {
 		return false, err
 	}

@@ -32,7 +32,7 @@ func (f *Fake) versionObj(r *http.Request, v *version) map[string]any {
 	return obj(r, "appStoreVersions", v.id, map[string]any{
 		"platform": string(v.platform), "versionString": v.versionString, "appVersionState": string(v.state),
 		"releaseType": string(v.releaseType), "createdDate": ts(v.created), "reviewType": "APP_STORE", "downloadable": true,
-	}, map[string]any{"app": relOne("apps", v.appID)})
+	}, map[string]any{"app": relOne(r, "appStoreVersions/"+v.id, "app", false, "apps", v.appID)})
 }
 
 func (f *Fake) listVersions(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +186,7 @@ func (f *Fake) subObj(r *http.Request, s *reviewSub) map[string]any {
 	if !s.submitted.IsZero() {
 		a["submittedDate"] = ts(s.submitted)
 	}
-	return obj(r, "reviewSubmissions", s.id, a, map[string]any{"app": relOne("apps", s.appID)})
+	return obj(r, "reviewSubmissions", s.id, a, map[string]any{"app": relOne(r, "reviewSubmissions/"+s.id, "app", false, "apps", s.appID)})
 }
 
 func (f *Fake) listSubs(w http.ResponseWriter, r *http.Request) {
@@ -323,11 +323,29 @@ func (f *Fake) listItems(w http.ResponseWriter, r *http.Request) {
 	for _, id := range sortedKeys(f.items) {
 		it := f.items[id]
 		if it.subID == r.PathValue("id") {
-			out = append(out, obj(r, "reviewSubmissionItems", it.id, map[string]any{"state": it.state},
-				map[string]any{"appStoreVersion": relOne("appStoreVersions", it.versionID)}))
+			out = append(out, f.itemObj(r, it))
 		}
 	}
-	writeList(w, r, out)
+	writeList(w, r, out, func(page []map[string]any) []map[string]any {
+		if !includes(r, "appStoreVersion") {
+			return nil
+		}
+		var inc []map[string]any
+		seen := map[string]bool{}
+		for _, o := range page {
+			v := f.versions[f.items[o["id"].(string)].versionID]
+			if !seen[v.id] {
+				seen[v.id] = true
+				inc = append(inc, f.versionObj(r, v))
+			}
+		}
+		return inc
+	})
+}
+
+func (f *Fake) itemObj(r *http.Request, it *reviewItem) map[string]any {
+	return obj(r, "reviewSubmissionItems", it.id, map[string]any{"state": it.state},
+		map[string]any{"appStoreVersion": relOne(r, "reviewSubmissionItems/"+it.id, "appStoreVersion", false, "appStoreVersions", it.versionID)})
 }
 
 func (f *Fake) createItem(w http.ResponseWriter, r *http.Request) {
@@ -383,8 +401,7 @@ func (f *Fake) createItem(w http.ResponseWriter, r *http.Request) {
 	it := &reviewItem{id: f.newID("item"), subID: subID, versionID: versionID, state: "READY_FOR_REVIEW"}
 	f.items[it.id] = it
 	v.state = appstore.VersionReadyForReview
-	writeOne(w, r, http.StatusCreated, obj(r, "reviewSubmissionItems", it.id, map[string]any{"state": it.state},
-		map[string]any{"appStoreVersion": relOne("appStoreVersions", versionID)}))
+	writeOne(w, r, http.StatusCreated, f.itemObj(r, it))
 }
 
 func (f *Fake) phasedObj(r *http.Request, p *phased) map[string]any {

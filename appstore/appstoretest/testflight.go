@@ -91,8 +91,8 @@ func (f *Fake) buildObj(r *http.Request, b *build) map[string]any {
 		a["usesNonExemptEncryption"] = *b.uses
 	}
 	rels := map[string]any{
-		"app":             relOne("apps", b.appID),
-		"buildBetaDetail": relOne("buildBetaDetails", b.id),
+		"app":             relOne(r, "builds/"+b.id, "app", true, "apps", b.appID),
+		"buildBetaDetail": relOne(r, "builds/"+b.id, "buildBetaDetail", true, "buildBetaDetails", b.id),
 	}
 	return obj(r, "builds", b.id, a, rels)
 }
@@ -267,7 +267,7 @@ func (f *Fake) getBuildBetaDetail(w http.ResponseWriter, r *http.Request) {
 	in, ex := f.betaStates(b)
 	writeOne(w, r, http.StatusOK, obj(r, "buildBetaDetails", b.id,
 		map[string]any{"autoNotifyEnabled": true, "internalBuildState": string(in), "externalBuildState": string(ex)},
-		map[string]any{"build": relOne("builds", b.id)}))
+		map[string]any{"build": relOne(r, "buildBetaDetails/"+b.id, "build", true, "builds", b.id)}))
 }
 
 func (f *Fake) addBuildGroups(w http.ResponseWriter, r *http.Request) {
@@ -345,7 +345,7 @@ func (f *Fake) listGroups(w http.ResponseWriter, r *http.Request) {
 		out = append(out, obj(r, "betaGroups", g.id, map[string]any{
 			"name": g.name, "createdDate": ts(g.created), "isInternalGroup": g.internal, "hasAccessToAllBuilds": g.internal,
 			"publicLinkEnabled": false, "feedbackEnabled": true,
-		}, map[string]any{"app": relOne("apps", g.appID)}))
+		}, map[string]any{"app": relOne(r, "betaGroups/"+g.id, "app", true, "apps", g.appID)}))
 	}
 	writeList(w, r, out)
 }
@@ -355,7 +355,7 @@ func (f *Fake) locObj(r *http.Request, l *localization) map[string]any {
 	if l.whatsNew != nil {
 		a["whatsNew"] = *l.whatsNew
 	}
-	return obj(r, "betaBuildLocalizations", l.id, a, map[string]any{"build": relOne("builds", l.buildID)})
+	return obj(r, "betaBuildLocalizations", l.id, a, map[string]any{"build": relOne(r, "betaBuildLocalizations/"+l.id, "build", true, "builds", l.buildID)})
 }
 
 func (f *Fake) listLocalizations(w http.ResponseWriter, r *http.Request) {
@@ -456,7 +456,7 @@ func (f *Fake) patchLocalization(w http.ResponseWriter, r *http.Request) {
 
 func (f *Fake) betaSubObj(r *http.Request, s *betaSub) map[string]any {
 	return obj(r, "betaAppReviewSubmissions", s.id, map[string]any{"betaReviewState": string(s.state), "submittedDate": ts(s.submitted)},
-		map[string]any{"build": relOne("builds", s.buildID)})
+		map[string]any{"build": relOne(r, "betaAppReviewSubmissions/"+s.id, "build", true, "builds", s.buildID)})
 }
 
 func (f *Fake) listBetaSubs(w http.ResponseWriter, r *http.Request) {

@@ -48,11 +48,9 @@ func (f *Fake) uploadObj(r *http.Request, u *upload) map[string]any {
 		"self":    base(r) + "/v1/buildUploads/" + u.id + "/relationships/buildUploadFiles",
 		"related": base(r) + "/v1/buildUploads/" + u.id + "/buildUploadFiles",
 	}}}
-	if u.buildID != "" {
-		rels["build"] = relOne("builds", u.buildID)
-	}
+	rels["build"] = relOne(r, "buildUploads/"+u.id, "build", false, "builds", u.buildID)
 	if len(u.fileIDs) > 0 {
-		rels["assetFile"] = relOne("buildUploadFiles", u.fileIDs[0])
+		rels["assetFile"] = relOne(r, "buildUploads/"+u.id, "assetFile", false, "buildUploadFiles", u.fileIDs[0])
 	}
 	return obj(r, "buildUploads", u.id, a, rels)
 }
@@ -131,7 +129,14 @@ func (f *Fake) getUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.pollUpload(u)
-	writeOne(w, r, http.StatusOK, f.uploadObj(r, u))
+	var inc []map[string]any
+	if includes(r, "build") && u.buildID != "" {
+		inc = append(inc, f.buildObj(r, f.builds[u.buildID]))
+	}
+	if includes(r, "assetFile") && len(u.fileIDs) > 0 {
+		inc = append(inc, f.fileObj(r, f.files[u.fileIDs[0]]))
+	}
+	writeOne(w, r, http.StatusOK, f.uploadObj(r, u), inc...)
 }
 
 func (f *Fake) listUploads(w http.ResponseWriter, r *http.Request) {

@@ -184,11 +184,26 @@ func obj(r *http.Request, typ, id string, attrs map[string]any, rels map[string]
 	return o
 }
 
-func relOne(typ, id string) map[string]any {
-	if id == "" {
-		return map[string]any{}
+// relOne renders a to-one relationship of resource owner (e.g. "builds/b1")
+// the way Apple does: links when the spec declares them, and linkage data
+// only when the request asked for the relationship with include=<name>.
+func relOne(r *http.Request, owner, name string, links bool, typ, id string) map[string]any {
+	m := map[string]any{}
+	if links {
+		m["links"] = map[string]any{
+			"self":    base(r) + "/v1/" + owner + "/relationships/" + name,
+			"related": base(r) + "/v1/" + owner + "/" + name,
+		}
 	}
-	return map[string]any{"data": map[string]any{"type": typ, "id": id}}
+	if id != "" && includes(r, name) {
+		m["data"] = map[string]any{"type": typ, "id": id}
+	}
+	return m
+}
+
+// includes reports whether the request's include parameter names rel.
+func includes(r *http.Request, rel string) bool {
+	return slices.Contains(csv(r.URL.Query(), "include"), rel)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -197,16 +212,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func writeOne(w http.ResponseWriter, r *http.Request, status int, o map[string]any) {
+func writeOne(w http.ResponseWriter, r *http.Request, status int, o map[string]any, included ...map[string]any) {
 	if status == http.StatusCreated {
 		w.Header().Set("Location", o["links"].(map[string]any)["self"].(string))
 	}
-	writeJSON(w, status, map[string]any{"data": o, "links": map[string]any{"self": selfURL(r)}})
+	doc := map[string]any{"data": o, "links": map[string]any{"self": selfURL(r)}}
+	if len(included) > 0 {
+		doc["included"] = included
+	}
+	writeJSON(w, status, doc)
 }
 
 // writeList pages the collection by limit. Like Apple, it hands out the
 // next page as links.next with an opaque cursor parameter.
-func writeList(w http.ResponseWriter, r *http.Request, items []map[string]any) {
+func writeList(w http.ResponseWriter, r *http.Request, items []map[string]any, included ...func(page []map[string]any) []map[string]any) {
 	q := r.URL.Query()
 	limit := 50
 	if l := q.Get("limit"); l != "" {
@@ -239,7 +258,13 @@ func writeList(w http.ResponseWriter, r *http.Request, items []map[string]any) {
 		links["next"] = base(r) + u.RequestURI()
 		paging["nextCursor"] = cursor
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": page, "links": links, "meta": map[string]any{"paging": paging}})
+	doc := map[string]any{"data": page, "links": links, "meta": map[string]any{"paging": paging}}
+	for _, inc := range included {
+		if objs := inc(page); len(objs) > 0 {
+			doc["included"] = objs
+		}
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
 // checkLimit validates limit against the operation's maximum.
