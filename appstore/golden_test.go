@@ -83,6 +83,22 @@ func TestGoldenRequestBodies(t *testing.T) {
 			_, err := b.client.ReleaseVersion(ctx(t), versionID)
 			require.NoError(t, err)
 		}},
+		{"phased_release_resume", "PATCH", "/v1/appStoreVersionPhasedReleases/", func(t *testing.T, b *testBundle, _, versionID string) {
+			_, err := b.client.CreatePhasedRelease(ctx(t), versionID, appstore.PhasedInactive)
+			require.NoError(t, err)
+			require.NoError(t, b.fake.ReleaseVersion(versionID))
+			_, err = b.client.PausePhasedRelease(ctx(t), versionID)
+			require.NoError(t, err)
+			_, err = b.client.ResumePhasedRelease(ctx(t), versionID)
+			require.NoError(t, err)
+		}},
+		{"phased_release_complete", "PATCH", "/v1/appStoreVersionPhasedReleases/", func(t *testing.T, b *testBundle, _, versionID string) {
+			_, err := b.client.CreatePhasedRelease(ctx(t), versionID, appstore.PhasedInactive)
+			require.NoError(t, err)
+			require.NoError(t, b.fake.ReleaseVersion(versionID))
+			_, err = b.client.CompletePhasedRelease(ctx(t), versionID)
+			require.NoError(t, err)
+		}},
 		{"build_upload_create", "POST", "/v1/buildUploads", uploadSmall},
 		{"build_upload_reserve", "POST", "/v1/buildUploadFiles", uploadSmall},
 		{"build_upload_commit", "PATCH", "/v1/buildUploadFiles/", uploadSmall},

@@ -9,6 +9,20 @@
 // releases through their states on an injectable clock, serves the
 // presigned upload URLs of the build-upload flow itself, and can be told to
 // fail (5xx bursts, 429, hangs, malformed bodies).
+//
+// Where Apple's behaviour is not documented the fake makes a choice, marked
+// [UNVERIFIED] where it is made: error codes of the TestFlight 422s and of
+// "Another build is in review." (STATE_ERROR), the 4,000-character What to
+// Test limit, totalPauseDuration in days, a paused release resuming when its
+// 30 days are used up, and scope entries without a query matching only
+// requests without one.
+//
+// Limits: only the operations the appstore package uses are served (others
+// answer 404 PATH_ERROR or 405); include is honoured only for buildUploads
+// (build, assetFile) and review submission items (appStoreVersion), other
+// include values are accepted but add no included resources; sort is honoured
+// for builds only; there are no preReleaseVersion resources; DELETE endpoints
+// are not implemented.
 package appstoretest
 
 import (
