@@ -1,0 +1,404 @@
+package jobs_test
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/codepush"
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/gate"
+	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
+	"github.com/swapjoy/releasepilot/internal/store/storetest"
+)
+
+// otaRepo is a repository in memory: commit -> path -> content.
+type otaRepo map[string]map[string]string
+
+func (r otaRepo) Tree(_ context.Context, commit string) ([]nativecheck.Entry, bool, error) {
+	var out []nativecheck.Entry
+	for _, p := range slices.Sorted(maps.Keys(r[commit])) {
+		c := r[commit][p]
+		sum := sha1.Sum([]byte(fmt.Sprintf("blob %d\x00%s", len(c), c)))
+		out = append(out, nativecheck.Entry{Path: p, Type: "blob", Mode: "100644", SHA: hex.EncodeToString(sum[:]), Size: int64(len(c))})
+	}
+	return out, false, nil
+}
+
+func (r otaRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
+	c, ok := r[commit][path]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return []byte(c), nil
+}
+
+// otaAssets serves bundles from memory, as GitHub release assets would be.
+type otaAssets struct {
+	mu      sync.Mutex
+	bundles map[string]string // "tag pattern" -> content
+	fetches int
+}
+
+func (a *otaAssets) FetchAsset(_ context.Context, repository, tag, pattern string) (*os.File, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.fetches++
+	c, ok := a.bundles[tag+" "+pattern]
+	if !ok || repository != "acme/mobile" {
+		return nil, "", fmt.Errorf("asset %s of %s: %w", pattern, tag, fs.ErrNotExist)
+	}
+	f, err := os.CreateTemp("", "bundle-*")
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := f.WriteString(c); err != nil {
+		return nil, "", err
+	}
+	_, err = f.Seek(0, 0)
+	return f, filepath.Base(pattern), err
+}
+
+type otaBundle struct {
+	st     *store.Store
+	cp     *codepush.Service
+	ota    *jobs.OTA
+	ro     *jobs.Rollouts
+	assets *otaAssets
+	now    time.Time
+	repo   otaRepo
+	prod   string // Production deployment key
+}
+
+var otaGates = []release.GateRule{{Metric: gate.OTAFailureRate, Max: 0.05, MinSamples: 10}}
+
+func setupOTA(t *testing.T) *otaBundle {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.Open(t, store.SQLite)
+	st := store.New(db)
+	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: otaRepo{},
+		assets: &otaAssets{bundles: map[string]string{}}}
+	clock := func() time.Time { return b.now }
+	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, b.now))
+	native := &gate.NativeGate{Store: st, Apps: map[string]gate.OTAApp{"acme-ios": {App: "acme", Platform: release.IOS}}}
+	cp, err := codepush.New(ctx, codepush.Config{Store: store.NewCodePush(db), Blobs: codepush.DirBlobs{Dir: t.TempDir()}, Gate: native, Now: clock})
+	require.NoError(t, err)
+	app, err := cp.CreateApp(ctx, "acme-ios", false)
+	require.NoError(t, err)
+	b.cp, b.prod = cp, app.Deployments[1].Key
+	apps := map[string]config.App{"acme": {Name: "acme", Repository: "acme/mobile",
+		OTA: config.OTA{Enabled: true, Stages: release.DefaultStages, AppName: "acme", BundleAsset: "bundle-{platform}.zip"}}}
+	b.ota = &jobs.OTA{Store: st, CodePush: cp, Apps: apps, Assets: b.assets, Now: clock}
+	b.ro = &jobs.Rollouts{Store: st, Executors: jobs.Executors{{Kind: release.KindOTA, Platform: release.IOS}: b.ota}, Now: clock}
+
+	// Two binaries share the native code of 1.4.0; 1.3.0 is older native code.
+	base := map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": "v1\n"}
+	b.commit(t, "c130", map[string]string{"ios/Podfile": "platform :ios, '14.0'\n", "src/App.tsx": "v0\n"})
+	b.commit(t, "c140", base)
+	b.commit(t, "c141", with(base, "src/App.tsx", "v141\n"))
+	for _, bin := range [][3]string{{"1.3.0", "30", "c130"}, {"1.4.0", "40", "c140"}, {"1.4.1", "41", "c141"}} {
+		fp, err := st.GetFingerprint(ctx, "acme", release.IOS, bin[2], nativecheck.Algorithm)
+		require.NoError(t, err)
+		_, err = st.RecordBinary(ctx, release.Binary{App: "acme", Platform: release.IOS, Version: bin[0], BuildNumber: bin[1], Commit: bin[2], Fingerprint: fp.Hash, CreatedAt: b.now})
+		require.NoError(t, err)
+	}
+	return b
+}
+
+func with(files map[string]string, path, content string) map[string]string {
+	out := maps.Clone(files)
+	out[path] = content
+	return out
+}
+
+func (b *otaBundle) commit(t *testing.T, sha string, files map[string]string) {
+	t.Helper()
+	b.repo[sha] = files
+	fps, err := (&nativecheck.Fingerprinter{}).Fingerprint(context.Background(), b.repo, sha)
+	require.NoError(t, err)
+	fp := fps[nativecheck.IOS]
+	data, err := json.Marshal(fp)
+	require.NoError(t, err)
+	require.NoError(t, b.st.SaveFingerprint(context.Background(), store.Fingerprint{App: "acme", Platform: release.IOS, Commit: sha,
+		Algorithm: fp.Algorithm, Hash: fp.Hash, Data: data, CreatedAt: b.now}))
+}
+
+// lane plans an OTA lane for a JS-only tag, as plan_release would.
+func (b *otaBundle) lane(t *testing.T, tag, commit, bundle string) release.Lane {
+	t.Helper()
+	ctx := context.Background()
+	b.commit(t, commit, map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": bundle})
+	b.assets.bundles[tag+" bundle-ios.zip"] = bundle
+	r, _, err := b.st.CreateRelease(ctx, release.Release{App: "acme", Tag: tag, Version: tag[1:], Commit: commit, CreatedAt: b.now})
+	require.NoError(t, err)
+	l, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: r.ID, Platform: release.IOS, Kind: release.KindOTA,
+		Plan: release.StagedPlan(release.DefaultStages, release.Wait{Soak: release.Duration(time.Hour)}, otaGates)}, b.now)
+	require.NoError(t, err)
+	return l
+}
+
+func (b *otaBundle) work(ctx context.Context, l release.Lane) error {
+	w := &jobs.OTALaneWorker{OTA: b.ota}
+	return w.Work(ctx, &river.Job[jobs.OTALaneArgs]{Args: jobs.OTALaneArgs{LaneID: l.ID}})
+}
+
+func (b *otaBundle) history(t *testing.T, dep string) []codepush.Release {
+	t.Helper()
+	h, err := b.cp.History(context.Background(), "acme-ios", dep)
+	require.NoError(t, err)
+	return h
+}
+
+func (b *otaBundle) laneStatus(t *testing.T, l release.Lane) release.Status {
+	t.Helper()
+	got, err := b.st.GetLane(context.Background(), l.ID)
+	require.NoError(t, err)
+	return got.Status
+}
+
+// report makes devices on 1.4.0 report installs and client-side rollbacks
+// of a Production label.
+func (b *otaBundle) report(t *testing.T, label string, installed, failed int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < installed+failed; i++ {
+		status := codepush.StatusSucceeded
+		if i >= installed {
+			status = codepush.StatusFailed
+		}
+		require.NoError(t, b.cp.ReportDeploy(ctx, codepush.DeployReport{DeploymentKey: b.prod, AppVersion: "1.4.0", Label: label,
+			Status: status, ClientUniqueID: fmt.Sprintf("device-%d", i)}))
+	}
+}
+
+// offered counts the devices of 100 on 1.4.0 that an update check offers label.
+func (b *otaBundle) offered(t *testing.T, label string) int {
+	t.Helper()
+	n := 0
+	for i := 0; i < 100; i++ {
+		info, err := b.cp.CheckUpdate(codepush.UpdateRequest{DeploymentKey: b.prod, AppVersion: "1.4.0", ClientUniqueID: fmt.Sprintf("device-%d", i)})
+		require.NoError(t, err)
+		if info.IsAvailable && info.Label == label {
+			n++
+		}
+	}
+	return n
+}
+
+func TestOTALaneStagesPromotesAndRollsOutThroughTheReconciler(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
+
+	require.NoError(t, b.work(ctx, l))
+	staging, prod := b.history(t, codepush.Staging), b.history(t, codepush.Production)
+	require.Len(t, staging, 1)
+	require.Equal(t, "1.4.0 || 1.4.1", staging[0].AppVersion, "exactly the binaries that share the fingerprint")
+	require.Equal(t, "c142", staging[0].Commit)
+	require.Equal(t, "releasepilot", staging[0].ReleasedBy)
+	require.Len(t, prod, 1)
+	require.Equal(t, codepush.MethodPromote, prod[0].Method)
+	require.Equal(t, "v1", prod[0].OriginalLabel)
+	require.Equal(t, 10, prod[0].Rollout, "promoted at the first stage")
+	st := b.laneStatus(t, l)
+	require.Equal(t, release.StateRolling, st.State)
+	require.Contains(t, st.Reason, "acme-ios v1 on Production at 10% for binaries 1.4.0 || 1.4.1")
+
+	// A second run (a retried job) changes nothing.
+	require.NoError(t, b.work(ctx, l))
+	require.Len(t, b.history(t, codepush.Staging), 1)
+	require.Len(t, b.history(t, codepush.Production), 1)
+	require.Equal(t, 1, b.assets.fetches)
+
+	// The reconciler's first step is the 10 % the lane already set.
+	require.NoError(t, b.ro.Pass(ctx))
+	st = b.laneStatus(t, l)
+	require.Equal(t, 10, st.Percent)
+	require.Equal(t, 10, b.history(t, codepush.Production)[0].Rollout)
+	n := b.offered(t, "v1")
+	require.InDelta(t, 10, n, 9, "about a tenth of the devices are offered v1")
+
+	// Healthy reports after the soak: 25 %.
+	b.report(t, "v1", 20, 0)
+	b.now = b.now.Add(61 * time.Minute)
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Equal(t, 25, b.history(t, codepush.Production)[0].Rollout)
+	require.Equal(t, 25, b.laneStatus(t, l).Percent)
+
+	// Halt disables the release: nobody is offered it.
+	_, err := b.ro.Command(ctx, l.ID, release.CmdHalt, "token:ana", "support tickets")
+	require.NoError(t, err)
+	require.True(t, b.history(t, codepush.Production)[0].Disabled)
+	require.Zero(t, b.offered(t, "v1"))
+	require.Equal(t, release.StateHalted, b.laneStatus(t, l).State)
+
+	// Resume enables it again at the same rollout.
+	_, err = b.ro.Command(ctx, l.ID, release.CmdResume, "token:ana", "false alarm")
+	require.NoError(t, err)
+	r := b.history(t, codepush.Production)[0]
+	require.False(t, r.Disabled)
+	require.Equal(t, 25, r.Rollout)
+	require.GreaterOrEqual(t, b.offered(t, "v1"), n, "a rollout only grows")
+
+	b.now = b.now.Add(61 * time.Minute)
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Equal(t, 50, b.history(t, codepush.Production)[0].Rollout)
+	b.now = b.now.Add(61 * time.Minute)
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Equal(t, 100, b.history(t, codepush.Production)[0].Rollout)
+	require.Equal(t, 100, b.offered(t, "v1"))
+	st = b.laneStatus(t, l)
+	require.Equal(t, release.StateCompleted, st.State)
+
+	// A duplicate tick and a repeated execution change nothing.
+	require.NoError(t, b.ro.Pass(ctx))
+	require.NoError(t, b.ota.Execute(ctx, l, release.Decision{Action: release.ActionComplete, Percent: 100}))
+	require.Len(t, b.history(t, codepush.Production), 1)
+
+	evs, err := b.st.Events(ctx, l.ReleaseID, 0, 100)
+	require.NoError(t, err)
+	var kinds []string
+	for _, e := range evs {
+		if e.Kind != "rollout.hold" {
+			kinds = append(kinds, e.Kind)
+		}
+	}
+	require.Equal(t, []string{"ota.target", "ota.staged", "ota.promoted", "lane.ready", "rollout.advance", "rollout.advance",
+		"command.halt", "command.resume", "rollout.advance", "rollout.complete"}, kinds)
+}
+
+func TestOTALaneHaltsOnFailuresAndHoldsWithoutReports(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
+	require.NoError(t, b.work(ctx, l))
+	require.NoError(t, b.ro.Pass(ctx)) // 10 %
+
+	// No device reported yet: the gate holds, never advances.
+	b.now = b.now.Add(3 * time.Hour)
+	require.NoError(t, b.ro.Pass(ctx))
+	st := b.laneStatus(t, l)
+	require.Equal(t, release.StateWaiting, st.State)
+	require.Contains(t, st.Reason, "gate ota_failure_rate: no fresh data yet")
+	require.Equal(t, 10, b.history(t, codepush.Production)[0].Rollout)
+
+	// Too few reports hold too.
+	b.report(t, "v1", 4, 0)
+	b.now = b.now.Add(time.Minute)
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Contains(t, b.laneStatus(t, l).Reason, "4 samples, need 10")
+
+	// 3 of 12 devices rolled the update back: halt, and the release is disabled.
+	b.report(t, "v1", 5, 3)
+	obs, err := b.ota.Observe(ctx, l)
+	require.NoError(t, err)
+	require.Equal(t, release.Observation{Value: 0.25, Samples: 12, Fresh: true}, obs.Metrics[gate.OTAFailureRate])
+	b.now = b.now.Add(time.Minute)
+	require.NoError(t, b.ro.Pass(ctx))
+	st = b.laneStatus(t, l)
+	require.Equal(t, release.StateHalted, st.State)
+	require.Contains(t, st.Reason, "gate ota_failure_rate failed: 0.25 is above 0.05")
+	r := b.history(t, codepush.Production)[0]
+	require.True(t, r.Disabled)
+	require.Equal(t, 10, r.Rollout)
+	require.Zero(t, b.offered(t, "v1"))
+}
+
+func TestOTALaneRetryAfterACrashFindsItsReleases(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
+	require.NoError(t, b.work(ctx, l))
+
+	// Simulate a crash after both remote changes, before anything was recorded.
+	cur, err := b.st.GetLane(ctx, l.ID)
+	require.NoError(t, err)
+	require.NoError(t, b.st.SetLaneData(ctx, l.ID, map[string]any{}, b.now))
+	_, err = b.st.UpdateStatus(ctx, l.ID, release.Status{State: release.StatePending, Version: cur.Status.Version, UpdatedAt: b.now})
+	require.NoError(t, err)
+
+	require.NoError(t, b.work(ctx, l))
+	require.Len(t, b.history(t, codepush.Staging), 1, "no second Staging release")
+	require.Len(t, b.history(t, codepush.Production), 1, "no second promotion")
+	require.Equal(t, release.StateRolling, b.laneStatus(t, l).State)
+}
+
+func TestOTALaneRollbackGoesBackToThePreviousRelease(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+	first := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
+	require.NoError(t, b.work(ctx, first))
+	_, err := b.ro.Command(ctx, first.ID, release.CmdComplete, "token:ana", "")
+	require.NoError(t, err)
+
+	second := b.lane(t, "v1.4.3", "c143", "bundle 1.4.3\n")
+	require.NoError(t, b.work(ctx, second))
+	require.NoError(t, b.ro.Pass(ctx))
+	_, err = b.ro.Command(ctx, second.ID, release.CmdRollback, "token:ana", "login broken")
+	require.NoError(t, err)
+	prod := b.history(t, codepush.Production)
+	require.Len(t, prod, 3)
+	require.Equal(t, codepush.MethodRollback, prod[2].Method)
+	require.Equal(t, "v1", prod[2].OriginalLabel)
+	require.Equal(t, prod[0].PackageHash, prod[2].PackageHash)
+	require.Equal(t, 100, b.offered(t, "v3"), "every device goes back to the first bundle")
+
+	// Executing the rollback again does not roll back twice.
+	require.NoError(t, b.ota.Execute(ctx, second, release.Decision{Action: release.ActionRollback}))
+	require.Len(t, b.history(t, codepush.Production), 3)
+}
+
+func TestOTALaneFailsWithAReason(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+
+	// Native code no binary has: no range, no release.
+	b.commit(t, "c150", map[string]string{"ios/Podfile": "platform :ios, '17.0'\n", "src/App.tsx": "x"})
+	native := b.lane(t, "v1.5.0", "c150", "bundle 1.5.0\n") // its fingerprint is the one recorded above
+	err := b.work(ctx, native)
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	st := b.laneStatus(t, native)
+	require.Equal(t, release.StateFailed, st.State)
+	require.Contains(t, st.Reason, "no recorded ios binary has the native fingerprint")
+	require.Empty(t, b.history(t, codepush.Staging))
+
+	// No bundle asset yet: wait for it, then give up with a reason.
+	missing := b.lane(t, "v1.4.5", "c145", "bundle 1.4.5\n")
+	delete(b.assets.bundles, "v1.4.5 bundle-ios.zip")
+	err = b.work(ctx, missing)
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, err, &snooze)
+	require.Equal(t, release.StatePending, b.laneStatus(t, missing).State)
+	b.now = b.now.Add(3 * time.Hour)
+	require.ErrorAs(t, b.work(ctx, missing), &cancel)
+	require.Contains(t, b.laneStatus(t, missing).Reason, `has no asset matching "bundle-ios.zip"`)
+
+	// Observing a lane with no Production release is no data, not an error.
+	obs, err := b.ota.Observe(ctx, missing)
+	require.NoError(t, err)
+	require.Empty(t, obs.Metrics)
+	require.Error(t, b.ota.Execute(ctx, missing, release.Decision{Action: release.ActionAdvance, Percent: 25}))
+}
