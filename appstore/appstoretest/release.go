@@ -69,8 +69,8 @@ func (f *Fake) getVersion(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusOK, f.versionObj(r, v))
 }
 
-// open reports whether a version still blocks creating a new one.
-func open(s appstore.AppVersionState) bool {
+// blocksNewVersion reports whether a version still blocks creating a new one.
+func blocksNewVersion(s appstore.AppVersionState) bool {
 	return !slices.Contains([]appstore.AppVersionState{appstore.VersionReadyForDistribution, "REPLACED_WITH_NEW_VERSION", "ACCEPTED"}, s)
 }
 
@@ -124,7 +124,7 @@ func (f *Fake) createVersion(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("The version number '%s' has already been used.", a.VersionString), "/data/attributes/versionString")
 			return
 		}
-		if open(v.state) {
+		if blocksNewVersion(v.state) {
 			// Observed while the previous version is still in review (sceneview#3143).
 			conflict(w, "ENTITY_ERROR.RELATIONSHIP.INVALID", "The provided entity includes a relationship with an invalid value",
 				fmt.Sprintf("You cannot create a new version of the App in the current state (version %s is %s).", v.versionString, v.state), "/data/relationships/app")

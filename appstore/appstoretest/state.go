@@ -198,6 +198,7 @@ type BuildState struct {
 func (f *Fake) Build(id string) (BuildState, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.tickReviews()
 	b, ok := f.builds[id]
 	if !ok {
 		return BuildState{}, false
@@ -282,6 +283,7 @@ func (f *Fake) ReleaseVersion(versionID string) error {
 func (f *Fake) Version(versionID string) (state appstore.AppVersionState, buildID string, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.tickReviews()
 	v, ok := f.versions[versionID]
 	if !ok {
 		return "", "", false
