@@ -402,3 +402,18 @@ func TestRetryAfterPastDeadlineGivesUp(t *testing.T) {
 	require.Contains(t, err.Error(), "would pass the deadline")
 	require.Empty(t, b.slept)
 }
+
+func TestTokenExpiresDuringRetryBackoff(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.client.BaseBackoff = 20 * time.Minute
+	b.client.MaxBackoff = 20 * time.Minute
+	b.fake.Inject(appstoretest.Fault{Status: 502, Times: 2})
+	// No deadline: the (fake-clock) backoff of 10–20 minutes outlives the
+	// 15-minute token, so each retry must carry a freshly minted one.
+	_, err := b.client.FindApp(context.Background(), "com.swapjoy.app")
+	require.NoError(t, err)
+	require.Len(t, b.slept, 2)
+	require.GreaterOrEqual(t, b.tokens.Minted(), 2)
+	require.EqualValues(t, 3, b.client.Calls(), "no 401 round trip")
+}
