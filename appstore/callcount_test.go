@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -118,4 +119,41 @@ func BenchmarkTestFlightRelease(bm *testing.B) {
 		calls += b.client.Calls()
 	}
 	bm.ReportMetric(float64(calls)/float64(bm.N), "asc-calls/op")
+}
+
+// TestAppStoreReleaseCallCount pins the calls of the App Store lane: version,
+// build, phased release, review submission, one review-state poll, the
+// manual release, and one phased-release read per day for 7 days.
+func TestAppStoreReleaseCallCount(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.fake.AppReviewTime = 24 * time.Hour })
+	c := ctx(t)
+	b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "4.9", appstore.VersionReadyForDistribution)
+	buildID := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "5.0", BuildNumber: "50", State: appstore.ProcessingStateValid, UsesNonExemptEncryption: ptr(false)})
+
+	v, _, err := b.client.FindOrCreateAppStoreVersion(c, b.appID, appstore.PlatformIOS, "5.0")
+	require.NoError(t, err)
+	require.NoError(t, b.client.AttachBuild(c, v.ID, buildID))
+	_, err = b.client.CreatePhasedRelease(c, v.ID, appstore.PhasedInactive)
+	require.NoError(t, err)
+	_, err = b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
+	require.NoError(t, err)
+	b.clock.Advance(24 * time.Hour)
+	v, err = b.client.AppStoreVersion(c, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.VersionPendingDeveloperRelease, v.AppVersionState)
+	_, err = b.client.ReleaseVersion(c, v.ID)
+	require.NoError(t, err)
+	var pr *appstore.PhasedRelease
+	for day := 0; day < 7; day++ {
+		pr, err = b.client.PhasedRelease(c, v.ID)
+		require.NoError(t, err)
+		b.clock.Advance(24 * time.Hour)
+	}
+	require.Equal(t, 7, pr.CurrentDayNumber)
+	t.Logf("App Store Connect calls for one App Store release: %d (%d mutations)", b.client.Calls(), len(b.mutations()))
+	// version 2 + attach 2 + phased 2 + submission 5 + review poll 1 +
+	// release 3 + 7 daily reads.
+	require.EqualValues(t, 22, b.client.Calls())
+	require.Equal(t, 7, len(b.mutations()))
 }
