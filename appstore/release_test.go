@@ -212,6 +212,12 @@ func TestUploadFailedState(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, appstore.UploadFailed, up.State)
 	require.Equal(t, "90062", up.Errors[0].Code)
+
+	// FAILED is terminal: uploading again starts a new upload.
+	again, err := b.client.UploadBuild(ctx(t), appstore.UploadRequest{AppID: b.appID, Version: "4.0", BuildNumber: "102", FileName: "App.ipa", File: bytes.NewReader(data), Size: int64(len(data))})
+	require.NoError(t, err)
+	require.NotEqual(t, up.ID, again.ID)
+	require.Equal(t, 2, b.fake.Mutations("POST /v1/buildUploads"))
 }
 
 func TestUploadResumesAfterFailedCommit(t *testing.T) {
