@@ -203,7 +203,7 @@ func (f *flippingReader) ReadAt(p []byte, off int64) (int, error) {
 
 func TestUploadFailedState(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, func(o *setupOpts) { o.fake.UploadProcessingPolls = 3 })
 	data := []byte("ipa bytes")
 	up, err := b.client.UploadBuild(ctx(t), appstore.UploadRequest{AppID: b.appID, Version: "4.0", BuildNumber: "102", FileName: "App.ipa", File: bytes.NewReader(data), Size: int64(len(data))})
 	require.NoError(t, err)

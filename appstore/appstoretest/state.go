@@ -332,6 +332,9 @@ func (f *Fake) FailUpload(uploadID, code, description string) error {
 	if !ok {
 		return fmt.Errorf("appstoretest: no upload %s", uploadID)
 	}
+	if u.state != appstore.UploadProcessing && u.state != appstore.UploadAwaiting {
+		return fmt.Errorf("appstoretest: upload %s is %s; only an unfinished upload can fail", uploadID, u.state)
+	}
 	u.state = appstore.UploadFailed
 	u.errors = append(u.errors, appstore.StateDetail{Code: code, Description: description})
 	return nil
