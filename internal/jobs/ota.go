@@ -196,6 +196,9 @@ func (o *OTA) stage(ctx context.Context, l release.Lane, rel release.Release, ap
 	}
 	if staged == nil {
 		pattern := strings.ReplaceAll(app.OTA.BundleAsset, "{platform}", string(l.Platform))
+		if o.Assets == nil {
+			return fmt.Sprintf("no source of GitHub release assets is configured to fetch %q", pattern), nil
+		}
 		f, name, err := o.Assets.FetchAsset(ctx, app.Repository, rel.Tag, pattern)
 		if errors.Is(err, fs.ErrNotExist) {
 			wait := o.AssetWait

@@ -1,8 +1,119 @@
 package service
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/swapjoy/releasepilot/codepush"
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/gate"
+	"github.com/swapjoy/releasepilot/internal/httpapi"
+	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
+)
 
 // setupOTA wires the OTA lane: the CodePush server on releasepilot's store, the native gate and the OTA executor.
 func (s *Service) setupOTA(ctx context.Context) error {
+	apps := map[string]config.App{}
+	otaApps := map[string]gate.OTAApp{}
+	for _, a := range s.Config.Apps {
+		apps[a.Name] = a
+		if a.OTA.Enabled {
+			for _, p := range release.Platforms {
+				otaApps[gate.CodePushAppName(a.OTA.AppName, p)] = gate.OTAApp{App: a.Name, Platform: p}
+			}
+		}
+	}
+
+	cps := store.NewCodePush(s.DB)
+	// Read the change log position before the views load, so that nothing
+	// another replica commits in between is missed.
+	since, err := cps.LastChange(ctx)
+	if err != nil {
+		return err
+	}
+	cp, err := codepush.New(ctx, codepush.Config{
+		Store:     cps,
+		Blobs:     codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir},
+		Gate:      &gate.NativeGate{Store: s.Store, Apps: otaApps},
+		PublicURL: s.Config.CodePush.PublicURL,
+		Logger:    s.Log.With("component", "codepush"),
+	})
+	if err != nil {
+		return fmt.Errorf("codepush: %w", err)
+	}
+	names := make([]string, 0, len(otaApps))
+	for n := range otaApps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if err := ensureCodePushApp(ctx, cp, n); err != nil {
+			return fmt.Errorf("codepush app %s: %w", n, err)
+		}
+	}
+
+	// Devices authenticate with their deployment key; management needs a
+	// token: reading is for viewers, changing for operators.
+	acq := cp.AcquisitionHandler()
+	for _, p := range []string{
+		"GET " + codepush.PathUpdateCheck, "GET " + codepush.PathUpdateCheckV01,
+		"POST " + codepush.PathReportDeploy, "POST " + codepush.PathReportDeployV01,
+		"POST " + codepush.PathReportDownload, "POST " + codepush.PathReportDownloadV01,
+		"GET " + codepush.PathPackages + "{key}",
+	} {
+		s.addRoute(p, httpapi.RoleNone, acq)
+	}
+	mgmt := http.StripPrefix("/v1/codepush", codePushActor(cp.ManagementHandler()))
+	s.addRoute("GET /v1/codepush/", httpapi.RoleViewer, mgmt)
+	s.addRoute("/v1/codepush/", httpapi.RoleOperator, mgmt)
+
+	ota := &jobs.OTA{Store: s.Store, CodePush: cp, Apps: apps, Assets: s.Assets, Log: s.Log.With("lane", "ota")}
+	addLaneWorker(s, &jobs.OTALaneWorker{OTA: ota})
+	for _, p := range release.Platforms {
+		s.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindOTA, Platform: p}] = ota
+	}
+
+	// Other replicas' changes reach this one's update-check views through
+	// the change log. The follower stops when the database is closed at
+	// shutdown, so it outlives a setup context that ends early.
+	f := &store.Follower{Store: cps, Since: since, Invalidate: cp.Invalidate, Reload: cp.Reload, Log: s.Log.With("component", "codepush")}
+	go f.Run(context.WithoutCancel(ctx))
 	return nil
+}
+
+// ensureCodePushApp creates a configured OTA app with Staging and Production
+// deployments, or adds whichever of them is missing.
+func ensureCodePushApp(ctx context.Context, cp *codepush.Service, name string) error {
+	a, err := cp.App(ctx, name)
+	if codepush.KindOf(err) == codepush.KindNotFound {
+		_, err = cp.CreateApp(ctx, name, false)
+		if codepush.KindOf(err) != codepush.KindConflict {
+			return err
+		}
+		a, err = cp.App(ctx, name) // another replica created it first
+	}
+	if err != nil {
+		return err
+	}
+	for _, dep := range []string{codepush.Staging, codepush.Production} {
+		if slices.ContainsFunc(a.Deployments, func(d codepush.Deployment) bool { return d.Name == dep }) {
+			continue
+		}
+		if _, err := cp.AddDeployment(ctx, name, dep, ""); err != nil && codepush.KindOf(err) != codepush.KindConflict {
+			return err
+		}
+	}
+	return nil
+}
+
+// codePushActor names the authenticated caller in CodePush's history.
+func codePushActor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := codepush.WithActor(r.Context(), codepush.Actor{Name: httpapi.Actor(r.Context())})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }

@@ -1,0 +1,251 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/service"
+	"github.com/swapjoy/releasepilot/internal/store"
+	"github.com/swapjoy/releasepilot/internal/store/storetest"
+)
+
+const (
+	viewerToken   = "viewer-token-0123456789"
+	operatorToken = "operator-token-0123456789"
+)
+
+// repo is a repository in memory: commit -> path -> content.
+type repo map[string]map[string]string
+
+func (r repo) Tree(_ context.Context, commit string) ([]nativecheck.Entry, bool, error) {
+	var out []nativecheck.Entry
+	for _, p := range slices.Sorted(maps.Keys(r[commit])) {
+		c := r[commit][p]
+		sum := sha1.Sum([]byte(fmt.Sprintf("blob %d\x00%s", len(c), c)))
+		out = append(out, nativecheck.Entry{Path: p, Type: "blob", Mode: "100644", SHA: hex.EncodeToString(sum[:]), Size: int64(len(c))})
+	}
+	return out, false, nil
+}
+
+func (r repo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
+	c, ok := r[commit][path]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return []byte(c), nil
+}
+
+// replica is one releasepilot process serving HTTP.
+type replica struct {
+	svc *service.Service
+	url string
+}
+
+func startReplica(t *testing.T, dbURL, packages string) *replica {
+	t.Helper()
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+database: {url: %q}
+codepush: {storage_dir: %q}
+tokens:
+  - {name: viewer, role: viewer, token: %q}
+  - {name: ops, role: operator, token: %q}
+apps:
+  - {name: acme, repository: acme/mobile, webhook_secret: s, ota: {enabled: true}}
+`, t.TempDir(), dbURL, packages, viewerToken, operatorToken)
+	cfg, err := config.Parse([]byte(yaml), "")
+	require.NoError(t, err)
+	svc, err := service.New(context.Background(), cfg, nil)
+	require.NoError(t, err)
+	srv := httptest.NewServer(svc.HTTP.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		_ = svc.Shutdown(context.Background())
+	})
+	return &replica{svc: svc, url: srv.URL}
+}
+
+func (r *replica) do(t *testing.T, method, path, token string, body io.Reader, contentType string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, r.url+path, body)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b
+}
+
+func releaseBody(t *testing.T, info map[string]any, pkg string) (io.Reader, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile("package", "index.ios.bundle")
+	require.NoError(t, err)
+	_, err = fw.Write([]byte(pkg))
+	require.NoError(t, err)
+	ib, err := json.Marshal(info)
+	require.NoError(t, err)
+	require.NoError(t, mw.WriteField("packageInfo", string(ib)))
+	require.NoError(t, mw.Close())
+	return &buf, mw.FormDataContentType()
+}
+
+// seedBinary records the iOS 1.4.0 binary built from c140, and the
+// fingerprints of a JS-only commit and of a native one, as releasepilot
+// would have while shipping and planning them.
+func seedBinary(t *testing.T, st *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	base := map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": "v1\n"}
+	r := repo{"c140": base, "c142": maps.Clone(base), "c150": maps.Clone(base)}
+	r["c142"]["src/App.tsx"] = "v2\n"
+	r["c150"]["ios/Podfile"] = "platform :ios, '17.0'\n"
+	hashes := map[string]string{}
+	for _, c := range []string{"c140", "c142", "c150"} {
+		fps, err := (&nativecheck.Fingerprinter{}).Fingerprint(ctx, r, c)
+		require.NoError(t, err)
+		fp := fps[nativecheck.IOS]
+		data, err := json.Marshal(fp)
+		require.NoError(t, err)
+		require.NoError(t, st.SaveFingerprint(ctx, store.Fingerprint{App: "acme", Platform: release.IOS, Commit: c, Algorithm: fp.Algorithm, Hash: fp.Hash, Data: data, CreatedAt: time.Now()}))
+		hashes[c] = fp.Hash
+	}
+	_, err := st.RecordBinary(ctx, release.Binary{App: "acme", Platform: release.IOS, Version: "1.4.0", BuildNumber: "40", Commit: "c140", Fingerprint: hashes["c140"], CreatedAt: time.Now()})
+	require.NoError(t, err)
+}
+
+// TestOTAServedEndToEnd runs two replicas on one database: a release made
+// through one replica's management API, behind the operator token and the
+// native gate, is served by the other's update check, downloaded, and
+// reported on.
+func TestOTAServedEndToEnd(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			dbURL, packages := storetest.URL(t, e), t.TempDir()
+			a := startReplica(t, dbURL, packages)
+			b := startReplica(t, dbURL, packages) // shares the package directory, as replicas must
+
+			for _, r := range []*replica{a, b} {
+				for _, p := range release.Platforms {
+					_, ok := r.svc.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindOTA, Platform: p}]
+					require.True(t, ok, "an OTA executor for %s", p)
+				}
+			}
+
+			// Management needs a token; viewers read.
+			code, _ := a.do(t, "GET", "/v1/codepush/apps", "", nil, "")
+			require.Equal(t, http.StatusUnauthorized, code)
+			code, body := a.do(t, "GET", "/v1/codepush/apps", viewerToken, nil, "")
+			require.Equal(t, http.StatusOK, code, string(body))
+			var apps struct {
+				Apps []struct {
+					Name        string `json:"name"`
+					Deployments []struct{ Name, Key string }
+				} `json:"apps"`
+			}
+			require.NoError(t, json.Unmarshal(body, &apps))
+			keys := map[string]string{}
+			for _, app := range apps.Apps {
+				for _, d := range app.Deployments {
+					keys[app.Name+"/"+d.Name] = d.Key
+				}
+			}
+			require.Len(t, keys, 4, "Staging and Production of acme-ios and acme-android, created once: %s", body)
+			prodKey := keys["acme-ios/Production"]
+			require.NotEmpty(t, prodKey)
+
+			seedBinary(t, a.svc.Store)
+			path := "/v1/codepush/apps/acme-ios/deployments/Production/release"
+			rb, ct := releaseBody(t, map[string]any{"appVersion": "1.4.0", "commit": "c142", "description": "typo"}, "bundle v2")
+			code, body = a.do(t, "POST", path, viewerToken, rb, ct)
+			require.Equal(t, http.StatusForbidden, code, string(body))
+
+			// The native gate refuses a native commit, naming the file.
+			rb, ct = releaseBody(t, map[string]any{"appVersion": "1.4.0", "commit": "c150"}, "bundle native")
+			code, body = a.do(t, "POST", path, operatorToken, rb, ct)
+			require.Equal(t, http.StatusConflict, code, string(body))
+			require.Contains(t, string(body), "file changed: ios/Podfile")
+
+			rb, ct = releaseBody(t, map[string]any{"appVersion": "1.4.0", "commit": "c142", "description": "typo"}, "bundle v2")
+			code, body = a.do(t, "POST", path, operatorToken, rb, ct)
+			require.Equal(t, http.StatusCreated, code, string(body))
+
+			// The other replica serves it without any call on its side.
+			q := url.Values{"deploymentKey": {prodKey}, "appVersion": {"1.4.0"}, "clientUniqueId": {"device-1"}}
+			var info struct {
+				UpdateInfo struct {
+					IsAvailable bool   `json:"isAvailable"`
+					Label       string `json:"label"`
+					DownloadURL string `json:"downloadURL"`
+				} `json:"updateInfo"`
+			}
+			start := time.Now()
+			require.Eventually(t, func() bool {
+				code, body := b.do(t, "GET", "/updateCheck?"+q.Encode(), "", nil, "")
+				return code == http.StatusOK && json.Unmarshal(body, &info) == nil && info.UpdateInfo.IsAvailable
+			}, 10*time.Second, 20*time.Millisecond)
+			t.Logf("%s: served by the other replica after %s", e, time.Since(start).Round(time.Millisecond))
+			require.Equal(t, "v1", info.UpdateInfo.Label)
+			require.True(t, strings.HasPrefix(info.UpdateInfo.DownloadURL, b.url+"/"), info.UpdateInfo.DownloadURL)
+			resp, err := http.Get(info.UpdateInfo.DownloadURL)
+			require.NoError(t, err)
+			pkg, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, "bundle v2", string(pkg))
+
+			// Snake-case route and reports, then metrics through the first replica.
+			code, body = b.do(t, "GET", "/v0.1/public/codepush/update_check?deployment_key="+prodKey+"&app_version=1.4.0", "", nil, "")
+			require.Equal(t, http.StatusOK, code, string(body))
+			require.Contains(t, string(body), `"label":"v1"`)
+			report := fmt.Sprintf(`{"deploymentKey":%q,"appVersion":"1.4.0","label":"v1","status":"DeploymentSucceeded","clientUniqueId":"device-1"}`, prodKey)
+			code, body = b.do(t, "POST", "/reportStatus/deploy", "", strings.NewReader(report), "application/json")
+			require.Equal(t, http.StatusOK, code, string(body))
+			code, body = a.do(t, "GET", "/v1/codepush/apps/acme-ios/deployments/Production/metrics", viewerToken, nil, "")
+			require.Equal(t, http.StatusOK, code, string(body))
+			require.Contains(t, string(body), `"installed":1`)
+
+			code, body = a.do(t, "GET", "/v1/codepush/apps/acme-ios/deployments/Production/history", viewerToken, nil, "")
+			require.Equal(t, http.StatusOK, code, string(body))
+			require.Contains(t, string(body), `"releasedBy":"token:ops"`)
+			require.NotContains(t, string(body), operatorToken)
+
+			// Unknown keys and bad versions answer as the reference says.
+			code, _ = b.do(t, "GET", "/updateCheck?deploymentKey=unknown-key-0123456789&appVersion=1.4.0", "", nil, "")
+			require.Equal(t, http.StatusNotFound, code)
+			code, _ = b.do(t, "GET", "/updateCheck?deploymentKey="+prodKey+"&appVersion=banana", "", nil, "")
+			require.Equal(t, http.StatusBadRequest, code)
+		})
+	}
+}
