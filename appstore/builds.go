@@ -175,6 +175,13 @@ func (c *Client) FindBuild(ctx context.Context, appID string, platform Platform,
 	if err != nil {
 		return nil, err
 	}
+	if alt := alternateVersion(version); len(bs) == 0 && alt != "" {
+		// App Store Connect treats 1.2 and 1.2.0 as one version, but only
+		// the spelling of the first upload is queryable (as fastlane found).
+		if bs, err = c.FindBuilds(ctx, BuildQuery{AppID: appID, Version: alt, BuildNumber: buildNumber, Platform: platform, Limit: 2}); err != nil {
+			return nil, err
+		}
+	}
 	switch len(bs) {
 	case 0:
 		return nil, fmt.Errorf("appstore: build %s (%s) of app %s not found yet: %w", buildNumber, version, appID, ErrNotFound)
@@ -182,6 +189,17 @@ func (c *Client) FindBuild(ctx context.Context, appID string, platform Platform,
 		return &bs[0], nil
 	}
 	return nil, fmt.Errorf("appstore: more than one build %s (%s) of app %s", buildNumber, version, appID)
+}
+
+// alternateVersion returns the other spelling of X.Y / X.Y.0, or "".
+func alternateVersion(v string) string {
+	switch parts := strings.Split(v, "."); {
+	case len(parts) == 2:
+		return v + ".0"
+	case len(parts) == 3 && parts[2] == "0":
+		return strings.TrimSuffix(v, ".0")
+	}
+	return ""
 }
 
 // Build reads one build.

@@ -363,6 +363,11 @@ func TestTemporaryClassifiesErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "1", got.Version)
 
+	b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "7.0.0", BuildNumber: "70"})
+	got, err = b.client.FindBuild(ctx(t), b.appID, appstore.PlatformIOS, "7.0", "70")
+	require.NoError(t, err, "the X.Y.0 spelling of the upload is found from the tag's X.Y")
+	require.Equal(t, "70", got.Version)
+
 	b.fake.Inject(appstoretest.Fault{Status: 500, Times: -1})
 	_, err = b.client.FindApp(ctx(t), "com.swapjoy.app")
 	require.True(t, appstore.Temporary(err))
