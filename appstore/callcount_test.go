@@ -3,6 +3,7 @@ package appstore_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,7 +95,14 @@ func TestTestFlightReleaseCallCount(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	seedRelease(b)
+	var hooked atomic.Int64
+	b.client.OnRequest = func(method, path string, status int) {
+		if status/100 == 2 {
+			hooked.Add(1)
+		}
+	}
 	require.NoError(t, testFlightRelease(ctx(t), b))
+	require.Equal(t, b.client.Calls(), hooked.Load(), "OnRequest sees every call, all successful here")
 	perKind := map[string]int{}
 	for _, r := range b.requests() {
 		perKind[r.Method+" "+r.Path]++

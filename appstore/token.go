@@ -83,15 +83,26 @@ type Claims struct {
 
 // The jwt.Claims methods let golang-jwt parse Claims too (the fake uses them).
 
+// GetExpirationTime implements jwt.Claims.
 func (c Claims) GetExpirationTime() (*jwt.NumericDate, error) {
 	return jwt.NewNumericDate(time.Unix(c.ExpiresAt, 0)), nil
 }
+
+// GetIssuedAt implements jwt.Claims.
 func (c Claims) GetIssuedAt() (*jwt.NumericDate, error) {
 	return jwt.NewNumericDate(time.Unix(c.IssuedAt, 0)), nil
 }
+
+// GetNotBefore implements jwt.Claims; Apple tokens carry no nbf.
 func (c Claims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
-func (c Claims) GetIssuer() (string, error)              { return c.Issuer, nil }
-func (c Claims) GetSubject() (string, error)             { return c.Subject, nil }
+
+// GetIssuer implements jwt.Claims.
+func (c Claims) GetIssuer() (string, error) { return c.Issuer, nil }
+
+// GetSubject implements jwt.Claims.
+func (c Claims) GetSubject() (string, error) { return c.Subject, nil }
+
+// GetAudience implements jwt.Claims.
 func (c Claims) GetAudience() (jwt.ClaimStrings, error) {
 	return jwt.ClaimStrings{c.Audience}, nil
 }
