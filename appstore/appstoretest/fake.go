@@ -26,6 +26,7 @@
 package appstoretest
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -73,6 +74,10 @@ type Options struct {
 	// long after submission: MANUAL versions become PENDING_DEVELOPER_RELEASE,
 	// AFTER_APPROVAL ones are released. Zero leaves it to SetVersionState.
 	AppReviewTime time.Duration
+	// PublicURL, if set, is the URL clients use to reach the fake (for
+	// example "http://localhost:8080/sandbox/appstore" when it is mounted
+	// with http.StripPrefix); links and upload URLs are built from it.
+	PublicURL string
 }
 
 // Fake is an in-memory App Store Connect. It is an http.Handler and is safe
@@ -172,6 +177,9 @@ func (f *Fake) NewKey(kid, issuer string) (appstore.Key, []byte, error) {
 
 // ServeHTTP implements http.Handler.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.opts.PublicURL != "" {
+		r = r.WithContext(context.WithValue(r.Context(), publicURLKey{}, strings.TrimRight(f.opts.PublicURL, "/")))
+	}
 	if strings.HasPrefix(r.URL.Path, uploadPathPrefix) {
 		// Presigned part URLs: no JWT, no API rate limit (as on Apple's
 		// storage hosts), but faults still apply.

@@ -235,3 +235,21 @@ func TestNotAcceptableIsPlainText(t *testing.T) {
 	require.Equal(t, http.StatusNotAcceptable, resp.StatusCode)
 	require.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain"))
 }
+
+func TestMountedUnderPrefix(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	fake := appstoretest.New(appstoretest.Options{PublicURL: srv.URL + "/sandbox/asc/", UploadPartSize: 4})
+	mux.Handle("/sandbox/asc/", http.StripPrefix("/sandbox/asc", fake))
+	key, _, err := fake.NewKey("K", "iss")
+	require.NoError(t, err)
+	appID := fake.AddApp(appstoretest.App{BundleID: "com.example"})
+	client := &appstore.Client{BaseURL: srv.URL + "/sandbox/asc", Tokens: appstore.NewTokenSource(key)}
+	data := []byte("0123456789")
+	up, err := client.UploadBuild(t.Context(), appstore.UploadRequest{AppID: appID, Version: "1.0", BuildNumber: "1", FileName: "a.ipa", File: bytes.NewReader(data), Size: int64(len(data))})
+	require.NoError(t, err, "upload URLs carry the prefix")
+	require.NotEmpty(t, up.ID)
+	require.EqualValues(t, 3, client.UploadParts())
+}

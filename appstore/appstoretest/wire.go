@@ -162,7 +162,14 @@ func relNotFound(w http.ResponseWriter, name, typ, id string) {
 		fmt.Sprintf("%s with id '%s' cannot be found", strings.TrimSuffix(typ, "s"), id), "/data/relationships/"+name)
 }
 
+type publicURLKey struct{}
+
+// base is the URL the client reached the fake at: Options.PublicURL when
+// set (a fake mounted under a prefix), else scheme and Host of the request.
 func base(r *http.Request) string {
+	if u, _ := r.Context().Value(publicURLKey{}).(string); u != "" {
+		return u
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
