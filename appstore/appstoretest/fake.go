@@ -13,7 +13,7 @@
 // Where Apple's behaviour is not documented the fake makes a choice, marked
 // [UNVERIFIED] where it is made: error codes of the TestFlight 422s and of
 // "Another build is in review." (STATE_ERROR), the 4,000-character What to
-// Test limit, totalPauseDuration in days, a paused release resuming when its
+// Test limit, refusing export compliance (409) on a build still processing, totalPauseDuration in days, a paused release resuming when its
 // 30 days are used up, and scope entries without a query matching only
 // requests without one.
 //
