@@ -122,7 +122,10 @@ func androidPlan() release.Plan {
 	})
 }
 
-func setupAndroid(t *testing.T, e store.Engine, change func(app *config.App)) *androidBundle {
+// setupAndroid builds a fake Play with 1.3.0 (41) completed on production,
+// a release 1.4.0 whose GitHub release holds an AAB with versionCode 42, and
+// its pending Android lane (androidPlan unless a plan is given).
+func setupAndroid(t *testing.T, e store.Engine, change func(app *config.App), plan ...release.Plan) *androidBundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &androidBundle{now: androidStart}
@@ -157,7 +160,11 @@ func setupAndroid(t *testing.T, e store.Engine, change func(app *config.App)) *a
 	require.NoError(t, err)
 	require.NoError(t, b.st.SaveFingerprint(ctx, store.Fingerprint{App: "acme", Platform: release.Android, Commit: "c0ffee1",
 		Algorithm: nativecheck.Algorithm, Hash: "fp-android-1", Data: []byte(`{}`), CreatedAt: b.now}))
-	b.lane, err = b.st.CreateLane(ctx, release.Lane{ReleaseID: b.rel.ID, Platform: release.Android, Kind: release.KindStore, Plan: androidPlan()}, b.now)
+	p := androidPlan()
+	if len(plan) > 0 {
+		p = plan[0]
+	}
+	b.lane, err = b.st.CreateLane(ctx, release.Lane{ReleaseID: b.rel.ID, Platform: release.Android, Kind: release.KindStore, Plan: p}, b.now)
 	require.NoError(t, err)
 	return b
 }
@@ -206,7 +213,7 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	require.NoError(t, err, "run with -update to create %s", path)
-	require.Equal(t, string(want), string(got), "track differs from %s", path)
+	require.Equal(t, string(want), string(got), "%s differs (run with -update if the change is intended)", path)
 }
 
 func TestAndroidLaneStagedRollout(t *testing.T) {
@@ -249,12 +256,18 @@ func testStagedRollout(t *testing.T, e store.Engine) {
 	require.NoError(t, b.work(t))
 	require.Equal(t, before, b.calls())
 
-	step := func(name string, do func()) int {
+	type mark struct {
+		name string
+		at   int
+	}
+	marks := []mark{{"android_lane job", 0}}
+	step := func(label, file string, do func()) int {
 		t.Helper()
 		before := b.calls()
+		marks = append(marks, mark{label, before})
 		do()
 		n := b.calls() - before
-		golden(t, name, b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+		golden(t, file, b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 		return n
 	}
 	pass := func() { require.NoError(t, b.ro.Pass(ctx)) }
@@ -265,40 +278,40 @@ func testStagedRollout(t *testing.T, e store.Engine) {
 		}
 	}
 
-	c10 := step("production_10.json", pass)
+	c10 := step("reconcile: 10%", "production_10.json", pass)
 	require.Equal(t, 10, b.status(t).Percent)
 
 	// Soaking: the lane is not due, nothing is read.
 	b.advance(30 * time.Minute)
-	require.Zero(t, step("production_10.json", pass))
+	require.Zero(t, step("reconcile while soaking", "production_10.json", pass))
 
 	b.advance(30 * time.Minute)
-	c25 := step("production_25.json", pass)
+	c25 := step("reconcile: gate, 25%", "production_25.json", pass)
 	require.Equal(t, 25, b.status(t).Percent)
 
-	cHalt := step("production_25_halted.json", command(release.CmdHalt, "checkout errors"))
+	cHalt := step("command: halt", "production_25_halted.json", command(release.CmdHalt, "checkout errors"))
 	st = b.status(t)
 	require.Equal(t, release.StateHalted, st.State)
 	b.advance(2 * time.Hour)
-	require.Zero(t, step("production_25_halted.json", pass), "a halted lane is left alone")
+	require.Zero(t, step("reconcile while halted", "production_25_halted.json", pass), "a halted lane is left alone")
 
-	cResume := step("production_25.json", command(release.CmdResume, "fixed server side"))
+	cResume := step("command: resume", "production_25.json", command(release.CmdResume, "fixed server side"))
 	require.Equal(t, release.StateRolling, b.status(t).State)
 
 	// The soak of the 25 % stage is over; the gate reads vitals that reach
 	// past the resume, and the rollout moves on.
 	b.advance(time.Minute)
-	c50 := step("production_50.json", pass)
+	c50 := step("reconcile: gate, 50%", "production_50.json", pass)
 	require.Equal(t, 50, b.status(t).Percent)
 
 	b.advance(time.Hour)
-	c100 := step("production_100.json", pass)
+	c100 := step("reconcile: gate, complete", "production_100.json", pass)
 	st = b.status(t)
 	require.Equal(t, release.StateCompleted, st.State)
 	require.Equal(t, 100, st.Percent)
 
 	b.advance(time.Hour)
-	require.Zero(t, step("production_100.json", pass))
+	require.Zero(t, step("reconcile when completed", "production_100.json", pass))
 	require.Zero(t, b.fake.OpenEdits(androidPkg), "every edit was committed or deleted")
 
 	// Play calls per step through the lane: 4 per track change (insert,
@@ -310,6 +323,31 @@ func testStagedRollout(t *testing.T, e store.Engine) {
 	require.Equal(t, 8, c50)
 	require.Equal(t, 8, c100, "vitals (4) + Complete (4)")
 	t.Logf("Play calls: lane job %d, 10%% %d, 25%% %d, halt %d, resume %d, 50%% %d, 100%% %d", laneCalls, c10, c25, cHalt, cResume, c50, c100)
+
+	// Every request the lane sent, step by step, with the exact track
+	// bodies it wrote.
+	var out strings.Builder
+	for i, ex := range b.fake.Exchanges() {
+		for _, m := range marks {
+			if m.at == i {
+				fmt.Fprintf(&out, "## %s\n", m.name)
+			}
+		}
+		fmt.Fprintf(&out, "%s %s", ex.HTTPMethod, ex.Path)
+		if ex.Query != "" {
+			fmt.Fprintf(&out, "?%s", ex.Query)
+		}
+		fmt.Fprintf(&out, " -> %d\n", ex.Status)
+		if ex.Method == playstoretest.MethodTracksUpdate {
+			fmt.Fprintf(&out, "  %s\n", bytes.TrimSpace(ex.RequestBody))
+		}
+	}
+	for _, m := range marks {
+		if m.at == len(b.fake.Exchanges()) {
+			fmt.Fprintf(&out, "## %s\n", m.name)
+		}
+	}
+	golden(t, "requests.txt", []byte(out.String()))
 
 	evs, err := b.st.Events(ctx, b.rel.ID, 0, 100)
 	require.NoError(t, err)
@@ -640,6 +678,91 @@ func TestAndroidLaneFailures(t *testing.T) {
 		err := b.worker.Work(ctx, &river.Job[jobs.AndroidLaneArgs]{Args: jobs.AndroidLaneArgs{LaneID: "lane_nope"}})
 		var cancel *rivertype.JobCancelError
 		require.ErrorAs(t, err, &cancel)
+	})
+}
+
+func TestAndroidExecutor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ready := func(t *testing.T, change func(app *config.App)) *androidBundle {
+		b := setupAndroid(t, store.SQLite, change)
+		b.vitals(0.002, 0.001, 5000)
+		require.NoError(t, b.work(t))
+		return b
+	}
+
+	t.Run("a release halted in the Console is not resumed by a scheduled advance", func(t *testing.T) {
+		t.Parallel()
+		b := ready(t, nil)
+		require.NoError(t, b.ro.Pass(ctx))
+		b.fake.ConsoleUpdate(androidPkg, playstore.TrackProduction,
+			playstoretest.Release{Name: "1.3.0 (41)", VersionCodes: []int64{41}, Status: playstoretest.StatusCompleted},
+			playstoretest.Release{Name: "1.4.0 (42)", VersionCodes: []int64{42}, Status: playstoretest.StatusHalted, UserFraction: 0.1})
+		halted := b.fake.TrackJSON(androidPkg, playstore.TrackProduction)
+		b.advance(time.Hour)
+		require.ErrorIs(t, b.ro.Pass(ctx), playstore.ErrState)
+		st := b.status(t)
+		require.Contains(t, st.Reason, "advance to 25% failed: playstore: SetFraction on com.acme.mobile track \"production\": versionCode 42 is halted")
+		require.Equal(t, 10, st.Percent)
+		require.Equal(t, string(halted), string(b.fake.TrackJSON(androidPkg, playstore.TrackProduction)))
+	})
+
+	t.Run("rollback halts", func(t *testing.T) {
+		t.Parallel()
+		b := ready(t, nil)
+		require.NoError(t, b.ro.Pass(ctx))
+		_, err := b.ro.Command(ctx, b.lane.ID, release.CmdRollback, "token:alice", "bad build")
+		require.NoError(t, err)
+		require.Equal(t, release.StateHalted, b.status(t).State)
+		golden(t, "production_10_halted.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+	})
+
+	t.Run("complete before the first stage", func(t *testing.T) {
+		t.Parallel()
+		b := ready(t, nil)
+		_, err := b.ro.Command(ctx, b.lane.ID, release.CmdComplete, "token:alice", "hotfix for everyone")
+		require.NoError(t, err)
+		require.Equal(t, release.StateCompleted, b.status(t).State)
+		golden(t, "production_100.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+	})
+
+	t.Run("cancel before the first stage leaves Play alone", func(t *testing.T) {
+		t.Parallel()
+		b := ready(t, nil)
+		commits := b.fake.Commits(androidPkg)
+		_, err := b.ro.Command(ctx, b.lane.ID, release.CmdCancel, "token:alice", "wrong tag")
+		require.NoError(t, err)
+		require.Equal(t, release.StateCancelled, b.status(t).State)
+		require.Equal(t, commits, b.fake.Commits(androidPkg))
+		golden(t, "production_start.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+	})
+
+	t.Run("an approval comes first", func(t *testing.T) {
+		t.Parallel()
+		plan := androidPlan()
+		plan.Steps = append([]release.Step{{Approval: &release.Approval{Reason: "start the production rollout"}}}, plan.Steps...)
+		b := setupAndroid(t, store.SQLite, nil, plan)
+		require.NoError(t, b.work(t))
+		before := b.calls()
+		require.NoError(t, b.ro.Pass(ctx))
+		require.Equal(t, before, b.calls(), "waiting for approval costs no Play call")
+		st := b.status(t)
+		require.Equal(t, release.StateWaiting, st.State)
+		require.Equal(t, "waiting for approval: start the production rollout", st.Reason)
+		golden(t, "production_start.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+		_, err := b.ro.Command(ctx, b.lane.ID, release.CmdApprove, "token:alice", "go")
+		require.NoError(t, err)
+		require.NoError(t, b.ro.Pass(ctx))
+		golden(t, "production_10.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+	})
+
+	t.Run("a lane without a bundle cannot execute", func(t *testing.T) {
+		t.Parallel()
+		b := setupAndroid(t, store.SQLite, nil)
+		l, err := b.st.GetLane(ctx, b.lane.ID)
+		require.NoError(t, err)
+		err = b.android.Execute(ctx, l, release.Decision{Action: release.ActionAdvance, Percent: 10})
+		require.ErrorContains(t, err, "has no versionCode on Play yet: its android_lane job has not finished")
 	})
 }
 
