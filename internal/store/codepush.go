@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/swapjoy/releasepilot/codepush"
@@ -29,6 +30,57 @@ var _ codepush.Store = (*CodePush)(nil)
 
 // NewCodePush returns the CodePush store on db.
 func NewCodePush(db *DB) *CodePush { return &CodePush{db: db, st: New(db)} }
+
+// channel is the Postgres notification channel of the change log, per
+// schema so that databases shared by several installations stay apart.
+func (c *CodePush) channel() string {
+	if c.db.Schema == "" {
+		return "releasepilot_codepush"
+	}
+	return "releasepilot_codepush_" + c.db.Schema
+}
+
+// listen wakes the follower on every committed change (Postgres only),
+// reconnecting after errors until ctx ends. Polling remains the backstop.
+func (c *CodePush) listen(ctx context.Context, wake chan<- struct{}, log *slog.Logger) {
+	if c.db.Engine != Postgres || c.db.listener == nil {
+		return
+	}
+	for ctx.Err() == nil {
+		err := c.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("codepush change notifications: listener failed; polling meanwhile", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+func (c *CodePush) listenOnce(ctx context.Context, wake chan<- struct{}) error {
+	// A connection of its own: the listener pool belongs to River.
+	conn, err := pgx.ConnectConfig(ctx, c.db.listener.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{c.channel()}.Sanitize()); err != nil {
+		return err
+	}
+	for {
+		// Also once right after LISTEN: whatever committed before it (or
+		// while reconnecting) was not notified to us.
+		select {
+		case wake <- struct{}{}:
+		default: // a poll is already due
+		}
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+	}
+}
 
 // changeLock is the Postgres advisory lock key that serialises writers of the
 // change log ("rpcpchng"), so that seq order is commit order.
@@ -52,6 +104,13 @@ func (c *CodePush) change(ctx context.Context, fn func(tx *Store) ([]string, err
 		for _, k := range dedupeKeys(keys) {
 			if _, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_changes (deployment_key, at) VALUES ($1, $2)`, k, now); err != nil {
 				return fmt.Errorf("codepush change log: %w", err)
+			}
+		}
+		if c.db.Engine == Postgres && len(keys) > 0 {
+			// Delivered at commit: followers poll at once instead of at
+			// their next tick.
+			if _, err := tx.q.ExecContext(ctx, `SELECT pg_notify($1, '')`, c.channel()); err != nil {
+				return fmt.Errorf("codepush change notify: %w", err)
 			}
 		}
 		return nil
@@ -357,8 +416,9 @@ func (c *CodePush) PruneChanges(ctx context.Context, before time.Time) (int64, e
 const ChangeRetention = time.Hour
 
 // Follower keeps a replica's in-memory CodePush views current with changes
-// other replicas commit: it polls the change log and invalidates each
-// changed deployment once.
+// other replicas commit: it reads the change log — every Interval, and on
+// Postgres also when a commit notifies it — and invalidates each changed
+// deployment once.
 type Follower struct {
 	Store *CodePush
 	// Since is the sequence number the views were loaded at (LastChange
@@ -374,8 +434,9 @@ type Follower struct {
 	Log    *slog.Logger
 }
 
-// Run polls until ctx ends or the database is closed. It prunes old entries
-// every few minutes.
+// Run polls until ctx ends or the database is closed, every Interval and,
+// on Postgres, as soon as a change is notified. It prunes old entries every
+// few minutes.
 func (f *Follower) Run(ctx context.Context) {
 	interval := f.Interval
 	if interval <= 0 {
@@ -387,12 +448,17 @@ func (f *Follower) Run(ctx context.Context) {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	wake := make(chan struct{}, 1)
+	go f.Store.listen(lctx, wake, log)
 	lastOK, lastPrune := time.Now(), time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-wake:
 		}
 		err := f.Poll(ctx)
 		if err == nil && time.Since(lastOK) > ChangeRetention/2 && f.Reload != nil {
