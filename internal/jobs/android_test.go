@@ -460,6 +460,42 @@ func TestAndroidExecuteTwiceChangesNothingTwice(t *testing.T) {
 	golden(t, "production_100.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 }
 
+// A lane job that died after Play committed each of its steps, before it
+// recorded them, does none of them again.
+func TestAndroidLaneCrashAfterEachStep(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupAndroid(t, store.SQLite, nil)
+	require.NoError(t, b.work(t))
+	commits, uploads := b.fake.Commits(androidPkg), b.fake.Calls(playstoretest.MethodBundlesUpload)
+	internal := b.fake.TrackJSON(androidPkg, playstore.TrackInternal)
+
+	// Forget everything after the versionCode was chosen, as if the process
+	// died right after each commit.
+	var data map[string]any
+	require.NoError(t, b.st.LaneData(ctx, b.lane.ID, &data))
+	require.EqualValues(t, 42, data["version_code"])
+	delete(data, "uploaded")
+	delete(data, "internal")
+	require.NoError(t, b.st.SetLaneData(ctx, b.lane.ID, data, b.now))
+	l, err := b.st.GetLane(ctx, b.lane.ID)
+	require.NoError(t, err)
+	pending := l.Status
+	pending.State, pending.Reason = release.StatePending, ""
+	_, err = b.st.UpdateStatus(ctx, b.lane.ID, pending)
+	require.NoError(t, err)
+
+	require.NoError(t, b.work(t))
+	require.Equal(t, commits, b.fake.Commits(androidPkg), "nothing committed again")
+	require.Equal(t, uploads, b.fake.Calls(playstoretest.MethodBundlesUpload), "nothing uploaded again")
+	require.Equal(t, string(internal), string(b.fake.TrackJSON(androidPkg, playstore.TrackInternal)))
+	require.Equal(t, release.StateRolling, b.status(t).State)
+	bins, err := b.st.Binaries(ctx, "acme", release.Android)
+	require.NoError(t, err)
+	require.Len(t, bins, 1, "the binary is recorded once")
+	require.Zero(t, b.fake.OpenEdits(androidPkg))
+}
+
 func (b *androidBundle) observe(t *testing.T, l release.Lane) release.Observations {
 	t.Helper()
 	obs, err := b.android.Observe(context.Background(), l)
