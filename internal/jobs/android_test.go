@@ -84,19 +84,20 @@ func (f *fakeAssets) set(tag string, data []byte) {
 	f.assets[tag] = data
 }
 
-// fakeBundleVersionCode reads the header playstoretest.FakeBundle writes
-// (the fake's stand-in for the manifest).
+// fakeBundleVersionCode reads the versionCode of a playstoretest.FakeBundle
+// (the fake's stand-in for the manifest): the number its first line ends
+// with, checked against FakeBundle itself.
 func fakeBundleVersionCode(r io.ReaderAt, size int64) (int64, error) {
-	buf := make([]byte, min(size, 128))
+	buf := make([]byte, min(size, 64))
 	if _, err := r.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
 		return 0, err
 	}
-	rest, ok := bytes.CutPrefix(buf, []byte("PK\x03\x04FAKEAAB versionCode="))
-	if !ok {
+	line, _, _ := bytes.Cut(buf, []byte("\n"))
+	vc, err := strconv.ParseInt(string(line[bytes.LastIndexByte(line, '=')+1:]), 10, 64)
+	if err != nil || !bytes.HasPrefix(buf, playstoretest.FakeBundle(vc, 0)) {
 		return 0, errors.New("not a fake bundle")
 	}
-	line, _, _ := bytes.Cut(rest, []byte("\n"))
-	return strconv.ParseInt(string(line), 10, 64)
+	return vc, nil
 }
 
 type androidBundle struct {

@@ -1,8 +1,17 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
 
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
@@ -10,6 +19,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/playstore"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest"
 )
 
 // setupAndroid wires the Android lane: Play client, lane jobs, the staged-rollout executor and the vitals gate.
@@ -19,16 +29,26 @@ import (
 // is configured.
 func (s *Service) setupAndroid(ctx context.Context) error {
 	ps := s.Config.PlayStore
-	if !ps.ServiceAccount.IsSet() {
-		for _, a := range s.Config.Apps {
-			if a.Android.Enabled {
-				s.Log.Warn("playstore.service_account is not set: Android store lanes will wait", "app", a.Name)
+	creds := []byte(ps.ServiceAccount.Value())
+	var sandbox *sandboxPlay
+	if len(creds) == 0 {
+		if !s.Config.Sandbox {
+			for _, a := range s.Config.Apps {
+				if a.Android.Enabled {
+					s.Log.Warn("playstore.service_account is not set: Android store lanes will wait", "app", a.Name)
+				}
 			}
+			return nil
 		}
-		return nil
+		var err error
+		if sandbox, err = startSandboxPlay(ctx, s.Config.Apps); err != nil {
+			return fmt.Errorf("sandbox Google Play: %w", err)
+		}
+		ps.Endpoint, ps.ReportingEndpoint, creds = sandbox.url+"/", sandbox.url+"/", sandbox.key
+		s.Log.Info("sandbox: Google Play is an in-process fake", "url", sandbox.url)
 	}
 	client, err := playstore.New(ctx, playstore.Config{
-		CredentialsJSON:   []byte(ps.ServiceAccount.Value()),
+		CredentialsJSON:   creds,
 		Endpoint:          ps.Endpoint,
 		ReportingEndpoint: ps.ReportingEndpoint,
 		// Every replica shares one versionCode ratchet through the database.
@@ -51,6 +71,18 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 		Vitals: &gate.PlayVitals{Reader: client},
 		Log:    s.Log.With("component", "android"),
 	}
+	if sandbox != nil {
+		// No CI uploads to the fake: every release's AAB is made up on the
+		// spot, with the next versionCode.
+		for name, a := range apps {
+			if a.Android.Enabled {
+				a.Android.AABAsset = "*.aab"
+				apps[name] = a
+			}
+		}
+		android.Assets, android.BundleVersionCode = sandbox, sandbox.versionCode
+		needAssets = false
+	}
 	if needAssets {
 		gh, err := github.NewClient(github.ClientOptions{BaseURL: s.Config.GitHub.APIURL, Token: s.Config.GitHub.Token.Value()})
 		if err != nil {
@@ -68,4 +100,94 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 	addLaneWorker(s, &jobs.AndroidLaneWorker{Android: android})
 	s.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindStore, Platform: release.Android}] = android
 	return nil
+}
+
+// sandboxPlay is the sandbox's Google Play: the playstoretest fake on a
+// loopback listener, closed when ctx ends. It doubles as the GitHub asset
+// source of Android bundles.
+type sandboxPlay struct {
+	fake *playstoretest.Server
+	url  string
+	key  []byte
+	pkgs map[string]string // repository → package
+}
+
+func startSandboxPlay(ctx context.Context, apps []config.App) (*sandboxPlay, error) {
+	sp := &sandboxPlay{fake: playstoretest.New(time.Now()), pkgs: map[string]string{}}
+	for _, a := range apps {
+		if a.Android.Enabled && a.Android.PackageName != "" {
+			sp.fake.AddApp(a.Android.PackageName)
+			// A first version is live, as in any app that ships.
+			sp.fake.ConsoleUpdate(a.Android.PackageName, playstore.TrackProduction,
+				playstoretest.Release{Name: "1.0.0 (1)", VersionCodes: []int64{1}, Status: playstoretest.StatusCompleted})
+			sp.pkgs[a.Repository] = a.Android.PackageName
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: sp.fake, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	context.AfterFunc(ctx, func() { _ = srv.Close() })
+	sp.url = "http://" + ln.Addr().String()
+	if sp.key, err = sp.fake.ServiceAccountJSON(sp.url, "releasepilot@sandbox.iam.gserviceaccount.com"); err != nil {
+		_ = srv.Close()
+		return nil, err
+	}
+	return sp, nil
+}
+
+// FetchAsset makes up the AAB of a release: a fake bundle with the next
+// versionCode of the app.
+func (sp *sandboxPlay) FetchAsset(_ context.Context, repository, tag, _ string) (*os.File, string, error) {
+	pkg, ok := sp.pkgs[repository]
+	if !ok {
+		return nil, "", fmt.Errorf("sandbox: no Android app for %s: %w", repository, fs.ErrNotExist)
+	}
+	var next int64 = 1
+	for _, vc := range sp.fake.Bundles(pkg) {
+		next = max(next, vc+1)
+	}
+	f, err := os.CreateTemp("", "releasepilot-sandbox-*.aab")
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := f.Write(playstoretest.FakeBundle(next, 64<<10)); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, "", err
+	}
+	return f, "app-" + tag + ".aab", nil
+}
+
+// versionCode reads the versionCode of a fake bundle: the number its
+// first line ends with, checked against playstoretest.FakeBundle. Anything
+// else is read as a real AAB.
+func (sp *sandboxPlay) versionCode(r io.ReaderAt, size int64) (int64, error) {
+	if vc, ok := fakeBundleVersionCode(r, size); ok {
+		return vc, nil
+	}
+	return jobs.ManifestVersionCode(r, size)
+}
+
+func fakeBundleVersionCode(r io.ReaderAt, size int64) (int64, bool) {
+	buf := make([]byte, min(size, 64))
+	if _, err := r.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return 0, false
+	}
+	line, _, ok := bytes.Cut(buf, []byte("\n"))
+	if !ok {
+		return 0, false
+	}
+	vc, err := strconv.ParseInt(string(line[bytes.LastIndexByte(line, '=')+1:]), 10, 64)
+	if err != nil || !bytes.HasPrefix(buf, playstoretest.FakeBundle(vc, 0)) {
+		return 0, false
+	}
+	return vc, true
 }
