@@ -678,6 +678,24 @@ func TestAndroidLaneFailures(t *testing.T) {
 		golden(t, "internal.json", b.fake.TrackJSON(androidPkg, playstore.TrackInternal))
 	})
 
+	t.Run("a failed upload burns the versionCode", func(t *testing.T) {
+		t.Parallel()
+		b := setupAndroid(t, store.SQLite, nil)
+		b.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodBundlesUpload, Kind: playstoretest.FaultInternal, Times: 1})
+		err := b.work(t)
+		require.True(t, playstore.IsTemporary(err), "the upload's outcome is unknown: retried: %v", err)
+		require.Equal(t, release.StatePending, b.status(t).State)
+		// River's retry: Play may have seen versionCode 42, so it is never
+		// sent again and the lane asks for a new build.
+		var cancel *rivertype.JobCancelError
+		require.ErrorAs(t, b.work(t), &cancel)
+		st := b.status(t)
+		require.Equal(t, release.StateFailed, st.State)
+		require.Contains(t, st.Reason, "versionCode 42: it was sent to Play before in an edit that did not commit; build again with versionCode 43 or higher")
+		require.Equal(t, []int64{41}, b.fake.Bundles(androidPkg))
+		require.Equal(t, 1, b.fake.Calls(playstoretest.MethodBundlesUpload), "sent once, never again")
+	})
+
 	t.Run("the last attempt fails the lane", func(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
