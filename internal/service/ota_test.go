@@ -21,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/swapjoy/releasepilot/codepush"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
@@ -104,7 +105,7 @@ func (r *replica) do(t *testing.T, method, path, token string, body io.Reader, c
 	return resp.StatusCode, b
 }
 
-func releaseBody(t *testing.T, info map[string]any, pkg string) (io.Reader, string) {
+func releaseBody(t testing.TB, info map[string]any, pkg string) (io.Reader, string) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -122,7 +123,7 @@ func releaseBody(t *testing.T, info map[string]any, pkg string) (io.Reader, stri
 // seedBinary records the iOS 1.4.0 binary built from c140, and the
 // fingerprints of a JS-only commit and of a native one, as releasepilot
 // would have while shipping and planning them.
-func seedBinary(t *testing.T, st *store.Store) {
+func seedBinary(t testing.TB, st *store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	base := map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": "v1\n"}
@@ -246,6 +247,53 @@ func TestOTAServedEndToEnd(t *testing.T) {
 			require.Equal(t, http.StatusNotFound, code)
 			code, _ = b.do(t, "GET", "/updateCheck?deploymentKey="+prodKey+"&appVersion=banana", "", nil, "")
 			require.Equal(t, http.StatusBadRequest, code)
+		})
+	}
+}
+
+// BenchmarkUpdateCheckMounted measures what mounting costs an update check:
+// the codepush handler alone, and the same request through releasepilot's
+// HTTP stack (routing, metrics, panic recovery), in process.
+func BenchmarkUpdateCheckMounted(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	yaml := fmt.Sprintf("listen: 127.0.0.1:0\ndata_dir: %s\ntokens:\n  - {name: ops, role: operator, token: %q}\napps:\n  - {name: acme, repository: acme/mobile, webhook_secret: s, ota: {enabled: true}}\n", dir, operatorToken)
+	cfg, err := config.Parse([]byte(yaml), "")
+	require.NoError(b, err)
+	svc, err := service.New(ctx, cfg, nil)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = svc.Shutdown(context.Background()) })
+	seedBinary(b, svc.Store)
+	h := svc.HTTP.Handler()
+	rb, ct := releaseBody(b, map[string]any{"appVersion": "1.4.0", "commit": "c142"}, "bundle v2")
+	req := httptest.NewRequest("POST", "/v1/codepush/apps/acme-ios/deployments/Production/release", rb)
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(b, http.StatusCreated, rec.Code, rec.Body.String())
+
+	alone, err := codepush.New(ctx, codepush.Config{Store: store.NewCodePush(svc.DB), Blobs: codepush.DirBlobs{Dir: dir}})
+	require.NoError(b, err)
+	app, err := alone.App(ctx, "acme-ios")
+	require.NoError(b, err)
+	path := "/v0.1/public/codepush/update_check?deployment_key=" + app.Deployments[1].Key + "&app_version=1.4.0&client_unique_id=device-1"
+	for _, bc := range []struct {
+		name    string
+		handler http.Handler
+	}{{"codepush", alone.AcquisitionHandler()}, {"releasepilot", h}} {
+		handler := bc.handler
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					rec := httptest.NewRecorder()
+					handler.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+					if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"is_available":true`) {
+						b.Fatalf("%d %s", rec.Code, rec.Body.String())
+					}
+				}
+			})
 		})
 	}
 }
