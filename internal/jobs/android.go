@@ -183,7 +183,10 @@ func (w *AndroidLaneWorker) Work(ctx context.Context, job *river.Job[AndroidLane
 	}
 	var wait *laneWait
 	var fail *laneFailure
+	var cancel *river.JobCancelError
 	switch {
+	case errors.As(err, &cancel):
+		return err
 	case errors.As(err, &wait):
 		return river.JobSnooze(wait.after)
 	case errors.Is(err, store.ErrNotFound) && !errors.As(err, &fail):
@@ -212,7 +215,8 @@ func (a *Android) runLane(ctx context.Context, laneID string) error {
 		return err
 	}
 	if l.Kind != release.KindStore || l.Platform != release.Android {
-		return failLane("lane %s is a %s lane on %s, not an Android store lane", l.ID, l.Kind, l.Platform)
+		// Not ours to fail: only this job is wrong.
+		return river.JobCancel(fmt.Errorf("lane %s is a %s lane on %s, not an Android store lane", l.ID, l.Kind, l.Platform))
 	}
 	if l.Status.State != release.StatePending {
 		return nil // handed over before, or finished: a re-run does nothing

@@ -727,6 +727,21 @@ func TestAndroidLaneFailures(t *testing.T) {
 		require.Equal(t, "apps acme android.package_name is empty", b.status(t).Reason)
 	})
 
+	t.Run("a lane of another platform is left alone", func(t *testing.T) {
+		t.Parallel()
+		b := setupAndroid(t, store.SQLite, nil)
+		ios, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: b.rel.ID, Platform: release.IOS, Kind: release.KindStore, Plan: androidPlan()}, b.now)
+		require.NoError(t, err)
+		err = b.worker.Work(ctx, &river.Job[jobs.AndroidLaneArgs]{Args: jobs.AndroidLaneArgs{LaneID: ios.ID}})
+		var cancel *rivertype.JobCancelError
+		require.ErrorAs(t, err, &cancel)
+		require.ErrorContains(t, err, "is a store lane on ios, not an Android store lane")
+		got, err := b.st.GetLane(ctx, ios.ID)
+		require.NoError(t, err)
+		require.Equal(t, release.StatePending, got.Status.State)
+		require.Empty(t, b.fake.Exchanges())
+	})
+
 	t.Run("unknown lane", func(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
