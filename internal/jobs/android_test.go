@@ -126,7 +126,7 @@ func androidPlan() release.Plan {
 // setupAndroid builds a fake Play with 1.3.0 (41) completed on production,
 // a release 1.4.0 whose GitHub release holds an AAB with versionCode 42, and
 // its pending Android lane (androidPlan unless a plan is given).
-func setupAndroid(t *testing.T, e store.Engine, change func(app *config.App), plan ...release.Plan) *androidBundle {
+func setupAndroid(t testing.TB, e store.Engine, change func(app *config.App), plan ...release.Plan) *androidBundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &androidBundle{now: androidStart}
@@ -175,7 +175,7 @@ func (b *androidBundle) advance(d time.Duration) {
 	b.fake.Advance(d)
 }
 
-func (b *androidBundle) work(t *testing.T) error {
+func (b *androidBundle) work(t testing.TB) error {
 	t.Helper()
 	return b.worker.Work(context.Background(), &river.Job[jobs.AndroidLaneArgs]{
 		JobRow: &rivertype.JobRow{ID: 1, Attempt: 1, MaxAttempts: 25, Kind: "android_lane"},
@@ -412,7 +412,9 @@ func TestAndroidExecuteTwiceChangesNothingTwice(t *testing.T) {
 	// A crash between the remote change and the recorded status: the
 	// executor ran, the status did not move; the next pass decides the
 	// same step and executes it again.
-	exec := func(want release.Action) {
+	// calls is what the re-run costs: insert, get, delete the edit (3), plus
+	// 4 for vitals when the pass reaches a gate.
+	exec := func(want release.Action, calls int) {
 		t.Helper()
 		l, err := b.st.GetLane(ctx, b.lane.ID)
 		require.NoError(t, err)
@@ -422,14 +424,16 @@ func TestAndroidExecuteTwiceChangesNothingTwice(t *testing.T) {
 		require.NoError(t, b.android.Execute(ctx, l, d))
 		commits := b.fake.Commits(androidPkg)
 		track := b.fake.TrackJSON(androidPkg, playstore.TrackProduction)
+		before := b.calls()
 		require.NoError(t, b.ro.Pass(ctx))
+		require.Equal(t, calls, b.calls()-before, "Play calls of the re-run")
 		require.Equal(t, commits, b.fake.Commits(androidPkg), "the re-run committed nothing")
 		require.Equal(t, string(track), string(b.fake.TrackJSON(androidPkg, playstore.TrackProduction)))
 	}
-	exec(release.ActionAdvance) // 10 %
+	exec(release.ActionAdvance, 3) // 10 %
 	require.Equal(t, 10, b.status(t).Percent)
 	b.advance(time.Hour)
-	exec(release.ActionAdvance) // 25 %
+	exec(release.ActionAdvance, 7) // 25 %
 	require.Equal(t, 25, b.status(t).Percent)
 
 	// Halt and resume commands retried after a crash.
@@ -456,7 +460,7 @@ func TestAndroidExecuteTwiceChangesNothingTwice(t *testing.T) {
 
 	// Complete twice.
 	b.advance(time.Hour)
-	exec(release.ActionComplete)
+	exec(release.ActionComplete, 7)
 	require.Equal(t, release.StateCompleted, b.status(t).State)
 	golden(t, "production_100.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 }
@@ -596,6 +600,9 @@ func TestAndroidLanePickUpCIBundle(t *testing.T) {
 
 	require.NoError(t, b.ro.Pass(ctx))
 	r, ok := trackRelease(b.fake.Track(androidPkg, playstore.TrackProduction), 43)
+	// Waiting: NextVersionCode (3) + the track's releases (1); picking up:
+	// the same, + PutRelease on internal finding it there (3); 10 %: 4.
+	require.Equal(t, 4+7+4, b.calls())
 	require.True(t, ok)
 	require.Equal(t, playstoretest.StatusInProgress, r.Status)
 	require.Equal(t, 0.1, r.UserFraction)
@@ -948,4 +955,26 @@ func TestManifestVersionCode(t *testing.T) {
 	require.NoError(t, zw.Close())
 	_, err = read(buf.Bytes())
 	require.ErrorContains(t, err, "no root element")
+}
+
+// BenchmarkAndroidLaneStep halts and resumes a rollout at 10 % through
+// Rollouts.Command: two Play track changes per iteration, each through the
+// executor, the Play client, the fake over loopback and the store.
+func BenchmarkAndroidLaneStep(bm *testing.B) {
+	ctx := context.Background()
+	b := setupAndroid(bm, store.SQLite, nil)
+	require.NoError(bm, b.work(bm))
+	require.NoError(bm, b.ro.Pass(ctx))
+	before := b.calls()
+	bm.ResetTimer()
+	for range bm.N {
+		for _, cmd := range []release.Command{release.CmdHalt, release.CmdResume} {
+			if _, err := b.ro.Command(ctx, b.lane.ID, cmd, "bench", "bench"); err != nil {
+				bm.Fatal(err)
+			}
+		}
+	}
+	bm.StopTimer()
+	bm.ReportMetric(float64(b.calls()-before)/float64(2*bm.N), "calls/step")
+	bm.ReportMetric(float64(bm.Elapsed().Microseconds())/float64(2*bm.N), "µs/step")
 }
