@@ -271,6 +271,8 @@ func (a *Android) runLane(ctx context.Context, laneID string) error {
 			}
 		}
 		if !app.Android.SkipInternal && data.Track != playstore.TrackInternal {
+			// PutRelease reads the internal track in its edit first and
+			// commits nothing when our release is already there.
 			res, err := a.Play.PutRelease(ctx, data.Package, playstore.TrackInternal, a.playRelease(rel, app, data.VersionCode, playstore.StatusCompleted, 0))
 			if err := playFailure(fmt.Sprintf("put versionCode %d on the internal track", data.VersionCode), err); err != nil {
 				return err
@@ -339,6 +341,8 @@ func (a *Android) uploadAsset(ctx context.Context, l release.Lane, rel release.R
 	case data.VersionCode != vc:
 		return failLane("asset %s of %s now declares versionCode %d, but this lane already chose versionCode %d; tag a new release for a new build", name, rel.Tag, vc, data.VersionCode)
 	}
+	// UploadBundle lists the app's bundles first and sends nothing when
+	// Play already has vc; it records vc in the ledger before any byte leaves.
 	res, err := a.Play.UploadBundle(ctx, data.Package, playstore.Bundle{VersionCode: vc, Content: f, Size: fi.Size()})
 	if err := playFailure(fmt.Sprintf("upload %s (versionCode %d)", name, vc), err); err != nil {
 		return err
