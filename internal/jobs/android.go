@@ -546,8 +546,18 @@ func (a *Android) Execute(ctx context.Context, l release.Lane, d release.Decisio
 		resumed := false
 		switch {
 		case l.Status.State == release.StateHalted || l.Status.State == release.StatePaused:
-			res, err = a.Play.Resume(ctx, pkg, track, vc, f)
+			// Resume where Play halted it (0): that is the lane's percent,
+			// unless a step raced the halt and Play stopped higher; a
+			// rollout never shrinks.
+			rf := f
+			if d.Percent == l.Status.Percent {
+				rf = 0
+			}
+			res, err = a.Play.Resume(ctx, pkg, track, vc, rf)
 			resumed = true
+			if r, ok := res.Track.Release(vc); err == nil && ok && r.UserFraction != f {
+				a.log().Warn("resumed at the fraction Play had halted at", "lane", l.ID, "version_code", vc, "fraction", r.UserFraction, "lane_percent", d.Percent)
+			}
 		case l.Status.Percent == 0:
 			var rel release.Release
 			var app config.App

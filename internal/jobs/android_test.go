@@ -784,6 +784,26 @@ func TestAndroidExecutor(t *testing.T) {
 		require.Equal(t, string(halted), string(b.fake.TrackJSON(androidPkg, playstore.TrackProduction)))
 	})
 
+	t.Run("resume where Play halted when a step raced the halt", func(t *testing.T) {
+		t.Parallel()
+		b := ready(t, nil)
+		require.NoError(t, b.ro.Pass(ctx))
+		_, err := b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "token:alice", "stop")
+		require.NoError(t, err)
+		// The reconciler's 25 % went out just before the halt; its status
+		// was never recorded.
+		b.fake.ConsoleUpdate(androidPkg, playstore.TrackProduction,
+			playstoretest.Release{Name: "1.3.0 (41)", VersionCodes: []int64{41}, Status: playstoretest.StatusCompleted},
+			playstoretest.Release{Name: "1.4.0 (42)", VersionCodes: []int64{42}, Status: playstoretest.StatusHalted, UserFraction: 0.25})
+		_, err = b.ro.Command(ctx, b.lane.ID, release.CmdResume, "token:alice", "go on")
+		require.NoError(t, err)
+		r, ok := trackRelease(b.fake.Track(androidPkg, playstore.TrackProduction), 42)
+		require.True(t, ok)
+		require.Equal(t, playstoretest.StatusInProgress, r.Status)
+		require.Equal(t, 0.25, r.UserFraction, "never shrunk")
+		require.Equal(t, release.StateRolling, b.status(t).State)
+	})
+
 	t.Run("rollback halts", func(t *testing.T) {
 		t.Parallel()
 		b := ready(t, nil)
