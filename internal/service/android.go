@@ -15,7 +15,6 @@ import (
 
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
-	"github.com/swapjoy/releasepilot/internal/github"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/playstore"
@@ -59,15 +58,14 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 		return fmt.Errorf("playstore: %w", err)
 	}
 	apps := map[string]config.App{}
-	needAssets := false
 	for _, a := range s.Config.Apps {
 		apps[a.Name] = a
-		needAssets = needAssets || (a.Android.Enabled && a.Android.AABAsset != "")
 	}
 	android := &jobs.Android{
 		Store:  s.Store,
 		Play:   client,
 		Apps:   apps,
+		Assets: s.Assets, // GitHub release assets, for android.aab_asset
 		Vitals: &gate.PlayVitals{Reader: client},
 		Log:    s.Log.With("component", "android"),
 	}
@@ -81,21 +79,6 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 			}
 		}
 		android.Assets, android.BundleVersionCode = sandbox, sandbox.versionCode
-		needAssets = false
-	}
-	if needAssets {
-		gh, err := github.NewClient(github.ClientOptions{BaseURL: s.Config.GitHub.APIURL, Token: s.Config.GitHub.Token.Value()})
-		if err != nil {
-			return fmt.Errorf("github.api_url: %w", err)
-		}
-		// The GitHub client fetches release assets once it implements
-		// jobs.Assets; until then a lane with android.aab_asset fails with
-		// a reason that says so.
-		if assets, ok := any(gh).(jobs.Assets); ok {
-			android.Assets = assets
-		} else {
-			s.Log.Warn("android.aab_asset is set but this build cannot fetch GitHub release assets: those lanes will fail; let CI upload the bundle instead")
-		}
 	}
 	addLaneWorker(s, &jobs.AndroidLaneWorker{Android: android})
 	s.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindStore, Platform: release.Android}] = android
