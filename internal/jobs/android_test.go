@@ -42,22 +42,22 @@ func init() {
 	}
 }
 
-func updateGolden() bool {
+func androidUpdating() bool {
 	f := flag.Lookup("update")
 	return f != nil && f.Value.String() == "true"
 }
 
 const androidPkg = "com.acme.mobile"
 
-// fakeAssets serves GitHub release assets from memory.
-type fakeAssets struct {
+// androidAssets serves GitHub release assets from memory.
+type androidAssets struct {
 	mu      sync.Mutex
 	dir     string
 	assets  map[string][]byte // by tag
 	fetches int
 }
 
-func (f *fakeAssets) FetchAsset(_ context.Context, repository, tag, pattern string) (*os.File, string, error) {
+func (f *androidAssets) FetchAsset(_ context.Context, repository, tag, pattern string) (*os.File, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fetches++
@@ -78,7 +78,7 @@ func (f *fakeAssets) FetchAsset(_ context.Context, repository, tag, pattern stri
 	return tmp, "app-release.aab", nil
 }
 
-func (f *fakeAssets) set(tag string, data []byte) {
+func (f *androidAssets) set(tag string, data []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.assets[tag] = data
@@ -107,7 +107,7 @@ type androidBundle struct {
 	android *jobs.Android
 	worker  *jobs.AndroidLaneWorker
 	ro      *jobs.Rollouts
-	assets  *fakeAssets
+	assets  *androidAssets
 	app     config.App
 	rel     release.Release
 	lane    release.Lane
@@ -148,7 +148,7 @@ func setupAndroid(t testing.TB, e store.Engine, change func(app *config.App), pl
 	if change != nil {
 		change(&b.app)
 	}
-	b.assets = &fakeAssets{dir: t.TempDir(), assets: map[string][]byte{"v1.4.0": playstoretest.FakeBundle(42, 4096)}}
+	b.assets = &androidAssets{dir: t.TempDir(), assets: map[string][]byte{"v1.4.0": playstoretest.FakeBundle(42, 4096)}}
 	clock := func() time.Time { return b.now }
 	b.android = &jobs.Android{Store: b.st, Play: b.play, Apps: map[string]config.App{"acme": b.app}, Assets: b.assets,
 		Vitals: &gate.PlayVitals{Reader: b.play, MaxAge: -1, Now: clock}, BundleVersionCode: fakeBundleVersionCode, Now: clock}
@@ -205,10 +205,10 @@ func (b *androidBundle) vitals(crash, anr float64, users int64) {
 	b.fake.SetVitals(androidPkg, playstoretest.AnrRateMetricSet, playstoretest.VitalsSeries{FreshUntil: fresh, Points: anrPts})
 }
 
-func golden(t *testing.T, name string, got []byte) {
+func androidGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", "android", name)
-	if updateGolden() {
+	if androidUpdating() {
 		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 		require.NoError(t, os.WriteFile(path, got, 0o644))
 	}
@@ -237,8 +237,8 @@ func testStagedRollout(t *testing.T, e store.Engine) {
 	require.NoError(t, b.work(t))
 	laneCalls := b.calls() - before
 	require.Equal(t, []int64{41, 42}, b.fake.Bundles(androidPkg))
-	golden(t, "internal.json", b.fake.TrackJSON(androidPkg, playstore.TrackInternal))
-	golden(t, "production_start.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+	androidGolden(t, "internal.json", b.fake.TrackJSON(androidPkg, playstore.TrackInternal))
+	androidGolden(t, "production_start.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 	st := b.status(t)
 	require.Equal(t, release.StateRolling, st.State)
 	require.Equal(t, 0, st.StepIndex)
@@ -268,7 +268,7 @@ func testStagedRollout(t *testing.T, e store.Engine) {
 		marks = append(marks, mark{label, before})
 		do()
 		n := b.calls() - before
-		golden(t, file, b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+		androidGolden(t, file, b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 		return n
 	}
 	pass := func() { require.NoError(t, b.ro.Pass(ctx)) }
@@ -348,7 +348,7 @@ func testStagedRollout(t *testing.T, e store.Engine) {
 			fmt.Fprintf(&out, "## %s\n", m.name)
 		}
 	}
-	golden(t, "requests.txt", []byte(out.String()))
+	androidGolden(t, "requests.txt", []byte(out.String()))
 
 	evs, err := b.st.Events(ctx, b.rel.ID, 0, 100)
 	require.NoError(t, err)
@@ -448,7 +448,7 @@ func TestAndroidExecuteTwiceChangesNothingTwice(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, commits, b.fake.Commits(androidPkg), "%s re-run committed nothing", cmd)
 	}
-	golden(t, "production_25.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+	androidGolden(t, "production_25.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 
 	// A commit that fails after Play applied it: the client reads the
 	// track again and finds it done; the status is recorded once.
@@ -456,13 +456,13 @@ func TestAndroidExecuteTwiceChangesNothingTwice(t *testing.T) {
 	b.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultAfterApply, Times: 1})
 	require.NoError(t, b.ro.Pass(ctx))
 	require.Equal(t, 50, b.status(t).Percent)
-	golden(t, "production_50.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+	androidGolden(t, "production_50.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 
 	// Complete twice.
 	b.advance(time.Hour)
 	exec(release.ActionComplete, 7)
 	require.Equal(t, release.StateCompleted, b.status(t).State)
-	golden(t, "production_100.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+	androidGolden(t, "production_100.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 }
 
 // A lane job that died after Play committed each of its steps, before it
@@ -526,7 +526,7 @@ func TestAndroidGates(t *testing.T) {
 		require.Equal(t, release.StateWaiting, st.State)
 		require.Equal(t, "gate crash_rate: no fresh data yet", st.Reason)
 		require.Equal(t, 10, st.Percent)
-		golden(t, "production_10.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+		androidGolden(t, "production_10.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 	})
 
 	t.Run("stale data holds", func(t *testing.T) {
@@ -569,7 +569,7 @@ func TestAndroidGates(t *testing.T) {
 		st := b.status(t)
 		require.Equal(t, release.StateHalted, st.State)
 		require.Equal(t, "gate anr_rate failed: 0.02 is above 0.005", st.Reason)
-		golden(t, "production_10_halted.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+		androidGolden(t, "production_10_halted.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 	})
 }
 
@@ -599,7 +599,7 @@ func TestAndroidLanePickUpCIBundle(t *testing.T) {
 	require.Equal(t, release.StateRolling, b.status(t).State)
 
 	require.NoError(t, b.ro.Pass(ctx))
-	r, ok := trackRelease(b.fake.Track(androidPkg, playstore.TrackProduction), 43)
+	r, ok := androidRelease(b.fake.Track(androidPkg, playstore.TrackProduction), 43)
 	// Waiting: NextVersionCode (3) + the track's releases (1); picking up:
 	// the same, + PutRelease on internal finding it there (3); 10 %: 4.
 	require.Equal(t, 4+7+4, b.calls())
@@ -623,7 +623,7 @@ func TestAndroidLanePickUpGivesUp(t *testing.T) {
 	require.Equal(t, "waiting for CI to upload a bundle newer than versionCode 41: nothing came within 1h0m0s", st.Reason)
 }
 
-func trackRelease(rels []playstoretest.Release, vc int64) (playstoretest.Release, bool) {
+func androidRelease(rels []playstoretest.Release, vc int64) (playstoretest.Release, bool) {
 	for _, r := range rels {
 		for _, v := range r.VersionCodes {
 			if v == vc {
@@ -682,7 +682,7 @@ func TestAndroidLaneFailures(t *testing.T) {
 		require.Equal(t, 1, b.fake.Calls(playstoretest.MethodBundlesUpload), "the bundle was not sent again")
 		require.Equal(t, 1, b.assets.fetches, "nor fetched again")
 		require.Equal(t, release.StateRolling, b.status(t).State)
-		golden(t, "internal.json", b.fake.TrackJSON(androidPkg, playstore.TrackInternal))
+		androidGolden(t, "internal.json", b.fake.TrackJSON(androidPkg, playstore.TrackInternal))
 	})
 
 	t.Run("a failed upload burns the versionCode", func(t *testing.T) {
@@ -797,7 +797,7 @@ func TestAndroidExecutor(t *testing.T) {
 			playstoretest.Release{Name: "1.4.0 (42)", VersionCodes: []int64{42}, Status: playstoretest.StatusHalted, UserFraction: 0.25})
 		_, err = b.ro.Command(ctx, b.lane.ID, release.CmdResume, "token:alice", "go on")
 		require.NoError(t, err)
-		r, ok := trackRelease(b.fake.Track(androidPkg, playstore.TrackProduction), 42)
+		r, ok := androidRelease(b.fake.Track(androidPkg, playstore.TrackProduction), 42)
 		require.True(t, ok)
 		require.Equal(t, playstoretest.StatusInProgress, r.Status)
 		require.Equal(t, 0.25, r.UserFraction, "never shrunk")
@@ -811,7 +811,7 @@ func TestAndroidExecutor(t *testing.T) {
 		_, err := b.ro.Command(ctx, b.lane.ID, release.CmdRollback, "token:alice", "bad build")
 		require.NoError(t, err)
 		require.Equal(t, release.StateHalted, b.status(t).State)
-		golden(t, "production_10_halted.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+		androidGolden(t, "production_10_halted.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 	})
 
 	t.Run("complete before the first stage", func(t *testing.T) {
@@ -820,7 +820,7 @@ func TestAndroidExecutor(t *testing.T) {
 		_, err := b.ro.Command(ctx, b.lane.ID, release.CmdComplete, "token:alice", "hotfix for everyone")
 		require.NoError(t, err)
 		require.Equal(t, release.StateCompleted, b.status(t).State)
-		golden(t, "production_100.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+		androidGolden(t, "production_100.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 	})
 
 	t.Run("cancel before the first stage leaves Play alone", func(t *testing.T) {
@@ -831,7 +831,7 @@ func TestAndroidExecutor(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, release.StateCancelled, b.status(t).State)
 		require.Equal(t, commits, b.fake.Commits(androidPkg))
-		golden(t, "production_start.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+		androidGolden(t, "production_start.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 	})
 
 	t.Run("an approval comes first", func(t *testing.T) {
@@ -846,11 +846,11 @@ func TestAndroidExecutor(t *testing.T) {
 		st := b.status(t)
 		require.Equal(t, release.StateWaiting, st.State)
 		require.Equal(t, "waiting for approval: start the production rollout", st.Reason)
-		golden(t, "production_start.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+		androidGolden(t, "production_start.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 		_, err := b.ro.Command(ctx, b.lane.ID, release.CmdApprove, "token:alice", "go")
 		require.NoError(t, err)
 		require.NoError(t, b.ro.Pass(ctx))
-		golden(t, "production_10.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+		androidGolden(t, "production_10.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 	})
 
 	t.Run("a lane without a bundle cannot execute", func(t *testing.T) {
@@ -870,7 +870,7 @@ func TestAndroidSkipInternal(t *testing.T) {
 	require.Empty(t, b.fake.Track(androidPkg, playstore.TrackInternal))
 	require.Contains(t, b.status(t).Reason, "versionCode 42 is in the app")
 	require.NoError(t, b.ro.Pass(context.Background()))
-	golden(t, "production_10.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+	androidGolden(t, "production_10.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 }
 
 func TestPlayNotes(t *testing.T) {
@@ -891,9 +891,9 @@ func TestPlayNotes(t *testing.T) {
 
 // aab builds an Android App Bundle whose manifest is the protocol buffer
 // bundletool writes, with android:versionCode as text and compiled value.
-func aab(t *testing.T, text string, compiled int64, withManifest bool) []byte {
+func protoAAB(t *testing.T, text string, compiled int64, withManifest bool) []byte {
 	t.Helper()
-	str := func(num int, s string) []byte { return field(num, []byte(s)) }
+	str := func(num int, s string) []byte { return pbField(num, []byte(s)) }
 	attr := func(name, value string, resID uint64, item []byte) []byte {
 		var a []byte
 		a = append(a, str(1, "http://schemas.android.com/apk/res/android")...)
@@ -901,21 +901,21 @@ func aab(t *testing.T, text string, compiled int64, withManifest bool) []byte {
 		if value != "" {
 			a = append(a, str(3, value)...)
 		}
-		a = append(a, varintField(5, resID)...)
+		a = append(a, pbVarint(5, resID)...)
 		if item != nil {
-			a = append(a, field(6, item)...)
+			a = append(a, pbField(6, item)...)
 		}
 		return a
 	}
 	var elem []byte
-	elem = append(elem, field(1, append(str(1, "android"), str(2, "http://schemas.android.com/apk/res/android")...))...)
+	elem = append(elem, pbField(1, append(str(1, "android"), str(2, "http://schemas.android.com/apk/res/android")...))...)
 	elem = append(elem, str(3, "manifest")...)
-	elem = append(elem, field(4, attr("versionName", "1.4.0", 0x0101021c, nil))...)
-	prim := field(7, varintField(6, uint64(compiled)))
-	elem = append(elem, field(4, attr("versionCode", text, 0x0101021b, prim))...)
-	elem = append(elem, field(4, []byte(str(2, "package")))...)
-	elem = append(elem, field(5, field(1, str(3, "application")))...)
-	node := field(1, elem)
+	elem = append(elem, pbField(4, attr("versionName", "1.4.0", 0x0101021c, nil))...)
+	prim := pbField(7, pbVarint(6, uint64(compiled)))
+	elem = append(elem, pbField(4, attr("versionCode", text, 0x0101021b, prim))...)
+	elem = append(elem, pbField(4, []byte(str(2, "package")))...)
+	elem = append(elem, pbField(5, pbField(1, str(3, "application")))...)
+	node := pbField(1, elem)
 
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -935,13 +935,13 @@ func aab(t *testing.T, text string, compiled int64, withManifest bool) []byte {
 	return buf.Bytes()
 }
 
-func field(num int, v []byte) []byte {
+func pbField(num int, v []byte) []byte {
 	out := binary.AppendUvarint(nil, uint64(num)<<3|2)
 	out = binary.AppendUvarint(out, uint64(len(v)))
 	return append(out, v...)
 }
 
-func varintField(num int, v uint64) []byte {
+func pbVarint(num int, v uint64) []byte {
 	out := binary.AppendUvarint(nil, uint64(num)<<3)
 	return binary.AppendUvarint(out, v)
 }
@@ -950,19 +950,19 @@ func TestManifestVersionCode(t *testing.T) {
 	t.Parallel()
 	read := func(b []byte) (int64, error) { return jobs.ManifestVersionCode(bytes.NewReader(b), int64(len(b))) }
 
-	vc, err := read(aab(t, "42", 42, true))
+	vc, err := read(protoAAB(t, "42", 42, true))
 	require.NoError(t, err)
 	require.EqualValues(t, 42, vc)
 
-	vc, err = read(aab(t, "", 2_100_000_000, true))
+	vc, err = read(protoAAB(t, "", 2_100_000_000, true))
 	require.NoError(t, err)
 	require.EqualValues(t, 2_100_000_000, vc, "the compiled value when there is no text")
 
-	_, err = read(aab(t, "forty-two", 0, true))
+	_, err = read(protoAAB(t, "forty-two", 0, true))
 	require.ErrorContains(t, err, `android:versionCode "forty-two" is not a number`)
-	_, err = read(aab(t, "0", 0, true))
+	_, err = read(protoAAB(t, "0", 0, true))
 	require.ErrorContains(t, err, "android:versionCode 0 is not a positive 32-bit number")
-	_, err = read(aab(t, "42", 42, false))
+	_, err = read(protoAAB(t, "42", 42, false))
 	require.ErrorContains(t, err, "no base/manifest/AndroidManifest.xml")
 	_, err = read(playstoretest.FakeBundle(42, 100))
 	require.ErrorContains(t, err, "not an Android App Bundle (zip)")
