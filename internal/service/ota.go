@@ -50,10 +50,16 @@ func (s *Service) setupOTA(ctx context.Context) error {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	for _, n := range names {
-		if err := ensureCodePushApp(ctx, cp, n); err != nil {
-			return fmt.Errorf("codepush app %s: %w", n, err)
+	err = cps.SetupLock(ctx, func(ctx context.Context) error {
+		for _, n := range names {
+			if err := ensureCodePushApp(ctx, cp, n); err != nil {
+				return fmt.Errorf("codepush app %s: %w", n, err)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 
 	// Devices authenticate with their deployment key; management needs a

@@ -65,6 +65,13 @@ type replica struct {
 
 func startReplica(t *testing.T, dbURL, packages string) *replica {
 	t.Helper()
+	r, err := newReplica(t, dbURL, packages)
+	require.NoError(t, err)
+	return r
+}
+
+// newReplica starts a replica; it may run outside the test goroutine.
+func newReplica(t *testing.T, dbURL, packages string) (*replica, error) {
 	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
 data_dir: %s
 database: {url: %q}
@@ -76,15 +83,19 @@ apps:
   - {name: acme, repository: acme/mobile, webhook_secret: s, ota: {enabled: true}}
 `, t.TempDir(), dbURL, packages, viewerToken, operatorToken)
 	cfg, err := config.Parse([]byte(yaml), "")
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := service.New(context.Background(), cfg, nil)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	srv := httptest.NewServer(svc.HTTP.Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		_ = svc.Shutdown(context.Background())
 	})
-	return &replica{svc: svc, url: srv.URL}
+	return &replica{svc: svc, url: srv.URL}, nil
 }
 
 func (r *replica) do(t *testing.T, method, path, token string, body io.Reader, contentType string) (int, []byte) {
@@ -154,8 +165,26 @@ func TestOTAServedEndToEnd(t *testing.T) {
 		t.Run(string(e), func(t *testing.T) {
 			t.Parallel()
 			dbURL, packages := storetest.URL(t, e), t.TempDir()
-			a := startReplica(t, dbURL, packages)
-			b := startReplica(t, dbURL, packages) // shares the package directory, as replicas must
+			var a, b *replica
+			if e == store.Postgres {
+				// Replicas may start together (SetupLock keeps their app
+				// creation apart; its own test is in internal/store).
+				type started struct {
+					r   *replica
+					err error
+				}
+				ch := make(chan started, 2)
+				for range 2 {
+					go func() { r, err := newReplica(t, dbURL, packages); ch <- started{r, err} }()
+				}
+				s1, s2 := <-ch, <-ch
+				require.NoError(t, s1.err)
+				require.NoError(t, s2.err)
+				a, b = s1.r, s2.r
+			} else {
+				a = startReplica(t, dbURL, packages)
+				b = startReplica(t, dbURL, packages) // shares the package directory, as replicas must
+			}
 
 			for _, r := range []*replica{a, b} {
 				for _, p := range release.Platforms {
@@ -183,6 +212,8 @@ func TestOTAServedEndToEnd(t *testing.T) {
 				}
 			}
 			require.Len(t, keys, 4, "Staging and Production of acme-ios and acme-android, created once: %s", body)
+			_, bodyB := b.do(t, "GET", "/v1/codepush/apps", viewerToken, nil, "")
+			require.JSONEq(t, string(body), string(bodyB), "both replicas hold the same keys")
 			prodKey := keys["acme-ios/Production"]
 			require.NotEmpty(t, prodKey)
 

@@ -82,9 +82,32 @@ func (c *CodePush) listenOnce(ctx context.Context, wake chan<- struct{}) error {
 	}
 }
 
+// setupLock is the Postgres advisory lock key of SetupLock ("rpcpsetu").
+const setupLock = 0x7270637073657475
+
+// SetupLock runs fn while no other replica runs its own: on Postgres it
+// holds a session advisory lock, so replicas starting together do not both
+// create the same app with different deployment keys. SQLite serves one
+// process, and fn runs directly.
+func (c *CodePush) SetupLock(ctx context.Context, fn func(ctx context.Context) error) error {
+	if c.db.Engine != Postgres {
+		return fn(ctx)
+	}
+	conn, err := c.db.SQL.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(setupLock)); err != nil {
+		return fmt.Errorf("codepush setup lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(setupLock)) //nolint:errcheck
+	return fn(ctx)
+}
+
 // changeLock is the Postgres advisory lock key that serialises writers of the
 // change log ("rpcpchng"), so that seq order is commit order.
-const changeLock = 0x727063706368686e
+const changeLock = 0x7270637063686e67
 
 // change runs fn in a transaction that also logs keys as changed.
 func (c *CodePush) change(ctx context.Context, fn func(tx *Store) ([]string, error)) error {

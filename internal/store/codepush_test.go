@@ -183,3 +183,30 @@ func TestCodePushReplicasFollowEachOther(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestCodePushSetupLockExcludesOtherReplicas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := storetest.URL(t, store.Postgres)
+	var inside, overlaps atomic.Int64
+	errs := make(chan error, 3)
+	for range 3 {
+		db, err := store.Open(ctx, url, "")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		go func() {
+			errs <- store.NewCodePush(db).SetupLock(ctx, func(context.Context) error {
+				if inside.Add(1) > 1 {
+					overlaps.Add(1)
+				}
+				time.Sleep(30 * time.Millisecond)
+				inside.Add(-1)
+				return nil
+			})
+		}()
+	}
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+	require.Zero(t, overlaps.Load(), "two replicas ran setup at once")
+}
