@@ -23,6 +23,8 @@ import (
 
 	"github.com/swapjoy/releasepilot/codepush"
 	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/github"
+	"github.com/swapjoy/releasepilot/internal/github/githubtest"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
@@ -327,4 +329,131 @@ func BenchmarkUpdateCheckMounted(b *testing.B) {
 			})
 		})
 	}
+}
+
+// TestOTALaneFromATagPush follows a JS-only tag from GitHub's webhook to
+// devices: plan_release makes an OTA lane, the ota_lane job (run by River)
+// fetches the bundle from the GitHub release, releases it to Staging for the
+// binaries that share its fingerprint and promotes it to Production at 10 %.
+func TestOTALaneFromATagPush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	fake := githubtest.New()
+	gh := httptest.NewServer(fake)
+	t.Cleanup(gh.Close)
+	repo := fake.Repo("acme/mobile")
+	files := githubtest.Files{"ios/Podfile": "platform :ios, '15.0'\n", "android/app/src/main/Main.kt": "class Main\n", "src/App.tsx": "v1\n"}
+	base := repo.Commit("1.4.0", files)
+	repo.LightweightTag("v1.4.0", base)
+	next := repo.Commit("Fix the typo on the login screen", files.With(githubtest.Files{"src/App.tsx": "v2\n"}), base)
+	repo.LightweightTag("v1.4.2", next)
+	repo.Release("v1.4.2", map[string][]byte{"bundle-ios.zip": []byte("ios bundle 1.4.2"), "bundle-android.zip": []byte("android bundle 1.4.2")})
+
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+github: {api_url: %q}
+tokens:
+  - {name: viewer, role: viewer, token: %q}
+apps:
+  - {name: acme, repository: acme/mobile, webhook_secret: hook-secret, ota: {enabled: true}}
+`, t.TempDir(), gh.URL, viewerToken)
+	cfg, err := config.Parse([]byte(yaml), "")
+	require.NoError(t, err)
+	svc, err := service.New(ctx, cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Shutdown(context.Background()) })
+
+	// The iOS 1.4.0 binary in the store was built from base.
+	client, err := github.NewClient(github.ClientOptions{BaseURL: gh.URL})
+	require.NoError(t, err)
+	src, err := client.Repo("acme/mobile")
+	require.NoError(t, err)
+	fps, err := (&nativecheck.Fingerprinter{}).Fingerprint(ctx, src, base)
+	require.NoError(t, err)
+	fp := fps[nativecheck.IOS]
+	data, err := json.Marshal(fp)
+	require.NoError(t, err)
+	require.NoError(t, svc.Store.SaveFingerprint(ctx, store.Fingerprint{App: "acme", Platform: release.IOS, Commit: base, Algorithm: fp.Algorithm, Hash: fp.Hash, Data: data, CreatedAt: time.Now()}))
+	_, err = svc.Store.RecordBinary(ctx, release.Binary{App: "acme", Platform: release.IOS, Version: "1.4.0", BuildNumber: "40", Commit: base, Fingerprint: fp.Hash, CreatedAt: time.Now()})
+	require.NoError(t, err)
+
+	require.NoError(t, svc.Start(ctx))
+	r := &replica{svc: svc, url: "http://" + svc.Addr}
+	d := githubtest.NewDelivery("push", githubtest.TagPushPayload("acme/mobile", "v1.4.2", next), []byte("hook-secret"))
+	req, err := http.NewRequest("POST", r.url+"/webhooks/github", bytes.NewReader(d.Body))
+	require.NoError(t, err)
+	req.Header = d.Header
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+
+	var hist struct {
+		History []struct {
+			Label      string `json:"label"`
+			AppVersion string `json:"appVersion"`
+			Rollout    int    `json:"rollout"`
+			Commit     string `json:"commit"`
+		} `json:"history"`
+	}
+	require.Eventually(t, func() bool {
+		code, body := r.do(t, "GET", "/v1/codepush/apps/acme-ios/deployments/Production/history", viewerToken, nil, "")
+		return code == http.StatusOK && json.Unmarshal(body, &hist) == nil && len(hist.History) == 1
+	}, 30*time.Second, 50*time.Millisecond, "the OTA lane reaches Production")
+	p := hist.History[0]
+	require.Equal(t, "1.4.0", p.AppVersion, "exactly the binary that shares the fingerprint")
+	require.Equal(t, 10, p.Rollout)
+	require.Equal(t, next, p.Commit)
+
+	code, body := r.do(t, "GET", "/v1/codepush/apps/acme-ios/deployments/Staging/history", viewerToken, nil, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, string(body), `"label":"v1"`)
+
+	// Devices of the first 10 % are offered the bundle; the others are not yet.
+	code, body = r.do(t, "GET", "/v1/codepush/apps/acme-ios", viewerToken, nil, "")
+	require.Equal(t, http.StatusOK, code)
+	var one struct {
+		App struct {
+			Deployments []struct{ Name, Key string } `json:"deployments"`
+		} `json:"app"`
+	}
+	require.NoError(t, json.Unmarshal(body, &one), string(body))
+	var prodKey string
+	for _, dep := range one.App.Deployments {
+		if dep.Name == "Production" {
+			prodKey = dep.Key
+		}
+	}
+	require.NotEmpty(t, prodKey, string(body))
+	in, out := "", ""
+	for i := 0; in == "" || out == ""; i++ {
+		id := fmt.Sprintf("device-%d", i)
+		if codepush.InRollout(id, 10, "v1") {
+			in = id
+		} else {
+			out = id
+		}
+	}
+	for id, offered := range map[string]bool{in: true, out: false} {
+		code, body := r.do(t, "GET", "/updateCheck?deploymentKey="+prodKey+"&appVersion=1.4.0&clientUniqueId="+id, "", nil, "")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, string(body), fmt.Sprintf(`"isAvailable":%t`, offered), "device %s: %s", id, body)
+	}
+
+	lanes := func() []release.Lane {
+		rels, err := svc.Store.ListReleases(ctx, "acme", 10)
+		require.NoError(t, err)
+		require.Len(t, rels, 1)
+		ls, err := svc.Store.Lanes(ctx, rels[0].ID)
+		require.NoError(t, err)
+		return ls
+	}
+	require.Eventually(t, func() bool {
+		for _, l := range lanes() {
+			if l.Platform == release.IOS {
+				return l.Kind == release.KindOTA && l.Status.State != release.StatePending
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond)
 }
