@@ -402,3 +402,47 @@ func TestOTALaneFailsWithAReason(t *testing.T) {
 	require.Empty(t, obs.Metrics)
 	require.Error(t, b.ota.Execute(ctx, missing, release.Decision{Action: release.ActionAdvance, Percent: 25}))
 }
+
+func TestOTALaneSoaksOnStagingBeforeProduction(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+	app := b.ota.Apps["acme"]
+	app.OTA.StagingSoak = config.Duration(30 * time.Minute)
+	b.ota.Apps["acme"] = app
+	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
+
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, b.work(ctx, l), &snooze)
+	require.Equal(t, 30*time.Minute, snooze.Duration)
+	require.Len(t, b.history(t, codepush.Staging), 1)
+	require.Empty(t, b.history(t, codepush.Production), "not before the soak")
+	require.Equal(t, release.StatePending, b.laneStatus(t, l).State)
+
+	b.now = b.now.Add(20 * time.Minute)
+	require.ErrorAs(t, b.work(ctx, l), &snooze)
+	require.Equal(t, 10*time.Minute, snooze.Duration)
+
+	b.now = b.now.Add(10 * time.Minute)
+	require.NoError(t, b.work(ctx, l))
+	require.Len(t, b.history(t, codepush.Staging), 1)
+	require.Len(t, b.history(t, codepush.Production), 1)
+	require.Equal(t, release.StateRolling, b.laneStatus(t, l).State)
+	require.Equal(t, 1, b.assets.fetches)
+}
+
+func TestOTARollbackWithoutAnEarlierReleaseDisables(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
+	require.NoError(t, b.work(ctx, l))
+	require.NoError(t, b.ro.Pass(ctx))
+	_, err := b.ro.Command(ctx, l.ID, release.CmdRollback, "token:ana", "crash on launch")
+	require.NoError(t, err)
+	prod := b.history(t, codepush.Production)
+	require.Len(t, prod, 1, "nothing to go back to")
+	require.True(t, prod[0].Disabled)
+	require.Zero(t, b.offered(t, "v1"))
+	require.Equal(t, release.StateHalted, b.laneStatus(t, l).State)
+}
