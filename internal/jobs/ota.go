@@ -112,22 +112,38 @@ func (o *OTA) Run(ctx context.Context, laneID string) error {
 		return err
 	}
 	ctx = codepush.WithActor(ctx, codepush.Actor{Name: otaActor})
+	pct := otaFirstPercent(l.Plan)
+	err = o.toProduction(ctx, l, rel, app, pct, &data)
+	var refused *otaRefusal
+	if errors.As(err, &refused) {
+		return o.laneStop(ctx, l.ID, refused.reason)
+	}
+	if err != nil {
+		return err
+	}
+	return LaneReady(ctx, o.Store, l.ID, nil, o.now(),
+		fmt.Sprintf("%s %s on %s at %d%% for binaries %s", data.CodePushApp, data.ProductionLabel, codepush.Production, pct, data.TargetRange))
+}
 
+// otaRefusal ends a lane with a reason people can act on; other errors are
+// retried.
+type otaRefusal struct{ reason string }
+
+func (e *otaRefusal) Error() string { return e.reason }
+
+func refuseLane(format string, args ...any) error {
+	return &otaRefusal{reason: fmt.Sprintf(format, args...)}
+}
+
+// toProduction does what is left of target, Staging, soak and promotion.
+func (o *OTA) toProduction(ctx context.Context, l release.Lane, rel release.Release, app config.App, pct int, data *otaLaneData) error {
 	if data.TargetRange == "" {
-		reason, err := o.target(ctx, l, rel, app, &data)
-		if err != nil {
+		if err := o.target(ctx, l, rel, app, data); err != nil {
 			return err
-		}
-		if reason != "" {
-			return o.laneStop(ctx, l.ID, reason)
 		}
 	}
 	if data.StagingLabel == "" {
-		reason, err := o.stage(ctx, l, rel, app, &data)
-		if err != nil || reason != "" {
-			if reason != "" {
-				return o.laneStop(ctx, l.ID, reason)
-			}
+		if err := o.stage(ctx, l, rel, app, data); err != nil {
 			return err
 		}
 	}
@@ -136,53 +152,45 @@ func (o *OTA) Run(ctx context.Context, laneID string) error {
 			return river.JobSnooze(wait)
 		}
 	}
-	pct := otaFirstPercent(l.Plan)
 	if data.ProductionLabel == "" {
-		reason, err := o.promote(ctx, l, rel, pct, &data)
-		if err != nil || reason != "" {
-			if reason != "" {
-				return o.laneStop(ctx, l.ID, reason)
-			}
-			return err
-		}
+		return o.promote(ctx, l, rel, pct, data)
 	}
-	return LaneReady(ctx, o.Store, l.ID, nil, o.now(),
-		fmt.Sprintf("%s %s on %s at %d%% for binaries %s", data.CodePushApp, data.ProductionLabel, codepush.Production, pct, data.TargetRange))
+	return nil
 }
 
 // target decides the release's binary range: exactly the recorded binaries
-// that share its commit's native fingerprint. A non-empty reason refuses.
-func (o *OTA) target(ctx context.Context, l release.Lane, rel release.Release, app config.App, data *otaLaneData) (string, error) {
+// that share its commit's native fingerprint.
+func (o *OTA) target(ctx context.Context, l release.Lane, rel release.Release, app config.App, data *otaLaneData) error {
 	fp, err := LaneFingerprint(ctx, o.Store, app.Name, l.Platform, rel.Commit)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if fp == "" {
-		return fmt.Sprintf("no %s native fingerprint is recorded for commit %s, so no binary can be targeted", l.Platform, rel.Commit), nil
+		return refuseLane("no %s native fingerprint is recorded for commit %s, so no binary can be targeted", l.Platform, rel.Commit)
 	}
 	bins, err := o.Store.Binaries(ctx, app.Name, l.Platform)
 	if err != nil {
-		return "", err
+		return err
 	}
 	rng, excluded := gate.MatchingRange(bins, fp)
 	if rng == "" {
-		return fmt.Sprintf("no recorded %s binary has the native fingerprint %s of commit %s; a store release is needed", l.Platform, short(fp), short7(rel.Commit)), nil
+		return refuseLane("no recorded %s binary has the native fingerprint %s of commit %s; a store release is needed", l.Platform, short(fp), short7(rel.Commit))
 	}
 	data.CodePushApp = gate.CodePushAppName(app.OTA.AppName, l.Platform)
 	data.TargetRange = rng
 	if err := o.Store.SetLaneData(ctx, l.ID, data, o.now()); err != nil {
-		return "", err
+		return err
 	}
 	details := map[string]any{"target_range": rng, "fingerprint": fp, "codepush_app": data.CodePushApp}
 	if len(excluded) > 0 {
 		details["excluded_versions"] = excluded
 	}
-	return "", LaneProgress(ctx, o.Store, l, "ota.target", details, o.now())
+	return LaneProgress(ctx, o.Store, l, "ota.target", details, o.now())
 }
 
 // stage releases the bundle to Staging, or finds the release an earlier run
-// made. A non-empty reason refuses the lane.
-func (o *OTA) stage(ctx context.Context, l release.Lane, rel release.Release, app config.App, data *otaLaneData) (string, error) {
+// made.
+func (o *OTA) stage(ctx context.Context, l release.Lane, rel release.Release, app config.App, data *otaLaneData) error {
 	hist, err := o.CodePush.History(ctx, data.CodePushApp, codepush.Staging)
 	if err != nil {
 		return otaReason("read the Staging history", err)
@@ -197,7 +205,7 @@ func (o *OTA) stage(ctx context.Context, l release.Lane, rel release.Release, ap
 	if staged == nil {
 		pattern := strings.ReplaceAll(app.OTA.BundleAsset, "{platform}", string(l.Platform))
 		if o.Assets == nil {
-			return fmt.Sprintf("no source of GitHub release assets is configured to fetch %q", pattern), nil
+			return refuseLane("no source of GitHub release assets is configured to fetch %q", pattern)
 		}
 		f, name, err := o.Assets.FetchAsset(ctx, app.Repository, rel.Tag, pattern)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -206,12 +214,12 @@ func (o *OTA) stage(ctx context.Context, l release.Lane, rel release.Release, ap
 				wait = 2 * time.Hour
 			}
 			if o.now().Sub(rel.CreatedAt) > wait {
-				return fmt.Sprintf("the GitHub release of %s has no asset matching %q after %s", rel.Tag, pattern, wait), nil
+				return refuseLane("the GitHub release of %s has no asset matching %q after %s", rel.Tag, pattern, wait)
 			}
-			return "", river.JobSnooze(time.Minute)
+			return river.JobSnooze(time.Minute)
 		}
 		if err != nil {
-			return "", fmt.Errorf("fetch %s bundle %q: %w", rel.Tag, pattern, err)
+			return fmt.Errorf("fetch %s bundle %q: %w", rel.Tag, pattern, err)
 		}
 		defer os.Remove(f.Name())
 		defer f.Close()
@@ -229,15 +237,15 @@ func (o *OTA) stage(ctx context.Context, l release.Lane, rel release.Release, ap
 		data.StagedAt = o.now()
 	}
 	if err := o.Store.SetLaneData(ctx, l.ID, data, o.now()); err != nil {
-		return "", err
+		return err
 	}
-	return "", LaneProgress(ctx, o.Store, l, "ota.staged", map[string]any{"codepush_app": data.CodePushApp, "label": staged.Label,
+	return LaneProgress(ctx, o.Store, l, "ota.staged", map[string]any{"codepush_app": data.CodePushApp, "label": staged.Label,
 		"target_range": staged.AppVersion, "package_hash": staged.PackageHash, "size": staged.Size}, o.now())
 }
 
 // promote copies the Staging release to Production at pct, or finds the
 // copy an earlier run made.
-func (o *OTA) promote(ctx context.Context, l release.Lane, rel release.Release, pct int, data *otaLaneData) (string, error) {
+func (o *OTA) promote(ctx context.Context, l release.Lane, rel release.Release, pct int, data *otaLaneData) error {
 	hist, err := o.CodePush.History(ctx, data.CodePushApp, codepush.Production)
 	if err != nil {
 		return otaReason("read the Production history", err)
@@ -262,20 +270,20 @@ func (o *OTA) promote(ctx context.Context, l release.Lane, rel release.Release, 
 	}
 	data.ProductionLabel = prod.Label
 	if err := o.Store.SetLaneData(ctx, l.ID, data, o.now()); err != nil {
-		return "", err
+		return err
 	}
-	return "", LaneProgress(ctx, o.Store, l, "ota.promoted", map[string]any{"codepush_app": data.CodePushApp, "label": prod.Label,
+	return LaneProgress(ctx, o.Store, l, "ota.promoted", map[string]any{"codepush_app": data.CodePushApp, "label": prod.Label,
 		"from": data.StagingLabel, "rollout": pct}, o.now())
 }
 
 // otaReason turns a CodePush refusal (the native gate, an unfinished
-// rollout, identical content) into a lane failure reason; other errors are
+// rollout, identical content) into a lane refusal; other errors are
 // returned for a retry.
-func otaReason(what string, err error) (string, error) {
+func otaReason(what string, err error) error {
 	if codepush.KindOf(err) != "" {
-		return fmt.Sprintf("could not %s: %v", what, err), nil
+		return refuseLane("could not %s: %v", what, err)
 	}
-	return "", fmt.Errorf("%s: %w", what, err)
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func otaDescription(rel release.Release) string {
