@@ -46,16 +46,22 @@ func (c *CodePush) listen(ctx context.Context, wake chan<- struct{}, log *slog.L
 	if c.db.Engine != Postgres || c.db.listener == nil {
 		return
 	}
+	backoff := 5 * time.Second
 	for ctx.Err() == nil {
+		started := time.Now()
 		err := c.listenOnce(ctx, wake)
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("codepush change notifications: listener failed; polling meanwhile", "err", err)
+		if time.Since(started) > 10*time.Minute {
+			backoff = 5 * time.Second // it worked for a while
+		}
+		log.Warn("codepush change notifications: listener failed; polling meanwhile", "err", err, "retry_in", backoff.String())
 		select {
 		case <-ctx.Done():
-		case <-time.After(5 * time.Second):
+		case <-time.After(backoff):
 		}
+		backoff = min(2*backoff, 5*time.Minute)
 	}
 }
 
