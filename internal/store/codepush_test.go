@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -209,4 +210,32 @@ func TestCodePushSetupLockExcludesOtherReplicas(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 	require.Zero(t, overlaps.Load(), "two replicas ran setup at once")
+}
+
+func TestCodePushFollowerRetriesWhatItCouldNotApply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cp := store.NewCodePush(storetest.Open(t, store.SQLite))
+	var seen []string
+	fail := true
+	f := &store.Follower{Store: cp, Invalidate: func(_ context.Context, key string) error {
+		if fail {
+			return errors.New("store unavailable")
+		}
+		seen = append(seen, key)
+		return nil
+	}}
+	require.NoError(t, cp.SaveApp(ctx, codepush.App{Name: "acme-ios", Deployments: []codepush.Deployment{{Name: "Staging", Key: "staging-key-0123456789"}}}))
+	require.NoError(t, cp.AppendRelease(ctx, "staging-key-0123456789", codepush.Release{Label: "v1", AppVersion: "1.4.0"}))
+	require.ErrorContains(t, f.Poll(ctx), "store unavailable")
+	require.Zero(t, f.Since, "the position does not move past what failed")
+
+	fail = false
+	require.NoError(t, f.Poll(ctx))
+	require.Equal(t, []string{"staging-key-0123456789"}, seen, "each changed deployment once per poll")
+	last, err := cp.LastChange(ctx)
+	require.NoError(t, err)
+	require.Equal(t, last, f.Since)
+	require.NoError(t, f.Poll(ctx))
+	require.Len(t, seen, 1, "nothing new")
 }
