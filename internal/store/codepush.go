@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -19,7 +21,7 @@ import (
 // CodePush is the codepush.Store of the OTA server on releasepilot's
 // database. Every change to an app, a deployment list or a history also
 // appends the deployment keys it touched to a change log in the same
-// transaction, which other replicas follow (Follow) to refresh their
+// transaction, which other replicas follow (Follower) to refresh their
 // in-memory views; counters are not logged, since the views do not hold them.
 type CodePush struct {
 	db *DB
@@ -34,10 +36,16 @@ func NewCodePush(db *DB) *CodePush { return &CodePush{db: db, st: New(db)} }
 // channel is the Postgres notification channel of the change log, per
 // schema so that databases shared by several installations stay apart.
 func (c *CodePush) channel() string {
+	const base = "releasepilot_codepush"
 	if c.db.Schema == "" {
-		return "releasepilot_codepush"
+		return base
 	}
-	return "releasepilot_codepush_" + c.db.Schema
+	if ch := base + "_" + c.db.Schema; len(ch) <= 63 {
+		return ch
+	}
+	// Channel names are identifiers: at most 63 bytes.
+	sum := sha256.Sum256([]byte(c.db.Schema))
+	return base + "_" + hex.EncodeToString(sum[:8])
 }
 
 // listen wakes the follower on every committed change (Postgres only),
