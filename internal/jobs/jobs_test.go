@@ -93,8 +93,14 @@ func TestPeriodicLeaderOnly(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.GreaterOrEqual(t, len(times), 3, "several ticks ran")
 	require.LessOrEqual(t, len(times), 8, "one job per tick, not one per replica")
+	// Under heavy load leadership can move once, and the new leader's
+	// run-on-start tick may land close to the old leader's last one; every
+	// other tick must stand alone. Two enqueuers would pair up every tick.
+	short := 0
 	for i := 1; i < len(times); i++ {
-		gap := times[i].Sub(times[i-1])
-		require.Greater(t, gap, 500*time.Millisecond, "two reconcile jobs %s apart: more than one replica enqueued the same tick", gap)
+		if gap := times[i].Sub(times[i-1]); gap < 500*time.Millisecond {
+			short++
+		}
 	}
+	require.LessOrEqual(t, short, 1, "reconcile jobs enqueued in pairs: more than one replica enqueues each tick (%v)", times)
 }
