@@ -40,7 +40,7 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 			return nil
 		}
 		var err error
-		if sandbox, err = startSandboxPlay(ctx, s.Config.Apps); err != nil {
+		if sandbox, err = startSandboxPlay(s.bg, s.Config.Apps); err != nil {
 			return fmt.Errorf("sandbox Google Play: %w", err)
 		}
 		ps.Endpoint, ps.ReportingEndpoint, creds = sandbox.url+"/", sandbox.url+"/", sandbox.key

@@ -84,10 +84,9 @@ func (s *Service) setupOTA(ctx context.Context) error {
 	}
 
 	// Other replicas' changes reach this one's update-check views through
-	// the change log. The follower stops when the database is closed at
-	// shutdown, so it outlives a setup context that ends early.
+	// the change log; the follower runs until shutdown.
 	f := &store.Follower{Store: cps, Since: since, Invalidate: cp.Invalidate, Reload: cp.Reload, Log: s.Log.With("component", "codepush")}
-	go f.Run(context.WithoutCancel(ctx))
+	s.goBackground(f.Run)
 	return nil
 }
 

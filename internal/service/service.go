@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -75,6 +76,12 @@ type Service struct {
 	ln      net.Listener
 	workers []func(*river.Workers)
 	routes  []route
+	// bg is cancelled at shutdown; background work started with
+	// goBackground runs under it and is waited for before the database
+	// closes.
+	bg     context.Context
+	stopBG context.CancelFunc
+	bgWG   sync.WaitGroup
 	// laneKinds lists the lane job kinds with a registered worker.
 	laneKinds map[string]bool
 	// Planner plans releases (the plan_release job).
@@ -95,6 +102,15 @@ type route struct {
 	pattern string
 	role    httpapi.Role
 	handler http.Handler
+}
+
+// goBackground runs f until shutdown cancels its context.
+func (s *Service) goBackground(f func(ctx context.Context)) {
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		f(s.bg)
+	}()
 }
 
 // addRoute registers an HTTP route once the server exists.
@@ -132,6 +148,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 		}
 	}
 	svc := &Service{Config: cfg, Log: log, DB: db, Store: st, Metrics: httpapi.NewMetrics(), laneKinds: map[string]bool{}}
+	svc.bg, svc.stopBG = context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		if !ok {
+			svc.stopBG()
+			svc.bgWG.Wait()
+		}
+	}()
 	svc.Rollouts = &jobs.Rollouts{Store: st, Executors: jobs.Executors{}, Log: log}
 	// Each part of the product wires itself in its own file: workers,
 	// executors, lane starters and routes.
@@ -210,6 +233,8 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	if err := s.Jobs.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("jobs shutdown: %w", err))
 	}
+	s.stopBG()
+	s.bgWG.Wait()
 	if err := s.DB.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close database: %w", err))
 	}
