@@ -89,7 +89,7 @@ func seedRelease(b *testBundle) {
 }
 
 // TestTestFlightReleaseCallCount pins how many App Store Connect calls one
-// TestFlight release costs (see BENCHMARK_NOTES.md). A change here is a
+// TestFlight release costs (see BENCHMARKS.md at the repository root). A change here is a
 // change in the hourly budget every release spends.
 func TestTestFlightReleaseCallCount(t *testing.T) {
 	t.Parallel()
