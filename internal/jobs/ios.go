@@ -107,6 +107,9 @@ type iosLaneData struct {
 	VersionID   string `json:"version_id,omitempty"`
 	// ReviewSubmissionID is the App Review submission holding VersionID.
 	ReviewSubmissionID string `json:"review_submission_id,omitempty"`
+	// ExternalGroupIDs are the ids of ios.external_groups, resolved before
+	// Beta App Review so the groups are not listed again after it.
+	ExternalGroupIDs []string `json:"external_group_ids,omitempty"`
 	// Step is the last step reached (see iosSteps).
 	Step string `json:"step,omitempty"`
 	// Waiting names what the job is waiting for, since when and how often
@@ -413,7 +416,11 @@ func (r *iosRun) pickUp(ctx context.Context) error {
 	if err := r.reach(ctx, iosStepBuild); err != nil {
 		return err
 	}
-	return r.progress(ctx, "ios.build_found", map[string]any{"processing_state": string(b.ProcessingState)})
+	if err := r.progress(ctx, "ios.build_found", map[string]any{"processing_state": string(b.ProcessingState)}); err != nil {
+		return err
+	}
+	// This read was the first poll of processing.
+	return r.processed(ctx, b.ProcessingState)
 }
 
 // shippedElsewhere lists the build numbers other releases of the app
@@ -513,22 +520,27 @@ func (r *iosRun) upload(ctx context.Context) error {
 
 // awaitProcessing polls the build until processing ends.
 func (r *iosRun) awaitProcessing(ctx context.Context) error {
-	d := &r.data
-	b, err := r.x.ASC.Build(ctx, d.BuildID)
-	if err := ascFailure("read build "+d.label(), err); err != nil {
+	b, err := r.x.ASC.Build(ctx, r.data.BuildID)
+	if err := ascFailure("read build "+r.data.label(), err); err != nil {
 		return err
 	}
-	switch b.ProcessingState {
+	return r.processed(ctx, b.ProcessingState)
+}
+
+// processed acts on a processing state just read: go on, fail or wait.
+func (r *iosRun) processed(ctx context.Context, state appstore.ProcessingState) error {
+	d := &r.data
+	switch state {
 	case appstore.ProcessingStateValid:
-		polls := d.Polls
+		polls := d.Polls + 1
 		if err := r.reach(ctx, iosStepProcessed); err != nil {
 			return err
 		}
-		return r.progress(ctx, "ios.processed", map[string]any{"polls": polls})
+		return r.progress(ctx, "ios.processed", map[string]any{"reads": polls})
 	case appstore.ProcessingStateInvalid, appstore.ProcessingStateFailed:
-		return failLane("build %s ended %s in App Store Connect processing; upload a fixed build under a new build number", d.label(), b.ProcessingState)
+		return failLane("build %s ended %s in App Store Connect processing; upload a fixed build under a new build number", d.label(), state)
 	}
-	return r.wait(ctx, "processing", r.app.IOS.ProcessingTimeout.D(), fmt.Sprintf("build %s still %s", d.label(), b.ProcessingState))
+	return r.wait(ctx, "processing", r.app.IOS.ProcessingTimeout.D(), fmt.Sprintf("build %s still %s", d.label(), state))
 }
 
 func (r *iosRun) exportCompliance(ctx context.Context) error {
@@ -594,6 +606,7 @@ func (r *iosRun) groupIDs(ctx context.Context, key string, names []string, inter
 	for _, g := range r.groups {
 		known = append(known, fmt.Sprintf("%q", g.Name))
 	}
+	slices.Sort(known)
 	for _, name := range names {
 		i := slices.IndexFunc(r.groups, func(g appstore.BetaGroup) bool { return g.Name == name })
 		switch {
@@ -639,9 +652,11 @@ func (r *iosRun) submitBetaReview(ctx context.Context) error {
 		return r.reach(ctx, iosStepBetaOK)
 	}
 	// Check the groups before anything goes to review.
-	if _, err := r.groupIDs(ctx, "ios.external_groups", r.app.IOS.ExternalGroups, false); err != nil {
+	ids, err := r.groupIDs(ctx, "ios.external_groups", r.app.IOS.ExternalGroups, false)
+	if err != nil {
 		return err
 	}
+	r.data.ExternalGroupIDs = ids
 	// SubmitForBetaReview returns the build's existing submission if any.
 	sub, err := r.x.ASC.SubmitForBetaReview(ctx, r.data.BuildID)
 	if errors.Is(err, appstore.ErrConflict) {
@@ -675,9 +690,12 @@ func (r *iosRun) awaitBetaReview(ctx context.Context) error {
 
 func (r *iosRun) externalGroups(ctx context.Context) error {
 	if names := r.app.IOS.ExternalGroups; len(names) > 0 {
-		ids, err := r.groupIDs(ctx, "ios.external_groups", names, false)
-		if err != nil {
-			return err
+		ids := r.data.ExternalGroupIDs
+		if len(ids) != len(names) {
+			var err error
+			if ids, err = r.groupIDs(ctx, "ios.external_groups", names, false); err != nil {
+				return err
+			}
 		}
 		if _, err := r.x.ASC.AddBuildToGroups(ctx, r.data.BuildID, ids...); err != nil {
 			if err := ascFailure("add "+r.data.label()+" to the external groups", err); err != nil {

@@ -1,0 +1,917 @@
+package jobs_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/appstore"
+	"github.com/swapjoy/releasepilot/appstore/appstoretest"
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
+	"github.com/swapjoy/releasepilot/internal/store/storetest"
+)
+
+const (
+	iosBundleID = "com.acme.mobile"
+	iosKeyID    = "2X9R4HXF34"
+)
+
+var iosStart = time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)
+
+// iosClock is the one clock of a test: the fake, the token source, the lane
+// and the reconciler all read it.
+type iosClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *iosClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *iosClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// iosAssets serves an IPA from memory as the GitHub release asset.
+type iosAssets struct {
+	dir string
+	ipa map[string][]byte // by tag
+}
+
+func (a *iosAssets) FetchAsset(_ context.Context, repository, tag, pattern string) (*os.File, string, error) {
+	data, ok := a.ipa[tag]
+	if !ok || repository != "acme/mobile" || pattern != "*.ipa" {
+		return nil, "", fmt.Errorf("release %s has no asset %s: %w", tag, pattern, fs.ErrNotExist)
+	}
+	f, err := os.CreateTemp(a.dir, "asset-*.ipa")
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := f.Write(data); err != nil {
+		return nil, "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, "", err
+	}
+	return f, "Acme.ipa", nil
+}
+
+type iosOpts struct {
+	version   string // release version (default "1.4.0+45")
+	polls     int    // processing reads until the build is done (default 10)
+	result    appstore.ProcessingState
+	noBuild   bool // seed no build (upload tests)
+	appStore  bool
+	phased    bool
+	external  bool
+	options   func(*appstoretest.Options)
+	configure func(*config.App)
+}
+
+type iosBundle struct {
+	clock   *iosClock
+	fake    *appstoretest.Fake
+	tokens  *appstore.TokenSource
+	asc     *appstore.Client
+	st      *store.Store
+	ios     *jobs.IOS
+	worker  *jobs.IOSLaneWorker
+	ro      *jobs.Rollouts
+	app     config.App
+	rel     release.Release
+	lane    release.Lane
+	appID   string
+	buildID string
+	assets  *iosAssets
+}
+
+// setupIOS builds a fake App Store Connect with the app, its live version
+// 1.3.0, an internal group "Team" and an external group "Public Beta", a
+// build 1.4.0 (45) still processing, and a pending iOS lane of release
+// v1.4.0+45 whose plan matches the configuration (see lanePlan).
+func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
+	t.Helper()
+	ctx := context.Background()
+	b := &iosBundle{clock: &iosClock{t: iosStart}}
+	opts := appstoretest.Options{Now: b.clock.Now, ProcessingPolls: 1}
+	if o.options != nil {
+		o.options(&opts)
+	}
+	b.fake = appstoretest.New(opts)
+	srv := httptest.NewServer(b.fake)
+	t.Cleanup(srv.Close)
+	key, _, err := b.fake.NewKey(iosKeyID, "57246542-96fe-1a63-e053-0824d011072a")
+	require.NoError(t, err)
+	b.tokens = &appstore.TokenSource{Key: key, Now: b.clock.Now}
+	b.asc = &appstore.Client{BaseURL: srv.URL, Tokens: b.tokens, Sleep: func(context.Context, time.Duration) error { return nil }}
+
+	b.appID = b.fake.AddApp(appstoretest.App{BundleID: iosBundleID, Name: "Acme", SKU: "ACME"})
+	b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.3.0", appstore.VersionReadyForDistribution)
+	b.fake.AddBetaGroup(b.appID, "Team", true)
+	b.fake.AddBetaGroup(b.appID, "Public Beta", false)
+	if o.polls == 0 {
+		o.polls = 10
+	}
+	if !o.noBuild {
+		b.buildID = b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.4.0", BuildNumber: "45", Polls: o.polls, Result: o.result,
+			UploadedDate: iosStart.Add(-5 * time.Minute)})
+	}
+
+	b.app = config.App{Name: "acme", Repository: "acme/mobile", IOS: config.IOS{Enabled: true, BundleID: iosBundleID,
+		InternalGroups: []string{"Team"}, ProcessingTimeout: config.Duration(2 * time.Hour), PollInterval: config.Duration(30 * time.Second),
+		BuildSource: "pickup", Locale: "en-US", AppStore: o.appStore, PhasedRelease: o.phased}}
+	if o.external {
+		b.app.IOS.ExternalGroups = []string{"Public Beta"}
+	}
+	if o.configure != nil {
+		o.configure(&b.app)
+	}
+	b.assets = &iosAssets{dir: t.TempDir(), ipa: map[string][]byte{}}
+	b.st = store.New(storetest.Open(t, e))
+	b.ios = &jobs.IOS{Store: b.st, ASC: b.asc, Apps: map[string]config.App{"acme": b.app}, Assets: b.assets, Now: b.clock.Now}
+	b.worker = &jobs.IOSLaneWorker{IOS: b.ios}
+	b.ro = &jobs.Rollouts{Store: b.st, Executors: jobs.Executors{{Kind: release.KindStore, Platform: release.IOS}: b.ios}, Now: b.clock.Now}
+
+	version := o.version
+	if version == "" {
+		version = "1.4.0+45"
+	}
+	require.NoError(t, b.st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, iosStart))
+	b.rel, _, err = b.st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v" + version, Version: version, Commit: "c0ffee1", CreatedAt: iosStart,
+		Notes: "Changes since v1.3.0:\n- Faster checkout (abc1234)\n- Fix crash on login (def5678)"})
+	require.NoError(t, err)
+	require.NoError(t, b.st.SaveFingerprint(ctx, store.Fingerprint{App: "acme", Platform: release.IOS, Commit: "c0ffee1",
+		Algorithm: nativecheck.Algorithm, Hash: "fp-ios-1", Data: []byte(`{}`), CreatedAt: iosStart}))
+	plan := release.Plan{Steps: []release.Step{{SetPercent: release.Pct(100)}}}
+	if o.appStore && o.phased {
+		plan = release.StagedPlan(release.ApplePhasedStages, release.Wait{Soak: release.Duration(24 * time.Hour)}, nil)
+	}
+	b.lane, err = b.st.CreateLane(ctx, release.Lane{ReleaseID: b.rel.ID, Platform: release.IOS, Kind: release.KindStore, Plan: plan}, iosStart)
+	require.NoError(t, err)
+	return b
+}
+
+// work runs the lane job once, as River would.
+func (b *iosBundle) work(ctx context.Context) error {
+	return b.worker.Work(ctx, &river.Job[jobs.IOSLaneArgs]{
+		JobRow: &rivertype.JobRow{ID: 1, Attempt: 1, MaxAttempts: 25, Kind: "ios_lane"},
+		Args:   jobs.IOSLaneArgs{LaneID: b.lane.ID}})
+}
+
+// runLane runs the lane job until it finishes or is cancelled: a snooze
+// advances the clock by the snooze and runs it again; an error (River would
+// retry) runs it again at once. each, if set, sees every run's outcome.
+// It returns the number of runs and the last outcome.
+func (b *iosBundle) runLane(t testing.TB, each func(run int, err error)) (int, error) {
+	t.Helper()
+	for run := 1; run <= 200; run++ {
+		err := b.work(context.Background())
+		if each != nil {
+			each(run, err)
+		}
+		var snooze *river.JobSnoozeError
+		var cancel *river.JobCancelError
+		switch {
+		case err == nil, errors.As(err, &cancel):
+			return run, err
+		case errors.As(err, &snooze):
+			b.clock.Advance(snooze.Duration)
+		}
+	}
+	t.Fatal("the lane job did not finish in 200 runs")
+	return 0, nil
+}
+
+func (b *iosBundle) status(t testing.TB) release.Status {
+	t.Helper()
+	l, err := b.st.GetLane(context.Background(), b.lane.ID)
+	require.NoError(t, err)
+	return l.Status
+}
+
+func (b *iosBundle) events(t testing.TB) []release.Event {
+	t.Helper()
+	evs, err := b.st.Events(context.Background(), b.rel.ID, 0, 1000)
+	require.NoError(t, err)
+	return evs
+}
+
+func (b *iosBundle) eventKinds(t testing.TB) []string {
+	var kinds []string
+	for _, e := range b.events(t) {
+		kinds = append(kinds, e.Kind)
+	}
+	return kinds
+}
+
+func (b *iosBundle) laneData(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, b.st.LaneData(context.Background(), b.lane.ID, &m))
+	return m
+}
+
+// reconcile runs one reconcile pass at the test clock.
+func (b *iosBundle) reconcile(t testing.TB) {
+	t.Helper()
+	require.NoError(t, b.ro.Pass(context.Background()))
+}
+
+func iosUpdating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// golden compares v (as indented JSON) with testdata/ios/name.
+func iosGolden(t *testing.T, name string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	require.NoError(t, err)
+	got = append(got, '\n')
+	p := filepath.Join("testdata", "ios", name)
+	if iosUpdating() {
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, got, 0o644))
+	}
+	want, err := os.ReadFile(p)
+	require.NoError(t, err, "run go test -run %s -update to create %s", t.Name(), p)
+	require.Equal(t, string(want), string(got))
+}
+
+// TestIOSLaneTestFlight follows a release from its tag to "in TestFlight for
+// the configured groups": processing takes 10 reads, Beta App Review
+// approves after two hours, and the reconciler then completes the lane
+// without another App Store Connect call. It pins the calls one release
+// costs (BENCHMARKS.md quotes it) and every mutation.
+func TestIOSLaneTestFlight(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			b := setupIOS(t, e, iosOpts{external: true, options: func(o *appstoretest.Options) { o.BetaReviewTime = time.Minute }})
+			runs, err := b.runLane(t, nil)
+			require.NoError(t, err)
+
+			st := b.status(t)
+			require.Equal(t, release.StateRolling, st.State)
+			require.Contains(t, st.Reason, "build 1.4.0 (45) is in TestFlight")
+			bs, ok := b.fake.Build(b.buildID)
+			require.True(t, ok)
+			require.Equal(t, appstore.ProcessingStateValid, bs.ProcessingState)
+			require.NotNil(t, bs.UsesNonExemptEncryption)
+			require.False(t, *bs.UsesNonExemptEncryption)
+			require.Len(t, bs.Groups, 2)
+			require.Equal(t, appstore.BetaReviewApproved, bs.BetaReview)
+			require.Equal(t, b.rel.Notes, bs.WhatsNew["en-US"])
+
+			bins, err := b.st.Binaries(context.Background(), "acme", release.IOS)
+			require.NoError(t, err)
+			require.Len(t, bins, 1)
+			require.Equal(t, release.Binary{App: "acme", Platform: release.IOS, Version: "1.4.0", BuildNumber: "45", Commit: "c0ffee1",
+				Fingerprint: "fp-ios-1", ReleaseID: b.rel.ID, CreatedAt: bins[0].CreatedAt}, bins[0])
+
+			calls := b.asc.Calls()
+			t.Logf("one TestFlight release (10-poll processing, internal + external group): %d App Store Connect calls, %d lane job runs", calls, runs)
+			// 1 app + 10 processing reads (the pickup's FindBuild is the
+			// first) + 2 export compliance + 2 What to Test + 1 group list
+			// (ids kept in the lane's data) + 2 internal link + 2 beta
+			// submit + 3 review reads (at 0 s, 30 s, 75 s: approved after a
+			// minute) + 2 external link.
+			require.EqualValues(t, 25, calls)
+			require.Equal(t, 12, runs) // 9 processing snoozes, 2 review snoozes, the last run
+
+			// The reconciler completes the lane: TestFlight needs no call.
+			b.reconcile(t)
+			require.Equal(t, release.StateCompleted, b.status(t).State)
+			require.Equal(t, calls, b.asc.Calls())
+
+			iosGolden(t, "testflight.json", map[string]any{"mutations": b.fake.MutationCounts(), "events": b.eventKinds(t)})
+		})
+	}
+}
+
+
+// TestIOSLaneCallCount is the figure BENCHMARKS.md quotes: a TestFlight
+// release to an internal group, picked up by version and build number,
+// with a 10-read processing wait.
+func TestIOSLaneCallCount(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{})
+	runs, err := b.runLane(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b.status(t).State)
+	// 1 app + 10 processing reads + 2 export compliance (read, PATCH) + 2
+	// What to Test (read, POST) + 1 group list + 2 group link (read, POST).
+	t.Logf("TestFlight release, internal group, 10-read processing wait: %d App Store Connect calls (%d mutations), %d lane job runs",
+		b.asc.Calls(), sum(b.fake.MutationCounts()), runs)
+	require.EqualValues(t, 18, b.asc.Calls())
+	require.Equal(t, 10, runs)
+	require.Equal(t, map[string]int{"PATCH /v1/builds/{id}": 1, "POST /v1/betaBuildLocalizations": 1,
+		"POST /v1/builds/{id}/relationships/betaGroups": 1}, nonZero(b.fake.MutationCounts()))
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func nonZero(m map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestIOSLaneAppStorePhased goes on from TestFlight through App Review to
+// an active phased release, then pauses, resumes and completes it by
+// command. App Review approves a day after submission.
+func TestIOSLaneAppStorePhased(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setupIOS(t, e, iosOpts{appStore: true, phased: true, options: func(o *appstoretest.Options) { o.AppReviewTime = 24 * time.Hour }})
+			_, err := b.runLane(t, nil)
+			require.NoError(t, err)
+			st := b.status(t)
+			require.Equal(t, release.StateRolling, st.State, st.Reason)
+			require.Contains(t, st.Reason, "approved for the App Store; the phased release starts")
+			vid, _ := b.laneData(t)["version_id"].(string)
+			require.NotEmpty(t, vid)
+			state, attached, ok := b.fake.Version(vid)
+			require.True(t, ok)
+			require.Equal(t, appstore.VersionPendingDeveloperRelease, state)
+			require.Equal(t, b.buildID, attached)
+			_, ok = b.fake.PhasedRelease(vid)
+			require.False(t, ok, "no phased release before the reconciler starts it")
+
+			// The first reconcile pass releases the version with a phased release: day 1.
+			b.reconcile(t)
+			st = b.status(t)
+			require.Equal(t, release.StateRolling, st.State)
+			require.Equal(t, 1, st.Percent)
+			state, _, _ = b.fake.Version(vid)
+			require.Equal(t, appstore.VersionReadyForDistribution, state)
+			pr, ok := b.fake.PhasedRelease(vid)
+			require.True(t, ok)
+			require.Equal(t, appstore.PhasedActive, pr.State)
+			// A duplicate pass changes nothing.
+			before := b.fake.MutationCounts()
+			b.reconcile(t)
+			require.Equal(t, before, b.fake.MutationCounts())
+
+			// Pause (halt), resume, complete.
+			_, err = b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "alice", "crash spike")
+			require.NoError(t, err)
+			pr, _ = b.fake.PhasedRelease(vid)
+			require.Equal(t, appstore.PhasedPaused, pr.State)
+			require.Equal(t, release.StateHalted, b.status(t).State)
+			_, err = b.ro.Command(ctx, b.lane.ID, release.CmdResume, "alice", "fixed server side")
+			require.NoError(t, err)
+			pr, _ = b.fake.PhasedRelease(vid)
+			require.Equal(t, appstore.PhasedActive, pr.State)
+
+			// A day later the reconciler advances the plan; Apple's day moves on its own.
+			b.clock.Advance(25 * time.Hour)
+			b.reconcile(t)
+			require.Equal(t, 2, b.status(t).Percent)
+			pr, _ = b.fake.PhasedRelease(vid)
+			require.Equal(t, appstore.PhasedActive, pr.State)
+
+			_, err = b.ro.Command(ctx, b.lane.ID, release.CmdComplete, "alice", "all good")
+			require.NoError(t, err)
+			pr, _ = b.fake.PhasedRelease(vid)
+			require.Equal(t, appstore.PhasedComplete, pr.State)
+			require.Equal(t, release.StateCompleted, b.status(t).State)
+
+			iosGolden(t, "app_store_phased.json", map[string]any{"mutations": nonZero(b.fake.MutationCounts()), "events": b.eventKinds(t)})
+		})
+	}
+}
+
+// TestIOSLaneAppStoreWithoutPhasedRelease releases to everyone at once.
+func TestIOSLaneAppStoreWithoutPhasedRelease(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{appStore: true, options: func(o *appstoretest.Options) { o.AppReviewTime = time.Hour }})
+	_, err := b.runLane(t, nil)
+	require.NoError(t, err)
+	b.reconcile(t)
+	require.Equal(t, release.StateCompleted, b.status(t).State)
+	vid, _ := b.laneData(t)["version_id"].(string)
+	state, _, _ := b.fake.Version(vid)
+	require.Equal(t, appstore.VersionReadyForDistribution, state)
+	_, ok := b.fake.PhasedRelease(vid)
+	require.False(t, ok)
+	require.Equal(t, 0, b.fake.Mutations("POST /v1/appStoreVersionPhasedReleases"))
+}
+
+// makeIPA builds an IPA whose Info.plist is plist (XML or binary).
+func makeIPA(t testing.TB, plist []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, data := range map[string][]byte{"Payload/Acme.app/Info.plist": plist, "Payload/Acme.app/Acme": bytes.Repeat([]byte{0xCF}, 64<<10)} {
+		w, err := zw.Create(name)
+		require.NoError(t, err)
+		_, err = w.Write(data)
+		require.NoError(t, err)
+	}
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+func xmlPlist(version, build string) []byte {
+	return []byte(`<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>CFBundleIdentifier</key>
+	<string>com.acme.mobile</string>
+	<key>UIDeviceFamily</key>
+	<array><integer>1</integer></array>
+	<key>CFBundleShortVersionString</key>
+	<string>` + version + `</string>
+	<key>CFBundleVersion</key>
+	<string>` + build + `</string>
+</dict>
+</plist>`)
+}
+
+// binaryPlist writes a bplist00 with one dictionary of ASCII strings (and
+// one UTF-16 value), the way Xcode stores Info.plist in an IPA.
+func binaryPlist(kv [][2]string) []byte {
+	var objs [][]byte
+	head := func(kind byte, n int) []byte {
+		if n < 15 {
+			return []byte{kind<<4 | byte(n)}
+		}
+		return []byte{kind<<4 | 0xF, 0x10, byte(n)}
+	}
+	str := func(s string) []byte {
+		if strings.IndexFunc(s, func(r rune) bool { return r > 127 }) >= 0 {
+			u := []rune(s)
+			out := head(0x6, len(u))
+			for _, r := range u {
+				out = append(out, byte(r>>8), byte(r))
+			}
+			return out
+		}
+		return append(head(0x5, len(s)), s...)
+	}
+	n := len(kv)
+	dict := []byte{0xD0 | byte(n)}
+	for i := range kv {
+		dict = append(dict, byte(1+i))
+	}
+	for i := range kv {
+		dict = append(dict, byte(1+n+i))
+	}
+	objs = append(objs, dict)
+	for _, p := range kv {
+		objs = append(objs, str(p[0]))
+	}
+	for _, p := range kv {
+		objs = append(objs, str(p[1]))
+	}
+	out := []byte("bplist00")
+	var offsets []byte
+	for _, o := range objs {
+		offsets = append(offsets, byte(len(out)))
+		out = append(out, o...)
+	}
+	table := len(out)
+	out = append(out, offsets...)
+	trailer := make([]byte, 32)
+	trailer[6], trailer[7] = 1, 1
+	trailer[15] = byte(len(objs))
+	trailer[23] = 0
+	trailer[31] = byte(table)
+	return append(out, trailer...)
+}
+
+func TestIPAVersion(t *testing.T) {
+	t.Parallel()
+	for name, plist := range map[string][]byte{
+		"xml":    xmlPlist("1.4.0", "45"),
+		"binary": binaryPlist([][2]string{{"CFBundleName", "Acmé"}, {"CFBundleShortVersionString", "1.4.0"}, {"CFBundleVersion", "45"}}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ipa := makeIPA(t, plist)
+			v, b, err := jobs.IPAVersion(bytes.NewReader(ipa), int64(len(ipa)))
+			require.NoError(t, err)
+			require.Equal(t, "1.4.0", v)
+			require.Equal(t, "45", b)
+		})
+	}
+	bad := makeIPA(t, xmlPlist("1.4.0", "45; rm -rf"))
+	_, _, err := jobs.IPAVersion(bytes.NewReader(bad), int64(len(bad)))
+	require.ErrorContains(t, err, `CFBundleVersion "45; rm -rf" is not`)
+	_, _, err = jobs.IPAVersion(bytes.NewReader([]byte("nope")), 4)
+	require.ErrorContains(t, err, "not an IPA")
+	trunc := binaryPlist([][2]string{{"CFBundleVersion", "45"}})
+	trunc = trunc[:len(trunc)-5]
+	ipa := makeIPA(t, trunc)
+	_, _, err = jobs.IPAVersion(bytes.NewReader(ipa), int64(len(ipa)))
+	require.Error(t, err)
+}
+
+// TestIOSLaneUpload uploads the release's IPA from GitHub once, follows the
+// upload to its build, and distributes it; a re-run after the upload sends
+// no byte again.
+func TestIOSLaneUpload(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{version: "1.4.0", noBuild: true, configure: func(a *config.App) {
+		a.IOS.BuildSource, a.IOS.IPAAsset = "upload", "*.ipa"
+	}})
+	// No asset yet: the lane waits for it.
+	err := b.work(context.Background())
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, err, &snooze)
+	require.EqualValues(t, 0, b.asc.UploadParts())
+	b.assets.ipa["v1.4.0"] = makeIPA(t, xmlPlist("1.4.0", "46"))
+
+	var uploads []int64
+	_, err = b.runLane(t, func(int, error) { uploads = append(uploads, b.asc.UploadParts()) })
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b.status(t).State)
+	d := b.laneData(t)
+	require.Equal(t, "46", d["build_number"])
+	require.NotEmpty(t, d["upload_id"])
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/buildUploads"))
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/buildUploadFiles"))
+	require.Equal(t, 1, b.fake.Mutations("PATCH /v1/buildUploadFiles/{id}"))
+	require.Equal(t, uploads[0], uploads[len(uploads)-1], "parts are sent in the first run only")
+	require.Contains(t, b.eventKinds(t), "ios.uploaded")
+	bins, err := b.st.Binaries(context.Background(), "acme", release.IOS)
+	require.NoError(t, err)
+	require.Equal(t, "46", bins[0].BuildNumber)
+}
+
+func TestIOSLaneUploadRefused(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{version: "1.4.0", noBuild: true, configure: func(a *config.App) {
+		a.IOS.BuildSource, a.IOS.IPAAsset = "upload", "*.ipa"
+	}, options: func(o *appstoretest.Options) { o.UploadProcessingPolls = 3 }})
+	b.assets.ipa["v1.4.0"] = makeIPA(t, xmlPlist("1.4.0", "46"))
+	err := b.work(context.Background())
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, err, &snooze)
+	uploadID, _ := b.laneData(t)["upload_id"].(string)
+	require.NoError(t, b.fake.FailUpload(uploadID, "90062", "This bundle is invalid. The value for key CFBundleShortVersionString must be higher."))
+	_, err = b.runLane(t, nil)
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	st := b.status(t)
+	require.Equal(t, release.StateFailed, st.State)
+	require.Equal(t, "App Store Connect refused the upload of 1.4.0 (46): 90062: This bundle is invalid. The value for key CFBundleShortVersionString must be higher.", st.Reason)
+}
+
+// TestIOSLaneUploadWrongVersion refuses an IPA of another version before
+// anything is sent.
+func TestIOSLaneUploadWrongVersion(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{noBuild: true, configure: func(a *config.App) {
+		a.IOS.BuildSource, a.IOS.IPAAsset = "upload", "*.ipa"
+	}})
+	b.assets.ipa["v1.4.0+45"] = makeIPA(t, xmlPlist("1.4.0", "47"))
+	_, err := b.runLane(t, nil)
+	require.Error(t, err)
+	require.Equal(t, "asset Acme.ipa of v1.4.0+45 is build 47, but this lane ships build 45; tag a new release for a new build", b.status(t).Reason)
+	require.Empty(t, nonZero(b.fake.MutationCounts()))
+}
+
+// TestIOSLanePicksUpNewestBuild: a tag without a build number takes the
+// newest build of its version once CI's upload appears.
+func TestIOSLanePicksUpNewestBuild(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{version: "1.4.0", noBuild: true})
+	err := b.work(context.Background())
+	var snooze *river.JobSnoozeError
+	require.ErrorAs(t, err, &snooze)
+	require.Equal(t, 30*time.Second, snooze.Duration)
+	b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.4.0", BuildNumber: "50", Polls: 1, UploadedDate: iosStart})
+	b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.4.0", BuildNumber: "51", Polls: 1, UploadedDate: iosStart.Add(time.Second)})
+	_, err = b.runLane(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, "51", b.laneData(t)["build_number"])
+	require.Contains(t, b.status(t).Reason, "1.4.0 (51)")
+}
+
+func iosFailed(t *testing.T, b *iosBundle, err error, reason string) {
+	t.Helper()
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	st := b.status(t)
+	require.Equal(t, release.StateFailed, st.State)
+	require.Equal(t, reason, st.Reason)
+	evs := b.events(t)
+	last := evs[len(evs)-1]
+	require.Equal(t, "lane.failed", last.Kind)
+	require.Equal(t, reason, last.Details["reason"])
+	// A River retry of a failed lane does nothing.
+	calls := b.asc.Calls()
+	require.NoError(t, b.work(context.Background()))
+	require.Equal(t, calls, b.asc.Calls())
+}
+
+func TestIOSLaneBuildInvalid(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 3, result: appstore.ProcessingStateInvalid})
+	_, err := b.runLane(t, nil)
+	iosFailed(t, b, err, "build 1.4.0 (45) ended INVALID in App Store Connect processing; upload a fixed build under a new build number")
+	require.Empty(t, nonZero(b.fake.MutationCounts()))
+}
+
+// TestIOSLaneProcessingTimeout: polls slow down (30 s ×1.5 up to 10
+// minutes) and the lane fails once processing outlasts ios.processing_timeout.
+func TestIOSLaneProcessingTimeout(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 100000})
+	var delays []time.Duration
+	_, err := b.runLane(t, func(_ int, err error) {
+		var s *river.JobSnoozeError
+		if errors.As(err, &s) {
+			delays = append(delays, s.Duration)
+		}
+	})
+	iosFailed(t, b, err, "build 1.4.0 (45) still PROCESSING after 2h0m0s")
+	require.Equal(t, []time.Duration{30 * time.Second, 45 * time.Second, 67500 * time.Millisecond}, delays[:3])
+	require.Equal(t, 10*time.Minute, delays[len(delays)-1])
+	require.Less(t, len(delays), 25, "about 2 hours of polls")
+	require.Empty(t, nonZero(b.fake.MutationCounts()))
+}
+
+func TestIOSLaneBetaReviewRejected(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, external: true})
+	_, err := b.runLane(t, func(run int, err error) {
+		if d := b.laneData(t); d["waiting"] == "beta_review" && d["polls"] == float64(2) {
+			require.NoError(t, b.fake.SetBetaReview(b.buildID, appstore.BetaReviewRejected))
+		}
+	})
+	iosFailed(t, b, err, "Beta App Review rejected build 1.4.0 (45); see App Store Connect for the reviewer's notes, fix and tag a new build")
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/betaAppReviewSubmissions"))
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/builds/{id}/relationships/betaGroups"), "the external group is never added")
+	bs, _ := b.fake.Build(b.buildID)
+	require.Len(t, bs.Groups, 1)
+	bins, err := b.st.Binaries(context.Background(), "acme", release.IOS)
+	require.NoError(t, err)
+	require.Empty(t, bins)
+}
+
+func TestIOSLaneAppReviewRejected(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true})
+	_, err := b.runLane(t, func(run int, err error) {
+		if d := b.laneData(t); d["waiting"] == "app_review" && d["polls"] == float64(3) {
+			require.NoError(t, b.fake.SetVersionState(d["version_id"].(string), appstore.VersionRejected))
+		}
+	})
+	iosFailed(t, b, err, "App Review: App Store version 1.4.0 with build 1.4.0 (45) is REJECTED; see the Resolution Center in App Store Connect")
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/reviewSubmissions"))
+}
+
+func TestIOSLaneUnknownGroup(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, configure: func(a *config.App) { a.IOS.InternalGroups = []string{"Team", "QA"} }})
+	_, err := b.runLane(t, nil)
+	iosFailed(t, b, err, `ios.internal_groups: beta group "QA" does not exist in App Store Connect app `+b.appID+` (it has "Public Beta", "Team")`)
+	require.Equal(t, 0, b.fake.Mutations("POST /v1/builds/{id}/relationships/betaGroups"))
+}
+
+// TestIOSLaneRateLimitExhausted: the hourly budget runs out mid-wait; the
+// lane snoozes, says why, and goes on once the window rolls.
+func TestIOSLaneRateLimitExhausted(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 4, external: true, options: func(o *appstoretest.Options) { o.BetaReviewTime = time.Minute }})
+	limited := 0
+	_, err := b.runLane(t, func(run int, err error) {
+		if run == 2 {
+			b.fake.SetRemaining(iosKeyID, 0)
+		}
+		var s *river.JobSnoozeError
+		if errors.As(err, &s) && s.Duration >= 15*time.Minute {
+			limited++
+		}
+	})
+	require.NoError(t, err)
+	require.Positive(t, limited)
+	require.Equal(t, release.StateRolling, b.status(t).State)
+	require.Contains(t, b.eventKinds(t), "ios.rate_limited")
+	for _, e := range b.events(t) {
+		if e.Kind == "ios.rate_limited" {
+			require.Contains(t, e.Details["reason"], "App Store Connect's hourly request budget is spent; trying again in 15m0s")
+		}
+	}
+	requireCleanMutations(t, b)
+}
+
+// requireCleanMutations: each mutation of the TestFlight flow happened once.
+func requireCleanMutations(t *testing.T, b *iosBundle) {
+	t.Helper()
+	want := map[string]int{"PATCH /v1/builds/{id}": 1, "POST /v1/betaBuildLocalizations": 1,
+		"POST /v1/builds/{id}/relationships/betaGroups": 1}
+	if len(b.app.IOS.ExternalGroups) > 0 {
+		want["POST /v1/builds/{id}/relationships/betaGroups"] = 2
+		want["POST /v1/betaAppReviewSubmissions"] = 1
+	}
+	require.Equal(t, want, nonZero(b.fake.MutationCounts()))
+}
+
+// TestIOSLaneServerErrors: bursts of 5xx longer than the client's retries
+// fail single runs, which River retries; nothing is sent twice.
+func TestIOSLaneServerErrors(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 2, external: true, options: func(o *appstoretest.Options) { o.BetaReviewTime = time.Minute }})
+	for _, prefix := range []string{"/v1/builds", "/v1/betaBuildLocalizations", "/v1/betaAppReviewSubmissions", "/v1/betaGroups"} {
+		b.fake.Inject(appstoretest.Fault{Kind: appstoretest.FaultStatus, Status: 503, PathPrefix: prefix, Times: 7})
+	}
+	b.fake.Inject(appstoretest.Fault{Kind: appstoretest.FaultStatus, Status: 500, Method: "POST", PathPrefix: "/v1/betaAppReviewSubmissions", Times: 1})
+	failed := 0
+	_, err := b.runLane(t, func(_ int, err error) {
+		var s *river.JobSnoozeError
+		if err != nil && !errors.As(err, &s) {
+			failed++
+			require.NotContains(t, err.Error(), "eyJ", "no token in errors")
+		}
+	})
+	require.NoError(t, err)
+	require.Positive(t, failed)
+	require.Positive(t, b.fake.FaultsHit())
+	require.Equal(t, release.StateRolling, b.status(t).State)
+	requireCleanMutations(t, b)
+}
+
+// TestIOSLaneTokenExpiresMidWait: processing outlasts several 20-minute
+// tokens; the client mints new ones and App Store Connect never refuses.
+func TestIOSLaneTokenExpiresMidWait(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 14})
+	_, err := b.runLane(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b.status(t).State)
+	require.Greater(t, b.tokens.Minted(), 2)
+	requireCleanMutations(t, b)
+}
+
+// TestIOSLaneCrashBetweenSteps runs every job run twice: the second time
+// with the lane data as it was before the first, as if the first run had
+// crashed after its App Store Connect calls and before it recorded them.
+// The re-runs read App Store Connect and send no mutation again.
+func TestIOSLaneCrashBetweenSteps(t *testing.T) {
+	t.Parallel()
+	for _, appStore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("app_store=%v", appStore), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			opts := iosOpts{polls: 3, external: true, appStore: appStore, phased: appStore, options: func(o *appstoretest.Options) {
+				o.BetaReviewTime, o.AppReviewTime = time.Minute, time.Hour
+			}}
+			clean := setupIOS(t, store.SQLite, opts)
+			_, err := clean.runLane(t, nil)
+			require.NoError(t, err)
+
+			b := setupIOS(t, store.SQLite, opts)
+			for run := 0; run < 100; run++ {
+				var before json.RawMessage
+				require.NoError(t, b.st.LaneData(ctx, b.lane.ID, &before))
+				err := b.work(ctx)
+				if b.status(t).State == release.StatePending {
+					require.NoError(t, b.st.SetLaneData(ctx, b.lane.ID, before, b.clock.Now()))
+					err = b.work(ctx)
+				}
+				var s *river.JobSnoozeError
+				if errors.As(err, &s) {
+					b.clock.Advance(s.Duration)
+					continue
+				}
+				require.NoError(t, err)
+				break
+			}
+			require.Equal(t, release.StateRolling, b.status(t).State, b.status(t).Reason)
+			require.Equal(t, nonZero(clean.fake.MutationCounts()), nonZero(b.fake.MutationCounts()))
+		})
+	}
+}
+
+// TestIOSLaneCrashAfterMutation cancels the job right after App Store
+// Connect accepted the beta review submission, before the lane recorded
+// it; the next run finds the submission and does not submit again.
+func TestIOSLaneCrashAfterMutation(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, external: true, options: func(o *appstoretest.Options) { o.BetaReviewTime = time.Minute }})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.asc.OnRequest = func(method, path string, status int) {
+		if method == "POST" && path == "/v1/betaAppReviewSubmissions" && status == 201 {
+			cancel()
+		}
+	}
+	err := b.work(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	b.asc.OnRequest = nil
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/betaAppReviewSubmissions"))
+	require.NotContains(t, b.eventKinds(t), "ios.beta_review_submitted")
+
+	_, err = b.runLane(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b.status(t).State)
+	requireCleanMutations(t, b)
+}
+
+// TestIOSExecutorTestFlightOnly: TestFlight lanes need no App Store Connect
+// call to complete or halt.
+func TestIOSExecutorTestFlightOnly(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1})
+	_, err := b.runLane(t, nil)
+	require.NoError(t, err)
+	calls := b.asc.Calls()
+	l, err := b.st.GetLane(context.Background(), b.lane.ID)
+	require.NoError(t, err)
+	for _, a := range []release.Action{release.ActionHalt, release.ActionComplete} {
+		require.NoError(t, b.ios.Execute(context.Background(), l, release.Decision{Action: a, Percent: 100}))
+	}
+	require.Equal(t, calls, b.asc.Calls())
+	obs, err := b.ios.Observe(context.Background(), l)
+	require.NoError(t, err)
+	require.Empty(t, obs.Metrics)
+}
+
+// TestIOSWakerRetriesSnoozedJob: an App Store Connect event about the build
+// a snoozed lane job waits on makes that job available at once; other jobs
+// stay scheduled.
+func TestIOSWakerRetriesSnoozedJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupIOS(t, store.SQLite, iosOpts{})
+	// The first run finds the build processing and snoozes.
+	var s *river.JobSnoozeError
+	require.ErrorAs(t, b.work(ctx), &s)
+
+	rel2, _, err := b.st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v1.5.0", Version: "1.5.0", CreatedAt: iosStart})
+	require.NoError(t, err)
+	other, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: rel2.ID, Platform: release.IOS, Kind: release.KindStore, Plan: b.lane.Plan}, iosStart)
+	require.NoError(t, err)
+	require.NoError(t, b.st.SetLaneData(ctx, other.ID, map[string]any{"build_id": "someone-else"}, iosStart))
+
+	db := b.st.DB
+	runner, err := jobs.New(jobs.Config{DB: db, Register: []func(*river.Workers){func(w *river.Workers) { river.AddWorker(w, b.worker) }}})
+	require.NoError(t, err)
+	later := time.Now().Add(time.Hour)
+	ins := func(laneID string) int64 {
+		res, err := runner.Client.Insert(ctx, jobs.IOSLaneArgs{LaneID: laneID}, &river.InsertOpts{ScheduledAt: later})
+		require.NoError(t, err)
+		require.Equal(t, rivertype.JobStateScheduled, res.Job.State)
+		return res.Job.ID
+	}
+	mine, theirs := ins(b.lane.ID), ins(other.ID)
+
+	waker := &jobs.IOSWaker{Store: b.st, Client: func() *river.Client[*sql.Tx] { return runner.Client }}
+	woken, err := waker.Wake(ctx, "unrelated-id")
+	require.NoError(t, err)
+	require.Empty(t, woken)
+	woken, err = waker.Wake(ctx, b.buildID)
+	require.NoError(t, err)
+	require.Equal(t, []string{b.lane.ID}, woken)
+	j, err := runner.Client.JobGet(ctx, mine)
+	require.NoError(t, err)
+	require.Equal(t, rivertype.JobStateAvailable, j.State)
+	j, err = runner.Client.JobGet(ctx, theirs)
+	require.NoError(t, err)
+	require.Equal(t, rivertype.JobStateScheduled, j.State)
+}
