@@ -317,7 +317,6 @@ func TestIOSLaneTestFlight(t *testing.T) {
 	}
 }
 
-
 // TestIOSLaneCallCount is the figure BENCHMARKS.md quotes: a TestFlight
 // release to an internal group, picked up by version and build number,
 // with a 10-read processing wait.
