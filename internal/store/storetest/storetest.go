@@ -34,6 +34,9 @@ func URL(t testing.TB, e store.Engine) string {
 		return "sqlite:" + t.TempDir() + "/releasepilot.db"
 	}
 	base := os.Getenv(PostgresEnv)
+	if base == "" && os.Getenv("CI") != "" {
+		t.Fatalf("%s is not set, and CI must run the Postgres tests (.ci/run sets it)", PostgresEnv)
+	}
 	if base == "" {
 		t.Skipf("%s is not set: skipping the Postgres run (.ci/run sets it; e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)", PostgresEnv)
 	}
