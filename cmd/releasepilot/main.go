@@ -16,8 +16,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/sandbox"
 	"github.com/swapjoy/releasepilot/internal/service"
 )
 
@@ -37,6 +39,7 @@ Commands:
   serve     run the service (HTTP API, webhooks, OTA server, jobs)
   migrate   apply database migrations and exit
   version   print the version
+  demo      run a release end to end against built-in fakes (about a minute)
 
   status    show a release and its lanes (or list releases)
   halt      halt a lane's rollout          resume    resume a halted or paused lane
@@ -65,6 +68,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return code
 		}
 		fmt.Fprintln(stdout, "releasepilot", service.Version)
+		return 0
+	case "demo":
+		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		dataDir := fs.String("data-dir", "", "where the demo keeps its database (default: a new temporary directory, removed afterwards)")
+		soak := fs.Duration("soak", 2*time.Second, "time each rollout stage waits")
+		if code, done := parse(fs, args[1:], stdout, "releasepilot demo [--data-dir DIR] [--soak 2s]\n\nTag a React Native app twice against in-process fakes of GitHub, npm and\nGoogle Play: the first tag goes through the Play staged rollout, the second,\nJS-only, over the air. Nothing leaves this machine."); done {
+			return code
+		}
+		dir := *dataDir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "releasepilot-demo-")
+			if err != nil {
+				fmt.Fprintln(stderr, "releasepilot:", err)
+				return 1
+			}
+			defer os.RemoveAll(tmp)
+			dir = tmp
+		}
+		if err := sandbox.Run(ctx, stdout, sandbox.Options{DataDir: dir, Soak: *soak}); err != nil {
+			fmt.Fprintln(stderr, "releasepilot: demo:", err)
+			return 1
+		}
 		return 0
 	case "serve", "migrate":
 		cmd := args[0]

@@ -1,0 +1,358 @@
+// Package sandbox runs releasepilot end to end against in-process fakes of
+// GitHub, the npm registry and Google Play: `releasepilot demo` tags a React
+// Native app twice and shows the first tag go through the Play staged
+// rollout and the second, JS-only, go over the air.
+package sandbox
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/swapjoy/releasepilot/internal/apiclient"
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/github/githubtest"
+	"github.com/swapjoy/releasepilot/internal/nativecheck/npmtest"
+	"github.com/swapjoy/releasepilot/internal/service"
+)
+
+// Options tune a demo run.
+type Options struct {
+	// DataDir holds the demo's SQLite database and packages.
+	DataDir string
+	// Soak is the time each rollout stage waits (default 2s).
+	Soak time.Duration
+	// Timeout bounds each release (default 3 minutes).
+	Timeout time.Duration
+	// Log receives the service's own logs (discarded when nil).
+	Log *slog.Logger
+}
+
+const (
+	repoName = "acme/demo-app"
+	appName  = "acme"
+	pkgName  = "com.acme.demo"
+)
+
+func secret() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Run plays the demo, writing progress to out. It returns an error when a
+// release does not end as the demo expects.
+func Run(ctx context.Context, out io.Writer, o Options) error {
+	if o.Soak <= 0 {
+		o.Soak = 2 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+
+	gh := githubtest.New()
+	gh.Token = secret()
+	ghSrv := httptest.NewServer(gh)
+	defer ghSrv.Close()
+	reg := npmtest.New()
+	regSrv := httptest.NewServer(reg)
+	defer regSrv.Close()
+	reg.BaseURL = regSrv.URL
+	reg.AddNative("react-native", "0.81.0")
+	reg.AddJS("lodash", "4.17.21")
+	reg.AddJS("lodash", "4.17.22")
+
+	hookSecret, adminToken := secret(), "demo-"+secret()
+	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %q
+sandbox: true
+shutdown_timeout: 10s
+jobs:
+  reconcile_interval: 1s
+tokens:
+  - {name: demo, role: admin, token: %q}
+github:
+  api_url: %q
+  token: %q
+npm:
+  registry: %q
+apps:
+  - name: %s
+    repository: %s
+    webhook_secret: %q
+    rollout:
+      soak: %s
+    android:
+      enabled: true
+      package_name: %s
+      aab_asset: "*.aab"
+    ota:
+      enabled: true
+`, o.DataDir, adminToken, ghSrv.URL+"/", gh.Token, regSrv.URL, appName, repoName, hookSecret, o.Soak, pkgName)
+	cfg, err := config.Parse([]byte(yaml), "")
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	svc, err := service.New(ctx, cfg, o.Log)
+	if err != nil {
+		return err
+	}
+	if err := svc.Start(ctx); err != nil {
+		return err
+	}
+	defer func() { _ = svc.Shutdown(context.WithoutCancel(ctx)) }()
+	base := "http://" + svc.Addr
+	api := &apiclient.Client{BaseURL: base, Token: adminToken}
+	say("releasepilot %s is running at %s on SQLite in %s", service.Version, base, o.DataDir)
+	say("GitHub, npm and Google Play are in-process fakes; app %q is %s on GitHub and %s on Play.", appName, repoName, pkgName)
+
+	repo := gh.Repo(repoName)
+	first := repo.Commit("feat: first release", appFiles("1.0.0", "1", "4.17.21", "export default () => 'Hello'\n"))
+	say("\n1. Tag v1.0.0: the first release; no binary is live yet, so it needs a store build.")
+	if err := tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.0", first, nil, o.Timeout); err != nil {
+		return err
+	}
+
+	second := repo.Commit("fix: greet by name", appFiles("1.0.1", "2", "4.17.22", "export default (n) => `Hello ${n}`\n"), first)
+	bundle, err := zipBundle("index.android.bundle", "__d(function(){/* Hello ${n} */});\n")
+	if err != nil {
+		return err
+	}
+	say("\n2. Tag v1.0.1: a JS-only change (app code and a JS-only dependency bump), so it ships over the air.")
+	if err := tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.1", second, map[string][]byte{"bundle-android.zip": bundle}, o.Timeout); err != nil {
+		return err
+	}
+
+	key, err := deploymentKey(ctx, api, base, adminToken, appName+"-android", "Production")
+	if err != nil {
+		return err
+	}
+	check, err := updateCheck(ctx, base, key, "1.0.0")
+	if err != nil {
+		return err
+	}
+	say("\n3. A device on binary 1.0.0 asks for an update: %s", check)
+	say("\nDone. The same flow runs against App Store Connect, Google Play and your GitHub with real credentials.")
+	return nil
+}
+
+// tagAndWait tags commit, sends GitHub's signed push delivery, and prints the
+// release's audit log until every lane finishes.
+func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base string, repo *githubtest.Repo, hookSecret, tag, commit string, assets map[string][]byte, timeout time.Duration) error {
+	repo.LightweightTag(tag, commit)
+	if assets != nil {
+		repo.Release(tag, assets)
+	}
+	d := githubtest.NewDelivery("push", githubtest.TagPushPayload(repoName, tag, commit), []byte(hookSecret))
+	req, err := d.Request(ctx, base+"/webhooks/github")
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("send webhook: %w", err)
+	}
+	var started struct {
+		ReleaseID string `json:"release_id"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&started)
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted || err != nil {
+		return fmt.Errorf("webhook for %s answered %d", tag, res.StatusCode)
+	}
+	fmt.Fprintf(out, "   GitHub push %s → 202, release %s\n", tag, started.ReleaseID)
+
+	deadline := time.Now().Add(timeout)
+	var after int64
+	for {
+		var evs struct {
+			Events []struct {
+				ID      int64          `json:"id"`
+				Kind    string         `json:"kind"`
+				Details map[string]any `json:"details"`
+			} `json:"events"`
+		}
+		if err := getJSON(ctx, api, base+"/v1/releases/"+started.ReleaseID+"/events?after="+fmt.Sprint(after), &evs); err != nil {
+			return err
+		}
+		for _, e := range evs.Events {
+			after = e.ID
+			if line := describe(e.Kind, e.Details); line != "" {
+				fmt.Fprintln(out, "   "+line)
+			}
+		}
+		rel, err := api.Release(ctx, started.ReleaseID)
+		if err != nil {
+			return err
+		}
+		lanes, _ := rel["lanes"].([]any)
+		done := len(lanes) > 0
+		for _, l := range lanes {
+			st, _ := l.(map[string]any)["status"].(map[string]any)
+			switch st["state"] {
+			case "completed", "cancelled":
+			case "failed", "halted":
+				return fmt.Errorf("release %s: %s lane %s: %v", tag, l.(map[string]any)["platform"], st["state"], st["reason"])
+			default:
+				done = false
+			}
+		}
+		if done {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("release %s did not finish within %s", tag, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// describe turns an audit event into one line of demo output.
+func describe(kind string, d map[string]any) string {
+	p := fmt.Sprint(d["platform"])
+	switch kind {
+	case "release.created":
+		return fmt.Sprintf("release created for %v", d["tag"])
+	case "lane.planned":
+		kind := map[any]string{"store": "a store", "ota": "an OTA", "refused": "a refused"}[d["kind"]]
+		return fmt.Sprintf("[%s] planned as %s lane: %v", p, kind, d["reason"])
+	case "lane.ready":
+		return fmt.Sprintf("[%s] ready to roll out %v", p, orEmpty(d["detail"]))
+	case "rollout.advance", "rollout.complete":
+		return fmt.Sprintf("[%s] rolled out to %v%%", p, d["percent"])
+	case "rollout.halt":
+		return fmt.Sprintf("[%s] HALTED: %v", p, d["reason"])
+	case "lane.failed":
+		return fmt.Sprintf("[%s] FAILED: %v", p, d["reason"])
+	case "rollout.hold", "release.planned":
+		return ""
+	}
+	if strings.HasPrefix(kind, "android.") || strings.HasPrefix(kind, "ota.") {
+		return fmt.Sprintf("[%s] %s", p, strings.ReplaceAll(kind, "_", " "))
+	}
+	return ""
+}
+
+func orEmpty(v any) string {
+	if v == nil {
+		return ""
+	}
+	return "(" + fmt.Sprint(v) + ")"
+}
+
+func getJSON(ctx context.Context, api *apiclient.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+api.Token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, res.Status)
+	}
+	return json.NewDecoder(res.Body).Decode(v)
+}
+
+func deploymentKey(ctx context.Context, api *apiclient.Client, base, token, app, deployment string) (string, error) {
+	var out struct {
+		Deployments []struct{ Name, Key string } `json:"deployments"`
+	}
+	if err := getJSON(ctx, api, base+"/v1/codepush/apps/"+app+"/deployments", &out); err != nil {
+		return "", err
+	}
+	for _, d := range out.Deployments {
+		if d.Name == deployment {
+			return d.Key, nil
+		}
+	}
+	return "", fmt.Errorf("no %s deployment for %s", deployment, app)
+}
+
+// updateCheck asks as the react-native-code-push client does.
+func updateCheck(ctx context.Context, base, key, appVersion string) (string, error) {
+	q := url.Values{"deployment_key": {key}, "app_version": {appVersion}, "client_unique_id": {"demo-device"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v0.1/public/codepush/update_check?"+q.Encode(), nil)
+	if err != nil {
+		return "", err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var body struct {
+		UpdateInfo struct {
+			IsAvailable bool   `json:"is_available"`
+			Label       string `json:"label"`
+			AppVersion  string `json:"target_binary_range"`
+			DownloadURL string `json:"download_url"`
+		} `json:"update_info"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("update check answered %d", res.StatusCode)
+	}
+	if !body.UpdateInfo.IsAvailable {
+		return "", errors.New("update check found no update for binary " + appVersion)
+	}
+	return fmt.Sprintf("%s is available (target %s), download %s", body.UpdateInfo.Label, body.UpdateInfo.AppVersion, body.UpdateInfo.DownloadURL), nil
+}
+
+func zipBundle(name, content string) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(w, content); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// appFiles is a small bare React Native app at a version.
+func appFiles(version, build, lodash, app string) githubtest.Files {
+	pj, _ := json.Marshal(map[string]any{"name": "demo-app", "version": version,
+		"dependencies": map[string]string{"react-native": "0.81.0", "lodash": lodash}})
+	lock, _ := json.Marshal(map[string]any{"name": "demo-app", "lockfileVersion": 3, "requires": true, "packages": map[string]any{
+		"":                          map[string]any{"name": "demo-app", "version": version},
+		"node_modules/react-native": map[string]any{"version": "0.81.0", "resolved": "https://registry.npmjs.org/react-native/-/react-native-0.81.0.tgz"},
+		"node_modules/lodash":       map[string]any{"version": lodash, "resolved": "https://registry.npmjs.org/lodash/-/lodash-" + lodash + ".tgz"},
+	}})
+	return githubtest.Files{
+		"package.json":             string(pj),
+		"package-lock.json":        string(lock),
+		"index.js":                 "import App from './src/App';\n",
+		"src/App.tsx":              app,
+		"ios/Podfile":              "platform :ios, '15.1'\nuse_react_native!\n",
+		"ios/Demo/Info.plist":      "<plist><dict><key>CFBundleShortVersionString</key><string>" + version + "</string><key>CFBundleVersion</key><string>" + build + "</string></dict></plist>\n",
+		"android/app/build.gradle": "android {\n  defaultConfig {\n    versionCode " + build + "\n    versionName \"" + version + "\"\n  }\n}\n",
+	}
+}
