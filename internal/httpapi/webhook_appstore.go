@@ -60,8 +60,8 @@ var wakingEvents = map[string]string{
 // LaneWaker wakes lane jobs that wait on App Store Connect resources.
 type LaneWaker interface {
 	// Wake makes the jobs of lanes waiting on any of ids run now and
-	// returns those lanes.
-	Wake(ctx context.Context, ids ...string) ([]string, error)
+	// returns those lanes. eventType is the WebhookEventType that moved.
+	Wake(ctx context.Context, eventType string, ids ...string) ([]string, error)
 }
 
 // AppStoreWebhook serves POST /webhooks/appstoreconnect: it verifies an App
@@ -158,7 +158,7 @@ func (h *AppStoreWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusServiceUnavailable, "unavailable", "lane jobs are not running; polling will catch up")
 		return
 	}
-	woken, err := h.Lanes.Wake(r.Context(), inst.ID)
+	woken, err := h.Lanes.Wake(r.Context(), kind, inst.ID)
 	if err != nil {
 		log.Error("app store connect webhook: waking lanes failed", "event", kind, "instance", inst.ID, "err", err)
 		WriteError(w, http.StatusServiceUnavailable, "unavailable", "could not wake the waiting lanes; polling will catch up")

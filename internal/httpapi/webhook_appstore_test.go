@@ -33,7 +33,7 @@ type recordingWaker struct {
 	err  error
 }
 
-func (w *recordingWaker) Wake(_ context.Context, ids ...string) ([]string, error) {
+func (w *recordingWaker) Wake(_ context.Context, _ string, ids ...string) ([]string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.ids = append(w.ids, ids...)

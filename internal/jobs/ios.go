@@ -632,6 +632,9 @@ func (r *iosRun) internalGroups(ctx context.Context) error {
 		}
 		// AddBuildToGroups reads the build's groups and links only the missing ones.
 		added, err := r.x.ASC.AddBuildToGroups(ctx, r.data.BuildID, ids...)
+		if errors.Is(err, appstore.ErrInvalid) {
+			return r.notReadyForTesting(ctx, "add "+r.data.label()+" to the internal groups", err)
+		}
 		if err := ascFailure("add "+r.data.label()+" to the internal groups", err); err != nil {
 			return err
 		}
@@ -644,6 +647,24 @@ func (r *iosRun) internalGroups(ctx context.Context) error {
 		return nil
 	}
 	return r.reach(ctx, iosStepInternal)
+}
+
+// notReadyForTesting handles App Store Connect's 422 to a group link: a
+// VALID build can still be in TestFlight's own processing or export
+// compliance review for a while, which is worth waiting for; anything else
+// fails the lane with Apple's answer and the build's TestFlight state.
+func (r *iosRun) notReadyForTesting(ctx context.Context, step string, cause error) error {
+	bd, err := r.x.ASC.BuildBetaDetail(ctx, r.data.BuildID)
+	if err := ascFailure("read the TestFlight state of "+r.data.label(), err); err != nil {
+		return err
+	}
+	switch bd.InternalBuildState {
+	case appstore.BetaStateProcessing:
+		return r.wait(ctx, "beta_processing", r.app.IOS.ProcessingTimeout.D(), fmt.Sprintf("build %s is still PROCESSING for TestFlight", r.data.label()))
+	case appstore.BetaBuildState("IN_EXPORT_COMPLIANCE_REVIEW"):
+		return r.wait(ctx, "export_compliance_review", 0, fmt.Sprintf("build %s is in export compliance review", r.data.label()))
+	}
+	return failLane("%s: %v (TestFlight state %s)", step, cause, bd.InternalBuildState)
 }
 
 func (r *iosRun) submitBetaReview(ctx context.Context) error {
@@ -1028,8 +1049,10 @@ type IOSWaker struct {
 
 // Wake makes every snoozed or retrying ios_lane job whose lane references
 // one of ids (build upload, build, beta detail, version or review
-// submission) available now. It returns the lanes woken.
-func (w *IOSWaker) Wake(ctx context.Context, ids ...string) ([]string, error) {
+// submission) available now; for BUILD_UPLOAD_STATE_UPDATED also the lanes
+// waiting for CI's build to appear, which know no id yet. It returns the
+// lanes woken.
+func (w *IOSWaker) Wake(ctx context.Context, eventType string, ids ...string) ([]string, error) {
 	var client *river.Client[*sql.Tx]
 	if w.Client != nil {
 		client = w.Client()
@@ -1053,7 +1076,8 @@ func (w *IOSWaker) Wake(ctx context.Context, ids ...string) ([]string, error) {
 		if err := w.Store.LaneData(ctx, a.LaneID, &data); err != nil {
 			continue
 		}
-		if !slices.ContainsFunc(ids, data.references) {
+		pickup := eventType == "BUILD_UPLOAD_STATE_UPDATED" && data.Waiting == "pickup"
+		if !pickup && !slices.ContainsFunc(ids, data.references) {
 			continue
 		}
 		if _, err := client.JobRetry(ctx, j.ID); err != nil {

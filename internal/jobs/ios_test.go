@@ -898,13 +898,18 @@ func TestIOSWakerRetriesSnoozedJob(t *testing.T) {
 		require.Equal(t, rivertype.JobStateScheduled, res.Job.State)
 		return res.Job.ID
 	}
-	mine, theirs := ins(b.lane.ID), ins(other.ID)
+	rel3, _, err := b.st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v1.6.0", Version: "1.6.0", CreatedAt: iosStart})
+	require.NoError(t, err)
+	pickup, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: rel3.ID, Platform: release.IOS, Kind: release.KindStore, Plan: b.lane.Plan}, iosStart)
+	require.NoError(t, err)
+	require.NoError(t, b.st.SetLaneData(ctx, pickup.ID, map[string]any{"version": "1.6.0", "waiting": "pickup"}, iosStart))
+	mine, theirs, waiting := ins(b.lane.ID), ins(other.ID), ins(pickup.ID)
 
 	waker := &jobs.IOSWaker{Store: b.st, Client: func() *river.Client[*sql.Tx] { return runner.Client }}
-	woken, err := waker.Wake(ctx, "unrelated-id")
+	woken, err := waker.Wake(ctx, "APP_STORE_VERSION_APP_VERSION_STATE_UPDATED", "unrelated-id")
 	require.NoError(t, err)
 	require.Empty(t, woken)
-	woken, err = waker.Wake(ctx, b.buildID)
+	woken, err = waker.Wake(ctx, "BUILD_BETA_DETAIL_EXTERNAL_BUILD_STATE_UPDATED", b.buildID)
 	require.NoError(t, err)
 	require.Equal(t, []string{b.lane.ID}, woken)
 	j, err := runner.Client.JobGet(ctx, mine)
@@ -913,4 +918,46 @@ func TestIOSWakerRetriesSnoozedJob(t *testing.T) {
 	j, err = runner.Client.JobGet(ctx, theirs)
 	require.NoError(t, err)
 	require.Equal(t, rivertype.JobStateScheduled, j.State)
+
+	// Any build upload may be the one a pickup lane waits for.
+	j, err = runner.Client.JobGet(ctx, waiting)
+	require.NoError(t, err)
+	require.Equal(t, rivertype.JobStateScheduled, j.State)
+	woken, err = waker.Wake(ctx, "BUILD_UPLOAD_STATE_UPDATED", "upload-of-ci")
+	require.NoError(t, err)
+	require.Equal(t, []string{pickup.ID}, woken)
+}
+
+// TestIOSLaneGroupRefused: App Store Connect refuses the internal group
+// link although the build is ready for testing; the lane fails with
+// Apple's answer and the build's TestFlight state.
+func TestIOSLaneGroupRefused(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1})
+	b.fake.Inject(appstoretest.Fault{Kind: appstoretest.FaultStatus, Status: 422, Method: "POST", PathPrefix: "/v1/builds/"})
+	_, err := b.runLane(t, nil)
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	st := b.status(t)
+	require.Equal(t, release.StateFailed, st.State)
+	require.True(t, strings.HasPrefix(st.Reason, "add 1.4.0 (45) to the internal groups: "), st.Reason)
+	require.True(t, strings.HasSuffix(st.Reason, "(TestFlight state READY_FOR_BETA_TESTING)"), st.Reason)
+	require.Equal(t, 0, b.fake.Mutations("POST /v1/builds/{id}/relationships/betaGroups"))
+}
+
+// TestIOSLaneCancelledWhilePending: a cancel while the lane job still works
+// changes nothing on App Store Connect, and the job's next run stops.
+func TestIOSLaneCancelledWhilePending(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupIOS(t, store.SQLite, iosOpts{appStore: true, phased: true})
+	var s *river.JobSnoozeError
+	require.ErrorAs(t, b.work(ctx), &s)
+	_, err := b.ro.Command(ctx, b.lane.ID, release.CmdCancel, "alice", "wrong build")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCancelled, b.status(t).State)
+	calls := b.asc.Calls()
+	require.NoError(t, b.work(ctx))
+	require.Equal(t, calls, b.asc.Calls())
+	require.Empty(t, nonZero(b.fake.MutationCounts()))
 }
