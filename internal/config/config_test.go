@@ -88,6 +88,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad db scheme", "database:\n  url: mysql://x\n", "database.url: scheme is not"},
 		{"bad yaml", "listen: [\n", "not valid YAML"},
 		{"duplicate app", app + "  - name: acme\n    repository: acme/other\n    webhook_secret: y\n", `apps[1].name: "acme" is used twice`},
+		{"bad notify event", "notify:\n  - {kind: slack, url: \"https://hooks.slack.com/services/x\", events: [halted, exploded]}\n", `notify[0].events[1]: "exploded" is not one of started, planned`},
+		{"bad notify url", "notify:\n  - {kind: webhook, url: \"ftp://x\"}\n", "notify[0].url: not an http(s) URL"},
 		{"ios without bundle", app + "    ios:\n      enabled: true\n", "apps[0].ios.bundle_id: empty while ios.enabled is true"},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,6 +100,9 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+// NotifyTopics are the events notify targets may subscribe to.
+var NotifyTopics = []string{"started", "planned", "refused", "advanced", "halted", "resumed", "completed", "failed"}
+
 var (
 	appName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	repoName = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
@@ -180,6 +184,14 @@ func (c *Config) Validate() error {
 		}
 		if !n.URL.IsSet() {
 			return fmt.Errorf("%s.url: empty", p)
+		}
+		if u, err := url.Parse(n.URL.Value()); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("%s.url: not an http(s) URL", p)
+		}
+		for j, e := range n.Events {
+			if !slices.Contains(NotifyTopics, e) {
+				return fmt.Errorf("%s.events[%d]: %q is not one of %s", p, j, e, strings.Join(NotifyTopics, ", "))
+			}
 		}
 	}
 	for i := range c.Apps {

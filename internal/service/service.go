@@ -20,6 +20,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/notify"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -163,8 +164,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 			return nil, err
 		}
 	}
+	notifier := &notify.Notifier{Store: st, Log: log.With("component", "notify")}
+	for _, n := range cfg.Notify {
+		notifier.Targets = append(notifier.Targets, notify.Target{Kind: n.Kind, URL: n.URL.Value(), Topics: n.Events})
+	}
 	runner, err := jobs.New(jobs.Config{
-		Rollouts:          svc.Rollouts,
+		Rollouts: svc.Rollouts,
+		// The leader's pass: move due rollouts, then tell people.
+		Reconcile: func(ctx context.Context) error {
+			return errors.Join(svc.Rollouts.Pass(ctx), notifier.Pass(ctx))
+		},
 		DB:                db,
 		Logger:            log,
 		Workers:           cfg.Jobs.Workers,
