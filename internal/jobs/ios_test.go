@@ -794,18 +794,29 @@ func TestIOSLaneTokenExpiresMidWait(t *testing.T) {
 // The re-runs read App Store Connect and send no mutation again.
 func TestIOSLaneCrashBetweenSteps(t *testing.T) {
 	t.Parallel()
-	for _, appStore := range []bool{false, true} {
-		t.Run(fmt.Sprintf("app_store=%v", appStore), func(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		appStore, upload bool
+	}{{"testflight", false, false}, {"app_store", true, false}, {"upload", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			opts := iosOpts{polls: 3, external: true, appStore: appStore, phased: appStore, options: func(o *appstoretest.Options) {
-				o.BetaReviewTime, o.AppReviewTime = time.Minute, time.Hour
+			opts := iosOpts{polls: 3, external: true, appStore: tc.appStore, phased: tc.appStore, noBuild: tc.upload, options: func(o *appstoretest.Options) {
+				o.BetaReviewTime, o.AppReviewTime, o.UploadProcessingPolls = time.Minute, time.Hour, 2
 			}}
-			clean := setupIOS(t, store.SQLite, opts)
+			if tc.upload {
+				opts.configure = func(a *config.App) { a.IOS.BuildSource, a.IOS.IPAAsset = "upload", "*.ipa" }
+			}
+			setup := func() *iosBundle {
+				b := setupIOS(t, store.SQLite, opts)
+				b.assets.ipa["v1.4.0+45"] = makeIPA(t, xmlPlist("1.4.0", "45"))
+				return b
+			}
+			clean := setup()
 			_, err := clean.runLane(t, nil)
 			require.NoError(t, err)
 
-			b := setupIOS(t, store.SQLite, opts)
+			b := setup()
 			for run := 0; run < 100; run++ {
 				var before json.RawMessage
 				require.NoError(t, b.st.LaneData(ctx, b.lane.ID, &before))
@@ -824,6 +835,10 @@ func TestIOSLaneCrashBetweenSteps(t *testing.T) {
 			}
 			require.Equal(t, release.StateRolling, b.status(t).State, b.status(t).Reason)
 			require.Equal(t, nonZero(clean.fake.MutationCounts()), nonZero(b.fake.MutationCounts()))
+			require.Equal(t, clean.asc.UploadParts(), b.asc.UploadParts(), "no part is sent twice")
+			if tc.upload {
+				require.Positive(t, clean.asc.UploadParts())
+			}
 		})
 	}
 }
@@ -960,4 +975,22 @@ func TestIOSLaneCancelledWhilePending(t *testing.T) {
 	require.NoError(t, b.work(ctx))
 	require.Equal(t, calls, b.asc.Calls())
 	require.Empty(t, nonZero(b.fake.MutationCounts()))
+}
+
+// TestIOSLanePollsSlowDownOnLowBudget: with under 5 % of the hourly budget
+// left, the next poll waits twice the longest interval.
+func TestIOSLanePollsSlowDownOnLowBudget(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{})
+	var s *river.JobSnoozeError
+	require.ErrorAs(t, b.work(context.Background()), &s)
+	require.Equal(t, 30*time.Second, s.Duration)
+	b.fake.SetRemaining(iosKeyID, 150) // of 3600
+	b.clock.Advance(s.Duration)
+	require.ErrorAs(t, b.work(context.Background()), &s)
+	require.Equal(t, 20*time.Minute, s.Duration)
+	b.fake.SetRemaining(iosKeyID, 600)
+	b.clock.Advance(s.Duration)
+	require.ErrorAs(t, b.work(context.Background()), &s)
+	require.Equal(t, 10*time.Minute, s.Duration, "under 20 %: at least the longest interval")
 }
