@@ -314,6 +314,9 @@ func (x *IOS) runLane(ctx context.Context, laneID string) error {
 		if err := step.run(ctx); err != nil {
 			return err
 		}
+		if !r.data.reached(step.name) {
+			return fmt.Errorf("ios lane %s: step %s returned without finishing", l.ID, step.name)
+		}
 	}
 	return r.ready(ctx)
 }

@@ -994,3 +994,41 @@ func TestIOSLanePollsSlowDownOnLowBudget(t *testing.T) {
 	require.ErrorAs(t, b.work(context.Background()), &s)
 	require.Equal(t, 10*time.Minute, s.Duration, "under 20 %: at least the longest interval")
 }
+
+// TestIOSLaneBetaReviewBusy: another build of the version is in Beta App
+// Review, so App Store Connect refuses the submission (409); the lane waits
+// and submits once the other review is over.
+func TestIOSLaneBetaReviewBusy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, external: true})
+	older := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.4.0", BuildNumber: "44", Polls: 1, UploadedDate: iosStart.Add(-time.Hour)})
+	_, err := b.asc.Build(ctx, older) // processed
+	require.NoError(t, err)
+	_, err = b.asc.SetUsesNonExemptEncryption(ctx, older, false)
+	require.NoError(t, err)
+	_, err = b.asc.SubmitForBetaReview(ctx, older)
+	require.NoError(t, err)
+	submissions := b.fake.Mutations("POST /v1/betaAppReviewSubmissions")
+
+	_, err = b.runLane(t, func(run int, err error) {
+		d := b.laneData(t)
+		switch {
+		case d["waiting"] == "beta_submit" && d["polls"] == float64(2):
+			require.NoError(t, b.fake.SetBetaReview(older, appstore.BetaReviewApproved))
+		case d["waiting"] == "beta_review":
+			require.NoError(t, b.fake.SetBetaReview(b.buildID, appstore.BetaReviewApproved))
+		}
+	})
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b.status(t).State)
+	require.Equal(t, submissions+1, b.fake.Mutations("POST /v1/betaAppReviewSubmissions"))
+	var waited bool
+	for _, e := range b.events(t) {
+		if e.Kind == "ios.waiting" && e.Details["waiting"] == "beta_submit" {
+			waited = true
+			require.Contains(t, e.Details["reason"], "build 1.4.0 (45) waits to be submitted to Beta App Review")
+		}
+	}
+	require.True(t, waited)
+}
