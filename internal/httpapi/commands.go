@@ -30,13 +30,17 @@ func DecodeJSON(r *http.Request, limit int64, v any) error {
 	if r.Body == nil || r.ContentLength == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, limit+1))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		var te *json.UnmarshalTypeError
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &TooLargeError{Limit: mbe.Limit}
+		}
 		if errors.As(err, &te) {
 			return fmt.Errorf("%s: expected %s, found %s", te.Field, te.Type, te.Value)
 		}
@@ -46,6 +50,24 @@ func DecodeJSON(r *http.Request, limit int64, v any) error {
 		return errors.New("body has data after the JSON value")
 	}
 	return nil
+}
+
+// TooLargeError is a request body over its limit (answer 413).
+type TooLargeError struct{ Limit int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("body is larger than %d bytes", e.Limit)
+}
+
+// WriteDecodeError answers a DecodeJSON error: 413 for a body over the
+// limit, 400 for anything else.
+func WriteDecodeError(w http.ResponseWriter, err error) {
+	var tl *TooLargeError
+	if errors.As(err, &tl) {
+		WriteError(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+		return
+	}
+	WriteError(w, http.StatusBadRequest, "invalid", err.Error())
 }
 
 func (s *Server) registerCommands() {
@@ -66,7 +88,7 @@ func (s *Server) getLane(w http.ResponseWriter, r *http.Request) {
 func (s *Server) laneCommand(w http.ResponseWriter, r *http.Request) {
 	var req commandRequest
 	if err := DecodeJSON(r, 64<<10, &req); err != nil {
-		WriteError(w, http.StatusBadRequest, "invalid", err.Error())
+		WriteDecodeError(w, err)
 		return
 	}
 	s.command(w, r, r.PathValue("id"), r.PathValue("command"), req.Reason)
@@ -75,7 +97,7 @@ func (s *Server) laneCommand(w http.ResponseWriter, r *http.Request) {
 func (s *Server) releaseCommand(w http.ResponseWriter, r *http.Request) {
 	var req commandRequest
 	if err := DecodeJSON(r, 64<<10, &req); err != nil {
-		WriteError(w, http.StatusBadRequest, "invalid", err.Error())
+		WriteDecodeError(w, err)
 		return
 	}
 	if req.Platform == "" {
@@ -103,6 +125,9 @@ func (s *Server) releaseCommand(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("release %s has no %s lane", r.PathValue("id"), req.Platform))
+		return
+	case len(lanes) == 0:
+		WriteError(w, http.StatusConflict, "conflict", fmt.Sprintf("release %s has no lanes yet (it is still being planned)", r.PathValue("id")))
 		return
 	case len(match) != 1:
 		var ps []string

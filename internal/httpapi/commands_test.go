@@ -117,6 +117,19 @@ func TestLaneCommandsThroughJobs(t *testing.T) {
 	require.Equal(t, 400, code)
 	require.Contains(t, body["error"].(map[string]any)["message"], `platform: platform "windows" is not one of ios, android`)
 
+	big := `{"reason":"` + strings.Repeat("x", 70<<10) + `"}`
+	code, body = post("/v1/lanes/"+lane.ID+"/halt", opToken, big)
+	require.Equal(t, 413, code)
+	require.Contains(t, body["error"].(map[string]any)["message"], "body is larger than 65536 bytes")
+
+	planning, _, err := st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v1.5.0", Version: "1.5.0", Commit: "def", CreatedAt: t0})
+	require.NoError(t, err)
+	code, body = post("/v1/releases/"+planning.ID+"/halt", opToken, `{"reason":"x"}`)
+	require.Equal(t, 409, code)
+	require.Contains(t, body["error"].(map[string]any)["message"], "has no lanes yet (it is still being planned)")
+	code, _ = post("/v1/releases/rel_missing/halt", opToken, `{"reason":"x"}`)
+	require.Equal(t, 404, code)
+
 	evs, err := st.Events(ctx, r.ID, 0, 100)
 	require.NoError(t, err)
 	var kinds []string

@@ -386,7 +386,14 @@ func (s *Store) LatestBinary(ctx context.Context, app string, p release.Platform
 	return bs[0], nil
 }
 
-// AppendEvent adds an entry to the audit log and returns its id.
+// eventsLock serialises audit-log writers on Postgres ("rpevents"): ids are
+// handed out at insert but become visible at commit, so without it a reader
+// paging by id could pass a lower id that commits later and never see it.
+// SQLite serialises writers already.
+const eventsLock = 0x72706576656e7473
+
+// AppendEvent adds an entry to the audit log and returns its id. Ids grow in
+// commit order on both engines, so readers may page with "after id".
 func (s *Store) AppendEvent(ctx context.Context, e release.Event) (int64, error) {
 	if e.Kind == "" || e.Actor == "" {
 		return 0, errors.New("event needs a kind and an actor")
@@ -399,8 +406,15 @@ func (s *Store) AppendEvent(ctx context.Context, e release.Event) (int64, error)
 		}
 	}
 	var id int64
-	err := s.q.QueryRowContext(ctx, `INSERT INTO events (at, actor, release_id, lane_id, kind, details) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, string(details)).Scan(&id)
+	err := s.Tx(ctx, func(tx *Store) error {
+		if tx.DB.Engine == Postgres {
+			if _, err := tx.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(eventsLock)); err != nil {
+				return err
+			}
+		}
+		return tx.q.QueryRowContext(ctx, `INSERT INTO events (at, actor, release_id, lane_id, kind, details) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, string(details)).Scan(&id)
+	})
 	return id, err
 }
 

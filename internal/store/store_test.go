@@ -213,6 +213,66 @@ var conformance = map[string]func(t *testing.T, s *store.Store){
 		_, err = s.GetFingerprint(ctx, "acme", release.Android, "abc", "a/1")
 		require.ErrorIs(t, err, store.ErrNotFound)
 	},
+	"event ids are visible in commit order": func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		r := seed(t, s)
+		// A slow transaction appends first but commits last; a reader paging
+		// by id must still see its event after the fast one.
+		started := make(chan struct{})
+		release1 := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Tx(ctx, func(tx *store.Store) error {
+				if _, err := tx.AppendEvent(ctx, release.Event{At: now, Actor: "slow", ReleaseID: r.ID, Kind: "slow"}); err != nil {
+					return err
+				}
+				close(started)
+				<-release1
+				return nil
+			})
+		}()
+		<-started
+		fast := make(chan int64, 1)
+		go func() {
+			id, err := s.AppendEvent(ctx, release.Event{At: now, Actor: "fast", ReleaseID: r.ID, Kind: "fast"})
+			if err != nil {
+				t.Errorf("append: %v", err)
+			}
+			fast <- id
+		}()
+		var seen []string
+		fastDone := false
+		select {
+		case <-fast:
+			fastDone = true
+			evs, err := s.Events(ctx, r.ID, 0, 10)
+			require.NoError(t, err)
+			for _, e := range evs {
+				seen = append(seen, e.Kind)
+			}
+		case <-time.After(300 * time.Millisecond):
+			// The fast writer waits for the slow one: also correct.
+		}
+		close(release1)
+		require.NoError(t, <-done)
+		if !fastDone {
+			<-fast
+		}
+		evs, err := s.Events(ctx, r.ID, 0, 10)
+		require.NoError(t, err)
+		var all []string
+		var last int64
+		for _, e := range evs {
+			all = append(all, e.Kind)
+			require.Greater(t, e.ID, last)
+			last = e.ID
+		}
+		require.ElementsMatch(t, []string{"slow", "fast"}, all)
+		if len(seen) > 0 {
+			// Whatever a reader saw before the slow commit must come first.
+			require.Equal(t, seen, all[:len(seen)])
+		}
+	},
 	"transaction rolls back as a whole": func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		seed(t, s)
