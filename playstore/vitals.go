@@ -3,6 +3,7 @@ package playstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 	_ "time/tzdata" // DAILY vitals are dated in America/Los_Angeles.
@@ -35,7 +36,23 @@ type Reading struct {
 	// From is the first day asked for; FreshUntil is Play's latestEndTime,
 	// the exclusive end of processed DAILY data (zero when there is none).
 	From, FreshUntil time.Time
+	// Daily holds the days behind Rate, oldest first, so a caller can weigh
+	// a narrower window (a gate reads only its stage's days).
+	Daily []DayReading
 }
+
+// DayReading is one processed DAILY row of a versionCode.
+type DayReading struct {
+	// Day is the civil day's midnight in America/Los_Angeles.
+	Day           time.Time
+	Rate          float64
+	DistinctUsers int64
+}
+
+// MaxVitalsPages bounds the pages one metric-set query may take. A DAILY
+// query for one versionCode fits in one page (1000 rows by default);
+// hundreds of pages mean Play, or something in between, is looping.
+const MaxVitalsPages = 100
 
 var losAngeles = func() *time.Location {
 	l, err := time.LoadLocation("America/Los_Angeles")
@@ -106,7 +123,11 @@ func (c *Client) reading(ctx context.Context, o *op, pkg, set, metric string, vc
 	filter := fmt.Sprintf("versionCode = %d", vc)
 	var rows []*reporting.GooglePlayDeveloperReportingV1beta1MetricsRow
 	pageToken := ""
-	for {
+	tokens := map[string]bool{}
+	for page := 1; ; page++ {
+		if page > MaxVitalsPages {
+			return r, fmt.Errorf("playstore: query %s of %s versionCode %d: still paging after %d pages; giving up", set, pkg, vc, MaxVitalsPages)
+		}
 		var next string
 		err := c.call(ctx, o, set+".query", true, func() error {
 			if set == "crashRateMetricSet" {
@@ -130,6 +151,10 @@ func (c *Client) reading(ctx context.Context, o *op, pkg, set, metric string, vc
 		if next == "" {
 			break
 		}
+		if tokens[next] || next == pageToken {
+			return r, fmt.Errorf("playstore: query %s of %s versionCode %d: Play repeated nextPageToken %q; giving up rather than loop", set, pkg, vc, next)
+		}
+		tokens[next] = true
 		pageToken = next
 	}
 	var weighted float64
@@ -160,10 +185,14 @@ func (c *Client) reading(ctx context.Context, o *op, pkg, set, metric string, vc
 		if !haveRate {
 			continue
 		}
+		if row.StartTime != nil {
+			r.Daily = append(r.Daily, DayReading{Day: civilDay(fromDateTime(row.StartTime).In(losAngeles)), Rate: rate, DistinctUsers: users})
+		}
 		r.Days++
 		r.DistinctUsers += users
 		weighted += rate * float64(users)
 	}
+	slices.SortStableFunc(r.Daily, func(a, b DayReading) int { return a.Day.Compare(b.Day) })
 	// Rows without users (Play rounds small counts) say nothing about health.
 	if r.DistinctUsers > 0 {
 		r.HasData = true
