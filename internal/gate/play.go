@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	_ "time/tzdata" // DAILY vitals are dated in America/Los_Angeles.
 
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/playstore"
@@ -52,12 +53,19 @@ type cached struct {
 	at time.Time
 }
 
-// Observe returns crash_rate and anr_rate for versionCode: the rate over
-// the days since the rollout began (since), weighted by distinct users,
-// with the distinct users as samples. A metric is Fresh only when Play has
-// data for the versionCode and that data reaches past stageStarted (the
-// moment the current percentage took effect), so a gate never passes a
-// stage on data from before it. An error means nothing was observed.
+// Observe returns crash_rate and anr_rate for versionCode over the current
+// stage only: the DAILY rows of the Los Angeles days that lie wholly inside
+// it, [first LA midnight after stageStarted, FreshUntil), weighted by
+// distinct users, with the distinct users as samples. Play dates DAILY data
+// in America/Los_Angeles, so the day stageStarted falls in is partly the
+// previous stage and is left out, as is everything since the rollout began
+// (since) before it.
+//
+// A metric is Fresh only when Play has processed at least one such whole
+// day with users of the versionCode (FreshUntil at or past that first
+// midnight plus one day), so a gate never passes a stage on data from
+// before it. Until then Value and Samples show the rollout so far, marked
+// not fresh. An error means nothing was observed.
 func (p *PlayVitals) Observe(ctx context.Context, pkg string, versionCode int64, since, stageStarted time.Time) (release.Observations, error) {
 	v, err := p.vitals(ctx, pkg, versionCode, since)
 	if err != nil {
@@ -69,12 +77,39 @@ func (p *PlayVitals) Observe(ctx context.Context, pkg string, versionCode int64,
 	}}, nil
 }
 
-func observation(r playstore.Reading, stageStarted time.Time) release.Observation {
-	return release.Observation{
-		Value:   r.Rate,
-		Samples: r.DistinctUsers,
-		Fresh:   r.HasData && r.FreshUntil.After(stageStarted),
+// losAngeles is the time zone of Play's DAILY vitals.
+var losAngeles = func() *time.Location {
+	l, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		panic("gate: no America/Los_Angeles time zone: " + err.Error())
 	}
+	return l
+}()
+
+// FirstFullDay is the first Los Angeles midnight strictly after t: the start
+// of the first DAILY vitals row that lies wholly after t.
+func FirstFullDay(t time.Time) time.Time {
+	l := t.In(losAngeles)
+	return time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, losAngeles)
+}
+
+func observation(r playstore.Reading, stageStarted time.Time) release.Observation {
+	from := FirstFullDay(stageStarted)
+	oneDay := time.Date(from.Year(), from.Month(), from.Day()+1, 0, 0, 0, 0, losAngeles)
+	var users int64
+	var weighted float64
+	for _, d := range r.Daily {
+		if d.Day.Before(from) || (!r.FreshUntil.IsZero() && !d.Day.Before(r.FreshUntil)) {
+			continue
+		}
+		users += d.DistinctUsers
+		weighted += d.Rate * float64(d.DistinctUsers)
+	}
+	if r.HasData && users > 0 && !r.FreshUntil.Before(oneDay) {
+		return release.Observation{Value: weighted / float64(users), Samples: users, Fresh: true}
+	}
+	// Nothing of this stage yet: show the rollout so far, never fresh.
+	return release.Observation{Value: r.Rate, Samples: r.DistinctUsers, Fresh: false}
 }
 
 func (p *PlayVitals) now() time.Time {

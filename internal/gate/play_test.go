@@ -68,9 +68,11 @@ func TestPlayVitalsObserve(t *testing.T) {
 		script(tb.fake, day(18), 0.002, 0.001)
 		obs, err := tb.gate.Observe(ctx, pkg, 42, since, since)
 		require.NoError(t, err)
+		// 16 Nov is only partly this stage; 17 Nov (3000 users) is the one
+		// whole day of it Play has processed.
 		require.Equal(t, map[string]release.Observation{
-			gate.CrashRate: {Value: 0.002, Samples: 4000, Fresh: true},
-			gate.ANRRate:   {Value: 0.001, Samples: 4000, Fresh: true},
+			gate.CrashRate: {Value: 0.002, Samples: 3000, Fresh: true},
+			gate.ANRRate:   {Value: 0.001, Samples: 3000, Fresh: true},
 		}, roundValues(obs.Metrics))
 	})
 
@@ -117,6 +119,88 @@ func TestPlayVitalsObserve(t *testing.T) {
 		require.Equal(t, 12, tb.calls(), "expired")
 		require.InDelta(t, 0.05, obs.Metrics[gate.CrashRate].Value, 1e-12)
 	})
+}
+
+// la is a wall-clock time in Los Angeles.
+func la(d, hour int) time.Time {
+	loc, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		panic(err)
+	}
+	return time.Date(2026, 11, d, hour, 0, 0, 0, loc)
+}
+
+// A stage that began late in a Los Angeles day is not judged on that day,
+// which was mostly the previous stage, nor on the days before it.
+func TestPlayVitalsJudgeOnlyWholeDaysOfTheStage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	since := la(14, 10) // the rollout began on 14 Nov
+	stage := la(16, 23) // the current stage began at 23:00 on 16 Nov
+	series := func(fresh time.Time) playstoretest.VitalsSeries {
+		return playstoretest.VitalsSeries{FreshUntil: fresh, Points: []playstoretest.VitalsPoint{
+			{Day: day(14), VersionCode: 42, Rate: 0.03, DistinctUsers: 500},
+			{Day: day(15), VersionCode: 42, Rate: 0.05, DistinctUsers: 1000},
+			{Day: day(16), VersionCode: 42, Rate: 0.04, DistinctUsers: 1000}, // 23 h of the previous stage
+			{Day: day(17), VersionCode: 42, Rate: 0.001, DistinctUsers: 2000},
+			{Day: day(18), VersionCode: 42, Rate: 0.003, DistinctUsers: 2000},
+		}}
+	}
+
+	t.Run("the day the stage began is not enough", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		// Processed up to the end of 16 Nov: FreshUntil (17 Nov 00:00) is
+		// after stageStarted, but 23 hours of that day were the previous stage.
+		tb.fake.SetVitals(pkg, playstoretest.CrashRateMetricSet, series(day(17)))
+		tb.fake.SetVitals(pkg, playstoretest.AnrRateMetricSet, series(day(17)))
+		obs, err := tb.gate.Observe(ctx, pkg, 42, since, stage)
+		require.NoError(t, err)
+		require.False(t, obs.Metrics[gate.CrashRate].Fresh)
+		require.False(t, obs.Metrics[gate.ANRRate].Fresh)
+	})
+
+	t.Run("one whole day of the stage is fresh, and only it counts", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.SetVitals(pkg, playstoretest.CrashRateMetricSet, series(day(18)))
+		tb.fake.SetVitals(pkg, playstoretest.AnrRateMetricSet, series(day(18)))
+		obs, err := tb.gate.Observe(ctx, pkg, 42, since, stage)
+		require.NoError(t, err)
+		require.Equal(t, map[string]release.Observation{
+			gate.CrashRate: {Value: 0.001, Samples: 2000, Fresh: true},
+			gate.ANRRate:   {Value: 0.001, Samples: 2000, Fresh: true},
+		}, roundValues(obs.Metrics), "14–16 Nov belong to earlier stages")
+	})
+
+	t.Run("the window runs up to FreshUntil", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.SetVitals(pkg, playstoretest.CrashRateMetricSet, series(day(19)))
+		tb.fake.SetVitals(pkg, playstoretest.AnrRateMetricSet, series(day(19)))
+		obs, err := tb.gate.Observe(ctx, pkg, 42, since, stage)
+		require.NoError(t, err)
+		require.Equal(t, release.Observation{Value: 0.002, Samples: 4000, Fresh: true}, roundValues(obs.Metrics)[gate.CrashRate])
+	})
+
+	t.Run("a stage that began at midnight waits for its first whole day", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.SetVitals(pkg, playstoretest.CrashRateMetricSet, series(day(18)))
+		tb.fake.SetVitals(pkg, playstoretest.AnrRateMetricSet, series(day(18)))
+		obs, err := tb.gate.Observe(ctx, pkg, 42, since, la(17, 0).Add(time.Minute))
+		require.NoError(t, err)
+		require.False(t, obs.Metrics[gate.CrashRate].Fresh, "17 Nov began a minute before the stage")
+	})
+}
+
+func TestFirstFullDay(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, la(17, 0), gate.FirstFullDay(la(16, 23)))
+	require.Equal(t, la(17, 0), gate.FirstFullDay(la(16, 0)), "strictly after: a stage at midnight still starts the next day")
+	require.Equal(t, la(17, 0), gate.FirstFullDay(time.Date(2026, 11, 17, 7, 59, 0, 0, time.UTC)), "16 Nov 23:59 in Los Angeles")
+	// Across the end of daylight saving time (1 Nov 2026), a day is 25 hours.
+	require.Equal(t, time.Date(2026, 11, 2, 0, 0, 0, 0, la(1, 0).Location()), gate.FirstFullDay(time.Date(2026, 11, 1, 0, 30, 0, 0, la(1, 0).Location())))
 }
 
 func roundValues(m map[string]release.Observation) map[string]release.Observation {
