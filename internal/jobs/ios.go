@@ -756,6 +756,11 @@ func (r *iosRun) appStoreVersion(ctx context.Context) error {
 	// Finds the version first; creates it (release type MANUAL, so the
 	// reconciler decides when it goes live) only when missing.
 	v, created, err := r.x.ASC.FindOrCreateAppStoreVersion(ctx, r.data.AppID, appstore.PlatformIOS, r.data.Version)
+	if errors.Is(err, appstore.ErrConflict) {
+		// Another version is in flight (in review, or approved and not
+		// released): only one can be edited at a time. It ends on its own.
+		return r.wait(ctx, "app_store_version", 0, fmt.Sprintf("App Store version %s cannot be created yet: %v", r.data.Version, err))
+	}
 	if err := ascFailure("find or create App Store version "+r.data.Version, err); err != nil {
 		return err
 	}

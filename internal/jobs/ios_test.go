@@ -1032,3 +1032,37 @@ func TestIOSLaneBetaReviewBusy(t *testing.T) {
 	}
 	require.True(t, waited)
 }
+
+// TestIOSLaneOtherVersionInFlight: another version of the app is in App
+// Review, so App Store Connect refuses to create the lane's version (409);
+// the lane waits, says why, and goes on once the other version is out.
+func TestIOSLaneOtherVersionInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true, options: func(o *appstoretest.Options) { o.AppReviewTime = time.Hour }})
+	hotfix := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.3.1", BuildNumber: "44", Polls: 1, UploadedDate: iosStart.Add(-time.Hour)})
+	v, _, err := b.asc.FindOrCreateAppStoreVersion(ctx, b.appID, appstore.PlatformIOS, "1.3.1")
+	require.NoError(t, err)
+	_, err = b.asc.Build(ctx, hotfix)
+	require.NoError(t, err)
+	require.NoError(t, b.asc.AttachBuild(ctx, v.ID, hotfix))
+	_, err = b.asc.SubmitForReview(ctx, b.appID, appstore.PlatformIOS, v.ID)
+	require.NoError(t, err)
+
+	_, err = b.runLane(t, func(run int, err error) {
+		if d := b.laneData(t); d["waiting"] == "app_store_version" && d["polls"] == float64(2) {
+			require.NoError(t, b.fake.SetVersionState(v.ID, appstore.VersionReadyForDistribution))
+		}
+	})
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b.status(t).State, b.status(t).Reason)
+	require.Equal(t, 2, b.fake.Mutations("POST /v1/appStoreVersions"))
+	var reason string
+	for _, e := range b.events(t) {
+		if e.Kind == "ios.waiting" && e.Details["waiting"] == "app_store_version" {
+			reason, _ = e.Details["reason"].(string)
+		}
+	}
+	require.Contains(t, reason, "App Store version 1.4.0 cannot be created yet:")
+	require.Contains(t, reason, "version 1.3.1 is WAITING_FOR_REVIEW")
+}
