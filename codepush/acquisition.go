@@ -204,6 +204,9 @@ func (s *Service) handleReportDeploy(w http.ResponseWriter, r *http.Request) {
 func (s *Service) handleReportDownload(w http.ResponseWriter, r *http.Request) {
 	b, err := readReport(w, r)
 	if err == nil {
+		err = boundedField("client_unique_id", or(b.ClientUniqueIDSnake, b.ClientUniqueID))
+	}
+	if err == nil {
 		err = s.ReportDownload(r.Context(), or(b.DeploymentKeySnake, b.DeploymentKey), b.Label)
 	}
 	if err != nil {

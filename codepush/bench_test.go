@@ -41,8 +41,9 @@ func loadFixture(tb testing.TB) (*Service, []string) {
 		}
 		if d%2 == 0 { // half the deployments have a rollout in progress on v10
 			h, _ := store.Releases(ctx, key)
-			h[9].Rollout = 30
-			if err := store.UpdateRelease(ctx, key, h[9]); err != nil {
+			up := h[9]
+			up.Rollout = 30
+			if err := store.UpdateRelease(ctx, key, h[9], up); err != nil {
 				tb.Fatal(err)
 			}
 		}

@@ -340,6 +340,7 @@ func TestReportIgnoresUnknownPreviousDeployment(t *testing.T) {
 	t.Parallel()
 	tb := setup(t)
 	key := tb.key(t, Production)
+	tb.release(t, Production, "1.0.0", "one") // reports name releases that exist
 	require.NoError(t, tb.svc.ReportDeploy(tb.ctx, DeployReport{DeploymentKey: key, AppVersion: "1.0.0", Label: "v1",
 		Status: StatusSucceeded, PreviousLabelOrAppVersion: "v9", PreviousDeploymentKey: "someone-elses-key-123"}))
 	m, err := tb.store.Counts(tb.ctx, "someone-elses-key-123")
@@ -375,4 +376,46 @@ func TestReleaseUploadFieldOrder(t *testing.T) {
 	code, body = hb.do(t, "POST", "/v1/codepush/apps/Swap-iOS/deployments/Staging/release", &buf, mw.FormDataContentType())
 	require.Equal(t, 400, code)
 	require.Equal(t, "packageInfo", decode(t, body)["error"].(map[string]any)["field"])
+}
+
+// TestReportStatusRefusesWhatNoDeviceSends: the deployment key is public,
+// so a report may only name releases of the deployment and semantic app
+// versions, in fields of bounded size; anything else is a 400 naming the
+// field, and creates no counter.
+func TestReportStatusRefusesWhatNoDeviceSends(t *testing.T) {
+	t.Parallel()
+	hb := setupHTTP(t)
+	hb.release(t, Production, "1.0.0", "one")
+	key := hb.key(t, Production)
+	long := strings.Repeat("x", MaxReportField+1)
+	for _, tc := range []struct {
+		path, body, field, value string
+	}{
+		{PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"` + key + `","label":"v2","status":"DeploymentSucceeded"}`, "label", "v2"},
+		{PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"` + key + `","label":"junk-label","status":"DeploymentFailed"}`, "label", "junk-label"},
+		{PathReportDeploy, `{"appVersion":"banana","deploymentKey":"` + key + `","label":"v1","status":"DeploymentSucceeded"}`, "app_version", "banana"},
+		{PathReportDeployV01, `{"app_version":"1.0.0 || 2.0.0","deployment_key":"` + key + `"}`, "app_version", "1.0.0 || 2.0.0"},
+		{PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"` + key + `","label":"v1","status":"DeploymentSucceeded","previous_label_or_app_version":"v9"}`, "previous_label_or_app_version", "v9"},
+		{PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"` + key + `","previous_label_or_app_version":"whatever"}`, "previous_label_or_app_version", "whatever"},
+		{PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"` + key + `","previous_deployment_key":"no spaces allowed"}`, "previous_deployment_key", "no spaces allowed"},
+		{PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"` + key + `","client_unique_id":"` + long + `"}`, "client_unique_id", long[:32] + "…"},
+		{PathReportDeployV01, `{"app_version":"1.0.` + long + `","deployment_key":"` + key + `"}`, "app_version", ("1.0." + long)[:32] + "…"},
+		{PathReportDownloadV01, `{"client_unique_id":"a","deployment_key":"` + key + `","label":"v7"}`, "label", "v7"},
+		{PathReportDownload, `{"clientUniqueId":"` + long + `","deploymentKey":"` + key + `","label":"v1"}`, "client_unique_id", long[:32] + "…"},
+	} {
+		code, body := hb.do(t, "POST", tc.path, strings.NewReader(tc.body), "application/json")
+		require.Equal(t, 400, code, "%s %s: %s", tc.path, tc.body, body)
+		e := decode(t, body)["error"].(map[string]any)
+		require.Equal(t, "invalid", e["code"], string(body))
+		require.Equal(t, tc.field, e["field"], string(body))
+		require.Equal(t, tc.value, e["value"], string(body))
+	}
+	code, body := hb.do(t, "GET", "/v1/codepush/apps/Swap-iOS/deployments/Production/metrics", nil, "")
+	require.Equal(t, 200, code, string(body))
+	require.Equal(t, map[string]any{"metrics": map[string]any{}}, decode(t, body), "no counter was created")
+
+	// What the SDK sends for a device that moved from v1 to the store binary
+	// 1.1 ("1.1" normalises to 1.1.0) is accepted.
+	code, body = hb.do(t, "POST", PathReportDeployV01, strings.NewReader(`{"app_version":"1.1","deployment_key":"`+key+`","client_unique_id":"a","previous_label_or_app_version":"v1"}`), "application/json")
+	require.Equal(t, 200, code, string(body))
 }

@@ -363,6 +363,20 @@ func (s *Service) checkGate(ctx context.Context, app, dep, rng, commit string) e
 	return &Error{Kind: KindConflict, Field: "appVersion", Value: rng, Message: "refused by the release gate: " + err.Error()}
 }
 
+// checkGateFor is checkGate for an operation that does not create content
+// (a rollback, a re-enable): a refusal keeps its kind and field and says
+// which operation it blocked, prefixed by what.
+func (s *Service) checkGateFor(ctx context.Context, what, app, dep, rng, commit string) error {
+	err := s.checkGate(ctx, app, dep, rng, commit)
+	var e *Error
+	if err == nil || !errors.As(err, &e) {
+		return err
+	}
+	c := *e
+	c.Message = what + ": " + e.Message
+	return &c
+}
+
 func (s *Service) commit(ctx context.Context, d Deployment, r Release) (Release, error) {
 	if err := s.cfg.Store.AppendRelease(ctx, d.Key, r); err != nil {
 		return Release{}, err
@@ -624,7 +638,8 @@ func (s *Service) Patch(ctx context.Context, app, dep string, info PackageInfo) 
 	if err != nil {
 		return Release{}, false, err
 	}
-	r := h[i]
+	old := h[i]
+	r := old
 	changed := false
 	if info.Disabled != nil && *info.Disabled != r.Disabled {
 		r.Disabled, changed = *info.Disabled, true
@@ -646,24 +661,51 @@ func (s *Service) Patch(ctx context.Context, app, dep string, info PackageInfo) 
 		}
 		r.Rollout, changed = *info.Rollout, true
 	}
-	if info.AppVersion != nil && *info.AppVersion != r.AppVersion {
-		if err := s.checkGate(ctx, app, dep, *info.AppVersion, r.Commit); err != nil {
+	rangeChanged := info.AppVersion != nil && *info.AppVersion != r.AppVersion
+	if rangeChanged {
+		r.AppVersion, changed = *info.AppVersion, true
+	}
+	// A release served again (or to other binaries) passes the gate as a
+	// new one would: the binaries in its range may have changed since it
+	// was released or disabled.
+	switch {
+	case rangeChanged:
+		if err := s.checkGate(ctx, app, dep, r.AppVersion, r.Commit); err != nil {
 			return Release{}, false, err
 		}
-		r.AppVersion, changed = *info.AppVersion, true
+	case old.Disabled && !r.Disabled:
+		if err := s.checkGateFor(ctx, "re-enabling "+r.Label+" refused", app, dep, r.AppVersion, r.Commit); err != nil {
+			return Release{}, false, err
+		}
 	}
 	if !changed {
 		return r, false, nil
 	}
-	if err := s.cfg.Store.UpdateRelease(ctx, d.Key, r); err != nil {
+	if err := s.cfg.Store.UpdateRelease(ctx, d.Key, old, r); err != nil {
+		if KindOf(err) == KindConflict {
+			// Another replica changed it; serve what is stored now.
+			if ierr := s.Invalidate(ctx, d.Key); ierr != nil {
+				s.cfg.Logger.WarnContext(ctx, "codepush: reload after a conflicting patch failed", "err", ierr)
+			}
+		}
 		return Release{}, false, err
 	}
 	return r, true, s.Invalidate(ctx, d.Key)
 }
 
-// Rollback appends a copy of an earlier release (the one before the latest,
-// or target) so that devices on the latest release go back to its content.
-// The target must have the same target binary range as the latest release.
+// Rollback appends a copy of an earlier release so that devices on the
+// latest release go back to its content, as code-push-server does. The
+// target is the named label, or by default the newest enabled release
+// before the latest (code-push-server takes the one just before, which after
+// a halted rollout is a disabled release: copying it would leave the bad
+// release served). The target must be enabled and have the same target
+// binary range as the latest release, and it passes the Gate again.
+//
+// The copy is always enabled, and the latest release is disabled before the
+// copy is appended: appending sets the previous latest release's rollout to
+// 100 (code-push-server's commitPackage), so the release rolled back from must
+// not stay servable. Should the append fail, the release stays disabled,
+// which also sends its devices back to the newest earlier enabled release.
 func (s *Service) Rollback(ctx context.Context, app, dep, target string) (Release, error) {
 	if target != "" && !labelRE.MatchString(target) {
 		return Release{}, invalid("label", target, "labels look like v1, v2, ...")
@@ -680,10 +722,15 @@ func (s *Service) Rollback(ctx context.Context, app, dep, target string) (Releas
 	latest := h[len(h)-1]
 	var t Release
 	if target == "" {
-		if len(h) < 2 {
-			return Release{}, conflict("deployment %q has no release before %s to roll back to", dep, latest.Label)
+		i := len(h) - 2
+		for i >= 0 && h[i].Disabled {
+			i--
 		}
-		t = h[len(h)-2]
+		if i < 0 {
+			return Release{}, &Error{Kind: KindConflict, Field: "label", Value: "",
+				Message: fmt.Sprintf("deployment %q has no enabled release before %s to roll back to; disable %s instead", dep, latest.Label, latest.Label)}
+		}
+		t = h[i]
 	} else {
 		i, err := findLabel(h, target)
 		if err != nil {
@@ -693,19 +740,46 @@ func (s *Service) Rollback(ctx context.Context, app, dep, target string) (Releas
 		if i == len(h)-1 {
 			return Release{}, conflict("release %s is already the latest release", target)
 		}
+		if t.Disabled {
+			return Release{}, &Error{Kind: KindConflict, Field: "label", Value: t.Label,
+				Message: fmt.Sprintf("release %s is disabled; roll back to an enabled release, or disable %s instead", t.Label, latest.Label)}
+		}
 	}
 	if t.AppVersion != latest.AppVersion {
 		return Release{}, &Error{Kind: KindConflict, Field: "label", Value: t.Label,
 			Message: fmt.Sprintf("cannot roll back to a different app version: %s targets %q, the latest release %s targets %q", t.Label, t.AppVersion, latest.Label, latest.AppVersion)}
 	}
+	what := fmt.Sprintf("rollback of %s to %s blocked by the release gate (to stop serving %s now, disable it instead)", latest.Label, t.Label, latest.Label)
+	if err := s.checkGateFor(ctx, what, app, dep, t.AppVersion, t.Commit); err != nil {
+		return Release{}, err
+	}
+	if !latest.Disabled {
+		off := latest
+		off.Disabled = true
+		if err := s.cfg.Store.UpdateRelease(ctx, d.Key, latest, off); err != nil {
+			if KindOf(err) == KindConflict {
+				if ierr := s.Invalidate(ctx, d.Key); ierr != nil {
+					s.cfg.Logger.WarnContext(ctx, "codepush: reload after a conflicting rollback failed", "err", ierr)
+				}
+			}
+			return Release{}, err
+		}
+	}
 	r := Release{
 		Label: nextLabel(h), AppVersion: t.AppVersion, Description: t.Description,
-		Mandatory: t.Mandatory, Disabled: t.Disabled, Rollout: 100,
+		Mandatory: t.Mandatory, Disabled: false, Rollout: 100,
 		PackageHash: t.PackageHash, Size: t.Size, BlobKey: t.BlobKey, BlobURL: t.BlobURL,
 		Method: MethodRollback, OriginalLabel: t.Label,
 		ReleasedBy: ActorFrom(ctx).Name, Commit: t.Commit, UploadTime: s.cfg.Now().UTC(),
 	}
-	return s.commit(ctx, d, r)
+	r, err = s.commit(ctx, d, r)
+	if err != nil && !latest.Disabled {
+		// The disable above is committed: serve it.
+		if ierr := s.Invalidate(ctx, d.Key); ierr != nil {
+			s.cfg.Logger.WarnContext(ctx, "codepush: reload after a failed rollback failed", "err", ierr)
+		}
+	}
+	return r, err
 }
 
 // DeployReport is a report_status/deploy body.
@@ -726,22 +800,74 @@ const (
 	StatusDownloaded = "Downloaded"
 )
 
+// MaxReportField bounds every string field of a status report, in bytes.
+// Real values are far shorter: a client id is a 36-character UUID, a label
+// "v123", an app version "1.4.0".
+const MaxReportField = 128
+
+// reportLabelRE is the shape of the labels metrics are keyed by (reference
+// §1.6); labelRE, stricter, is what this server generates.
+var reportLabelRE = regexp.MustCompile(`^v[0-9]+$`)
+
+func boundedField(field, v string) error {
+	if len(v) > MaxReportField {
+		return invalid(field, v[:32]+"…", "at most %d bytes", MaxReportField)
+	}
+	return nil
+}
+
+// hasLabel reports whether label is in the deployment's served history.
+func (dv *deploymentView) hasLabel(label string) bool {
+	if !reportLabelRE.MatchString(label) {
+		return false
+	}
+	for i := range dv.releases {
+		if dv.releases[i].Label == label {
+			return true
+		}
+	}
+	return false
+}
+
 // ReportDeploy records an install (or a client-side rollback) as
 // code-push-server's metrics path for SDK >= 1.5.2 does: a failed labelled
 // report counts a failure; anything else counts an install and moves the active
 // device from the previous label (or binary version) to the new one.
+//
+// Deployment keys ship inside app binaries, so anyone can send reports.
+// What a report may create is therefore bounded: a label must be one of the
+// deployment's releases, an app version must be a semantic version, and
+// every field is at most MaxReportField bytes; anything else is KindInvalid
+// naming the field. Valid reports can still be forged; see the OTA gate's
+// documentation for what that means for rollouts.
 func (s *Service) ReportDeploy(ctx context.Context, r DeployReport) error {
+	for _, f := range [][2]string{{"deployment_key", r.DeploymentKey}, {"app_version", r.AppVersion}, {"client_unique_id", r.ClientUniqueID},
+		{"label", r.Label}, {"status", r.Status}, {"previous_label_or_app_version", r.PreviousLabelOrAppVersion}, {"previous_deployment_key", r.PreviousDeploymentKey}} {
+		if err := boundedField(f[0], f[1]); err != nil {
+			return err
+		}
+	}
 	if !validKey(r.DeploymentKey) {
 		return invalid("deployment_key", r.DeploymentKey, "must be 10 to 100 characters of letters, digits, '_' or '-'")
 	}
 	if r.AppVersion == "" {
 		return invalid("app_version", "", "a deploy status report must contain app_version")
 	}
+	if _, ok := NormalizeAppVersion(r.AppVersion); !ok {
+		return invalid("app_version", r.AppVersion, "must be a semantic version such as 1.4.0")
+	}
 	if r.Label != "" && r.Status != StatusSucceeded && r.Status != StatusFailed && r.Status != StatusDownloaded {
 		return invalid("status", r.Status, "a report for a labelled package needs status DeploymentSucceeded or DeploymentFailed")
 	}
-	if s.view(r.DeploymentKey) == nil {
+	if r.PreviousDeploymentKey != "" && !validKey(r.PreviousDeploymentKey) {
+		return invalid("previous_deployment_key", r.PreviousDeploymentKey, "must be 10 to 100 characters of letters, digits, '_' or '-'")
+	}
+	dv := s.view(r.DeploymentKey)
+	if dv == nil {
 		return notFound("no deployment has the key %q", r.DeploymentKey)
+	}
+	if r.Label != "" && !dv.hasLabel(r.Label) {
+		return invalid("label", r.Label, "not a release of this deployment")
 	}
 	if r.Label != "" && r.Status == StatusFailed {
 		return s.cfg.Store.AddCounts(ctx, []CountDelta{{DeploymentKey: r.DeploymentKey, Label: r.Label, Counts: Counts{Failed: 1}}})
@@ -751,29 +877,45 @@ func (s *Service) ReportDeploy(ctx context.Context, r DeployReport) error {
 		cur = CountDelta{DeploymentKey: r.DeploymentKey, Label: r.AppVersion, Counts: Counts{Active: 1}}
 	}
 	deltas := []CountDelta{cur}
-	if r.PreviousLabelOrAppVersion != "" {
+	if prev := r.PreviousLabelOrAppVersion; prev != "" {
 		pk := r.PreviousDeploymentKey
 		if pk == "" {
 			pk = r.DeploymentKey
 		}
-		if s.view(pk) == nil {
+		pv := s.view(pk)
+		isLabel := reportLabelRE.MatchString(prev)
+		if _, ok := NormalizeAppVersion(prev); !isLabel && !ok {
+			return invalid("previous_label_or_app_version", prev, "must be a label such as v7 or a semantic version such as 1.4.0")
+		}
+		if pv == nil {
 			return s.cfg.Store.AddCounts(ctx, deltas) // never create counters for unknown keys
 		}
-		deltas = append(deltas, CountDelta{DeploymentKey: pk, Label: r.PreviousLabelOrAppVersion, Counts: Counts{Active: -1}})
+		if isLabel && !pv.hasLabel(prev) {
+			return invalid("previous_label_or_app_version", prev, "not a release of the previous deployment")
+		}
+		deltas = append(deltas, CountDelta{DeploymentKey: pk, Label: prev, Counts: Counts{Active: -1}})
 	}
 	return s.cfg.Store.AddCounts(ctx, deltas)
 }
 
-// ReportDownload counts a download of a label.
+// ReportDownload counts a download of a label, which must be one of the
+// deployment's releases.
 func (s *Service) ReportDownload(ctx context.Context, deploymentKey, label string) error {
+	if err := boundedField("label", label); err != nil {
+		return err
+	}
 	if !validKey(deploymentKey) {
 		return invalid("deployment_key", deploymentKey, "must be 10 to 100 characters of letters, digits, '_' or '-'")
 	}
 	if label == "" {
 		return invalid("label", "", "a download report must name the label")
 	}
-	if s.view(deploymentKey) == nil {
+	dv := s.view(deploymentKey)
+	if dv == nil {
 		return notFound("no deployment has the key %q", deploymentKey)
+	}
+	if !dv.hasLabel(label) {
+		return invalid("label", label, "not a release of this deployment")
 	}
 	return s.cfg.Store.AddCounts(ctx, []CountDelta{{DeploymentKey: deploymentKey, Label: label, Counts: Counts{Downloaded: 1}}})
 }

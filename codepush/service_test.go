@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -364,4 +365,181 @@ func TestDirBlobsDetectsCorruption(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound)
 	_, err = b.Open(context.Background(), "../../etc/passwd")
 	require.ErrorIs(t, err, ErrNotFound)
+}
+
+// offeredTo counts the devices of 100 on appVersion that an update check
+// offers label.
+func (tb *testBundle) offeredTo(t *testing.T, dep, appVersion, label string) int {
+	t.Helper()
+	n := 0
+	for i := 0; i < 100; i++ {
+		info, err := tb.svc.CheckUpdate(UpdateRequest{DeploymentKey: tb.key(t, dep), AppVersion: appVersion, ClientUniqueID: "device-" + strconv.Itoa(i)})
+		require.NoError(t, err)
+		if info.IsAvailable && info.Label == label {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRollbackWithOnlyDisabledEarlierReleasesServesNothingNew(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	// v1 was halted (disabled) at 10 %; v2 is rolling out to 10 %.
+	tb.release(t, Production, "1.0.0", "one", func(in *ReleaseInput) { in.Rollout = 10; in.Disabled = true })
+	tb.release(t, Production, "1.0.0", "two", func(in *ReleaseInput) { in.Rollout = 10 })
+	require.NotZero(t, tb.offeredTo(t, Production, "1.0.0", "v2"))
+
+	_, err := tb.svc.Rollback(tb.ctx, "Swap-iOS", Production, "")
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, KindConflict, e.Kind)
+	require.Equal(t, "label", e.Field)
+	require.Contains(t, e.Message, "no enabled release before v2")
+	h, err := tb.svc.History(tb.ctx, "Swap-iOS", Production)
+	require.NoError(t, err)
+	require.Len(t, h, 2, "no disabled copy is appended")
+	require.Equal(t, 10, h[1].Rollout, "the bad release was not taken to 100 %")
+
+	// Naming the disabled release is refused too, naming the field.
+	_, err = tb.svc.Rollback(tb.ctx, "Swap-iOS", Production, "v1")
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, KindConflict, e.Kind)
+	require.Equal(t, "label", e.Field)
+	require.Equal(t, "v1", e.Value)
+	require.Contains(t, e.Message, "v1 is disabled")
+	h, err = tb.svc.History(tb.ctx, "Swap-iOS", Production)
+	require.NoError(t, err)
+	require.Len(t, h, 2)
+	require.False(t, h[1].Disabled)
+}
+
+func TestRollbackSkipsDisabledReleasesAndStopsServingTheBadOne(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	v1 := tb.release(t, Production, "1.0.0", "one", func(in *ReleaseInput) { in.Commit = "c1" })
+	tb.release(t, Production, "1.0.0", "two", func(in *ReleaseInput) { in.Rollout = 10; in.Disabled = true })
+	tb.release(t, Production, "1.0.0", "three", func(in *ReleaseInput) { in.Rollout = 10 })
+	tb.gate.calls = nil
+
+	r, err := tb.svc.Rollback(tb.ctx, "Swap-iOS", Production, "")
+	require.NoError(t, err)
+	require.Equal(t, "v4", r.Label)
+	require.Equal(t, "v1", r.OriginalLabel, "the newest enabled release before the latest, not the disabled v2")
+	require.Equal(t, v1.PackageHash, r.PackageHash)
+	require.False(t, r.Disabled)
+	require.Equal(t, []gateCall{{"Swap-iOS", Production, "1.0.0", "c1"}}, tb.gate.calls, "the target passes the gate")
+
+	h, err := tb.svc.History(tb.ctx, "Swap-iOS", Production)
+	require.NoError(t, err)
+	require.Len(t, h, 4)
+	require.True(t, h[2].Disabled, "the release rolled back from is disabled")
+	require.False(t, h[3].Disabled)
+	require.Zero(t, tb.offeredTo(t, Production, "1.0.0", "v3"))
+	require.Equal(t, 100, tb.offeredTo(t, Production, "1.0.0", "v4"))
+
+	// Disabling the rollback copy later must not bring v3 back.
+	disable := true
+	_, _, err = tb.svc.Patch(tb.ctx, "Swap-iOS", Production, PackageInfo{Disabled: &disable})
+	require.NoError(t, err)
+	require.Zero(t, tb.offeredTo(t, Production, "1.0.0", "v3"))
+	require.Equal(t, 100, tb.offeredTo(t, Production, "1.0.0", "v1"))
+}
+
+func TestRollbackAndReenableAreGated(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	tb.release(t, Production, "1.0.0", "one", func(in *ReleaseInput) { in.Commit = "c1" })
+	tb.release(t, Production, "1.0.0", "two", func(in *ReleaseInput) { in.Commit = "c2"; in.Rollout = 10 })
+	tb.gate.calls = nil
+	tb.gate.refuse = &Error{Kind: KindConflict, Field: "appVersion", Value: "1.0.0", Message: "native gate: ios/Podfile.lock differs"}
+
+	_, err := tb.svc.Rollback(tb.ctx, "Swap-iOS", Production, "")
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, KindConflict, e.Kind)
+	require.Equal(t, "appVersion", e.Field)
+	require.Contains(t, e.Message, "rollback of v2 to v1 blocked by the release gate")
+	require.Contains(t, e.Message, "disable it instead")
+	require.Contains(t, e.Message, "Podfile.lock")
+	require.Equal(t, []gateCall{{"Swap-iOS", Production, "1.0.0", "c1"}}, tb.gate.calls)
+	h, err := tb.svc.History(tb.ctx, "Swap-iOS", Production)
+	require.NoError(t, err)
+	require.Len(t, h, 2, "a refused rollback appends nothing")
+	require.False(t, h[1].Disabled)
+
+	// Disabling is never gated; enabling again is.
+	disable, enable := true, false
+	_, changed, err := tb.svc.Patch(tb.ctx, "Swap-iOS", Production, PackageInfo{Disabled: &disable})
+	require.NoError(t, err)
+	require.True(t, changed)
+	tb.gate.calls = nil
+	_, _, err = tb.svc.Patch(tb.ctx, "Swap-iOS", Production, PackageInfo{Disabled: &enable})
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, KindConflict, e.Kind)
+	require.Contains(t, e.Message, "re-enabling v2 refused")
+	require.Equal(t, []gateCall{{"Swap-iOS", Production, "1.0.0", "c2"}}, tb.gate.calls)
+	h, err = tb.svc.History(tb.ctx, "Swap-iOS", Production)
+	require.NoError(t, err)
+	require.True(t, h[1].Disabled)
+
+	tb.gate.refuse = nil
+	r, changed, err := tb.svc.Patch(tb.ctx, "Swap-iOS", Production, PackageInfo{Disabled: &enable})
+	require.NoError(t, err)
+	require.True(t, changed)
+	require.False(t, r.Disabled)
+}
+
+// racingStore runs race once, right after the first history read that
+// follows arming it: another replica acting between a Patch's read and
+// its write.
+type racingStore struct {
+	Store
+	mu   sync.Mutex
+	race func()
+}
+
+func (s *racingStore) Releases(ctx context.Context, key string) ([]Release, error) {
+	h, err := s.Store.Releases(ctx, key)
+	s.mu.Lock()
+	race := s.race
+	s.race = nil
+	s.mu.Unlock()
+	if race != nil {
+		race()
+	}
+	return h, err
+}
+
+func TestPatchDoesNotUndoAnotherReplicasChange(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	tb.release(t, Production, "1.0.0", "one", func(in *ReleaseInput) { in.Rollout = 20 })
+	rs := &racingStore{Store: tb.store}
+	a, err := New(tb.ctx, Config{Store: rs, Blobs: tb.blobs})
+	require.NoError(t, err)
+	b := tb.svc // the other replica, on the same store
+
+	rs.race = func() {
+		// Replica B disables v1 and releases v2, which completes v1's rollout.
+		disable := true
+		_, _, err := b.Patch(tb.ctx, "Swap-iOS", Production, PackageInfo{Disabled: &disable})
+		require.NoError(t, err)
+		tb.release(t, Production, "1.0.0", "two")
+	}
+	desc := "new notes"
+	_, _, err = a.Patch(tb.ctx, "Swap-iOS", Production, PackageInfo{Label: "v1", Description: &desc})
+	require.ErrorIs(t, err, ErrConflict)
+	require.Contains(t, err.Error(), "changed by someone else")
+
+	h, err := tb.svc.History(tb.ctx, "Swap-iOS", Production)
+	require.NoError(t, err)
+	require.True(t, h[0].Disabled, "B's disable stands")
+	require.Equal(t, 100, h[0].Rollout, "the append's rollout completion stands")
+	require.Equal(t, "", h[0].Description)
+
+	// Retried on fresh data, the patch applies.
+	_, changed, err := a.Patch(tb.ctx, "Swap-iOS", Production, PackageInfo{Label: "v1", Description: &desc})
+	require.NoError(t, err)
+	require.True(t, changed)
 }

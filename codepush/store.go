@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Store persists apps, deployment histories and counters. Implementations must
@@ -21,10 +22,14 @@ type Store interface {
 	// code-push-server's commitPackage does). It must fail with KindConflict
 	// when the label already exists, so that two replicas cannot both append vN.
 	AppendRelease(ctx context.Context, deploymentKey string, r Release) error
-	// UpdateRelease replaces the release with r.Label. Patches are
-	// read-modify-write under the Service's lock, so across replicas the last
-	// write wins.
-	UpdateRelease(ctx context.Context, deploymentKey string, r Release) error
+	// UpdateRelease replaces the release old with r (both have the same
+	// Label) as a compare-and-swap: it must fail with KindConflict, changing
+	// nothing, when the stored release no longer equals old in every field
+	// (another replica patched it, or AppendRelease completed its rollout,
+	// since old was read), and with KindNotFound when the label does not
+	// exist. A Patch is a read-modify-write whose lock is per process, so
+	// this check is what keeps one replica from undoing another's change.
+	UpdateRelease(ctx context.Context, deploymentKey string, old, r Release) error
 	// AddCounts applies counter deltas atomically per delta.
 	AddCounts(ctx context.Context, deltas []CountDelta) error
 	// Counts returns the counters of a deployment keyed by label or app version.
@@ -109,18 +114,34 @@ func (m *MemStore) AppendRelease(ctx context.Context, deploymentKey string, r Re
 }
 
 // UpdateRelease implements Store.
-func (m *MemStore) UpdateRelease(ctx context.Context, deploymentKey string, r Release) error {
+func (m *MemStore) UpdateRelease(ctx context.Context, deploymentKey string, old, r Release) error {
+	if old.Label != r.Label {
+		return invalid("label", r.Label, "an update cannot change the label %s", old.Label)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	h := slices.Clone(m.releases[deploymentKey])
 	for i := range h {
 		if h[i].Label == r.Label {
+			if !SameRelease(h[i], old) {
+				return conflict("release %s was changed by someone else since it was read; read it again and retry", r.Label)
+			}
 			h[i] = r
 			m.releases[deploymentKey] = h
 			return nil
 		}
 	}
 	return notFound("release %s not found", r.Label)
+}
+
+// SameRelease reports whether a and b are equal in every field, upload times
+// compared as instants.
+func SameRelease(a, b Release) bool {
+	if !a.UploadTime.Equal(b.UploadTime) {
+		return false
+	}
+	a.UploadTime, b.UploadTime = time.Time{}, time.Time{}
+	return a == b
 }
 
 // AddCounts implements Store.

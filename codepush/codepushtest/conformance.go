@@ -95,14 +95,70 @@ func TestStore(t *testing.T, newStore func(t *testing.T) codepush.Store) {
 
 		up := h2[2]
 		up.Rollout, up.Disabled, up.AppVersion = 80, true, "~1.2.0"
-		require.NoError(t, s.UpdateRelease(ctx, key, up))
+		require.NoError(t, s.UpdateRelease(ctx, key, h2[2], up))
 		h3, err := s.Releases(ctx, key)
 		require.NoError(t, err)
 		require.Equal(t, 80, h3[2].Rollout)
 		require.True(t, h3[2].Disabled)
 		require.Equal(t, "~1.2.0", h3[2].AppVersion)
-		err = s.UpdateRelease(ctx, key, rel("v9", 100))
+		err = s.UpdateRelease(ctx, key, rel("v9", 100), rel("v9", 100))
 		require.Equal(t, codepush.KindNotFound, codepush.KindOf(err), "updating a missing label: %v", err)
+
+		// UpdateRelease is a compare-and-swap on the whole row: an update
+		// computed from a stale read (h2[2] was read before the update
+		// above) is a conflict and changes nothing.
+		stale := h2[2]
+		stale.Description = "stale patch"
+		err = s.UpdateRelease(ctx, key, h2[2], stale)
+		require.Equal(t, codepush.KindConflict, codepush.KindOf(err), "updating from a stale read: %v", err)
+		h4, err := s.Releases(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, h3, h4, "a failed compare-and-swap changes nothing")
+
+		// Appending completes the previous latest rollout; a patch read
+		// before the append (rollout 80) must not bring the 80 back.
+		before := h4[2]
+		require.NoError(t, s.AppendRelease(ctx, key, rel("v4", 100)))
+		reenable := before
+		reenable.Disabled = false
+		err = s.UpdateRelease(ctx, key, before, reenable)
+		require.Equal(t, codepush.KindConflict, codepush.KindOf(err), "a patch read before an append: %v", err)
+		h5, err := s.Releases(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, 100, h5[2].Rollout, "the append's rollout completion stands")
+		require.True(t, h5[2].Disabled)
+
+		// Each field takes part in the comparison.
+		cur := h5[2]
+		for name, mutate := range map[string]func(r *codepush.Release){
+			"appVersion":  func(r *codepush.Release) { r.AppVersion = "9.9.9" },
+			"description": func(r *codepush.Release) { r.Description = "other" },
+			"mandatory":   func(r *codepush.Release) { r.Mandatory = !r.Mandatory },
+			"disabled":    func(r *codepush.Release) { r.Disabled = !r.Disabled },
+			"rollout":     func(r *codepush.Release) { r.Rollout = 7 },
+			"packageHash": func(r *codepush.Release) { r.PackageHash = "other" },
+			"size":        func(r *codepush.Release) { r.Size++ },
+			"blobKey":     func(r *codepush.Release) { r.BlobKey = "other" },
+			"blobURL":     func(r *codepush.Release) { r.BlobURL = "https://other" },
+			"method":      func(r *codepush.Release) { r.Method = codepush.MethodPromote },
+			"original":    func(r *codepush.Release) { r.OriginalLabel, r.OriginalDeployment = "v1", "Staging" },
+			"releasedBy":  func(r *codepush.Release) { r.ReleasedBy = "eve" },
+			"commit":      func(r *codepush.Release) { r.Commit = "bad" },
+			"uploadTime":  func(r *codepush.Release) { r.UploadTime = r.UploadTime.Add(time.Second) },
+		} {
+			wrong := cur
+			mutate(&wrong)
+			next := cur
+			next.Description = "changed"
+			err := s.UpdateRelease(ctx, key, wrong, next)
+			require.Equal(t, codepush.KindConflict, codepush.KindOf(err), "old differing in %s: %v", name, err)
+		}
+		h6, err := s.Releases(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, h5, h6)
+		next := cur
+		next.Description = "changed"
+		require.NoError(t, s.UpdateRelease(ctx, key, cur, next))
 	})
 
 	t.Run("counts", func(t *testing.T) {

@@ -323,20 +323,37 @@ func (c *CodePush) AppendRelease(ctx context.Context, deploymentKey string, r co
 	return err
 }
 
-// UpdateRelease implements codepush.Store.
-func (c *CodePush) UpdateRelease(ctx context.Context, deploymentKey string, r codepush.Release) error {
+// UpdateRelease implements codepush.Store as a compare-and-swap: the row is
+// rewritten only while every column still holds old's value, so a Patch
+// read before another replica's change (a patch, or AppendRelease
+// completing the rollout) fails with a conflict instead of undoing it.
+func (c *CodePush) UpdateRelease(ctx context.Context, deploymentKey string, old, r codepush.Release) error {
+	if old.Label != r.Label {
+		return &codepush.Error{Kind: codepush.KindInvalid, Field: "label", Value: r.Label, Message: "an update cannot change the label " + old.Label}
+	}
 	err := c.change(ctx, func(tx *Store) ([]string, error) {
+		args := append(releaseArgs(deploymentKey, r), releaseArgs(deploymentKey, old)[2:]...)
 		res, err := tx.q.ExecContext(ctx, `UPDATE codepush_releases SET app_version = $3, description = $4, mandatory = $5, disabled = $6,
 			rollout = $7, package_hash = $8, size = $9, blob_key = $10, blob_url = $11, method = $12, original_label = $13,
 			original_deployment = $14, released_by = $15, commit_sha = $16, upload_time = $17
-			WHERE deployment_key = $1 AND label = $2`, releaseArgs(deploymentKey, r)...)
+			WHERE deployment_key = $1 AND label = $2 AND app_version = $18 AND description = $19 AND mandatory = $20 AND disabled = $21
+			AND rollout = $22 AND package_hash = $23 AND size = $24 AND blob_key = $25 AND blob_url = $26 AND method = $27
+			AND original_label = $28 AND original_deployment = $29 AND released_by = $30 AND commit_sha = $31 AND upload_time = $32`, args...)
 		if err != nil {
 			return nil, err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return nil, err
 		} else if n == 0 {
-			return nil, cpNotFound("release %s not found", r.Label)
+			var exists int
+			err := tx.q.QueryRowContext(ctx, `SELECT 1 FROM codepush_releases WHERE deployment_key = $1 AND label = $2`, deploymentKey, r.Label).Scan(&exists)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, cpNotFound("release %s not found", r.Label)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return nil, cpConflict("release %s was changed by someone else since it was read; read it again and retry", r.Label)
 		}
 		return []string{deploymentKey}, nil
 	})
