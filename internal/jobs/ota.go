@@ -325,10 +325,16 @@ func (o *OTA) productionRelease(ctx context.Context, l release.Lane) (otaLaneDat
 }
 
 // Execute implements Executor on the lane's Production release. It reads
-// the release first and patches only what differs: advance and resume
-// enable it and raise its rollout (a rollout never shrinks), complete takes
-// it to 100 %, halt disables it, and rollback appends a copy of the release
-// before it — or, when there is none to go back to, disables it.
+// the release first and patches only what differs: advance raises its
+// rollout (a rollout never shrinks), resume and complete also enable it,
+// halt disables it, and rollback appends a copy of the newest enabled
+// release before it (CodePush disables ours as it does) — or, when there is
+// none to go back to or the gate refuses it, disables it.
+//
+// An advance of a lane that is neither halted nor paused never re-enables
+// the release: it was disabled by something else — a halt command racing
+// this tick, or an operator through the CodePush API — and undoing that
+// silently would serve it again. That advance fails with a reason instead.
 func (o *OTA) Execute(ctx context.Context, l release.Lane, d release.Decision) error {
 	switch d.Action {
 	case release.ActionAdvance, release.ActionComplete, release.ActionHalt, release.ActionRollback:
@@ -349,6 +355,10 @@ func (o *OTA) Execute(ctx context.Context, l release.Lane, d release.Decision) e
 			want = 100
 		}
 		if r.Disabled {
+			resuming := l.Status.State == release.StateHalted || l.Status.State == release.StatePaused
+			if d.Action != release.ActionComplete && !resuming {
+				return fmt.Errorf("release %s was disabled outside this rollout; resume the lane to re-enable it", r.Label)
+			}
 			info.Disabled = otaBool(false)
 		}
 		if cur := otaRollout(r); cur < want {
@@ -359,21 +369,27 @@ func (o *OTA) Execute(ctx context.Context, l release.Lane, d release.Decision) e
 			info.Disabled = otaBool(true)
 		}
 	case release.ActionRollback:
+		rolledBack := false
 		for _, later := range hist[i+1:] {
-			if later.Method == codepush.MethodRollback {
-				return nil // rolled back before
-			}
+			rolledBack = rolledBack || later.Method == codepush.MethodRollback
 		}
-		if i == len(hist)-1 {
+		if !rolledBack && i == len(hist)-1 {
+			// Rollback targets the newest enabled earlier release and
+			// disables ours; a conflict (nothing enabled to go back to, a
+			// different binary range, the gate) leaves disabling ours.
 			_, err := o.CodePush.Rollback(ctx, data.CodePushApp, codepush.Production, "")
-			if err == nil || codepush.KindOf(err) != codepush.KindConflict {
+			if err == nil {
+				return nil
+			}
+			if k := codepush.KindOf(err); k != codepush.KindConflict && k != codepush.KindInvalid {
 				return err
 			}
-			o.log().Info("no release to roll back to; disabling instead", "lane", l.ID, "label", r.Label, "reason", err.Error())
+			o.log().Info("cannot roll back; disabling instead", "lane", l.ID, "label", r.Label, "reason", err.Error())
 		}
-		if !r.Disabled {
-			info.Disabled = otaBool(true)
-		}
+		// Rolled back before, superseded, or nothing to go back to: ours
+		// must not be served either way. Patch reads the current state, so
+		// this is a no-op when the rollback already disabled it.
+		info.Disabled = otaBool(true)
 	}
 	if info.Disabled == nil && info.Rollout == nil {
 		return nil // already there

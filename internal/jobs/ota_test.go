@@ -446,3 +446,75 @@ func TestOTARollbackWithoutAnEarlierReleaseDisables(t *testing.T) {
 	require.Zero(t, b.offered(t, "v1"))
 	require.Equal(t, release.StateHalted, b.laneStatus(t, l).State)
 }
+
+// After an earlier lane was halted, the release before ours is disabled:
+// a rollback has nothing enabled to go back to and must stop serving ours,
+// not append a disabled copy and leave ours at 100 %.
+func TestOTARollbackAfterAHaltedLaneServesTheBadReleaseToNobody(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+	first := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
+	require.NoError(t, b.work(ctx, first))
+	require.NoError(t, b.ro.Pass(ctx))
+	_, err := b.ro.Command(ctx, first.ID, release.CmdHalt, "token:ana", "crash")
+	require.NoError(t, err)
+
+	second := b.lane(t, "v1.4.3", "c143", "bundle 1.4.3\n")
+	require.NoError(t, b.work(ctx, second))
+	require.NoError(t, b.ro.Pass(ctx))
+	prod := b.history(t, codepush.Production)
+	require.Len(t, prod, 2)
+	require.True(t, prod[0].Disabled)
+	require.Equal(t, 10, prod[1].Rollout)
+	require.NotZero(t, b.offered(t, "v2"))
+
+	_, err = b.ro.Command(ctx, second.ID, release.CmdRollback, "token:ana", "login broken")
+	require.NoError(t, err)
+	prod = b.history(t, codepush.Production)
+	require.Len(t, prod, 2, "no disabled copy of v1 is appended")
+	require.True(t, prod[1].Disabled, "the bad release is disabled")
+	require.Zero(t, b.offered(t, "v2"))
+	require.Zero(t, b.offered(t, "v1"))
+	require.Equal(t, release.StateHalted, b.laneStatus(t, second).State)
+}
+
+// An advance never re-enables a release something else disabled (an
+// operator through the CodePush API, or a halt racing the tick); only a
+// resume does.
+func TestOTAAdvanceDoesNotReenableAReleaseDisabledElsewhere(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
+	require.NoError(t, b.work(ctx, l))
+	require.NoError(t, b.ro.Pass(ctx)) // 10 %
+
+	disable := true
+	_, _, err := b.cp.Patch(codepush.WithActor(ctx, codepush.Actor{Name: "ops@example.com"}), "acme-ios", codepush.Production,
+		codepush.PackageInfo{Disabled: &disable})
+	require.NoError(t, err)
+
+	b.report(t, "v1", 20, 0)
+	b.now = b.now.Add(61 * time.Minute)
+	err = b.ro.Pass(ctx)
+	require.ErrorContains(t, err, "release v1 was disabled outside this rollout; resume the lane to re-enable it")
+	r := b.history(t, codepush.Production)[0]
+	require.True(t, r.Disabled, "still disabled")
+	require.Equal(t, 10, r.Rollout, "not advanced")
+	require.Zero(t, b.offered(t, "v1"))
+	st := b.laneStatus(t, l)
+	require.Equal(t, 10, st.Percent)
+	require.Contains(t, st.Reason, "resume the lane to re-enable it")
+
+	// The same advance executed for a lane that is rolling fails too, and
+	// for a halted lane (a resume) it enables the release again.
+	require.Error(t, b.ota.Execute(ctx, l, release.Decision{Action: release.ActionAdvance, Percent: 25}))
+	_, err = b.ro.Command(ctx, l.ID, release.CmdHalt, "token:ana", "look first")
+	require.NoError(t, err)
+	_, err = b.ro.Command(ctx, l.ID, release.CmdResume, "token:ana", "fine")
+	require.NoError(t, err)
+	r = b.history(t, codepush.Production)[0]
+	require.False(t, r.Disabled)
+	require.Equal(t, 10, r.Rollout)
+}
