@@ -22,6 +22,22 @@ const OTAFailureRate = "ota_failure_rate"
 // client-reported counters: failed / (installed + failed), where failed
 // counts the devices that rolled the update back. The samples are the
 // reports; with none, the observation is not Fresh and a gate holds.
+//
+// Residual risk: the counters come from unauthenticated report_status
+// requests, and the deployment key that authorises them ships inside every
+// app binary. The CodePush server refuses reports naming a label that is not
+// a release of the deployment, app versions that are not semantic versions
+// and oversized fields, so forged reports cannot create arbitrary counter
+// rows; but a well-formed forged report is indistinguishable from a real
+// one. Anyone who extracts the key can therefore inflate installs (diluting
+// a real failure rate, so a bad release advances) or failures (halting a
+// good one). Samples are reports, not distinct devices: the counters keep no
+// per-device state, and client ids are chosen by the client, so counting
+// distinct ids would not stop a forger either. Gate rules should set
+// min_samples well above what one device would send, and a lane whose
+// failure rate is suspiciously low can be halted by hand; a failure-rate
+// gate is a safety net for honest fleets, not a defence against a hostile
+// one.
 func OTAObservation(c codepush.Counts) release.Observation {
 	samples := c.Installed + c.Failed
 	if samples <= 0 {
