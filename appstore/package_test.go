@@ -14,7 +14,7 @@ import (
 // Every package documents itself with a "// Package x ..." comment.
 func TestPackagesHaveDocComments(t *testing.T) {
 	t.Parallel()
-	for _, dir := range []string{".", "appstoretest", filepath.Join("internal", "specvalidate")} {
+	for _, dir := range []string{".", "appstoretest", filepath.Join("appstoretest", "specvalidate")} {
 		pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi os.FileInfo) bool {
 			return !strings.HasSuffix(fi.Name(), "_test.go")
 		}, parser.ParseComments|parser.PackageClauseOnly)

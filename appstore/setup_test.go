@@ -15,7 +15,7 @@ import (
 
 	"github.com/swapjoy/releasepilot/appstore"
 	"github.com/swapjoy/releasepilot/appstore/appstoretest"
-	"github.com/swapjoy/releasepilot/appstore/internal/specvalidate"
+	"github.com/swapjoy/releasepilot/appstore/appstoretest/specvalidate"
 )
 
 // clock is a manual clock shared by the client, its token source and the fake.

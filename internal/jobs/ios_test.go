@@ -25,6 +25,7 @@ import (
 
 	"github.com/swapjoy/releasepilot/appstore"
 	"github.com/swapjoy/releasepilot/appstore/appstoretest"
+	"github.com/swapjoy/releasepilot/appstore/appstoretest/specvalidate"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
@@ -125,7 +126,9 @@ func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
 		o.options(&opts)
 	}
 	b.fake = appstoretest.New(opts)
-	srv := httptest.NewServer(b.fake)
+	// Every request the lane sends and every answer it reads is checked
+	// against Apple's OpenAPI description.
+	srv := httptest.NewServer(specvalidate.Handler(t, b.fake))
 	t.Cleanup(srv.Close)
 	key, _, err := b.fake.NewKey(iosKeyID, "57246542-96fe-1a63-e053-0824d011072a")
 	require.NoError(t, err)
