@@ -90,6 +90,8 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate app", app + "  - name: acme\n    repository: acme/other\n    webhook_secret: y\n", `apps[1].name: "acme" is used twice`},
 		{"bad notify event", "notify:\n  - {kind: slack, url: \"https://hooks.slack.com/services/x\", events: [halted, exploded]}\n", `notify[0].events[1]: "exploded" is not one of started, planned`},
 		{"bad notify url", "notify:\n  - {kind: webhook, url: \"ftp://x\"}\n", "notify[0].url: not an http(s) URL"},
+		{"asc key without key id", "appstore:\n  issuer_id: abc\n  private_key: \"-----BEGIN PRIVATE KEY-----\"\n", "appstore.key_id: empty while appstore.private_key is set"},
+		{"asc key not pem", "appstore:\n  key_id: K\n  issuer_id: abc\n  private_key: \"c2VjcmV0\"\n", "appstore.private_key: not a PKCS#8 PEM key"},
 		{"ios without bundle", app + "    ios:\n      enabled: true\n", "apps[0].ios.bundle_id: empty while ios.enabled is true"},
 	}
 	for _, tt := range tests {

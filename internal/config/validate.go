@@ -152,6 +152,22 @@ func (c *Config) Validate() error {
 	if c.Jobs.ReconcileInterval.D() < time.Second {
 		return fmt.Errorf("jobs.reconcile_interval: %s is shorter than 1s", c.Jobs.ReconcileInterval.D())
 	}
+	if c.AppStore.PrivateKey.IsSet() {
+		if c.AppStore.KeyID == "" {
+			return fmt.Errorf("appstore.key_id: empty while appstore.private_key is set")
+		}
+		if !c.AppStore.Individual && c.AppStore.IssuerID == "" {
+			return fmt.Errorf("appstore.issuer_id: empty for a team key (set appstore.individual: true for an individual key)")
+		}
+		if !strings.Contains(c.AppStore.PrivateKey.Value(), "-----BEGIN PRIVATE KEY-----") {
+			return fmt.Errorf("appstore.private_key: not a PKCS#8 PEM key (the .p8 file starts with -----BEGIN PRIVATE KEY-----)")
+		}
+	}
+	if c.AppStore.BaseURL != "" {
+		if err := checkURL("appstore.base_url", c.AppStore.BaseURL); err != nil {
+			return err
+		}
+	}
 	if err := checkURL("github.api_url", c.GitHub.APIURL); err != nil {
 		return err
 	}
