@@ -23,10 +23,36 @@ type edit struct {
 // returns false. When writing fails it returns true with the error.
 type plan func(ctx context.Context, e *edit) (bool, error)
 
+// commitOutcome is what is known of one commit request.
+type commitOutcome int
+
+const (
+	commitFailed  commitOutcome = iota // Play did not commit the edit, and never will
+	commitDone                         // Play committed the edit
+	commitUnknown                      // the request may or may not have been applied
+)
+
+// commitWatch follows the commit of edits whose outcome matters beyond the
+// track (the versionCode ledger). before runs just before each commit
+// request leaves (an error stops it); after learns how that commit ended.
+type commitWatch struct {
+	before func(ctx context.Context) error
+	after  func(ctx context.Context, outcome commitOutcome) error
+}
+
 // mutate runs p in fresh edits until one commits, p finds nothing to do, or a
 // permanent error. It reports whether the first plan that decided wanted a
 // change.
 func (c *Client) mutate(ctx context.Context, o *op, pkg string, p plan) (changed bool, err error) {
+	return c.mutateWatched(ctx, o, pkg, p, nil)
+}
+
+// mutateWatched is mutate with w told of every commit request and its
+// outcome. When a commit's outcome is unknown, w's edit is probed with
+// edits.delete before any fresh edit is inserted: a delete that succeeds
+// (or finds the edit deleted) proves Play never committed it, and "already
+// committed" proves it did.
+func (c *Client) mutateWatched(ctx context.Context, o *op, pkg string, p plan, w *commitWatch) (changed bool, err error) {
 	var last error
 	decided := false
 	for attempt := 1; attempt <= c.retry.MaxEdits; attempt++ {
@@ -60,7 +86,34 @@ func (c *Client) mutate(ctx context.Context, o *op, pkg string, p plan) (changed
 			e.discard(ctx)
 			return changed, nil
 		}
+		if w != nil {
+			if err := w.before(ctx); err != nil {
+				e.discard(ctx)
+				return changed, err
+			}
+		}
 		err = e.commit(ctx)
+		probed := false
+		if w != nil {
+			outcome := outcomeOf(err)
+			if outcome == commitUnknown && ctx.Err() == nil {
+				// A cancelled caller gets no more calls: the outcome stays
+				// unknown, and a later run reads it from Play's bundles.
+				outcome, probed = e.probe(ctx), true
+			}
+			if aerr := w.after(ctx, outcome); aerr != nil {
+				if err == nil {
+					return changed, aerr
+				}
+				if !probed {
+					e.discard(ctx)
+				}
+				return changed, errors.Join(err, aerr)
+			}
+			if outcome == commitDone {
+				return changed, nil // the answer was lost, the commit was not
+			}
+		}
 		if err == nil {
 			return changed, nil
 		}
@@ -68,12 +121,14 @@ func (c *Client) mutate(ctx context.Context, o *op, pkg string, p plan) (changed
 		// Play applied it) or the edit is gone. Re-read in a fresh edit.
 		if isTransient(err) || isEditGone(err) {
 			last = err
-			if attempt == c.retry.MaxEdits && isTransient(err) {
+			if attempt == c.retry.MaxEdits && isTransient(err) && !probed {
 				e.discard(ctx) // giving up: leave nothing open
 			}
 			continue
 		}
-		e.discard(ctx)
+		if !probed {
+			e.discard(ctx)
+		}
 		return changed, err
 	}
 	return changed, fmt.Errorf("playstore: %s on %s: no edit committed after %d attempts: %w", o.name, pkg, c.retry.MaxEdits, last)
@@ -114,6 +169,37 @@ func (e *edit) commit(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("playstore: %s: commit edit of %s: Play refused changesNotSentForReview both ways", e.o.name, e.pkg)
+}
+
+// outcomeOf reads a commit's answer. Only Play's own 4xx refusal proves the
+// edit was not committed; a 5xx, a lost connection, a cancelled context or
+// an unreadable answer leave it unknown.
+func outcomeOf(err error) commitOutcome {
+	if err == nil || alreadyCommitted(err) {
+		return commitDone
+	}
+	if g := apiErr(err); g != nil && g.Code >= 400 && g.Code < 500 {
+		return commitFailed
+	}
+	return commitUnknown
+}
+
+// probe finds out whether Play committed the edit after a commit with an
+// unknown outcome, by deleting it: a committed edit cannot be deleted and
+// says so, a deleted one can never commit. Anything else leaves the
+// outcome unknown.
+func (e *edit) probe(ctx context.Context) commitOutcome {
+	err := e.c.call(ctx, e.o, "edits.delete", true, func() error {
+		return e.c.pub.Edits.Delete(e.pkg, e.id).Context(ctx).Do()
+	})
+	switch {
+	case err == nil, editDeleted(err):
+		return commitFailed
+	case alreadyCommitted(err):
+		return commitDone
+	}
+	e.c.log.InfoContext(ctx, "playstore: could not tell whether an edit committed", "package", e.pkg, "err", err.Error())
+	return commitUnknown
 }
 
 // discard deletes the edit so nothing half-done lingers. Best effort: it

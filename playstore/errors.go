@@ -150,6 +150,25 @@ func isEditGone(err error) bool {
 		strings.Contains(m, "already been successfully committed")
 }
 
+// alreadyCommitted: Play says the edit was committed before.
+func alreadyCommitted(err error) bool {
+	g := apiErr(err)
+	if g == nil || g.Code != 400 {
+		return false
+	}
+	return hasReason(g, "editAlreadyCommitted") || strings.Contains(strings.ToLower(g.Message), "already been successfully committed")
+}
+
+// editDeleted: Play says the edit was deleted (by its owner, by a newer edit
+// of the same user, or by someone else's commit): it never committed.
+func editDeleted(err error) bool {
+	g := apiErr(err)
+	if g == nil || (g.Code != 400 && g.Code != 410) {
+		return false
+	}
+	return hasReason(g, "editDeleted") || strings.Contains(strings.ToLower(g.Message), "edit has been deleted")
+}
+
 func needsNotSentForReview(err error) bool {
 	g := apiErr(err)
 	return g != nil && g.Code == 400 && strings.Contains(g.Message, "set the query parameter changesNotSentForReview to true")

@@ -3,6 +3,8 @@ package playstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/url"
 	"testing"
@@ -251,25 +253,71 @@ func TestCrashBetweenStepsIsReRun(t *testing.T) {
 		require.True(t, res.Skipped, "no double upload")
 		require.Equal(t, uploads, tb.fake.Calls(playstoretest.MethodBundlesUpload))
 	})
-	t.Run("upload sent but never committed burns the versionCode", func(t *testing.T) {
+	t.Run("a commit that failed before Play applied it leaves the versionCode free", func(t *testing.T) {
 		t.Parallel()
 		tb := setup(t)
 		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultInternal})
 		data := playstoretest.FakeBundle(42, 2048)
-		_, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		res, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.NoError(t, err, "the edit was deleted, bundle and all: 42 goes again in a fresh edit")
+		require.False(t, res.Skipped)
+		require.Equal(t, sha256Hex(data), res.SHA256)
+		require.Equal(t, 2, tb.fake.Calls(playstoretest.MethodBundlesUpload))
+		require.Equal(t, 9, res.Calls, "insert, list, upload, commit (500), delete (the edit never committed); insert, list, upload, commit")
+		require.Equal(t, []int64{41, 42}, tb.fake.Bundles(pkg))
+		require.Equal(t, 0, tb.fake.OpenEdits(pkg))
+		st, err := tb.ledger.State(context.Background(), pkg, 42)
+		require.NoError(t, err)
+		require.Equal(t, playstore.VersionCodeCommitted, st)
+	})
+	t.Run("a commit Play applied but whose answer was lost is not redone", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultAfterApply})
+		data := playstoretest.FakeBundle(42, 2048)
+		res, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.NoError(t, err)
+		require.False(t, res.Skipped)
+		require.Equal(t, sha256Hex(data), res.SHA256)
+		require.Equal(t, 5, res.Calls, "insert, list, upload, commit (500), delete (already committed)")
+		require.Equal(t, 1, tb.fake.Calls(playstoretest.MethodBundlesUpload))
+		require.Equal(t, []int64{41, 42}, tb.fake.Bundles(pkg))
+	})
+	t.Run("a commit whose outcome stays unknown reserves the versionCode", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultInternal})
+		// The probe cannot tell either: every delete fails.
+		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsDelete, Kind: playstoretest.FaultUnavailable, Times: 5})
+		data := playstoretest.FakeBundle(42, 2048)
+		res, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
 		require.ErrorIs(t, err, playstore.ErrVersionCodeReused)
+		require.ErrorContains(t, err, "commit outcome is unknown")
 		var re *playstore.VersionCodeReusedError
 		require.True(t, errors.As(err, &re))
 		require.Equal(t, int64(43), re.Next)
+		require.Empty(t, res.SHA256, "Play does not hold the bundle: no hash is reported")
 		require.Equal(t, 1, tb.fake.Calls(playstoretest.MethodBundlesUpload), "42 was sent once and never again")
 		require.Equal(t, []int64{41}, tb.fake.Bundles(pkg))
 
 		next, err := tb.client.NextVersionCode(context.Background(), pkg)
 		require.NoError(t, err)
 		require.Equal(t, int64(43), next)
-		res := upload(t, tb, next, 2048)
+		res = upload(t, tb, next, 2048)
 		require.False(t, res.Skipped)
 		require.Equal(t, []int64{41, 43}, tb.fake.Bundles(pkg))
+	})
+	t.Run("an unknown commit that Play did apply is found on the next run", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultAfterApply})
+		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsDelete, Kind: playstoretest.FaultUnavailable, Times: 5})
+		data := playstoretest.FakeBundle(42, 2048)
+		res, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.NoError(t, err, "the fresh edit lists 42")
+		require.True(t, res.Skipped)
+		require.Equal(t, sha256Hex(data), res.SHA256)
+		require.Equal(t, 1, tb.fake.Calls(playstoretest.MethodBundlesUpload))
 	})
 	t.Run("versionCodes only go up", func(t *testing.T) {
 		t.Parallel()
@@ -346,18 +394,34 @@ func TestUploadFaults(t *testing.T) {
 		require.Equal(t, 5, tb.fake.Calls(playstoretest.MethodBundlesUpload), "session, three chunks, one resent")
 		require.Equal(t, []int64{41, 42}, tb.fake.Bundles(pkg))
 	})
-	t.Run("a failed upload request burns the versionCode", func(t *testing.T) {
+	t.Run("a failed upload request leaves the versionCode free", func(t *testing.T) {
 		t.Parallel()
 		tb := setup(t)
 		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodBundlesUpload, Kind: playstoretest.FaultInternal})
 		data := playstoretest.FakeBundle(42, 1024)
-		_, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		res, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
 		require.Error(t, err)
 		require.True(t, playstore.IsTemporary(err))
+		require.Empty(t, res.SHA256)
 		require.Equal(t, 0, tb.fake.OpenEdits(pkg))
-		_, err = tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
-		require.ErrorIs(t, err, playstore.ErrVersionCodeReused, "Play may have the bytes: 42 is never sent again")
-		require.Equal(t, 1, tb.fake.Calls(playstoretest.MethodBundlesUpload))
+		// No commit was ever requested for that edit: Play never held 42.
+		res, err = tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.NoError(t, err)
+		require.False(t, res.Skipped)
+		require.Equal(t, sha256Hex(data), res.SHA256)
+		require.Equal(t, 2, tb.fake.Calls(playstoretest.MethodBundlesUpload))
+		require.Equal(t, []int64{41, 42}, tb.fake.Bundles(pkg))
+	})
+	t.Run("a lower versionCode than one sent to commit is refused", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		require.NoError(t, tb.ledger.Record(context.Background(), pkg, 44))
+		require.NoError(t, tb.ledger.Committing(context.Background(), pkg, 44))
+		data := playstoretest.FakeBundle(43, 1024)
+		_, err := tb.client.UploadBundle(context.Background(), pkg, playstore.Bundle{VersionCode: 43, Content: bytes.NewReader(data), Size: int64(len(data))})
+		require.ErrorIs(t, err, playstore.ErrVersionCodeReused)
+		require.ErrorContains(t, err, "versionCode 44 was already sent to commit")
+		require.Zero(t, tb.fake.Calls(playstoretest.MethodBundlesUpload))
 	})
 	t.Run("a bundle whose manifest disagrees is refused", func(t *testing.T) {
 		t.Parallel()
@@ -371,6 +435,11 @@ func TestUploadFaults(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, int64(46), next, "both 44 and 45 count as used")
 	})
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 func TestGivingUpOnCommitsLeavesNothingOpen(t *testing.T) {

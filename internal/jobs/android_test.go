@@ -686,20 +686,45 @@ func TestAndroidLaneFailures(t *testing.T) {
 		androidGolden(t, "internal.json", b.fake.TrackJSON(androidPkg, playstore.TrackInternal))
 	})
 
-	t.Run("a failed upload burns the versionCode", func(t *testing.T) {
+	t.Run("a failed upload is sent again on the retry", func(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
 		b.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodBundlesUpload, Kind: playstoretest.FaultInternal, Times: 1})
 		err := b.work(t)
-		require.True(t, playstore.IsTemporary(err), "the upload's outcome is unknown: retried: %v", err)
+		require.True(t, playstore.IsTemporary(err), "a 5xx is retried: %v", err)
 		require.Equal(t, release.StatePending, b.status(t).State)
-		// River's retry: Play may have seen versionCode 42, so it is never
-		// sent again and the lane asks for a new build.
+		// River's retry: that edit never committed, so Play discarded it with
+		// the bundle, and versionCode 42 goes again.
+		require.NoError(t, b.work(t))
+		require.Equal(t, release.StateRolling, b.status(t).State)
+		require.Equal(t, []int64{41, 42}, b.fake.Bundles(androidPkg))
+		require.Equal(t, 2, b.fake.Calls(playstoretest.MethodBundlesUpload))
+		androidGolden(t, "internal.json", b.fake.TrackJSON(androidPkg, playstore.TrackInternal))
+	})
+
+	t.Run("a commit that failed before Play applied it is redone at once", func(t *testing.T) {
+		t.Parallel()
+		b := setupAndroid(t, store.SQLite, nil)
+		b.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultInternal, Times: 1})
+		require.NoError(t, b.work(t))
+		require.Equal(t, release.StateRolling, b.status(t).State)
+		require.Equal(t, []int64{41, 42}, b.fake.Bundles(androidPkg))
+		require.Equal(t, 2, b.fake.Calls(playstoretest.MethodBundlesUpload))
+		st, err := b.st.VersionCodes().State(ctx, androidPkg, 42)
+		require.NoError(t, err)
+		require.Equal(t, playstore.VersionCodeCommitted, st)
+	})
+
+	t.Run("a commit whose outcome is unknown fails the lane", func(t *testing.T) {
+		t.Parallel()
+		b := setupAndroid(t, store.SQLite, nil)
+		b.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultInternal, Times: 1})
+		b.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsDelete, Kind: playstoretest.FaultInternal, Times: 2})
 		var cancel *rivertype.JobCancelError
 		require.ErrorAs(t, b.work(t), &cancel)
 		st := b.status(t)
 		require.Equal(t, release.StateFailed, st.State)
-		require.Contains(t, st.Reason, "versionCode 42: it was sent to Play before in an edit that did not commit; build again with versionCode 43 or higher")
+		require.Contains(t, st.Reason, "versionCode 42: it was sent to Play in an edit whose commit outcome is unknown, so Play may hold it; build again with versionCode 43 or higher")
 		require.Equal(t, []int64{41}, b.fake.Bundles(androidPkg))
 		require.Equal(t, 1, b.fake.Calls(playstoretest.MethodBundlesUpload), "sent once, never again")
 	})

@@ -129,8 +129,9 @@ func TestVersionCodeLedgerInTransaction(t *testing.T) {
 	require.False(t, seen, "a rolled-back record is gone")
 }
 
-// A replica whose upload died after the bytes left makes the other replica
-// refuse that versionCode: the ratchet is shared through the database.
+// A replica whose upload failed before any commit leaves the versionCode
+// free for the other; one whose commit outcome is unknown makes the other
+// refuse it: the ratchet is shared through the database.
 func TestVersionCodeLedgerGuardsPlayAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines {
@@ -152,21 +153,108 @@ func TestVersionCodeLedgerGuardsPlayAcrossReplicas(t *testing.T) {
 				return c
 			}
 			ca, cb := client(a, "a@example.iam.gserviceaccount.com"), client(b, "b@example.iam.gserviceaccount.com")
-			aab := playstoretest.FakeBundle(42, 512)
-			bundle := playstore.Bundle{VersionCode: 42, Content: bytes.NewReader(aab), Size: int64(len(aab))}
+			bundle := func(vc int64) playstore.Bundle {
+				aab := playstoretest.FakeBundle(vc, 512)
+				return playstore.Bundle{VersionCode: vc, Content: bytes.NewReader(aab), Size: int64(len(aab))}
+			}
 
-			fake.Inject(playstoretest.Fault{Method: playstoretest.MethodBundlesUpload, Kind: playstoretest.FaultInternal, Times: 10})
-			_, err := ca.UploadBundle(ctx, "com.acme", bundle)
+			// The upload request fails: that edit never commits.
+			fake.Inject(playstoretest.Fault{Method: playstoretest.MethodBundlesUpload, Kind: playstoretest.FaultInternal})
+			_, err := ca.UploadBundle(ctx, "com.acme", bundle(42))
 			require.Error(t, err)
 			require.Equal(t, []int64{41}, fake.Bundles("com.acme"), "the upload never committed")
+			st, err := b.VersionCodes().State(ctx, "com.acme", 42)
+			require.NoError(t, err)
+			require.Equal(t, playstore.VersionCodeSent, st)
 
-			_, err = cb.UploadBundle(ctx, "com.acme", bundle)
+			res, err := cb.UploadBundle(ctx, "com.acme", bundle(42))
+			require.NoError(t, err, "the other replica uploads the same versionCode")
+			require.False(t, res.Skipped)
+			require.Equal(t, []int64{41, 42}, fake.Bundles("com.acme"))
+			st, err = a.VersionCodes().State(ctx, "com.acme", 42)
+			require.NoError(t, err)
+			require.Equal(t, playstore.VersionCodeCommitted, st)
+
+			// A commit whose outcome nobody can tell (the probe fails too).
+			fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsCommit, Kind: playstoretest.FaultInternal})
+			fake.Inject(playstoretest.Fault{Method: playstoretest.MethodEditsDelete, Kind: playstoretest.FaultInternal, Times: 5})
+			_, err = ca.UploadBundle(ctx, "com.acme", bundle(43))
+			require.ErrorIs(t, err, playstore.ErrVersionCodeReused)
+			require.Equal(t, []int64{41, 42}, fake.Bundles("com.acme"))
+
+			_, err = cb.UploadBundle(ctx, "com.acme", bundle(43))
 			var reused *playstore.VersionCodeReusedError
 			require.ErrorAs(t, err, &reused, fmt.Sprint(err))
-			require.EqualValues(t, 43, reused.Next)
+			require.EqualValues(t, 44, reused.Next)
 			next, err := cb.NextVersionCode(ctx, "com.acme")
 			require.NoError(t, err)
-			require.EqualValues(t, 43, next)
+			require.EqualValues(t, 44, next)
+		})
+	}
+}
+
+func TestVersionCodeLedgerStates(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			a, b := replicas(t, e)
+			la, lb := a.VersionCodes(), b.VersionCodes()
+			state := func(vc int64) playstore.VersionCodeState {
+				t.Helper()
+				st, err := lb.State(ctx, "com.acme", vc)
+				require.NoError(t, err)
+				return st
+			}
+			maxCommitted := func() int64 {
+				t.Helper()
+				m, err := lb.MaxCommitted(ctx, "com.acme")
+				require.NoError(t, err)
+				return m
+			}
+
+			require.Equal(t, playstore.VersionCodeUnseen, state(42))
+			require.NoError(t, la.Record(ctx, "com.acme", 42))
+			require.Equal(t, playstore.VersionCodeSent, state(42))
+			require.Zero(t, maxCommitted(), "sent only: Play holds nothing")
+
+			// Two commits in flight; one is known to have failed.
+			require.NoError(t, la.Committing(ctx, "com.acme", 42))
+			require.NoError(t, lb.Committing(ctx, "com.acme", 42))
+			require.Equal(t, playstore.VersionCodeCommitUnknown, state(42))
+			require.EqualValues(t, 42, maxCommitted())
+			require.NoError(t, la.NotCommitted(ctx, "com.acme", 42))
+			require.Equal(t, playstore.VersionCodeCommitUnknown, state(42), "the other commit is still unknown")
+			require.NoError(t, lb.NotCommitted(ctx, "com.acme", 42))
+			require.Equal(t, playstore.VersionCodeSent, state(42))
+			require.NoError(t, lb.NotCommitted(ctx, "com.acme", 42))
+			require.Equal(t, playstore.VersionCodeSent, state(42), "never below zero")
+			require.NoError(t, la.Record(ctx, "com.acme", 42))
+			require.Equal(t, playstore.VersionCodeSent, state(42))
+
+			require.NoError(t, la.Committing(ctx, "com.acme", 42))
+			require.NoError(t, la.Record(ctx, "com.acme", 42))
+			require.Equal(t, playstore.VersionCodeCommitUnknown, state(42), "Record never undoes Committing")
+			require.NoError(t, la.Committed(ctx, "com.acme", 42))
+			require.NoError(t, la.NotCommitted(ctx, "com.acme", 42))
+			require.Equal(t, playstore.VersionCodeCommitted, state(42), "committed is final")
+
+			// Committed straight away (Play listed a code never recorded).
+			require.NoError(t, lb.Committed(ctx, "com.acme", 50))
+			require.Equal(t, playstore.VersionCodeCommitted, state(50))
+			require.EqualValues(t, 50, maxCommitted())
+			require.NoError(t, la.Record(ctx, "com.acme", 60))
+			require.EqualValues(t, 50, maxCommitted())
+			m, err := la.Max(ctx, "com.acme")
+			require.NoError(t, err)
+			require.EqualValues(t, 60, m, "Max counts every recorded versionCode")
+			seen, err := la.Seen(ctx, "com.acme", 50)
+			require.NoError(t, err)
+			require.True(t, seen)
+
+			require.ErrorContains(t, la.Committing(ctx, "", 1), "package name is empty")
+			require.ErrorContains(t, la.Committed(ctx, "com.acme", -1), "versionCode -1 of com.acme must be positive")
 		})
 	}
 }
