@@ -60,8 +60,19 @@ func (s *Server) ServiceAccountJSON(baseURL, clientEmail string) ([]byte, error)
 	}, "", "  ")
 }
 
+// OAuth scopes of the two APIs the fake serves.
+const (
+	ScopeAndroidPublisher = "https://www.googleapis.com/auth/androidpublisher"
+	ScopeReporting        = "https://www.googleapis.com/auth/playdeveloperreporting"
+)
+
+// msgShortLivedJWT is Google's answer to an assertion whose iat and exp do
+// not make a token of at most an hour that is valid now.
+const msgShortLivedJWT = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim."
+
 type issuedToken struct {
 	email   string
+	scopes  []string
 	expires time.Time
 }
 
@@ -96,6 +107,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		Scope string `json:"scope"`
 		Aud   string `json:"aud"`
 		Exp   int64  `json:"exp"`
+		Iat   *int64 `json:"iat"`
 	}
 	if decodeSegment(parts[0], &hdr) != nil || decodeSegment(parts[1], &claims) != nil || hdr.Alg != "RS256" {
 		fail("malformed assertion")
@@ -118,19 +130,31 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		fail("Invalid JWT: audience " + strconv.Quote(claims.Aud) + ", want " + strconv.Quote(want) + ".")
 		return
 	}
-	if time.Unix(claims.Exp, 0).Before(time.Now()) {
-		fail("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.")
+	// Google wants iat, and at most an hour between iat and exp; the token
+	// must be valid now (a little clock skew is allowed).
+	now := time.Now()
+	const skew = 5 * 60
+	if claims.Iat == nil || claims.Exp <= *claims.Iat || claims.Exp-*claims.Iat > 3600 ||
+		*claims.Iat > now.Unix()+skew || time.Unix(claims.Exp, 0).Before(now) {
+		fail(msgShortLivedJWT)
 		return
 	}
-	if !strings.Contains(claims.Scope, "androidpublisher") && !strings.Contains(claims.Scope, "playdeveloperreporting") {
+	scopes := strings.Fields(claims.Scope)
+	if len(scopes) == 0 {
 		fail("Invalid OAuth scope or ID token audience provided.")
 		return
+	}
+	for _, sc := range scopes {
+		if sc != ScopeAndroidPublisher && sc != ScopeReporting {
+			fail("Invalid OAuth scope or ID token audience provided.")
+			return
+		}
 	}
 	raw := make([]byte, 16)
 	_, _ = rand.Read(raw)
 	tok := "ya29.fake-" + hex.EncodeToString(raw)
 	s.mu.Lock()
-	s.tokens[tok] = issuedToken{email: claims.Iss, expires: time.Now().Add(time.Hour)}
+	s.tokens[tok] = issuedToken{email: claims.Iss, scopes: scopes, expires: now.Add(time.Hour)}
 	s.tokenCount++
 	s.mu.Unlock()
 	writeJSON(w, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 3599})
@@ -144,18 +168,42 @@ func decodeSegment(seg string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// caller returns the service account a request's bearer token was issued to.
-func (s *Server) caller(r *http.Request) (string, error) {
+// caller returns the service account a request's bearer token was issued
+// to and the scopes it was granted.
+func (s *Server) caller(r *http.Request) (string, []string, error) {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok {
-		return "", fmt.Errorf("no bearer token")
+		return "", nil, fmt.Errorf("no bearer token")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it, ok := s.tokens[tok]
 	if !ok || time.Now().After(it.expires) {
-		return "", fmt.Errorf("unknown token")
+		return "", nil, fmt.Errorf("unknown token")
 	}
-	return it.email, nil
+	return it.email, it.scopes, nil
+}
+
+// scopeFor is the scope a method needs: the Reporting API's for vitals,
+// androidpublisher's for everything else.
+func scopeFor(method string) (scope, service string) {
+	if strings.HasPrefix(method, "vitals.") {
+		return ScopeReporting, "playdeveloperreporting.googleapis.com"
+	}
+	return ScopeAndroidPublisher, "androidpublisher.googleapis.com"
+}
+
+// insufficientScope is Google's answer to a valid token without the API's
+// scope: 403 PERMISSION_DENIED, reason insufficientPermissions, and an
+// ErrorInfo ACCESS_TOKEN_SCOPE_INSUFFICIENT, with the scope wanted in
+// WWW-Authenticate.
+func insufficientScope(w http.ResponseWriter, method string) {
+	scope, service := scopeFor(method)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="insufficient_scope", scope="`+scope+`"`)
+	e := &apiError{Code: 403, Message: "Request had insufficient authentication scopes.", Status: "PERMISSION_DENIED",
+		Errors: []errorItem{{Message: "Insufficient Permission", Domain: "global", Reason: "insufficientPermissions"}},
+		Details: []map[string]any{{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+			"domain": "googleapis.com", "metadata": map[string]string{"service": service, "method": method}}}}
+	writeError(w, e)
 }

@@ -12,6 +12,8 @@ type apiError struct {
 	Message string      `json:"message"`
 	Errors  []errorItem `json:"errors"`
 	Status  string      `json:"status"`
+	// Details are google.rpc detail messages, e.g. an ErrorInfo.
+	Details []map[string]any `json:"details,omitempty"`
 }
 
 type errorItem struct {
@@ -52,6 +54,7 @@ const (
 	msgFractionNotBelow1  = "User fraction must be lower than one"
 	msgNoUpgradePath      = "You cannot rollout this release because it does not allow any existing users to upgrade to the newly added APKs."
 	msgVersionCodeUsed    = "APK specifies a version code that has already been used."
+	msgDraftAppOnlyDrafts = "Only releases with status draft may be created on draft app."
 	// MsgChangesNotSentForReviewRequired is the commit error of an app whose
 	// last review was rejected.
 	MsgChangesNotSentForReviewRequired = "Edit could not be committed due to an error. Changes cannot be sent for review automatically. Please set the query parameter changesNotSentForReview to true. Once committed, the changes in this edit can be sent for review from the Google Play Console UI."

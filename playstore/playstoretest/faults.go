@@ -1,8 +1,10 @@
 package playstoretest
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,6 +39,18 @@ func (f *Fault) write(w http.ResponseWriter) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
 	}
 	writeError(w, f.apiError())
+}
+
+// writeOAuth answers as the OAuth token endpoint does: a JSON body with
+// error and error_description rather than the API error envelope.
+func (f *Fault) writeOAuth(w http.ResponseWriter) {
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
+	}
+	e := f.apiError()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(e.Code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": strings.ToLower(e.Status), "error_description": e.Message})
 }
 
 // Inject queues a fault. Faults for the same method are used in order.

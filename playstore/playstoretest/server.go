@@ -7,9 +7,14 @@
 // commit invalidating every other edit, edit expiry on an injectable clock, at
 // most one release per status per track, fraction rules per status,
 // case-sensitive statuses, the path and body track names matching, no
-// release below the live versionCode, the review flag of edits.commit, and
-// bearer tokens it issued itself. Failures (5xx, 429, quota 403, a commit that
-// fails after it was applied) can be injected per method.
+// release below the live versionCode and no versionCode newly added to a
+// track below one active on another track, only drafts on a draft app
+// (SetDraftApp), the review flag of edits.commit, and bearer tokens it
+// issued itself, each good only for the scopes it was granted (403
+// insufficient scopes otherwise) and only from an assertion with iat and at
+// most an hour to exp. Failures (5xx, 429, quota 403, a commit that fails
+// after it was applied) can be injected per method, the token endpoint
+// (MethodToken) included.
 //
 // Behaviour Play leaves undocumented is chosen strictly and said so where it
 // is implemented:
@@ -170,6 +175,9 @@ type app struct {
 	// refusalDeletes: a review-flag refusal throws the edit away (a
 	// third-party report says Play does; unverified).
 	refusalDeletes bool
+	// draft: the app was never published; only draft releases may be
+	// written to its tracks.
+	draft bool
 }
 
 type bundle struct {
@@ -215,6 +223,15 @@ func (s *Server) SetReviewMode(pkg string, m ReviewMode) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mustApp(pkg).review = m
+}
+
+// SetDraftApp marks the app as never published (a draft app): Play then
+// refuses every release whose status is not draft with "Only releases with
+// status draft may be created on draft app."
+func (s *Server) SetDraftApp(pkg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustApp(pkg).draft = true
 }
 
 // SetQueriesPerMinute limits API requests per minute of the fake's clock, as
@@ -434,6 +451,13 @@ func cloneTracks(m map[string][]Release) map[string][]Release {
 // Reporting API, all at the host root.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/token" {
+		s.mu.Lock()
+		s.calls[MethodToken]++
+		s.mu.Unlock()
+		if f := s.takeFault(MethodToken, false); f != nil {
+			f.writeOAuth(w)
+			return
+		}
 		s.handleToken(w, r)
 		return
 	}
@@ -474,9 +498,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(rec.body.Bytes())
 	}()
 
-	user, err := s.caller(r)
+	user, scopes, err := s.caller(r)
 	if err != nil {
 		writeError(rec, newAPIError(401, "global", "unauthorized", "UNAUTHENTICATED", msgUnauthenticated))
+		return
+	}
+	if want, _ := scopeFor(method); !slices.Contains(scopes, want) {
+		insufficientScope(rec, method)
 		return
 	}
 	if s.overQuota() {
@@ -694,20 +722,47 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, user, pkg, id st
 }
 
 // validateCommit holds the rules Play checks across tracks at validate and
-// commit time: no active release below the track's live completed release.
+// commit time: a served release must not be below the track's live
+// completed release, and versionCodes newly added to a track must not be
+// below one active (completed or in progress) on another track, or no
+// existing user could upgrade to them (google-play.md §2.6).
 func validateCommit(a *app, e *edit) *apiError {
-	for name, rels := range e.tracks {
+	top := func(vcs []int64) int64 { return slices.Max(append([]int64{0}, vcs...)) }
+	served := func(r Release) bool { return r.Status == StatusInProgress || r.Status == StatusCompleted }
+	for _, name := range slices.Sorted(maps.Keys(e.tracks)) {
+		rels := e.tracks[name]
 		var live int64
+		onTrack := map[int64]bool{} // versionCodes already served on this track
 		for _, r := range a.tracks[name] {
 			if r.Status == StatusCompleted {
-				live = max(live, slices.Max(append([]int64{0}, r.VersionCodes...)))
+				live = max(live, top(r.VersionCodes))
+			}
+			if served(r) || r.Status == StatusHalted {
+				for _, vc := range r.VersionCodes {
+					onTrack[vc] = true
+				}
+			}
+		}
+		var elsewhere int64
+		for other, orels := range e.tracks {
+			if other == name {
+				continue
+			}
+			for _, r := range orels {
+				if served(r) {
+					elsewhere = max(elsewhere, top(r.VersionCodes))
+				}
 			}
 		}
 		for _, r := range rels {
-			if r.Status != StatusInProgress && r.Status != StatusCompleted {
+			if !served(r) {
 				continue
 			}
-			if slices.Max(append([]int64{0}, r.VersionCodes...)) < live {
+			if top(r.VersionCodes) < live {
+				return forbidden(msgNoUpgradePath)
+			}
+			added := slices.ContainsFunc(r.VersionCodes, func(vc int64) bool { return !onTrack[vc] })
+			if added && top(r.VersionCodes) < elsewhere {
 				return forbidden(msgNoUpgradePath)
 			}
 		}
@@ -751,7 +806,7 @@ func (s *Server) putTrack(w http.ResponseWriter, r *http.Request, user, pkg, id,
 	rels, aerr := parseTrack(track, body)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, e, lerr := s.lookupEdit(user, pkg, id)
+	a, e, lerr := s.lookupEdit(user, pkg, id)
 	if lerr != nil {
 		writeError(w, lerr)
 		return
@@ -759,6 +814,14 @@ func (s *Server) putTrack(w http.ResponseWriter, r *http.Request, user, pkg, id,
 	if aerr != nil {
 		writeError(w, aerr)
 		return
+	}
+	if a.draft {
+		for _, rel := range rels {
+			if rel.Status != StatusDraft {
+				writeError(w, badRequest(msgDraftAppOnlyDrafts))
+				return
+			}
+		}
 	}
 	if _, ok := e.tracks[track]; !ok {
 		writeError(w, notFound("Track not found: "+track+"."))

@@ -29,6 +29,7 @@ type testBundle struct {
 	url   string
 	token string
 	svc   *androidpublisher.Service
+	sa    []byte
 }
 
 // setup returns a fake with one app, a token for it, and a raw Go client.
@@ -49,7 +50,7 @@ func setup(t *testing.T) *testBundle {
 	require.NoError(t, err)
 	svc, err := androidpublisher.NewService(ctx, option.WithAuthCredentialsJSON(option.ServiceAccount, sa), option.WithEndpoint(srv.URL+"/"))
 	require.NoError(t, err)
-	return &testBundle{fake: fake, url: srv.URL, token: tok.AccessToken, svc: svc}
+	return &testBundle{fake: fake, url: srv.URL, token: tok.AccessToken, svc: svc, sa: sa}
 }
 
 func (tb *testBundle) do(t *testing.T, method, path, body string) (int, string) {
