@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -98,4 +99,45 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 	require.NotContains(t, err.Error(), "ya29.")
 	require.NotContains(t, err.Error(), "PRIVATE KEY")
 	require.False(t, strings.Contains(err.Error(), string(tb.saJSON[:40])))
+}
+
+func TestTokenEndpointFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("a 5xx from the token endpoint is retried", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodToken, Kind: playstoretest.FaultUnavailable})
+		ts, err := tb.client.Track(ctx, pkg, "production")
+		require.NoError(t, err)
+		require.Len(t, ts.Releases, 1)
+		require.Equal(t, 2, tb.fake.Calls(playstoretest.MethodToken), "the failed token request and its retry")
+		require.Equal(t, 1, tb.fake.TokensIssued())
+		require.Equal(t, []time.Duration{time.Second}, tb.slept(), "one backoff")
+	})
+	t.Run("a token endpoint that stays down gives a temporary error", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		tb.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodToken, Kind: playstoretest.FaultInternal, Times: 100})
+		_, err := tb.client.Track(ctx, pkg, "production")
+		require.Error(t, err)
+		require.True(t, playstore.IsTemporary(err), "a job may try again later: %v", err)
+		require.Equal(t, 5, tb.fake.Calls(playstoretest.MethodToken), "MaxAttempts token requests")
+		require.Zero(t, tb.fake.Calls(playstoretest.MethodEditsInsert), "no API request went out without a token")
+		require.NotContains(t, err.Error(), "PRIVATE KEY")
+	})
+	t.Run("a refused grant is not retried", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t)
+		// A key the fake never issued: invalid_grant, 400.
+		other := playstoretest.New(time.Now())
+		sa, err := other.ServiceAccountJSON(tb.url, "stranger@fake-project.iam.gserviceaccount.com")
+		require.NoError(t, err)
+		c := tb.newClient(t, sa)
+		_, err = c.Track(ctx, pkg, "production")
+		require.Error(t, err)
+		require.False(t, playstore.IsTemporary(err), "a wrong key does not heal: %v", err)
+		require.Equal(t, 1, tb.fake.Calls(playstoretest.MethodToken))
+		require.Empty(t, tb.slept())
+	})
 }

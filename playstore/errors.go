@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 
+	"cloud.google.com/go/auth"
+	"golang.org/x/oauth2"
 	"google.golang.org/api/googleapi"
 )
 
@@ -128,12 +130,31 @@ func isTransient(err error) bool {
 		}
 		return false
 	}
+	if code, ok := tokenStatus(err); ok {
+		// The token endpoint answered: its 5xx and 429 pass, a refused key
+		// or grant (400 invalid_grant, 401) does not.
+		return code >= 500 || code == 429 || code == 408
+	}
 	var ne net.Error
 	if errors.As(err, &ne) {
 		return true
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF") || strings.Contains(msg, "connection refused")
+}
+
+// tokenStatus is the HTTP status of a failed OAuth token request inside
+// err, from either auth library the Go client may use.
+func tokenStatus(err error) (int, bool) {
+	var ae *auth.Error
+	if errors.As(err, &ae) && ae.Response != nil {
+		return ae.Response.StatusCode, true
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		return re.Response.StatusCode, true
+	}
+	return 0, false
 }
 
 // isEditGone: the edit can no longer be used; start from a fresh one.
