@@ -16,5 +16,11 @@
 // track. Reads and track writes inside an edit are retried with backoff on
 // 5xx, 429 and Play's 403 rateLimitExceeded.
 //
+// A versionCode is spent only once it may be in a committed edit: the
+// VersionCodeLedger notes each commit before it is requested and how it
+// ended. An upload whose edit Play never committed (Play discards such an
+// edit with its bundles) is sent again with the same versionCode; one whose
+// commit outcome stays unknown is refused until Play lists it.
+//
 // The fake in playstoretest stands in for Play in tests.
 package playstore
