@@ -258,3 +258,34 @@ func TestVersionCodeLedgerStates(t *testing.T) {
 		})
 	}
 }
+
+// Rows recorded before migration 0007 never said whether they committed:
+// they count as an unknown commit, so upgrading never frees a versionCode.
+func TestVersionCodeStateMigrationKeepsOldRowsReserved(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s, _ := replicas(t, e)
+			require.NoError(t, s.VersionCodes().Record(ctx, "com.acme", 42))
+			// Back to the schema before 0007, with the row as it was then.
+			for _, q := range []string{
+				`ALTER TABLE play_version_codes DROP COLUMN pending_commits`,
+				`ALTER TABLE play_version_codes DROP COLUMN committed_at`,
+				`DELETE FROM releasepilot_migrations WHERE version = 7`,
+			} {
+				_, err := s.DB.SQL.ExecContext(ctx, q)
+				require.NoError(t, err, q)
+			}
+			require.NoError(t, s.DB.Migrate(ctx, nil))
+			st, err := s.VersionCodes().State(ctx, "com.acme", 42)
+			require.NoError(t, err)
+			require.Equal(t, playstore.VersionCodeCommitUnknown, st)
+			require.NoError(t, s.VersionCodes().Record(ctx, "com.acme", 43))
+			st, err = s.VersionCodes().State(ctx, "com.acme", 43)
+			require.NoError(t, err)
+			require.Equal(t, playstore.VersionCodeSent, st, "new rows start as sent")
+		})
+	}
+}
