@@ -99,23 +99,6 @@ func (a *Android) log() *slog.Logger {
 	return a.Log
 }
 
-// laneFailure is a problem a retry cannot fix: the lane fails with reason.
-type laneFailure struct{ reason string }
-
-func (e *laneFailure) Error() string { return e.reason }
-
-func failLane(format string, args ...any) error {
-	return &laneFailure{reason: fmt.Sprintf(format, args...)}
-}
-
-// laneWait asks the job to look again later.
-type laneWait struct {
-	after  time.Duration
-	reason string
-}
-
-func (e *laneWait) Error() string { return e.reason }
-
 // playFailure sorts a Play error: Play's answers that say the request or the
 // track is wrong fail the lane; everything else (5xx, quota, network, the
 // database behind the versionCode ledger) is retried.
@@ -163,12 +146,7 @@ func (w *AndroidLaneWorker) Timeout(*river.Job[AndroidLaneArgs]) time.Duration {
 // NextRetry backs off from 30 s, doubling up to 15 minutes: Play's outages
 // and quota windows are short, and a release should not sit for hours.
 func (w *AndroidLaneWorker) NextRetry(job *river.Job[AndroidLaneArgs]) time.Time {
-	attempt := 1
-	if job != nil && job.JobRow != nil && job.Attempt > 0 {
-		attempt = job.Attempt
-	}
-	d := 30 * time.Second << min(attempt-1, 10)
-	return time.Now().Add(min(d, 15*time.Minute))
+	return laneRetryAt(job.JobRow)
 }
 
 // Work runs the lane until it is handed to the reconciler. Play refusals
@@ -176,36 +154,7 @@ func (w *AndroidLaneWorker) NextRetry(job *river.Job[AndroidLaneArgs]) time.Time
 // return the error so River retries; waiting for CI's bundle snoozes.
 func (w *AndroidLaneWorker) Work(ctx context.Context, job *river.Job[AndroidLaneArgs]) error {
 	a := w.Android
-	laneID := job.Args.LaneID
-	err := a.runLane(ctx, laneID)
-	if err == nil {
-		return nil
-	}
-	var wait *laneWait
-	var fail *laneFailure
-	var cancel *river.JobCancelError
-	switch {
-	case errors.As(err, &cancel):
-		return err
-	case errors.As(err, &wait):
-		return river.JobSnooze(wait.after)
-	case errors.Is(err, store.ErrNotFound) && !errors.As(err, &fail):
-		return river.JobCancel(err)
-	case errors.As(err, &fail):
-		if ferr := LaneFailed(ctx, a.Store, laneID, fail.reason, a.now()); ferr != nil {
-			return fmt.Errorf("record failure of lane %s (%s): %w", laneID, fail.reason, ferr)
-		}
-		a.log().Warn("android lane failed", "lane", laneID, "reason", fail.reason)
-		return river.JobCancel(err)
-	}
-	if job.JobRow != nil && job.MaxAttempts > 0 && job.Attempt >= job.MaxAttempts {
-		reason := fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, err)
-		if ferr := LaneFailed(ctx, a.Store, laneID, reason, a.now()); ferr != nil {
-			return errors.Join(err, ferr)
-		}
-	}
-	a.log().Info("android lane will retry", "lane", laneID, "err", err)
-	return err
+	return laneAttempt(ctx, a.Store, a.log(), "android", job.Args.LaneID, job.JobRow, a.now(), a.runLane(ctx, job.Args.LaneID))
 }
 
 // runLane is one run of the lane job: bundle, internal track, ready.

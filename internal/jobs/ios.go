@@ -163,12 +163,7 @@ func (w *IOSLaneWorker) Timeout(*river.Job[IOSLaneArgs]) time.Duration { return 
 // NextRetry backs off from 30 s, doubling up to 15 minutes: App Store
 // Connect's outages are usually short.
 func (w *IOSLaneWorker) NextRetry(job *river.Job[IOSLaneArgs]) time.Time {
-	attempt := 1
-	if job != nil && job.JobRow != nil && job.Attempt > 0 {
-		attempt = job.Attempt
-	}
-	d := 30 * time.Second << min(attempt-1, 10)
-	return time.Now().Add(min(d, 15*time.Minute))
+	return laneRetryAt(job.JobRow)
 }
 
 // Work runs the lane until it is handed to the reconciler. Refusals by App
@@ -180,42 +175,16 @@ func (w *IOSLaneWorker) Work(ctx context.Context, job *river.Job[IOSLaneArgs]) e
 	x := w.IOS
 	laneID := job.Args.LaneID
 	err := x.runLane(ctx, laneID)
-	if err == nil {
-		return nil
-	}
-	var wait *laneWait
 	var budget *iosBudgetWait
-	var fail *laneFailure
-	var cancel *river.JobCancelError
-	switch {
-	case errors.As(err, &cancel):
-		return err
-	case errors.As(err, &wait):
-		return river.JobSnooze(wait.after)
-	case errors.As(err, &budget):
+	if errors.As(err, &budget) {
 		// Say why the lane stands still; the snooze is the retry.
 		if l, lerr := x.Store.GetLane(ctx, laneID); lerr == nil {
 			_ = LaneProgress(ctx, x.Store, l, "ios.rate_limited", map[string]any{"reason": budget.reason}, x.now())
 		}
 		x.log().Warn("ios lane waits for App Store Connect's hourly budget", "lane", laneID, "after", budget.after.String())
 		return river.JobSnooze(budget.after)
-	case errors.Is(err, store.ErrNotFound) && !errors.As(err, &fail):
-		return river.JobCancel(err)
-	case errors.As(err, &fail):
-		if ferr := LaneFailed(ctx, x.Store, laneID, fail.reason, x.now()); ferr != nil {
-			return fmt.Errorf("record failure of lane %s (%s): %w", laneID, fail.reason, ferr)
-		}
-		x.log().Warn("ios lane failed", "lane", laneID, "reason", fail.reason)
-		return river.JobCancel(err)
 	}
-	if job.JobRow != nil && job.MaxAttempts > 0 && job.Attempt >= job.MaxAttempts {
-		reason := fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, err)
-		if ferr := LaneFailed(ctx, x.Store, laneID, reason, x.now()); ferr != nil {
-			return errors.Join(err, ferr)
-		}
-	}
-	x.log().Info("ios lane will retry", "lane", laneID, "err", err)
-	return err
+	return laneAttempt(ctx, x.Store, x.log(), "ios", laneID, job.JobRow, x.now(), err)
 }
 
 // iosRun is one run of a lane job.

@@ -3,10 +3,13 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
@@ -148,4 +151,69 @@ func LaneProgress(ctx context.Context, st *store.Store, l release.Lane, kind str
 	details["platform"] = string(l.Platform)
 	_, err := st.AppendEvent(ctx, release.Event{At: now, Actor: "system", ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: kind, Details: details})
 	return err
+}
+
+// laneFailure is a problem a retry cannot fix: the lane fails with reason.
+type laneFailure struct{ reason string }
+
+func (e *laneFailure) Error() string { return e.reason }
+
+func failLane(format string, args ...any) error {
+	return &laneFailure{reason: fmt.Sprintf(format, args...)}
+}
+
+// laneWait asks the job to look again later.
+type laneWait struct {
+	after  time.Duration
+	reason string
+}
+
+func (e *laneWait) Error() string { return e.reason }
+
+// laneAttempt turns the outcome of one run of a store lane job into River's
+// answer: done; a snooze for a wait; a failed lane (with its reason recorded)
+// and a cancelled job for a problem no retry can fix; a cancelled job for a
+// lane that no longer exists; otherwise the error, so River retries with the
+// worker's backoff — and on the last attempt the lane fails saying so.
+func laneAttempt(ctx context.Context, st *store.Store, log *slog.Logger, platform, laneID string, row *rivertype.JobRow, now time.Time, err error) error {
+	if err == nil {
+		return nil
+	}
+	var wait *laneWait
+	var fail *laneFailure
+	var cancel *river.JobCancelError
+	switch {
+	case errors.As(err, &cancel):
+		return err
+	case errors.As(err, &wait):
+		return river.JobSnooze(wait.after)
+	case errors.Is(err, store.ErrNotFound) && !errors.As(err, &fail):
+		return river.JobCancel(err)
+	case errors.As(err, &fail):
+		if ferr := LaneFailed(ctx, st, laneID, fail.reason, now); ferr != nil {
+			return fmt.Errorf("record failure of lane %s (%s): %w", laneID, fail.reason, ferr)
+		}
+		log.Warn(platform+" lane failed", "lane", laneID, "reason", fail.reason)
+		return river.JobCancel(err)
+	}
+	if row != nil && row.MaxAttempts > 0 && row.Attempt >= row.MaxAttempts {
+		reason := fmt.Sprintf("gave up after %d attempts: %v", row.Attempt, err)
+		if ferr := LaneFailed(ctx, st, laneID, reason, now); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+	}
+	log.Info(platform+" lane will retry", "lane", laneID, "err", err)
+	return err
+}
+
+// laneRetryAt backs a store lane job off from 30 s, doubling up to 15
+// minutes: store outages and quota windows are short, and a release should
+// not sit for hours.
+func laneRetryAt(row *rivertype.JobRow) time.Time {
+	attempt := 1
+	if row != nil && row.Attempt > 0 {
+		attempt = row.Attempt
+	}
+	d := 30 * time.Second << min(attempt-1, 10)
+	return time.Now().Add(min(d, 15*time.Minute))
 }
