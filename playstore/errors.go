@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 
 	"cloud.google.com/go/auth"
@@ -141,6 +142,15 @@ func isTransient(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF") || strings.Contains(msg, "connection refused")
+}
+
+// CredentialsRefused reports whether Google's token endpoint refused the
+// service account outright (a 4xx other than 408 and 429: a revoked or
+// deleted key, a wrong project). Retrying cannot help; a person must fix the
+// credentials.
+func CredentialsRefused(err error) bool {
+	code, ok := tokenStatus(err)
+	return ok && code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests
 }
 
 // tokenStatus is the HTTP status of a failed OAuth token request inside

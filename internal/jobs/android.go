@@ -112,6 +112,11 @@ func playFailure(step string, err error) error {
 	if playstore.IsTemporary(err) {
 		return fmt.Errorf("%s: %w", step, err)
 	}
+	// Google's token endpoint refusing the service account (revoked or
+	// deleted key, wrong project) needs a person, not a retry.
+	if playstore.CredentialsRefused(err) {
+		return &laneFailure{reason: step + ": Google refused the service account's credentials; check playstore.service_account"}
+	}
 	for _, kind := range []error{playstore.ErrConflict, playstore.ErrState, playstore.ErrInvalid, playstore.ErrNotFound, playstore.ErrVersionCodeReused} {
 		if errors.Is(err, kind) {
 			return &laneFailure{reason: fmt.Sprintf("%s: %v", step, err)}
