@@ -143,3 +143,54 @@ func TestMigrateCommand(t *testing.T) {
 	code, _, errs = runCmd("migrate", "--config", cfg)
 	require.Equal(t, 0, code, "migrate is repeatable: %s", errs)
 }
+
+// TestTwoServesOnOnePostgres runs two full services (as two `serve`
+// processes would) on one Postgres database: each reconcile tick is enqueued
+// by the elected leader and worked once, by one of them.
+func TestTwoServesOnOnePostgres(t *testing.T) {
+	url := storetest.URL(t, store.Postgres)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 2)
+	for i := 0; i < 2; i++ {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "releasepilot.yaml")
+		require.NoError(t, os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\nshutdown_timeout: 10s\njobs:\n  reconcile_interval: 1s\ndatabase:\n  url: \""+url+"\"\n"), 0o600))
+		var out, errb syncBuf
+		go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &out, &errb) }()
+	}
+	time.Sleep(9 * time.Second)
+	cancel()
+	for i := 0; i < 2; i++ {
+		select {
+		case code := <-done:
+			require.Equal(t, 0, code)
+		case <-time.After(40 * time.Second):
+			t.Fatal("serve did not stop")
+		}
+	}
+	db, err := store.Open(context.Background(), url, "")
+	require.NoError(t, err)
+	defer db.Close()
+	// A tick enqueued just as the services stopped may not have run; every
+	// other one ran exactly once, on one service.
+	rows, err := db.SQL.QueryContext(context.Background(), `SELECT state, COALESCE(array_length(attempted_by, 1), 0) FROM river_job WHERE kind = 'reconcile' ORDER BY id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	ticks, unfinished := 0, 0
+	for rows.Next() {
+		var state string
+		var attempts int
+		require.NoError(t, rows.Scan(&state, &attempts))
+		ticks++
+		if state != "completed" {
+			unfinished++
+			continue
+		}
+		require.Equal(t, 1, attempts, "each tick ran once, on one service")
+	}
+	require.NoError(t, rows.Err())
+	require.LessOrEqual(t, unfinished, 1)
+	require.GreaterOrEqual(t, ticks, 3, "the periodic job kept running")
+	require.LessOrEqual(t, ticks, 9, "one job per tick, not one per service")
+}

@@ -6,6 +6,7 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -84,13 +85,16 @@ func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 
 func (w *reconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return 5 * time.Minute }
 
-// DefaultNode is host-pid.
+// DefaultNode is host-pid-random: unique per River client even when one
+// process runs several (tests, or two services in one binary).
 func DefaultNode() string {
 	h, _ := os.Hostname()
 	if h == "" {
 		h = "releasepilot"
 	}
-	return fmt.Sprintf("%s-%d", h, os.Getpid())
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%x", h, os.Getpid(), b)
 }
 
 // New builds the River client with every worker and the periodic reconciler.
