@@ -103,6 +103,10 @@ type PlayStore struct {
 
 // CodePush configures the OTA server.
 type CodePush struct {
+	// Storage is where OTA packages live: "database" (every replica serves
+	// every package), "directory" (storage_dir), or "auto" (the default:
+	// database on Postgres, directory on SQLite).
+	Storage    string `yaml:"storage"`
 	StorageDir string `yaml:"storage_dir"`
 	PublicURL  string `yaml:"public_url"`
 }

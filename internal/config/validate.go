@@ -56,6 +56,9 @@ func (c *Config) applyDefaults() {
 	if c.NPM.Registry == "" {
 		c.NPM.Registry = DefaultNPMRegistry
 	}
+	if c.CodePush.Storage == "" {
+		c.CodePush.Storage = "auto"
+	}
 	if c.CodePush.StorageDir == "" {
 		c.CodePush.StorageDir = strings.TrimRight(c.DataDir, "/") + "/packages"
 	}
@@ -134,6 +137,16 @@ func (c *Config) Validate() error {
 		}
 		if !ok {
 			return fmt.Errorf("database.url: scheme is not postgres://, postgresql://, sqlite: or file:")
+		}
+	}
+	switch c.CodePush.Storage {
+	case "auto", "database", "directory":
+	default:
+		return fmt.Errorf("codepush.storage: %q is not one of auto, database, directory", c.CodePush.Storage)
+	}
+	if c.CodePush.PublicURL != "" {
+		if err := checkURL("codepush.public_url", c.CodePush.PublicURL); err != nil {
+			return err
 		}
 	}
 	switch c.Log.Level {

@@ -37,7 +37,7 @@ func (s *Service) setupOTA(ctx context.Context) error {
 	}
 	cp, err := codepush.New(ctx, codepush.Config{
 		Store:     cps,
-		Blobs:     codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir},
+		Blobs:     s.packageStorage(),
 		Gate:      &gate.NativeGate{Store: s.Store, Apps: otaApps},
 		PublicURL: s.Config.CodePush.PublicURL,
 		Logger:    s.Log.With("component", "codepush"),
@@ -121,4 +121,19 @@ func codePushActor(next http.Handler) http.Handler {
 		ctx := codepush.WithActor(r.Context(), codepush.Actor{Name: httpapi.Actor(r.Context())})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// packageStorage is where OTA packages live: in the database when several
+// replicas may serve them (Postgres), else in the storage directory.
+func (s *Service) packageStorage() codepush.Blobs {
+	switch s.Config.CodePush.Storage {
+	case "database":
+		return &store.CodePushBlobs{DB: s.DB}
+	case "directory":
+		return codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir}
+	}
+	if s.DB.Engine == store.Postgres {
+		return &store.CodePushBlobs{DB: s.DB}
+	}
+	return codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir}
 }
