@@ -1069,3 +1069,33 @@ func TestIOSLaneOtherVersionInFlight(t *testing.T) {
 	require.Contains(t, reason, "App Store version 1.4.0 cannot be created yet:")
 	require.Contains(t, reason, "version 1.3.1 is WAITING_FOR_REVIEW")
 }
+
+// TestIOSScheduledAdvanceDoesNotUndoAPause: someone pauses the phased
+// release in App Store Connect (or a halt races a tick); the next scheduled
+// advance must leave it paused and say why, and only a resume continues it.
+func TestIOSScheduledAdvanceDoesNotUndoAPause(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupIOS(t, store.SQLite, iosOpts{appStore: true, phased: true, options: func(o *appstoretest.Options) { o.AppReviewTime = 24 * time.Hour }})
+	_, err := b.runLane(t, nil)
+	require.NoError(t, err)
+	b.reconcile(t) // day 1: phased release ACTIVE
+	vid, _ := b.laneData(t)["version_id"].(string)
+	_, err = b.asc.PausePhasedRelease(ctx, vid)
+	require.NoError(t, err)
+
+	b.clock.Advance(25 * time.Hour)
+	require.ErrorContains(t, b.ro.Pass(ctx), "was paused outside this rollout")
+	pr, _ := b.fake.PhasedRelease(vid)
+	require.Equal(t, appstore.PhasedPaused, pr.State, "a scheduled advance does not resume a pause")
+	st := b.status(t)
+	require.Equal(t, 1, st.Percent)
+	require.Contains(t, st.Reason, "was paused outside this rollout; resume the lane to continue it")
+
+	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "alice", "investigating")
+	require.NoError(t, err)
+	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdResume, "alice", "fine")
+	require.NoError(t, err)
+	pr, _ = b.fake.PhasedRelease(vid)
+	require.Equal(t, appstore.PhasedActive, pr.State, "a person's resume continues it")
+}

@@ -355,7 +355,7 @@ func (o *OTA) Execute(ctx context.Context, l release.Lane, d release.Decision) e
 			want = 100
 		}
 		if r.Disabled {
-			resuming := l.Status.State == release.StateHalted || l.Status.State == release.StatePaused
+			resuming := Resuming(l)
 			if d.Action != release.ActionComplete && !resuming {
 				return fmt.Errorf("release %s was disabled outside this rollout; resume the lane to re-enable it", r.Label)
 			}
