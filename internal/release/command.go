@@ -31,7 +31,12 @@ func ParseCommand(s string) (Command, error) {
 // ApplyCommand decides what a command does to a lane. It returns the action
 // the executor must take remotely, the new status to record after it, and an
 // error when the command is not allowed in the current state.
-func ApplyCommand(plan Plan, st Status, cmd Command, reason string, now time.Time) (Decision, error) {
+func ApplyCommand(plan Plan, st Status, cmd Command, reason string, now time.Time) (d Decision, err error) {
+	defer func() {
+		if err == nil {
+			d.Command = cmd
+		}
+	}()
 	if reason == "" {
 		reason = string(cmd) + " by operator"
 	}

@@ -40,6 +40,10 @@ type Decision struct {
 	Percent int
 	Reason  string
 	Status  Status
+	// Command is the person's command behind the decision; empty when the
+	// reconciler decided on its own schedule. Executors use it to tell a
+	// person's complete or resume from a scheduled one.
+	Command Command
 }
 
 // Reconcile re-derives what a lane should do now from its plan, status and

@@ -198,6 +198,7 @@ func TestReconcileApproval(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ActionAdvance, d.Action)
 	require.Equal(t, 10, d.Percent)
+	require.Empty(t, d.Command, "the reconciler decides on its own schedule")
 }
 
 func TestReconcileBadIndex(t *testing.T) {
@@ -244,6 +245,7 @@ func TestApplyCommand(t *testing.T) {
 			require.Equal(t, tt.state, d.Status.State)
 			require.Equal(t, tt.percent, d.Status.Percent)
 			require.Equal(t, string(tt.cmd)+" by operator", d.Reason)
+			require.Equal(t, tt.cmd, d.Command, "executors can tell a person's command from the schedule")
 		})
 	}
 }
