@@ -75,7 +75,8 @@ func TestParseErrors(t *testing.T) {
 		{"not a number", app + "    android:\n      stages: [10, ten]\n", `apps[0].android.stages[1]: "ten" is not a whole number`},
 		{"not increasing", app + "    ota:\n      stages: [50, 25, 100]\n", "apps[0].ota.stages[1]: 25 does not increase on 50"},
 		{"bad duration", "shutdown_timeout: soon\n", `shutdown_timeout: "soon" is not a duration`},
-		{"bad list", "tokens: yes\n", `tokens: expected a list, found "yes"`},
+		{"bad list", "apps:\n  - name: a\n    repository: a/b\n    webhook_secret: x\n    ios:\n      internal_groups: QA\n", `apps[0].ios.internal_groups: expected a list, found "QA"`},
+		{"secret list not quoted", "tokens: \"0123456789abcdefXYZ\"\n", "tokens: expected a list, found a single value"},
 		{"missing webhook secret", "apps:\n  - name: acme\n    repository: acme/mobile\n", "apps[0].webhook_secret: empty"},
 		{"bad repository", "apps:\n  - name: acme\n    repository: acme\n    webhook_secret: x\n", `apps[0].repository: "acme" is not owner/name`},
 		{"bad role", "tokens:\n  - {name: a, role: god, token: \"${RP_SET}\"}\n", `tokens[0].role: "god" is not one of viewer, operator, admin`},
@@ -93,6 +94,7 @@ func TestParseErrors(t *testing.T) {
 		{"asc key without key id", "appstore:\n  issuer_id: abc\n  private_key: \"-----BEGIN PRIVATE KEY-----\"\n", "appstore.key_id: empty while appstore.private_key is set"},
 		{"asc key not pem", "appstore:\n  key_id: K\n  issuer_id: abc\n  private_key: \"c2VjcmV0\"\n", "appstore.private_key: not a PKCS#8 PEM key"},
 		{"bad package storage", "codepush:\n  storage: s3\n", `codepush.storage: "s3" is not one of auto, database, directory`},
+		{"phased without app store", app + "    ios:\n      enabled: true\n      bundle_id: com.a\n      phased_release: true\n", "apps[0].ios.phased_release: true while ios.app_store is false"},
 		{"ios without bundle", app + "    ios:\n      enabled: true\n", "apps[0].ios.bundle_id: empty while ios.enabled is true"},
 	}
 	for _, tt := range tests {

@@ -70,7 +70,7 @@ func walk(n *yaml.Node, t reflect.Type, path string) error {
 		return nil
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("%s: expected a mapping, found %s", where, describe(n))
+			return fmt.Errorf("%s: expected a mapping, found %s", where, describeFor(n, t))
 		}
 		fields := map[string]reflect.StructField{}
 		var names []string
@@ -101,7 +101,7 @@ func walk(n *yaml.Node, t reflect.Type, path string) error {
 		return nil
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			return fmt.Errorf("%s: expected a list, found %s", where, describe(n))
+			return fmt.Errorf("%s: expected a list, found %s", where, describeFor(n, t))
 		}
 		for i, e := range n.Content {
 			if err := walk(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
@@ -111,7 +111,7 @@ func walk(n *yaml.Node, t reflect.Type, path string) error {
 		return nil
 	case t.Kind() == reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("%s: expected a mapping, found %s", where, describe(n))
+			return fmt.Errorf("%s: expected a mapping, found %s", where, describeFor(n, t))
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if err := walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
@@ -143,6 +143,35 @@ func walk(n *yaml.Node, t reflect.Type, path string) error {
 		return fmt.Errorf("%s: %s is not %s", where, shown, kind)
 	}
 	return nil
+}
+
+// describeFor describes a misplaced node without quoting it when the place
+// expected holds a secret: a mistyped list of tokens must not print them.
+func describeFor(n *yaml.Node, t reflect.Type) string {
+	if n.Kind == yaml.ScalarNode && holdsSecret(t, 0) {
+		return "a single value"
+	}
+	return describe(n)
+}
+
+func holdsSecret(t reflect.Type, depth int) bool {
+	if t == secretType {
+		return true
+	}
+	if depth > 6 {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Map, reflect.Pointer:
+		return holdsSecret(t.Elem(), depth+1)
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			if holdsSecret(t.Field(i).Type, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func describe(n *yaml.Node) string {

@@ -306,6 +306,9 @@ func (a *App) validate(p string) error {
 			return fmt.Errorf("%s.min_samples: %d is negative", gp, g.MinSamples)
 		}
 	}
+	if a.IOS.PhasedRelease && !a.IOS.AppStore {
+		return fmt.Errorf("%s.ios.phased_release: true while ios.app_store is false (a phased release needs the App Store step)", p)
+	}
 	if a.IOS.Enabled && a.IOS.BundleID == "" {
 		return fmt.Errorf("%s.ios.bundle_id: empty while ios.enabled is true", p)
 	}

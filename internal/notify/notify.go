@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -201,8 +203,9 @@ func (n *Notifier) send(ctx context.Context, t Target, e release.Event, topic st
 	}
 	res, err := hc.Do(req)
 	if err != nil {
-		// The URL is a secret: report the failure without it.
-		return fmt.Errorf("event %d: delivery failed: %v", e.ID, redact(err, t.URL))
+		// The URL is a secret (and a redirect may name another): report the
+		// failure without any URL.
+		return fmt.Errorf("event %d: delivery failed: %s", e.ID, describeErr(err))
 	}
 	defer res.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
@@ -215,6 +218,20 @@ func (n *Notifier) send(ctx context.Context, t Target, e release.Event, topic st
 	return nil
 }
 
-func redact(err error, secretURL string) string {
-	return strings.ReplaceAll(err.Error(), secretURL, "[target]")
+func describeErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		switch {
+		case ue.Timeout():
+			return ue.Op + ": timed out"
+		case errors.Is(ue.Err, context.Canceled):
+			return ue.Op + ": cancelled"
+		}
+		var ne *net.OpError
+		if errors.As(ue.Err, &ne) {
+			return ue.Op + ": " + ne.Op + " failed"
+		}
+		return ue.Op + ": request failed"
+	}
+	return "request failed"
 }

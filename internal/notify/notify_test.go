@@ -106,3 +106,19 @@ func TestNotifierDeliversOnceInOrderAndRetries(t *testing.T) {
 		})
 	}
 }
+
+func TestDeliveryErrorsNeverShowTheURL(t *testing.T) {
+	t.Parallel()
+	st := store.New(storetest.Open(t, store.SQLite))
+	ctx := context.Background()
+	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, t0))
+	n := &notify.Notifier{Store: st, Targets: []notify.Target{{Kind: "slack", URL: "http://127.0.0.1:1/services/T0/B0/hunter2secret"}}}
+	require.NoError(t, n.Pass(ctx))
+	_, err := st.AppendEvent(ctx, release.Event{At: t0, Actor: "system", Kind: "lane.failed", Details: map[string]any{"platform": "ios", "reason": "x"}})
+	require.NoError(t, err)
+	err = n.Pass(ctx)
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "hunter2secret")
+	require.NotContains(t, err.Error(), "127.0.0.1:1")
+	require.Contains(t, err.Error(), "delivery failed: Post: dial failed")
+}
