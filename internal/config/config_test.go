@@ -131,6 +131,15 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "127.0.0.1:7070", c.Listen)
 }
 
+func TestSandboxConfigIsValid(t *testing.T) {
+	t.Setenv("RELEASEPILOT_GITHUB_WEBHOOK_SECRET", "example-secret")
+	t.Setenv("GITHUB_TOKEN", "ghp_example")
+	c, err := Load("../../configs/sandbox.yaml")
+	require.NoError(t, err)
+	require.True(t, c.Sandbox)
+	require.True(t, c.Apps[0].Android.Enabled)
+}
+
 func TestExampleConfigIsValid(t *testing.T) {
 	t.Setenv("RELEASEPILOT_GITHUB_WEBHOOK_SECRET", "example-secret")
 	t.Setenv("RELEASEPILOT_ADMIN_TOKEN", "example-admin-token-0123")
