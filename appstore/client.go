@@ -268,6 +268,16 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 			attempt--
 			continue
 		}
+		if status == http.StatusUnauthorized {
+			// Refused again with a fresh token. Apple's 401s can be
+			// transient (ref §1.6): say so, and let the caller's
+			// backoff try again later rather than failing for good.
+			var apiErr *APIError
+			if errors.As(err, &apiErr) {
+				apiErr.AfterReauth = true
+			}
+			return err
+		}
 		if !retryable || (!r.idempotent && status != http.StatusTooManyRequests) || attempt >= c.maxRetries() {
 			return err
 		}

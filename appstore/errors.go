@@ -34,6 +34,10 @@ type APIError struct {
 	// RetryAfter is the Retry-After header in seconds, if the server sent
 	// one (Apple does not document it; others honour it when present).
 	RetryAfter time.Duration
+	// AfterReauth is set on a 401 that came back although the client had
+	// just minted a fresh token. Apple's 401s are sometimes transient, so
+	// it is Temporary: a later attempt (the job's backoff) may succeed.
+	AfterReauth bool
 }
 
 // ErrorItem is one entry of the errors array. Status is a string on the wire.
@@ -110,7 +114,7 @@ func (e *APIError) HasCode(prefix string) bool {
 
 // Temporary reports whether repeating the same request later may succeed.
 func (e *APIError) Temporary() bool {
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500 || (e.Status == http.StatusUnauthorized && e.AfterReauth)
 }
 
 // RateLimitError is returned when the client refuses to spend more calls:

@@ -182,6 +182,15 @@ func Test401ReMintsOnceAndRetries(t *testing.T) {
 	_, err = b.client.FindApp(ctx(t), "com.swapjoy.app")
 	require.ErrorIs(t, err, appstore.ErrUnauthorized)
 	require.EqualValues(t, 4, b.client.Calls(), "a persistent 401 is tried twice, not forever")
+	// Apple's 401s can be transient: after the re-mint it is still worth a
+	// later try (the job's backoff), so it is not a permanent failure.
+	require.True(t, appstore.Temporary(err), "a 401 after a re-mint is temporary")
+	var apiErr *appstore.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.True(t, apiErr.AfterReauth)
+	b.fake.ClearFaults()
+	_, err = b.client.FindApp(ctx(t), "com.swapjoy.app")
+	require.NoError(t, err, "the later try succeeds")
 }
 
 func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {

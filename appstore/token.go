@@ -2,8 +2,10 @@ package appstore
 
 import (
 	"crypto/ecdsa"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -16,6 +18,9 @@ const Audience = "appstoreconnect-v1"
 // MaxTokenLifetime is the longest exp−iat Apple accepts for the resources
 // this package uses (only some GET-only scoped tokens may live longer).
 const MaxTokenLifetime = 20 * time.Minute
+
+// ClockSkew is how far before now a token's iat is set.
+const ClockSkew = 60 * time.Second
 
 // DefaultTokenLifetime leaves a margin below MaxTokenLifetime so a token
 // minted on a slightly fast clock is still accepted.
@@ -42,6 +47,31 @@ func (k Key) String() string {
 
 // GoString is used by %#v; it must not dump the private key either.
 func (k Key) GoString() string { return k.String() }
+
+// redactedKey is how a Key appears in JSON and structured logs.
+type redactedKey struct {
+	ID         string `json:"id"`
+	IssuerID   string `json:"issuer_id,omitempty"`
+	PrivateKey string `json:"private_key"`
+}
+
+func (k Key) redacted() redactedKey {
+	r := redactedKey{ID: k.ID, IssuerID: k.IssuerID}
+	if k.PrivateKey != nil {
+		r.PrivateKey = "[REDACTED]"
+	}
+	return r
+}
+
+// MarshalJSON writes the key's ids only: encoding/json would otherwise
+// write the private scalar D of the *ecdsa.PrivateKey.
+func (k Key) MarshalJSON() ([]byte, error) { return json.Marshal(k.redacted()) }
+
+// LogValue makes slog handlers (JSON ones included) log the ids only.
+func (k Key) LogValue() slog.Value {
+	r := k.redacted()
+	return slog.GroupValue(slog.String("id", r.ID), slog.String("issuer_id", r.IssuerID), slog.String("private_key", r.PrivateKey))
+}
 
 // ParsePrivateKey reads a .p8 file's contents: a PEM "PRIVATE KEY" block with
 // an unencrypted PKCS#8 P-256 key. The error never quotes the input.
@@ -125,6 +155,30 @@ type TokenSource struct {
 	minted int
 }
 
+// MarshalJSON writes the key's ids and the lifetime, never the private key
+// or the cached token.
+func (ts *TokenSource) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Key      redactedKey `json:"key"`
+		Lifetime string      `json:"lifetime,omitempty"`
+	}{ts.Key.redacted(), ts.lifetimeString()})
+}
+
+// LogValue logs the key's ids only, never the private key or a token.
+func (ts *TokenSource) LogValue() slog.Value {
+	return slog.GroupValue(slog.Any("key", ts.Key.LogValue()), slog.String("lifetime", ts.lifetimeString()))
+}
+
+// String names the source's key without revealing it.
+func (ts *TokenSource) String() string { return "appstore.TokenSource{" + ts.Key.String() + "}" }
+
+func (ts *TokenSource) lifetimeString() string {
+	if ts.Lifetime <= 0 {
+		return DefaultTokenLifetime.String()
+	}
+	return ts.Lifetime.String()
+}
+
 // NewTokenSource returns a TokenSource for key with the default lifetime.
 func NewTokenSource(key Key) *TokenSource { return &TokenSource{Key: key} }
 
@@ -180,10 +234,18 @@ func (ts *TokenSource) mintLocked(now time.Time) (string, error) {
 	if life > MaxTokenLifetime {
 		return "", fmt.Errorf("appstore: token lifetime %s exceeds Apple's %s limit", life, MaxTokenLifetime)
 	}
-	iat := now.Truncate(time.Second)
+	// Back-date iat a minute, as fastlane does, so a clock slightly ahead
+	// of Apple's does not make the token "issued in the future"; keep
+	// exp - iat within Apple's 20 minutes.
+	now = now.Truncate(time.Second)
+	iat := now.Add(-ClockSkew)
+	exp := now.Add(life)
+	if exp.Sub(iat) > MaxTokenLifetime {
+		exp = iat.Add(MaxTokenLifetime)
+	}
 	c := Claims{
 		IssuedAt:  iat.Unix(),
-		ExpiresAt: iat.Add(life).Unix(),
+		ExpiresAt: exp.Unix(),
 		Audience:  Audience,
 	}
 	if ts.Key.IssuerID != "" {
@@ -199,7 +261,7 @@ func (ts *TokenSource) mintLocked(now time.Time) (string, error) {
 		return "", fmt.Errorf("appstore: signing token for key %s failed", ts.Key.ID)
 	}
 	ts.token = s
-	ts.expiry = iat.Add(life)
+	ts.expiry = exp
 	ts.minted++
 	return s, nil
 }

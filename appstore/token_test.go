@@ -1,12 +1,14 @@
 package appstore_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -55,7 +57,8 @@ func TestTokenShape(t *testing.T) {
 	require.Equal(t, "57246542-96fe-1a63-e053-0824d011072a", claims["iss"])
 	require.NotContains(t, claims, "sub")
 	iat, exp := claims["iat"].(float64), claims["exp"].(float64)
-	require.Equal(t, float64(now.Unix()), iat)
+	require.Equal(t, float64(now.Add(-time.Minute).Unix()), iat, "iat is back-dated a minute for clock skew")
+	require.Equal(t, float64(now.Add(appstore.DefaultTokenLifetime).Unix()), exp)
 	require.LessOrEqual(t, exp-iat, 1200.0)
 	require.Greater(t, exp-iat, 0.0)
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
@@ -90,8 +93,32 @@ func TestKeyNeverPrinted(t *testing.T) {
 	key, p8, err := fake.NewKey("K1", "issuer")
 	require.NoError(t, err)
 	d := key.PrivateKey.D.String()
-	for _, s := range []string{fmt.Sprint(key), fmt.Sprintf("%v", key), fmt.Sprintf("%+v", key), fmt.Sprintf("%#v", key)} {
+	ts := appstore.NewTokenSource(key)
+	_, err = ts.Token()
+	require.NoError(t, err)
+	printed := []string{fmt.Sprint(key), fmt.Sprintf("%v", key), fmt.Sprintf("%+v", key), fmt.Sprintf("%#v", key), fmt.Sprint(ts)}
+	// JSON: the key alone, a pointer to it, a token source, and a struct
+	// embedding them (a config dump, an error report).
+	for _, v := range []any{key, &key, ts, struct {
+		K  appstore.Key
+		TS *appstore.TokenSource
+	}{key, ts}} {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		require.Contains(t, string(b), "K1")
+		printed = append(printed, string(b))
+	}
+	// slog, JSON and text handlers.
+	var logs bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewJSONHandler(&logs, nil), slog.NewTextHandler(&logs, nil)} {
+		slog.New(h).Info("loaded", "key", key, "tokens", ts, "any", any(key))
+	}
+	require.Contains(t, logs.String(), "K1")
+	printed = append(printed, logs.String())
+	for _, s := range printed {
 		require.NotContains(t, s, d)
+		require.NotContains(t, s, key.PrivateKey.D.Text(16))
+		require.NotContains(t, s, "eyJ", "no token")
 	}
 	_, err = appstore.ParsePrivateKey(p8[:len(p8)-40])
 	require.Error(t, err)
