@@ -160,8 +160,9 @@ func TestAppStoreReleaseCallCount(t *testing.T) {
 	}
 	require.Equal(t, 7, pr.CurrentDayNumber)
 	t.Logf("App Store Connect calls for one App Store release: %d (%d mutations)", b.client.Calls(), len(b.mutations()))
-	// version 2 + attach 2 + phased 2 + submission 5 + review poll 1 +
-	// release 3 + 7 daily reads.
-	require.EqualValues(t, 22, b.client.Calls())
+	// version 2 + attach 2 + phased 2 + submission 6 (the version's
+	// state first, so an approved version is never submitted again) +
+	// review poll 1 + release 3 + 7 daily reads.
+	require.EqualValues(t, 23, b.client.Calls())
 	require.Equal(t, 7, len(b.mutations()))
 }

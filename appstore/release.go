@@ -14,16 +14,33 @@ import (
 type AppVersionState string
 
 const (
-	VersionPrepareForSubmission    AppVersionState = "PREPARE_FOR_SUBMISSION"
-	VersionReadyForReview          AppVersionState = "READY_FOR_REVIEW"
-	VersionWaitingForReview        AppVersionState = "WAITING_FOR_REVIEW"
-	VersionInReview                AppVersionState = "IN_REVIEW"
-	VersionPendingDeveloperRelease AppVersionState = "PENDING_DEVELOPER_RELEASE"
-	VersionReadyForDistribution    AppVersionState = "READY_FOR_DISTRIBUTION"
-	VersionRejected                AppVersionState = "REJECTED"
-	VersionDeveloperRejected       AppVersionState = "DEVELOPER_REJECTED"
-	VersionMetadataRejected        AppVersionState = "METADATA_REJECTED"
+	VersionPrepareForSubmission       AppVersionState = "PREPARE_FOR_SUBMISSION"
+	VersionReadyForReview             AppVersionState = "READY_FOR_REVIEW"
+	VersionWaitingForReview           AppVersionState = "WAITING_FOR_REVIEW"
+	VersionInReview                   AppVersionState = "IN_REVIEW"
+	VersionPendingDeveloperRelease    AppVersionState = "PENDING_DEVELOPER_RELEASE"
+	VersionReadyForDistribution       AppVersionState = "READY_FOR_DISTRIBUTION"
+	VersionRejected                   AppVersionState = "REJECTED"
+	VersionDeveloperRejected          AppVersionState = "DEVELOPER_REJECTED"
+	VersionMetadataRejected           AppVersionState = "METADATA_REJECTED"
+	VersionWaitingForExportCompliance AppVersionState = "WAITING_FOR_EXPORT_COMPLIANCE"
+	VersionInvalidBinary              AppVersionState = "INVALID_BINARY"
+	VersionPendingAppleRelease        AppVersionState = "PENDING_APPLE_RELEASE"
+	VersionProcessingForDistribution  AppVersionState = "PROCESSING_FOR_DISTRIBUTION"
+	VersionAccepted                   AppVersionState = "ACCEPTED"
+	VersionReplacedWithNewVersion     AppVersionState = "REPLACED_WITH_NEW_VERSION"
 )
+
+// PastReview reports whether a version has been through App Review
+// successfully (approved, or released since).
+func (s AppVersionState) PastReview() bool {
+	switch s {
+	case VersionPendingDeveloperRelease, VersionPendingAppleRelease, VersionProcessingForDistribution,
+		VersionReadyForDistribution, VersionAccepted, VersionReplacedWithNewVersion:
+		return true
+	}
+	return false
+}
 
 // ReleaseType says when an approved version goes live.
 type ReleaseType string
@@ -93,7 +110,16 @@ func (c *Client) FindOrCreateAppStoreVersion(ctx context.Context, appID string, 
 	}
 	for _, r := range rs {
 		if r.Attributes.VersionString == versionString {
-			return versionFrom(r), false, nil
+			v := versionFrom(r)
+			if v.ReleaseType == ReleaseManual || !releaseTypeEditable(v.AppVersionState) {
+				// A version past review keeps its release type; the
+				// caller decides what its state means.
+				return v, false, nil
+			}
+			// Someone created it in App Store Connect, where the default is
+			// AFTER_APPROVAL: approval would release it to everyone at once.
+			v, err := c.setReleaseType(ctx, v.ID, ReleaseManual)
+			return v, false, err
 		}
 	}
 	body := document[createData[appStoreVersionAttrs, appStoreVersionRels]]{Data: createData[appStoreVersionAttrs, appStoreVersionRels]{
@@ -106,6 +132,45 @@ func (c *Client) FindOrCreateAppStoreVersion(ctx context.Context, appID string, 
 		return nil, false, err
 	}
 	return versionFrom(doc.Data), true, nil
+}
+
+// releaseTypeEditable reports whether a version is still before release,
+// where its releaseType decides what approval does.
+func releaseTypeEditable(s AppVersionState) bool {
+	switch s {
+	case VersionPrepareForSubmission, VersionReadyForReview, VersionWaitingForReview, VersionInReview,
+		VersionDeveloperRejected, VersionRejected, VersionMetadataRejected, VersionWaitingForExportCompliance,
+		VersionInvalidBinary, VersionPendingDeveloperRelease:
+		return true
+	}
+	return false
+}
+
+type releaseTypeAttrs struct {
+	ReleaseType ReleaseType `json:"releaseType"`
+}
+
+// SetReleaseType sets when an approved version goes live. It reads the
+// version first and sends nothing when the type is already rt.
+func (c *Client) SetReleaseType(ctx context.Context, versionID string, rt ReleaseType) (*AppStoreVersion, error) {
+	v, err := c.AppStoreVersion(ctx, versionID)
+	if err != nil {
+		return nil, err
+	}
+	if v.ReleaseType == rt {
+		return v, nil
+	}
+	return c.setReleaseType(ctx, versionID, rt)
+}
+
+func (c *Client) setReleaseType(ctx context.Context, versionID string, rt ReleaseType) (*AppStoreVersion, error) {
+	body := document[updateData[releaseTypeAttrs]]{Data: updateData[releaseTypeAttrs]{
+		Type: "appStoreVersions", ID: versionID, Attributes: releaseTypeAttrs{ReleaseType: rt}}}
+	var doc single[appStoreVersionAttrs]
+	if err := c.do(ctx, request{method: http.MethodPatch, path: "/v1/appStoreVersions/" + versionID, body: body, idempotent: true}, &doc); err != nil {
+		return nil, err
+	}
+	return versionFrom(doc.Data), nil
 }
 
 // AttachBuild selects the build of an App Store version. It reads which
@@ -199,11 +264,21 @@ func (c *Client) ReviewSubmission(ctx context.Context, submissionID string) (*Re
 var ErrSubmissionInFlight = errors.New("appstore: another review submission is in flight for this app")
 
 // SubmitForReview submits an App Store version for App Review through
-// reviewSubmissions: it reads the app's open submissions first; a
-// submission already in review containing the version is returned as is; a
-// READY_FOR_REVIEW submission is reused; otherwise one is created. Then the
-// version is added as an item if missing, and the submission is PATCHed
-// with submitted: true.
+// reviewSubmissions. It reads first, so a re-run never submits twice:
+//   - a version already waiting for or in review, approved or released was
+//     submitted before (perhaps by a run whose answer was lost); its
+//     submission is returned (found among all the app's submissions; if
+//     none holds it, a ReviewSubmission without ID in state COMPLETE);
+//   - otherwise the app's open submissions are read: one already in review
+//     holding the version is returned as is; a READY_FOR_REVIEW one is
+//     reused; a COMPLETING one or one in review without the version makes
+//     it ErrSubmissionInFlight; else one is created.
+//
+// Then the version is added as an item if missing, and the submission is
+// PATCHed with submitted: true. That PATCH is not repeated blindly: after
+// any error (a 5xx whose request may have been applied, or the 409 a repeat
+// gets) the submission is read, and WAITING_FOR_REVIEW or IN_REVIEW is
+// success.
 func (c *Client) SubmitForReview(ctx context.Context, appID string, platform Platform, versionID string) (*ReviewSubmission, error) {
 	if err := requireID("appID", appID); err != nil {
 		return nil, err
@@ -214,11 +289,24 @@ func (c *Client) SubmitForReview(ctx context.Context, appID string, platform Pla
 	if platform == "" {
 		platform = PlatformIOS
 	}
+	v, err := c.AppStoreVersion(ctx, versionID)
+	if err != nil {
+		return nil, err
+	}
+	if v.AppVersionState == VersionWaitingForReview || v.AppVersionState == VersionInReview || v.AppVersionState.PastReview() {
+		all := []ReviewSubmissionState{ReviewWaitingForReview, ReviewInReview, ReviewUnresolvedIssues, ReviewCompleting, ReviewComplete}
+		s, err := c.submissionWithVersion(ctx, appID, platform, versionID, all)
+		if err != nil || s != nil {
+			return s, err
+		}
+		return &ReviewSubmission{Platform: platform, State: ReviewComplete}, nil
+	}
 	q := url.Values{
 		"filter[app]":      {appID},
 		"filter[platform]": {string(platform)},
-		"filter[state]":    {strings.Join([]string{string(ReviewReadyForReview), string(ReviewWaitingForReview), string(ReviewInReview), string(ReviewUnresolvedIssues)}, ",")},
-		"limit":            {"200"},
+		"filter[state]": {strings.Join([]string{string(ReviewReadyForReview), string(ReviewWaitingForReview), string(ReviewInReview),
+			string(ReviewUnresolvedIssues), string(ReviewCompleting)}, ",")},
+		"limit": {"200"},
 	}
 	open, err := getAll[reviewSubmissionAttrs](ctx, c, "/v1/reviewSubmissions", q)
 	if err != nil {
@@ -273,10 +361,49 @@ func (c *Client) SubmitForReview(ctx context.Context, appID string, platform Pla
 	body := document[updateData[reviewSubmissionSubmitAttrs]]{Data: updateData[reviewSubmissionSubmitAttrs]{
 		Type: "reviewSubmissions", ID: draft.ID, Attributes: reviewSubmissionSubmitAttrs{Submitted: true}}}
 	var doc single[reviewSubmissionAttrs]
-	if err := c.do(ctx, request{method: http.MethodPatch, path: "/v1/reviewSubmissions/" + draft.ID, body: body, idempotent: true}, &doc); err != nil {
+	perr := c.do(ctx, request{method: http.MethodPatch, path: "/v1/reviewSubmissions/" + draft.ID, body: body}, &doc)
+	if perr == nil {
+		return submissionFrom(doc.Data), nil
+	}
+	if ctx.Err() != nil {
+		return nil, perr
+	}
+	// The submit may have been applied and its answer lost (a 5xx, a cut
+	// connection), or this is a repeat that Apple refuses with 409 because
+	// the first one worked: look before reporting a failure.
+	s, err := c.ReviewSubmission(ctx, draft.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%w (and reading submission %s afterwards failed: %v)", perr, draft.ID, err)
+	}
+	switch s.State {
+	case ReviewWaitingForReview, ReviewInReview, ReviewCompleting, ReviewComplete:
+		return s, nil
+	}
+	return nil, perr
+}
+
+// submissionWithVersion finds the app's submission in one of states that
+// holds versionID, or nil.
+func (c *Client) submissionWithVersion(ctx context.Context, appID string, platform Platform, versionID string, states []ReviewSubmissionState) (*ReviewSubmission, error) {
+	ss := make([]string, len(states))
+	for i, s := range states {
+		ss[i] = string(s)
+	}
+	q := url.Values{"filter[app]": {appID}, "filter[platform]": {string(platform)}, "filter[state]": {strings.Join(ss, ",")}, "limit": {"200"}}
+	subs, err := getAll[reviewSubmissionAttrs](ctx, c, "/v1/reviewSubmissions", q)
+	if err != nil {
 		return nil, err
 	}
-	return submissionFrom(doc.Data), nil
+	for _, r := range subs {
+		has, err := c.submissionHasVersion(ctx, r.ID, versionID)
+		if err != nil {
+			return nil, err
+		}
+		if has {
+			return submissionFrom(r), nil
+		}
+	}
+	return nil, nil
 }
 
 type reviewSubmissionItemAttrs struct {

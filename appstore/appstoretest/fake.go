@@ -74,6 +74,13 @@ type Options struct {
 	// long after submission: MANUAL versions become PENDING_DEVELOPER_RELEASE,
 	// AFTER_APPROVAL ones are released. Zero leaves it to SetVersionState.
 	AppReviewTime time.Duration
+	// DistributionPolls and DistributionTime keep a released version
+	// PROCESSING_FOR_DISTRIBUTION (its phased release INACTIVE) for that
+	// many reads of the version or its phased release, and at least that
+	// long, before it is on sale and the phased release starts. Zero:
+	// on sale at once.
+	DistributionPolls int
+	DistributionTime  time.Duration
 	// PublicURL, if set, is the URL clients use to reach the fake (for
 	// example "http://localhost:8080/sandbox/appstore" when it is mounted
 	// with http.StripPrefix); links and upload URLs are built from it.
@@ -183,10 +190,14 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, uploadPathPrefix) {
 		// Presigned part URLs: no JWT, no API rate limit (as on Apple's
 		// storage hosts), but faults still apply.
-		if f.applyFault(w, r) {
-			return
+		handled, after := f.applyFault(w, r)
+		switch {
+		case handled:
+		case after != nil:
+			f.afterFault(w, after, func(w http.ResponseWriter) { f.handleUploadPart(w, r) })
+		default:
+			f.handleUploadPart(w, r)
 		}
-		f.handleUploadPart(w, r)
 		return
 	}
 	kid, ok := f.authenticate(w, r)
@@ -196,9 +207,19 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !f.spendBudget(w, kid) {
 		return
 	}
-	if f.applyFault(w, r) {
+	handled, after := f.applyFault(w, r)
+	if handled {
 		return
 	}
+	if after != nil {
+		f.afterFault(w, after, func(w http.ResponseWriter) { f.serveAPI(w, r) })
+		return
+	}
+	f.serveAPI(w, r)
+}
+
+// serveAPI answers an authenticated API request.
+func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.tickReviews()
 	f.mu.Unlock()

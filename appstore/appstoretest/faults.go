@@ -2,6 +2,7 @@ package appstoretest
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,13 @@ const (
 	FaultHang
 	// FaultMalformed answers 200 with a body that is not valid JSON.
 	FaultMalformed
+	// FaultAnswerLost processes the request (a mutation takes effect and
+	// is counted) and then answers Status (default 500) instead of the
+	// real answer: the "applied, but the answer was lost" case.
+	FaultAnswerLost
+	// FaultConnectionLost processes the request and then drops the
+	// connection without an answer.
+	FaultConnectionLost
 )
 
 // FaultHeader marks responses produced by an injected fault, so that a spec
@@ -28,8 +36,9 @@ const FaultHeader = "X-Appstoretest-Fault"
 
 // Fault is an injected failure. It hits requests whose method (empty: any)
 // and path prefix (empty: any) match, Times times (0 means once; negative
-// means until cleared), before the request is processed, so a faulted
-// mutation is never applied.
+// means until cleared). Except for FaultAnswerLost and FaultConnectionLost
+// it answers before the request is processed, so a faulted mutation is
+// never applied.
 type Fault struct {
 	Kind       FaultKind
 	Status     int
@@ -71,7 +80,10 @@ func (f *Fake) FaultsHit() int {
 	return n
 }
 
-func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request) bool {
+// applyFault answers r with a matching fault and reports true, or reports
+// false; a FaultAnswerLost or FaultConnectionLost fault is returned as
+// after instead, for afterFault once the request was processed.
+func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request) (handled bool, after *Fault) {
 	f.mu.Lock()
 	var hit *Fault
 	for _, ft := range f.faults {
@@ -90,7 +102,10 @@ func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request) bool {
 	}
 	f.mu.Unlock()
 	if hit == nil {
-		return false
+		return false, nil
+	}
+	if hit.Kind == FaultAnswerLost || hit.Kind == FaultConnectionLost {
+		return false, hit
 	}
 	w.Header().Set(FaultHeader, "1")
 	if hit.RetryAfter > 0 {
@@ -112,5 +127,20 @@ func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request) bool {
 		}
 		writeError(w, st, "INTERNAL_ERROR", "An unexpected error occurred.", "injected by appstoretest", nil)
 	}
-	return true
+	return true, nil
+}
+
+// afterFault runs serve with the real answer discarded, then answers as
+// the fault says: an error status, or a dropped connection.
+func (f *Fake) afterFault(w http.ResponseWriter, hit *Fault, serve func(http.ResponseWriter)) {
+	serve(httptest.NewRecorder())
+	if hit.Kind == FaultConnectionLost {
+		panic(http.ErrAbortHandler)
+	}
+	w.Header().Set(FaultHeader, "1")
+	st := hit.Status
+	if st == 0 {
+		st = http.StatusInternalServerError
+	}
+	writeError(w, st, "INTERNAL_ERROR", "An unexpected error occurred.", "injected by appstoretest after processing the request", nil)
 }

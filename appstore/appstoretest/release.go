@@ -13,6 +13,7 @@ func (f *Fake) releaseRoutes() {
 	f.route("GET /v1/apps/{id}/appStoreVersions", []string{"filter[platform]", "filter[versionString]", "filter[appStoreState]", "filter[appVersionState]", "filter[id]", "limit", "include"}, f.listVersions)
 	f.route("POST /v1/appStoreVersions", nil, f.createVersion)
 	f.route("GET /v1/appStoreVersions/{id}", []string{"include"}, f.getVersion)
+	f.route("PATCH /v1/appStoreVersions/{id}", nil, f.patchVersion)
 	f.route("PATCH /v1/appStoreVersions/{id}/relationships/build", nil, f.attachBuild)
 	f.route("GET /v1/reviewSubmissions", []string{"filter[platform]", "filter[state]", "filter[app]", "limit", "include"}, f.listSubs)
 	f.route("POST /v1/reviewSubmissions", nil, f.createSub)
@@ -65,6 +66,59 @@ func (f *Fake) getVersion(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		notFound(w, "appStoreVersions", r.PathValue("id"))
 		return
+	}
+	f.pollDistribution(v)
+	writeOne(w, r, http.StatusOK, f.versionObj(r, v))
+}
+
+// releaseTypeEditable: the states in which a version's release type still
+// decides what happens on approval [UNVERIFIED exact list; the fake takes
+// the states before release].
+func releaseTypeEditable(s appstore.AppVersionState) bool {
+	return !s.PastReview() || s == appstore.VersionPendingDeveloperRelease
+}
+
+// patchVersion updates releaseType (and accepts the other attributes
+// without storing them).
+func (f *Fake) patchVersion(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data struct {
+			Type       string `json:"type"`
+			ID         string `json:"id"`
+			Attributes struct {
+				VersionString       *string `json:"versionString"`
+				Copyright           *string `json:"copyright"`
+				ReviewType          *string `json:"reviewType"`
+				ReleaseType         *string `json:"releaseType"`
+				EarliestReleaseDate *string `json:"earliestReleaseDate"`
+				UsesIdfa            *bool   `json:"usesIdfa"`
+				Downloadable        *bool   `json:"downloadable"`
+			} `json:"attributes"`
+		} `json:"data"`
+	}
+	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersions") || idMismatch(w, req.Data.ID, r.PathValue("id")) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.versions[r.PathValue("id")]
+	if !ok {
+		notFound(w, "appStoreVersions", r.PathValue("id"))
+		return
+	}
+	if rt := req.Data.Attributes.ReleaseType; rt != nil && appstore.ReleaseType(*rt) != v.releaseType {
+		switch appstore.ReleaseType(*rt) {
+		case appstore.ReleaseManual, appstore.ReleaseAfterApproval, appstore.ReleaseScheduled:
+		default:
+			conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "The provided entity includes an attribute with an invalid value",
+				fmt.Sprintf("'%s' is not a valid releaseType", *rt), "/data/attributes/releaseType")
+			return
+		}
+		if !releaseTypeEditable(v.state) {
+			conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("The release type cannot be changed while the version is %s.", v.state), "")
+			return
+		}
+		v.releaseType = appstore.ReleaseType(*rt)
 	}
 	writeOne(w, r, http.StatusOK, f.versionObj(r, v))
 }
@@ -277,8 +331,11 @@ func (f *Fake) patchSub(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if idMismatch(w, req.Data.ID, r.PathValue("id")) {
+		return
+	}
 	s, ok := f.subs[r.PathValue("id")]
-	if !ok || req.Data.ID != s.id {
+	if !ok {
 		notFound(w, "reviewSubmissions", r.PathValue("id"))
 		return
 	}
@@ -381,6 +438,13 @@ func (f *Fake) createItem(w http.ResponseWriter, r *http.Request) {
 		relNotFound(w, "appStoreVersion", "appStoreVersions", versionID)
 		return
 	}
+	if v.state.PastReview() || v.state == appstore.VersionWaitingForReview || v.state == appstore.VersionInReview {
+		// An approved or released version cannot be submitted again;
+		// nor can one already in review [UNVERIFIED exact code].
+		conflict(w, "STATE_ERROR", stateErrorTitle,
+			fmt.Sprintf("The App Store version is %s and cannot be added to a review submission.", v.state), "/data/relationships/appStoreVersion")
+		return
+	}
 	for _, it := range f.items {
 		if it.versionID == versionID && it.state != "REMOVED" && f.subs[it.subID].state != appstore.ReviewComplete {
 			conflict(w, "ENTITY_ERROR.RELATIONSHIP.INVALID", "The provided entity includes a relationship with an invalid value",
@@ -421,6 +485,7 @@ func (f *Fake) getPhased(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "appStoreVersions", r.PathValue("id"))
 		return
 	}
+	f.pollDistribution(f.versions[r.PathValue("id")])
 	p := f.phasedFor(r.PathValue("id"))
 	if p == nil {
 		notFound(w, "appStoreVersionPhasedReleases", r.PathValue("id"))
@@ -474,17 +539,34 @@ func (f *Fake) createPhased(w http.ResponseWriter, r *http.Request) {
 		conflict(w, "STATE_ERROR", stateErrorTitle, "Phased release is not available for the first version of an app.", "")
 		return
 	}
+	if !phasedConfigurable(v.state) {
+		conflict(w, "STATE_ERROR", stateErrorTitle,
+			fmt.Sprintf("A phased release cannot be set up while the version is %s.", v.state), "/data/relationships/appStoreVersion")
+		return
+	}
 	if state != appstore.PhasedInactive && state != appstore.PhasedActive {
 		conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "The provided entity includes an attribute with an invalid value",
 			fmt.Sprintf("'%s' is not a valid initial phasedReleaseState", state), "/data/attributes/phasedReleaseState")
 		return
 	}
+	// Before release a phased release is INACTIVE whatever was asked; it
+	// starts when the version is released.
 	p := &phased{id: f.newID("phased"), versionID: versionID, state: appstore.PhasedInactive}
-	if state == appstore.PhasedActive && v.state == appstore.VersionReadyForDistribution {
-		p.state, p.start = appstore.PhasedActive, f.now()
-	}
 	f.phased[p.id] = p
 	writeOne(w, r, http.StatusCreated, f.phasedObj(r, p))
+}
+
+// phasedConfigurable lists the version states in which App Store Connect
+// Help says the phased release option can be set (ref §5.3), plus
+// READY_FOR_REVIEW, the state of a version added to a draft submission.
+func phasedConfigurable(s appstore.AppVersionState) bool {
+	switch s {
+	case appstore.VersionPrepareForSubmission, appstore.VersionReadyForReview, appstore.VersionWaitingForReview, appstore.VersionInReview,
+		appstore.VersionWaitingForExportCompliance, appstore.VersionPendingDeveloperRelease,
+		appstore.VersionDeveloperRejected, appstore.VersionRejected, appstore.VersionMetadataRejected:
+		return true
+	}
+	return false
 }
 
 func (f *Fake) patchPhased(w http.ResponseWriter, r *http.Request) {
@@ -502,8 +584,11 @@ func (f *Fake) patchPhased(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if idMismatch(w, req.Data.ID, r.PathValue("id")) {
+		return
+	}
 	p, ok := f.phased[r.PathValue("id")]
-	if !ok || req.Data.ID != p.id {
+	if !ok {
 		notFound(w, "appStoreVersionPhasedReleases", r.PathValue("id"))
 		return
 	}
@@ -574,11 +659,42 @@ func (f *Fake) createReleaseRequest(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusCreated, obj(r, "appStoreVersionReleaseRequests", f.newID("release"), nil, nil))
 }
 
-// releaseLocked puts a version on sale; its phased release starts on day 1.
+// releaseLocked releases a version. With Options.DistributionPolls or
+// DistributionTime it is PROCESSING_FOR_DISTRIBUTION first (its phased
+// release still INACTIVE) until both are used up; then it is on sale.
 func (f *Fake) releaseLocked(v *version) {
+	if f.opts.DistributionPolls > 0 || f.opts.DistributionTime > 0 {
+		v.state = appstore.VersionProcessingForDistribution
+		v.distPollsLeft, v.distReadyAt = f.opts.DistributionPolls, f.now().Add(f.opts.DistributionTime)
+		return
+	}
+	f.onSaleLocked(v)
+}
+
+// onSaleLocked puts a version on sale; its phased release starts on day 1.
+func (f *Fake) onSaleLocked(v *version) {
 	v.state = appstore.VersionReadyForDistribution
 	if p := f.phasedFor(v.id); p != nil && p.state == appstore.PhasedInactive {
 		p.state, p.start = appstore.PhasedActive, f.now()
+	}
+}
+
+// pollDistribution counts a read of a version (or its phased release)
+// that is PROCESSING_FOR_DISTRIBUTION and puts it on sale once the polls
+// and the time are used up.
+func (f *Fake) pollDistribution(v *version) {
+	if v == nil || v.state != appstore.VersionProcessingForDistribution {
+		return
+	}
+	if v.distPollsLeft > 0 {
+		v.distPollsLeft--
+	}
+	f.tickDistribution(v)
+}
+
+func (f *Fake) tickDistribution(v *version) {
+	if v.state == appstore.VersionProcessingForDistribution && v.distPollsLeft <= 0 && !f.now().Before(v.distReadyAt) {
+		f.onSaleLocked(v)
 	}
 }
 
@@ -586,6 +702,9 @@ func (f *Fake) releaseLocked(v *version) {
 // and Options.AppReviewTime (both approve; zero means "wait for the test").
 func (f *Fake) tickReviews() {
 	now := f.now()
+	for _, v := range f.versions {
+		f.tickDistribution(v)
+	}
 	if d := f.opts.BetaReviewTime; d > 0 {
 		for _, s := range f.betaSubs {
 			if (s.state == appstore.BetaReviewWaiting || s.state == appstore.BetaReviewInReview) && !now.Before(s.submitted.Add(d)) {
@@ -605,9 +724,12 @@ func (f *Fake) tickReviews() {
 				}
 				it.state = "APPROVED"
 				v := f.versions[it.versionID]
-				if v.releaseType == appstore.ReleaseAfterApproval {
+				switch v.releaseType {
+				case appstore.ReleaseAfterApproval, appstore.ReleaseScheduled:
+					// SCHEDULED without an earliestReleaseDate in the
+					// past is released at once too [UNVERIFIED].
 					f.releaseLocked(v)
-				} else {
+				default:
 					v.state = appstore.VersionPendingDeveloperRelease
 				}
 			}

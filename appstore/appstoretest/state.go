@@ -71,6 +71,9 @@ type version struct {
 	state                    appstore.AppVersionState
 	releaseType              appstore.ReleaseType
 	created                  time.Time
+	// PROCESSING_FOR_DISTRIBUTION ends when both are used up.
+	distPollsLeft int
+	distReadyAt   time.Time
 }
 
 type reviewSub struct {
@@ -174,14 +177,74 @@ func (f *Fake) AddBetaGroup(appID, name string, internal bool) string {
 	return id
 }
 
-// AddAppStoreVersion seeds an App Store version and returns its id.
+// AddAppStoreVersion seeds an App Store version of release type MANUAL and
+// returns its id.
 func (f *Fake) AddAppStoreVersion(appID string, platform appstore.Platform, versionString string, state appstore.AppVersionState) string {
+	return f.AddVersion(AppStoreVersion{AppID: appID, Platform: platform, VersionString: versionString, State: state, ReleaseType: appstore.ReleaseManual})
+}
+
+// AppStoreVersion seeds an App Store version, as if made in App Store
+// Connect.
+type AppStoreVersion struct {
+	AppID         string
+	Platform      appstore.Platform // default IOS
+	VersionString string
+	State         appstore.AppVersionState // default PREPARE_FOR_SUBMISSION
+	// ReleaseType defaults to AFTER_APPROVAL, App Store Connect's default
+	// for a version made without one (as POST /v1/appStoreVersions does).
+	ReleaseType appstore.ReleaseType
+}
+
+// AddVersion seeds an App Store version and returns its id.
+func (f *Fake) AddVersion(v AppStoreVersion) string {
+	if v.Platform == "" {
+		v.Platform = appstore.PlatformIOS
+	}
+	if v.State == "" {
+		v.State = appstore.VersionPrepareForSubmission
+	}
+	if v.ReleaseType == "" {
+		v.ReleaseType = appstore.ReleaseAfterApproval
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := f.newID("version")
-	f.versions[id] = &version{id: id, appID: appID, versionString: versionString, platform: platform, state: state,
-		releaseType: appstore.ReleaseManual, created: f.now()}
+	f.versions[id] = &version{id: id, appID: v.AppID, versionString: v.VersionString, platform: v.Platform, state: v.State,
+		releaseType: v.ReleaseType, created: f.now()}
 	return id
+}
+
+// SetReleaseType changes a version's release type, as a person in App
+// Store Connect would.
+func (f *Fake) SetReleaseType(versionID string, rt appstore.ReleaseType) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.versions[versionID]
+	if !ok {
+		return fmt.Errorf("appstoretest: no version %s", versionID)
+	}
+	v.releaseType = rt
+	return nil
+}
+
+// ReleaseType returns a version's release type.
+func (f *Fake) ReleaseType(versionID string) appstore.ReleaseType {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v, ok := f.versions[versionID]; ok {
+		return v.releaseType
+	}
+	return ""
+}
+
+// DeletePhasedRelease removes a version's phased release, as a person
+// turning the option off in App Store Connect would.
+func (f *Fake) DeletePhasedRelease(versionID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p := f.phasedFor(versionID); p != nil {
+		delete(f.phased, p.id)
+	}
 }
 
 // BuildState is a snapshot of a build for assertions.
@@ -275,7 +338,7 @@ func (f *Fake) ReleaseVersion(versionID string) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.releaseLocked(f.versions[versionID])
+	f.onSaleLocked(f.versions[versionID])
 	return nil
 }
 

@@ -187,8 +187,7 @@ func (f *Fake) patchBuild(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := r.PathValue("id")
-	if req.Data.ID != id {
-		conflict(w, "ENTITY_ERROR.ID.INVALID", "The provided entity id is invalid", fmt.Sprintf("The id '%s' in the request does not match the id '%s' in the path", req.Data.ID, id), "/data/id")
+	if idMismatch(w, req.Data.ID, id) {
 		return
 	}
 	b, ok := f.builds[id]
@@ -375,13 +374,18 @@ func (f *Fake) listLocalizations(w http.ResponseWriter, r *http.Request) {
 	writeList(w, r, out)
 }
 
-// whatsNewTooLong mirrors the 4,000-character limit fastlane attributes to
-// Apple [server-side enforcement UNVERIFIED]; the fake enforces it so a
-// client that forgets its own check fails in tests.
+// MaxWhatToTest is the fake's own copy of the 4,000-character What to Test
+// limit fastlane attributes to Apple [server-side enforcement UNVERIFIED].
+// It is deliberately not the client's constant: a wrong client limit must
+// not move the fake's with it.
+const MaxWhatToTest = 4000
+
+// whatsNewTooLong enforces MaxWhatToTest so a client that forgets its own
+// check fails in tests.
 func whatsNewTooLong(w http.ResponseWriter, s *string) bool {
-	if s != nil && utf8.RuneCountInString(*s) > appstore.MaxWhatToTest {
+	if s != nil && utf8.RuneCountInString(*s) > MaxWhatToTest {
 		conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "The provided entity includes an attribute with an invalid value",
-			fmt.Sprintf("The 'whatsNew' attribute must be at most %d characters", appstore.MaxWhatToTest), "/data/attributes/whatsNew")
+			fmt.Sprintf("The 'whatsNew' attribute must be at most %d characters", MaxWhatToTest), "/data/attributes/whatsNew")
 		return true
 	}
 	return false
@@ -445,8 +449,11 @@ func (f *Fake) patchLocalization(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if idMismatch(w, req.Data.ID, r.PathValue("id")) {
+		return
+	}
 	l, ok := f.locs[r.PathValue("id")]
-	if !ok || req.Data.ID != l.id {
+	if !ok {
 		notFound(w, "betaBuildLocalizations", r.PathValue("id"))
 		return
 	}

@@ -331,8 +331,11 @@ func (f *Fake) commitUploadFile(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if idMismatch(w, req.Data.ID, r.PathValue("id")) {
+		return
+	}
 	fl, ok := f.files[r.PathValue("id")]
-	if !ok || req.Data.ID != fl.id {
+	if !ok {
 		notFound(w, "buildUploadFiles", r.PathValue("id"))
 		return
 	}

@@ -96,6 +96,18 @@ func conflict(w http.ResponseWriter, code, title, detail, pointer string) {
 	writeError(w, http.StatusConflict, code, title, detail, src)
 }
 
+// idMismatch answers a PATCH whose body id is not the path's id, the same
+// way for every resource: 409 ENTITY_ERROR.ID.INVALID. It reports whether
+// it answered.
+func idMismatch(w http.ResponseWriter, bodyID, pathID string) bool {
+	if bodyID == pathID {
+		return false
+	}
+	conflict(w, "ENTITY_ERROR.ID.INVALID", "The provided entity id is invalid",
+		fmt.Sprintf("The id '%s' in the request does not match the id '%s' in the path", bodyID, pathID), "/data/id")
+	return true
+}
+
 const stateErrorTitle = "The request cannot be fulfilled because of the state of another resource."
 
 func unprocessable(w http.ResponseWriter, detail string) {
