@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -63,6 +64,11 @@ type IOS struct {
 	MaxPoll time.Duration
 	Now     func() time.Time
 	Log     *slog.Logger
+
+	// observed holds Observe's phased-release reads for the Execute of
+	// the same reconcile pass, by lane id.
+	obsMu    sync.Mutex
+	observed map[string]observed
 }
 
 // The steps of an iOS lane job, in order. A lane's data records the last one
@@ -734,8 +740,16 @@ func (r *iosRun) appStoreVersion(ctx context.Context) error {
 		return err
 	}
 	switch v.AppVersionState {
-	case appstore.VersionReadyForDistribution, appstore.AppVersionState("PROCESSING_FOR_DISTRIBUTION"), appstore.AppVersionState("REPLACED_WITH_NEW_VERSION"):
+	case appstore.VersionReadyForDistribution, appstore.VersionProcessingForDistribution, appstore.VersionReplacedWithNewVersion,
+		appstore.VersionPendingAppleRelease:
 		return failLane("App Store version %s is already %s; tag a new version", r.data.Version, v.AppVersionState)
+	}
+	if v.ReleaseType != appstore.ReleaseManual {
+		// FindOrCreateAppStoreVersion makes an editable version MANUAL; one
+		// it could not change would go live on approval without the
+		// reconciler.
+		return failLane("App Store version %s has release type %s and is %s, so it cannot be made MANUAL; releasepilot must decide when it goes live",
+			r.data.Version, v.ReleaseType, v.AppVersionState)
 	}
 	r.data.VersionID = v.ID
 	if err := r.reach(ctx, iosStepVersion); err != nil {
@@ -754,8 +768,21 @@ func (r *iosRun) attachBuild(ctx context.Context) error {
 }
 
 func (r *iosRun) submitForReview(ctx context.Context) error {
-	// SubmitForReview reads the app's open submissions first and reuses the
-	// one holding this version.
+	if r.data.Phased {
+		// The phased release must exist before review: a version approved
+		// without one goes to everyone at once when released, and Apple
+		// allows setting it up only until the version is released.
+		// CreatePhasedRelease reads first, so this also verifies it.
+		pr, err := r.x.ASC.CreatePhasedRelease(ctx, r.data.VersionID, appstore.PhasedInactive)
+		if err := ascFailure("set up the phased release of App Store version "+r.data.Version, err); err != nil {
+			return err
+		}
+		if pr.State != appstore.PhasedInactive {
+			return failLane("the phased release of App Store version %s is already %s before review", r.data.Version, pr.State)
+		}
+	}
+	// SubmitForReview reads the version and the app's open submissions
+	// first and reuses the one holding this version.
 	sub, err := r.x.ASC.SubmitForReview(ctx, r.data.AppID, appstore.PlatformIOS, r.data.VersionID)
 	if errors.Is(err, appstore.ErrSubmissionInFlight) {
 		return r.wait(ctx, "review_submit", 0, fmt.Sprintf("App Store version %s waits to be submitted: another submission of the app is in review", r.data.Version))
@@ -776,8 +803,26 @@ func (r *iosRun) awaitAppReview(ctx context.Context) error {
 		return err
 	}
 	switch v.AppVersionState {
-	case appstore.VersionPendingDeveloperRelease, appstore.VersionReadyForDistribution, appstore.AppVersionState("PENDING_APPLE_RELEASE"),
-		appstore.AppVersionState("PROCESSING_FOR_DISTRIBUTION"), appstore.AppVersionState("ACCEPTED"):
+	case appstore.VersionReadyForDistribution, appstore.VersionPendingAppleRelease, appstore.VersionProcessingForDistribution:
+		// Approved and released (or about to be) by App Store Connect, not
+		// by the reconciler: the release type was changed after the lane
+		// set it to MANUAL. With our phased release Apple starts at day 1
+		// and the reconciler can still pause it; without one everyone gets
+		// it at once, and the lane must not report that as its success.
+		if !r.data.Phased {
+			return failLane("App Store version %s is %s: App Store Connect released it on approval (release type %s), not releasepilot; it reaches everyone at once",
+				r.data.Version, v.AppVersionState, v.ReleaseType)
+		}
+		_, err := r.x.ASC.PhasedRelease(ctx, r.data.VersionID)
+		if errors.Is(err, appstore.ErrNotFound) {
+			return failLane("App Store version %s is %s without a phased release: App Store Connect released it on approval (release type %s), so it reaches everyone at once",
+				r.data.Version, v.AppVersionState, v.ReleaseType)
+		}
+		if err := ascFailure("read the phased release of "+r.data.Version, err); err != nil {
+			return err
+		}
+		fallthrough
+	case appstore.VersionPendingDeveloperRelease, appstore.VersionAccepted:
 		if err := r.reach(ctx, iosStepApproved); err != nil {
 			return err
 		}
@@ -896,12 +941,17 @@ func ascFailure(step string, err error) error {
 // Connect first so a repeated decision changes nothing:
 //   - TestFlight-only lanes: distribution finished in the lane job, so every
 //     action succeeds without a call (a halt there removes nothing);
-//   - advance: the first one enables the phased release (INACTIVE) if the
-//     version has none and releases the approved version, which starts day 1;
-//     later ones keep it ACTIVE, resuming it if PAUSED. Apple sets the
-//     percentage day by day; releasepilot cannot;
-//   - halt, rollback: pause the phased release. Never removed from sale;
-//   - complete: release to everyone now (release first if needed).
+//   - advance: the first one releases the approved version, which starts
+//     the phased release (set up INACTIVE before review) on day 1. Apple
+//     sets the percentage day by day; releasepilot cannot, so later
+//     scheduled advances move nothing: they only check the phased release
+//     is ACTIVE, and only a person's resume un-pauses it;
+//   - halt, rollback: pause the phased release (never removed from sale).
+//     A release that is on its way out (released, phased release not yet
+//     started) cannot be paused yet: the halt fails so it is retried;
+//   - complete: a person's complete releases to everyone now, paused or
+//     not; a scheduled one (the plan's last step) waits for Apple's day 7,
+//     so a pause, which stops Apple's days, never ends in an early 100 %.
 func (x *IOS) Execute(ctx context.Context, l release.Lane, d release.Decision) error {
 	switch d.Action {
 	case release.ActionNone, release.ActionHold:
@@ -933,10 +983,16 @@ func (x *IOS) Execute(ctx context.Context, l release.Lane, d release.Decision) e
 		if !data.Phased {
 			return fmt.Errorf("advance to %d%%: App Store version %s has no phased release (ios.phased_release is off)", d.Percent, data.Version)
 		}
-		if err := x.release(ctx, l, data, true); err != nil {
-			return err
+		pr, err := x.phasedRelease(ctx, l, d)
+		if errors.Is(err, appstore.ErrNotFound) || (err == nil && pr.State == appstore.PhasedInactive) {
+			// Not started: release the version (nothing if it is out
+			// already and Apple is still processing it for distribution).
+			if err := x.release(ctx, l, data, true); err != nil {
+				return err
+			}
+			x.log().Info("ios phased release started", "lane", l.ID, "version", data.Version, "plan_percent", d.Percent)
+			return nil
 		}
-		pr, err := x.ASC.PhasedRelease(ctx, vid)
 		if err != nil {
 			return fmt.Errorf("read the phased release of %s: %w", data.Version, err)
 		}
@@ -961,32 +1017,135 @@ func (x *IOS) Execute(ctx context.Context, l release.Lane, d release.Decision) e
 		if err != nil {
 			return fmt.Errorf("read the phased release of %s: %w", data.Version, err)
 		}
-		if pr.State != appstore.PhasedActive {
-			return nil // not started, paused already or complete: nothing to pause
+		switch pr.State {
+		case appstore.PhasedPaused, appstore.PhasedComplete:
+			return nil // paused already, or everyone has it: nothing to pause
+		case appstore.PhasedInactive:
+			v, err := x.ASC.AppStoreVersion(ctx, vid)
+			if err != nil {
+				return fmt.Errorf("read App Store version %s: %w", data.Version, err)
+			}
+			if !v.AppVersionState.PastReview() || v.AppVersionState == appstore.VersionPendingDeveloperRelease {
+				return nil // not released: nothing to stop, and only a resume releases it
+			}
+			// Released and still being processed for distribution: the
+			// phased release starts on its own shortly and cannot be
+			// paused before. Failing keeps the halt unrecorded, and it is
+			// retried until the pause can be sent.
+			return fmt.Errorf("pause pending: the phased release has not started yet (App Store version %s is %s); the halt is retried until it can pause it",
+				data.Version, v.AppVersionState)
 		}
 		if _, err := x.ASC.PausePhasedRelease(ctx, vid); err != nil {
 			return fmt.Errorf("pause the phased release of %s: %w", data.Version, err)
 		}
 	case release.ActionComplete:
-		if err := x.release(ctx, l, data, false); err != nil {
-			return err
+		if !data.Phased {
+			return x.completeAtOnce(ctx, l, data)
 		}
-		pr, err := x.ASC.PhasedRelease(ctx, vid)
-		if errors.Is(err, appstore.ErrNotFound) {
-			return nil // released without a phased release: everyone has it
-		}
-		if err != nil {
-			return fmt.Errorf("read the phased release of %s: %w", data.Version, err)
-		}
-		if pr.State != appstore.PhasedComplete {
-			if _, err := x.ASC.CompletePhasedRelease(ctx, vid); err != nil {
-				return fmt.Errorf("complete the phased release of %s: %w", data.Version, err)
-			}
-		}
+		return x.completePhased(ctx, l, data, d)
 	default:
 		return fmt.Errorf("action %q is not one an iOS lane can carry out", d.Action)
 	}
 	return nil
+}
+
+// completeAtOnce releases a version without a phased release to everyone.
+func (x *IOS) completeAtOnce(ctx context.Context, l release.Lane, data iosLaneData) error {
+	if err := x.release(ctx, l, data, false); err != nil {
+		return err
+	}
+	pr, err := x.ASC.PhasedRelease(ctx, data.VersionID)
+	if errors.Is(err, appstore.ErrNotFound) {
+		return nil // released without a phased release: everyone has it
+	}
+	if err != nil {
+		return fmt.Errorf("read the phased release of %s: %w", data.Version, err)
+	}
+	if pr.State != appstore.PhasedComplete {
+		if _, err := x.ASC.CompletePhasedRelease(ctx, data.VersionID); err != nil {
+			return fmt.Errorf("complete the phased release of %s: %w", data.Version, err)
+		}
+	}
+	return nil
+}
+
+// completePhased carries out a complete of a phased lane. A person's
+// command releases to everyone now (only a person's complete ends a
+// pause); the plan's own complete sends nothing before Apple's day 7.
+func (x *IOS) completePhased(ctx context.Context, l release.Lane, data iosLaneData, d release.Decision) error {
+	pr, err := x.phasedRelease(ctx, l, d)
+	started := err == nil && pr.State != appstore.PhasedInactive
+	if err != nil && !errors.Is(err, appstore.ErrNotFound) {
+		return fmt.Errorf("read the phased release of %s: %w", data.Version, err)
+	}
+	if d.Command == "" {
+		switch {
+		case !started:
+			return fmt.Errorf("Apple's phased release of %s has not started; the plan completes only once it has run its 7 days", data.Version)
+		case pr.State == appstore.PhasedComplete:
+			return nil
+		case pr.State == appstore.PhasedPaused:
+			return fmt.Errorf("the phased release of %s was paused outside this rollout; resume the lane to continue it, or complete it by command", data.Version)
+		case pr.CurrentDayNumber < 7:
+			return fmt.Errorf("Apple's phased release of %s is on day %d; it completes on its own on day 7", data.Version, pr.CurrentDayNumber)
+		}
+	} else if started && pr.State == appstore.PhasedPaused && d.Command != release.CmdComplete {
+		return fmt.Errorf("the phased release of %s is paused; only a complete command releases it to everyone", data.Version)
+	}
+	if started && pr.State == appstore.PhasedComplete {
+		return nil
+	}
+	if !started {
+		// A person's complete before the release started: release first.
+		if err := x.release(ctx, l, data, false); err != nil {
+			return err
+		}
+		if errors.Is(err, appstore.ErrNotFound) {
+			return nil // released without a phased release: everyone has it
+		}
+	}
+	if _, err := x.ASC.CompletePhasedRelease(ctx, data.VersionID); err != nil {
+		return fmt.Errorf("complete the phased release of %s: %w", data.Version, err)
+	}
+	return nil
+}
+
+// phasedRelease reads the lane's phased release. A scheduled pass uses
+// the read Observe made moments before in the same pass, so a pass that
+// changes nothing costs one call.
+func (x *IOS) phasedRelease(ctx context.Context, l release.Lane, d release.Decision) (*appstore.PhasedRelease, error) {
+	if d.Command == "" {
+		if o, ok := x.takeObserved(l.ID); ok {
+			return o.pr, o.err
+		}
+	}
+	var data iosLaneData
+	if err := x.Store.LaneData(ctx, l.ID, &data); err != nil {
+		return nil, err
+	}
+	return x.ASC.PhasedRelease(ctx, data.VersionID)
+}
+
+// observed is a phased-release read made by Observe for the Execute of the
+// same reconcile pass.
+type observed struct {
+	at  time.Time
+	pr  *appstore.PhasedRelease
+	err error // nil or an ErrNotFound
+}
+
+// observedFresh is how long an Observe read stands in for Execute's.
+const observedFresh = 10 * time.Second
+
+func (x *IOS) takeObserved(laneID string) (observed, bool) {
+	x.obsMu.Lock()
+	defer x.obsMu.Unlock()
+	o, ok := x.observed[laneID]
+	delete(x.observed, laneID)
+	if !ok || x.now().Sub(o.at) > observedFresh || x.now().Before(o.at) {
+		return observed{}, false
+	}
+	return o, true
 }
 
 // release releases the approved version unless it is out already. With
@@ -1013,10 +1172,45 @@ func (x *IOS) release(ctx context.Context, l release.Lane, data iosLaneData, pha
 	return nil
 }
 
-// Observe reports nothing: there is no iOS health source yet, and iOS
-// plans have no gates.
-func (x *IOS) Observe(context.Context, release.Lane) (release.Observations, error) {
-	return release.Observations{}, nil
+// PhasedDayMetric is the observation that carries Apple's phased-release
+// day (1–7; 0 before it starts) of a rolling iOS App Store lane.
+const PhasedDayMetric = "apple_phased_day"
+
+// Observe reports Apple's phased-release day as PhasedDayMetric for a
+// rolling phased App Store lane, with one read of App Store Connect that
+// the pass's Execute reuses. Other lanes cost no call and report nothing:
+// there is no iOS health source yet, and iOS plans have no gates.
+func (x *IOS) Observe(ctx context.Context, l release.Lane) (release.Observations, error) {
+	obs := release.Observations{}
+	if x.ASC == nil || (l.Status.State != release.StateRolling && l.Status.State != release.StateWaiting) {
+		return obs, nil
+	}
+	var data iosLaneData
+	if err := x.Store.LaneData(ctx, l.ID, &data); err != nil {
+		return obs, err
+	}
+	if !data.AppStore || !data.Phased || data.VersionID == "" || !data.reached(iosStepApproved) {
+		return obs, nil
+	}
+	pr, err := x.ASC.PhasedRelease(ctx, data.VersionID)
+	if err != nil && !errors.Is(err, appstore.ErrNotFound) {
+		return obs, fmt.Errorf("read the phased release of %s: %w", data.Version, err)
+	}
+	x.obsMu.Lock()
+	if x.observed == nil {
+		x.observed = map[string]observed{}
+	}
+	x.observed[l.ID] = observed{at: x.now(), pr: pr, err: err}
+	x.obsMu.Unlock()
+	day := 0
+	if pr != nil && pr.State != appstore.PhasedInactive {
+		day = pr.CurrentDayNumber
+		if pr.State == appstore.PhasedComplete {
+			day = 7
+		}
+	}
+	obs.Metrics = map[string]release.Observation{PhasedDayMetric: {Value: float64(day), Samples: 1, Fresh: true}}
+	return obs, nil
 }
 
 // IOSWaker wakes ios_lane jobs that wait on an App Store Connect resource,

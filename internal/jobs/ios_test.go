@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -378,8 +379,9 @@ func TestIOSLaneAppStorePhased(t *testing.T) {
 			require.True(t, ok)
 			require.Equal(t, appstore.VersionPendingDeveloperRelease, state)
 			require.Equal(t, b.buildID, attached)
-			_, ok = b.fake.PhasedRelease(vid)
-			require.False(t, ok, "no phased release before the reconciler starts it")
+			pr, ok := b.fake.PhasedRelease(vid)
+			require.True(t, ok, "the phased release is set up before review")
+			require.Equal(t, appstore.PhasedInactive, pr.State, "and waits for the reconciler to release the version")
 
 			// The first reconcile pass releases the version with a phased release: day 1.
 			b.reconcile(t)
@@ -388,7 +390,7 @@ func TestIOSLaneAppStorePhased(t *testing.T) {
 			require.Equal(t, 1, st.Percent)
 			state, _, _ = b.fake.Version(vid)
 			require.Equal(t, appstore.VersionReadyForDistribution, state)
-			pr, ok := b.fake.PhasedRelease(vid)
+			pr, ok = b.fake.PhasedRelease(vid)
 			require.True(t, ok)
 			require.Equal(t, appstore.PhasedActive, pr.State)
 			// A duplicate pass changes nothing.
@@ -1098,4 +1100,161 @@ func TestIOSScheduledAdvanceDoesNotUndoAPause(t *testing.T) {
 	require.NoError(t, err)
 	pr, _ = b.fake.PhasedRelease(vid)
 	require.Equal(t, appstore.PhasedActive, pr.State, "a person's resume continues it")
+}
+
+// approvedPhased runs a phased App Store lane (review approves after an
+// hour) until it is handed to the reconciler, and returns the version id.
+func approvedPhased(t *testing.T, b *iosBundle) string {
+	t.Helper()
+	_, err := b.runLane(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b.status(t).State, b.status(t).Reason)
+	vid, _ := b.laneData(t)["version_id"].(string)
+	require.NotEmpty(t, vid)
+	return vid
+}
+
+// TestIOSLaneExistingVersionAfterApproval: version 1.4.0 was made in App
+// Store Connect with the default release type AFTER_APPROVAL (or
+// SCHEDULED). The lane makes it MANUAL, sets up the phased release before
+// it submits, and approval leaves it for the reconciler to release.
+func TestIOSLaneExistingVersionAfterApproval(t *testing.T) {
+	t.Parallel()
+	for _, rt := range []appstore.ReleaseType{appstore.ReleaseAfterApproval, appstore.ReleaseScheduled} {
+		t.Run(string(rt), func(t *testing.T) {
+			t.Parallel()
+			b := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true, options: func(o *appstoretest.Options) { o.AppReviewTime = time.Hour }})
+			vid := b.fake.AddVersion(appstoretest.AppStoreVersion{AppID: b.appID, VersionString: "1.4.0", ReleaseType: rt})
+			var phasedAtSubmit *appstore.PhasedRelease
+			b.asc.OnRequest = func(method, path string, status int) {
+				if method == "PATCH" && strings.HasPrefix(path, "/v1/reviewSubmissions/") && phasedAtSubmit == nil {
+					if pr, ok := b.fake.PhasedRelease(vid); ok {
+						phasedAtSubmit = &pr
+					} else {
+						phasedAtSubmit = &appstore.PhasedRelease{}
+					}
+				}
+			}
+			require.Equal(t, vid, approvedPhased(t, b))
+			require.Equal(t, appstore.ReleaseManual, b.fake.ReleaseType(vid))
+			require.Equal(t, 1, b.fake.Mutations("PATCH /v1/appStoreVersions/{id}"))
+			require.Equal(t, 0, b.fake.Mutations("POST /v1/appStoreVersions"))
+			require.NotNil(t, phasedAtSubmit)
+			require.Equal(t, appstore.PhasedInactive, phasedAtSubmit.State, "the phased release exists before submitted: true")
+			state, _, _ := b.fake.Version(vid)
+			require.Equal(t, appstore.VersionPendingDeveloperRelease, state, "approval does not release it")
+			require.Equal(t, 0, b.status(t).Percent)
+
+			b.reconcile(t)
+			pr, _ := b.fake.PhasedRelease(vid)
+			require.Equal(t, appstore.PhasedActive, pr.State)
+			require.Equal(t, 1, pr.CurrentDayNumber)
+			require.Equal(t, 1, b.status(t).Percent)
+		})
+	}
+}
+
+// TestIOSLaneReleasedOnApprovalFails: someone sets the version back to
+// AFTER_APPROVAL while it is in review. Approval then releases it without
+// the reconciler; with no phased release of ours that is everyone at once,
+// and the lane fails saying so instead of reporting success.
+func TestIOSLaneReleasedOnApprovalFails(t *testing.T) {
+	t.Parallel()
+	for _, phased := range []bool{false, true} {
+		t.Run(fmt.Sprint("phased=", phased), func(t *testing.T) {
+			t.Parallel()
+			b := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: phased, options: func(o *appstoretest.Options) { o.AppReviewTime = time.Hour }})
+			_, err := b.runLane(t, func(run int, err error) {
+				if d := b.laneData(t); d["waiting"] == "app_review" && d["polls"] == float64(1) {
+					vid := d["version_id"].(string)
+					require.NoError(t, b.fake.SetReleaseType(vid, appstore.ReleaseAfterApproval))
+					b.fake.DeletePhasedRelease(vid)
+				}
+			})
+			want := "App Store version 1.4.0 is READY_FOR_DISTRIBUTION: App Store Connect released it on approval (release type AFTER_APPROVAL), not releasepilot; it reaches everyone at once"
+			if phased {
+				want = "App Store version 1.4.0 is READY_FOR_DISTRIBUTION without a phased release: App Store Connect released it on approval (release type AFTER_APPROVAL), so it reaches everyone at once"
+			}
+			iosFailed(t, b, err, want)
+		})
+	}
+}
+
+// TestIOSScheduledCompleteKeepsAPause: someone paused the phased release;
+// the plan's complete (no command) must not release to everyone, nor may
+// a person's advance; only a person's complete does.
+func TestIOSScheduledCompleteKeepsAPause(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true, options: func(o *appstoretest.Options) { o.AppReviewTime = time.Hour }})
+	vid := approvedPhased(t, b)
+	b.reconcile(t) // day 1
+	b.clock.Advance(6*24*time.Hour + time.Hour)
+	_, err := b.asc.PausePhasedRelease(ctx, vid) // on day 7, in App Store Connect
+	require.NoError(t, err)
+	l, err := b.st.GetLane(ctx, b.lane.ID)
+	require.NoError(t, err)
+	err = b.ios.Execute(ctx, l, release.Decision{Action: release.ActionComplete, Percent: 100})
+	require.ErrorContains(t, err, "was paused outside this rollout")
+	err = b.ios.Execute(ctx, l, release.Decision{Action: release.ActionComplete, Percent: 100, Command: release.CmdAdvance})
+	require.ErrorContains(t, err, "only a complete command releases it to everyone")
+	pr, _ := b.fake.PhasedRelease(vid)
+	require.Equal(t, appstore.PhasedPaused, pr.State)
+	require.NoError(t, b.ios.Execute(ctx, l, release.Decision{Action: release.ActionComplete, Percent: 100, Command: release.CmdComplete}))
+	pr, _ = b.fake.PhasedRelease(vid)
+	require.Equal(t, appstore.PhasedComplete, pr.State)
+}
+
+// TestIOSPlanFollowsApplesDaysAfterAPause: a three-day pause stops Apple's
+// day counter. The plan's own clock reaches its last step first; the
+// scheduled complete then holds, saying which day Apple is on, and sends
+// nothing until Apple's day 7. Each hourly pass costs one read.
+func TestIOSPlanFollowsApplesDaysAfterAPause(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true, options: func(o *appstoretest.Options) { o.AppReviewTime = time.Hour }})
+	vid := approvedPhased(t, b)
+	b.reconcile(t) // day 1
+	var reasons []string
+	var maxCallsPerPass int64
+	for hour := 1; hour < 14*24 && b.status(t).State != release.StateCompleted; hour++ {
+		b.clock.Advance(time.Hour)
+		switch hour {
+		case 30:
+			_, err := b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "alice", "crash spike")
+			require.NoError(t, err)
+		case 30 + 72:
+			_, err := b.ro.Command(ctx, b.lane.ID, release.CmdResume, "alice", "fixed")
+			require.NoError(t, err)
+		}
+		before, _ := b.fake.PhasedRelease(vid)
+		calls, mutations := b.asc.Calls(), sum(b.fake.MutationCounts())
+		_ = b.ro.Pass(ctx)
+		if sum(b.fake.MutationCounts()) == mutations {
+			maxCallsPerPass = max(maxCallsPerPass, b.asc.Calls()-calls)
+		}
+		after, _ := b.fake.PhasedRelease(vid)
+		if after.State == appstore.PhasedComplete && before.State != appstore.PhasedComplete {
+			require.GreaterOrEqual(t, before.CurrentDayNumber, 7, "completed on Apple's day %d (hour %d)", before.CurrentDayNumber, hour)
+		}
+		if r := b.status(t).Reason; strings.Contains(r, "completes on its own") && !slices.Contains(reasons, r) {
+			reasons = append(reasons, r)
+		}
+		if b.status(t).State == release.StateRolling && hour > 30+72 {
+			l, err := b.st.GetLane(ctx, b.lane.ID)
+			require.NoError(t, err)
+			obs, err := b.ios.Observe(ctx, l)
+			require.NoError(t, err)
+			require.Equal(t, float64(after.CurrentDayNumber), obs.Metrics[jobs.PhasedDayMetric].Value)
+		}
+	}
+	require.Equal(t, release.StateCompleted, b.status(t).State)
+	pr, _ := b.fake.PhasedRelease(vid)
+	require.Equal(t, appstore.PhasedComplete, pr.State)
+	require.NotEmpty(t, reasons, "the plan's complete held for Apple's day 7")
+	require.Regexp(t, `complete to 100% failed: Apple's phased release of 1\.4\.0 is on day [1-6]; it completes on its own on day 7$`, reasons[0])
+	require.Equal(t, int64(1), maxCallsPerPass, "a pass that changes nothing reads once")
+	// Pause and resume, and at most the complete of day 7: Apple moves the days.
+	require.GreaterOrEqual(t, b.fake.Mutations("PATCH /v1/appStoreVersionPhasedReleases/{id}"), 2)
+	require.LessOrEqual(t, b.fake.Mutations("PATCH /v1/appStoreVersionPhasedReleases/{id}"), 3)
 }
