@@ -1258,3 +1258,42 @@ func TestIOSPlanFollowsApplesDaysAfterAPause(t *testing.T) {
 	require.GreaterOrEqual(t, b.fake.Mutations("PATCH /v1/appStoreVersionPhasedReleases/{id}"), 2)
 	require.LessOrEqual(t, b.fake.Mutations("PATCH /v1/appStoreVersionPhasedReleases/{id}"), 3)
 }
+
+// TestIOSHaltWhileProcessingForDistribution: right after the release
+// request Apple is PROCESSING_FOR_DISTRIBUTION and the phased release is
+// still INACTIVE, so it cannot be paused, and it starts on its own soon.
+// A halt then must fail (to be retried), not be recorded as done; once the
+// phased release has started the retried halt pauses it.
+func TestIOSHaltWhileProcessingForDistribution(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true, options: func(o *appstoretest.Options) {
+		o.AppReviewTime, o.DistributionTime = time.Hour, 30*time.Minute
+	}})
+	vid := approvedPhased(t, b)
+	b.reconcile(t) // release requested: day 1 once Apple has processed it
+	state, _, _ := b.fake.Version(vid)
+	require.Equal(t, appstore.VersionProcessingForDistribution, state)
+
+	_, err := b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "alice", "crash spike")
+	require.ErrorContains(t, err, "pause pending: the phased release has not started yet")
+	require.NotEqual(t, release.StateHalted, b.status(t).State, "the halt is not recorded before it took effect")
+	pr, _ := b.fake.PhasedRelease(vid)
+	require.Equal(t, appstore.PhasedInactive, pr.State)
+
+	// Retried (River retries the command job) until Apple has started it.
+	b.clock.Advance(31 * time.Minute)
+	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "alice", "crash spike")
+	require.NoError(t, err)
+	require.Equal(t, release.StateHalted, b.status(t).State)
+	pr, _ = b.fake.PhasedRelease(vid)
+	require.Equal(t, appstore.PhasedPaused, pr.State, "the rollout Apple started is paused")
+
+	// A halt before the version is released has nothing to stop.
+	b2 := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true, options: func(o *appstoretest.Options) { o.AppReviewTime = time.Hour }})
+	vid2 := approvedPhased(t, b2)
+	_, err = b2.ro.Command(ctx, b2.lane.ID, release.CmdHalt, "alice", "not yet")
+	require.NoError(t, err)
+	state, _, _ = b2.fake.Version(vid2)
+	require.Equal(t, appstore.VersionPendingDeveloperRelease, state)
+}
