@@ -1297,3 +1297,48 @@ func TestIOSHaltWhileProcessingForDistribution(t *testing.T) {
 	state, _, _ = b2.fake.Version(vid2)
 	require.Equal(t, appstore.VersionPendingDeveloperRelease, state)
 }
+
+// TestIOSLaneAnswerLost: App Store Connect applies one of the lane's
+// mutations and the answer is lost (a 5xx after the fact, or a dropped
+// connection). The lane retries, reads what happened, and ends as a clean
+// run does, without sending the mutation twice.
+func TestIOSLaneAnswerLost(t *testing.T) {
+	t.Parallel()
+	opts := iosOpts{polls: 1, external: true, appStore: true, phased: true, options: func(o *appstoretest.Options) {
+		o.BetaReviewTime, o.AppReviewTime = time.Minute, time.Hour
+	}}
+	clean := setupIOS(t, store.SQLite, opts)
+	_, err := clean.runLane(t, nil)
+	require.NoError(t, err)
+	want := nonZero(clean.fake.MutationCounts())
+	for _, tc := range []struct{ name, method, prefix string }{
+		{"submit for review", "PATCH", "/v1/reviewSubmissions/"},
+		{"beta review submission", "POST", "/v1/betaAppReviewSubmissions"},
+		{"group link", "POST", "/v1/builds/"},
+		{"phased release", "POST", "/v1/appStoreVersionPhasedReleases"},
+		{"review item", "POST", "/v1/reviewSubmissionItems"},
+		{"version", "POST", "/v1/appStoreVersions"},
+	} {
+		for _, kind := range []appstoretest.FaultKind{appstoretest.FaultAnswerLost, appstoretest.FaultConnectionLost} {
+			t.Run(fmt.Sprintf("%s/%d", tc.name, kind), func(t *testing.T) {
+				t.Parallel()
+				b := setupIOS(t, store.SQLite, opts)
+				b.fake.Inject(appstoretest.Fault{Kind: kind, Method: tc.method, PathPrefix: tc.prefix})
+				_, err := b.runLane(t, nil)
+				require.NoError(t, err)
+				require.Equal(t, 1, b.fake.FaultsHit(), "the fault hit")
+				require.Equal(t, release.StateRolling, b.status(t).State, b.status(t).Reason)
+				got := nonZero(b.fake.MutationCounts())
+				if tc.name == "group link" {
+					// Linking a build to a group is idempotent (adding a
+					// member twice changes nothing), so the client repeats
+					// it in the same call: one extra request, same state.
+					got["POST /v1/builds/{id}/relationships/betaGroups"]--
+					bs, _ := b.fake.Build(b.buildID)
+					require.Len(t, bs.Groups, 2)
+				}
+				require.Equal(t, want, got)
+			})
+		}
+	}
+}
