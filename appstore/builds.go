@@ -188,7 +188,7 @@ func (c *Client) FindBuild(ctx context.Context, appID string, platform Platform,
 	case 1:
 		return &bs[0], nil
 	}
-	return nil, fmt.Errorf("appstore: more than one build %s (%s) of app %s", buildNumber, version, appID)
+	return nil, fmt.Errorf("appstore: more than one unexpired build %s (%s) of app %s; expire all but one in App Store Connect: %w", buildNumber, version, appID, ErrAmbiguous)
 }
 
 // alternateVersion returns the other spelling of X.Y / X.Y.0, or "".
@@ -220,17 +220,39 @@ type buildUpdateAttrs struct {
 }
 
 // SetUsesNonExemptEncryption answers export compliance for a build. It reads
-// the build first and sends nothing if the answer is already uses.
+// the build first and, as fastlane does, sends the answer only while the
+// build has none (no ITSAppUsesNonExemptEncryption in its Info.plist, nobody
+// answered in App Store Connect). An answer that is already given is never
+// overwritten: a different one is an *EncryptionMismatchError (matching
+// ErrConflict), since one of the two declarations is wrong.
 func (c *Client) SetUsesNonExemptEncryption(ctx context.Context, buildID string, uses bool) (*Build, error) {
 	b, err := c.Build(ctx, buildID)
 	if err != nil {
 		return nil, err
 	}
-	if b.UsesNonExemptEncryption != nil && *b.UsesNonExemptEncryption == uses {
+	if b.UsesNonExemptEncryption != nil {
+		if *b.UsesNonExemptEncryption != uses {
+			return b, &EncryptionMismatchError{BuildID: buildID, Declared: *b.UsesNonExemptEncryption, Wanted: uses}
+		}
 		return b, nil
 	}
 	return c.patchBuild(ctx, buildID, buildUpdateAttrs{UsesNonExemptEncryption: &uses})
 }
+
+// EncryptionMismatchError is a build whose usesNonExemptEncryption is
+// already answered, differently from what the caller wanted to declare.
+type EncryptionMismatchError struct {
+	BuildID  string
+	Declared bool // the build's answer
+	Wanted   bool // the caller's
+}
+
+func (e *EncryptionMismatchError) Error() string {
+	return fmt.Sprintf("appstore: build %s already declares usesNonExemptEncryption=%t, not %t; it is not overwritten", e.BuildID, e.Declared, e.Wanted)
+}
+
+// Is matches ErrConflict.
+func (e *EncryptionMismatchError) Is(target error) bool { return target == ErrConflict }
 
 // ExpireBuild expires a build so testers can no longer install it. It
 // reads the build first and sends nothing if it is already expired.

@@ -21,6 +21,9 @@ var (
 	// ErrRateLimited means the hourly budget is exhausted (or App Store
 	// Connect kept answering 429); the caller should wait, not retry now.
 	ErrRateLimited = errors.New("appstore: rate limit exhausted")
+	// ErrAmbiguous means a lookup that must find one resource found more
+	// than one; asking again gives the same answer until a person acts.
+	ErrAmbiguous = errors.New("appstore: ambiguous")
 )
 
 // APIError is an App Store Connect error response (a JSON:API errors document).
@@ -174,7 +177,7 @@ func Temporary(err error) bool {
 	if errors.As(err, &apiErr) {
 		return apiErr.Temporary()
 	}
-	for _, permanent := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrForbidden, ErrUnauthorized, ErrSubmissionInFlight} {
+	for _, permanent := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrForbidden, ErrUnauthorized, ErrSubmissionInFlight, ErrAmbiguous} {
 		if errors.Is(err, permanent) {
 			return false
 		}

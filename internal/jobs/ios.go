@@ -369,6 +369,13 @@ func (r *iosRun) pickUp(ctx context.Context) error {
 		if err := ascFailure("find build "+d.label(), err); err != nil {
 			return err
 		}
+		taken, err := r.chosenElsewhere(ctx)
+		if err != nil {
+			return err
+		}
+		if other, ok := taken[found.ID]; ok {
+			return failLane("build %s is already the build of release %s; tag a new build number", d.label(), other)
+		}
 		b = found
 	} else {
 		builds, err := x.ASC.FindBuilds(ctx, appstore.BuildQuery{AppID: d.AppID, Version: d.Version, Platform: appstore.PlatformIOS, Limit: 20})
@@ -379,8 +386,12 @@ func (r *iosRun) pickUp(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		taken, err := r.chosenElsewhere(ctx)
+		if err != nil {
+			return err
+		}
 		for i := range builds {
-			if !shipped[builds[i].Version] {
+			if _, ok := taken[builds[i].ID]; !ok && !shipped[builds[i].Version] {
 				b = &builds[i]
 				break
 			}
@@ -412,6 +423,41 @@ func (r *iosRun) shippedElsewhere(ctx context.Context) (map[string]bool, error) 
 	for _, b := range bins {
 		if b.ReleaseID != r.rel.ID {
 			out[b.BuildNumber] = true
+		}
+	}
+	return out, nil
+}
+
+// chosenElsewhere maps the build ids other iOS lanes of the app have
+// chosen (kept in their lane data, before any binary is recorded) to
+// their release's tag, so two releases never ship one build. Failed and
+// cancelled lanes release their build.
+func (r *iosRun) chosenElsewhere(ctx context.Context) (map[string]string, error) {
+	rels, err := r.x.Store.ListReleases(ctx, r.rel.App, 200)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, rel := range rels {
+		if rel.ID == r.rel.ID {
+			continue
+		}
+		lanes, err := r.x.Store.Lanes(ctx, rel.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range lanes {
+			if l.Platform != release.IOS || l.Kind != release.KindStore || l.ID == r.l.ID ||
+				l.Status.State == release.StateFailed || l.Status.State == release.StateCancelled {
+				continue
+			}
+			var other iosLaneData
+			if err := r.x.Store.LaneData(ctx, l.ID, &other); err != nil {
+				return nil, err
+			}
+			if other.BuildID != "" {
+				out[other.BuildID] = rel.Tag
+			}
 		}
 	}
 	return out, nil
@@ -524,7 +570,13 @@ func (r *iosRun) processed(ctx context.Context, state appstore.ProcessingState) 
 func (r *iosRun) exportCompliance(ctx context.Context) error {
 	// SetUsesNonExemptEncryption reads the build first and sends nothing
 	// when the answer is already given.
-	_, err := r.x.ASC.SetUsesNonExemptEncryption(ctx, r.data.BuildID, r.app.IOS.UsesNonExemptEncryption)
+	want := r.app.IOS.UsesNonExemptEncryption
+	_, err := r.x.ASC.SetUsesNonExemptEncryption(ctx, r.data.BuildID, want)
+	var mismatch *appstore.EncryptionMismatchError
+	if errors.As(err, &mismatch) {
+		return failLane("ios.uses_non_exempt_encryption is %t, but build %s already declares usesNonExemptEncryption=%t (its Info.plist's ITSAppUsesNonExemptEncryption, or an answer in App Store Connect); make them agree and tag a new build",
+			want, r.data.label(), mismatch.Declared)
+	}
 	if err := ascFailure("set export compliance of "+r.data.label(), err); err != nil {
 		return err
 	}
@@ -928,6 +980,9 @@ func ascFailure(step string, err error) error {
 	}
 	if appstore.Temporary(err) {
 		return fmt.Errorf("%s: %w", step, err)
+	}
+	if errors.Is(err, appstore.ErrAmbiguous) {
+		return &laneFailure{reason: fmt.Sprintf("%s: %v", step, err)}
 	}
 	var ve *appstore.ValidationError
 	var ae *appstore.APIError

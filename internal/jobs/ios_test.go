@@ -1342,3 +1342,58 @@ func TestIOSLaneAnswerLost(t *testing.T) {
 		}
 	}
 }
+
+// TestIOSLaneExportComplianceMismatch: the build already declares
+// usesNonExemptEncryption (its Info.plist), differently from the config.
+// The lane does not overwrite the answer: it fails naming both.
+func TestIOSLaneExportComplianceMismatch(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{noBuild: true})
+	uses := true
+	b.buildID = b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.4.0", BuildNumber: "45", Polls: 1, UsesNonExemptEncryption: &uses})
+	_, err := b.runLane(t, nil)
+	iosFailed(t, b, err, "ios.uses_non_exempt_encryption is false, but build 1.4.0 (45) already declares usesNonExemptEncryption=true "+
+		"(its Info.plist's ITSAppUsesNonExemptEncryption, or an answer in App Store Connect); make them agree and tag a new build")
+	require.Equal(t, 0, b.fake.Mutations("PATCH /v1/builds/{id}"))
+	bs, _ := b.fake.Build(b.buildID)
+	require.True(t, *bs.UsesNonExemptEncryption)
+}
+
+// TestIOSLaneAmbiguousBuild: two unexpired builds carry the tag's build
+// number; asking again cannot help, so the lane fails at once.
+func TestIOSLaneAmbiguousBuild(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1})
+	b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.4.0", BuildNumber: "45", Polls: 1})
+	_, err := b.runLane(t, nil)
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	st := b.status(t)
+	require.Equal(t, release.StateFailed, st.State)
+	require.Contains(t, st.Reason, "more than one unexpired build 45 (1.4.0)")
+}
+
+// TestIOSLanePickupSkipsABuildAnotherLaneChose: two releases of 1.4.0
+// pick up builds; the second must not take the build the first chose,
+// even before the first recorded a binary.
+func TestIOSLanePickupSkipsABuildAnotherLaneChose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupIOS(t, store.SQLite, iosOpts{version: "1.4.0", noBuild: true})
+	b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.4.0", BuildNumber: "50", Polls: 5, UploadedDate: iosStart})
+	b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.4.0", BuildNumber: "51", Polls: 5, UploadedDate: iosStart.Add(time.Second)})
+	var s *river.JobSnoozeError
+	require.ErrorAs(t, b.work(ctx), &s) // chose 51, waits for processing
+	require.Equal(t, "51", b.laneData(t)["build_number"])
+
+	rel2, _, err := b.st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v1.4.0-rc.2", Version: "1.4.0-rc.2", Commit: "c0ffee2", CreatedAt: iosStart})
+	require.NoError(t, err)
+	lane2, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: rel2.ID, Platform: release.IOS, Kind: release.KindStore, Plan: b.lane.Plan}, iosStart)
+	require.NoError(t, err)
+	err = b.worker.Work(ctx, &river.Job[jobs.IOSLaneArgs]{JobRow: &rivertype.JobRow{ID: 2, Attempt: 1, MaxAttempts: 25, Kind: "ios_lane"},
+		Args: jobs.IOSLaneArgs{LaneID: lane2.ID}})
+	require.ErrorAs(t, err, &s)
+	var d2 map[string]any
+	require.NoError(t, b.st.LaneData(ctx, lane2.ID, &d2))
+	require.Equal(t, "50", d2["build_number"], "the build another lane chose is not taken")
+}
