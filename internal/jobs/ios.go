@@ -491,7 +491,7 @@ func (r *iosRun) upload(ctx context.Context) error {
 		}
 		read := x.IPAVersion
 		if read == nil {
-			read = IPAVersion
+			read = func(r io.ReaderAt, size int64) (string, string, error) { return IPAVersionContext(ctx, r, size) }
 		}
 		version, build, err := read(f, fi.Size())
 		switch {
@@ -1326,6 +1326,11 @@ func (w *IOSWaker) Wake(ctx context.Context, eventType string, ids ...string) ([
 // IPAVersion reads CFBundleShortVersionString and CFBundleVersion from an
 // IPA's Payload/<name>.app/Info.plist, in XML or binary property list form.
 func IPAVersion(r io.ReaderAt, size int64) (version, build string, err error) {
+	return IPAVersionContext(context.Background(), r, size)
+}
+
+// IPAVersionContext is IPAVersion that stops when ctx is done.
+func IPAVersionContext(ctx context.Context, r io.ReaderAt, size int64) (version, build string, err error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return "", "", fmt.Errorf("not an IPA (zip): %w", err)
@@ -1355,7 +1360,7 @@ func IPAVersion(r io.ReaderAt, size int64) (version, build string, err error) {
 	}
 	var kv map[string]string
 	if bytes.HasPrefix(b, []byte("bplist00")) {
-		kv, err = binaryPlistStrings(b)
+		kv, err = binaryPlistStrings(ctx, b, "CFBundleShortVersionString", "CFBundleVersion")
 	} else {
 		kv, err = xmlPlistStrings(b)
 	}
@@ -1417,9 +1422,21 @@ func xmlPlistStrings(b []byte) (map[string]string, error) {
 	return out, nil
 }
 
+// Limits of binaryPlistStrings: keys longer than maxPlistKey bytes are not
+// decoded (Info.plist keys are short ASCII names), and it gives up once it
+// has decoded maxPlistDecoded bytes of strings.
+const (
+	maxPlistKey     = 128
+	maxPlistDecoded = 1 << 20
+)
+
 // binaryPlistStrings returns the string values of a binary property list's
-// top-level dictionary (the format Xcode writes into IPAs).
-func binaryPlistStrings(b []byte) (map[string]string, error) {
+// top-level dictionary (the format Xcode writes into IPAs); with keys, only
+// those. Each string object is decoded once however many entries refer to
+// it, keys only when they are short ASCII, and no more than
+// maxPlistDecoded bytes in all, so a hostile file cannot make it quadratic;
+// it checks ctx as it goes.
+func binaryPlistStrings(ctx context.Context, b []byte, keys ...string) (map[string]string, error) {
 	bad := errors.New("malformed binary property list")
 	if len(b) < 8+32 {
 		return nil, bad
@@ -1463,25 +1480,47 @@ func binaryPlistStrings(b []byte) (map[string]string, error) {
 		}
 		return kind, n, data, true
 	}
-	str := func(i uint64) (string, bool) {
+	type decoded struct {
+		s  string
+		ok bool
+	}
+	cache := map[uint64]decoded{}
+	var total uint64
+	errTooMuch := fmt.Errorf("binary property list: more than %d bytes of strings", maxPlistDecoded)
+	// str decodes string object i, at most once; asciiMax > 0 accepts only
+	// ASCII strings that short.
+	str := func(i uint64, asciiMax uint64) (string, bool, error) {
+		if d, seen := cache[i]; seen {
+			return d.s, d.ok, nil
+		}
 		o, ok := offset(i)
 		if !ok {
-			return "", false
+			cache[i] = decoded{}
+			return "", false, nil
 		}
 		kind, n, data, ok := header(o)
+		var d decoded
 		switch {
 		case !ok:
-			return "", false
+		case asciiMax > 0 && (kind != 0x5 || n > asciiMax):
+			return "", false, nil // not cached: the same object may be a wanted value
 		case kind == 0x5 && n <= table-data: // ASCII
-			return string(b[data : data+n]), true
+			if total += n; total > maxPlistDecoded {
+				return "", false, errTooMuch
+			}
+			d = decoded{string(b[data : data+n]), true}
 		case kind == 0x6 && n <= (table-data)/2: // UTF-16BE
+			if total += 2 * n; total > maxPlistDecoded {
+				return "", false, errTooMuch
+			}
 			u := make([]uint16, n)
 			for k := range u {
 				u[k] = binary.BigEndian.Uint16(b[data+2*uint64(k):])
 			}
-			return string(utf16.Decode(u)), true
+			d = decoded{string(utf16.Decode(u)), true}
 		}
-		return "", false
+		cache[i] = d
+		return d.s, d.ok, nil
 	}
 	o, ok := offset(top)
 	if !ok {
@@ -1493,13 +1532,25 @@ func binaryPlistStrings(b []byte) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for k := uint64(0); k < n; k++ {
+		if k%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
 		kp := data + k*uint64(refSize)
 		vp := data + (n+k)*uint64(refSize)
-		key, ok := str(be(b[kp : kp+uint64(refSize)]))
-		if !ok {
+		key, ok, err := str(be(b[kp:kp+uint64(refSize)]), maxPlistKey)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || (len(keys) > 0 && !slices.Contains(keys, key)) {
 			continue
 		}
-		if v, ok := str(be(b[vp : vp+uint64(refSize)])); ok {
+		v, ok, err := str(be(b[vp:vp+uint64(refSize)]), 0)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out[key] = v
 		}
 	}

@@ -1397,3 +1397,62 @@ func TestIOSLanePickupSkipsABuildAnotherLaneChose(t *testing.T) {
 	require.NoError(t, b.st.LaneData(ctx, lane2.ID, &d2))
 	require.Equal(t, "50", d2["build_number"], "the build another lane chose is not taken")
 }
+
+// hostilePlist is a binary plist whose top dictionary has n entries that
+// all share one key object and one value object: a UTF-16 string of m
+// characters.
+func hostilePlist(key string, n, m int) []byte {
+	out := []byte("bplist00")
+	var offs []int
+	offs = append(offs, len(out))
+	out = append(out, 0xDF, 0x12, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	for i := 0; i < n; i++ {
+		out = append(out, 1)
+	}
+	for i := 0; i < n; i++ {
+		out = append(out, 2)
+	}
+	offs = append(offs, len(out))
+	out = append(out, 0x50|byte(len(key)))
+	out = append(out, key...)
+	offs = append(offs, len(out))
+	out = append(out, 0x6F, 0x12, byte(m>>24), byte(m>>16), byte(m>>8), byte(m))
+	for i := 0; i < m; i++ {
+		out = append(out, 0, 'x')
+	}
+	table := len(out)
+	for _, o := range offs {
+		out = append(out, byte(o>>24), byte(o>>16), byte(o>>8), byte(o))
+	}
+	trailer := make([]byte, 32)
+	trailer[6], trailer[7] = 4, 1
+	trailer[15] = byte(len(offs))
+	trailer[28], trailer[29], trailer[30], trailer[31] = byte(table>>24), byte(table>>16), byte(table>>8), byte(table)
+	return append(out, trailer...)
+}
+
+// TestIPAVersionHostilePlist: an Info.plist whose entries all point at one
+// huge string must not be decoded once per entry (quadratic), and reading
+// stops when the context is done.
+func TestIPAVersionHostilePlist(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"K", "CFBundleVersion"} {
+		ipa := makeIPA(t, hostilePlist(key, 200000, 400000))
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := jobs.IPAVersionContext(context.Background(), bytes.NewReader(ipa), int64(len(ipa)))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			require.Error(t, err) // no usable version in it, but an answer
+		case <-time.After(10 * time.Second):
+			t.Fatalf("key %s: IPAVersion still decoding after 10 s", key)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ipa := makeIPA(t, hostilePlist("K", 5000, 10))
+	_, _, err := jobs.IPAVersionContext(ctx, bytes.NewReader(ipa), int64(len(ipa)))
+	require.ErrorIs(t, err, context.Canceled)
+}
