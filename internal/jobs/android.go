@@ -164,31 +164,15 @@ func (w *AndroidLaneWorker) Work(ctx context.Context, job *river.Job[AndroidLane
 
 // runLane is one run of the lane job: bundle, internal track, ready.
 func (a *Android) runLane(ctx context.Context, laneID string) error {
-	l, err := a.Store.GetLane(ctx, laneID)
-	if err != nil {
-		return err
-	}
-	if l.Kind != release.KindStore || l.Platform != release.Android {
-		// Not ours to fail: only this job is wrong.
-		return river.JobCancel(fmt.Errorf("lane %s is a %s lane on %s, not an Android store lane", l.ID, l.Kind, l.Platform))
-	}
-	if l.Status.State != release.StatePending {
-		return nil // handed over before, or finished: a re-run does nothing
-	}
+	noClient := ""
 	if a.Play == nil {
-		return failLane("no Google Play client: set playstore.service_account")
+		noClient = "no Google Play client: set playstore.service_account"
 	}
-	rel, err := a.Store.GetRelease(ctx, l.ReleaseID)
-	if errors.Is(err, store.ErrNotFound) {
-		return failLane("release %s of lane %s does not exist", l.ReleaseID, l.ID)
-	}
-	if err != nil {
+	run, err := loadStoreLane(ctx, a.Store, a.Apps, laneID, release.Android, "an Android store lane", noClient)
+	if run == nil || err != nil {
 		return err
 	}
-	app, ok := a.Apps[rel.App]
-	if !ok {
-		return failLane("app %q is not configured", rel.App)
-	}
+	l, rel, app := run.lane, run.rel, run.app
 	var data androidLaneData
 	if err := a.Store.LaneData(ctx, l.ID, &data); err != nil {
 		return err

@@ -229,30 +229,15 @@ func (r *iosRun) progress(ctx context.Context, kind string, details map[string]a
 // runLane is one run of the lane job: from the recorded step to the next
 // wait, failure or the hand-over to the reconciler.
 func (x *IOS) runLane(ctx context.Context, laneID string) error {
-	l, err := x.Store.GetLane(ctx, laneID)
-	if err != nil {
-		return err
-	}
-	if l.Kind != release.KindStore || l.Platform != release.IOS {
-		return river.JobCancel(fmt.Errorf("lane %s is a %s lane on %s, not an iOS store lane", l.ID, l.Kind, l.Platform))
-	}
-	if l.Status.State != release.StatePending {
-		return nil // handed over before, or finished: a re-run does nothing
-	}
+	noClient := ""
 	if x.ASC == nil {
-		return failLane("no App Store Connect client: set appstore.private_key")
+		noClient = "no App Store Connect client: set appstore.private_key"
 	}
-	rel, err := x.Store.GetRelease(ctx, l.ReleaseID)
-	if errors.Is(err, store.ErrNotFound) {
-		return failLane("release %s of lane %s does not exist", l.ReleaseID, l.ID)
-	}
-	if err != nil {
+	run, err := loadStoreLane(ctx, x.Store, x.Apps, laneID, release.IOS, "an iOS store lane", noClient)
+	if run == nil || err != nil {
 		return err
 	}
-	app, ok := x.Apps[rel.App]
-	if !ok {
-		return failLane("app %q is not configured", rel.App)
-	}
+	l, rel, app := run.lane, run.rel, run.app
 	r := &iosRun{x: x, l: l, rel: rel, app: app}
 	if err := x.Store.LaneData(ctx, l.ID, &r.data); err != nil {
 		return err
