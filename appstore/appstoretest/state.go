@@ -249,6 +249,9 @@ func (f *Fake) DeletePhasedRelease(versionID string) {
 
 // BuildState is a snapshot of a build for assertions.
 type BuildState struct {
+	AppID                   string
+	Version                 string // marketing version
+	BuildNumber             string
 	ProcessingState         appstore.ProcessingState
 	UsesNonExemptEncryption *bool
 	Expired                 bool
@@ -266,7 +269,7 @@ func (f *Fake) Build(id string) (BuildState, bool) {
 	if !ok {
 		return BuildState{}, false
 	}
-	s := BuildState{ProcessingState: b.state, UsesNonExemptEncryption: b.uses, Expired: b.expired, WhatsNew: map[string]string{}}
+	s := BuildState{AppID: b.appID, Version: b.version, BuildNumber: b.number, ProcessingState: b.state, UsesNonExemptEncryption: b.uses, Expired: b.expired, WhatsNew: map[string]string{}}
 	for _, g := range sortedKeys(b.groups) {
 		s.Groups = append(s.Groups, g)
 	}

@@ -1456,3 +1456,15 @@ func TestIPAVersionHostilePlist(t *testing.T) {
 	_, _, err := jobs.IPAVersionContext(ctx, bytes.NewReader(ipa), int64(len(ipa)))
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+// TestIPAVersionReadsFakeIPA: the sandbox's made-up IPAs carry the version
+// and build number the iOS lane reads before it uploads them.
+func TestIPAVersionReadsFakeIPA(t *testing.T) {
+	t.Parallel()
+	ipa, err := appstoretest.FakeIPA("com.acme.mobile", "2.3.4", "57", 1<<10)
+	require.NoError(t, err)
+	version, build, err := jobs.IPAVersion(bytes.NewReader(ipa), int64(len(ipa)))
+	require.NoError(t, err)
+	require.Equal(t, "2.3.4", version)
+	require.Equal(t, "57", build)
+}
