@@ -39,7 +39,7 @@ Commands:
   serve     run the service (HTTP API, webhooks, OTA server, jobs)
   migrate   apply database migrations and exit
   version   print the version
-  demo      run a release end to end against built-in fakes (about a minute)
+  demo      run a release end to end against built-in fakes (about 20 s)
 
   status    show a release and its lanes (or list releases)
   halt      halt a lane's rollout          resume    resume a halted or paused lane
@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.SetOutput(stderr)
 		dataDir := fs.String("data-dir", "", "where the demo keeps its database (default: a new temporary directory, removed afterwards)")
 		soak := fs.Duration("soak", 2*time.Second, "time each rollout stage waits")
-		if code, done := parse(fs, args[1:], stdout, "releasepilot demo [--data-dir DIR] [--soak 2s]\n\nTag a React Native app twice against in-process fakes of GitHub, npm and\nGoogle Play: the first tag goes through the Play staged rollout, the second,\nJS-only, over the air. Nothing leaves this machine."); done {
+		if code, done := parse(fs, args[1:], stdout, "releasepilot demo [--data-dir DIR] [--soak 2s]\n\nTag a React Native app twice against in-process fakes of GitHub, npm, App\nStore Connect and Google Play: the first tag goes through TestFlight and the\nApp Store phased release on iOS and the Play staged rollout on Android, the\nsecond, JS-only, over the air on both. Nothing leaves this machine."); done {
 			return code
 		}
 		dir := *dataDir

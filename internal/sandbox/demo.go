@@ -1,7 +1,9 @@
 // Package sandbox runs releasepilot end to end against in-process fakes of
-// GitHub, the npm registry and Google Play: `releasepilot demo` tags a React
-// Native app twice and shows the first tag go through the Play staged
-// rollout and the second, JS-only, go over the air.
+// GitHub, the npm registry, App Store Connect and Google Play:
+// `releasepilot demo` tags a React Native app twice and shows the first tag
+// go through TestFlight and the App Store phased release on iOS and the Play
+// staged rollout on Android, and the second, JS-only, go over the air on
+// both.
 package sandbox
 
 import (
@@ -98,13 +100,21 @@ apps:
     webhook_secret: %q
     rollout:
       soak: %s
+    ios:
+      enabled: true
+      bundle_id: %s
+      internal_groups: [QA]
+      external_groups: [Public beta]
+      app_store: true
+      phased_release: true
+      poll_interval: 1s
     android:
       enabled: true
       package_name: %s
       aab_asset: "*.aab"
     ota:
       enabled: true
-`, o.DataDir, adminToken, ghSrv.URL+"/", gh.Token, regSrv.URL, appName, repoName, hookSecret, o.Soak, pkgName)
+`, o.DataDir, adminToken, ghSrv.URL+"/", gh.Token, regSrv.URL, appName, repoName, hookSecret, o.Soak, pkgName, pkgName)
 	cfg, err := config.Parse([]byte(yaml), "")
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -120,34 +130,42 @@ apps:
 	base := "http://" + svc.Addr
 	api := &apiclient.Client{BaseURL: base, Token: adminToken}
 	say("releasepilot %s is running at %s on SQLite in %s", service.Version, base, o.DataDir)
-	say("GitHub, npm and Google Play are in-process fakes; app %q is %s on GitHub and %s on Play.", appName, repoName, pkgName)
+	say("GitHub, npm, App Store Connect and Google Play are in-process fakes; app %q is %s on GitHub, %s on the App Store and on Play.", appName, repoName, pkgName)
 
 	repo := gh.Repo(repoName)
 	first := repo.Commit("feat: first release", appFiles("1.0.0", "1", "4.17.21", "export default () => 'Hello'\n"))
-	say("\n1. Tag v1.0.0: the first release; no binary is live yet, so it needs a store build.")
+	say("\n1. Tag v1.0.0: the first release; no binary is live yet, so it needs a store build:")
+	say("   iOS through TestFlight and App Store review to a phased release, Android through the Play staged rollout.")
 	if err := tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.0", first, nil, o.Timeout); err != nil {
 		return err
 	}
 
 	second := repo.Commit("fix: greet by name", appFiles("1.0.1", "2", "4.17.22", "export default (n) => `Hello ${n}`\n"), first)
-	bundle, err := zipBundle("index.android.bundle", "__d(function(){/* Hello ${n} */});\n")
-	if err != nil {
-		return err
+	assets := map[string][]byte{}
+	for _, platform := range []string{"android", "ios"} {
+		b, err := zipBundle("index."+platform+".bundle", "__d(function(){/* Hello ${n} */});\n")
+		if err != nil {
+			return err
+		}
+		assets["bundle-"+platform+".zip"] = b
 	}
 	say("\n2. Tag v1.0.1: a JS-only change (app code and a JS-only dependency bump), so it ships over the air.")
-	if err := tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.1", second, map[string][]byte{"bundle-android.zip": bundle}, o.Timeout); err != nil {
+	if err := tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.1", second, assets, o.Timeout); err != nil {
 		return err
 	}
 
-	key, err := deploymentKey(ctx, api, base, adminToken, appName+"-android", "Production")
-	if err != nil {
-		return err
+	say("\n3. Devices on binary 1.0.0 ask for an update:")
+	for _, platform := range []string{"ios", "android"} {
+		key, err := deploymentKey(ctx, api, base, adminToken, appName+"-"+platform, "Production")
+		if err != nil {
+			return err
+		}
+		check, err := updateCheck(ctx, base, key, "1.0.0")
+		if err != nil {
+			return err
+		}
+		say("   [%s] %s", platform, check)
 	}
-	check, err := updateCheck(ctx, base, key, "1.0.0")
-	if err != nil {
-		return err
-	}
-	say("\n3. A device on binary 1.0.0 asks for an update: %s", check)
 	say("\nDone. The same flow runs against App Store Connect, Google Play and your GitHub with real credentials.")
 	return nil
 }
@@ -180,6 +198,7 @@ func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base 
 
 	deadline := time.Now().Add(timeout)
 	var after int64
+	completed := false
 	for {
 		var evs struct {
 			Events []struct {
@@ -204,11 +223,22 @@ func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base 
 		lanes, _ := rel["lanes"].([]any)
 		done := len(lanes) > 0
 		for _, l := range lanes {
-			st, _ := l.(map[string]any)["status"].(map[string]any)
+			lane, _ := l.(map[string]any)
+			st, _ := lane["status"].(map[string]any)
+			if pct, _ := st["percent"].(float64); lane["platform"] == "ios" && lane["kind"] == "store" && pct > 0 && pct < 100 && !completed {
+				// Apple's phased release takes 7 days and only Apple sets
+				// its percentage: a release manager completes it by command.
+				completed = true
+				reason := "demo: Apple's phased release takes 7 days; release to everyone now"
+				fmt.Fprintf(out, "   [ios] phased release on day 1 (%v%%); the release manager completes it: POST /v1/releases/%s/complete\n", pct, started.ReleaseID)
+				if _, err := api.Command(ctx, started.ReleaseID, "complete", "ios", reason); err != nil {
+					return fmt.Errorf("complete the iOS phased release of %s: %w", tag, err)
+				}
+			}
 			switch st["state"] {
 			case "completed", "cancelled":
 			case "failed", "halted":
-				return fmt.Errorf("release %s: %s lane %s: %v", tag, l.(map[string]any)["platform"], st["state"], st["reason"])
+				return fmt.Errorf("release %s: %s lane %s: %v", tag, lane["platform"], st["state"], st["reason"])
 			default:
 				done = false
 			}
@@ -244,10 +274,16 @@ func describe(kind string, d map[string]any) string {
 		return fmt.Sprintf("[%s] HALTED: %v", p, d["reason"])
 	case "lane.failed":
 		return fmt.Sprintf("[%s] FAILED: %v", p, d["reason"])
+	case "ios.waiting":
+		return fmt.Sprintf("[%s] waiting: %v", p, d["reason"])
+	case "ios.in_testflight":
+		return fmt.Sprintf("[%s] in TestFlight for %v", p, d["groups"])
+	case "command.complete", "command.halt", "command.resume", "command.advance", "command.rollback":
+		return fmt.Sprintf("[%s] %s by command: %v%% (%v)", p, strings.TrimPrefix(kind, "command."), d["percent"], d["state"])
 	case "rollout.hold", "release.planned":
 		return ""
 	}
-	if strings.HasPrefix(kind, "android.") || strings.HasPrefix(kind, "ota.") {
+	if strings.HasPrefix(kind, "android.") || strings.HasPrefix(kind, "ios.") || strings.HasPrefix(kind, "ota.") {
 		return fmt.Sprintf("[%s] %s", p, strings.ReplaceAll(kind, "_", " "))
 	}
 	return ""

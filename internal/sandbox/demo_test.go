@@ -12,8 +12,9 @@ import (
 )
 
 // TestDemo runs the whole product against the fakes: a store release through
-// the Play staged rollout, then a JS-only release over the air, and a device
-// update check that receives it.
+// TestFlight and the App Store phased release (completed by command) and
+// through the Play staged rollout, then a JS-only release over the air on
+// both platforms, and device update checks that receive it.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -23,11 +24,18 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, err, out.String())
 	text := out.String()
 	for _, want := range []string{
+		"[ios] planned as a store lane: no ios binary has been recorded",
+		"[ios] in TestFlight for [QA Public beta]",
+		"[ios] ios.app store approved",
+		"[ios] rolled out to 1%",
+		"[ios] complete by command: 100% (completed)",
+		"[ios] planned as an OTA lane: JS-only change",
+		"[ios] v1 is available (target 1.0.0)",
 		"[android] planned as a store lane: no android binary has been recorded",
 		"[android] rolled out to 10%",
 		"[android] rolled out to 100%",
 		"[android] planned as an OTA lane: JS-only change",
-		"is available (target 1.0.0)",
+		"[android] v1 is available (target 1.0.0)",
 	} {
 		require.Contains(t, text, want)
 	}

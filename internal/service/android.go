@@ -132,11 +132,17 @@ func (sp *sandboxPlay) FetchAsset(_ context.Context, repository, tag, _ string) 
 	for _, vc := range sp.fake.Bundles(pkg) {
 		next = max(next, vc+1)
 	}
-	f, err := os.CreateTemp("", "releasepilot-sandbox-*.aab")
+	return tempAsset("releasepilot-sandbox-*.aab", playstoretest.FakeBundle(next, 64<<10), "app-"+tag+".aab")
+}
+
+// tempAsset writes data to a new temporary file (pattern as os.CreateTemp)
+// and returns it positioned at 0, as jobs.Assets does.
+func tempAsset(pattern string, data []byte, name string) (*os.File, string, error) {
+	f, err := os.CreateTemp("", pattern)
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := f.Write(playstoretest.FakeBundle(next, 64<<10)); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, "", err
@@ -146,7 +152,7 @@ func (sp *sandboxPlay) FetchAsset(_ context.Context, repository, tag, _ string) 
 		os.Remove(f.Name())
 		return nil, "", err
 	}
-	return f, "app-" + tag + ".aab", nil
+	return f, name, nil
 }
 
 // versionCode reads the versionCode of a fake bundle: the number its

@@ -5,10 +5,20 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/riverqueue/river"
 
 	"github.com/swapjoy/releasepilot/appstore"
+	"github.com/swapjoy/releasepilot/appstore/appstoretest"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
@@ -37,17 +47,28 @@ func (s *Service) setupIOS(ctx context.Context) error {
 		})
 	}
 	as := s.Config.AppStore
-	if !as.PrivateKey.IsSet() {
+	var client *appstore.Client
+	var sandbox *sandboxASC
+	switch {
+	case as.PrivateKey.IsSet():
+		var err error
+		if client, err = newAppStoreClient(as); err != nil {
+			return err
+		}
+	case s.Config.Sandbox:
+		var err error
+		if sandbox, err = startSandboxASC(s.bg, s.Config.Apps); err != nil {
+			return fmt.Errorf("sandbox App Store Connect: %w", err)
+		}
+		client = &appstore.Client{BaseURL: sandbox.url, Tokens: appstore.NewTokenSource(sandbox.key)}
+		s.Log.Info("sandbox: App Store Connect is an in-process fake", "url", sandbox.url)
+	default:
 		for _, a := range s.Config.Apps {
 			if a.IOS.Enabled {
 				s.Log.Warn("appstore.private_key is not set: iOS store lanes will wait", "app", a.Name)
 			}
 		}
 		return nil
-	}
-	client, err := newAppStoreClient(as)
-	if err != nil {
-		return err
 	}
 	client.Logger = s.Log.With("component", "appstore")
 	apps := map[string]config.App{}
@@ -60,6 +81,17 @@ func (s *Service) setupIOS(ctx context.Context) error {
 		Apps:   apps,
 		Assets: s.Assets, // GitHub release assets, for ios.ipa_asset
 		Log:    s.Log.With("component", "ios"),
+	}
+	if sandbox != nil {
+		// No CI uploads to the fake: releasepilot uploads an IPA made up
+		// on the spot for every release, with the next build number.
+		for name, a := range apps {
+			if a.IOS.Enabled {
+				a.IOS.BuildSource, a.IOS.IPAAsset = "upload", "*.ipa"
+				apps[name] = a
+			}
+		}
+		ios.Assets = sandbox
 	}
 	addLaneWorker(s, &jobs.IOSLaneWorker{IOS: ios})
 	s.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindStore, Platform: release.IOS}] = ios
@@ -83,4 +115,98 @@ func newAppStoreClient(as config.AppStore) (*appstore.Client, error) {
 		return nil, fmt.Errorf("appstore.private_key: %w", err)
 	}
 	return &appstore.Client{BaseURL: as.BaseURL, Tokens: appstore.NewTokenSource(key)}, nil
+}
+
+// sandboxASC is the sandbox's App Store Connect: the appstoretest fake on a
+// loopback listener, closed when ctx ends, with beta and App Review that
+// approve within seconds. It doubles as the GitHub asset source of IPAs.
+type sandboxASC struct {
+	fake    *appstoretest.Fake
+	url     string
+	key     appstore.Key
+	bundles map[string]string // repository → bundle id
+	apps    map[string]string // bundle id → App Store Connect app id
+}
+
+// Sandbox review times: long enough to see each state go by, short enough
+// for a demo.
+const (
+	sandboxBetaReview = 2 * time.Second
+	sandboxAppReview  = 3 * time.Second
+)
+
+func startSandboxASC(ctx context.Context, apps []config.App) (*sandboxASC, error) {
+	sa := &sandboxASC{bundles: map[string]string{}, apps: map[string]string{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	sa.url = "http://" + ln.Addr().String()
+	sa.fake = appstoretest.New(appstoretest.Options{
+		PublicURL:             sa.url,
+		ProcessingPolls:       2,
+		UploadProcessingPolls: 2,
+		BetaReviewTime:        sandboxBetaReview,
+		AppReviewTime:         sandboxAppReview,
+		DistributionPolls:     1,
+	})
+	for _, a := range apps {
+		if !a.IOS.Enabled || a.IOS.BundleID == "" {
+			continue
+		}
+		id, ok := sa.apps[a.IOS.BundleID]
+		if !ok {
+			id = sa.fake.AddApp(appstoretest.App{ID: a.IOS.AppID, BundleID: a.IOS.BundleID, Name: a.Name, SKU: a.Name})
+			sa.apps[a.IOS.BundleID] = id
+			// A first version is on sale, as in any app that ships (and
+			// Apple allows no phased release for an app's first version).
+			sa.fake.AddAppStoreVersion(id, appstore.PlatformIOS, "0.9.0", appstore.VersionReadyForDistribution)
+		}
+		for _, g := range a.IOS.InternalGroups {
+			sa.fake.AddBetaGroup(id, g, true)
+		}
+		for _, g := range a.IOS.ExternalGroups {
+			sa.fake.AddBetaGroup(id, g, false)
+		}
+		sa.bundles[a.Repository] = a.IOS.BundleID
+	}
+	if sa.key, _, err = sa.fake.NewKey("SANDBOX001", "69a6de70-0000-47e3-e053-5b8c7c11a4d1"); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	srv := &http.Server{Handler: sa.fake, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	context.AfterFunc(ctx, func() { _ = srv.Close() })
+	return sa, nil
+}
+
+// FetchAsset makes up the IPA of a release: the tag's marketing version
+// and the build number its semver build metadata names, else the next
+// one the app has not used.
+func (sa *sandboxASC) FetchAsset(_ context.Context, repository, tag, _ string) (*os.File, string, error) {
+	bundle, ok := sa.bundles[repository]
+	if !ok {
+		return nil, "", fmt.Errorf("sandbox: no iOS app for %s: %w", repository, fs.ErrNotExist)
+	}
+	v, err := semver.NewVersion(strings.TrimPrefix(tag[strings.LastIndexByte(tag, '/')+1:], "v"))
+	if err != nil {
+		return nil, "", fmt.Errorf("sandbox: tag %q is not a version: %w", tag, fs.ErrNotExist)
+	}
+	build := v.Metadata()
+	if build == "" {
+		next := 1
+		for _, id := range sa.fake.Builds() {
+			if b, ok := sa.fake.Build(id); ok && b.AppID == sa.apps[bundle] {
+				if n, err := strconv.Atoi(b.BuildNumber); err == nil {
+					next = max(next, n+1)
+				}
+			}
+		}
+		build = strconv.Itoa(next)
+	}
+	ipa, err := appstoretest.FakeIPA(bundle, fmt.Sprintf("%d.%d.%d", v.Major(), v.Minor(), v.Patch()), build, 64<<10)
+	if err != nil {
+		return nil, "", err
+	}
+	return tempAsset("releasepilot-sandbox-*.ipa", ipa, "app-"+path.Base(tag)+".ipa")
 }
