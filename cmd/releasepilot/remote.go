@@ -39,6 +39,7 @@ func runRemote(ctx context.Context, cmd string, args []string, stdout, stderr io
 	platform := fs.String("platform", "", "lane platform when the release has several: ios or android")
 	reason := fs.String("reason", "", "why; recorded in the audit log")
 	app := fs.String("app", "", "with status and no id: list this app's releases")
+	asJSON := fs.Bool("json", false, "print the API's JSON answer instead of the summary")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), remoteHelp+"\n\nFlags:\n", cmd, remoteCommands[cmd])
 		fs.PrintDefaults()
@@ -91,10 +92,64 @@ func runRemote(ctx context.Context, cmd string, args []string, stdout, stderr io
 		}
 		return 1
 	}
+	if cmd == "status" && !*asJSON {
+		if len(ids) == 0 {
+			printReleases(stdout, out)
+		} else {
+			printRelease(stdout, out)
+		}
+		return 0
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(out)
 	return 0
+}
+
+// printRelease writes a release as a release engineer reads it: one line
+// for the release, then per lane its state, percentage and what comes next.
+func printRelease(w io.Writer, rel map[string]any) {
+	commit := str(rel["commit"])
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	fmt.Fprintf(w, "%s  %s %s  commit %s  %s\n", str(rel["id"]), str(rel["app"]), str(rel["tag"]), commit, str(rel["state"]))
+	lanes, _ := rel["lanes"].([]any)
+	if len(lanes) == 0 {
+		fmt.Fprintln(w, "  no lanes yet: the release is being planned")
+	}
+	for _, l := range lanes {
+		lane, _ := l.(map[string]any)
+		st, _ := lane["status"].(map[string]any)
+		next, _ := lane["next"].(map[string]any)
+		fmt.Fprintf(w, "  %-8s %-7s %-9s %4v%%  %s\n", str(lane["platform"]), str(lane["kind"]), str(st["state"]), st["percent"], str(next["summary"]))
+		// Other states' summaries carry the reason already.
+		if r := str(st["reason"]); r != "" && (st["state"] == "rolling" || st["state"] == "waiting") {
+			fmt.Fprintf(w, "  %-8s %-7s %-9s %5s  last: %s\n", "", "", "", "", r)
+		}
+		fmt.Fprintf(w, "  %-8s %-7s %-9s %5s  lane %s\n", "", "", "", "", str(lane["id"]))
+	}
+}
+
+// printReleases writes one line per release, newest first as the API
+// lists them.
+func printReleases(w io.Writer, out map[string]any) {
+	rs, _ := out["releases"].([]any)
+	if len(rs) == 0 {
+		fmt.Fprintln(w, "no releases")
+		return
+	}
+	for _, r := range rs {
+		rel, _ := r.(map[string]any)
+		fmt.Fprintf(w, "%s  %-12s %-12s %-10s %s\n", str(rel["id"]), str(rel["app"]), str(rel["tag"]), str(rel["state"]), str(rel["created_at"]))
+	}
+}
+
+func str(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
 }
 
 func envOr(k, def string) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestCLIOperatesARunningService(t *testing.T) {
 	}
 
 	require.Eventually(t, func() bool {
-		code, out, _ := runCmd("status", r.ID, "--server", server)
+		code, out, _ := runCmd("status", r.ID, "--server", server, "--json")
 		if code != 0 {
 			return false
 		}
@@ -78,4 +79,23 @@ func TestCLIOperatesARunningService(t *testing.T) {
 	code, _, errs = runCmd("advance", r.ID, "--server", server)
 	require.Equal(t, 2, code)
 	require.Contains(t, errs, "409 conflict: advance: lane is halted; resume it first")
+
+	// Without --json, status is the summary a person reads.
+	code, out, errs = runCmd("status", r.ID, "--server", server)
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, r.ID+"  acme v2.0.1  commit abc")
+	require.Regexp(t, `ios +ota +halted +10%  halted at 10%; resume to continue or roll back \(crash spike\)`, out)
+	require.Contains(t, out, "lane lane_")
+
+	code, out, errs = runCmd("resume", r.ID, "--server", server, "--reason", "fixed")
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, `"status": "queued"`)
+	require.Eventually(t, func() bool {
+		_, out, _ := runCmd("status", r.ID, "--server", server)
+		return regexp.MustCompile(`ios +ota +(waiting|rolling) +10%  next: 25% not before \S+ \(in \S+\), after soak 1h0m0s until`).MatchString(out)
+	}, 10*time.Second, 50*time.Millisecond)
+
+	code, out, errs = runCmd("status", "--server", server, "--app", "acme")
+	require.Equal(t, 0, code, errs)
+	require.Regexp(t, r.ID+` +acme +v2.0.1 `, out)
 }

@@ -82,7 +82,7 @@ func (s *Server) getLane(w http.ResponseWriter, r *http.Request) {
 		WriteStoreError(w, s.log, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, ViewLane(l))
+	WriteJSON(w, http.StatusOK, ViewLane(l, s.deps.Now()))
 }
 
 func (s *Server) laneCommand(w http.ResponseWriter, r *http.Request) {

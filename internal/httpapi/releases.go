@@ -30,6 +30,9 @@ type LaneView struct {
 	Reason   string         `json:"reason"`
 	Plan     release.Plan   `json:"plan"`
 	Status   release.Status `json:"status"`
+	// Next is what comes next, from the plan and status at the time of the
+	// answer: the next percentage, what stands before it and when.
+	Next release.Outlook `json:"next"`
 }
 
 func viewRelease(r release.Release) ReleaseView {
@@ -37,9 +40,10 @@ func viewRelease(r release.Release) ReleaseView {
 		Notes: r.Notes, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
-// ViewLane converts a lane for the API.
-func ViewLane(l release.Lane) LaneView {
-	return LaneView{ID: l.ID, Platform: string(l.Platform), Kind: string(l.Kind), Reason: l.Reason, Plan: l.Plan, Status: l.Status}
+// ViewLane converts a lane for the API, with its outlook at now.
+func ViewLane(l release.Lane, now time.Time) LaneView {
+	return LaneView{ID: l.ID, Platform: string(l.Platform), Kind: string(l.Kind), Reason: l.Reason, Plan: l.Plan, Status: l.Status,
+		Next: release.Next(l.Plan, l.Status, now)}
 }
 
 func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
@@ -76,8 +80,9 @@ func (s *Server) getRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := viewRelease(rel)
+	now := s.deps.Now()
 	for _, l := range lanes {
-		v.Lanes = append(v.Lanes, ViewLane(l))
+		v.Lanes = append(v.Lanes, ViewLane(l, now))
 	}
 	WriteJSON(w, http.StatusOK, v)
 }
