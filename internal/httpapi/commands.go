@@ -91,7 +91,7 @@ func (s *Server) laneCommand(w http.ResponseWriter, r *http.Request) {
 		WriteDecodeError(w, err)
 		return
 	}
-	s.command(w, r, r.PathValue("id"), r.PathValue("command"), req.Reason)
+	s.writeQueued(w, r.Context(), r.PathValue("id"), r.PathValue("command"), req.Reason)
 }
 
 func (s *Server) releaseCommand(w http.ResponseWriter, r *http.Request) {
@@ -103,85 +103,146 @@ func (s *Server) releaseCommand(w http.ResponseWriter, r *http.Request) {
 	if req.Platform == "" {
 		req.Platform = r.URL.Query().Get("platform")
 	}
-	lanes, err := s.deps.Store.Lanes(r.Context(), r.PathValue("id"))
+	l, err := s.releaseLane(r.Context(), r.PathValue("id"), req.Platform)
 	if err != nil {
-		WriteStoreError(w, s.log, err)
+		s.writeCommandError(w, err)
 		return
 	}
-	if _, err := s.deps.Store.GetRelease(r.Context(), r.PathValue("id")); err != nil {
-		WriteStoreError(w, s.log, err)
+	s.writeQueued(w, r.Context(), l.ID, r.PathValue("command"), req.Reason)
+}
+
+// writeQueued queues a command and answers 202, or the refusal.
+func (s *Server) writeQueued(w http.ResponseWriter, ctx context.Context, laneID, name, reason string) {
+	q, err := s.queueCommand(ctx, laneID, name, Actor(ctx), reason)
+	if err != nil {
+		s.writeCommandError(w, err)
 		return
+	}
+	WriteJSON(w, http.StatusAccepted, map[string]any{"lane_id": q.Lane.ID, "release_id": q.Lane.ReleaseID, "platform": q.Lane.Platform, "command": q.Command,
+		"job_id": q.JobID, "event_id": q.EventID, "status": "queued"})
+}
+
+// commandRefusal is a command that cannot be queued; status is its HTTP
+// answer and msg says why.
+type commandRefusal struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *commandRefusal) Error() string { return e.msg }
+
+func refuse(status int, code, format string, a ...any) error {
+	return &commandRefusal{status: status, code: code, msg: fmt.Sprintf(format, a...)}
+}
+
+// storeRefusal turns the store's not-found and conflict errors into
+// refusals; anything else stays an internal error.
+func storeRefusal(err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return refuse(http.StatusNotFound, "not_found", "%s", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		return refuse(http.StatusConflict, "conflict", "%s", err.Error())
+	}
+	return err
+}
+
+func (s *Server) writeCommandError(w http.ResponseWriter, err error) {
+	var cr *commandRefusal
+	if errors.As(err, &cr) {
+		WriteError(w, cr.status, cr.code, cr.msg)
+		return
+	}
+	WriteStoreError(w, s.log, err)
+}
+
+// releaseLane picks the lane of release id on platform; platform may be
+// empty when the release has one lane.
+func (s *Server) releaseLane(ctx context.Context, id, platform string) (release.Lane, error) {
+	if _, err := s.deps.Store.GetRelease(ctx, id); err != nil {
+		return release.Lane{}, storeRefusal(err)
+	}
+	lanes, err := s.deps.Store.Lanes(ctx, id)
+	if err != nil {
+		return release.Lane{}, storeRefusal(err)
 	}
 	var match []release.Lane
 	for _, l := range lanes {
-		if req.Platform == "" || string(l.Platform) == req.Platform {
+		if platform == "" || string(l.Platform) == platform {
 			match = append(match, l)
 		}
 	}
 	switch {
-	case req.Platform != "" && len(match) == 0:
-		if _, err := release.ParsePlatform(req.Platform); err != nil {
-			WriteError(w, http.StatusBadRequest, "invalid", "platform: "+err.Error())
-			return
+	case platform != "" && len(match) == 0:
+		if _, err := release.ParsePlatform(platform); err != nil {
+			return release.Lane{}, refuse(http.StatusBadRequest, "invalid", "platform: %v", err)
 		}
-		WriteError(w, http.StatusNotFound, "not_found", fmt.Sprintf("release %s has no %s lane", r.PathValue("id"), req.Platform))
-		return
+		return release.Lane{}, refuse(http.StatusNotFound, "not_found", "release %s has no %s lane", id, platform)
 	case len(lanes) == 0:
-		WriteError(w, http.StatusConflict, "conflict", fmt.Sprintf("release %s has no lanes yet (it is still being planned)", r.PathValue("id")))
-		return
+		return release.Lane{}, refuse(http.StatusConflict, "conflict", "release %s has no lanes yet (it is still being planned)", id)
 	case len(match) != 1:
 		var ps []string
 		for _, l := range lanes {
 			ps = append(ps, string(l.Platform))
 		}
-		WriteError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("platform: required; release has lanes %s", strings.Join(ps, ", ")))
-		return
+		return release.Lane{}, refuse(http.StatusBadRequest, "invalid", "platform: required; release has lanes %s", strings.Join(ps, ", "))
 	}
-	s.command(w, r, match[0].ID, r.PathValue("command"), req.Reason)
+	return match[0], nil
 }
 
-// command validates a command against the lane's state now (409 when it is
-// not allowed), then records it and queues it in one transaction (202).
-func (s *Server) command(w http.ResponseWriter, r *http.Request, laneID, name, reason string) {
+// checkedCommand is a command the lane's state allows now, with the
+// decision it would take.
+type checkedCommand struct {
+	Lane     release.Lane
+	Command  release.Command
+	Decision release.Decision
+	JobID    int64
+	EventID  int64
+}
+
+// checkCommand validates a command against the lane's state now: a
+// refusal (400, 404, 409) when it is not allowed, else what it would do.
+// It changes nothing.
+func (s *Server) checkCommand(ctx context.Context, laneID, name, reason string) (checkedCommand, error) {
 	cmd, err := release.ParseCommand(name)
 	if err != nil {
-		WriteError(w, http.StatusBadRequest, "invalid", err.Error())
-		return
+		return checkedCommand{}, refuse(http.StatusBadRequest, "invalid", "%v", err)
 	}
 	if len(reason) > 2000 {
-		WriteError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("reason: %d characters, at most 2000", len(reason)))
-		return
+		return checkedCommand{}, refuse(http.StatusBadRequest, "invalid", "reason: %d characters, at most 2000", len(reason))
 	}
-	if s.deps.Commands == nil {
-		WriteError(w, http.StatusServiceUnavailable, "unavailable", "jobs are not running")
-		return
-	}
-	ctx := r.Context()
 	l, err := s.deps.Store.GetLane(ctx, laneID)
 	if err != nil {
-		WriteStoreError(w, s.log, err)
-		return
+		return checkedCommand{}, storeRefusal(err)
 	}
-	if _, err := release.ApplyCommand(l.Plan, l.Status, cmd, reason, s.deps.Now()); err != nil {
-		WriteError(w, http.StatusConflict, "conflict", err.Error())
-		return
+	d, err := release.ApplyCommand(l.Plan, l.Status, cmd, reason, s.deps.Now())
+	if err != nil {
+		return checkedCommand{}, refuse(http.StatusConflict, "conflict", "%v", err)
 	}
-	actor := Actor(ctx)
-	var jobID, eventID int64
+	return checkedCommand{Lane: l, Command: cmd, Decision: d}, nil
+}
+
+// queueCommand checks a command, then records it and queues it in one
+// transaction; the lane_command job executes it.
+func (s *Server) queueCommand(ctx context.Context, laneID, name, actor, reason string) (checkedCommand, error) {
+	q, err := s.checkCommand(ctx, laneID, name, reason)
+	if err != nil {
+		return q, err
+	}
+	if s.deps.Commands == nil {
+		return q, refuse(http.StatusServiceUnavailable, "unavailable", "jobs are not running")
+	}
+	l := q.Lane
 	err = s.deps.Store.Tx(ctx, func(tx *store.Store) error {
 		var err error
-		eventID, err = tx.AppendEvent(ctx, release.Event{At: s.deps.Now(), Actor: actor, ReleaseID: l.ReleaseID, LaneID: l.ID,
-			Kind: "command.requested", Details: map[string]any{"command": string(cmd), "reason": reason}})
+		q.EventID, err = tx.AppendEvent(ctx, release.Event{At: s.deps.Now(), Actor: actor, ReleaseID: l.ReleaseID, LaneID: l.ID,
+			Kind: "command.requested", Details: map[string]any{"command": string(q.Command), "reason": reason}})
 		if err != nil {
 			return err
 		}
-		jobID, err = s.deps.Commands.EnqueueLaneCommand(ctx, tx, jobs.LaneCommandArgs{LaneID: l.ID, Command: string(cmd), Actor: actor, Reason: reason})
+		q.JobID, err = s.deps.Commands.EnqueueLaneCommand(ctx, tx, jobs.LaneCommandArgs{LaneID: l.ID, Command: string(q.Command), Actor: actor, Reason: reason})
 		return err
 	})
-	if err != nil {
-		WriteStoreError(w, s.log, err)
-		return
-	}
-	WriteJSON(w, http.StatusAccepted, map[string]any{"lane_id": l.ID, "release_id": l.ReleaseID, "platform": l.Platform, "command": cmd,
-		"job_id": jobID, "event_id": eventID, "status": "queued"})
+	return q, err
 }
