@@ -33,6 +33,7 @@ type Config struct {
 	PlayStore       PlayStore    `yaml:"playstore"`
 	CodePush        CodePush     `yaml:"codepush"`
 	AppStoreHook    AppStoreHook `yaml:"appstore_webhook"`
+	Slack           Slack        `yaml:"slack"`
 	Sandbox         bool         `yaml:"sandbox"`
 	Apps            []App        `yaml:"apps"`
 	Notify          []Notify     `yaml:"notify"`
@@ -91,6 +92,17 @@ type AppStore struct {
 type AppStoreHook struct {
 	Secret     Secret `yaml:"secret"`
 	SecretFile string `yaml:"secret_file"`
+}
+
+// Slack configures inbound Slack slash commands (POST /webhooks/slack).
+type Slack struct {
+	// SigningSecret is the Slack app's signing secret; requests are
+	// verified with it (X-Slack-Signature).
+	SigningSecret     Secret `yaml:"signing_secret"`
+	SigningSecretFile string `yaml:"signing_secret_file"`
+	// Users maps Slack user ids (U…, W…) to roles: viewer, operator, admin.
+	// Anyone else is refused.
+	Users map[string]string `yaml:"users"`
 }
 
 // PlayStore holds Google Play credentials.

@@ -83,6 +83,7 @@ func (c *Config) resolveSecrets(baseDir string) error {
 	set("github.token", &c.GitHub.Token, &c.GitHub.TokenFile)
 	set("appstore.private_key", &c.AppStore.PrivateKey, &c.AppStore.PrivateKeyFile)
 	set("appstore_webhook.secret", &c.AppStoreHook.Secret, &c.AppStoreHook.SecretFile)
+	set("slack.signing_secret", &c.Slack.SigningSecret, &c.Slack.SigningSecretFile)
 	set("playstore.service_account", &c.PlayStore.ServiceAccount, &c.PlayStore.ServiceAccountFile)
 	for i := range c.Tokens {
 		set(fmt.Sprintf("tokens[%d].token", i), &c.Tokens[i].Token, &c.Tokens[i].TokenFile)

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"path"
@@ -206,6 +208,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.token: shorter than 16 characters", p)
 		}
 	}
+	if err := c.Slack.validate(); err != nil {
+		return err
+	}
 	for i, n := range c.Notify {
 		p := fmt.Sprintf("notify[%d]", i)
 		if n.Kind != "slack" && n.Kind != "webhook" {
@@ -356,6 +361,31 @@ func checkStages(p string, stages []int) error {
 	}
 	if last != 100 {
 		return fmt.Errorf("%s: the last stage is %d, not 100", p, last)
+	}
+	return nil
+}
+
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+
+func (s Slack) validate() error {
+	if !s.SigningSecret.IsSet() {
+		if len(s.Users) > 0 {
+			return errors.New("slack.signing_secret: empty while slack.users is set; Slack commands cannot be verified without it")
+		}
+		return nil
+	}
+	if len(s.Users) == 0 {
+		return errors.New("slack.users: empty while slack.signing_secret is set; map Slack user ids to roles (viewer, operator, admin)")
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.Users)) {
+		if !slackUserID.MatchString(id) {
+			return fmt.Errorf("slack.users.%s: not a Slack user id (U… or W…, as in the user's profile)", id)
+		}
+		switch s.Users[id] {
+		case "viewer", "operator", "admin":
+		default:
+			return fmt.Errorf("slack.users.%s: %q is not one of viewer, operator, admin", id, s.Users[id])
+		}
 	}
 	return nil
 }

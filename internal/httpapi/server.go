@@ -38,6 +38,8 @@ type Deps struct {
 	Tokens  []Token
 	// Commands queues lane commands; nil answers 503 to commands.
 	Commands CommandQueue
+	// Slack, when set, serves Slack slash commands at POST /webhooks/slack.
+	Slack *Slack
 }
 
 // Server routes requests.
@@ -70,6 +72,9 @@ func New(d Deps) *Server {
 		s.Handle("GET /v1/releases/{id}", RoleViewer, http.HandlerFunc(s.getRelease))
 		s.Handle("GET /v1/releases/{id}/events", RoleViewer, http.HandlerFunc(s.releaseEvents))
 		s.registerCommands()
+		if d.Slack != nil {
+			s.Handle("POST /webhooks/slack", RoleNone, http.HandlerFunc(s.slackCommand))
+		}
 	}
 	return s
 }

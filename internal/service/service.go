@@ -190,8 +190,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 	for _, t := range cfg.Tokens {
 		tokens = append(tokens, httpapi.NewToken(t.Name, httpapi.ParseRole(t.Role), t.Token.Value()))
 	}
+	var slack *httpapi.Slack
+	if cfg.Slack.SigningSecret.IsSet() {
+		slack = &httpapi.Slack{SigningSecret: []byte(cfg.Slack.SigningSecret.Value()), Users: map[string]httpapi.Role{}}
+		for id, role := range cfg.Slack.Users {
+			slack.Users[id] = httpapi.ParseRole(role)
+		}
+	}
 	svc.HTTP = httpapi.New(httpapi.Deps{
 		Logger: log, Version: Version, Started: now, DB: db, Jobs: runner, Store: st, Metrics: svc.Metrics, Tokens: tokens, Commands: runner,
+		Slack: slack,
 	})
 	for _, rt := range svc.routes {
 		svc.HTTP.Handle(rt.pattern, rt.role, rt.handler)
