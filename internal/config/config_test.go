@@ -71,6 +71,10 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown top key", "lisen: :80\n", "lisen: unknown key (line 1; known keys: listen,"},
 		{"unknown nested key", app + "    android:\n      stagez: [1]\n", "apps[0].android.stagez: unknown key"},
+		{"slack users without a secret", "slack:\n  users: {U012ABCDEF: operator}\n", "slack.signing_secret: empty while slack.users is set"},
+		{"slack secret without users", "slack:\n  signing_secret: abc\n", "slack.users: empty while slack.signing_secret is set"},
+		{"slack user id", "slack:\n  signing_secret: abc\n  users: {steve: operator}\n", "slack.users.steve: not a Slack user id"},
+		{"slack role", "slack:\n  signing_secret: abc\n  users: {U012ABCDEF: boss}\n", `slack.users.U012ABCDEF: "boss" is not one of viewer, operator, admin`},
 		{"not a percentage", "apps:\n  - {name: a, repository: a/b, webhook_secret: x}\n  - name: b\n    repository: a/c\n    webhook_secret: x\n    android:\n      stages: [10, 50, 120]\n", "apps[1].android.stages[2]: 120 is not a percentage"},
 		{"not a number", app + "    android:\n      stages: [10, ten]\n", `apps[0].android.stages[1]: "ten" is not a whole number`},
 		{"not increasing", app + "    ota:\n      stages: [50, 25, 100]\n", "apps[0].ota.stages[1]: 25 does not increase on 50"},
