@@ -176,6 +176,15 @@ func (n *Notifier) passTarget(ctx context.Context, t Target) error {
 
 func (n *Notifier) send(ctx context.Context, t Target, e release.Event, topic string, rel release.Release) error {
 	text := Text(e, rel)
+	if topic == TopicAdvanced {
+		next, err := n.next(ctx, e)
+		if err != nil {
+			return err
+		}
+		if next != "" {
+			text += " — " + next
+		}
+	}
 	var body any
 	switch t.Kind {
 	case "slack":
@@ -234,4 +243,30 @@ func describeErr(err error) string {
 		return ue.Op + ": request failed"
 	}
 	return "request failed"
+}
+
+// next is what comes after an advance, while the lane still stands where
+// the event left it (a notification sent late says nothing stale).
+func (n *Notifier) next(ctx context.Context, e release.Event) (string, error) {
+	if e.LaneID == "" {
+		return "", nil
+	}
+	l, err := n.Store.GetLane(ctx, e.LaneID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var pct int
+	switch v := e.Details["percent"].(type) {
+	case float64:
+		pct = int(v)
+	case int:
+		pct = v
+	}
+	if l.Status.Percent != pct || l.Status.Percent >= 100 || (l.Status.State != release.StateRolling && l.Status.State != release.StateWaiting) {
+		return "", nil
+	}
+	return release.Next(l.Plan, l.Status, n.now()).Summary, nil
 }

@@ -122,3 +122,39 @@ func TestDeliveryErrorsNeverShowTheURL(t *testing.T) {
 	require.NotContains(t, err.Error(), "127.0.0.1:1")
 	require.Contains(t, err.Error(), "delivery failed: Post: dial failed")
 }
+
+// TestAdvanceSaysWhatComesNext: an advance's message tells the channel
+// when the next stage can come and what stands before it — while the lane
+// still stands there; a late notification says nothing stale.
+func TestAdvanceSaysWhatComesNext(t *testing.T) {
+	t.Parallel()
+	st := store.New(storetest.Open(t, store.SQLite))
+	ctx := context.Background()
+	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, t0))
+	rel, _, err := st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v1.4.0", Version: "1.4.0", Commit: "c", CreatedAt: t0})
+	require.NoError(t, err)
+	lane, err := st.CreateLane(ctx, release.Lane{ReleaseID: rel.ID, Platform: release.Android, Kind: release.KindStore,
+		Plan:   release.StagedPlan(release.DefaultStages, release.Wait{Soak: release.Duration(2 * time.Hour)}, []release.GateRule{{Metric: "crash_rate", Max: 0.01}}),
+		Status: release.Status{State: release.StateRolling, StepIndex: 1, Percent: 10, StepStartedAt: t0}}, t0)
+	require.NoError(t, err)
+	slack := &sink{}
+	srv := httptest.NewServer(slack)
+	defer srv.Close()
+	n := &notify.Notifier{Store: st, Targets: []notify.Target{{Kind: "slack", URL: srv.URL, Topics: []string{"advanced"}}}, Now: func() time.Time { return t0.Add(30 * time.Minute) }}
+	_, err = st.AppendEvent(ctx, release.Event{At: t0, Actor: "system", ReleaseID: rel.ID, Kind: "release.created"})
+	require.NoError(t, err)
+	require.NoError(t, n.Pass(ctx)) // sets the cursor
+
+	advance := func(pct int) {
+		_, err := st.AppendEvent(ctx, release.Event{At: t0, Actor: "system", ReleaseID: rel.ID, LaneID: lane.ID, Kind: "rollout.advance",
+			Details: map[string]any{"platform": "android", "percent": pct}})
+		require.NoError(t, err)
+	}
+	advance(10) // where the lane stands
+	advance(5)  // an older stage: the lane has moved on since
+	require.NoError(t, n.Pass(ctx))
+	got := slack.got()
+	require.Len(t, got, 2)
+	require.Equal(t, "📈 acme v1.4.0 [android]: rolled out to 10% — next: 25% not before 2026-11-25T14:00:00Z (in 1h30m0s), after soak 2h0m0s until 2026-11-25T14:00:00Z, then gate crash_rate ≤ 0.01 on fresh data", got[0]["text"])
+	require.Equal(t, "📈 acme v1.4.0 [android]: rolled out to 5%", got[1]["text"])
+}
