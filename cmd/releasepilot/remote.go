@@ -40,6 +40,7 @@ func runRemote(ctx context.Context, cmd string, args []string, stdout, stderr io
 	reason := fs.String("reason", "", "why; recorded in the audit log")
 	app := fs.String("app", "", "with status and no id: list this app's releases")
 	asJSON := fs.Bool("json", false, "print the API's JSON answer instead of the summary")
+	dryRun := fs.Bool("dry-run", false, "say what the command would do and change nothing")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), remoteHelp+"\n\nFlags:\n", cmd, remoteCommands[cmd])
 		fs.PrintDefaults()
@@ -79,9 +80,13 @@ func runRemote(ctx context.Context, cmd string, args []string, stdout, stderr io
 	case cmd == "status":
 		out, err = c.Release(ctx, ids[0])
 	default:
-		if *reason == "" && (cmd == "halt" || cmd == "rollback" || cmd == "cancel") {
+		if *reason == "" && !*dryRun && (cmd == "halt" || cmd == "rollback" || cmd == "cancel") {
 			fmt.Fprintf(stderr, "%s: --reason is required (it goes into the audit log)\n", cmd)
 			return 2
+		}
+		if *dryRun {
+			out, err = c.DryRun(ctx, ids[0], cmd, *platform, *reason)
+			break
 		}
 		out, err = c.Command(ctx, ids[0], cmd, *platform, *reason)
 	}

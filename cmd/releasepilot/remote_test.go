@@ -95,6 +95,11 @@ func TestCLIOperatesARunningService(t *testing.T) {
 		return regexp.MustCompile(`ios +ota +(waiting|rolling) +10%  next: 25% not before \S+ \(in \S+\), after soak 1h0m0s until`).MatchString(out)
 	}, 10*time.Second, 50*time.Millisecond)
 
+	code, out, errs = runCmd("advance", r.ID, "--server", server, "--dry-run")
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, `"dry_run": true`)
+	require.Regexp(t, `"to": \{\s+"percent": 25,`, out)
+
 	code, out, errs = runCmd("status", "--server", server, "--app", "acme")
 	require.Equal(t, 0, code, errs)
 	require.Regexp(t, r.ID+` +acme +v2.0.1 `, out)

@@ -104,7 +104,20 @@ func (c *Client) Releases(ctx context.Context, app string) (map[string]any, erro
 // Command sends a command to a release's lane (platform may be empty when
 // the release has one lane) or, with a lane id, to that lane.
 func (c *Client) Command(ctx context.Context, id, command, platform, reason string) (map[string]any, error) {
+	return c.command(ctx, id, command, platform, reason, false)
+}
+
+// DryRun asks what a command would do, changing nothing.
+func (c *Client) DryRun(ctx context.Context, id, command, platform, reason string) (map[string]any, error) {
+	return c.command(ctx, id, command, platform, reason, true)
+}
+
+func (c *Client) command(ctx context.Context, id, command, platform, reason string, dryRun bool) (map[string]any, error) {
 	var out map[string]any
+	var q url.Values
+	if dryRun {
+		q = url.Values{"dry_run": {"true"}}
+	}
 	body := map[string]string{"reason": reason}
 	path := "v1/releases/" + url.PathEscape(id) + "/" + url.PathEscape(command)
 	if strings.HasPrefix(id, "lane_") {
@@ -112,5 +125,5 @@ func (c *Client) Command(ctx context.Context, id, command, platform, reason stri
 	} else if platform != "" {
 		body["platform"] = platform
 	}
-	return out, c.do(ctx, http.MethodPost, path, nil, body, &out)
+	return out, c.do(ctx, http.MethodPost, path, q, body, &out)
 }

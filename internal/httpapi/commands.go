@@ -91,7 +91,7 @@ func (s *Server) laneCommand(w http.ResponseWriter, r *http.Request) {
 		WriteDecodeError(w, err)
 		return
 	}
-	s.writeQueued(w, r.Context(), r.PathValue("id"), r.PathValue("command"), req.Reason)
+	s.writeQueued(w, r, r.PathValue("id"), r.PathValue("command"), req.Reason)
 }
 
 func (s *Server) releaseCommand(w http.ResponseWriter, r *http.Request) {
@@ -108,11 +108,32 @@ func (s *Server) releaseCommand(w http.ResponseWriter, r *http.Request) {
 		s.writeCommandError(w, err)
 		return
 	}
-	s.writeQueued(w, r.Context(), l.ID, r.PathValue("command"), req.Reason)
+	s.writeQueued(w, r, l.ID, r.PathValue("command"), req.Reason)
 }
 
-// writeQueued queues a command and answers 202, or the refusal.
-func (s *Server) writeQueued(w http.ResponseWriter, ctx context.Context, laneID, name, reason string) {
+// writeQueued queues a command and answers 202, or the refusal. With
+// ?dry_run=true it answers 200 with the move the command would make and
+// changes nothing.
+func (s *Server) writeQueued(w http.ResponseWriter, r *http.Request, laneID, name, reason string) {
+	ctx := r.Context()
+	if dry := r.URL.Query().Get("dry_run"); dry != "" {
+		if dry != "true" && dry != "false" {
+			WriteError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("dry_run: %q is not true or false", dry))
+			return
+		}
+		if dry == "true" {
+			c, err := s.checkCommand(ctx, laneID, name, reason)
+			if err != nil {
+				s.writeCommandError(w, err)
+				return
+			}
+			WriteJSON(w, http.StatusOK, map[string]any{"lane_id": c.Lane.ID, "release_id": c.Lane.ReleaseID, "platform": c.Lane.Platform,
+				"command": c.Command, "action": c.Decision.Action, "dry_run": true,
+				"from": map[string]any{"state": c.Lane.Status.State, "percent": c.Lane.Status.Percent},
+				"to":   map[string]any{"state": c.Decision.Status.State, "percent": c.Decision.Status.Percent, "reason": c.Decision.Status.Reason}})
+			return
+		}
+	}
 	q, err := s.queueCommand(ctx, laneID, name, Actor(ctx), reason)
 	if err != nil {
 		s.writeCommandError(w, err)
