@@ -37,6 +37,23 @@ type Config struct {
 	Sandbox         bool         `yaml:"sandbox"`
 	Apps            []App        `yaml:"apps"`
 	Notify          []Notify     `yaml:"notify"`
+	Freezes         []Freeze     `yaml:"freezes"`
+}
+
+// Freeze is a span in which no rollout moves to a higher percentage on its
+// schedule (gates still halt, people's commands still act).
+type Freeze struct {
+	From   string   `yaml:"from"` // RFC 3339, e.g. 2026-12-20T00:00:00+01:00
+	To     string   `yaml:"to"`
+	Reason string   `yaml:"reason"`
+	Apps   []string `yaml:"apps"` // empty: every app
+}
+
+// Span returns the freeze's times; Validate has checked them.
+func (f Freeze) Span() (from, to time.Time) {
+	from, _ = time.Parse(time.RFC3339, f.From)
+	to, _ = time.Parse(time.RFC3339, f.To)
+	return from, to
 }
 
 // Database selects the engine by URL scheme: empty or sqlite:/file: for

@@ -237,6 +237,25 @@ func (c *Config) Validate() error {
 		}
 		names["app:"+c.Apps[i].Name] = true
 	}
+	for i, f := range c.Freezes {
+		p := fmt.Sprintf("freezes[%d]", i)
+		from, err := time.Parse(time.RFC3339, f.From)
+		if err != nil {
+			return fmt.Errorf("%s.from: %q is not an RFC 3339 time (e.g. 2026-12-20T00:00:00+01:00)", p, f.From)
+		}
+		to, err := time.Parse(time.RFC3339, f.To)
+		if err != nil {
+			return fmt.Errorf("%s.to: %q is not an RFC 3339 time (e.g. 2027-01-04T00:00:00+01:00)", p, f.To)
+		}
+		if !to.After(from) {
+			return fmt.Errorf("%s.to: %s is not after from (%s)", p, f.To, f.From)
+		}
+		for j, a := range f.Apps {
+			if !names["app:"+a] {
+				return fmt.Errorf("%s.apps[%d]: %q is not a configured app", p, j, a)
+			}
+		}
+	}
 	return nil
 }
 

@@ -82,7 +82,12 @@ func (s *Server) getLane(w http.ResponseWriter, r *http.Request) {
 		WriteStoreError(w, s.log, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, ViewLane(l, s.deps.Now()))
+	rel, err := s.deps.Store.GetRelease(r.Context(), l.ReleaseID)
+	if err != nil {
+		WriteStoreError(w, s.log, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, ViewLane(l, s.deps.Now(), release.FreezesFor(s.deps.Freezes, rel.App)...))
 }
 
 func (s *Server) laneCommand(w http.ResponseWriter, r *http.Request) {

@@ -40,10 +40,11 @@ func viewRelease(r release.Release) ReleaseView {
 		Notes: r.Notes, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
-// ViewLane converts a lane for the API, with its outlook at now.
-func ViewLane(l release.Lane, now time.Time) LaneView {
+// ViewLane converts a lane for the API, with its outlook at now under the
+// app's freezes.
+func ViewLane(l release.Lane, now time.Time, freezes ...release.Freeze) LaneView {
 	return LaneView{ID: l.ID, Platform: string(l.Platform), Kind: string(l.Kind), Reason: l.Reason, Plan: l.Plan, Status: l.Status,
-		Next: release.Next(l.Plan, l.Status, now)}
+		Next: release.Next(l.Plan, l.Status, now, freezes...)}
 }
 
 func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
@@ -80,9 +81,9 @@ func (s *Server) getRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := viewRelease(rel)
-	now := s.deps.Now()
+	now, freezes := s.deps.Now(), release.FreezesFor(s.deps.Freezes, rel.App)
 	for _, l := range lanes {
-		v.Lanes = append(v.Lanes, ViewLane(l, now))
+		v.Lanes = append(v.Lanes, ViewLane(l, now, freezes...))
 	}
 	WriteJSON(w, http.StatusOK, v)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
 
@@ -40,6 +41,8 @@ type Deps struct {
 	Commands CommandQueue
 	// Slack, when set, serves Slack slash commands at POST /webhooks/slack.
 	Slack *Slack
+	// Freezes are shown in the lanes' outlooks.
+	Freezes []release.Freeze
 }
 
 // Server routes requests.

@@ -225,9 +225,9 @@ func (s *Server) slackStatus(ctx context.Context, app, tag string) slackReply {
 	if len(lanes) == 0 {
 		b.WriteString("\nno lanes yet: the release is being planned")
 	}
-	now := s.deps.Now()
+	now, freezes := s.deps.Now(), release.FreezesFor(s.deps.Freezes, rel.App)
 	for _, l := range lanes {
-		fmt.Fprintf(&b, "\n• %s %s: %s at %d%%; %s", l.Platform, l.Kind, l.Status.State, l.Status.Percent, slackEscape(release.Next(l.Plan, l.Status, now).Summary))
+		fmt.Fprintf(&b, "\n• %s %s: %s at %d%%; %s", l.Platform, l.Kind, l.Status.State, l.Status.Percent, slackEscape(release.Next(l.Plan, l.Status, now, freezes...).Summary))
 	}
 	return ephemeral("%s", b.String())
 }

@@ -65,7 +65,10 @@ func newSlackRig(t testing.TB) *slackRig {
 		defer cancel()
 		_ = runner.Stop(c)
 	})
-	s := httpapi.New(httpapi.Deps{Store: st, Commands: runner, Slack: &httpapi.Slack{SigningSecret: slackSecret,
+	s := httpapi.New(httpapi.Deps{Store: st, Commands: runner, Freezes: []release.Freeze{
+		{From: now.Add(30 * time.Minute), To: now.Add(3 * time.Hour), Reason: "launch event", Apps: []string{"acme"}},
+		{From: now, To: now.Add(99 * time.Hour), Reason: "not ours", Apps: []string{"other"}},
+	}, Slack: &httpapi.Slack{SigningSecret: slackSecret,
 		Users: map[string]httpapi.Role{"U0OPERATOR": httpapi.RoleOperator, "U0VIEWER": httpapi.RoleViewer}}})
 	return &slackRig{t: t, h: s.Handler(), st: st, now: now, exec: exec, rel: r, lane: lane}
 }
@@ -165,7 +168,8 @@ func TestSlackCommands(t *testing.T) {
 	_, text = g.say("U0VIEWER", "status acme")
 	require.Contains(t, text, "*acme v1.4.0* ("+g.rel.ID+", commit 0123456789ab)")
 	require.Contains(t, text, "• android store: waiting at 10%; next: 25% not before ")
-	require.Contains(t, text, "then gate crash_rate ≤ 0.01 on fresh data")
+	require.Contains(t, text, "then gate crash_rate ≤ 0.01 on fresh data, then frozen until "+g.now.Add(3*time.Hour).UTC().Format(time.RFC3339)+": launch event")
+	require.NotContains(t, text, "not ours")
 
 	_, text = g.say("U0VIEWER", "status acme v9.9.9")
 	require.Contains(t, text, "release of acme at v9.9.9")

@@ -61,6 +61,8 @@ type Rollouts struct {
 	Log       *slog.Logger
 	// OnChange is told about every recorded status change (notifications).
 	OnChange func(ctx context.Context, lane release.Lane, d release.Decision)
+	// Freezes hold scheduled advances (release.FreezesFor picks a lane's).
+	Freezes []release.Freeze
 }
 
 func (r *Rollouts) now() time.Time {
@@ -104,6 +106,13 @@ func (r *Rollouts) ReconcileLane(ctx context.Context, l release.Lane) error {
 		// No data is not bad data: gates hold on it.
 		r.log().Warn("observe failed; gates will hold", "lane", l.ID, "err", err)
 		obs = release.Observations{}
+	}
+	if len(r.Freezes) > 0 {
+		rel, err := r.Store.GetRelease(ctx, l.ReleaseID)
+		if err != nil {
+			return err
+		}
+		obs.Freezes = release.FreezesFor(r.Freezes, rel.App)
 	}
 	now := r.now()
 	d, err := release.Reconcile(l.Plan, l.Status, obs, now)

@@ -112,6 +112,30 @@ func TestRolloutsAdvanceOnScheduleWhileHealthy(t *testing.T) {
 	require.Equal(t, []string{"rollout.advance", "rollout.advance", "rollout.advance", "rollout.complete"}, kinds)
 }
 
+// TestRolloutsHoldDuringAFreeze: a freeze for the app holds the schedule
+// until it ends; one for another app does not.
+func TestRolloutsHoldDuringAFreeze(t *testing.T) {
+	t.Parallel()
+	b := setupRollout(t, release.StagedPlan(release.DefaultStages, release.Wait{Soak: release.Duration(time.Hour)}, nil))
+	ctx := context.Background()
+	end := b.now.Add(3 * time.Hour)
+	b.ro.Freezes = []release.Freeze{
+		{From: b.now.Add(30 * time.Minute), To: end, Reason: "launch event", Apps: []string{"acme"}},
+		{From: b.now, To: b.now.Add(100 * time.Hour), Reason: "other app", Apps: []string{"other"}},
+	}
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Equal(t, 10, b.remote.percent, "before the freeze the first stage goes out")
+	b.now = b.now.Add(2 * time.Hour)
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Equal(t, 10, b.remote.percent, "soaked, but frozen")
+	st := b.status(t)
+	require.Equal(t, "frozen until "+end.Format(time.RFC3339)+": launch event", st.Reason)
+	require.True(t, st.NextEligibleAt.Equal(end))
+	b.now = end
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Equal(t, 25, b.remote.percent, "the freeze is over")
+}
+
 func TestRolloutsHaltOnBadHealthAndHoldOnNoData(t *testing.T) {
 	t.Parallel()
 	gates := []release.GateRule{{Metric: "crash_rate", Max: 0.01, MinSamples: 100}}

@@ -117,6 +117,8 @@ type Notifier struct {
 	HTTP    *http.Client
 	Log     *slog.Logger
 	Now     func() time.Time
+	// Freezes are shown in what comes next after an advance.
+	Freezes []release.Freeze
 }
 
 func (n *Notifier) now() time.Time {
@@ -177,7 +179,7 @@ func (n *Notifier) passTarget(ctx context.Context, t Target) error {
 func (n *Notifier) send(ctx context.Context, t Target, e release.Event, topic string, rel release.Release) error {
 	text := Text(e, rel)
 	if topic == TopicAdvanced {
-		next, err := n.next(ctx, e)
+		next, err := n.next(ctx, e, rel.App)
 		if err != nil {
 			return err
 		}
@@ -247,7 +249,7 @@ func describeErr(err error) string {
 
 // next is what comes after an advance, while the lane still stands where
 // the event left it (a notification sent late says nothing stale).
-func (n *Notifier) next(ctx context.Context, e release.Event) (string, error) {
+func (n *Notifier) next(ctx context.Context, e release.Event, app string) (string, error) {
 	if e.LaneID == "" {
 		return "", nil
 	}
@@ -268,5 +270,5 @@ func (n *Notifier) next(ctx context.Context, e release.Event) (string, error) {
 	if l.Status.Percent != pct || l.Status.Percent >= 100 || (l.Status.State != release.StateRolling && l.Status.State != release.StateWaiting) {
 		return "", nil
 	}
-	return release.Next(l.Plan, l.Status, n.now()).Summary, nil
+	return release.Next(l.Plan, l.Status, n.now(), release.FreezesFor(n.Freezes, app)...).Summary, nil
 }

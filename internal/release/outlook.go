@@ -25,10 +25,10 @@ type Outlook struct {
 	Summary string `json:"summary"`
 }
 
-// Next returns the lane's outlook at now. It never fails: a plan it cannot
-// read (a step index outside it, a window that never opens) is said in the
-// summary.
-func Next(plan Plan, st Status, now time.Time) Outlook {
+// Next returns the lane's outlook at now, with the app's freezes. It never
+// fails: a plan it cannot read (a step index outside it, a window that
+// never opens) is said in the summary.
+func Next(plan Plan, st Status, now time.Time, freezes ...Freeze) Outlook {
 	switch st.State {
 	case StatePending:
 		return Outlook{Summary: withReason("not started: the lane job has not handed over yet", st.Reason)}
@@ -57,6 +57,22 @@ func Next(plan Plan, st Status, now time.Time) Outlook {
 		step := plan.Steps[i]
 		switch {
 		case step.SetPercent != nil:
+			// A freeze may push the advance out, and its end may fall
+			// outside the window: follow them until both allow it.
+			for range 64 {
+				until, why, blocked, err := blockedAt(plan, i, freezes, at)
+				if err != nil {
+					return Outlook{Summary: err.Error()}
+				}
+				if !blocked {
+					break
+				}
+				if strings.HasPrefix(why, "outside the rollout window") {
+					why = "window opens " + until.UTC().Format(time.RFC3339)
+				}
+				o.Before = append(o.Before, why)
+				at = until
+			}
 			o.NextPercent = *step.SetPercent
 			if at.After(now) {
 				o.NotBefore = at

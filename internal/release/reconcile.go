@@ -31,6 +31,9 @@ type Observations struct {
 	Metrics map[string]Observation
 	// Approved lists the step indexes a person approved.
 	Approved map[int]bool
+	// Freezes are the spans in which no scheduled pass moves the lane to a
+	// higher percentage (the app's, already filtered).
+	Freezes []Freeze
 }
 
 // Decision is the outcome of one reconcile pass: an action for the executor
@@ -59,6 +62,12 @@ func Reconcile(plan Plan, st Status, obs Observations, now time.Time) (Decision,
 	if st.StepIndex < 0 || st.StepIndex > len(plan.Steps) {
 		return Decision{}, fmt.Errorf("step index %d is outside the plan (%d steps)", st.StepIndex, len(plan.Steps))
 	}
+	if st.StepStartedAt.IsZero() {
+		st.StepStartedAt = now
+	}
+	// first is where this pass began: a pass that cannot advance leaves
+	// the lane there, so the steps it walked (a gate) are judged again.
+	first := st
 	for st.StepIndex < len(plan.Steps) {
 		step := plan.Steps[st.StepIndex]
 		if st.StepStartedAt.IsZero() {
@@ -66,6 +75,16 @@ func Reconcile(plan Plan, st Status, obs Observations, now time.Time) (Decision,
 		}
 		switch {
 		case step.SetPercent != nil:
+			// Advances happen only inside the window of the wait before
+			// this step and outside every freeze, however long the gates
+			// between them held the lane.
+			until, why, blocked, err := blockedAt(plan, st.StepIndex, obs.Freezes, now)
+			if err != nil {
+				return Decision{}, err
+			}
+			if blocked {
+				return hold(first, now, until, why), nil
+			}
 			n := *step.SetPercent
 			next := st
 			next.StepIndex++
@@ -155,4 +174,37 @@ func nextStep(st Status, now time.Time) Status {
 	st.StepStartedAt = now
 	st.State = StateRolling
 	return st
+}
+
+// blockedAt reports whether the SetPercent step at idx may not happen at t:
+// t falls in a freeze, or outside the window of the wait that precedes the
+// step (since the previous percentage). until is when to look again.
+func blockedAt(plan Plan, idx int, freezes []Freeze, t time.Time) (until time.Time, reason string, blocked bool, err error) {
+	if f, ok := ActiveFreeze(freezes, t); ok {
+		reason := "frozen until " + f.To.UTC().Format(time.RFC3339)
+		if f.Reason != "" {
+			reason += ": " + f.Reason
+		}
+		return f.To, reason, true, nil
+	}
+	for i := idx - 1; i >= 0 && plan.Steps[i].SetPercent == nil; i-- {
+		w := plan.Steps[i].Wait
+		if w == nil || w.Window == "" {
+			continue
+		}
+		sched, err := ParseWindow(w.Window)
+		if err != nil {
+			return time.Time{}, "", false, fmt.Errorf("steps[%d].wait.window: %w", i, err)
+		}
+		minute := t.Truncate(time.Minute)
+		if sched.Next(minute.Add(-time.Nanosecond)).Equal(minute) {
+			return time.Time{}, "", false, nil
+		}
+		open := sched.Next(minute)
+		if open.IsZero() {
+			return time.Time{}, "", false, fmt.Errorf("steps[%d].wait.window %q never opens", i, w.Window)
+		}
+		return open, fmt.Sprintf("outside the rollout window; next opening %s", open.UTC().Format(time.RFC3339)), true, nil
+	}
+	return time.Time{}, "", false, nil
 }

@@ -156,7 +156,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 			svc.bgWG.Wait()
 		}
 	}()
-	svc.Rollouts = &jobs.Rollouts{Store: st, Executors: jobs.Executors{}, Log: log}
+	var freezes []release.Freeze
+	for _, f := range cfg.Freezes {
+		from, to := f.Span()
+		freezes = append(freezes, release.Freeze{From: from, To: to, Reason: f.Reason, Apps: f.Apps})
+	}
+	svc.Rollouts = &jobs.Rollouts{Store: st, Executors: jobs.Executors{}, Log: log, Freezes: freezes}
 	// Each part of the product wires itself in its own file: workers,
 	// executors, lane starters and routes.
 	for _, setup := range []func(context.Context) error{svc.setupGitHub, svc.setupIOS, svc.setupAndroid, svc.setupOTA} {
@@ -164,7 +169,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 			return nil, err
 		}
 	}
-	notifier := &notify.Notifier{Store: st, Log: log.With("component", "notify")}
+	notifier := &notify.Notifier{Store: st, Log: log.With("component", "notify"), Freezes: freezes}
 	for _, n := range cfg.Notify {
 		notifier.Targets = append(notifier.Targets, notify.Target{Kind: n.Kind, URL: n.URL.Value(), Topics: n.Events})
 	}
@@ -199,7 +204,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 	}
 	svc.HTTP = httpapi.New(httpapi.Deps{
 		Logger: log, Version: Version, Started: now, DB: db, Jobs: runner, Store: st, Metrics: svc.Metrics, Tokens: tokens, Commands: runner,
-		Slack: slack,
+		Slack: slack, Freezes: freezes,
 	})
 	for _, rt := range svc.routes {
 		svc.HTTP.Handle(rt.pattern, rt.role, rt.handler)
