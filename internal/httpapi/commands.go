@@ -87,7 +87,7 @@ func (s *Server) getLane(w http.ResponseWriter, r *http.Request) {
 		WriteStoreError(w, s.log, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, ViewLane(l, s.deps.Now(), release.FreezesFor(s.deps.Freezes, rel.App)...))
+	WriteJSON(w, http.StatusOK, ViewLane(l, s.deps.Now(), release.FreezesFor(s.deps.Freezes, rel.App, l)...))
 }
 
 func (s *Server) laneCommand(w http.ResponseWriter, r *http.Request) {

@@ -81,9 +81,9 @@ func (s *Server) getRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := viewRelease(rel)
-	now, freezes := s.deps.Now(), release.FreezesFor(s.deps.Freezes, rel.App)
+	now := s.deps.Now()
 	for _, l := range lanes {
-		v.Lanes = append(v.Lanes, ViewLane(l, now, freezes...))
+		v.Lanes = append(v.Lanes, ViewLane(l, now, release.FreezesFor(s.deps.Freezes, rel.App, l)...))
 	}
 	WriteJSON(w, http.StatusOK, v)
 }

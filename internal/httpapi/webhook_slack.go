@@ -132,7 +132,7 @@ func (s *Server) slackAnswer(ctx context.Context, form url.Values) slackReply {
 	}
 	words := strings.Fields(form.Get("text"))
 	if len(words) == 0 || words[0] == "help" {
-		return ephemeral(slackHelp, slash)
+		return ephemeral(slackHelp, slackEscape(slash))
 	}
 	name := strings.ToLower(words[0])
 	if name == "status" {
@@ -147,7 +147,7 @@ func (s *Server) slackAnswer(ctx context.Context, form url.Values) slackReply {
 	}
 	cmd, err := release.ParseCommand(name)
 	if err != nil {
-		return ephemeral("%s. %s", slackEscape(err.Error()), fmt.Sprintf(slackHelp, slash))
+		return ephemeral("%s. %s", slackEscape(err.Error()), fmt.Sprintf(slackHelp, slackEscape(slash)))
 	}
 	if role < RoleOperator {
 		return ephemeral("%s needs the operator role; you (%s) are a %s.", cmd, slackEscape(userID), role)
@@ -225,9 +225,10 @@ func (s *Server) slackStatus(ctx context.Context, app, tag string) slackReply {
 	if len(lanes) == 0 {
 		b.WriteString("\nno lanes yet: the release is being planned")
 	}
-	now, freezes := s.deps.Now(), release.FreezesFor(s.deps.Freezes, rel.App)
+	now := s.deps.Now()
 	for _, l := range lanes {
-		fmt.Fprintf(&b, "\n• %s %s: %s at %d%%; %s", l.Platform, l.Kind, l.Status.State, l.Status.Percent, slackEscape(release.Next(l.Plan, l.Status, now, freezes...).Summary))
+		next := release.Next(l.Plan, l.Status, now, release.FreezesFor(s.deps.Freezes, rel.App, l)...)
+		fmt.Fprintf(&b, "\n• %s %s: %s at %d%%; %s", l.Platform, l.Kind, l.Status.State, l.Status.Percent, slackEscape(next.Summary))
 	}
 	return ephemeral("%s", b.String())
 }

@@ -112,7 +112,7 @@ func (r *Rollouts) ReconcileLane(ctx context.Context, l release.Lane) error {
 		if err != nil {
 			return err
 		}
-		obs.Freezes = release.FreezesFor(r.Freezes, rel.App)
+		obs.Freezes = release.FreezesFor(r.Freezes, rel.App, l)
 	}
 	now := r.now()
 	d, err := release.Reconcile(l.Plan, l.Status, obs, now)

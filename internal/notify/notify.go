@@ -270,5 +270,5 @@ func (n *Notifier) next(ctx context.Context, e release.Event, app string) (strin
 	if l.Status.Percent != pct || l.Status.Percent >= 100 || (l.Status.State != release.StateRolling && l.Status.State != release.StateWaiting) {
 		return "", nil
 	}
-	return release.Next(l.Plan, l.Status, n.now(), release.FreezesFor(n.Freezes, app)...).Summary, nil
+	return release.Next(l.Plan, l.Status, n.now(), release.FreezesFor(n.Freezes, app, l)...).Summary, nil
 }

@@ -16,8 +16,13 @@ type Freeze struct {
 	Apps []string `json:"apps,omitempty"`
 }
 
-// FreezesFor returns the freezes that apply to app.
-func FreezesFor(fs []Freeze, app string) []Freeze {
+// FreezesFor returns the freezes that apply to lane l of app. None apply to
+// an iOS store lane: Apple moves its phased release on by itself each day,
+// and only a pause of the lane stops it.
+func FreezesFor(fs []Freeze, app string, l Lane) []Freeze {
+	if l.Platform == IOS && l.Kind == KindStore {
+		return nil
+	}
 	var out []Freeze
 	for _, f := range fs {
 		if len(f.Apps) == 0 || slices.Contains(f.Apps, app) {

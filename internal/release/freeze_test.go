@@ -36,7 +36,11 @@ func TestActiveFreeze(t *testing.T) {
 		require.True(t, tt.to.Equal(f.To), "%s: to %s, want %s", tt.name, f.To, tt.to)
 		require.Equal(t, tt.reason, f.Reason, tt.name)
 	}
-	require.Len(t, FreezesFor([]Freeze{{Reason: "all"}, {Reason: "acme", Apps: []string{"acme"}}, {Reason: "other", Apps: []string{"other"}}}, "acme"), 2)
+	fs := []Freeze{{Reason: "all"}, {Reason: "acme", Apps: []string{"acme"}}, {Reason: "other", Apps: []string{"other"}}}
+	android := Lane{Platform: Android, Kind: KindStore}
+	require.Len(t, FreezesFor(fs, "acme", android), 2)
+	require.Len(t, FreezesFor(fs, "acme", Lane{Platform: IOS, Kind: KindOTA}), 2)
+	require.Empty(t, FreezesFor(fs, "acme", Lane{Platform: IOS, Kind: KindStore}), "Apple's phased release runs its own days")
 }
 
 func TestReconcileRespectsWindowsAndFreezes(t *testing.T) {
