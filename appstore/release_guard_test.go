@@ -1,6 +1,7 @@
 package appstore_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -112,4 +113,59 @@ func TestFakeVersionStateRules(t *testing.T) {
 	require.NoError(t, b.fake.SetVersionState(vid, appstore.VersionPendingDeveloperRelease))
 	_, err = b.client.CreatePhasedRelease(c, vid, appstore.PhasedInactive)
 	require.NoError(t, err)
+}
+
+// TestSubmitForReviewNeedsExportCompliance: App Store Connect refuses to
+// submit a version whose build has no usesNonExemptEncryption answer, with
+// a 409 STATE_ERROR whose reason is in meta.associatedErrors under the
+// build (ref §2.1). Once the answer is given the same call goes through,
+// reusing the draft submission it made.
+func TestSubmitForReviewNeedsExportCompliance(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := ctx(t)
+	b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.9.0", appstore.VersionReadyForDistribution)
+	buildID := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "2.0.0", BuildNumber: "12", State: appstore.ProcessingStateValid})
+	v, _, err := b.client.FindOrCreateAppStoreVersion(c, b.appID, appstore.PlatformIOS, "2.0.0")
+	require.NoError(t, err)
+	require.NoError(t, b.client.AttachBuild(c, v.ID, buildID))
+
+	_, err = b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
+	require.ErrorIs(t, err, appstore.ErrConflict)
+	require.False(t, appstore.Temporary(err))
+	var apiErr *appstore.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, "/v1/reviewSubmissionItems", apiErr.Path)
+	require.Len(t, apiErr.Errors, 1)
+	outer := apiErr.Errors[0]
+	require.Equal(t, "409", outer.Status)
+	require.Equal(t, "STATE_ERROR", outer.Code)
+	require.Equal(t, "The request cannot be fulfilled because of the state of another resource.", outer.Title)
+	require.Equal(t, "Submit for review errors found.", outer.Detail)
+	require.NotEmpty(t, outer.ID)
+	var meta struct {
+		AssociatedErrors map[string][]appstore.ErrorItem `json:"associatedErrors"`
+	}
+	require.NoError(t, json.Unmarshal(outer.Meta, &meta))
+	require.Len(t, meta.AssociatedErrors, 1)
+	inner := meta.AssociatedErrors["/v1/builds/"+buildID]
+	require.Len(t, inner, 1, "the reason is filed under the build: %s", outer.Meta)
+	require.NotEmpty(t, inner[0].ID)
+	inner[0].ID = ""
+	require.Equal(t, appstore.ErrorItem{Status: "409", Code: "ENTITY_ERROR.ATTRIBUTE.REQUIRED",
+		Title:  "The provided entity is missing a required attribute",
+		Detail: "You must provide a value for the attribute 'usesNonExemptEncryption' with this request",
+		Source: &appstore.ErrorSource{Pointer: "/data/attributes/usesNonExemptEncryption"}}, inner[0])
+	require.Equal(t, 0, b.fake.Mutations("POST /v1/reviewSubmissionItems"))
+	require.Equal(t, 0, b.fake.Mutations("PATCH /v1/reviewSubmissions/{id}"))
+	state, _, _ := b.fake.Version(v.ID)
+	require.Equal(t, appstore.VersionPrepareForSubmission, state)
+
+	_, err = b.client.SetUsesNonExemptEncryption(c, buildID, false)
+	require.NoError(t, err)
+	sub, err := b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.ReviewWaitingForReview, sub.State)
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/reviewSubmissions"), "the draft made by the refused run is reused")
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/reviewSubmissionItems"))
 }

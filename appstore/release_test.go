@@ -129,7 +129,7 @@ func TestSubmitForReviewWhileAnotherIsInFlight(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	c := ctx(t)
-	build1 := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "3.0", BuildNumber: "1", State: appstore.ProcessingStateValid})
+	build1 := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "3.0", BuildNumber: "1", State: appstore.ProcessingStateValid, UsesNonExemptEncryption: ptr(false)})
 	v1 := b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "3.0", appstore.VersionPrepareForSubmission)
 	require.NoError(t, b.client.AttachBuild(c, v1, build1))
 	_, err := b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v1)

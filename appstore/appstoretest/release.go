@@ -1,6 +1,7 @@
 package appstoretest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -452,20 +453,39 @@ func (f *Fake) createItem(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	hasBuild := false
+	var attached *build
 	for _, b := range f.builds {
-		hasBuild = hasBuild || b.versionID == versionID
+		if b.versionID == versionID {
+			attached = b
+		}
 	}
-	if !hasBuild {
-		writeErrors(w, http.StatusConflict, errorItem{ID: randomUUID(), Status: "409", Code: "STATE_ERROR", Title: stateErrorTitle,
-			Detail: "Submit for review errors found.",
-			Meta:   []byte(fmt.Sprintf(`{"associatedErrors":{"/v1/appStoreVersions/%s":[{"id":%q,"status":"409","code":"ENTITY_ERROR.RELATIONSHIP.REQUIRED","title":"The provided entity is missing a required relationship","detail":"You must select a build before submitting for review."}]}}`, versionID, randomUUID()))})
+	if attached == nil {
+		submitErrors(w, "/v1/appStoreVersions/"+versionID, errorItem{ID: randomUUID(), Status: "409", Code: "ENTITY_ERROR.RELATIONSHIP.REQUIRED",
+			Title: "The provided entity is missing a required relationship", Detail: "You must select a build before submitting for review."})
+		return
+	}
+	if attached.uses == nil {
+		// The build has no export compliance answer: Apple's answer is
+		// quoted in the reference (§2.1, from fastlane's format_errors).
+		submitErrors(w, "/v1/builds/"+attached.id, errorItem{ID: randomUUID(), Status: "409", Code: "ENTITY_ERROR.ATTRIBUTE.REQUIRED",
+			Title:  "The provided entity is missing a required attribute",
+			Detail: "You must provide a value for the attribute 'usesNonExemptEncryption' with this request",
+			Source: map[string]any{"pointer": "/data/attributes/usesNonExemptEncryption"}})
 		return
 	}
 	it := &reviewItem{id: f.newID("item"), subID: subID, versionID: versionID, state: "READY_FOR_REVIEW"}
 	f.items[it.id] = it
 	v.state = appstore.VersionReadyForReview
 	writeOne(w, r, http.StatusCreated, f.itemObj(r, it))
+}
+
+// submitErrors answers 409 STATE_ERROR "Submit for review errors found."
+// with the reasons in meta.associatedErrors under the resource path they
+// concern, the shape App Store Connect uses for submission checks.
+func submitErrors(w http.ResponseWriter, resourcePath string, reasons ...errorItem) {
+	meta, _ := json.Marshal(map[string]any{"associatedErrors": map[string][]errorItem{resourcePath: reasons}})
+	writeErrors(w, http.StatusConflict, errorItem{ID: randomUUID(), Status: "409", Code: "STATE_ERROR", Title: stateErrorTitle,
+		Detail: "Submit for review errors found.", Meta: meta})
 }
 
 func (f *Fake) phasedObj(r *http.Request, p *phased) map[string]any {

@@ -1048,7 +1048,9 @@ func TestIOSLaneOtherVersionInFlight(t *testing.T) {
 	hotfix := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.3.1", BuildNumber: "44", Polls: 1, UploadedDate: iosStart.Add(-time.Hour)})
 	v, _, err := b.asc.FindOrCreateAppStoreVersion(ctx, b.appID, appstore.PlatformIOS, "1.3.1")
 	require.NoError(t, err)
-	_, err = b.asc.Build(ctx, hotfix)
+	// Apple refuses to submit a version whose build has no export
+	// compliance answer, so the hotfix answers it first.
+	_, err = b.asc.SetUsesNonExemptEncryption(ctx, hotfix, false)
 	require.NoError(t, err)
 	require.NoError(t, b.asc.AttachBuild(ctx, v.ID, hotfix))
 	_, err = b.asc.SubmitForReview(ctx, b.appID, appstore.PlatformIOS, v.ID)
