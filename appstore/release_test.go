@@ -239,6 +239,50 @@ func TestUploadResumesAfterFailedCommit(t *testing.T) {
 	require.EqualValues(t, 8, b.client.UploadParts(), "4 parts, sent twice")
 }
 
+// TestUploadResumeAfterUploadURLsExpired: a run reserved the file and
+// failed before the commit; the next run comes after the reservation's
+// presigned URLs expired (about a week, ref §3.3). The storage host refuses
+// them, so the client reserves the file again, once, and finishes the same
+// upload through the new URLs.
+func TestUploadResumeAfterUploadURLsExpired(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.fake.UploadPartSize = 8; o.fake.UploadProcessingPolls = 2 })
+	data := []byte("0123456789abcdefghijklmnop")
+	req := appstore.UploadRequest{AppID: b.appID, Version: "4.1", BuildNumber: "8", FileName: "App.ipa", File: bytes.NewReader(data), Size: int64(len(data))}
+	b.fake.Inject(appstoretest.Fault{Status: 503, Method: "PATCH", PathPrefix: "/v1/buildUploadFiles/", Times: -1})
+	_, err := b.client.UploadBuild(ctx(t), req)
+	require.ErrorIs(t, err, appstore.ErrUnavailable)
+	b.fake.ClearFaults()
+	b.clock.Advance(appstoretest.UploadURLLifetime + time.Hour)
+
+	up, err := b.client.UploadBuild(ctx(t), req)
+	require.NoError(t, err)
+	require.Equal(t, appstore.UploadProcessing, up.State)
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/buildUploads"), "the awaiting upload is resumed")
+	require.Equal(t, 2, b.fake.Mutations("POST /v1/buildUploadFiles"), "its expired reservation is replaced once")
+	require.Equal(t, 1, b.fake.Mutations("PATCH /v1/buildUploadFiles/{id}"))
+	require.EqualValues(t, 4+1+4, b.client.UploadParts(), "4 parts, 1 refused, 4 to the new URLs")
+	up, err = b.client.BuildUpload(ctx(t), up.ID)
+	require.NoError(t, err)
+	require.Equal(t, appstore.UploadComplete, up.State)
+	require.NotEmpty(t, up.BuildID)
+}
+
+// TestUploadFreshReservationRefusedIsNotRepeated: a part refused on a
+// reservation made by the same call is a client error, not an expiry; the
+// client does not reserve again.
+func TestUploadFreshReservationRefusedIsNotRepeated(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *setupOpts) { o.fake.UploadPartSize = 8 })
+	data := []byte("0123456789abcdefghijklmnop")
+	b.fake.Inject(appstoretest.Fault{Status: 403, Method: "PUT"})
+	_, err := b.client.UploadBuild(ctx(t), appstore.UploadRequest{AppID: b.appID, Version: "4.1", BuildNumber: "9", FileName: "App.ipa", File: bytes.NewReader(data), Size: int64(len(data))})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "part 1: HTTP 403")
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/buildUploadFiles"))
+	require.EqualValues(t, 1, b.client.UploadParts())
+}
+
 func TestAutomaticReviewsAndManualRelease(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(o *setupOpts) { o.fake.BetaReviewTime = time.Hour; o.fake.AppReviewTime = 24 * time.Hour })

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 )
@@ -134,7 +136,9 @@ type buildUploadFileCommitAttrs struct {
 //
 // It first lists the app's uploads for the same version and build number:
 // one that is PROCESSING or COMPLETE is returned as is (never a second
-// upload), and one still AWAITING_UPLOAD is resumed.
+// upload), and one still AWAITING_UPLOAD is resumed, with its reservation
+// if it has one; if the storage host refuses that reservation's URLs
+// (expired), the file is reserved once more.
 func (c *Client) UploadBuild(ctx context.Context, req UploadRequest) (*BuildUpload, error) {
 	switch {
 	case requireID("AppID", req.AppID) != nil:
@@ -187,18 +191,30 @@ func (c *Client) UploadBuild(ctx context.Context, req UploadRequest) (*BuildUplo
 		upload = buildUploadFrom(doc.Data)
 	}
 
-	file, err := c.reserveFile(ctx, upload.ID, req)
-	if err != nil {
-		return nil, err
-	}
 	sum := sha256.New()
 	if _, err := io.Copy(sum, io.NewSectionReader(req.File, 0, req.Size)); err != nil {
 		return nil, fmt.Errorf("appstore: reading %s: %w", req.FileName, err)
 	}
-	for i, op := range file.Attributes.UploadOperations {
-		if err := c.uploadPart(ctx, req, op); err != nil {
-			return nil, fmt.Errorf("appstore: upload part %d of %s: %w", i+1, req.FileName, err)
+	file, reused, err := c.reserveFile(ctx, upload.ID, req, false)
+	if err != nil {
+		return nil, err
+	}
+	err = c.sendParts(ctx, req, file)
+	var refused *partRefusedError
+	if reused && errors.As(err, &refused) {
+		// A reservation left by an earlier run can outlive its presigned
+		// URLs (they expire, about a week after the reservation); the
+		// storage host then refuses every part. Reserve the file again,
+		// once, and send it to the new URLs.
+		c.log(ctx, slog.LevelWarn, "appstore: upload URLs of an earlier reservation refused, reserving again",
+			"upload", upload.ID, "file", file.ID, "status", refused.status)
+		if file, _, err = c.reserveFile(ctx, upload.ID, req, true); err != nil {
+			return nil, err
 		}
+		err = c.sendParts(ctx, req, file)
+	}
+	if err != nil {
+		return nil, err
 	}
 	var commit buildUploadFileCommitAttrs
 	commit.Uploaded = true
@@ -210,18 +226,30 @@ func (c *Client) UploadBuild(ctx context.Context, req UploadRequest) (*BuildUplo
 	return c.BuildUpload(ctx, upload.ID)
 }
 
-// reserveFile reuses a reservation of the same file that is still awaiting
-// its bytes, or makes a new one.
-func (c *Client) reserveFile(ctx context.Context, uploadID string, req UploadRequest) (resource[buildUploadFileAttrs], error) {
-	files, err := getAll[buildUploadFileAttrs](ctx, c, "/v1/buildUploads/"+uploadID+"/buildUploadFiles", nil)
-	if err != nil {
-		return resource[buildUploadFileAttrs]{}, err
+// sendParts sends every part of a reservation to its presigned URL.
+func (c *Client) sendParts(ctx context.Context, req UploadRequest, file resource[buildUploadFileAttrs]) error {
+	for i, op := range file.Attributes.UploadOperations {
+		if err := c.uploadPart(ctx, req, op); err != nil {
+			return fmt.Errorf("appstore: upload part %d of %s: %w", i+1, req.FileName, err)
+		}
 	}
-	for _, f := range files {
-		a := f.Attributes
-		if a.FileName == req.FileName && a.FileSize == req.Size && a.AssetDeliveryState != nil &&
-			a.AssetDeliveryState.State == "AWAITING_UPLOAD" && len(a.UploadOperations) > 0 {
-			return f, nil
+	return nil
+}
+
+// reserveFile reuses the newest reservation of the same file that is still
+// awaiting its bytes (reused true), or makes a new one; fresh skips reuse.
+func (c *Client) reserveFile(ctx context.Context, uploadID string, req UploadRequest, fresh bool) (file resource[buildUploadFileAttrs], reused bool, err error) {
+	if !fresh {
+		files, err := getAll[buildUploadFileAttrs](ctx, c, "/v1/buildUploads/"+uploadID+"/buildUploadFiles", nil)
+		if err != nil {
+			return resource[buildUploadFileAttrs]{}, false, err
+		}
+		for i := len(files) - 1; i >= 0; i-- {
+			f, a := files[i], files[i].Attributes
+			if a.FileName == req.FileName && a.FileSize == req.Size && a.AssetDeliveryState != nil &&
+				a.AssetDeliveryState.State == "AWAITING_UPLOAD" && len(a.UploadOperations) > 0 {
+				return f, true, nil
+			}
 		}
 	}
 	body := document[createData[buildUploadFileAttrs, buildUploadFileRels]]{Data: createData[buildUploadFileAttrs, buildUploadFileRels]{
@@ -231,13 +259,22 @@ func (c *Client) reserveFile(ctx context.Context, uploadID string, req UploadReq
 	}}
 	var doc single[buildUploadFileAttrs]
 	if err := c.do(ctx, request{method: http.MethodPost, path: "/v1/buildUploadFiles", body: body}, &doc); err != nil {
-		return resource[buildUploadFileAttrs]{}, err
+		return resource[buildUploadFileAttrs]{}, false, err
 	}
 	if len(doc.Data.Attributes.UploadOperations) == 0 {
-		return resource[buildUploadFileAttrs]{}, fmt.Errorf("appstore: reservation %s has no uploadOperations", doc.Data.ID)
+		return resource[buildUploadFileAttrs]{}, false, fmt.Errorf("appstore: reservation %s has no uploadOperations", doc.Data.ID)
 	}
-	return doc.Data, nil
+	return doc.Data, false, nil
 }
+
+// partRefusedError is a part the storage host answered with a 4xx other
+// than 429: repeating it to the same URL cannot succeed.
+type partRefusedError struct {
+	part   int64
+	status int
+}
+
+func (e *partRefusedError) Error() string { return fmt.Sprintf("part %d: HTTP %d", e.part, e.status) }
 
 // uploadPart sends one part. Presigned URLs carry their own authorisation,
 // so no bearer token is sent, and the URL is never logged or put in errors.
@@ -278,10 +315,10 @@ func (c *Client) uploadPart(ctx context.Context, req UploadRequest, op UploadOpe
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			return nil
 		}
-		lastErr = fmt.Errorf("part %d: HTTP %d", op.PartNumber, resp.StatusCode)
 		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
-			return lastErr
+			return &partRefusedError{part: op.PartNumber, status: resp.StatusCode}
 		}
+		lastErr = fmt.Errorf("part %d: HTTP %d", op.PartNumber, resp.StatusCode)
 	}
 	return lastErr
 }

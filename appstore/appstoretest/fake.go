@@ -14,8 +14,9 @@
 // [UNVERIFIED] where it is made: error codes of the TestFlight 422s and of
 // "Another build is in review." (STATE_ERROR), the 4,000-character What to
 // Test limit, refusing export compliance (409) on a build still processing, totalPauseDuration in days, a paused release resuming when its
-// 30 days are used up, and scope entries without a query matching only
-// requests without one.
+// 30 days are used up, presigned upload URLs living 7 days and refused with
+// 403 after that, and scope entries without a query matching only requests
+// without one.
 //
 // Limits: only the operations the appstore package uses are served (others
 // answer 404 PATH_ERROR or 405); include is honoured only for buildUploads

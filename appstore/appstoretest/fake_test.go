@@ -253,3 +253,60 @@ func TestMountedUnderPrefix(t *testing.T) {
 	require.NotEmpty(t, up.ID)
 	require.EqualValues(t, 3, client.UploadParts())
 }
+
+// TestUploadURLsExpire: a reservation's presigned URLs carry the expiration
+// set when the file was reserved (reading the file again does not renew
+// it), and a part sent after it is refused (ref §3.3: the URLs expire).
+func TestUploadURLsExpire(t *testing.T) {
+	t.Parallel()
+	b := setup(t, appstoretest.Options{UploadPartSize: 4})
+	r := b.do(t, "POST", "/v1/buildUploads", "application/json",
+		`{"data":{"type":"buildUploads","attributes":{"cfBundleShortVersionString":"1.0","cfBundleVersion":"9","platform":"IOS"},"relationships":{"app":{"data":{"type":"apps","id":"`+b.appID+`"}}}}}`)
+	require.Equal(t, 201, r.status, string(r.body))
+	var up struct{ Data struct{ ID string } }
+	require.NoError(t, json.Unmarshal(r.body, &up))
+	r = b.do(t, "POST", "/v1/buildUploadFiles", "application/json",
+		`{"data":{"type":"buildUploadFiles","attributes":{"fileName":"a.ipa","fileSize":6,"uti":"com.apple.ipa","assetType":"ASSET"},"relationships":{"buildUpload":{"data":{"type":"buildUploads","id":"`+up.Data.ID+`"}}}}}`)
+	require.Equal(t, 201, r.status, string(r.body))
+	type fileDoc struct {
+		Data struct {
+			ID         string
+			Attributes struct {
+				UploadOperations []struct {
+					appstore.UploadOperation
+					Expiration time.Time `json:"expiration"`
+				}
+			}
+		}
+	}
+	var file fileDoc
+	require.NoError(t, json.Unmarshal(r.body, &file))
+	ops := file.Data.Attributes.UploadOperations
+	require.Len(t, ops, 2)
+	reserved := b.now
+	for _, op := range ops {
+		require.Equal(t, reserved.Add(appstoretest.UploadURLLifetime), op.Expiration)
+	}
+	put := func(op appstore.UploadOperation, body string) int {
+		req, err := http.NewRequest(op.Method, op.URL, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := b.srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	b.now = reserved.Add(appstoretest.UploadURLLifetime - time.Second)
+	require.Equal(t, 200, put(ops[0].UploadOperation, "abcd"), "still valid just before the expiration")
+
+	b.now = reserved.Add(appstoretest.UploadURLLifetime)
+	b.retoken(t, "KID2")
+	r = b.do(t, "GET", "/v1/buildUploadFiles/"+file.Data.ID, "", "")
+	require.Equal(t, 200, r.status, string(r.body))
+	var again fileDoc
+	require.NoError(t, json.Unmarshal(r.body, &again))
+	require.Len(t, again.Data.Attributes.UploadOperations, 2)
+	require.Equal(t, reserved.Add(appstoretest.UploadURLLifetime), again.Data.Attributes.UploadOperations[1].Expiration, "a read does not renew the URLs")
+	require.Equal(t, http.StatusForbidden, put(ops[1].UploadOperation, "ef"), "expired")
+	require.Equal(t, "abcd", string(b.fake.UploadedBytes(file.Data.ID)), "the refused part was not stored")
+}

@@ -59,6 +59,7 @@ type uploadFile struct {
 	state                              string
 	parts                              []filePart
 	received                           map[int][]byte
+	expires                            time.Time // of the part URLs
 }
 
 type filePart struct {

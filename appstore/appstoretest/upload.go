@@ -18,6 +18,14 @@ import (
 // out in uploadOperations.
 const uploadPathPrefix = "/presigned-upload/"
 
+// UploadURLLifetime is how long the presigned part URLs of a
+// buildUploadFiles reservation are accepted, counted from the reservation on
+// the fake's clock. Apple says the URLs expire and to finish within about a
+// week of the reservation (reference §3.3); the exact lifetime is
+// [UNVERIFIED]. A PUT after it is refused with 403, as an expired presigned
+// URL is on storage hosts [UNVERIFIED status].
+const UploadURLLifetime = 7 * 24 * time.Hour
+
 func (f *Fake) uploadRoutes() {
 	f.route("POST /v1/buildUploads", nil, f.createUpload)
 	f.route("GET /v1/buildUploads/{id}", []string{"include"}, f.getUpload)
@@ -49,8 +57,8 @@ func (f *Fake) uploadObj(r *http.Request, u *upload) map[string]any {
 		"related": base(r) + "/v1/buildUploads/" + u.id + "/buildUploadFiles",
 	}}}
 	rels["build"] = relOne(r, "buildUploads/"+u.id, "build", false, "builds", u.buildID)
-	if len(u.fileIDs) > 0 {
-		rels["assetFile"] = relOne(r, "buildUploads/"+u.id, "assetFile", false, "buildUploadFiles", u.fileIDs[0])
+	if id := f.assetFileID(u); id != "" {
+		rels["assetFile"] = relOne(r, "buildUploads/"+u.id, "assetFile", false, "buildUploadFiles", id)
 	}
 	return obj(r, "buildUploads", u.id, a, rels)
 }
@@ -103,6 +111,20 @@ func (f *Fake) createUpload(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusCreated, f.uploadObj(r, u))
 }
 
+// assetFileID is the upload's binary: the committed reservation, else the
+// latest one (a client may reserve again after its URLs expired).
+func (f *Fake) assetFileID(u *upload) string {
+	for _, id := range u.fileIDs {
+		if f.files[id].state == "COMPLETE" {
+			return id
+		}
+	}
+	if n := len(u.fileIDs); n > 0 {
+		return u.fileIDs[n-1]
+	}
+	return ""
+}
+
 // pollUpload advances a PROCESSING upload; on COMPLETE it creates the build.
 func (f *Fake) pollUpload(u *upload) {
 	if u.state != appstore.UploadProcessing {
@@ -133,8 +155,8 @@ func (f *Fake) getUpload(w http.ResponseWriter, r *http.Request) {
 	if includes(r, "build") && u.buildID != "" {
 		inc = append(inc, f.buildObj(r, f.builds[u.buildID]))
 	}
-	if includes(r, "assetFile") && len(u.fileIDs) > 0 {
-		inc = append(inc, f.fileObj(r, f.files[u.fileIDs[0]]))
+	if id := f.assetFileID(u); includes(r, "assetFile") && id != "" {
+		inc = append(inc, f.fileObj(r, f.files[id]))
 	}
 	writeOne(w, r, http.StatusOK, f.uploadObj(r, u), inc...)
 }
@@ -170,7 +192,7 @@ func (f *Fake) fileObj(r *http.Request, fl *uploadFile) map[string]any {
 			ops = append(ops, map[string]any{
 				"method": "PUT", "url": fmt.Sprintf("%s%s%s/%d", base(r), uploadPathPrefix, fl.id, i+1),
 				"offset": p.offset, "length": p.length, "partNumber": i + 1,
-				"expiration":     ts(f.now().Add(7 * 24 * time.Hour)),
+				"expiration":     ts(fl.expires),
 				"requestHeaders": []map[string]any{{"name": "Content-Type", "value": "application/octet-stream"}},
 			})
 		}
@@ -228,7 +250,7 @@ func (f *Fake) createUploadFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fl := &uploadFile{id: f.newID("file"), uploadID: uploadID, name: a.FileName, uti: a.UTI, assetType: a.AssetType,
-		size: a.FileSize, state: "AWAITING_UPLOAD", received: map[int][]byte{}}
+		size: a.FileSize, state: "AWAITING_UPLOAD", received: map[int][]byte{}, expires: f.now().Add(UploadURLLifetime)}
 	for off := int64(0); off < a.FileSize; off += f.opts.UploadPartSize {
 		fl.parts = append(fl.parts, filePart{offset: off, length: min(f.opts.UploadPartSize, a.FileSize-off)})
 	}
@@ -267,7 +289,8 @@ func (f *Fake) listUploadFiles(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleUploadPart serves PUT /presigned-upload/{file}/{part}: the method,
-// Content-Type header and exact byte count of the operation are checked.
+// Content-Type header, exact byte count and expiry of the operation are
+// checked.
 func (f *Fake) handleUploadPart(w http.ResponseWriter, r *http.Request) {
 	fileID, partStr, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, uploadPathPrefix), "/")
 	part, err := strconv.Atoi(partStr)
@@ -289,6 +312,10 @@ func (f *Fake) handleUploadPart(w http.ResponseWriter, r *http.Request) {
 	}
 	if fl.state != "AWAITING_UPLOAD" {
 		http.Error(w, "upload already committed", http.StatusConflict)
+		return
+	}
+	if !f.now().Before(fl.expires) {
+		http.Error(w, "Request has expired", http.StatusForbidden)
 		return
 	}
 	if r.Header.Get("Content-Type") != "application/octet-stream" {
