@@ -55,6 +55,11 @@ const (
 	msgNoUpgradePath      = "You cannot rollout this release because it does not allow any existing users to upgrade to the newly added APKs."
 	msgVersionCodeUsed    = "APK specifies a version code that has already been used."
 	msgDraftAppOnlyDrafts = "Only releases with status draft may be created on draft app."
+	// Invented texts (Play's are not known): the rules are documented.
+	msgPriorityFrozen = "Invalid value at 'track_config.releases[%d].in_app_update_priority': in_app_update_priority can not be updated once the release is rolled out (it is %d, the request asks for %d)."
+	// MsgChangesInReview is the commit error of changesInReviewBehavior=
+	// ERROR_IF_IN_REVIEW while a release of the app is in review.
+	MsgChangesInReview = "Edit could not be committed because changes are in review. Set changesInReviewBehavior to CANCEL_IN_REVIEW_AND_SUBMIT to cancel the review and submit everything."
 	// MsgChangesNotSentForReviewRequired is the commit error of an app whose
 	// last review was rejected.
 	MsgChangesNotSentForReviewRequired = "Edit could not be committed due to an error. Changes cannot be sent for review automatically. Please set the query parameter changesNotSentForReview to true. Once committed, the changes in this edit can be sent for review from the Google Play Console UI."

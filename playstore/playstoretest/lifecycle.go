@@ -40,6 +40,22 @@ func (a *app) noteLifecycle(next map[string][]Release, notSent bool) {
 	}
 }
 
+// inReview reports whether a committed release of the app is in review, so
+// that a commit with changesInReviewBehavior=ERROR_IF_IN_REVIEW fails.
+// Callers hold s.mu.
+func (a *app) inReview() bool {
+	for _, rels := range a.tracks {
+		for _, r := range rels {
+			for _, vc := range r.VersionCodes {
+				if a.lifecycle[vc] == LifecycleInReview {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 func sameWire(a, b Release) bool {
 	return a.Name == b.Name && a.Status == b.Status && a.UserFraction == b.UserFraction &&
 		slices.Equal(a.VersionCodes, b.VersionCodes) && slices.Equal(a.ReleaseNotes, b.ReleaseNotes) &&

@@ -9,12 +9,14 @@
 // case-sensitive statuses, the path and body track names matching, no
 // release below the live versionCode and no versionCode newly added to a
 // track below one active on another track, only drafts on a draft app
-// (SetDraftApp), the review flag of edits.commit, and bearer tokens it
-// issued itself, each good only for the scopes it was granted (403
-// insufficient scopes otherwise) and only from an assertion with iat and at
-// most an hour to exp. Failures (5xx, 429, quota 403, a commit that fails
-// after it was applied) can be injected per method, the token endpoint
-// (MethodToken) included.
+// (SetDraftApp), the review flag of edits.commit, changesInReviewBehavior=
+// ERROR_IF_IN_REVIEW failing while a release is in review (the edit stays
+// usable), inAppUpdatePriority frozen once a release rolled out, the DAILY
+// timeline rules of the Reporting API, and bearer tokens it issued itself,
+// each good only for the scopes it was granted (403 insufficient scopes
+// otherwise) and only from an assertion with iat and at most an hour to exp.
+// Failures (5xx, 429, quota 403, a commit that fails after it was applied)
+// can be injected per method, the token endpoint (MethodToken) included.
 //
 // Behaviour Play leaves undocumented is chosen strictly and said so where it
 // is implemented:
@@ -25,8 +27,17 @@
 //     fraction", and one-per-status applies to every status ("Only one %s
 //     release is allowed."): the texts are modelled on the verified ones;
 //   - versionCodes not uploaded to the app, a versionCode in two releases,
-//     an unknown track or edit, and a bad inAppUpdatePriority get messages
+//     an unknown track or edit, a bad or changed inAppUpdatePriority, a
+//     commit refused by ERROR_IF_IN_REVIEW (MsgChangesInReview) and a
+//     Reporting timeline point that breaks the DAILY rules get messages
 //     the fake invents (codes and reasons follow Play's table);
+//   - inAppUpdatePriority is compared with the committed release of the
+//     same track that shares a versionCode and is inProgress, halted or
+//     completed; a release written without it asks for 0, as proto3 reads
+//     an absent int32;
+//   - ERROR_IF_IN_REVIEW refuses whenever a committed release of the app is
+//     RELEASE_LIFECYCLE_STATE_IN_REVIEW (SetLifecycleState scripts one),
+//     whatever changesNotSentForReview says;
 //   - countryTargeting is accepted on inProgress and halted production
 //     releases (Play documents inProgress only; a halt must keep it);
 //   - a review-flag refusal at commit leaves the edit usable, unless
@@ -700,6 +711,12 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, user, pkg, id st
 		}
 		return
 	}
+	if q.Get("changesInReviewBehavior") == "ERROR_IF_IN_REVIEW" && a.inReview() {
+		// Play fails the commit without invalidating the edit (§1.3).
+		s.mu.Unlock()
+		writeError(w, badRequest(MsgChangesInReview))
+		return
+	}
 	a.noteLifecycle(e.tracks, notSent)
 	a.tracks = e.tracks
 	a.bundles = e.bundles
@@ -835,10 +852,34 @@ func (s *Server) putTrack(w http.ResponseWriter, r *http.Request, user, pkg, id,
 			}
 		}
 	}
+	if aerr := frozenPriority(a.tracks[track], rels); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
 	// A PUT replaces the whole releases list: releases the caller left out
 	// are gone. Play documents only "the desired changes"; strict is safer.
 	e.tracks[track] = rels
 	writeJSON(w, toWireTrack(track, rels))
+}
+
+// frozenPriority refuses a release that changes the inAppUpdatePriority of
+// a release already rolled out on the track: committed as inProgress,
+// halted or completed (discovery: "in_app_update_priority can not be
+// updated once the release is rolled out"). The field is a proto3 int32, so
+// a release written without it asks for 0: a client that rebuilds a
+// rolled-out release instead of writing back what it read is refused.
+func frozenPriority(committed, rels []Release) *apiError {
+	for i, r := range rels {
+		for _, c := range committed {
+			if c.Status == StatusDraft || !slices.ContainsFunc(r.VersionCodes, func(vc int64) bool { return slices.Contains(c.VersionCodes, vc) }) {
+				continue
+			}
+			if r.InAppUpdatePriority != c.InAppUpdatePriority {
+				return badRequest(fmt.Sprintf(msgPriorityFrozen, i, c.InAppUpdatePriority, r.InAppUpdatePriority))
+			}
+		}
+	}
+	return nil
 }
 
 // The wire shapes: versionCodes as strings, userFraction as a number.

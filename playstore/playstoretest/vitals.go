@@ -127,9 +127,38 @@ func camelKeys(v any) any {
 var versionFilter = regexp.MustCompile(`^\s*versionCode\s*=\s*"?(\d+)"?\s*$`)
 
 type wireDateTime struct {
-	Year, Month, Day int
-	Hours            int
-	TimeZone         struct{ ID string } `json:"timeZone"`
+	Year, Month, Day               int
+	Hours, Minutes, Seconds, Nanos int
+	UtcOffset                      *string `json:"utcOffset"`
+	TimeZone                       *struct {
+		ID      string `json:"id"`
+		Version string `json:"version"`
+	} `json:"timeZone"`
+}
+
+// zone is the time zone id as sent; "" when timeZone is unset.
+func (d *wireDateTime) zone() string {
+	if d.TimeZone == nil {
+		return ""
+	}
+	return d.TimeZone.ID
+}
+
+// checkDaily holds the Reporting API's rules for a DAILY timeline point
+// (google-play.md §5.2): hours, minutes, seconds and nanos unset, no UTC
+// offset, and the time zone unset (the metric set's default) or
+// America/Los_Angeles, the only one these metric sets support. The texts
+// are the fake's own.
+func (d *wireDateTime) checkDaily(field string) *apiError {
+	switch {
+	case d.Hours != 0 || d.Minutes != 0 || d.Seconds != 0 || d.Nanos != 0:
+		return badRequest("timeline_spec." + field + ": DAILY aggregation requires hours, minutes, seconds and nanos to be unset.")
+	case d.UtcOffset != nil:
+		return badRequest("timeline_spec." + field + ": DAILY aggregation supports the America/Los_Angeles time zone only, not a UTC offset.")
+	case d.zone() != "" && d.zone() != "America/Los_Angeles":
+		return badRequest("timeline_spec." + field + ": DAILY aggregation supports the America/Los_Angeles time zone only, not " + strconv.Quote(d.zone()) + ".")
+	}
+	return nil
 }
 
 func (d *wireDateTime) time() time.Time {
@@ -163,11 +192,18 @@ func (s *Server) queryMetricSet(w http.ResponseWriter, r *http.Request, pkg, set
 		writeError(w, badRequest("The fake serves DAILY timelines with a start and end time only."))
 		return
 	}
-	for _, d := range []*wireDateTime{ts.StartTime, ts.EndTime} {
-		if d.TimeZone.ID != "America/Los_Angeles" || d.Hours != 0 {
-			writeError(w, badRequest("DAILY aggregation requires the America/Los_Angeles time zone and no hours."))
+	for _, p := range []struct {
+		field string
+		d     *wireDateTime
+	}{{"start_time", ts.StartTime}, {"end_time", ts.EndTime}} {
+		if aerr := p.d.checkDaily(p.field); aerr != nil {
+			writeError(w, aerr)
 			return
 		}
+	}
+	if ts.StartTime.zone() != ts.EndTime.zone() {
+		writeError(w, badRequest("timeline_spec: the time zone of end_time must match the time zone of start_time."))
+		return
 	}
 	rateName, rawName := "userPerceivedCrashRate", "crashRate"
 	if set == AnrRateMetricSet {
