@@ -107,6 +107,7 @@ func TestWireErrors(t *testing.T) {
 		{"unknown id", "GET", "/v1/builds/nope", "", "", "404 NOT_FOUND"},
 		{"wrong method", "DELETE", "/v1/builds/" + buildID, "", "", "405 METHOD_NOT_ALLOWED"},
 		{"unknown parameter", "GET", "/v1/apps?foo=1", "", "", "400 PARAMETER_ERROR.ILLEGAL"},
+		{"unknown filter", "GET", "/v1/builds?filter[emaill]=a", "", "", "400 PARAMETER_ERROR.INVALID"},
 		{"bad enum", "GET", "/v1/builds?filter[processingState]=DONE", "", "", "400 PARAMETER_ERROR.INVALID"},
 		{"limit too big", "GET", "/v1/builds?limit=201", "", "", "400 PARAMETER_ERROR.INVALID"},
 		{"required filter", "GET", "/v1/betaAppReviewSubmissions", "", "", "400 PARAMETER_ERROR.REQUIRED"},
@@ -309,4 +310,29 @@ func TestUploadURLsExpire(t *testing.T) {
 	require.Equal(t, reserved.Add(appstoretest.UploadURLLifetime), again.Data.Attributes.UploadOperations[1].Expiration, "a read does not renew the URLs")
 	require.Equal(t, http.StatusForbidden, put(ops[1].UploadOperation, "ef"), "expired")
 	require.Equal(t, "abcd", string(b.fake.UploadedBytes(file.Data.ID)), "the refused part was not stored")
+}
+
+// TestUnknownFilterIsInvalid: Apple's documented answer to an unknown
+// filter (ref §2.1, "Pinpointing the Location of Errors"), field by field.
+func TestUnknownFilterIsInvalid(t *testing.T) {
+	t.Parallel()
+	b := setup(t, appstoretest.Options{})
+	r := b.do(t, "GET", "/v1/apps?filter[emaill]=a@example.com", "", "")
+	require.Equal(t, http.StatusBadRequest, r.status)
+	var doc struct {
+		Errors []map[string]any `json:"errors"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &doc), string(r.body))
+	require.Len(t, doc.Errors, 1)
+	e := doc.Errors[0]
+	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, e["id"])
+	delete(e, "id")
+	require.Equal(t, map[string]any{
+		"status": "400", "code": "PARAMETER_ERROR.INVALID",
+		"title": "A parameter has an invalid value", "detail": "'emaill' is not a valid filter type",
+		"source": map[string]any{"parameter": "filter[emaill]"},
+	}, e)
+
+	r = b.do(t, "GET", "/v1/apps?emaill=a@example.com", "", "")
+	require.Equal(t, "400 PARAMETER_ERROR.ILLEGAL", r.errorCode(t), "a parameter outside the filter family stays ILLEGAL")
 }

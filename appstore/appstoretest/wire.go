@@ -15,8 +15,10 @@ import (
 )
 
 // route registers h for pattern. params lists the query parameters the
-// operation declares (fields[...] are always allowed); anything else is a
-// 400 PARAMETER_ERROR.ILLEGAL, as Apple answers for ?foo=1.
+// operation declares (fields[...] are always allowed); an undeclared
+// filter[x] is a 400 PARAMETER_ERROR.INVALID ("'x' is not a valid filter
+// type"), anything else a 400 PARAMETER_ERROR.ILLEGAL, as Apple answers for
+// ?foo=1.
 func (f *Fake) route(pattern string, params []string, h func(w http.ResponseWriter, r *http.Request)) {
 	method, _, _ := strings.Cut(pattern, " ")
 	f.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -24,6 +26,14 @@ func (f *Fake) route(pattern string, params []string, h func(w http.ResponseWrit
 			// cursor is absent from the spec but is how Apple's links.next pages.
 			if strings.HasPrefix(name, "fields[") || slices.Contains(params, name) || (method == http.MethodGet && name == "cursor") {
 				continue
+			}
+			if f, ok := strings.CutPrefix(name, "filter["); ok && strings.HasSuffix(f, "]") {
+				// An unknown filter is an invalid value of the filter
+				// family, not an unknown parameter: Apple's own example
+				// (ref §2.1, "Pinpointing the Location of Errors").
+				writeError(w, http.StatusBadRequest, "PARAMETER_ERROR.INVALID", "A parameter has an invalid value",
+					fmt.Sprintf("'%s' is not a valid filter type", strings.TrimSuffix(f, "]")), map[string]any{"parameter": name})
+				return
 			}
 			writeError(w, http.StatusBadRequest, "PARAMETER_ERROR.ILLEGAL", "A parameter is not allowed for this request",
 				fmt.Sprintf("'%s' is not a valid parameter for this request", name), map[string]any{"parameter": name})
