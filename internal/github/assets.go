@@ -37,7 +37,7 @@ func (r *Repo) FetchAsset(ctx context.Context, tag, pattern string) (*os.File, s
 		if a.GetSize() > MaxAssetBytes {
 			return nil, "", fmt.Errorf("asset %s of release %s is %d bytes, over the %d-byte limit", name, tag, a.GetSize(), int64(MaxAssetBytes))
 		}
-		rc, _, err := r.gh.Repositories.DownloadReleaseAsset(ctx, r.owner, r.name, a.GetID(), downloadClient)
+		rc, _, err := r.dl.Repositories.DownloadReleaseAsset(ctx, r.owner, r.name, a.GetID(), downloadClient)
 		if err != nil {
 			return nil, "", apiErr("download asset "+name, nil, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http/httptest"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -48,4 +49,45 @@ func TestFetchAsset(t *testing.T) {
 
 	_, _, err = r.FetchAsset(context.Background(), "v1.4.0", "[")
 	require.ErrorContains(t, err, `asset pattern "["`)
+}
+
+// TestFetchAssetConcurrently: lanes of two platforms fetch their assets at
+// once (go-github swaps its client's CheckRedirect during a download; under
+// -race this test caught it racing with the other lane's requests).
+func TestFetchAssetConcurrently(t *testing.T) {
+	t.Parallel()
+	fake := githubtest.New()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	fake.Repo("acme/mobile").Release("v1.4.0", map[string][]byte{"bundle-ios.zip": []byte("ios"), "bundle-android.zip": []byte("android")})
+	c, err := github.NewClient(github.ClientOptions{BaseURL: srv.URL})
+	require.NoError(t, err)
+	r, err := c.Repo("acme/mobile")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for i := range 400 {
+		wg.Go(func() {
+			platform := []string{"ios", "android"}[i%2]
+			f, _, err := r.FetchAsset(context.Background(), "v1.4.0", "bundle-"+platform+".zip")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer os.Remove(f.Name())
+			defer f.Close()
+			b, err := io.ReadAll(f)
+			if err == nil && string(b) != platform {
+				err = errors.New("got " + string(b) + " for " + platform)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 }

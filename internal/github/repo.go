@@ -82,11 +82,37 @@ type ClientOptions struct {
 
 // Client reads repositories through the GitHub REST API. It is safe for
 // concurrent use.
-type Client struct{ gh *gh.Client }
+type Client struct {
+	gh *gh.Client
+	// dl serves release asset downloads alone: go-github v60's
+	// DownloadReleaseAsset swaps its client's CheckRedirect for the call,
+	// which races with any request another goroutine sends through the same
+	// client (two lanes fetching assets at once did). Its own copy of the
+	// HTTP client keeps that swap away from every other request.
+	dl *gh.Client
+}
 
 // NewClient builds a Client. It fails only on an unparsable BaseURL.
 func NewClient(opts ClientOptions) (*Client, error) {
-	c := gh.NewClient(opts.HTTPClient)
+	c, err := newGH(opts)
+	if err != nil {
+		return nil, err
+	}
+	dl, err := newGH(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{gh: c, dl: dl}, nil
+}
+
+// newGH builds a go-github client on its own copy of opts.HTTPClient.
+func newGH(opts ClientOptions) (*gh.Client, error) {
+	var hc *http.Client
+	if opts.HTTPClient != nil {
+		cp := *opts.HTTPClient
+		hc = &cp
+	}
+	c := gh.NewClient(hc)
 	if opts.Token != "" {
 		c = c.WithAuthToken(opts.Token)
 	}
@@ -101,7 +127,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		}
 		c.BaseURL = u
 	}
-	return &Client{gh: c}, nil
+	return c, nil
 }
 
 // Repo returns a reader of the repository fullName ("owner/name").
@@ -110,12 +136,13 @@ func (c *Client) Repo(fullName string) (*Repo, error) {
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
 		return nil, fmt.Errorf("github: repository %q is not owner/name", fullName)
 	}
-	return &Repo{gh: c.gh, owner: owner, name: name}, nil
+	return &Repo{gh: c.gh, dl: c.dl, owner: owner, name: name}, nil
 }
 
 // Repo reads one repository. It implements nativecheck.Source.
 type Repo struct {
 	gh          *gh.Client
+	dl          *gh.Client // release asset downloads only (see Client)
 	owner, name string
 }
 
