@@ -43,6 +43,23 @@ func (e *recordingExecutor) seen() []string {
 
 const opToken = "operator-token-0123456789"
 
+// startAndroidRunner starts River with a recording executor for Android
+// store lanes, stopped at cleanup.
+func startAndroidRunner(t testing.TB, db *store.DB, st *store.Store) (*recordingExecutor, *jobs.Runner) {
+	t.Helper()
+	exec := &recordingExecutor{}
+	ro := &jobs.Rollouts{Store: st, Executors: jobs.Executors{{Kind: release.KindStore, Platform: release.Android}: exec}}
+	runner, err := jobs.New(jobs.Config{DB: db, Rollouts: ro, ReconcileInterval: time.Hour, FastPoll: true})
+	require.NoError(t, err)
+	require.NoError(t, runner.Start(context.Background()))
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = runner.Stop(c)
+	})
+	return exec, runner
+}
+
 func TestLaneCommandsThroughJobs(t *testing.T) {
 	t.Parallel()
 	db := storetest.Open(t, store.SQLite)
@@ -56,16 +73,7 @@ func TestLaneCommandsThroughJobs(t *testing.T) {
 		Status: release.Status{State: release.StateWaiting, StepIndex: 1, Percent: 10, StepStartedAt: time.Now()}}, t0)
 	require.NoError(t, err)
 
-	exec := &recordingExecutor{}
-	ro := &jobs.Rollouts{Store: st, Executors: jobs.Executors{{Kind: release.KindStore, Platform: release.Android}: exec}}
-	runner, err := jobs.New(jobs.Config{DB: db, Rollouts: ro, ReconcileInterval: time.Hour, FastPoll: true})
-	require.NoError(t, err)
-	require.NoError(t, runner.Start(ctx))
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = runner.Stop(c)
-	})
+	exec, runner := startAndroidRunner(t, db, st)
 
 	s := httpapi.New(httpapi.Deps{Store: st, Commands: runner, Tokens: []httpapi.Token{
 		httpapi.NewToken("ops", httpapi.RoleOperator, opToken),

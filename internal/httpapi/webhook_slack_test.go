@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/swapjoy/releasepilot/internal/httpapi"
-	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
@@ -55,16 +54,7 @@ func newSlackRig(t testing.TB) *slackRig {
 		Plan:   release.StagedPlan(release.DefaultStages, release.Wait{Soak: release.Duration(time.Hour)}, []release.GateRule{{Metric: "crash_rate", Max: 0.01}}),
 		Status: release.Status{State: release.StateWaiting, StepIndex: 1, Percent: 10, StepStartedAt: now}}, now)
 	require.NoError(t, err)
-	exec := &recordingExecutor{}
-	ro := &jobs.Rollouts{Store: st, Executors: jobs.Executors{{Kind: release.KindStore, Platform: release.Android}: exec}}
-	runner, err := jobs.New(jobs.Config{DB: db, Rollouts: ro, ReconcileInterval: time.Hour, FastPoll: true})
-	require.NoError(t, err)
-	require.NoError(t, runner.Start(ctx))
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = runner.Stop(c)
-	})
+	exec, runner := startAndroidRunner(t, db, st)
 	s := httpapi.New(httpapi.Deps{Store: st, Commands: runner, Freezes: []release.Freeze{
 		{From: now.Add(30 * time.Minute), To: now.Add(3 * time.Hour), Reason: "launch event", Apps: []string{"acme"}},
 		{From: now, To: now.Add(99 * time.Hour), Reason: "not ours", Apps: []string{"other"}},
