@@ -16,28 +16,9 @@ type rolloutVector struct {
 	Bucket   int64  `json:"b"`
 }
 
-// referenceDir finds ../shared/reference beside the module root.
-func referenceDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "no go.mod above the package directory")
-		dir = parent
-	}
-	ref := filepath.Join(dir, "..", "shared", "reference")
-	_, err = os.Stat(ref)
-	require.NoError(t, err, "the shared reference directory must exist beside the module")
-	return ref
-}
-
 func TestRolloutVectors(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile(filepath.Join(referenceDir(t), "codepush-rollout-vectors.json"))
+	b, err := os.ReadFile(filepath.Join("testdata", "codepush-rollout-vectors.json"))
 	require.NoError(t, err, "codepush-rollout-vectors.json is required")
 	var vs []rolloutVector
 	require.NoError(t, json.Unmarshal(b, &vs))

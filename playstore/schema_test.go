@@ -57,29 +57,9 @@ type discMethod struct {
 	} `json:"mediaUpload"`
 }
 
-// referenceDir finds ../shared/reference beside the module root (the
-// directory holding go.mod), walking up from the package directory.
-func referenceDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "no go.mod above the package directory")
-		dir = parent
-	}
-	ref := filepath.Join(dir, "..", "shared", "reference")
-	_, err = os.Stat(ref)
-	require.NoError(t, err, "the discovery documents must be at ../shared/reference beside the module root")
-	return ref
-}
-
 func loadDiscovery(t *testing.T, name string) *discoveryDoc {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(referenceDir(t), name))
+	b, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(t, err)
 	var d discoveryDoc
 	require.NoError(t, json.Unmarshal(b, &d))

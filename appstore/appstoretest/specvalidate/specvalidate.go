@@ -1,19 +1,17 @@
 // Package specvalidate checks App Store Connect traffic against Apple's
-// OpenAPI description (../shared/reference/asc-openapi.json beside the
-// repository). Only tests import it, so kin-openapi never reaches a
-// production binary.
+// OpenAPI description (testdata/asc-openapi.json, App Store Connect API
+// 4.4.1, embedded). Only tests import it, so kin-openapi and the 3.4 MB
+// spec never reach a production binary.
 package specvalidate
 
 import (
 	"bytes"
 	"context"
-	"errors"
+	_ "embed"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,28 +22,11 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 )
 
-// SpecPath locates asc-openapi.json: walk up from the working directory to
-// the module root (the directory holding go.mod), then ../shared/reference.
-func SpecPath() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "..", "shared", "reference", "asc-openapi.json")
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("specvalidate: module root %s found but %s is missing: %w", dir, p, err)
-			}
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("specvalidate: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+// spec is Apple's OpenAPI description, copied into the module so that the
+// tests stand alone (source and version: testdata/README.md at the root).
+//
+//go:embed testdata/asc-openapi.json
+var spec []byte
 
 var (
 	once    sync.Once
@@ -57,14 +38,9 @@ var (
 // router over it that matches any host.
 func Router() (routers.Router, error) {
 	once.Do(func() {
-		var p string
-		if p, loadErr = SpecPath(); loadErr != nil {
-			return
-		}
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromFile(p)
+		doc, err := openapi3.NewLoader().LoadFromData(spec)
 		if err != nil {
-			loadErr = fmt.Errorf("specvalidate: loading %s: %w", p, err)
+			loadErr = fmt.Errorf("specvalidate: loading asc-openapi.json: %w", err)
 			return
 		}
 		doc.Servers = nil // match requests to any host (httptest servers)
