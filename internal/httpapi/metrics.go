@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -52,6 +54,7 @@ func (m *Metrics) Handler() http.Handler {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	wrote  int
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -65,13 +68,33 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.wrote += n
+	return n, err
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// StatusClientClosedRequest is what a request whose client went away before
+// the answer counts as (nginx's 499): not the server's fault, so not a 500.
+const StatusClientClosedRequest = 499
+
+// methodLabel folds every method outside the standard set into "other", so
+// that invented methods (anyone may send them, no auth needed) cannot grow
+// the label set.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
 // instrument counts requests by the mux pattern that served them (never the
-// raw path, so ids do not explode the label set).
+// raw path, so ids do not explode the label set) and by a method from a fixed
+// set. A request whose client disconnected before it was answered counts as
+// 499 whatever the handler wrote.
 func (m *Metrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -84,7 +107,17 @@ func (m *Metrics) instrument(next http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		status := sw.status
+		if ClientGone(r) && (status >= 500 || sw.status == http.StatusOK && sw.wrote == 0) {
+			status = StatusClientClosedRequest
+		}
+		m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Inc()
 		m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
+}
+
+// ClientGone reports whether the request's client disconnected (or its
+// context was cancelled) before the handler finished.
+func ClientGone(r *http.Request) bool {
+	return errors.Is(r.Context().Err(), context.Canceled)
 }

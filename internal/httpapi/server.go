@@ -175,6 +175,11 @@ func WriteStoreError(w http.ResponseWriter, log *slog.Logger, err error) {
 		WriteError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, store.ErrConflict):
 		WriteError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, context.Canceled):
+		// The client went away (or the server is shutting down): nothing
+		// failed on our side, and nobody reads the answer.
+		log.Debug("request cancelled", "err", err)
+		w.WriteHeader(StatusClientClosedRequest)
 	default:
 		log.Error("store error", "err", err)
 		WriteError(w, http.StatusInternalServerError, "internal", "internal error")

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -89,6 +91,56 @@ func TestMetricsCountRoutesNotPaths(t *testing.T) {
 	require.Contains(t, text, `releasepilot_http_requests_total{method="GET",route="unmatched",status="404"} 1`)
 	require.Contains(t, text, `releasepilot_jobs_total{kind="reconcile",outcome="completed"} 1`)
 	require.NotContains(t, text, "/no/such/thing/123")
+}
+
+func TestMetricsFoldUnknownMethods(t *testing.T) {
+	t.Parallel()
+	m := httpapi.NewMetrics()
+	h := httpapi.New(httpapi.Deps{Metrics: m}).Handler()
+	for i := range 50 {
+		req := httptest.NewRequest(fmt.Sprintf("INVENTED%d", i), "/health", nil)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	req := httptest.NewRequest(http.MethodDelete, "/health", nil)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	_, body := get(t, h, "/metrics", "")
+	text := string(body)
+	require.Contains(t, text, `releasepilot_http_requests_total{method="other",route="unmatched",status="405"} 50`)
+	require.Contains(t, text, `releasepilot_http_requests_total{method="DELETE",route="unmatched",status="405"} 1`)
+	require.NotContains(t, text, "INVENTED")
+}
+
+func TestClientDisconnectIs499NotAnError(t *testing.T) {
+	t.Parallel()
+	m := httpapi.NewMetrics()
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s := httpapi.New(httpapi.Deps{Metrics: m, Logger: log})
+	// A handler whose query fails because the client went away, as
+	// database/sql reports it.
+	s.Handle("GET /slow", httpapi.RoleNone, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		httpapi.WriteStoreError(w, log, fmt.Errorf("list releases: %w", r.Context().Err()))
+	}))
+	h := s.Handler()
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest(http.MethodGet, "/slow", nil).WithContext(ctx)
+	cancel()
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	_, body := get(t, h, "/metrics", "")
+	require.Contains(t, string(body), `releasepilot_http_requests_total{method="GET",route="GET /slow",status="499"} 1`)
+	require.NotContains(t, string(body), `status="500"`)
+	require.Empty(t, logs.String(), "a disconnect is logged at debug only")
+
+	// A real store failure still answers and counts 500 and is logged.
+	s.Handle("GET /broken", httpapi.RoleNone, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteStoreError(w, log, errors.New("disk I/O error"))
+	}))
+	res, _ := get(t, h, "/broken", "")
+	require.Equal(t, 500, res.StatusCode)
+	_, body = get(t, h, "/metrics", "")
+	require.Contains(t, string(body), `route="GET /broken",status="500"} 1`)
+	require.Contains(t, logs.String(), "disk I/O error")
 }
 
 func TestUnknownRouteAndMethod(t *testing.T) {
