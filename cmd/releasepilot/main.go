@@ -115,6 +115,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		} else {
 			err = service.Run(ctx, cfg, log)
 		}
+		if errors.Is(err, config.ErrInvalid) {
+			// A value the components found wrong when they read their own
+			// section: still a configuration error.
+			fmt.Fprintln(stderr, "releasepilot: config:", err)
+			return 2
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, "releasepilot:", err)
 			return 1

@@ -75,6 +75,29 @@ func TestMalformedConfigExits2AndCreatesNothing(t *testing.T) {
 	require.Contains(t, errs, "missing.yaml")
 }
 
+// Values config accepts by shape but a component refuses when it reads its
+// own section at start are configuration errors too: exit 2, naming the key,
+// never the secret.
+func TestComponentConfigErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ name, yaml, want string }{
+		{"play service account", "playstore:\n  service_account: '{\"type\": \"service_account\", \"private_key\": \"not-a-key-SECRETVALUE\"}'\n",
+			"releasepilot: config: playstore.service_account:"},
+		{"asc key", "appstore:\n  key_id: K1\n  issuer_id: i\n  private_key: \"-----BEGIN PRIVATE KEY-----\\nSECRETVALUE\\n-----END PRIVATE KEY-----\"\n",
+			"releasepilot: config: appstore.private_key:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
+			require.NoError(t, os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\ndata_dir: "+filepath.Join(dir, "data")+"\n"+tt.yaml), 0o600))
+			code, _, errs := runCmd("serve", "--config", cfg)
+			require.Equal(t, 2, code, errs)
+			require.Contains(t, errs, tt.want)
+			require.NotContains(t, errs, "SECRETVALUE")
+		})
+	}
+}
+
 // serveAndCheckHealth runs `serve` with the config, waits for the started
 // log line, asks /health, then stops it with a cancelled context (as SIGTERM).
 func serveAndCheckHealth(t *testing.T, cfgYAML string, engine string) {

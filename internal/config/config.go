@@ -269,18 +269,26 @@ func Load(path string) (*Config, error) {
 		c.applyDefaults()
 		return c, c.Validate()
 	default:
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, invalid(fmt.Errorf("config: %w", err))
 	}
 	c, err := Parse(data, filepath.Dir(path))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, invalid(fmt.Errorf("%s: %w", path, err))
 	}
 	return c, nil
 }
 
 // Parse decodes, resolves secrets (relative *_file paths against baseDir),
-// fills defaults and validates.
+// fills defaults and validates. Every error wraps ErrInvalid.
 func Parse(data []byte, baseDir string) (*Config, error) {
+	c, err := parse(data, baseDir)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return c, nil
+}
+
+func parse(data []byte, baseDir string) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {

@@ -103,6 +103,14 @@ func TestParseErrors(t *testing.T) {
 		{"bad package storage", "codepush:\n  storage: s3\n", `codepush.storage: "s3" is not one of auto, database, directory`},
 		{"phased without app store", app + "    ios:\n      enabled: true\n      bundle_id: com.a\n      phased_release: true\n", "apps[0].ios.phased_release: true while ios.app_store is false"},
 		{"ios without bundle", app + "    ios:\n      enabled: true\n", "apps[0].ios.bundle_id: empty while ios.enabled is true"},
+		{"gate max nan", app + "    rollout:\n      gates: [{metric: crash_rate, max: .nan}]\n", "apps[0].rollout.gates[0].max: NaN is not a finite number"},
+		{"gate max inf", app + "    rollout:\n      gates: [{metric: crash_rate, max: .inf}]\n", "apps[0].rollout.gates[0].max: +Inf is not a finite number"},
+		{"negative soak", app + "    rollout:\n      soak: -1h\n", "apps[0].rollout.soak: -1h0m0s is negative"},
+		{"negative reconcile interval", "jobs:\n  reconcile_interval: -30s\n", "jobs.reconcile_interval: -30s is negative"},
+		{"negative processing timeout", app + "    ios:\n      processing_timeout: -5m\n", "apps[0].ios.processing_timeout: -5m0s is negative"},
+		{"window never opens", app + "    rollout:\n      window: \"CRON_TZ=Europe/Berlin 0 10 30 2 *\"\n", `apps[0].rollout.window: "CRON_TZ=Europe/Berlin 0 10 30 2 *" never opens`},
+		{"one secret two roles", "tokens:\n  - {name: ci, role: viewer, token: \"${RP_SET}\"}\n  - {name: ops, role: admin, token: \"${RP_SET}\"}\n", `tokens[1].token: the same token as tokens[0] ("ci")`},
+		{"listen port", "listen: 127.0.0.1:99999\n", `listen: "127.0.0.1:99999": port "99999" is not a number between 0 and 65535`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,6 +118,7 @@ func TestParseErrors(t *testing.T) {
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tt.err)
 			require.NotContains(t, err.Error(), "0123456789abcdefXYZ")
+			require.ErrorIs(t, err, ErrInvalid)
 		})
 	}
 }

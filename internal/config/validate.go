@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"path"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -123,9 +126,24 @@ func (c *Config) DatabaseEngine() string {
 }
 
 // Validate checks every value and names the key path of the first bad one.
+// Its errors wrap ErrInvalid.
 func (c *Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if err := c.validate(); err != nil {
+		return invalid(err)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	if err := checkNumbers(reflect.ValueOf(c).Elem(), ""); err != nil {
+		return err
+	}
+	_, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
 		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("listen: %q: port %q is not a number between 0 and 65535", c.Listen, port)
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("shutdown_timeout: %s is negative", c.ShutdownTimeout.D())
@@ -190,6 +208,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	names := map[string]bool{}
+	secrets := map[string]int{}
 	for i, t := range c.Tokens {
 		p := fmt.Sprintf("tokens[%d]", i)
 		if t.Name == "" {
@@ -207,6 +226,12 @@ func (c *Config) Validate() error {
 		if len(t.Token.Value()) < 16 {
 			return fmt.Errorf("%s.token: shorter than 16 characters", p)
 		}
+		// One secret under two entries would take the role of whichever
+		// comes last; say so rather than pick one.
+		if j, ok := secrets[t.Token.Value()]; ok {
+			return fmt.Errorf("%s.token: the same token as tokens[%d] (%q); give each token its own secret", p, j, c.Tokens[j].Name)
+		}
+		secrets[t.Token.Value()] = i
 	}
 	if err := c.Slack.validate(); err != nil {
 		return err
@@ -309,8 +334,14 @@ func (a *App) validate(p string) error {
 		if !strings.HasPrefix(a.Rollout.Window, "CRON_TZ=") && !strings.HasPrefix(a.Rollout.Window, "TZ=") {
 			return fmt.Errorf("%s.rollout.window: %q needs a CRON_TZ= prefix so it does not depend on the machine's zone", p, a.Rollout.Window)
 		}
-		if _, err := cron.ParseStandard(a.Rollout.Window); err != nil {
+		sched, err := cron.ParseStandard(a.Rollout.Window)
+		if err != nil {
 			return fmt.Errorf("%s.rollout.window: %q: %v", p, a.Rollout.Window, err)
+		}
+		// cron gives up after five years without a match: such a window
+		// (the 30th of February, say) would hold every rollout forever.
+		if sched.Next(time.Now()).IsZero() {
+			return fmt.Errorf("%s.rollout.window: %q never opens (no matching minute in the next five years)", p, a.Rollout.Window)
 		}
 	}
 	if a.Rollout.Soak < 0 {
@@ -404,6 +435,83 @@ func (s Slack) validate() error {
 		case "viewer", "operator", "admin":
 		default:
 			return fmt.Errorf("slack.users.%s: %q is not one of viewer, operator, admin", id, s.Users[id])
+		}
+	}
+	return nil
+}
+
+// ErrInvalid is wrapped by every error that comes from a bad configuration
+// value, whether config itself or a component reading its own section finds
+// it. Commands exit 2 on it.
+var ErrInvalid = errors.New("invalid configuration")
+
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string   { return e.err.Error() }
+func (e invalidError) Unwrap() []error { return []error{e.err, ErrInvalid} }
+
+func invalid(err error) error {
+	if errors.Is(err, ErrInvalid) {
+		return err
+	}
+	return invalidError{err}
+}
+
+// Invalid marks err, found in the value at key, as a configuration error:
+// "key: err". Components that check their own section when they start (a
+// key that does not parse, say) use it so the command exits 2.
+func Invalid(key string, err error) error {
+	return invalid(fmt.Errorf("%s: %w", key, err))
+}
+
+// checkNumbers walks the decoded config and refuses what no key should hold:
+// NaN or infinite numbers (a gate with max: .nan never halts) and negative
+// durations, naming the key path. New keys are covered without a line here.
+func checkNumbers(v reflect.Value, at string) error {
+	switch v.Kind() {
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			if err := checkNumbers(v.Field(i), join(at, name)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if err := checkNumbers(v.Index(i), fmt.Sprintf("%s[%d]", at, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+		for _, k := range keys {
+			if err := checkNumbers(v.MapIndex(k), join(at, fmt.Sprint(k))); err != nil {
+				return err
+			}
+		}
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return checkNumbers(v.Elem(), at)
+		}
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("%s: %v is not a finite number", at, f)
+		}
+	case reflect.Int64:
+		if v.Type() == durationType && v.Int() < 0 {
+			return fmt.Errorf("%s: %s is negative", at, time.Duration(v.Int()))
 		}
 	}
 	return nil

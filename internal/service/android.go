@@ -55,6 +55,10 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 		Logger: s.Log.With("component", "playstore"),
 	})
 	if err != nil {
+		if sandbox == nil {
+			// The only input is the configured service account.
+			return config.Invalid("playstore.service_account", err)
+		}
 		return fmt.Errorf("playstore: %w", err)
 	}
 	apps := map[string]config.App{}

@@ -19,11 +19,11 @@ import (
 func (s *Service) setupGitHub(ctx context.Context) error {
 	gh, err := github.NewClient(github.ClientOptions{BaseURL: s.Config.GitHub.APIURL, Token: s.Config.GitHub.Token.Value()})
 	if err != nil {
-		return fmt.Errorf("github.api_url: %w", err)
+		return config.Invalid("github.api_url", err)
 	}
 	apps := map[string]config.App{}
 	var hookApps []httpapi.GitHubApp
-	for _, a := range s.Config.Apps {
+	for i, a := range s.Config.Apps {
 		apps[a.Name] = a
 		rule := github.TagRule{Repository: a.Repository, Pattern: a.TagPattern, Platforms: map[string]string{}}
 		if a.IOS.TagPattern != "" {
@@ -33,13 +33,13 @@ func (s *Service) setupGitHub(ctx context.Context) error {
 			rule.Platforms["android"] = a.Android.TagPattern
 		}
 		if err := rule.Validate(); err != nil {
-			return fmt.Errorf("apps %s: %w", a.Name, err)
+			return config.Invalid(fmt.Sprintf("apps[%d] (%s)", i, a.Name), err)
 		}
 		ha := httpapi.GitHubApp{Name: a.Name, Secret: []byte(a.WebhookSecret.Value()), Rule: rule}
 		if a.OTATagPattern != "" {
 			ha.OTARule = github.TagRule{Repository: a.Repository, Pattern: a.OTATagPattern}
 			if err := ha.OTARule.Validate(); err != nil {
-				return fmt.Errorf("apps %s ota_tag_pattern: %w", a.Name, err)
+				return config.Invalid(fmt.Sprintf("apps[%d].ota_tag_pattern", i), err)
 			}
 		}
 		hookApps = append(hookApps, ha)

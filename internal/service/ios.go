@@ -102,17 +102,17 @@ func (s *Service) setupIOS(ctx context.Context) error {
 // name the config key, never the key material.
 func newAppStoreClient(as config.AppStore) (*appstore.Client, error) {
 	if as.KeyID == "" {
-		return nil, errors.New("appstore.key_id: empty while appstore.private_key is set")
+		return nil, config.Invalid("appstore.key_id", errors.New("empty while appstore.private_key is set"))
 	}
 	issuer := as.IssuerID
 	if as.Individual {
 		issuer = ""
 	} else if issuer == "" {
-		return nil, errors.New("appstore.issuer_id: empty for a team key (set appstore.individual: true for an individual key)")
+		return nil, config.Invalid("appstore.issuer_id", errors.New("empty for a team key (set appstore.individual: true for an individual key)"))
 	}
 	key, err := appstore.NewKey(as.KeyID, issuer, []byte(as.PrivateKey.Value()))
 	if err != nil {
-		return nil, fmt.Errorf("appstore.private_key: %w", err)
+		return nil, config.Invalid("appstore.private_key", err)
 	}
 	return &appstore.Client{BaseURL: as.BaseURL, Tokens: appstore.NewTokenSource(key)}, nil
 }
