@@ -18,6 +18,8 @@ import (
 
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/ioslane"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
@@ -183,20 +185,20 @@ func TestAppStoreWebhookWakesLaneJob(t *testing.T) {
 	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: repoName}, now))
 	rel, _, err := st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v1.4.0", Version: "1.4.0", CreatedAt: now})
 	require.NoError(t, err)
-	lane, err := st.CreateLane(ctx, release.Lane{ReleaseID: rel.ID, Platform: release.IOS, Kind: release.KindStore,
+	ln, err := st.CreateLane(ctx, release.Lane{ReleaseID: rel.ID, Platform: release.IOS, Kind: release.KindStore,
 		Plan: release.Plan{Steps: []release.Step{{SetPercent: release.Pct(100)}}}}, now)
 	require.NoError(t, err)
-	require.NoError(t, st.SetLaneData(ctx, lane.ID, map[string]any{"bundle_id": "com.acme.mobile", "version": "1.4.0", "upload_id": "upload-1",
+	require.NoError(t, st.SetLaneData(ctx, ln.ID, map[string]any{"bundle_id": "com.acme.mobile", "version": "1.4.0", "upload_id": "upload-1",
 		"step": "app", "waiting": "processing"}, now))
 
 	runner, err := jobs.New(jobs.Config{DB: db, Register: []func(*river.Workers){func(w *river.Workers) {
-		river.AddWorker(w, &jobs.IOSLaneWorker{})
+		river.AddWorker(w, &ioslane.Worker{})
 	}}})
 	require.NoError(t, err)
-	res, err := runner.Client.Insert(ctx, jobs.IOSLaneArgs{LaneID: lane.ID}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	res, err := runner.Client.Insert(ctx, lane.IOSArgs{LaneID: ln.ID}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
 	h := ascHandler(&httpapi.AppStoreWebhook{Secret: []byte(ascSecret),
-		Lanes: &jobs.IOSWaker{Store: st, Client: func() *river.Client[*sql.Tx] { return runner.Client }}})
+		Lanes: &ioslane.Waker{Store: st, Client: func() *river.Client[*sql.Tx] { return runner.Client }}})
 	state := func() rivertype.JobState {
 		j, err := runner.Client.JobGet(ctx, res.Job.ID)
 		require.NoError(t, err)
@@ -209,7 +211,7 @@ func TestAppStoreWebhookWakesLaneJob(t *testing.T) {
 
 	code, body := sendASC(t, h, buildUploadEvent, httpapi.SignAppStore([]byte(ascSecret), []byte(buildUploadEvent)))
 	require.Equal(t, http.StatusOK, code, body)
-	require.Contains(t, body, lane.ID)
+	require.Contains(t, body, ln.ID)
 	require.Equal(t, rivertype.JobStateAvailable, state())
 
 	// An event about another upload wakes nothing.

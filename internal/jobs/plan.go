@@ -15,6 +15,7 @@ import (
 
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/github"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -206,7 +207,7 @@ func (p *Planner) Plan(ctx context.Context, a PlanReleaseArgs) error {
 				active++
 			}
 			canStart := true
-			if k := LaneStart(l); k == nil {
+			if k := lane.Start(l); k == nil {
 				canStart = false
 			} else if p.CanStart != nil && !p.CanStart(k.Kind()) {
 				l.Reason += fmt.Sprintf(" (waiting: no %s worker is configured — check the store credentials)", k.Kind())
@@ -224,7 +225,7 @@ func (p *Planner) Plan(ctx context.Context, a PlanReleaseArgs) error {
 				return err
 			}
 			if canStart && p.Enqueue != nil {
-				if _, _, err := p.Enqueue(ctx, tx, LaneStart(stored), LaneStartOpts()); err != nil {
+				if _, _, err := p.Enqueue(ctx, tx, lane.Start(stored), lane.StartOpts()); err != nil {
 					return err
 				}
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/github"
 	"github.com/swapjoy/releasepilot/internal/github/githubtest"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/nativecheck/npmtest"
 	"github.com/swapjoy/releasepilot/internal/release"
@@ -125,7 +126,7 @@ func (b *planBundle) ship(t *testing.T, rel release.Release, build string) {
 	t.Helper()
 	ctx := context.Background()
 	for _, p := range release.Platforms {
-		fp, err := jobs.LaneFingerprint(ctx, b.st, "acme", p, rel.Commit)
+		fp, err := lane.Fingerprint(ctx, b.st, "acme", p, rel.Commit)
 		require.NoError(t, err)
 		require.NotEmpty(t, fp, "plan_release stored the %s fingerprint", p)
 		_, err = b.st.RecordBinary(ctx, release.Binary{App: "acme", Platform: p, Version: rel.Version, BuildNumber: build, Commit: rel.Commit, Fingerprint: fp, ReleaseID: rel.ID, CreatedAt: b.now})

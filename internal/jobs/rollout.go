@@ -33,14 +33,6 @@ type ExecutorKey struct {
 	Platform release.Platform
 }
 
-// Resuming reports whether an advance of lane is a person's resume: only
-// then may an executor undo a halt it finds remotely (Play halted, phased
-// release paused, OTA release disabled). A scheduled advance that finds the
-// rollout stopped must leave it stopped and say so.
-func Resuming(l release.Lane) bool {
-	return l.Status.State == release.StateHalted || l.Status.State == release.StatePaused
-}
-
 // Executors maps lanes to executors.
 type Executors map[ExecutorKey]Executor
 

@@ -16,6 +16,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/androidlane"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/playstore"
 	"github.com/swapjoy/releasepilot/playstore/playstoretest"
@@ -65,7 +66,7 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 	for _, a := range s.Config.Apps {
 		apps[a.Name] = a
 	}
-	android := &jobs.Android{
+	android := &androidlane.Android{
 		Store:  s.Store,
 		Play:   client,
 		Apps:   apps,
@@ -84,7 +85,7 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 		}
 		android.Assets, android.BundleVersionCode = sandbox, sandbox.versionCode
 	}
-	addLaneWorker(s, &jobs.AndroidLaneWorker{Android: android})
+	addLaneWorker(s, &androidlane.Worker{Android: android})
 	s.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindStore, Platform: release.Android}] = android
 	return nil
 }
@@ -140,7 +141,7 @@ func (sp *sandboxPlay) FetchAsset(_ context.Context, repository, tag, _ string) 
 }
 
 // tempAsset writes data to a new temporary file (pattern as os.CreateTemp)
-// and returns it positioned at 0, as jobs.Assets does.
+// and returns it positioned at 0, as lane.Assets does.
 func tempAsset(pattern string, data []byte, name string) (*os.File, string, error) {
 	f, err := os.CreateTemp("", pattern)
 	if err != nil {
@@ -166,7 +167,7 @@ func (sp *sandboxPlay) versionCode(r io.ReaderAt, size int64) (int64, error) {
 	if vc, ok := fakeBundleVersionCode(r, size); ok {
 		return vc, nil
 	}
-	return jobs.ManifestVersionCode(r, size)
+	return androidlane.ManifestVersionCode(r, size)
 }
 
 func fakeBundleVersionCode(r io.ReaderAt, size int64) (int64, bool) {

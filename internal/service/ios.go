@@ -22,6 +22,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/ioslane"
 	"github.com/swapjoy/releasepilot/internal/release"
 )
 
@@ -35,7 +36,7 @@ func (s *Service) setupIOS(ctx context.Context) error {
 	if secret := s.Config.AppStoreHook.Secret; secret.IsSet() {
 		s.addRoute("POST /webhooks/appstoreconnect", httpapi.RoleNone, &httpapi.AppStoreWebhook{
 			Secret: []byte(secret.Value()),
-			Lanes: &jobs.IOSWaker{Store: s.Store, Log: s.Log.With("component", "appstore_webhook"),
+			Lanes: &ioslane.Waker{Store: s.Store, Log: s.Log.With("component", "appstore_webhook"),
 				// River is built after the routes; look it up per request.
 				Client: func() *river.Client[*sql.Tx] {
 					if s.Jobs == nil {
@@ -75,7 +76,7 @@ func (s *Service) setupIOS(ctx context.Context) error {
 	for _, a := range s.Config.Apps {
 		apps[a.Name] = a
 	}
-	ios := &jobs.IOS{
+	ios := &ioslane.IOS{
 		Store:  s.Store,
 		ASC:    client,
 		Apps:   apps,
@@ -93,7 +94,7 @@ func (s *Service) setupIOS(ctx context.Context) error {
 		}
 		ios.Assets = sandbox
 	}
-	addLaneWorker(s, &jobs.IOSLaneWorker{IOS: ios})
+	addLaneWorker(s, &ioslane.Worker{IOS: ios})
 	s.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindStore, Platform: release.IOS}] = ios
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/swapjoy/releasepilot/appstore/appstoretest"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/release"
 )
 
@@ -29,7 +30,7 @@ func TestSetupIOSWiresTheLaneOnlyWithCredentials(t *testing.T) {
 	// Without a key nothing is registered: iOS lanes wait, and say why.
 	svc, err := New(ctx, iosConfig(t, ""), nil)
 	require.NoError(t, err)
-	require.False(t, svc.laneKinds[(jobs.IOSLaneArgs{}).Kind()])
+	require.False(t, svc.laneKinds[(lane.IOSArgs{}).Kind()])
 	_, ok := svc.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindStore, Platform: release.IOS}]
 	require.False(t, ok)
 	rec := httptest.NewRecorder()
@@ -47,7 +48,7 @@ func TestSetupIOSWiresTheLaneOnlyWithCredentials(t *testing.T) {
 	svc, err = New(ctx, iosConfig(t, "appstore:\n  base_url: "+srv.URL+"\n  key_id: KEY123\n  issuer_id: issuer-1\n  private_key: ${RP_TEST_P8}\nappstore_webhook:\n  secret: hook-secret-0123\n"), nil)
 	require.NoError(t, err)
 	defer svc.Shutdown(ctx)
-	require.True(t, svc.laneKinds[(jobs.IOSLaneArgs{}).Kind()])
+	require.True(t, svc.laneKinds[(lane.IOSArgs{}).Kind()])
 	_, ok = svc.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindStore, Platform: release.IOS}]
 	require.True(t, ok)
 	rec = httptest.NewRecorder()

@@ -11,6 +11,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/otalane"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -77,8 +78,8 @@ func (s *Service) setupOTA(ctx context.Context) error {
 	s.addRoute("GET /v1/codepush/", httpapi.RoleViewer, mgmt)
 	s.addRoute("/v1/codepush/", httpapi.RoleOperator, mgmt)
 
-	ota := &jobs.OTA{Store: s.Store, CodePush: cp, Apps: apps, Assets: s.Assets, Log: s.Log.With("lane", "ota")}
-	addLaneWorker(s, &jobs.OTALaneWorker{OTA: ota})
+	ota := &otalane.OTA{Store: s.Store, CodePush: cp, Apps: apps, Assets: s.Assets, Log: s.Log.With("lane", "ota")}
+	addLaneWorker(s, &otalane.Worker{OTA: ota})
 	for _, p := range release.Platforms {
 		s.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindOTA, Platform: p}] = ota
 	}

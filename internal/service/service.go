@@ -20,6 +20,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/notify"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -89,7 +90,7 @@ type Service struct {
 	Planner *jobs.Planner
 	// Assets fetches build artifacts (GitHub release assets) for the lanes;
 	// set by setupGitHub, which runs first.
-	Assets jobs.Assets
+	Assets lane.Assets
 }
 
 // addLaneWorker registers the worker of a lane job kind.

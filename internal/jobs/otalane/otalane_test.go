@@ -1,4 +1,4 @@
-package jobs_test
+package otalane_test
 
 import (
 	"context"
@@ -22,6 +22,8 @@ import (
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
+	"github.com/swapjoy/releasepilot/internal/jobs/otalane"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -78,7 +80,7 @@ func (a *otaAssets) FetchAsset(_ context.Context, repository, tag, pattern strin
 type otaBundle struct {
 	st     *store.Store
 	cp     *codepush.Service
-	ota    *jobs.OTA
+	ota    *otalane.OTA
 	ro     *jobs.Rollouts
 	assets *otaAssets
 	now    time.Time
@@ -105,7 +107,7 @@ func setupOTA(t *testing.T) *otaBundle {
 	b.cp, b.prod = cp, app.Deployments[1].Key
 	apps := map[string]config.App{"acme": {Name: "acme", Repository: "acme/mobile",
 		OTA: config.OTA{Enabled: true, Stages: release.DefaultStages, AppName: "acme", BundleAsset: "bundle-{platform}.zip"}}}
-	b.ota = &jobs.OTA{Store: st, CodePush: cp, Apps: apps, Assets: b.assets, Now: clock}
+	b.ota = &otalane.OTA{Store: st, CodePush: cp, Apps: apps, Assets: b.assets, Now: clock}
 	b.ro = &jobs.Rollouts{Store: st, Executors: jobs.Executors{{Kind: release.KindOTA, Platform: release.IOS}: b.ota}, Now: clock}
 
 	// Two binaries share the native code of 1.4.0; 1.3.0 is older native code.
@@ -155,8 +157,8 @@ func (b *otaBundle) lane(t *testing.T, tag, commit, bundle string) release.Lane 
 }
 
 func (b *otaBundle) work(ctx context.Context, l release.Lane) error {
-	w := &jobs.OTALaneWorker{OTA: b.ota}
-	return w.Work(ctx, &river.Job[jobs.OTALaneArgs]{Args: jobs.OTALaneArgs{LaneID: l.ID}})
+	w := &otalane.Worker{OTA: b.ota}
+	return w.Work(ctx, &river.Job[lane.OTAArgs]{Args: lane.OTAArgs{LaneID: l.ID}})
 }
 
 func (b *otaBundle) history(t *testing.T, dep string) []codepush.Release {

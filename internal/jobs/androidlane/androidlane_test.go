@@ -1,4 +1,4 @@
-package jobs_test
+package androidlane_test
 
 import (
 	"archive/zip"
@@ -26,6 +26,8 @@ import (
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/androidlane"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -104,8 +106,8 @@ type androidBundle struct {
 	fake    *playstoretest.Server
 	st      *store.Store
 	play    *playstore.Client
-	android *jobs.Android
-	worker  *jobs.AndroidLaneWorker
+	android *androidlane.Android
+	worker  *androidlane.Worker
 	ro      *jobs.Rollouts
 	assets  *androidAssets
 	app     config.App
@@ -150,9 +152,9 @@ func setupAndroid(t testing.TB, e store.Engine, change func(app *config.App), pl
 	}
 	b.assets = &androidAssets{dir: t.TempDir(), assets: map[string][]byte{"v1.4.0": playstoretest.FakeBundle(42, 4096)}}
 	clock := func() time.Time { return b.now }
-	b.android = &jobs.Android{Store: b.st, Play: b.play, Apps: map[string]config.App{"acme": b.app}, Assets: b.assets,
+	b.android = &androidlane.Android{Store: b.st, Play: b.play, Apps: map[string]config.App{"acme": b.app}, Assets: b.assets,
 		Vitals: &gate.PlayVitals{Reader: b.play, MaxAge: -1, Now: clock}, BundleVersionCode: fakeBundleVersionCode, Now: clock}
-	b.worker = &jobs.AndroidLaneWorker{Android: b.android}
+	b.worker = &androidlane.Worker{Android: b.android}
 	b.ro = &jobs.Rollouts{Store: b.st, Executors: jobs.Executors{{Kind: release.KindStore, Platform: release.Android}: b.android}, Now: clock}
 
 	require.NoError(t, b.st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, b.now))
@@ -177,9 +179,9 @@ func (b *androidBundle) advance(d time.Duration) {
 
 func (b *androidBundle) work(t testing.TB) error {
 	t.Helper()
-	return b.worker.Work(context.Background(), &river.Job[jobs.AndroidLaneArgs]{
+	return b.worker.Work(context.Background(), &river.Job[lane.AndroidArgs]{
 		JobRow: &rivertype.JobRow{ID: 1, Attempt: 1, MaxAttempts: 25, Kind: "android_lane"},
-		Args:   jobs.AndroidLaneArgs{LaneID: b.lane.ID}})
+		Args:   lane.AndroidArgs{LaneID: b.lane.ID}})
 }
 
 func (b *androidBundle) status(t *testing.T) release.Status {
@@ -733,7 +735,7 @@ func TestAndroidLaneFailures(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
 		b.fake.Inject(playstoretest.Fault{Method: playstoretest.MethodBundlesList, Kind: playstoretest.FaultInternal, Times: 100})
-		err := b.worker.Work(ctx, &river.Job[jobs.AndroidLaneArgs]{JobRow: &rivertype.JobRow{Attempt: 5, MaxAttempts: 5}, Args: jobs.AndroidLaneArgs{LaneID: b.lane.ID}})
+		err := b.worker.Work(ctx, &river.Job[lane.AndroidArgs]{JobRow: &rivertype.JobRow{Attempt: 5, MaxAttempts: 5}, Args: lane.AndroidArgs{LaneID: b.lane.ID}})
 		require.Error(t, err)
 		st := b.status(t)
 		require.Equal(t, release.StateFailed, st.State)
@@ -765,7 +767,7 @@ func TestAndroidLaneFailures(t *testing.T) {
 		b := setupAndroid(t, store.SQLite, nil)
 		ios, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: b.rel.ID, Platform: release.IOS, Kind: release.KindStore, Plan: androidPlan()}, b.now)
 		require.NoError(t, err)
-		err = b.worker.Work(ctx, &river.Job[jobs.AndroidLaneArgs]{Args: jobs.AndroidLaneArgs{LaneID: ios.ID}})
+		err = b.worker.Work(ctx, &river.Job[lane.AndroidArgs]{Args: lane.AndroidArgs{LaneID: ios.ID}})
 		var cancel *rivertype.JobCancelError
 		require.ErrorAs(t, err, &cancel)
 		require.ErrorContains(t, err, "is a store lane on ios, not an Android store lane")
@@ -778,7 +780,7 @@ func TestAndroidLaneFailures(t *testing.T) {
 	t.Run("unknown lane", func(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
-		err := b.worker.Work(ctx, &river.Job[jobs.AndroidLaneArgs]{Args: jobs.AndroidLaneArgs{LaneID: "lane_nope"}})
+		err := b.worker.Work(ctx, &river.Job[lane.AndroidArgs]{Args: lane.AndroidArgs{LaneID: "lane_nope"}})
 		var cancel *rivertype.JobCancelError
 		require.ErrorAs(t, err, &cancel)
 	})
@@ -901,18 +903,18 @@ func TestAndroidSkipInternal(t *testing.T) {
 
 func TestPlayNotes(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "short", jobs.PlayNotes("  short\n"))
+	require.Equal(t, "short", androidlane.PlayNotes("  short\n"))
 	long := strings.Repeat("- a change that matters (abc1234)\n", 40)
-	got := jobs.PlayNotes(long)
-	require.LessOrEqual(t, len([]rune(got)), jobs.MaxPlayNotes)
+	got := androidlane.PlayNotes(long)
+	require.LessOrEqual(t, len([]rune(got)), androidlane.MaxPlayNotes)
 	require.True(t, strings.HasSuffix(got, ")…"), "cut at a whole line: %q", got[len(got)-20:])
 	// Characters outside the BMP count twice, as Play counts them.
 	emoji := strings.Repeat("🚀", 300)
-	got = jobs.PlayNotes(emoji)
+	got = androidlane.PlayNotes(emoji)
 	require.Equal(t, 249, len([]rune(got))-1)
 	require.True(t, strings.HasSuffix(got, "🚀…"))
-	exact := strings.Repeat("x", jobs.MaxPlayNotes)
-	require.Equal(t, exact, jobs.PlayNotes(exact))
+	exact := strings.Repeat("x", androidlane.MaxPlayNotes)
+	require.Equal(t, exact, androidlane.PlayNotes(exact))
 }
 
 // aab builds an Android App Bundle whose manifest is the protocol buffer
@@ -974,7 +976,9 @@ func pbVarint(num int, v uint64) []byte {
 
 func TestManifestVersionCode(t *testing.T) {
 	t.Parallel()
-	read := func(b []byte) (int64, error) { return jobs.ManifestVersionCode(bytes.NewReader(b), int64(len(b))) }
+	read := func(b []byte) (int64, error) {
+		return androidlane.ManifestVersionCode(bytes.NewReader(b), int64(len(b)))
+	}
 
 	vc, err := read(protoAAB(t, "42", 42, true))
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package jobs
+package androidlane
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
+
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 )
 
 func TestPlayFailureRefusedCredentialsFailTheLane(t *testing.T) {
@@ -15,9 +17,9 @@ func TestPlayFailureRefusedCredentialsFailTheLane(t *testing.T) {
 	refused := &oauth2.RetrieveError{Response: &http.Response{StatusCode: 400, Status: "400 Bad Request"}, ErrorCode: "invalid_grant",
 		ErrorDescription: "Invalid JWT Signature.", Body: []byte(`{"error":"invalid_grant"}`)}
 	err := playFailure("upload", fmt.Errorf("playstore: token: %w", refused))
-	var fail *laneFailure
+	var fail *lane.Failure
 	require.True(t, errors.As(err, &fail), "a refused key is not retried: %v", err)
-	require.Equal(t, "upload: Google refused the service account's credentials; check playstore.service_account", fail.reason)
+	require.Equal(t, "upload: Google refused the service account's credentials; check playstore.service_account", fail.Reason)
 
 	busy := &oauth2.RetrieveError{Response: &http.Response{StatusCode: 429, Status: "429 Too Many Requests"}}
 	err = playFailure("upload", fmt.Errorf("playstore: token: %w", busy))

@@ -1,4 +1,4 @@
-package jobs_test
+package ioslane_test
 
 import (
 	"archive/zip"
@@ -29,6 +29,8 @@ import (
 	"github.com/swapjoy/releasepilot/appstore/appstoretest/specvalidate"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/ioslane"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -103,8 +105,8 @@ type iosBundle struct {
 	tokens  *appstore.TokenSource
 	asc     *appstore.Client
 	st      *store.Store
-	ios     *jobs.IOS
-	worker  *jobs.IOSLaneWorker
+	ios     *ioslane.IOS
+	worker  *ioslane.Worker
 	ro      *jobs.Rollouts
 	app     config.App
 	rel     release.Release
@@ -159,8 +161,8 @@ func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
 	}
 	b.assets = &iosAssets{dir: t.TempDir(), ipa: map[string][]byte{}}
 	b.st = store.New(storetest.Open(t, e))
-	b.ios = &jobs.IOS{Store: b.st, ASC: b.asc, Apps: map[string]config.App{"acme": b.app}, Assets: b.assets, Now: b.clock.Now}
-	b.worker = &jobs.IOSLaneWorker{IOS: b.ios}
+	b.ios = &ioslane.IOS{Store: b.st, ASC: b.asc, Apps: map[string]config.App{"acme": b.app}, Assets: b.assets, Now: b.clock.Now}
+	b.worker = &ioslane.Worker{IOS: b.ios}
 	b.ro = &jobs.Rollouts{Store: b.st, Executors: jobs.Executors{{Kind: release.KindStore, Platform: release.IOS}: b.ios}, Now: b.clock.Now}
 
 	version := o.version
@@ -184,9 +186,9 @@ func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
 
 // work runs the lane job once, as River would.
 func (b *iosBundle) work(ctx context.Context) error {
-	return b.worker.Work(ctx, &river.Job[jobs.IOSLaneArgs]{
+	return b.worker.Work(ctx, &river.Job[lane.IOSArgs]{
 		JobRow: &rivertype.JobRow{ID: 1, Attempt: 1, MaxAttempts: 25, Kind: "ios_lane"},
-		Args:   jobs.IOSLaneArgs{LaneID: b.lane.ID}})
+		Args:   lane.IOSArgs{LaneID: b.lane.ID}})
 }
 
 // runLane runs the lane job until it finishes or is cancelled: a snooze
@@ -536,21 +538,21 @@ func TestIPAVersion(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ipa := makeIPA(t, plist)
-			v, b, err := jobs.IPAVersion(bytes.NewReader(ipa), int64(len(ipa)))
+			v, b, err := ioslane.IPAVersion(bytes.NewReader(ipa), int64(len(ipa)))
 			require.NoError(t, err)
 			require.Equal(t, "1.4.0", v)
 			require.Equal(t, "45", b)
 		})
 	}
 	bad := makeIPA(t, xmlPlist("1.4.0", "45; rm -rf"))
-	_, _, err := jobs.IPAVersion(bytes.NewReader(bad), int64(len(bad)))
+	_, _, err := ioslane.IPAVersion(bytes.NewReader(bad), int64(len(bad)))
 	require.ErrorContains(t, err, `CFBundleVersion "45; rm -rf" is not`)
-	_, _, err = jobs.IPAVersion(bytes.NewReader([]byte("nope")), 4)
+	_, _, err = ioslane.IPAVersion(bytes.NewReader([]byte("nope")), 4)
 	require.ErrorContains(t, err, "not an IPA")
 	trunc := binaryPlist([][2]string{{"CFBundleVersion", "45"}})
 	trunc = trunc[:len(trunc)-5]
 	ipa := makeIPA(t, trunc)
-	_, _, err = jobs.IPAVersion(bytes.NewReader(ipa), int64(len(ipa)))
+	_, _, err = ioslane.IPAVersion(bytes.NewReader(ipa), int64(len(ipa)))
 	require.Error(t, err)
 }
 
@@ -913,7 +915,7 @@ func TestIOSWakerRetriesSnoozedJob(t *testing.T) {
 	require.NoError(t, err)
 	later := time.Now().Add(time.Hour)
 	ins := func(laneID string) int64 {
-		res, err := runner.Client.Insert(ctx, jobs.IOSLaneArgs{LaneID: laneID}, &river.InsertOpts{ScheduledAt: later})
+		res, err := runner.Client.Insert(ctx, lane.IOSArgs{LaneID: laneID}, &river.InsertOpts{ScheduledAt: later})
 		require.NoError(t, err)
 		require.Equal(t, rivertype.JobStateScheduled, res.Job.State)
 		return res.Job.ID
@@ -925,7 +927,7 @@ func TestIOSWakerRetriesSnoozedJob(t *testing.T) {
 	require.NoError(t, b.st.SetLaneData(ctx, pickup.ID, map[string]any{"version": "1.6.0", "waiting": "pickup"}, iosStart))
 	mine, theirs, waiting := ins(b.lane.ID), ins(other.ID), ins(pickup.ID)
 
-	waker := &jobs.IOSWaker{Store: b.st, Client: func() *river.Client[*sql.Tx] { return runner.Client }}
+	waker := &ioslane.Waker{Store: b.st, Client: func() *river.Client[*sql.Tx] { return runner.Client }}
 	woken, err := waker.Wake(ctx, "APP_STORE_VERSION_APP_VERSION_STATE_UPDATED", "unrelated-id")
 	require.NoError(t, err)
 	require.Empty(t, woken)
@@ -1247,7 +1249,7 @@ func TestIOSPlanFollowsApplesDaysAfterAPause(t *testing.T) {
 			require.NoError(t, err)
 			obs, err := b.ios.Observe(ctx, l)
 			require.NoError(t, err)
-			require.Equal(t, float64(after.CurrentDayNumber), obs.Metrics[jobs.PhasedDayMetric].Value)
+			require.Equal(t, float64(after.CurrentDayNumber), obs.Metrics[ioslane.PhasedDayMetric].Value)
 		}
 	}
 	require.Equal(t, release.StateCompleted, b.status(t).State)
@@ -1392,8 +1394,8 @@ func TestIOSLanePickupSkipsABuildAnotherLaneChose(t *testing.T) {
 	require.NoError(t, err)
 	lane2, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: rel2.ID, Platform: release.IOS, Kind: release.KindStore, Plan: b.lane.Plan}, iosStart)
 	require.NoError(t, err)
-	err = b.worker.Work(ctx, &river.Job[jobs.IOSLaneArgs]{JobRow: &rivertype.JobRow{ID: 2, Attempt: 1, MaxAttempts: 25, Kind: "ios_lane"},
-		Args: jobs.IOSLaneArgs{LaneID: lane2.ID}})
+	err = b.worker.Work(ctx, &river.Job[lane.IOSArgs]{JobRow: &rivertype.JobRow{ID: 2, Attempt: 1, MaxAttempts: 25, Kind: "ios_lane"},
+		Args: lane.IOSArgs{LaneID: lane2.ID}})
 	require.ErrorAs(t, err, &s)
 	var d2 map[string]any
 	require.NoError(t, b.st.LaneData(ctx, lane2.ID, &d2))
@@ -1442,7 +1444,7 @@ func TestIPAVersionHostilePlist(t *testing.T) {
 		ipa := makeIPA(t, hostilePlist(key, 200000, 400000))
 		done := make(chan error, 1)
 		go func() {
-			_, _, err := jobs.IPAVersionContext(context.Background(), bytes.NewReader(ipa), int64(len(ipa)))
+			_, _, err := ioslane.IPAVersionContext(context.Background(), bytes.NewReader(ipa), int64(len(ipa)))
 			done <- err
 		}()
 		select {
@@ -1455,7 +1457,7 @@ func TestIPAVersionHostilePlist(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	ipa := makeIPA(t, hostilePlist("K", 5000, 10))
-	_, _, err := jobs.IPAVersionContext(ctx, bytes.NewReader(ipa), int64(len(ipa)))
+	_, _, err := ioslane.IPAVersionContext(ctx, bytes.NewReader(ipa), int64(len(ipa)))
 	require.ErrorIs(t, err, context.Canceled)
 }
 
@@ -1465,7 +1467,7 @@ func TestIPAVersionReadsFakeIPA(t *testing.T) {
 	t.Parallel()
 	ipa, err := appstoretest.FakeIPA("com.acme.mobile", "2.3.4", "57", 1<<10)
 	require.NoError(t, err)
-	version, build, err := jobs.IPAVersion(bytes.NewReader(ipa), int64(len(ipa)))
+	version, build, err := ioslane.IPAVersion(bytes.NewReader(ipa), int64(len(ipa)))
 	require.NoError(t, err)
 	require.Equal(t, "2.3.4", version)
 	require.Equal(t, "57", build)
