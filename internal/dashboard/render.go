@@ -45,14 +45,14 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format(time.RFC3339)
 	},
-	"ago":  func(t time.Time, now time.Time) string { return humanDuration(now.Sub(t)) + " ago" },
-	"dur":  humanDuration,
-	"pct":  func(n int) string { return strconv.Itoa(n) + " %" },
-	"num":  func(n int64) string { return groupDigits(n) },
-	"g":    func(f float64) string { return strconv.FormatFloat(f, 'g', 4, 64) },
-	"add":  func(a, b int) int { return a + b },
+	"ago":   func(t time.Time, now time.Time) string { return humanDuration(now.Sub(t)) + " ago" },
+	"dur":   humanDuration,
+	"pct":   func(n int) string { return strconv.Itoa(n) + " %" },
+	"num":   func(n int64) string { return groupDigits(n) },
+	"g":     func(f float64) string { return strconv.FormatFloat(f, 'g', 4, 64) },
+	"add":   func(a, b int) int { return a + b },
 	"add64": func(a, b int64) int64 { return a + b },
-	"rate": rate,
+	"rate":  rate,
 }
 
 func fmtTime(t time.Time) string {
