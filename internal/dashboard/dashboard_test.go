@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/swapjoy/releasepilot/codepush"
 	"github.com/swapjoy/releasepilot/internal/dashboard"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/release"
@@ -545,4 +546,50 @@ func TestLiveAndPanelsNeedASession(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, res.StatusCode)
 	res, _ = br.get("/releases/" + b.rel.ID + "/live")
 	require.Equal(t, http.StatusBadRequest, res.StatusCode, "a stream must say where it starts")
+}
+
+func TestOTAPageShowsDeploymentsReleasesAndAdoption(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, e store.Engine) {
+		b := setup(t, e)
+		cp := store.NewCodePush(b.db)
+		srv, _ := b.replica(t, nil, func(d *dashboard.Deps) { d.OTA = cp })
+		ctx := context.Background()
+		const prodKey = "production-key-0123456789abcdef"
+		require.NoError(t, cp.SaveApp(ctx, codepush.App{Name: "acme-ios", CreatedAt: t0,
+			Deployments: []codepush.Deployment{{Name: "Staging", Key: "staging-key-0123456789abcdef"}, {Name: "Production", Key: prodKey}}}))
+		for i, r := range []codepush.Release{
+			{Label: "v1", AppVersion: "1.0.0", Rollout: 100, Method: codepush.MethodPromote, OriginalLabel: "v1", OriginalDeployment: "Staging", ReleasedBy: "token:ops", PackageHash: "h1", UploadTime: t0},
+			{Label: "v2", AppVersion: "1.0.0", Rollout: 25, Method: codepush.MethodPromote, Description: "fix greeting", PackageHash: "h2", UploadTime: t0.Add(time.Hour)},
+		} {
+			require.NoError(t, cp.AppendRelease(ctx, prodKey, r), i)
+		}
+		require.NoError(t, cp.AddCounts(ctx, []codepush.CountDelta{
+			{DeploymentKey: prodKey, Label: "v1", Counts: codepush.Counts{Active: 1200, Downloaded: 1500, Installed: 1490, Failed: 10}},
+			{DeploymentKey: prodKey, Label: "v2", Counts: codepush.Counts{Active: 300, Downloaded: 320, Installed: 304, Failed: 16}},
+		}))
+		lane, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: b.rel.ID, Platform: release.IOS, Kind: release.KindOTA, Reason: "JS-only change",
+			Plan: release.StagedPlan(release.DefaultStages, release.Wait{}, nil), Status: release.Status{State: release.StateRolling, StepIndex: 1, Percent: 25}}, t0)
+		require.NoError(t, err)
+		require.NoError(t, b.st.SetLaneData(ctx, lane.ID, map[string]any{"codepush_app": "acme-ios", "production_label": "v2", "staging_label": "v2"}, t0))
+
+		br := b.signIn(t, srv.URL, viewerSecret)
+		res, page := br.get("/ota")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Contains(t, page, `<h2 id="app-acme-ios-h">acme-ios</h2>`)
+		require.Contains(t, page, `<caption>Production</caption>`)
+		require.Contains(t, page, `<caption>Staging</caption>`)
+		require.Contains(t, page, "No releases yet.")
+		require.Regexp(t, `(?s)<code>v2</code>.*25 %.*fix greeting.*<td>300</td><td>320</td><td>304</td><td>16</td>\s*<td>95.0 %</td>.*<code>v1</code>.*Promote of v1 \(Staging\).*by token:ops.*<td>1,200</td><td>1,500</td><td>1,490</td><td>10</td>\s*<td>99.3 %</td>`, page)
+		require.NotContains(t, page, prodKey, "deployment keys stay off the page")
+
+		_, page = br.get("/releases/" + b.rel.ID)
+		require.Contains(t, page, `CodePush <a href="/ota#app-acme-ios">acme-ios</a> Production <code>v2</code>: 300 active, 320 downloaded, 304 installed, 16 failed`)
+		require.Contains(t, page, `<span class="kind kind-ota">OTA</span>`)
+
+		res, _ = br.get("/ota")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		res, _ = newBrowser(t, b.srv.URL).get("/ota")
+		require.Equal(t, http.StatusNotFound, res.StatusCode, "without an OTA reader the page does not exist")
+	})
 }
