@@ -39,7 +39,8 @@ Commands:
   serve     run the service (HTTP API, webhooks, OTA server, jobs)
   migrate   apply database migrations and exit
   version   print the version
-  demo      run a release end to end against built-in fakes (about 20 s)
+  demo      run a release end to end against built-in fakes (about 20 s);
+            --keep-serving leaves it running to open the dashboard on
 
   status    show a release and its lanes (or list releases)
   halt      halt a lane's rollout          resume    resume a halted or paused lane
@@ -74,7 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.SetOutput(stderr)
 		dataDir := fs.String("data-dir", "", "where the demo keeps its database (default: a new temporary directory, removed afterwards)")
 		soak := fs.Duration("soak", 2*time.Second, "time each rollout stage waits")
-		if code, done := parse(fs, args[1:], stdout, "releasepilot demo [--data-dir DIR] [--soak 2s]\n\nTag a React Native app twice against in-process fakes of GitHub, npm, App\nStore Connect and Google Play: the first tag goes through TestFlight and the\nApp Store phased release on iOS and the Play staged rollout on Android, the\nsecond, JS-only, over the air on both. Nothing leaves this machine."); done {
+		keep := fs.Bool("keep-serving", false, "leave the sandbox running afterwards, with a release in flight, to open the dashboard on (until Ctrl-C)")
+		listen := fs.String("listen", "127.0.0.1:0", "address to serve on (with --keep-serving, e.g. 127.0.0.1:8080)")
+		if code, done := parse(fs, args[1:], stdout, "releasepilot demo [--data-dir DIR] [--soak 2s] [--keep-serving [--listen ADDR]]\n\nTag a React Native app twice against in-process fakes of GitHub, npm, App\nStore Connect and Google Play: the first tag goes through TestFlight and the\nApp Store phased release on iOS and the Play staged rollout on Android, the\nsecond, JS-only, over the air on both. Nothing leaves this machine.\n\nWith --keep-serving a third tag (a native change) stays in Apple's phased\nrelease, and the sandbox keeps running so you can open the dashboard; it\nprints the URL and the tokens to sign in with."); done {
 			return code
 		}
 		dir := *dataDir
@@ -87,10 +90,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		if err := sandbox.Run(ctx, stdout, sandbox.Options{DataDir: dir, Soak: *soak}); err != nil {
+		opts := sandbox.Options{DataDir: dir, Soak: *soak, Listen: *listen}
+		if !*keep {
+			if err := sandbox.Run(ctx, stdout, opts); err != nil {
+				fmt.Fprintln(stderr, "releasepilot: demo:", err)
+				return 1
+			}
+			return 0
+		}
+		d, err := sandbox.Start(ctx, stdout, opts)
+		if err != nil {
 			fmt.Fprintln(stderr, "releasepilot: demo:", err)
 			return 1
 		}
+		defer d.Close()
+		fmt.Fprintf(stdout, "\nThe sandbox keeps running. Open the dashboard: %s/\n", d.URL)
+		fmt.Fprintf(stdout, "  sign in as an operator (commands): %s\n", d.OperatorToken)
+		fmt.Fprintf(stdout, "  sign in as a viewer (read only):   %s\n", d.ViewerToken)
+		fmt.Fprintf(stdout, "  release in flight: %s/releases/%s\n", d.URL, d.Live)
+		fmt.Fprintln(stdout, "These tokens exist only in this sandbox. Press Ctrl-C to stop.")
+		<-ctx.Done()
 		return 0
 	case "serve", "migrate":
 		cmd := args[0]

@@ -45,6 +45,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{[]string{"serve", "--help"}, 0, "releasepilot serve [--config FILE]", ""},
 		{[]string{"migrate", "-h"}, 0, "Apply the database migrations", ""},
 		{[]string{"version", "--help"}, 0, "Print the version", ""},
+		{[]string{"demo", "--help"}, 0, "--keep-serving", ""},
 		{[]string{"serve", "--bogus"}, 2, "", "flag provided but not defined: -bogus"},
 		{[]string{"serve", "extra"}, 2, "", `unexpected argument "extra"`},
 		{[]string{"version"}, 0, "releasepilot dev", ""},

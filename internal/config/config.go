@@ -34,6 +34,7 @@ type Config struct {
 	CodePush        CodePush     `yaml:"codepush"`
 	AppStoreHook    AppStoreHook `yaml:"appstore_webhook"`
 	Slack           Slack        `yaml:"slack"`
+	Dashboard       Dashboard    `yaml:"dashboard"`
 	Sandbox         bool         `yaml:"sandbox"`
 	Apps            []App        `yaml:"apps"`
 	Notify          []Notify     `yaml:"notify"`

@@ -61,6 +61,7 @@ func (c *Config) applyDefaults() {
 	if c.NPM.Registry == "" {
 		c.NPM.Registry = DefaultNPMRegistry
 	}
+	c.Dashboard.applyDefaults()
 	if c.CodePush.Storage == "" {
 		c.CodePush.Storage = "auto"
 	}
@@ -234,6 +235,9 @@ func (c *Config) validate() error {
 		secrets[t.Token.Value()] = i
 	}
 	if err := c.Slack.validate(); err != nil {
+		return err
+	}
+	if err := c.Dashboard.validate(); err != nil {
 		return err
 	}
 	for i, n := range c.Notify {

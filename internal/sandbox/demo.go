@@ -40,6 +40,35 @@ type Options struct {
 	Timeout time.Duration
 	// Log receives the service's own logs (discarded when nil).
 	Log *slog.Logger
+	// Listen is the address the service listens on (default
+	// 127.0.0.1:0, a free port).
+	Listen string
+}
+
+// Demo is a sandbox left running by Start: the service with its fakes,
+// the demo's releases, and tokens to sign in to the dashboard with.
+type Demo struct {
+	// URL is the service's base URL; the dashboard is at URL + "/".
+	URL           string
+	AdminToken    string
+	OperatorToken string
+	ViewerToken   string
+	// Releases are the demo's release ids, oldest first. The last one,
+	// Live, is a native change still in Apple's phased release on iOS:
+	// something to watch and operate.
+	Releases []string
+	Live     string
+	// Service is the running service.
+	Service *service.Service
+	closers []func()
+}
+
+// Close stops the service and the fakes.
+func (d *Demo) Close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
 }
 
 const (
@@ -57,6 +86,32 @@ func secret() string {
 // Run plays the demo, writing progress to out. It returns an error when a
 // release does not end as the demo expects.
 func Run(ctx context.Context, out io.Writer, o Options) error {
+	d, err := play(ctx, out, o, false)
+	if d != nil {
+		d.Close()
+	}
+	return err
+}
+
+// Start plays the demo and leaves everything running: after the two
+// releases of Run, it tags a native change (v1.1.0) and returns once its
+// iOS lane is in Apple's phased release, so the dashboard has a release in
+// flight to watch, halt or complete. The caller closes the Demo.
+func Start(ctx context.Context, out io.Writer, o Options) (*Demo, error) {
+	d, err := play(ctx, out, o, true)
+	if err != nil {
+		if d != nil {
+			d.Close()
+		}
+		return nil, err
+	}
+	return d, nil
+}
+
+func play(ctx context.Context, out io.Writer, o Options, keep bool) (*Demo, error) {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
 	if o.Soak <= 0 {
 		o.Soak = 2 * time.Second
 	}
@@ -68,20 +123,22 @@ func Run(ctx context.Context, out io.Writer, o Options) error {
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 
+	demo := &Demo{}
 	gh := githubtest.New()
 	gh.Token = secret()
 	ghSrv := httptest.NewServer(gh)
-	defer ghSrv.Close()
+	demo.closers = append(demo.closers, ghSrv.Close)
 	reg := npmtest.New()
 	regSrv := httptest.NewServer(reg)
-	defer regSrv.Close()
+	demo.closers = append(demo.closers, regSrv.Close)
 	reg.BaseURL = regSrv.URL
 	reg.AddNative("react-native", "0.81.0")
 	reg.AddJS("lodash", "4.17.21")
 	reg.AddJS("lodash", "4.17.22")
 
 	hookSecret, adminToken := secret(), "demo-"+secret()
-	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+	demo.AdminToken, demo.OperatorToken, demo.ViewerToken = adminToken, "operator-"+secret(), "viewer-"+secret()
+	yaml := fmt.Sprintf(`listen: %q
 data_dir: %q
 sandbox: true
 shutdown_timeout: 10s
@@ -89,6 +146,8 @@ jobs:
   reconcile_interval: 1s
 tokens:
   - {name: demo, role: admin, token: %q}
+  - {name: release-manager, role: operator, token: %q}
+  - {name: observer, role: viewer, token: %q}
 github:
   api_url: %q
   token: %q
@@ -114,20 +173,23 @@ apps:
       aab_asset: "*.aab"
     ota:
       enabled: true
-`, o.DataDir, adminToken, ghSrv.URL+"/", gh.Token, regSrv.URL, appName, repoName, hookSecret, o.Soak, pkgName, pkgName)
+`, o.Listen, o.DataDir, adminToken, demo.OperatorToken, demo.ViewerToken, ghSrv.URL+"/", gh.Token, regSrv.URL, appName, repoName, hookSecret, o.Soak, pkgName, pkgName)
 	cfg, err := config.Parse([]byte(yaml), "")
 	if err != nil {
-		return fmt.Errorf("demo config: %w", err)
+		return demo, fmt.Errorf("demo config: %w", err)
 	}
 	svc, err := service.New(ctx, cfg, o.Log)
 	if err != nil {
-		return err
+		return demo, err
 	}
 	if err := svc.Start(ctx); err != nil {
-		return err
+		svc.DB.Close()
+		return demo, err
 	}
-	defer func() { _ = svc.Shutdown(context.WithoutCancel(ctx)) }()
+	demo.closers = append(demo.closers, func() { _ = svc.Shutdown(context.WithoutCancel(ctx)) })
+	demo.Service = svc
 	base := "http://" + svc.Addr
+	demo.URL = base
 	api := &apiclient.Client{BaseURL: base, Token: adminToken}
 	say("releasepilot %s is running at %s on SQLite in %s", service.Version, base, o.DataDir)
 	say("GitHub, npm, App Store Connect and Google Play are in-process fakes; app %q is %s on GitHub, %s on the App Store and on Play.", appName, repoName, pkgName)
@@ -136,43 +198,64 @@ apps:
 	first := repo.Commit("feat: first release", appFiles("1.0.0", "1", "4.17.21", "export default () => 'Hello'\n"))
 	say("\n1. Tag v1.0.0: the first release; no binary is live yet, so it needs a store build:")
 	say("   iOS through TestFlight and App Store review to a phased release, Android through the Play staged rollout.")
-	if err := tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.0", first, nil, o.Timeout); err != nil {
-		return err
+	id, err := tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.0", first, nil, o.Timeout, false)
+	if err != nil {
+		return demo, err
 	}
+	demo.Releases = append(demo.Releases, id)
 
 	second := repo.Commit("fix: greet by name", appFiles("1.0.1", "2", "4.17.22", "export default (n) => `Hello ${n}`\n"), first)
 	assets := map[string][]byte{}
 	for _, platform := range []string{"android", "ios"} {
 		b, err := zipBundle("index."+platform+".bundle", "__d(function(){/* Hello ${n} */});\n")
 		if err != nil {
-			return err
+			return demo, err
 		}
 		assets["bundle-"+platform+".zip"] = b
 	}
 	say("\n2. Tag v1.0.1: a JS-only change (app code and a JS-only dependency bump), so it ships over the air.")
-	if err := tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.1", second, assets, o.Timeout); err != nil {
-		return err
+	id, err = tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.1", second, assets, o.Timeout, false)
+	if err != nil {
+		return demo, err
 	}
+	demo.Releases = append(demo.Releases, id)
 
 	say("\n3. Devices on binary 1.0.0 ask for an update:")
 	for _, platform := range []string{"ios", "android"} {
 		key, err := deploymentKey(ctx, api, base, adminToken, appName+"-"+platform, "Production")
 		if err != nil {
-			return err
+			return demo, err
 		}
 		check, err := updateCheck(ctx, base, key, "1.0.0")
 		if err != nil {
-			return err
+			return demo, err
 		}
 		say("   [%s] %s", platform, check)
 	}
-	say("\nDone. The same flow runs against App Store Connect, Google Play and your GitHub with real credentials.")
-	return nil
+	if !keep {
+		say("\nDone. The same flow runs against App Store Connect, Google Play and your GitHub with real credentials.")
+		return demo, nil
+	}
+
+	third := appFiles("1.1.0", "3", "4.17.22", "export default (n) => `Hello ${n}!`\n")
+	third["ios/Podfile"] += "pod 'Sentry'\n"
+	third["android/app/build.gradle"] += "dependencies { implementation 'io.sentry:sentry-android:7.0.0' }\n"
+	say("\n4. Tag v1.1.0: a native change (a new pod and Gradle dependency), so both platforms need a store binary;")
+	say("   it stays in Apple's 7-day phased release on iOS for you to watch, halt or complete from the dashboard.")
+	id, err = tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.1.0", repo.Commit("feat: crash reporting", third, second), nil, o.Timeout, true)
+	if err != nil {
+		return demo, err
+	}
+	demo.Releases = append(demo.Releases, id)
+	demo.Live = id
+	return demo, nil
 }
 
 // tagAndWait tags commit, sends GitHub's signed push delivery, and prints the
-// release's audit log until every lane finishes.
-func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base string, repo *githubtest.Repo, hookSecret, tag, commit string, assets map[string][]byte, timeout time.Duration) error {
+// release's audit log until every lane finishes, or with inFlight until the
+// iOS lane is in its phased release (which it leaves running). It returns
+// the release id.
+func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base string, repo *githubtest.Repo, hookSecret, tag, commit string, assets map[string][]byte, timeout time.Duration, inFlight bool) (string, error) {
 	repo.LightweightTag(tag, commit)
 	if assets != nil {
 		repo.Release(tag, assets)
@@ -180,11 +263,11 @@ func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base 
 	d := githubtest.NewDelivery("push", githubtest.TagPushPayload(repoName, tag, commit), []byte(hookSecret))
 	req, err := d.Request(ctx, base+"/webhooks/github")
 	if err != nil {
-		return err
+		return "", err
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("send webhook: %w", err)
+		return "", fmt.Errorf("send webhook: %w", err)
 	}
 	var started struct {
 		ReleaseID string `json:"release_id"`
@@ -192,7 +275,7 @@ func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base 
 	err = json.NewDecoder(res.Body).Decode(&started)
 	res.Body.Close()
 	if res.StatusCode != http.StatusAccepted || err != nil {
-		return fmt.Errorf("webhook for %s answered %d", tag, res.StatusCode)
+		return "", fmt.Errorf("webhook for %s answered %d", tag, res.StatusCode)
 	}
 	fmt.Fprintf(out, "   GitHub push %s → 202, release %s\n", tag, started.ReleaseID)
 
@@ -208,7 +291,7 @@ func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base 
 			} `json:"events"`
 		}
 		if err := getJSON(ctx, api, base+"/v1/releases/"+started.ReleaseID+"/events?after="+fmt.Sprint(after), &evs); err != nil {
-			return err
+			return "", err
 		}
 		for _, e := range evs.Events {
 			after = e.ID
@@ -218,40 +301,45 @@ func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base 
 		}
 		rel, err := api.Release(ctx, started.ReleaseID)
 		if err != nil {
-			return err
+			return "", err
 		}
 		lanes, _ := rel["lanes"].([]any)
 		done := len(lanes) > 0
 		for _, l := range lanes {
 			lane, _ := l.(map[string]any)
 			st, _ := lane["status"].(map[string]any)
-			if pct, _ := st["percent"].(float64); lane["platform"] == "ios" && lane["kind"] == "store" && pct > 0 && pct < 100 && !completed {
+			pct, _ := st["percent"].(float64)
+			if inFlight && lane["platform"] == "ios" && lane["kind"] == "store" && pct > 0 && pct < 100 {
+				fmt.Fprintf(out, "   [ios] phased release on day 1 (%v%%): left running\n", pct)
+				return started.ReleaseID, nil
+			}
+			if lane["platform"] == "ios" && lane["kind"] == "store" && pct > 0 && pct < 100 && !completed {
 				// Apple's phased release takes 7 days and only Apple sets
 				// its percentage: a release manager completes it by command.
 				completed = true
 				reason := "demo: Apple's phased release takes 7 days; release to everyone now"
 				fmt.Fprintf(out, "   [ios] phased release on day 1 (%v%%); the release manager completes it: POST /v1/releases/%s/complete\n", pct, started.ReleaseID)
 				if _, err := api.Command(ctx, started.ReleaseID, "complete", "ios", reason); err != nil {
-					return fmt.Errorf("complete the iOS phased release of %s: %w", tag, err)
+					return "", fmt.Errorf("complete the iOS phased release of %s: %w", tag, err)
 				}
 			}
 			switch st["state"] {
 			case "completed", "cancelled":
 			case "failed", "halted":
-				return fmt.Errorf("release %s: %s lane %s: %v", tag, lane["platform"], st["state"], st["reason"])
+				return "", fmt.Errorf("release %s: %s lane %s: %v", tag, lane["platform"], st["state"], st["reason"])
 			default:
 				done = false
 			}
 		}
 		if done {
-			return nil
+			return started.ReleaseID, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("release %s did not finish within %s", tag, timeout)
+			return "", fmt.Errorf("release %s did not finish within %s", tag, timeout)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return "", ctx.Err()
 		case <-time.After(300 * time.Millisecond):
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/dashboard"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
@@ -71,6 +72,8 @@ type Service struct {
 	Rollouts *jobs.Rollouts
 	HTTP     *httpapi.Server
 	Metrics  *httpapi.Metrics
+	// Dashboard is the release dashboard at "/".
+	Dashboard *dashboard.Dashboard
 	// Addr is the address the HTTP server listens on once Start returned.
 	Addr string
 
@@ -210,6 +213,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 	for _, rt := range svc.routes {
 		svc.HTTP.Handle(rt.pattern, rt.role, rt.handler)
 	}
+	if err := svc.setupDashboard(httpapi.TokenCredentials(tokens), freezes); err != nil {
+		return nil, err
+	}
 	ok = true
 	return svc, nil
 }
@@ -248,6 +254,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var errs []error
+	s.Dashboard.Close() // live streams would hold the HTTP shutdown
 	if s.srv != nil {
 		if err := s.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
