@@ -79,7 +79,7 @@ func TestRulesPerApp(t *testing.T) {
 	require.Equal(t, []string{
 		"lodash@4.17.21 forced native by rules",
 		"react-native@0.81.0 native runtime package",
-		"react-native-mmkv@3.2.0 ships native code: android/, react-native-mmkv.podspec",
+		"react-native-mmkv@3.2.0 ships native code: react-native-mmkv.podspec (root podspec: React Native CLI autolinking)",
 	}, pkgs)
 
 	for _, tc := range []struct {

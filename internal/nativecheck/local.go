@@ -1,0 +1,197 @@
+package nativecheck
+
+import (
+	"path"
+	"sort"
+	"strings"
+)
+
+// Packages that live in the repository itself — workspaces, file: and
+// link: dependencies, local modules — are judged from the tree with the
+// same rules as registry tarballs, and their native files are inputs of the
+// fingerprint: a change to one of them is a native change even though no
+// version moves.
+
+// localPackage is one package directory of the repository.
+type localPackage struct {
+	dir   string   // repository-relative, with a trailing slash
+	files []string // paths relative to dir, sorted
+	shas  map[string]string
+	j     judgement
+	pn    PackageNative
+}
+
+// localScan finds the package directories worth judging: those with a
+// package.json and a sign of native code (a podspec at the top or one
+// level down, an Expo module config, a react-native.config.*, an
+// android/build.gradle), plus every directory the lockfile installs from
+// the repository. Directories inside node_modules or the app's own ios/
+// and android/ are not packages; another app of a monorepo (with
+// ios/Podfile or android/app/build.gradle) is skipped unless the lockfile
+// installs it.
+func localScan(entries []Entry, root string, lockDirs map[string]bool) []string {
+	hasPkgJSON := map[string]bool{}
+	marker := map[string]bool{}
+	app := map[string]bool{}
+	for _, e := range entries {
+		p := e.Path
+		// Cheap suffix tests first: this loop sees every entry of the tree.
+		if e.Type == "tree" || !(strings.HasSuffix(p, "package.json") || strings.HasSuffix(p, ".podspec") ||
+			strings.HasSuffix(p, ".json") || strings.HasSuffix(p, ".gradle") || strings.HasSuffix(p, ".gradle.kts") ||
+			strings.HasSuffix(p, "Podfile") || strings.Contains(p, "react-native.config.")) ||
+			strings.Contains(p, "node_modules/") {
+			continue
+		}
+		dir, base := path.Split(p)
+		switch {
+		case base == "package.json":
+			hasPkgJSON[dir] = true
+		case strings.HasSuffix(base, ".podspec"):
+			marker[dir] = true
+			marker[parentDir(dir)] = true
+		case base == "expo-module.config.json", base == "unimodule.json", isRNConfigName(base):
+			marker[dir] = true
+		case base == "build.gradle" || base == "build.gradle.kts":
+			if d, ok := strings.CutSuffix(dir, "android/app/"); ok {
+				app[d] = true
+			} else if d, ok := strings.CutSuffix(dir, "android/"); ok {
+				marker[d] = true
+			}
+		case base == "Podfile":
+			if d, ok := strings.CutSuffix(dir, "ios/"); ok {
+				app[d] = true
+			}
+		}
+	}
+	var dirs []string
+	for d := range hasPkgJSON {
+		if d == root || strings.HasPrefix(d, root+"ios/") || strings.HasPrefix(d, root+"android/") {
+			continue
+		}
+		if lockDirs[d] || (marker[d] && !app[d]) {
+			dirs = append(dirs, d)
+		}
+	}
+	sort.Strings(dirs)
+	return dirs
+}
+
+func parentDir(dir string) string {
+	d := strings.TrimSuffix(dir, "/")
+	i := strings.LastIndexByte(d, '/')
+	if i < 0 {
+		return ""
+	}
+	return d[:i+1]
+}
+
+// collectLocal assigns every tree entry to the deepest package directory
+// holding it.
+func collectLocal(entries []Entry, dirs []string) map[string]*localPackage {
+	out := make(map[string]*localPackage, len(dirs))
+	first := map[string]bool{}
+	for _, d := range dirs {
+		out[d] = &localPackage{dir: d, shas: map[string]string{}}
+		f, _, _ := strings.Cut(d, "/")
+		first[f] = true
+	}
+	if len(dirs) == 0 {
+		return out
+	}
+	for _, e := range entries {
+		if e.Type == "tree" || strings.Contains(e.Path, "node_modules/") {
+			continue
+		}
+		f, _, _ := strings.Cut(e.Path, "/")
+		if !first[f] {
+			continue
+		}
+		for d := path.Dir(e.Path); ; d = path.Dir(d) {
+			key := d + "/"
+			if d == "." {
+				key = ""
+			}
+			if lp, ok := out[key]; ok {
+				rel := e.Path[len(key):]
+				lp.files = append(lp.files, rel)
+				lp.shas[rel] = e.SHA
+				break
+			}
+			if d == "." || d == "/" {
+				break
+			}
+		}
+	}
+	for _, lp := range out {
+		sort.Strings(lp.files)
+	}
+	return out
+}
+
+// nativeFiles returns the files of a local package that build into pl.
+func (lp *localPackage) nativeFiles(pl Platform) []string {
+	var dirs []string
+	switch pl {
+	case IOS:
+		if !lp.pn.IOS {
+			return nil
+		}
+		dirs = lp.j.iosDirs
+	case Android:
+		if !lp.pn.Android {
+			return nil
+		}
+		dirs = lp.j.androidDirs
+	}
+	var out []string
+	for _, rel := range lp.files {
+		if rel == "package.json" {
+			continue // its native part (codegenConfig) is a config input
+		}
+		if skippedPath(rel) && !underAny(rel, dirs) {
+			continue
+		}
+		if buildOutput(rel) {
+			continue
+		}
+		if underAny(rel, dirs) || nativeSource(rel, pl) || needContent(rel) || prebuilt(rel).has(pl) ||
+			(!strings.Contains(rel, "/") && strings.HasSuffix(rel, ".podspec")) {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+// buildOutput reports generated files inside a package's native folders.
+func buildOutput(rel string) bool {
+	s := "/" + rel
+	return strings.Contains(s, "/build/") || strings.Contains(s, "/.gradle/") || strings.Contains(s, "/.cxx/") ||
+		strings.Contains(s, "/Pods/") || strings.Contains(s, "/xcuserdata/") || strings.HasSuffix(rel, ".DS_Store")
+}
+
+// nativeSource reports files that compile into pl wherever they are.
+func nativeSource(rel string, pl Platform) bool {
+	base := path.Base(rel)
+	ext := path.Ext(base)
+	switch ext {
+	case ".c", ".cc", ".cpp", ".cxx", ".h", ".hpp", ".hh", ".ipp":
+		return true
+	}
+	if base == "CMakeLists.txt" {
+		return true
+	}
+	switch pl {
+	case IOS:
+		switch ext {
+		case ".m", ".mm", ".swift", ".podspec", ".modulemap", ".xcconfig", ".xcprivacy", ".xib", ".storyboard":
+			return true
+		}
+	case Android:
+		switch ext {
+		case ".java", ".kt", ".gradle", ".kts", ".pro":
+			return true
+		}
+		return base == "AndroidManifest.xml"
+	}
+	return false
+}
