@@ -287,6 +287,17 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 		pkgs = directUnresolved(pkgJSON, "the lockfile cannot be parsed; counted as native")
 	}
 
+	// The app itself appears as a workspace of its own monorepo: it is not
+	// a dependency.
+	kept := pkgs[:0:0]
+	for _, p := range pkgs {
+		if p.Origin == originLocal && p.Unpinned == "" && strings.TrimSuffix(p.Path, "/")+"/" == root {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	pkgs = kept
+
 	// Local packages: directories the lockfile installs from the
 	// repository, and native-looking package directories of the tree.
 	lockDirs := map[string]bool{}
@@ -569,9 +580,10 @@ func directUnresolved(pj *packageJSON, why string) []installed {
 
 // verdict is the judgement of one installed package.
 type verdict struct {
-	pn     PackageNative
-	reason string // for both platforms, when pn's evidence is not the reason
-	unres  bool
+	pn       PackageNative
+	reason   string // for both platforms, when pn's evidence is not the reason
+	unres    bool
+	resolved string // replaces the lockfile's Resolved (a tarball keyed by its blob)
 }
 
 func both(reason string) verdict {
@@ -638,6 +650,9 @@ func (f *Fingerprinter) classifyPackages(ctx context.Context, src Source, commit
 	for i, p := range pkgs {
 		r := results[i]
 		resolved := p.Resolved
+		if r.resolved != "" {
+			resolved = r.resolved
+		}
 		if p.Unpinned != "" && p.Origin != originUnknown {
 			// Nothing pins what it resolves to: differ from every other commit.
 			resolved += " unpinned at " + commit
@@ -682,18 +697,20 @@ func (f *Fingerprinter) judgeLocalTarball(ctx context.Context, src Source, commi
 		return both("tarball " + p.Path + " is not in the repository tree; counted as native")
 	}
 	if e.Size > maxLocalTarball {
-		return both(fmt.Sprintf("tarball %s is larger than %d bytes; not inspected, counted as native", p.Path, maxLocalTarball))
+		v := both(fmt.Sprintf("tarball %s is larger than %d bytes; not inspected, counted as native", p.Path, maxLocalTarball))
+		v.resolved = "file:" + p.Path + "@" + e.SHA
+		return v
 	}
+	keyed := func(v verdict) verdict { v.resolved = "file:" + p.Path + "@" + e.SHA; return v }
 	data, err := src.ReadFile(ctx, commit, p.Path)
 	if err != nil {
-		return both("cannot read tarball " + p.Path + " (" + err.Error() + "); counted as native")
+		return keyed(both("cannot read tarball " + p.Path + " (" + err.Error() + "); counted as native"))
 	}
 	pf, err := readTarball(bytes.NewReader(data))
 	if err != nil {
-		return both("cannot read tarball " + p.Path + " (" + err.Error() + "); counted as native")
+		return keyed(both("cannot read tarball " + p.Path + " (" + err.Error() + "); counted as native"))
 	}
-	_ = e
-	return verdict{pn: judgePackage(pf).native()}
+	return verdict{pn: judgePackage(pf).native(), resolved: "file:" + p.Path + "@" + e.SHA}
 }
 
 type builder struct {

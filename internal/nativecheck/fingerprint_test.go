@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
@@ -385,4 +386,90 @@ func TestFingerprintFailsClosed(t *testing.T) {
 		require.Contains(t, pk[0].Reason, "no resolved version")
 		require.Equal(t, "native runtime package", pk[1].Reason) // react-native stays forced
 	})
+}
+
+// TestFingerprintFailsClosedOnRegistry: a registry that cannot be reached
+// or answers with unreadable metadata leaves each dependency native, with
+// the reason in the explanation the plan shows.
+func TestFingerprintFailsClosedOnRegistry(t *testing.T) {
+	t.Parallel()
+	good := setup(t)
+	live := good.fingerprint(t, "live", baseApp())
+	bump := withLock(baseApp(), map[string]lockPkg{"lodash": {version: "4.17.22"}})
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		reason  string
+	}{
+		{"unreachable", nil, "cannot inspect (nativecheck: registry: Get"},
+		{"metadata not JSON", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"name":"lodash","dist":`))
+		}, "cannot inspect (nativecheck: registry metadata for lodash@4.17.22: unexpected EOF); counted as native"},
+		{"metadata without a tarball", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(`{"name":"lodash","version":"4.17.22"}`))
+		}, "cannot inspect (nativecheck: registry metadata for lodash@4.17.22 has no tarball); counted as native"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var url string
+			if tc.handler == nil {
+				srv := httptest.NewServer(http.NotFoundHandler())
+				url = srv.URL
+				srv.Close() // connection refused
+			} else {
+				srv := httptest.NewServer(tc.handler)
+				t.Cleanup(srv.Close)
+				url = srv.URL
+			}
+			src := newMemSource()
+			src.add("tag", bump)
+			fps, err := (&nativecheck.Fingerprinter{Packages: &nativecheck.Registry{URL: url}}).Fingerprint(context.Background(), src, "tag")
+			require.NoError(t, err)
+			for _, pl := range nativecheck.Platforms {
+				ex := nativecheck.Explain(live[pl], fps[pl])
+				require.True(t, ex.Native, pl)
+				var lodash *nativecheck.PackageInput
+				for i, p := range fps[pl].Packages {
+					if p.Name == "lodash" {
+						lodash = &fps[pl].Packages[i]
+					}
+				}
+				require.NotNil(t, lodash)
+				require.True(t, lodash.Unresolved)
+				require.Contains(t, lodash.Reason, tc.reason)
+				require.Contains(t, ex.String(), "native package added: lodash@4.17.22 ("+lodash.Reason+")")
+			}
+		})
+	}
+}
+
+// TestAppLinkingOverrides: the app's react-native.config.js can switch a
+// dependency's platform off (then its bumps are not native there) unless
+// the app links it by hand; it can also configure a package for a platform.
+func TestAppLinkingOverrides(t *testing.T) {
+	t.Parallel()
+	off := "module.exports = { dependencies: { 'react-native-mmkv': { platforms: { ios: null } } } };\n"
+	base := with(baseApp(), "react-native.config.js", off)
+	bump := withLock(base, map[string]lockPkg{"react-native-mmkv": {version: "3.3.0"}})
+	tb := setup(t)
+	a := tb.fingerprint(t, "a", base)
+	b := tb.fingerprint(t, "b", bump)
+	require.False(t, nativecheck.Explain(a[nativecheck.IOS], b[nativecheck.IOS]).Native, nativecheck.Explain(a[nativecheck.IOS], b[nativecheck.IOS]).String())
+	require.Contains(t, nativecheck.Explain(a[nativecheck.Android], b[nativecheck.Android]).String(), "native package changed: react-native-mmkv 3.2.0 -> 3.3.0")
+
+	// The same, with the pod added by hand in the Podfile.
+	pod := "platform :ios, '15.1'\nuse_react_native!\npod 'react-native-mmkv', :path => '../node_modules/react-native-mmkv'\n"
+	c := tb.fingerprint(t, "c", with(base, "ios/Podfile", pod))
+	d := tb.fingerprint(t, "d", with(bump, "ios/Podfile", pod))
+	ex := nativecheck.Explain(c[nativecheck.IOS], d[nativecheck.IOS])
+	require.Equal(t, "ios: native change\n  native package changed: react-native-mmkv 3.2.0 -> 3.3.0 (linked by hand in ios/Podfile)", ex.String())
+
+	// Configuring a JS-looking package for iOS links it there.
+	forced := with(baseApp(), "react-native.config.js", "module.exports = { dependencies: { lodash: { platforms: { ios: { podspecPath: './vendor/Lodash.podspec' } } } } };\n")
+	e := tb.fingerprint(t, "e", forced)
+	f := tb.fingerprint(t, "f", withLock(forced, map[string]lockPkg{"lodash": {version: "4.17.22"}}))
+	require.Equal(t, "ios: native change\n  native package changed: lodash 4.17.21 -> 4.17.22 (configured for ios in the app's react-native.config.js)",
+		nativecheck.Explain(e[nativecheck.IOS], f[nativecheck.IOS]).String())
+	require.False(t, nativecheck.Explain(e[nativecheck.Android], f[nativecheck.Android]).Native)
 }

@@ -154,8 +154,7 @@ func (lp *localPackage) nativeFiles(pl Platform) []string {
 		if buildOutput(rel) {
 			continue
 		}
-		if underAny(rel, dirs) || nativeSource(rel, pl) || needContent(rel) || prebuilt(rel).has(pl) ||
-			(!strings.Contains(rel, "/") && strings.HasSuffix(rel, ".podspec")) {
+		if underAny(rel, dirs) || nativeSource(rel, pl) || needContent(rel) || prebuilt(rel).has(pl) {
 			out = append(out, rel)
 		}
 	}

@@ -111,7 +111,7 @@ func (c rnConfig) pathSetting(p rnPlatform, key string) (rel string, set bool, u
 		}
 		r, ok := pkgRelPath(v.str)
 		if !ok {
-			return "", true, fmt.Sprintf("%s: %s %q points outside the package", c.name, key, v.describe())
+			return "", true, fmt.Sprintf("%s: %s %q points outside the package", c.name, key, strings.ReplaceAll(v.str, dirnameMark, "__dirname"))
 		}
 		return r, true, ""
 	}
