@@ -100,8 +100,27 @@ func skippedPath(rel string) bool {
 	if nested && skippedDir[first] {
 		return true
 	}
-	return strings.Contains("/"+rel, "/node_modules/") || strings.Contains("/"+rel, "/build/") ||
-		strings.Contains("/"+rel, "/.gradle/") || strings.Contains("/"+rel, "/.cxx/") || strings.Contains("/"+rel, "/Pods/")
+	return hasDirNamed(rel, outputDir)
+}
+
+// outputDir names directories whose files are generated or vendored at
+// any depth: they never count as a package's own sources.
+var outputDir = map[string]bool{"node_modules": true, "build": true, ".gradle": true, ".cxx": true, "Pods": true, "xcuserdata": true}
+
+// hasDirNamed reports whether a directory component of rel (not its file
+// name) is in names. It does not allocate: it runs for every file of every
+// package.
+func hasDirNamed(rel string, names map[string]bool) bool {
+	for {
+		i := strings.IndexByte(rel, '/')
+		if i < 0 {
+			return false
+		}
+		if names[rel[:i]] {
+			return true
+		}
+		rel = rel[i+1:]
+	}
 }
 
 // prebuilt reports the platforms a prebuilt binary at rel links into.
@@ -429,7 +448,8 @@ func judgePackage(pf pkgFiles) judgement {
 
 func underAny(p string, dirs []string) bool {
 	for _, d := range dirs {
-		if d == "." || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+		d = strings.TrimSuffix(d, "/")
+		if d == "." || len(p) > len(d) && p[len(d)] == '/' && strings.HasPrefix(p, d) {
 			return true
 		}
 	}

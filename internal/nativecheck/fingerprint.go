@@ -313,12 +313,12 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 	for _, d := range sortedLocal(locals) {
 		lp := locals[d]
 		for _, pl := range Platforms {
-			for _, rel := range lp.nativeFiles(pl) {
-				full := lp.dir + rel
+			for _, i := range lp.nativeFiles(pl) {
+				full := lp.dir + lp.files[i]
 				if f.ignored(strings.TrimPrefix(full, root)) {
 					continue
 				}
-				b.file(onPlatform(pl), full, lp.shas[rel], "native source of local package "+strings.TrimSuffix(lp.dir, "/"))
+				b.file(onPlatform(pl), full, lp.shas[i], "native source of local package "+strings.TrimSuffix(lp.dir, "/"))
 			}
 			if native, _ := lp.pn.on(pl); native && lp.j.codegen != "" {
 				b.config(onPlatform(pl), lp.dir+"package.json:codegenConfig", lp.j.codegen)

@@ -16,7 +16,7 @@ import (
 type localPackage struct {
 	dir   string   // repository-relative, with a trailing slash
 	files []string // paths relative to dir, sorted
-	shas  map[string]string
+	shas  []string // blob shas, index by index with files
 	j     judgement
 	pn    PackageNative
 }
@@ -91,7 +91,7 @@ func collectLocal(entries []Entry, dirs []string) map[string]*localPackage {
 	out := make(map[string]*localPackage, len(dirs))
 	first := map[string]bool{}
 	for _, d := range dirs {
-		out[d] = &localPackage{dir: d, shas: map[string]string{}}
+		out[d] = &localPackage{dir: d}
 		f, _, _ := strings.Cut(d, "/")
 		first[f] = true
 	}
@@ -99,37 +99,48 @@ func collectLocal(entries []Entry, dirs []string) map[string]*localPackage {
 		return out
 	}
 	for _, e := range entries {
-		if e.Type == "tree" || strings.Contains(e.Path, "node_modules/") {
+		p := e.Path
+		if e.Type == "tree" || strings.Contains(p, "node_modules/") {
 			continue
 		}
-		f, _, _ := strings.Cut(e.Path, "/")
+		f, _, _ := strings.Cut(p, "/")
 		if !first[f] {
 			continue
 		}
-		for d := path.Dir(e.Path); ; d = path.Dir(d) {
-			key := d + "/"
-			if d == "." {
-				key = ""
-			}
+		// Walk up the parent directories without allocating.
+		for j := strings.LastIndexByte(p, '/'); ; j = strings.LastIndexByte(p[:j], '/') {
+			key := p[:j+1]
 			if lp, ok := out[key]; ok {
-				rel := e.Path[len(key):]
+				rel := p[len(key):]
 				lp.files = append(lp.files, rel)
-				lp.shas[rel] = e.SHA
+				lp.shas = append(lp.shas, e.SHA)
 				break
 			}
-			if d == "." || d == "/" {
+			if j < 0 {
 				break
 			}
 		}
 	}
 	for _, lp := range out {
-		sort.Strings(lp.files)
+		if !sort.StringsAreSorted(lp.files) {
+			sort.Sort(byFile{lp})
+		}
 	}
 	return out
 }
 
-// nativeFiles returns the files of a local package that build into pl.
-func (lp *localPackage) nativeFiles(pl Platform) []string {
+type byFile struct{ lp *localPackage }
+
+func (b byFile) Len() int           { return len(b.lp.files) }
+func (b byFile) Less(i, j int) bool { return b.lp.files[i] < b.lp.files[j] }
+func (b byFile) Swap(i, j int) {
+	b.lp.files[i], b.lp.files[j] = b.lp.files[j], b.lp.files[i]
+	b.lp.shas[i], b.lp.shas[j] = b.lp.shas[j], b.lp.shas[i]
+}
+
+// nativeFiles returns the indexes of the files of a local package that
+// build into pl.
+func (lp *localPackage) nativeFiles(pl Platform) []int {
 	var dirs []string
 	switch pl {
 	case IOS:
@@ -143,8 +154,8 @@ func (lp *localPackage) nativeFiles(pl Platform) []string {
 		}
 		dirs = lp.j.androidDirs
 	}
-	var out []string
-	for _, rel := range lp.files {
+	var out []int
+	for i, rel := range lp.files {
 		if rel == "package.json" {
 			continue // its native part (codegenConfig) is a config input
 		}
@@ -155,7 +166,7 @@ func (lp *localPackage) nativeFiles(pl Platform) []string {
 			continue
 		}
 		if underAny(rel, dirs) || nativeSource(rel, pl) || needContent(rel) || prebuilt(rel).has(pl) {
-			out = append(out, rel)
+			out = append(out, i)
 		}
 	}
 	return out
@@ -163,9 +174,7 @@ func (lp *localPackage) nativeFiles(pl Platform) []string {
 
 // buildOutput reports generated files inside a package's native folders.
 func buildOutput(rel string) bool {
-	s := "/" + rel
-	return strings.Contains(s, "/build/") || strings.Contains(s, "/.gradle/") || strings.Contains(s, "/.cxx/") ||
-		strings.Contains(s, "/Pods/") || strings.Contains(s, "/xcuserdata/") || strings.HasSuffix(rel, ".DS_Store")
+	return hasDirNamed(rel, outputDir) || strings.HasSuffix(rel, ".DS_Store")
 }
 
 // nativeSource reports files that compile into pl wherever they are.
