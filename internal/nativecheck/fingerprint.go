@@ -443,6 +443,28 @@ func (f *Fingerprinter) judgeLocal(ctx context.Context, src Source, commit strin
 		}
 		lp.j = judgePackage(pf)
 		lp.pn = lp.j.native()
+		var pj struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(pf.contents["package.json"], &pj) == nil {
+			lp.name = pj.Name
+		}
+		// The app's rules decide over the judgement, as for registry
+		// packages: forced JS-only contributes nothing; forced native
+		// contributes every file.
+		switch {
+		case lp.name != "" && matchAny(f.Rules.ForceJSOnly, lp.name):
+			lp.pn, lp.j = PackageNative{}, judgement{}
+		case lp.name != "" && matchAny(f.Rules.ForceNative, lp.name):
+			why := "forced native by rules"
+			if !lp.pn.IOS {
+				lp.j.ios, lp.j.iosDirs = append(lp.j.ios, why), append(lp.j.iosDirs, ".")
+			}
+			if !lp.pn.Android {
+				lp.j.android, lp.j.androidDirs = append(lp.j.android, why), append(lp.j.androidDirs, ".")
+			}
+			lp.pn = lp.j.native()
+		}
 	}
 	return nil
 }

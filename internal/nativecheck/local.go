@@ -17,6 +17,7 @@ type localPackage struct {
 	dir   string   // repository-relative, with a trailing slash
 	files []string // paths relative to dir, sorted
 	shas  []string // blob shas, index by index with files
+	name  string   // from its package.json
 	j     judgement
 	pn    PackageNative
 }
