@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -547,6 +548,8 @@ func (f *Fingerprinter) concurrency() int {
 }
 
 func (f *Fingerprinter) readAll(ctx context.Context, src Source, commit string, paths []string) (map[string][]byte, error) {
+	sort.Strings(paths)
+	paths = slices.Compact(paths) // a file can be wanted for two reasons
 	out := make(map[string][]byte, len(paths))
 	var (
 		mu       sync.Mutex
