@@ -99,6 +99,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad db scheme", "database:\n  url: mysql://x\n", "database.url: scheme is not"},
 		{"negative verdict cache size", "npm:\n  verdict_cache:\n    max_entries: -5\n", "npm.verdict_cache.max_entries: -5 is negative"},
 		{"bad verdict cache age", "npm:\n  verdict_cache:\n    max_age: forever\n", `npm.verdict_cache.max_age: "forever" is not a duration`},
+		{"negative verdict cache age", "npm:\n  verdict_cache:\n    max_age: -1h\n", "npm.verdict_cache.max_age: -1h0m0s is negative"},
 		{"bad yaml", "listen: [\n", "not valid YAML"},
 		{"duplicate app", app + "  - name: acme\n    repository: acme/other\n    webhook_secret: y\n", `apps[1].name: "acme" is used twice`},
 		{"bad notify event", "notify:\n  - {kind: slack, url: \"https://hooks.slack.com/services/x\", events: [halted, exploded]}\n", `notify[0].events[1]: "exploded" is not one of started, planned`},

@@ -219,9 +219,6 @@ func (c *Config) validate() error {
 	if c.NPM.VerdictCache.MaxEntries < 0 {
 		return fmt.Errorf("npm.verdict_cache.max_entries: %d is negative", c.NPM.VerdictCache.MaxEntries)
 	}
-	if c.NPM.VerdictCache.MaxAge < 0 {
-		return fmt.Errorf("npm.verdict_cache.max_age: %s is negative", c.NPM.VerdictCache.MaxAge.D())
-	}
 	names := map[string]bool{}
 	secrets := map[string]int{}
 	for i, t := range c.Tokens {
