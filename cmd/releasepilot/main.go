@@ -3,6 +3,9 @@
 //	releasepilot serve   [--config FILE]   run the service
 //	releasepilot migrate [--config FILE]   apply database migrations and exit
 //	releasepilot version                   print the version
+//	releasepilot fingerprint [--against REF]
+//	                                       native fingerprint of a local checkout;
+//	                                       exit 3 when a change is native
 //	releasepilot status|halt|resume|advance|complete|rollback|approve ID
 //	                                       operate a release through the API
 package main
@@ -41,6 +44,8 @@ Commands:
   version   print the version
   demo      run a release end to end against built-in fakes (about 20 s);
             --keep-serving leaves it running to open the dashboard on
+  fingerprint  print a local checkout's native fingerprints; with --against REF,
+            whether the change could ship over the air (exit 0) or is native (exit 3)
 
   status    show a release and its lanes (or list releases)
   halt      halt a lane's rollout          resume    resume a halted or paused lane
@@ -148,6 +153,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "migrations applied")
 		}
 		return 0
+	}
+	if args[0] == "fingerprint" {
+		return runFingerprint(ctx, args[1:], stdout, stderr)
 	}
 	if _, ok := remoteCommands[args[0]]; ok {
 		return runRemote(ctx, args[0], args[1:], stdout, stderr)

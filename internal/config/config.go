@@ -94,6 +94,15 @@ type GitHub struct {
 // NPM configures the registry used to tell native dependencies.
 type NPM struct {
 	Registry string `yaml:"registry"`
+	// VerdictCache bounds the database cache of package verdicts that
+	// replicas share.
+	VerdictCache VerdictCache `yaml:"verdict_cache"`
+}
+
+// VerdictCache bounds the cache of npm package verdicts.
+type VerdictCache struct {
+	MaxEntries int      `yaml:"max_entries"`
+	MaxAge     Duration `yaml:"max_age"`
 }
 
 // AppStore holds App Store Connect API credentials.

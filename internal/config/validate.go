@@ -29,6 +29,8 @@ const (
 	DefaultTagPattern        = "v*"
 	DefaultGitHubAPI         = "https://api.github.com/"
 	DefaultNPMRegistry       = "https://registry.npmjs.org/"
+	DefaultVerdictEntries    = 20000
+	DefaultVerdictMaxAge     = 30 * 24 * time.Hour
 	DefaultProcessingTimeout = 2 * time.Hour
 	DefaultSoak              = 24 * time.Hour
 )
@@ -62,6 +64,12 @@ func (c *Config) applyDefaults() {
 		c.NPM.Registry = DefaultNPMRegistry
 	}
 	c.Dashboard.applyDefaults()
+	if c.NPM.VerdictCache.MaxEntries == 0 {
+		c.NPM.VerdictCache.MaxEntries = DefaultVerdictEntries
+	}
+	if c.NPM.VerdictCache.MaxAge == 0 {
+		c.NPM.VerdictCache.MaxAge = Duration(DefaultVerdictMaxAge)
+	}
 	if c.CodePush.Storage == "" {
 		c.CodePush.Storage = "auto"
 	}
@@ -207,6 +215,9 @@ func (c *Config) validate() error {
 	}
 	if err := checkURL("npm.registry", c.NPM.Registry); err != nil {
 		return err
+	}
+	if c.NPM.VerdictCache.MaxEntries < 0 {
+		return fmt.Errorf("npm.verdict_cache.max_entries: %d is negative", c.NPM.VerdictCache.MaxEntries)
 	}
 	names := map[string]bool{}
 	secrets := map[string]int{}

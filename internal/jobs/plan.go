@@ -125,8 +125,7 @@ func (p *Planner) Plan(ctx context.Context, a PlanReleaseArgs) error {
 		}
 	}
 
-	fper := &nativecheck.Fingerprinter{Rules: nativecheck.Rules{Root: app.Root, NativeGlobs: app.Native.ExtraGlobs,
-		IgnoredGlobs: app.Native.IgnoreGlobs, ForceNative: app.Native.ForceNative, ForceJSOnly: app.Native.ForceJS}, Packages: p.Packages}
+	fper := p.fingerprinter(app)
 	fps, fpErr := fper.Fingerprint(ctx, repo, commit)
 	if fpErr != nil && !errors.Is(fpErr, nativecheck.ErrIncomplete) {
 		return fmt.Errorf("fingerprint %s: %w", commit, fpErr)
@@ -162,9 +161,9 @@ func (p *Planner) Plan(ctx context.Context, a PlanReleaseArgs) error {
 			in.Difference = fpErr.Error()
 		}
 		if live, err := p.Store.LatestBinary(ctx, app.Name, plat); err == nil {
-			in.LiveFingerprint = live.Fingerprint
+			in.LiveFingerprint = p.liveFingerprint(ctx, repo, fper, app.Name, plat, live)
 			in.LiveVersion = fmt.Sprintf("%s (%s)", live.Version, live.BuildNumber)
-			if fp != nil && live.Fingerprint != fp.Hash {
+			if fp != nil && in.LiveFingerprint != fp.Hash {
 				in.Difference = p.explain(ctx, repo, fper, app.Name, plat, live, *fp)
 			}
 		} else if !errors.Is(err, store.ErrNotFound) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
@@ -38,9 +39,17 @@ func (m mapInspector) Inspect(_ context.Context, name, version string) (nativech
 }
 
 // bigTree is the fixture app plus 100,000 generated entries: JS sources,
-// natively bundled images on both platforms, and committed Pods (ignored).
+// natively bundled images on both platforms, committed Pods (ignored), and
+// ten workspace packages with native code (judged from the tree) whose
+// sources are among the generated entries; the lockfile adds a git
+// dependency.
 func bigTree() staticSource {
-	files := baseApp()
+	files := withLock(baseApp(), map[string]lockPkg{"react-native-fork": {version: "1.0.0", resolved: forkAt(commitA)}})
+	for k := range 10 {
+		for p, c := range nativeKit(fmt.Sprintf("packages/kit%d/", k)) {
+			files[p] = c
+		}
+	}
 	entries := make([]nativecheck.Entry, 0, len(files)+100000)
 	for p, c := range files {
 		entries = append(entries, nativecheck.Entry{Path: p, Type: "blob", Mode: "100644", SHA: blobSHA(c), Size: int64(len(c))})
@@ -51,7 +60,11 @@ func bigTree() staticSource {
 			entries = append(entries, nativecheck.Entry{Path: p, Type: "blob", Mode: "100644", SHA: fmt.Sprintf("%040x", len(entries)), Size: 100})
 		}
 	}
-	add(88000, "src/features/f%03d/Component%02d.tsx")
+	add(80000, "src/features/f%03d/Component%02d.tsx")
+	for i := range 8000 {
+		p := fmt.Sprintf("packages/kit%d/src/generated/Spec%04d.ts", i%10, i)
+		entries = append(entries, nativecheck.Entry{Path: p, Type: "blob", Mode: "100644", SHA: fmt.Sprintf("%040x", len(entries)), Size: 100})
+	}
 	add(4000, "ios/Demo/Images.xcassets/i%03d.imageset/img%02d.png")
 	add(4000, "android/app/src/main/res/drawable-%03d/img%02d.png")
 	add(4000, "ios/Pods/Pod%03d/File%02d.m")
@@ -79,6 +92,16 @@ func BenchmarkFingerprint100k(b *testing.B) {
 	b.StopTimer()
 	if len(ios) != 64 {
 		b.Fatalf("hash %q", ios)
+	}
+	fps, _ := fp.Fingerprint(ctx, src, "c")
+	kits := 0
+	for _, f := range fps[nativecheck.Android].Files {
+		if strings.HasSuffix(f.Path, "NativeKitPackage.kt") {
+			kits++
+		}
+	}
+	if kits != 10 {
+		b.Fatalf("%d workspace packages' Kotlin sources in the Android fingerprint, want 10", kits)
 	}
 	b.ReportMetric(float64(len(src.entries)), "entries")
 }

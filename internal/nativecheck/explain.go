@@ -20,19 +20,23 @@ type Explanation struct {
 	Incomparable    string          `json:"incomparable,omitempty"`
 }
 
-// PackageChange is a native package whose resolved version changed.
+// PackageChange is a native package whose resolved version (or, outside
+// the registry, what it resolves to) changed. Reason says why the new one
+// counts as native.
 type PackageChange struct {
-	Name string `json:"name"`
-	From string `json:"from"`
-	To   string `json:"to"`
+	Name   string `json:"name"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // ConfigChange is an app config field added (From empty), removed (To
 // empty) or changed.
 type ConfigChange struct {
-	Key  string `json:"key"`
-	From string `json:"from,omitempty"`
-	To   string `json:"to,omitempty"`
+	Key    string `json:"key"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Explain compares the fingerprint of the live binary (a) with that of a
@@ -72,18 +76,18 @@ func Explain(a, b Fingerprint) Explanation {
 			ex.PackagesAdded = append(ex.PackagesAdded, p)
 			continue
 		}
-		if containsVersion(olds, p.Version) {
+		if containsVersion(olds, p.ident()) {
 			continue
 		}
 		if len(olds) == 1 && len(bp[p.Name]) == 1 {
-			ex.PackagesChanged = append(ex.PackagesChanged, PackageChange{Name: p.Name, From: olds[0].Version, To: p.Version})
+			ex.PackagesChanged = append(ex.PackagesChanged, PackageChange{Name: p.Name, From: olds[0].ident(), To: p.ident(), Reason: p.Reason})
 			continue
 		}
 		ex.PackagesAdded = append(ex.PackagesAdded, p)
 	}
 	for _, p := range a.Packages {
 		news := bp[p.Name]
-		if containsVersion(news, p.Version) {
+		if containsVersion(news, p.ident()) {
 			continue
 		}
 		if len(news) == 1 && len(ap[p.Name]) == 1 {
@@ -100,12 +104,12 @@ func Explain(a, b Fingerprint) Explanation {
 	for _, c := range b.Config {
 		bc[c.Key] = true
 		if old, ok := ac[c.Key]; !ok || old != c.Value {
-			ex.ConfigChanged = append(ex.ConfigChanged, ConfigChange{Key: c.Key, From: old, To: c.Value})
+			ex.ConfigChanged = append(ex.ConfigChanged, ConfigChange{Key: c.Key, From: old, To: c.Value, Reason: c.Reason})
 		}
 	}
 	for _, c := range a.Config {
 		if !bc[c.Key] {
-			ex.ConfigChanged = append(ex.ConfigChanged, ConfigChange{Key: c.Key, From: c.Value})
+			ex.ConfigChanged = append(ex.ConfigChanged, ConfigChange{Key: c.Key, From: c.Value, Reason: c.Reason})
 		}
 	}
 	return ex
@@ -119,9 +123,9 @@ func groupPackages(ps []PackageInput) map[string][]PackageInput {
 	return m
 }
 
-func containsVersion(ps []PackageInput, v string) bool {
+func containsVersion(ps []PackageInput, ident string) bool {
 	for _, p := range ps {
-		if p.Version == v {
+		if p.ident() == ident {
 			return true
 		}
 	}
@@ -149,22 +153,22 @@ func (ex Explanation) String() string {
 		fmt.Fprintf(&sb, "\n  file changed: %s%s", f.Path, paren(f.Reason))
 	}
 	for _, p := range ex.PackagesAdded {
-		fmt.Fprintf(&sb, "\n  native package added: %s@%s%s", p.Name, p.Version, paren(p.Reason))
+		fmt.Fprintf(&sb, "\n  native package added: %s@%s%s", p.Name, p.ident(), paren(p.Reason))
 	}
 	for _, p := range ex.PackagesRemoved {
-		fmt.Fprintf(&sb, "\n  native package removed: %s@%s", p.Name, p.Version)
+		fmt.Fprintf(&sb, "\n  native package removed: %s@%s", p.Name, p.ident())
 	}
 	for _, p := range ex.PackagesChanged {
-		fmt.Fprintf(&sb, "\n  native package changed: %s %s -> %s", p.Name, p.From, p.To)
+		fmt.Fprintf(&sb, "\n  native package changed: %s %s -> %s%s", p.Name, p.From, p.To, paren(p.Reason))
 	}
 	for _, c := range ex.ConfigChanged {
 		switch {
 		case c.From == "":
-			fmt.Fprintf(&sb, "\n  config added: %s = %s", c.Key, c.To)
+			fmt.Fprintf(&sb, "\n  config added: %s = %s%s", c.Key, c.To, paren(c.Reason))
 		case c.To == "":
-			fmt.Fprintf(&sb, "\n  config removed: %s", c.Key)
+			fmt.Fprintf(&sb, "\n  config removed: %s%s", c.Key, paren(c.Reason))
 		default:
-			fmt.Fprintf(&sb, "\n  config changed: %s: %s -> %s", c.Key, c.From, c.To)
+			fmt.Fprintf(&sb, "\n  config changed: %s: %s -> %s%s", c.Key, c.From, c.To, paren(c.Reason))
 		}
 	}
 	return sb.String()

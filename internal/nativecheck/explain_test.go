@@ -28,7 +28,7 @@ func TestExplainEdgeCases(t *testing.T) {
 		old.Algorithm = "releasepilot-native/0"
 		ex := nativecheck.Explain(old, base)
 		require.True(t, ex.Native)
-		require.Equal(t, "fingerprints differ in kind (releasepilot-native/0/ios vs releasepilot-native/1/ios)", ex.Incomparable)
+		require.Equal(t, "fingerprints differ in kind (releasepilot-native/0/ios vs releasepilot-native/2/ios)", ex.Incomparable)
 	})
 	t.Run("equal", func(t *testing.T) {
 		t.Parallel()

@@ -1,6 +1,7 @@
 package nativecheck
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,14 +9,21 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
 
 // Algorithm names the fingerprint rules. Store it with every fingerprint:
 // fingerprints computed by different algorithms never compare equal.
-const Algorithm = "releasepilot-native/1"
+//
+// Version 2 judges dependencies as autolinking does, keys non-registry
+// dependencies by what they resolve to, fingerprints local packages'
+// native files, and counts a changed PODFILE CHECKSUM as native.
+const Algorithm = "releasepilot-native/2"
 
 // ErrIncomplete means the repository data was incomplete (a truncated tree),
 // so no fingerprint can be trusted. Callers must treat it as native.
@@ -46,26 +54,52 @@ type FileInput struct {
 }
 
 // PackageInput is an installed npm package that ships native code for the
-// platform, at its lockfile-resolved version. Unresolved means it could not
-// be inspected and counts as native to fail closed; Reason says why.
+// platform, at its lockfile-resolved version. Resolved is what a package
+// from outside the registry resolves to (a git commit, a tarball's
+// integrity, a directory of the repository); it is part of the identity,
+// so moving a git dependency to another commit at the same version is a
+// change. Unresolved means it could not be inspected and counts as native
+// to fail closed; Reason says why.
 type PackageInput struct {
 	Name       string `json:"name"`
 	Version    string `json:"version"`
+	Resolved   string `json:"resolved,omitempty"`
 	Reason     string `json:"reason"`
 	Unresolved bool   `json:"unresolved,omitempty"`
 }
 
-// ConfigInput is a native-relevant app config field; Value is canonical JSON.
-type ConfigInput struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
+// ident is the package's identity in a fingerprint.
+func (p PackageInput) ident() string {
+	if p.Resolved == "" {
+		return p.Version
+	}
+	return p.Version + " (" + p.Resolved + ")"
 }
 
-// PackageNative says for which platforms a package ships native code.
+// ConfigInput is a native-relevant app config field; Value is canonical JSON.
+// Reason, when set, says why the field is native (it is not hashed).
+type ConfigInput struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// PackageNative says for which platforms a package ships native code an
+// app links, and why.
 type PackageNative struct {
-	IOS      bool
-	Android  bool
-	Evidence string // e.g. "RNFoo.podspec, android/"
+	IOS     bool `json:"ios"`
+	Android bool `json:"android"`
+	// Evidence sums up what links the package (both platforms).
+	Evidence        string `json:"evidence,omitempty"`
+	IOSEvidence     string `json:"ios_evidence,omitempty"`
+	AndroidEvidence string `json:"android_evidence,omitempty"`
+}
+
+func (pn PackageNative) on(pl Platform) (bool, string) {
+	if pl == IOS {
+		return pn.IOS, orDesc(pn.IOSEvidence, pn.Evidence)
+	}
+	return pn.Android, orDesc(pn.AndroidEvidence, pn.Evidence)
 }
 
 // Inspector decides whether an npm package version ships native code. An
@@ -95,10 +129,15 @@ type nativeFile struct {
 	reason string
 }
 
+// maxLocalTarball bounds a tarball read from the repository (file:x.tgz).
+const maxLocalTarball = 64 << 20
+
 // Fingerprint computes the fingerprint of commit for every platform.
 // It returns ErrIncomplete (wrapped) when the tree is truncated, and an error
 // when a file cannot be read or a native file cannot be parsed: a caller must
-// never treat a failure as "JS-only".
+// never treat a failure as "JS-only". What can be read but not understood
+// (a lockfile, a package's react-native.config.js, an unreachable registry)
+// counts as native, with the reason in the inputs.
 func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit string) (map[Platform]Fingerprint, error) {
 	if err := f.Rules.Validate(); err != nil {
 		return nil, err
@@ -114,6 +153,7 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 	byPath := make(map[string]Entry, 64)
 	var files []nativeFile
 	var lockCandidates []Entry
+	appFiles := map[string]Entry{} // the app's own linking files, by app-relative path
 	for _, e := range entries {
 		if e.Type == "tree" {
 			continue
@@ -128,6 +168,14 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 		if f.ignored(rel) {
 			continue
 		}
+		switch rel {
+		case "ios/Podfile", "android/settings.gradle", "android/settings.gradle.kts", "android/app/build.gradle", "android/app/build.gradle.kts":
+			appFiles[rel] = e
+		default:
+			if isRNConfigName(rel) {
+				appFiles[rel] = e
+			}
+		}
 		pl, kind, reason := classifyPath(rel)
 		if pl == 0 && len(f.Rules.NativeGlobs) > 0 && matchAny(f.Rules.NativeGlobs, rel) {
 			pl, kind, reason = onBoth, kindBlob, "native by rules"
@@ -138,16 +186,19 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 		byPath[rel] = e
 		files = append(files, nativeFile{path: e.Path, rel: rel, sha: e.SHA, kind: kind, pl: pl, reason: reason})
 	}
-	files = append(files, f.localNativePackages(entries, root)...)
 
 	// Read every file whose digest needs its content, once, concurrently.
 	var toRead []string
 	for _, nf := range files {
-		if nf.kind != kindBlob || nf.rel == "react-native.config.js" {
+		if nf.kind != kindBlob {
 			toRead = append(toRead, nf.path)
 		}
 	}
-	lock := pickLockfile(lockCandidates, root)
+	for _, e := range appFiles {
+		toRead = append(toRead, e.Path)
+	}
+	lockEntry := pickLockfile(lockCandidates)
+	lock := lockEntry.Path
 	if lock != "" {
 		toRead = append(toRead, lock)
 	}
@@ -176,6 +227,11 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 			b.file(nf.pl, nf.path, contentDigest(normalizeGradleProperties(data)), nf.reason+" (version properties ignored)")
 		case kindPodLock:
 			b.file(nf.pl, nf.path, contentDigest(normalizePodLock(data)), nf.reason+" (pod entries)")
+			// The Podfile's checksum changes when the Podfile does, even
+			// where no pod moves: fail closed.
+			if sum := podfileChecksum(data); sum != "" {
+				b.configWhy(onIOS, nf.rel+":PODFILE CHECKSUM", strconv.Quote(sum), "the Podfile changed; counted as native on iOS")
+			}
 		case kindPatch:
 			for _, p := range Platforms {
 				in := parsePatch(nf.rel, data, p)
@@ -212,21 +268,65 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 				}
 			}
 		}
-		if nf.rel == "react-native.config.js" {
-			for _, dir := range rnConfigAssets(data) {
-				for _, e := range entries {
-					if e.Type != "tree" && strings.HasPrefix(e.Path, root+dir+"/") && !f.ignored(e.Path[len(root):]) {
-						b.file(onBoth, e.Path, e.SHA, "asset linked by react-native.config.js")
-					}
-				}
+	}
+
+	app := f.readApp(root, appFiles, contents)
+	for _, dir := range app.assetDirs {
+		for _, e := range entries {
+			if e.Type != "tree" && strings.HasPrefix(e.Path, root+dir+"/") && !f.ignored(e.Path[len(root):]) {
+				b.file(onBoth, e.Path, e.SHA, "asset linked by "+app.cfgName)
 			}
 		}
 	}
 
-	pkgs, err := f.installedPackages(pkgJSON, lock, contents[lock])
-	if err != nil {
+	pkgs, lockErr := f.installedPackages(pkgJSON, lockEntry, contents[lock])
+	if lockErr != nil {
+		// Fail closed: the dependencies are unknown, so the lockfile itself
+		// is the input (any change to it is native) and every direct
+		// dependency counts as native.
+		b.file(onBoth, lock, lockEntry.SHA, "lockfile cannot be parsed ("+lockErr.Error()+"); its dependencies are unknown, so any change to it counts as native")
+		pkgs = directUnresolved(pkgJSON, "the lockfile cannot be parsed; counted as native")
+	}
+
+	// The app itself appears as a workspace of its own monorepo: it is not
+	// a dependency.
+	kept := pkgs[:0:0]
+	for _, p := range pkgs {
+		if p.Origin == originLocal && p.Unpinned == "" && strings.TrimSuffix(p.Path, "/")+"/" == root {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	pkgs = kept
+
+	// Local packages: directories the lockfile installs from the
+	// repository, and native-looking package directories of the tree.
+	lockDirs := map[string]bool{}
+	for _, p := range pkgs {
+		if p.Origin == originLocal && p.Path != "" {
+			lockDirs[strings.TrimSuffix(p.Path, "/")+"/"] = true
+		}
+	}
+	locals := collectLocal(entries, localScan(entries, root, lockDirs))
+	if err := f.judgeLocal(ctx, src, commit, locals); err != nil {
 		return nil, err
 	}
+	for _, d := range sortedLocal(locals) {
+		lp := locals[d]
+		for _, pl := range Platforms {
+			for _, i := range lp.nativeFiles(pl) {
+				full := lp.dir + lp.files[i]
+				if f.ignored(strings.TrimPrefix(full, root)) {
+					continue
+				}
+				b.file(onPlatform(pl), full, lp.shas[i], "native source of local package "+strings.TrimSuffix(lp.dir, "/"))
+			}
+			if native, _ := lp.pn.on(pl); native && lp.j.codegen != "" {
+				b.config(onPlatform(pl), lp.dir+"package.json:codegenConfig", lp.j.codegen)
+			}
+		}
+	}
+
 	for _, p := range pkgs {
 		if p.Name == "react-native-config" {
 			for _, e := range entries {
@@ -236,7 +336,7 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 			}
 		}
 	}
-	if err := f.classifyPackages(ctx, pkgs, b); err != nil {
+	if err := f.classifyPackages(ctx, src, commit, pkgs, locals, entries, app, b); err != nil {
 		return nil, err
 	}
 
@@ -248,6 +348,128 @@ func (f *Fingerprinter) Fingerprint(ctx context.Context, src Source, commit stri
 	return res, nil
 }
 
+func onPlatform(pl Platform) platforms {
+	if pl == IOS {
+		return onIOS
+	}
+	return onAndroid
+}
+
+func sortedLocal(m map[string]*localPackage) []string {
+	out := make([]string, 0, len(m))
+	for d := range m {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// podfileChecksum returns the PODFILE CHECKSUM of a Podfile.lock.
+func podfileChecksum(b []byte) string {
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PODFILE CHECKSUM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// appLinks is what the app's own files say about linking its dependencies.
+type appLinks struct {
+	cfg       *rnConfig // the app's react-native.config.*, if any
+	cfgName   string
+	assetDirs []string
+	// byHand maps a package name to the app file that links it by hand
+	// (ios/Podfile naming node_modules/<name>, android/settings.gradle
+	// including it), per platform.
+	byHand map[Platform]map[string]string
+}
+
+var nodeModulesRefRE = regexp.MustCompile(`node_modules/((?:@[A-Za-z0-9._~-]+/)?[A-Za-z0-9._~-]+)`)
+
+func (f *Fingerprinter) readApp(root string, appFiles map[string]Entry, contents map[string][]byte) appLinks {
+	a := appLinks{byHand: map[Platform]map[string]string{IOS: {}, Android: {}}}
+	for _, n := range rnConfigNames {
+		if e, ok := appFiles[n]; ok {
+			c := readRNConfig(n, contents[e.Path])
+			a.cfg, a.cfgName = &c, n
+			if dirs, ok := c.assetDirs(); ok {
+				a.assetDirs = dirs
+			} else {
+				// Not understood with certainty: fall back to the common
+				// literal form. The file itself is a native input anyway.
+				a.assetDirs = rnConfigAssets(contents[e.Path])
+			}
+			break
+		}
+	}
+	for rel, pl := range map[string]Platform{
+		"ios/Podfile": IOS, "android/settings.gradle": Android, "android/settings.gradle.kts": Android,
+		"android/app/build.gradle": Android, "android/app/build.gradle.kts": Android,
+	} {
+		e, ok := appFiles[rel]
+		if !ok {
+			continue
+		}
+		for _, m := range nodeModulesRefRE.FindAllSubmatch(contents[e.Path], -1) {
+			name := string(m[1])
+			if _, seen := a.byHand[pl][name]; !seen {
+				a.byHand[pl][name] = root + rel
+			}
+		}
+	}
+	return a
+}
+
+// judgeLocal reads the config files of each local package and judges it.
+func (f *Fingerprinter) judgeLocal(ctx context.Context, src Source, commit string, locals map[string]*localPackage) error {
+	var toRead []string
+	for _, lp := range locals {
+		for _, rel := range lp.files {
+			if needContent(rel) {
+				toRead = append(toRead, lp.dir+rel)
+			}
+		}
+	}
+	contents, err := f.readAll(ctx, src, commit, toRead)
+	if err != nil {
+		return err
+	}
+	for _, lp := range locals {
+		pf := pkgFiles{paths: lp.files, contents: map[string][]byte{}}
+		for _, rel := range lp.files {
+			if needContent(rel) {
+				pf.contents[rel] = contents[lp.dir+rel]
+			}
+		}
+		lp.j = judgePackage(pf)
+		lp.pn = lp.j.native()
+		var pj struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(pf.contents["package.json"], &pj) == nil {
+			lp.name = pj.Name
+		}
+		// The app's rules decide over the judgement, as for registry
+		// packages: forced JS-only contributes nothing; forced native
+		// contributes every file.
+		switch {
+		case lp.name != "" && matchAny(f.Rules.ForceJSOnly, lp.name):
+			lp.pn, lp.j = PackageNative{}, judgement{}
+		case lp.name != "" && matchAny(f.Rules.ForceNative, lp.name):
+			why := "forced native by rules"
+			if !lp.pn.IOS {
+				lp.j.ios, lp.j.iosDirs = append(lp.j.ios, why), append(lp.j.iosDirs, ".")
+			}
+			if !lp.pn.Android {
+				lp.j.android, lp.j.androidDirs = append(lp.j.android, why), append(lp.j.androidDirs, ".")
+			}
+			lp.pn = lp.j.native()
+		}
+	}
+	return nil
+}
+
 func compactJSON(raw json.RawMessage) string {
 	var v any
 	if json.Unmarshal(raw, &v) != nil {
@@ -255,91 +477,6 @@ func compactJSON(raw json.RawMessage) string {
 	}
 	enc, _ := json.Marshal(v) // map keys sorted
 	return string(enc)
-}
-
-// localNativePackages finds native packages that live in the repository
-// itself (monorepo workspaces, local modules) anywhere outside the app root:
-// a directory with a package.json and a *.podspec, expo-module.config.json
-// or android/build.gradle(.kts). Lockfiles do not always list workspaces
-// (yarn v1, pnpm), so the tree is the only reliable source. Their native
-// sources are inputs of the app's fingerprint; a native library the app does
-// not use can only cause a false "native" (fail closed).
-func (f *Fingerprinter) localNativePackages(entries []Entry, root string) []nativeFile {
-	hasPkgJSON := map[string]bool{}
-	marker := map[string]bool{}
-	for _, e := range entries {
-		p := e.Path
-		// Cheap suffix test first: this loop sees every entry of the tree.
-		if e.Type == "tree" || !(strings.HasSuffix(p, "package.json") || strings.HasSuffix(p, ".podspec") ||
-			strings.HasSuffix(p, "expo-module.config.json") || strings.HasSuffix(p, ".gradle") || strings.HasSuffix(p, ".gradle.kts")) ||
-			strings.Contains(p, "node_modules/") {
-			continue
-		}
-		dir, base := path.Split(p)
-		switch {
-		case base == "package.json":
-			hasPkgJSON[dir] = true
-		case strings.HasSuffix(base, ".podspec"), base == "expo-module.config.json":
-			marker[dir] = true
-		case base == "build.gradle" || base == "build.gradle.kts":
-			if d, ok := strings.CutSuffix(dir, "android/"); ok {
-				marker[d] = true
-			}
-		}
-	}
-	var pkgDirs []string
-	for d := range marker {
-		if hasPkgJSON[d] && d != root && !strings.HasPrefix(d, root+"ios/") && !strings.HasPrefix(d, root+"android/") {
-			pkgDirs = append(pkgDirs, d)
-		}
-	}
-	if len(pkgDirs) == 0 {
-		return nil
-	}
-	sort.Strings(pkgDirs)
-	var out []nativeFile
-	for _, e := range entries {
-		if e.Type == "tree" {
-			continue
-		}
-		for _, d := range pkgDirs {
-			rel, ok := strings.CutPrefix(e.Path, d)
-			if !ok {
-				continue
-			}
-			pl := localPackageFile(rel)
-			if pl != 0 && !f.ignored(strings.TrimPrefix(e.Path, root)) {
-				out = append(out, nativeFile{path: e.Path, rel: e.Path, sha: e.SHA, kind: kindBlob, pl: pl,
-					reason: "native source of local package " + strings.TrimSuffix(d, "/")})
-			}
-			break
-		}
-	}
-	return out
-}
-
-// localPackageFile classifies a path inside a local package.
-func localPackageFile(rel string) platforms {
-	first, rest, nested := strings.Cut(rel, "/")
-	switch {
-	case !nested && strings.HasSuffix(rel, ".podspec"):
-		return onIOS
-	case !nested && (rel == "expo-module.config.json" || strings.HasPrefix(rel, "react-native.config.")):
-		return onBoth
-	case first == "ios" || first == "apple":
-		if iosBuildOutput(rest) {
-			return 0
-		}
-		return onIOS
-	case first == "android":
-		if androidBuildOutput(rest) {
-			return 0
-		}
-		return onAndroid
-	case first == "cpp" || first == "common":
-		return onBoth
-	}
-	return 0
 }
 
 func (f *Fingerprinter) ignored(rel string) bool {
@@ -384,8 +521,9 @@ func isLockfile(p, root string) bool {
 
 // pickLockfile prefers the lockfile nearest to the app root, then the order
 // of lockfileNames.
-func pickLockfile(cands []Entry, root string) string {
-	best, bestDepth, bestRank := "", -1, 0
+func pickLockfile(cands []Entry) Entry {
+	var best Entry
+	bestDepth, bestRank := -1, 0
 	for _, e := range cands {
 		dir, base := path.Split(e.Path)
 		depth := strings.Count(dir, "/")
@@ -396,10 +534,9 @@ func pickLockfile(cands []Entry, root string) string {
 			}
 		}
 		if depth > bestDepth || (depth == bestDepth && rank < bestRank) {
-			best, bestDepth, bestRank = e.Path, depth, rank
+			best, bestDepth, bestRank = e, depth, rank
 		}
 	}
-	_ = root
 	return best
 }
 
@@ -411,6 +548,8 @@ func (f *Fingerprinter) concurrency() int {
 }
 
 func (f *Fingerprinter) readAll(ctx context.Context, src Source, commit string, paths []string) (map[string][]byte, error) {
+	sort.Strings(paths)
+	paths = slices.Compact(paths) // a file can be wanted for two reasons
 	out := make(map[string][]byte, len(paths))
 	var (
 		mu       sync.Mutex
@@ -443,80 +582,160 @@ func (f *Fingerprinter) readAll(ctx context.Context, src Source, commit string, 
 // installedPackages lists what the lockfile installs. Without a lockfile,
 // package.json's direct dependencies are used with their ranges as versions,
 // and each is unresolvable (so native) unless forced.
-func (f *Fingerprinter) installedPackages(pj *packageJSON, lock string, data []byte) ([]installed, error) {
-	if lock != "" {
-		pkgs, err := parseLockfile(path.Base(lock), data)
-		if err != nil {
-			return nil, err
-		}
-		return pkgs, nil
+func (f *Fingerprinter) installedPackages(pj *packageJSON, lock Entry, data []byte) ([]installed, error) {
+	if lock.Path != "" {
+		dir, base := path.Split(lock.Path)
+		return parseLockfile(base, dir, data)
 	}
+	return directUnresolved(pj, "no resolved version (no lockfile entry); counted as native"), nil
+}
+
+// directUnresolved lists package.json's direct dependencies, unresolved.
+func directUnresolved(pj *packageJSON, why string) []installed {
 	if pj == nil {
-		return nil, nil
+		return nil
 	}
 	var out []installed
 	for name, rng := range pj.direct() {
-		out = append(out, installed{Name: name, Version: rng, Origin: "unknown"})
+		out = append(out, installed{Name: name, Version: rng, Origin: originUnknown, Unpinned: why})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
-	return out, nil
+	return out
 }
 
-func (f *Fingerprinter) classifyPackages(ctx context.Context, pkgs []installed, b *builder) error {
-	type result struct {
-		pn     PackageNative
-		reason string
-		unres  bool
-	}
-	results := make([]result, len(pkgs))
-	var wg sync.WaitGroup
+// verdict is the judgement of one installed package.
+type verdict struct {
+	pn       PackageNative
+	reason   string // for both platforms, when pn's evidence is not the reason
+	unres    bool
+	resolved string // replaces the lockfile's Resolved (a tarball keyed by its blob)
+}
+
+func both(reason string) verdict {
+	return verdict{pn: PackageNative{IOS: true, Android: true}, reason: reason, unres: true}
+}
+
+func (f *Fingerprinter) classifyPackages(ctx context.Context, src Source, commit string, pkgs []installed,
+	locals map[string]*localPackage, entries []Entry, app appLinks, b *builder) error {
+	results := make([]verdict, len(pkgs))
+	forced := make([]bool, len(pkgs))
+	var (
+		wg       sync.WaitGroup
+		tarballs []int
+	)
 	sem := make(chan struct{}, f.concurrency())
 	for i, p := range pkgs {
 		if native, ok, why := f.Rules.forced(p.Name); ok {
-			results[i] = result{pn: PackageNative{IOS: native, Android: native}, reason: why}
+			results[i], forced[i] = verdict{pn: PackageNative{IOS: native, Android: native}, reason: why}, true
 			continue
 		}
-		switch p.Origin {
-		case "git":
-			results[i] = result{pn: PackageNative{IOS: true, Android: true}, reason: "resolved from git; cannot be inspected, counted as native", unres: true}
-			continue
-		case "local":
-			results[i] = result{pn: PackageNative{IOS: true, Android: true}, reason: "local or workspace package; not inspected, counted as native", unres: true}
-			continue
-		case "unknown":
-			results[i] = result{pn: PackageNative{IOS: true, Android: true}, reason: "no resolved version (no lockfile entry); counted as native", unres: true}
-			continue
-		}
-		if f.Packages == nil {
-			results[i] = result{pn: PackageNative{IOS: true, Android: true}, reason: "no package registry configured; counted as native", unres: true}
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			pn, err := f.Packages.Inspect(ctx, p.Name, p.Version)
-			if err != nil {
-				results[i] = result{pn: PackageNative{IOS: true, Android: true}, reason: "cannot inspect (" + err.Error() + "); counted as native", unres: true}
-				return
+		switch {
+		case p.Unpinned != "" && p.Origin != originUnknown:
+			results[i] = both(p.Unpinned + "; counted as native and as changed by every commit")
+		case p.Origin == originGit:
+			results[i] = both("resolved from " + p.Resolved + "; not inspected, counted as native")
+		case p.Origin == originTarball:
+			results[i] = both("resolved from a tarball outside the registry; not inspected, counted as native")
+		case p.Origin == originLocal && p.Unpinned == "":
+			lp, ok := locals[strings.TrimSuffix(p.Path, "/")+"/"]
+			if !ok || len(lp.files) == 0 {
+				results[i] = both("local package " + p.Resolved + " is not in the repository tree; counted as native")
+				continue
 			}
-			results[i] = result{pn: pn, reason: "ships native code: " + pn.Evidence}
-		}()
+			results[i] = verdict{pn: lp.pn, reason: ""}
+		case p.Origin == originLocalTGZ:
+			tarballs = append(tarballs, i)
+		case p.Origin == originUnknown:
+			results[i] = both(orDesc(p.Unpinned, "no resolved version (no lockfile entry); counted as native"))
+		case f.Packages == nil:
+			results[i] = both("no package registry configured; counted as native")
+		default:
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				pn, err := f.Packages.Inspect(ctx, p.registryName(), p.Version)
+				if err != nil {
+					results[i] = both("cannot inspect (" + err.Error() + "); counted as native")
+					return
+				}
+				results[i] = verdict{pn: pn}
+			}()
+		}
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	for _, i := range tarballs {
+		results[i] = f.judgeLocalTarball(ctx, src, commit, pkgs[i], entries)
+	}
+
 	for i, p := range pkgs {
 		r := results[i]
+		resolved := p.Resolved
+		if r.resolved != "" {
+			resolved = r.resolved
+		}
+		if p.Unpinned != "" && p.Origin != originUnknown {
+			// Nothing pins what it resolves to: differ from every other commit.
+			resolved += " unpinned at " + commit
+		}
 		for _, pl := range Platforms {
-			if (pl == IOS && r.pn.IOS) || (pl == Android && r.pn.Android) {
-				b.out[pl].Packages = append(b.out[pl].Packages, PackageInput{Name: p.Name, Version: p.Version, Reason: r.reason, Unresolved: r.unres})
+			native, why := r.pn.on(pl)
+			if r.reason != "" {
+				why = r.reason
+			} else if native {
+				why = "ships native code: " + why
+			}
+			if !forced[i] && app.cfg != nil {
+				ov := app.cfg.appDependency(p.Name, string(pl))
+				switch {
+				case ov.disabled && native:
+					native, why = false, ""
+				case ov.forced && !native:
+					native, why = true, "configured for "+string(pl)+" in the app's "+app.cfgName
+				}
+			}
+			if file, ok := app.byHand[pl][p.Name]; ok && !native && !forced[i] {
+				native, why = true, "linked by hand in "+file
+			}
+			if native {
+				b.out[pl].Packages = append(b.out[pl].Packages, PackageInput{Name: p.Name, Version: p.Version, Resolved: resolved, Reason: why, Unresolved: r.unres})
 			}
 		}
 	}
 	return nil
+}
+
+// judgeLocalTarball judges a tarball that the repository itself holds.
+func (f *Fingerprinter) judgeLocalTarball(ctx context.Context, src Source, commit string, p installed, entries []Entry) verdict {
+	var e Entry
+	for _, x := range entries {
+		if x.Path == p.Path && x.Type != "tree" {
+			e = x
+			break
+		}
+	}
+	if e.Path == "" {
+		return both("tarball " + p.Path + " is not in the repository tree; counted as native")
+	}
+	if e.Size > maxLocalTarball {
+		v := both(fmt.Sprintf("tarball %s is larger than %d bytes; not inspected, counted as native", p.Path, maxLocalTarball))
+		v.resolved = "file:" + p.Path + "@" + e.SHA
+		return v
+	}
+	keyed := func(v verdict) verdict { v.resolved = "file:" + p.Path + "@" + e.SHA; return v }
+	data, err := src.ReadFile(ctx, commit, p.Path)
+	if err != nil {
+		return keyed(both("cannot read tarball " + p.Path + " (" + err.Error() + "); counted as native"))
+	}
+	pf, err := readTarball(bytes.NewReader(data))
+	if err != nil {
+		return keyed(both("cannot read tarball " + p.Path + " (" + err.Error() + "); counted as native"))
+	}
+	return verdict{pn: judgePackage(pf).native(), resolved: "file:" + p.Path + "@" + e.SHA}
 }
 
 type builder struct {
@@ -536,6 +755,14 @@ func (b *builder) config(pl platforms, key, value string) {
 	for _, plat := range Platforms {
 		if pl.has(plat) {
 			b.out[plat].Config = append(b.out[plat].Config, ConfigInput{Key: key, Value: value})
+		}
+	}
+}
+
+func (b *builder) configWhy(pl platforms, key, value, reason string) {
+	for _, plat := range Platforms {
+		if pl.has(plat) {
+			b.out[plat].Config = append(b.out[plat].Config, ConfigInput{Key: key, Value: value, Reason: reason})
 		}
 	}
 }
@@ -565,8 +792,9 @@ func (fp *Fingerprint) finish() {
 		if fp.Packages[i].Name != fp.Packages[j].Name {
 			return fp.Packages[i].Name < fp.Packages[j].Name
 		}
-		return fp.Packages[i].Version < fp.Packages[j].Version
+		return fp.Packages[i].ident() < fp.Packages[j].ident()
 	})
+	fp.Packages = dedupe(fp.Packages, func(a, b PackageInput) bool { return a.Name == b.Name && a.ident() == b.ident() })
 	sort.Slice(fp.Config, func(i, j int) bool { return fp.Config[i].Key < fp.Config[j].Key })
 	fp.Hash = fp.computeHash()
 }
@@ -593,7 +821,7 @@ func (fp *Fingerprint) computeHash() string {
 		fmt.Fprintf(h, "file\x00%s\x00%s\n", f.Path, f.Digest)
 	}
 	for _, p := range fp.Packages {
-		fmt.Fprintf(h, "package\x00%s@%s\n", p.Name, p.Version)
+		fmt.Fprintf(h, "package\x00%s@%s\x00%s\n", p.Name, p.Version, p.Resolved)
 	}
 	for _, c := range fp.Config {
 		fmt.Fprintf(h, "config\x00%s\x00%s\n", c.Key, c.Value)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
@@ -61,7 +62,10 @@ func TestFingerprintVerdicts(t *testing.T) {
 			name: "android source added", to: with(base, "android/app/src/main/java/com/demo/Widget.kt", "class Widget\n"),
 			android: true, androidWhy: []string{"file added: android/app/src/main/java/com/demo/Widget.kt"},
 		},
-		{name: "Podfile.lock checksum only", to: with(base, "ios/Podfile.lock", fmt.Sprintf(podLock, "1.3.4", "bbbb2222"))},
+		{
+			name: "Podfile.lock checksum only (the Podfile changed)", to: with(base, "ios/Podfile.lock", fmt.Sprintf(podLock, "1.3.4", "bbbb2222")),
+			ios: true, iosWhy: []string{`config changed: ios/Podfile.lock:PODFILE CHECKSUM: "aaaa1111" -> "bbbb2222" (the Podfile changed; counted as native on iOS)`},
+		},
 		{
 			name: "Podfile.lock pod changed", to: with(base, "ios/Podfile.lock", fmt.Sprintf(podLock, "1.3.5", "aaaa1111")),
 			ios: true, iosWhy: []string{"file changed: ios/Podfile.lock (CocoaPods lock (pod entries))"},
@@ -140,7 +144,9 @@ func TestFingerprintVerdicts(t *testing.T) {
 		},
 		{
 			name: "native dependency added", to: withLock(base, map[string]lockPkg{"@shopify/flash-list": {version: "1.7.0"}}),
-			ios: true, android: true, androidWhy: []string{"native package added: @shopify/flash-list@1.7.0 (ships native code: android/, shopify-flash-list.podspec)"},
+			ios: true, android: true,
+			iosWhy:     []string{"native package added: @shopify/flash-list@1.7.0 (ships native code: shopify-flash-list.podspec (root podspec: React Native CLI autolinking))"},
+			androidWhy: []string{"native package added: @shopify/flash-list@1.7.0 (ships native code: android/ with build.gradle, src/main/AndroidManifest.xml (React Native CLI autolinking))"},
 		},
 		{
 			name: "iOS-only native dependency added", to: withLock(base, map[string]lockPkg{"ios-only-kit": {version: "1.0.0"}}),
@@ -148,7 +154,9 @@ func TestFingerprintVerdicts(t *testing.T) {
 		},
 		{
 			name: "expo module added", to: withLock(base, map[string]lockPkg{"expo-camera": {version: "16.0.0"}}),
-			ios: true, android: true, iosWhy: []string{"native package added: expo-camera@16.0.0 (ships native code: expo-module.config.json)"},
+			ios: true, android: true,
+			iosWhy:     []string{"native package added: expo-camera@16.0.0 (ships native code: expo-module.config.json lists apple, pod ios/ExpoCamera.podspec (Expo autolinking))"},
+			androidWhy: []string{"native package added: expo-camera@16.0.0 (ships native code: expo-module.config.json lists android, android/build.gradle (Expo autolinking))"},
 		},
 		{name: "transitive native dependency becomes direct at the same version", to: with(base, "package.json", packageJSON(map[string]string{"react-native": "0.81.0", "react-native-mmkv": "^3.2.0", "lodash": "^4.17.21", "react-native-svg": "15.2.0"}))},
 		{
@@ -156,8 +164,27 @@ func TestFingerprintVerdicts(t *testing.T) {
 			ios: true, android: true, iosWhy: []string{"native package changed: react-native 0.81.0 -> 0.81.1"},
 		},
 		{
-			name: "git dependency counts as native", to: withLock(base, map[string]lockPkg{"react-native-fork": {version: "1.0.0", resolved: "git+ssh://git@github.com/acme/react-native-fork.git#0123456789abcdef"}}),
-			ios: true, android: true, iosWhy: []string{"native package added: react-native-fork@1.0.0 (resolved from git; cannot be inspected, counted as native)"},
+			name: "git dependency counts as native", to: withLock(base, map[string]lockPkg{"react-native-fork": {version: "1.0.0", resolved: forkAt(commitA)}}),
+			ios: true, android: true, iosWhy: []string{"native package added: react-native-fork@1.0.0 (git ssh://git@github.com/acme/react-native-fork.git#" + commitA + ") (resolved from git ssh://git@github.com/acme/react-native-fork.git#" + commitA + "; not inspected, counted as native)"},
+		},
+		{
+			name: "git dependency moves to another commit at the same version",
+			from: withLock(base, map[string]lockPkg{"react-native-fork": {version: "1.0.0", resolved: forkAt(commitA)}}),
+			to:   withLock(base, map[string]lockPkg{"react-native-fork": {version: "1.0.0", resolved: forkAt(commitB)}}),
+			ios:  true, android: true,
+			iosWhy: []string{"native package changed: react-native-fork 1.0.0 (git ssh://git@github.com/acme/react-native-fork.git#" + commitA + ") -> 1.0.0 (git ssh://git@github.com/acme/react-native-fork.git#" + commitB + ")"},
+		},
+		{
+			name: "git dependency unchanged, JS edit",
+			from: withLock(base, map[string]lockPkg{"react-native-fork": {version: "1.0.0", resolved: forkAt(commitA)}}),
+			to:   with(withLock(base, map[string]lockPkg{"react-native-fork": {version: "1.0.0", resolved: forkAt(commitA)}}), "src/App.tsx", "export default 3\n"),
+		},
+		{
+			name: "git dependency on a branch counts as changed by every commit",
+			from: withLock(base, map[string]lockPkg{"react-native-fork": {version: "1.0.0", resolved: "git+ssh://git@github.com/acme/react-native-fork.git#main"}}),
+			to:   withLock(base, map[string]lockPkg{"react-native-fork": {version: "1.0.0", resolved: "git+ssh://git@github.com/acme/react-native-fork.git#main"}}),
+			ios:  true, android: true,
+			iosWhy: []string{"git reference git+ssh://git@github.com/acme/react-native-fork.git#main is not a commit id"},
 		},
 		{
 			name: "dependency missing from registry counts as native", to: withLock(base, map[string]lockPkg{"left-pad-private": {version: "9.9.9"}}),
@@ -253,14 +280,14 @@ func TestFingerprintInputs(t *testing.T) {
 	}, paths(android))
 	require.Equal(t, []nativecheck.PackageInput{
 		{Name: "react-native", Version: "0.81.0", Reason: "native runtime package"},
-		{Name: "react-native-mmkv", Version: "3.2.0", Reason: "ships native code: android/, react-native-mmkv.podspec"},
-		{Name: "react-native-svg", Version: "15.2.0", Reason: "ships native code: android/, react-native-svg.podspec"},
+		{Name: "react-native-mmkv", Version: "3.2.0", Reason: "ships native code: react-native-mmkv.podspec (root podspec: React Native CLI autolinking)"},
+		{Name: "react-native-svg", Version: "15.2.0", Reason: "ships native code: react-native-svg.podspec (root podspec: React Native CLI autolinking)"},
 	}, ios.Packages)
 	var keys []string
 	for _, c := range ios.Config {
 		keys = append(keys, c.Key)
 	}
-	require.Equal(t, []string{"app.json:expo.icon", "app.json:expo.ios.bundleIdentifier", "app.json:expo.name", "app.json:expo.plugins", "app.json:expo.slug"}, keys)
+	require.Equal(t, []string{"app.json:expo.icon", "app.json:expo.ios.bundleIdentifier", "app.json:expo.name", "app.json:expo.plugins", "app.json:expo.slug", "ios/Podfile.lock:PODFILE CHECKSUM"}, keys)
 
 	// A fingerprint survives a JSON round trip (the store keeps it).
 	raw, err := json.Marshal(ios)
@@ -296,12 +323,22 @@ func TestFingerprintFailsClosed(t *testing.T) {
 		_, err := tb.fp.Fingerprint(context.Background(), tb.src, "c")
 		require.ErrorContains(t, err, "app.json is not a JSON object")
 	})
-	t.Run("malformed lockfile", func(t *testing.T) {
+	t.Run("malformed lockfile: native, keyed by the lockfile itself", func(t *testing.T) {
 		t.Parallel()
 		tb := setup(t)
-		tb.src.add("c", with(baseApp(), "package-lock.json", "[1,"))
-		_, err := tb.fp.Fingerprint(context.Background(), tb.src, "c")
-		require.ErrorContains(t, err, "parse package-lock.json")
+		good := tb.fingerprint(t, "good", baseApp())
+		bad := tb.fingerprint(t, "bad", with(baseApp(), "package-lock.json", "[1,"))
+		for _, pl := range nativecheck.Platforms {
+			ex := nativecheck.Explain(good[pl], bad[pl])
+			require.True(t, ex.Native, pl)
+			require.Contains(t, ex.String(), "file added: package-lock.json (lockfile cannot be parsed (nativecheck: parse package-lock.json: ")
+			require.Contains(t, ex.String(), "native package added: lodash@^4.17.21 (the lockfile cannot be parsed; counted as native)")
+		}
+		// The same unparseable lockfile twice is the same dependency set.
+		again := tb.fingerprint(t, "bad-again", with(with(baseApp(), "package-lock.json", "[1,"), "src/App.tsx", "x"))
+		require.Equal(t, bad[nativecheck.IOS].Hash, again[nativecheck.IOS].Hash)
+		other := tb.fingerprint(t, "bad-other", with(baseApp(), "package-lock.json", "[2,"))
+		require.True(t, nativecheck.Explain(bad[nativecheck.Android], other[nativecheck.Android]).Native)
 	})
 	t.Run("no registry: every package native", func(t *testing.T) {
 		t.Parallel()
@@ -349,4 +386,90 @@ func TestFingerprintFailsClosed(t *testing.T) {
 		require.Contains(t, pk[0].Reason, "no resolved version")
 		require.Equal(t, "native runtime package", pk[1].Reason) // react-native stays forced
 	})
+}
+
+// TestFingerprintFailsClosedOnRegistry: a registry that cannot be reached
+// or answers with unreadable metadata leaves each dependency native, with
+// the reason in the explanation the plan shows.
+func TestFingerprintFailsClosedOnRegistry(t *testing.T) {
+	t.Parallel()
+	good := setup(t)
+	live := good.fingerprint(t, "live", baseApp())
+	bump := withLock(baseApp(), map[string]lockPkg{"lodash": {version: "4.17.22"}})
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		reason  string
+	}{
+		{"unreachable", nil, "cannot inspect (nativecheck: registry: Get"},
+		{"metadata not JSON", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"name":"lodash","dist":`))
+		}, "cannot inspect (nativecheck: registry metadata for lodash@4.17.22: unexpected EOF); counted as native"},
+		{"metadata without a tarball", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(`{"name":"lodash","version":"4.17.22"}`))
+		}, "cannot inspect (nativecheck: registry metadata for lodash@4.17.22 has no tarball); counted as native"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var url string
+			if tc.handler == nil {
+				srv := httptest.NewServer(http.NotFoundHandler())
+				url = srv.URL
+				srv.Close() // connection refused
+			} else {
+				srv := httptest.NewServer(tc.handler)
+				t.Cleanup(srv.Close)
+				url = srv.URL
+			}
+			src := newMemSource()
+			src.add("tag", bump)
+			fps, err := (&nativecheck.Fingerprinter{Packages: &nativecheck.Registry{URL: url}}).Fingerprint(context.Background(), src, "tag")
+			require.NoError(t, err)
+			for _, pl := range nativecheck.Platforms {
+				ex := nativecheck.Explain(live[pl], fps[pl])
+				require.True(t, ex.Native, pl)
+				var lodash *nativecheck.PackageInput
+				for i, p := range fps[pl].Packages {
+					if p.Name == "lodash" {
+						lodash = &fps[pl].Packages[i]
+					}
+				}
+				require.NotNil(t, lodash)
+				require.True(t, lodash.Unresolved)
+				require.Contains(t, lodash.Reason, tc.reason)
+				require.Contains(t, ex.String(), "native package added: lodash@4.17.22 ("+lodash.Reason+")")
+			}
+		})
+	}
+}
+
+// TestAppLinkingOverrides: the app's react-native.config.js can switch a
+// dependency's platform off (then its bumps are not native there) unless
+// the app links it by hand; it can also configure a package for a platform.
+func TestAppLinkingOverrides(t *testing.T) {
+	t.Parallel()
+	off := "module.exports = { dependencies: { 'react-native-mmkv': { platforms: { ios: null } } } };\n"
+	base := with(baseApp(), "react-native.config.js", off)
+	bump := withLock(base, map[string]lockPkg{"react-native-mmkv": {version: "3.3.0"}})
+	tb := setup(t)
+	a := tb.fingerprint(t, "a", base)
+	b := tb.fingerprint(t, "b", bump)
+	require.False(t, nativecheck.Explain(a[nativecheck.IOS], b[nativecheck.IOS]).Native, nativecheck.Explain(a[nativecheck.IOS], b[nativecheck.IOS]).String())
+	require.Contains(t, nativecheck.Explain(a[nativecheck.Android], b[nativecheck.Android]).String(), "native package changed: react-native-mmkv 3.2.0 -> 3.3.0")
+
+	// The same, with the pod added by hand in the Podfile.
+	pod := "platform :ios, '15.1'\nuse_react_native!\npod 'react-native-mmkv', :path => '../node_modules/react-native-mmkv'\n"
+	c := tb.fingerprint(t, "c", with(base, "ios/Podfile", pod))
+	d := tb.fingerprint(t, "d", with(bump, "ios/Podfile", pod))
+	ex := nativecheck.Explain(c[nativecheck.IOS], d[nativecheck.IOS])
+	require.Equal(t, "ios: native change\n  native package changed: react-native-mmkv 3.2.0 -> 3.3.0 (linked by hand in ios/Podfile)", ex.String())
+
+	// Configuring a JS-looking package for iOS links it there.
+	forced := with(baseApp(), "react-native.config.js", "module.exports = { dependencies: { lodash: { platforms: { ios: { podspecPath: './vendor/Lodash.podspec' } } } } };\n")
+	e := tb.fingerprint(t, "e", forced)
+	f := tb.fingerprint(t, "f", withLock(forced, map[string]lockPkg{"lodash": {version: "4.17.22"}}))
+	require.Equal(t, "ios: native change\n  native package changed: lodash 4.17.21 -> 4.17.22 (configured for ios in the app's react-native.config.js)",
+		nativecheck.Explain(e[nativecheck.IOS], f[nativecheck.IOS]).String())
+	require.False(t, nativecheck.Explain(e[nativecheck.Android], f[nativecheck.Android]).Native)
 }

@@ -114,6 +114,15 @@ index 3333333..4444444 100644
 +export const x = 2;
 `
 
+const (
+	commitA = "0123456789abcdef0123456789abcdef01234567"
+	commitB = "89abcdef0123456789abcdef0123456789abcdef"
+)
+
+func forkAt(commit string) string {
+	return "git+ssh://git@github.com/acme/react-native-fork.git#" + commit
+}
+
 // lockPkg is one package of the fixture's package-lock.json.
 type lockPkg struct{ version, resolved string }
 
@@ -212,7 +221,10 @@ func registry(t *testing.T) *npmtest.Registry {
 	reg.AddNative("react-native-mmkv", "3.3.0")
 	reg.AddNative("react-native-svg", "15.2.0")
 	reg.AddNative("@shopify/flash-list", "1.7.0")
-	reg.Add("expo-camera", "16.0.0", map[string]string{"expo-module.config.json": `{"platforms":["apple","android"]}`, "build/index.js": ""}, nil)
+	reg.Add("expo-camera", "16.0.0", map[string]string{
+		"expo-module.config.json": `{"platforms":["apple","android"]}`, "build/index.js": "",
+		"ios/ExpoCamera.podspec": "Pod::Spec.new", "android/build.gradle": "apply plugin: 'com.android.library'",
+	}, nil)
 	reg.Add("ios-only-kit", "1.0.0", map[string]string{"IOSOnlyKit.podspec": "", "index.js": ""}, nil)
 	reg.AddJS("lodash", "4.17.21")
 	reg.AddJS("lodash", "4.17.22")

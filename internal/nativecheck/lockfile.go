@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -14,16 +17,45 @@ import (
 // lockfileNames are looked up in the app root, then in each parent directory.
 var lockfileNames = []string{"package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"}
 
-// installed is one package at the version a lockfile resolves it to.
+// Origins of an installed package.
+const (
+	originRegistry = "registry"     // name@version from an npm registry (immutable there)
+	originGit      = "git"          // a git commit
+	originTarball  = "tarball"      // a tarball URL outside any registry
+	originLocal    = "local"        // a directory of the repository (file:, link:, portal:, workspace:)
+	originLocalTGZ = "localtarball" // a tarball file in the repository (file:x.tgz)
+	originUnknown  = "unknown"      // no lockfile entry: only a range is known
+)
+
+// installed is one package as a lockfile resolves it.
 type installed struct {
-	Name    string
-	Version string
-	// Origin is "registry", "git", "local" (file:, link:, workspace:) or
-	// "unknown".
-	Origin string
+	Name    string // as installed: node_modules/<Name>
+	Version string // the version field (what people read)
+	Origin  string
+	// Resolved is what the package resolves to when that is not the
+	// registry's name@version: "git+https://host/o/r.git#<commit>",
+	// "sha512-…" for a tarball, "dir:<path>" for a local directory.
+	Resolved string
+	// RegistryName is the package's name in the registry when it is
+	// installed under an alias (npm:real@1.0.0).
+	RegistryName string
+	// Path is the repository-relative directory (local) or file
+	// (localtarball); "" when it lies outside the repository.
+	Path string
+	// Unpinned says why what the package resolves to cannot be pinned
+	// (a git branch, a directory outside the repository, a tarball URL
+	// without integrity); such a package counts as changed by every commit.
+	Unpinned string
 }
 
-func (p installed) key() string { return p.Name + "@" + p.Version }
+func (p installed) key() string { return p.Name + "@" + p.Version + "\x00" + p.Resolved }
+
+func (p installed) registryName() string {
+	if p.RegistryName != "" {
+		return p.RegistryName
+	}
+	return p.Name
+}
 
 type packageJSON struct {
 	Name                 string            `json:"name"`
@@ -45,37 +77,177 @@ func (p packageJSON) direct() map[string]string {
 	return all
 }
 
-func originOf(resolved, version string) string {
-	s := resolved + " " + version
-	switch {
-	case strings.Contains(s, "git+"), strings.Contains(s, "git://"), strings.Contains(s, "github:"),
-		strings.Contains(s, "codeload.github.com"), strings.Contains(s, ".git#"), strings.Contains(s, "@git"):
-		return "git"
-	case strings.HasPrefix(version, "file:"), strings.HasPrefix(version, "link:"), strings.HasPrefix(version, "workspace:"),
-		strings.HasPrefix(resolved, "file:"), strings.HasPrefix(resolved, "link:"), strings.HasPrefix(resolved, "workspace:"):
-		return "local"
+var (
+	hexCommitRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	codeloadRE  = regexp.MustCompile(`^https?://codeload\.github\.com/([^/]+)/([^/]+)/tar\.gz/([0-9a-f]{40})$`)
+)
+
+// lockResolver turns what a lockfile records into an installed package.
+type lockResolver struct {
+	lockDir string // repository-relative directory of the lockfile ("" or "apps/x/")
+}
+
+// localPath resolves a path written in the lockfile (relative to base, a
+// repository-relative directory) to a repository-relative path; ok is
+// false when it leaves the repository.
+func (r lockResolver) localPath(base, p string) (string, bool) {
+	p = strings.TrimPrefix(p, "./")
+	if path.IsAbs(p) || strings.Contains(p, "\\") || strings.HasPrefix(p, "~") {
+		return "", false
 	}
-	return "registry"
+	c := path.Clean(path.Join(base, p))
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", false
+	}
+	if c == "." {
+		c = ""
+	}
+	return c, true
+}
+
+// gitRef splits a git resolution into the repository and the commit; the
+// commit is "" when the reference is not a full commit id.
+func gitRef(s string) (repo, commit string) {
+	s = strings.TrimSpace(s)
+	if m := codeloadRE.FindStringSubmatch(strings.SplitN(s, "#", 2)[0]); m != nil {
+		return "github.com/" + m[1] + "/" + m[2], m[3]
+	}
+	repo, frag, _ := strings.Cut(s, "#")
+	// yarn berry: #commit=<sha>, #head=<branch>, #<sha>
+	for _, part := range strings.Split(frag, "&") {
+		part = strings.TrimPrefix(part, "commit=")
+		if hexCommitRE.MatchString(part) {
+			return repo, part
+		}
+	}
+	return repo, ""
+}
+
+func isGitSpec(s string) bool {
+	for _, p := range []string{"git+", "git://", "git@", "github:", "gitlab:", "bitbucket:", "gist:"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	u, _, _ := strings.Cut(s, "#")
+	return strings.Contains(s, ".git#") || strings.HasSuffix(s, ".git") || codeloadRE.MatchString(u)
+}
+
+// registryTarball reports whether a URL has the shape of an npm registry
+// tarball: …/<name>/-/<basename>-<version>.tgz.
+func registryTarball(u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") {
+		return false
+	}
+	return strings.Contains(pu.Path, "/-/") && strings.HasSuffix(pu.Path, ".tgz")
+}
+
+// registryNameFromTarball extracts the package name from a registry
+// tarball URL (for aliases).
+func registryNameFromTarball(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	p, _ := url.PathUnescape(pu.Path)
+	i := strings.Index(p, "/-/")
+	if i < 0 {
+		return ""
+	}
+	name := p[:i]
+	// The registry may live under a path (…/npm/<name>/-/…): keep the name.
+	parts := strings.Split(strings.Trim(name, "/"), "/")
+	if n := len(parts); n >= 2 && strings.HasPrefix(parts[n-2], "@") {
+		return parts[n-2] + "/" + parts[n-1]
+	}
+	return parts[len(parts)-1]
+}
+
+// resolve classifies a package from its resolved location (a URL, a git
+// spec or a path) and integrity, recorded relative to base.
+func (r lockResolver) resolve(p installed, resolved, integrity, base string) installed {
+	switch {
+	case resolved == "":
+		p.Origin = originRegistry
+	case isGitSpec(resolved):
+		p.Origin = originGit
+		repo, commit := gitRef(resolved)
+		if commit == "" {
+			p.Resolved = resolved
+			p.Unpinned = "git reference " + resolved + " is not a commit id"
+		} else {
+			p.Resolved = "git " + strings.TrimPrefix(strings.TrimPrefix(repo, "git+"), "https://") + "#" + commit
+		}
+	case strings.HasPrefix(resolved, "file:"), strings.HasPrefix(resolved, "link:"), strings.HasPrefix(resolved, "portal:"),
+		strings.HasPrefix(resolved, "workspace:"):
+		scheme, rest, _ := strings.Cut(resolved, ":")
+		rest, _, _ = strings.Cut(rest, "#") // yarn v1 file:x.tgz#sha1
+		r.local(&p, scheme, rest, integrity, base)
+	case strings.HasPrefix(resolved, "http://"), strings.HasPrefix(resolved, "https://"):
+		if registryTarball(resolved) {
+			p.Origin = originRegistry
+			if n := registryNameFromTarball(resolved); n != "" && n != p.Name {
+				p.RegistryName = n
+			}
+			break
+		}
+		p.Origin = originTarball
+		if integrity != "" {
+			p.Resolved = integrity
+		} else {
+			p.Resolved = resolved
+			p.Unpinned = "tarball " + resolved + " has no integrity checksum"
+		}
+	default:
+		// npm writes a workspace link's target as a bare relative path.
+		r.local(&p, "link", resolved, integrity, base)
+	}
+	return p
+}
+
+func (r lockResolver) local(p *installed, scheme, rel, integrity, base string) {
+	where, ok := r.localPath(base, rel)
+	isTGZ := strings.HasSuffix(rel, ".tgz") || strings.HasSuffix(rel, ".tar.gz") || strings.HasSuffix(rel, ".tar")
+	switch {
+	case !ok:
+		p.Origin = originLocal
+		p.Resolved = scheme + ":" + rel
+		p.Unpinned = scheme + ":" + rel + " lies outside the repository, so its contents cannot be read"
+	case isTGZ:
+		p.Origin = originLocalTGZ
+		p.Path = where
+		p.Resolved = "file:" + where
+	default:
+		p.Origin = originLocal
+		p.Path = where
+		p.Resolved = "dir:" + where
+		if where == "" {
+			p.Resolved = "dir:."
+		}
+	}
+	_ = integrity
 }
 
 // parseLockfile returns every package a lockfile installs, sorted and
-// deduplicated by name@version.
-func parseLockfile(name string, b []byte) ([]installed, error) {
+// deduplicated. lockDir is the lockfile's repository-relative directory.
+func parseLockfile(name, lockDir string, b []byte) ([]installed, error) {
 	var (
 		pkgs []installed
 		err  error
 	)
+	r := lockResolver{lockDir: lockDir}
 	switch name {
 	case "package-lock.json", "npm-shrinkwrap.json":
-		pkgs, err = parseNPMLock(b)
+		pkgs, err = r.parseNPMLock(b)
 	case "yarn.lock":
 		if bytes.Contains(b, []byte("\n__metadata:")) || bytes.HasPrefix(b, []byte("__metadata:")) {
-			pkgs, err = parseYarnBerry(b)
+			pkgs, err = r.parseYarnBerry(b)
 		} else {
-			pkgs, err = parseYarnV1(b)
+			pkgs, err = r.parseYarnV1(b)
 		}
 	case "pnpm-lock.yaml":
-		pkgs, err = parsePNPMLock(b)
+		pkgs, err = r.parsePNPMLock(b)
 	default:
 		return nil, fmt.Errorf("nativecheck: unknown lockfile %q", name)
 	}
@@ -85,8 +257,11 @@ func parseLockfile(name string, b []byte) ([]installed, error) {
 	sort.Slice(pkgs, func(i, j int) bool { return pkgs[i].key() < pkgs[j].key() })
 	out := pkgs[:0]
 	for i, p := range pkgs {
-		if p.Name == "" || p.Version == "" || (i > 0 && p.key() == pkgs[i-1].key()) {
+		if p.Name == "" || (p.Version == "" && p.Resolved == "") || (i > 0 && p.key() == pkgs[i-1].key()) {
 			continue
+		}
+		if p.Version == "" {
+			p.Version = "0.0.0"
 		}
 		out = append(out, p)
 	}
@@ -95,19 +270,21 @@ func parseLockfile(name string, b []byte) ([]installed, error) {
 
 // parseNPMLock reads lockfileVersion 2 and 3 ("packages", keyed by
 // install path) and falls back to version 1's nested "dependencies".
-func parseNPMLock(b []byte) ([]installed, error) {
+func (r lockResolver) parseNPMLock(b []byte) ([]installed, error) {
 	type v1dep struct {
 		Version      string                     `json:"version"`
 		Resolved     string                     `json:"resolved"`
+		Integrity    string                     `json:"integrity"`
 		Dependencies map[string]json.RawMessage `json:"dependencies"`
 	}
 	var lock struct {
 		LockfileVersion int `json:"lockfileVersion"`
 		Packages        map[string]struct {
-			Name     string `json:"name"`
-			Version  string `json:"version"`
-			Resolved string `json:"resolved"`
-			Link     bool   `json:"link"`
+			Name      string `json:"name"`
+			Version   string `json:"version"`
+			Resolved  string `json:"resolved"`
+			Integrity string `json:"integrity"`
+			Link      bool   `json:"link"`
 		} `json:"packages"`
 		Dependencies map[string]json.RawMessage `json:"dependencies"`
 	}
@@ -119,35 +296,56 @@ func parseNPMLock(b []byte) ([]installed, error) {
 		for key, p := range lock.Packages {
 			i := strings.LastIndex(key, "node_modules/")
 			if i < 0 {
-				continue // the root project or a workspace folder
+				continue // the root project or a workspace folder (reached through its link)
 			}
 			name := key[i+len("node_modules/"):]
-			if p.Name != "" {
-				name = p.Name
-			}
-			ver, origin := p.Version, originOf(p.Resolved, p.Version)
+			pk := installed{Name: name, Version: p.Version}
 			if p.Link {
-				ver, origin = "link:"+p.Resolved, "local"
+				pk = r.resolve(pk, "link:"+p.Resolved, "", r.lockDir)
+				if t, ok := lock.Packages[p.Resolved]; ok && t.Version != "" {
+					pk.Version = t.Version
+				}
+			} else {
+				pk = r.resolve(pk, p.Resolved, p.Integrity, r.lockDir)
+				if pk.Origin == originRegistry && p.Name != "" && p.Name != name {
+					pk.RegistryName = p.Name
+				}
 			}
-			out = append(out, installed{Name: name, Version: ver, Origin: origin})
+			out = append(out, pk)
 		}
 		return out, nil
 	}
-	var walk func(map[string]json.RawMessage) error
-	walk = func(deps map[string]json.RawMessage) error {
+	var walk func(map[string]json.RawMessage, int) error
+	walk = func(deps map[string]json.RawMessage, depth int) error {
+		if depth > 64 {
+			return fmt.Errorf("dependencies nested deeper than 64")
+		}
 		for name, raw := range deps {
 			var d v1dep
 			if err := json.Unmarshal(raw, &d); err != nil {
-				return err
+				return fmt.Errorf("dependencies[%q]: %w", name, err)
 			}
-			out = append(out, installed{Name: name, Version: d.Version, Origin: originOf(d.Resolved, d.Version)})
-			if err := walk(d.Dependencies); err != nil {
+			pk := installed{Name: name, Version: d.Version}
+			resolved := d.Resolved
+			if isGitSpec(d.Version) || strings.HasPrefix(d.Version, "file:") || strings.HasPrefix(d.Version, "link:") {
+				if !isGitSpec(resolved) {
+					resolved = d.Version
+				}
+			}
+			if alias, ok := strings.CutPrefix(d.Version, "npm:"); ok {
+				if i := strings.LastIndex(alias, "@"); i > 0 {
+					pk.RegistryName, pk.Version = alias[:i], alias[i+1:]
+				}
+			}
+			pk = r.resolve(pk, resolved, d.Integrity, r.lockDir)
+			out = append(out, pk)
+			if err := walk(d.Dependencies, depth+1); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return out, walk(lock.Dependencies)
+	return out, walk(lock.Dependencies, 0)
 }
 
 // specName returns the package name of a lockfile specifier such as
@@ -160,18 +358,41 @@ func specName(spec string) string {
 	return spec
 }
 
+// specRange returns what follows the name in a specifier.
+func specRange(spec string) string {
+	spec = strings.Trim(strings.TrimSpace(spec), `"`)
+	return strings.TrimPrefix(spec[len(specName(spec)):], "@")
+}
+
 // parseYarnV1 reads the yarn v1 lockfile format: unindented specifier lines
-// ending in ':' followed by indented `version "x"` and `resolved "url"`.
-func parseYarnV1(b []byte) ([]installed, error) {
+// ending in ':' followed by indented `version "x"`, `resolved "url"` and
+// `integrity …`.
+func (r lockResolver) parseYarnV1(b []byte) ([]installed, error) {
 	var out []installed
-	var cur *installed
-	var resolved string
+	type entry struct {
+		name, spec, version, resolved, integrity string
+	}
+	var cur *entry
 	finish := func() {
-		if cur != nil {
-			cur.Origin = originOf(resolved, cur.Version)
-			out = append(out, *cur)
+		if cur == nil {
+			return
 		}
-		cur, resolved = nil, ""
+		pk := installed{Name: cur.name, Version: cur.version}
+		rng := specRange(cur.spec)
+		resolved, integrity := cur.resolved, cur.integrity
+		if resolved == "" && (isGitSpec(rng) || strings.HasPrefix(rng, "file:") || strings.HasPrefix(rng, "link:")) {
+			resolved = rng // yarn v1 records no resolved for directories and links
+		}
+		if (strings.HasPrefix(resolved, "http://") || strings.HasPrefix(resolved, "https://")) && !isGitSpec(resolved) {
+			// yarn v1 appends #<sha1> to tarball URLs.
+			u, frag, _ := strings.Cut(resolved, "#")
+			resolved = u
+			if integrity == "" && frag != "" {
+				integrity = "sha1:" + frag
+			}
+		}
+		out = append(out, r.resolve(pk, resolved, integrity, r.lockDir))
+		cur = nil
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
@@ -186,30 +407,36 @@ func parseYarnV1(b []byte) ([]installed, error) {
 				return nil, fmt.Errorf("unexpected line %q", truncate(line, 80))
 			}
 			first, _, _ := strings.Cut(strings.TrimSuffix(line, ":"), ",")
-			cur = &installed{Name: specName(first)}
-			if spec := strings.Trim(strings.TrimSpace(first), `"`); strings.Contains(spec, "@github:") || strings.Contains(spec, "@git+") {
-				resolved = spec
-			}
+			first = strings.Trim(strings.TrimSpace(first), `"`)
+			cur = &entry{name: specName(first), spec: first}
 			continue
 		}
 		if cur == nil {
 			continue
 		}
 		t := strings.TrimSpace(line)
+		if strings.HasPrefix(line, "    ") {
+			continue // a dependency list
+		}
 		if v, ok := strings.CutPrefix(t, "version "); ok {
-			cur.Version = strings.Trim(v, `"`)
+			cur.version = strings.Trim(v, `"`)
 		} else if v, ok := strings.CutPrefix(t, "resolved "); ok {
-			resolved += " " + strings.Trim(v, `"`)
+			cur.resolved = strings.Trim(v, `"`)
+		} else if v, ok := strings.CutPrefix(t, "integrity "); ok {
+			cur.integrity = strings.Trim(v, `"`)
 		}
 	}
 	finish()
 	return out, sc.Err()
 }
 
-func parseYarnBerry(b []byte) ([]installed, error) {
+// parseYarnBerry reads yarn 2+ lockfiles (YAML with __metadata). Keys are
+// descriptors ("alias@npm:real@^1"); "resolution" is the locator.
+func (r lockResolver) parseYarnBerry(b []byte) ([]installed, error) {
 	var doc map[string]struct {
 		Version    string `yaml:"version"`
 		Resolution string `yaml:"resolution"`
+		Checksum   string `yaml:"checksum"`
 	}
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, err
@@ -219,41 +446,86 @@ func parseYarnBerry(b []byte) ([]installed, error) {
 		if key == "__metadata" {
 			continue
 		}
+		first, _, _ := strings.Cut(key, ",")
+		name := specName(first)
 		res := e.Resolution
-		name := specName(res)
-		origin := "registry"
+		resName := specName(res)
+		ref := strings.TrimPrefix(res[len(resName):], "@")
+		pk := installed{Name: name, Version: e.Version}
+		scheme, rest, _ := strings.Cut(ref, ":")
 		switch {
-		case strings.Contains(res, "@workspace:"), strings.Contains(res, "@link:"), strings.Contains(res, "@portal:"), strings.Contains(res, "@file:"):
-			origin = "local"
-		case strings.Contains(res, "@npm:"):
-		case strings.Contains(res, "@patch:"):
-			// a patched registry package; the patch itself lives in .yarn/patches
-		default:
-			origin = originOf(res, e.Version)
-			if origin == "registry" {
-				origin = "unknown"
-			}
-		}
-		if origin == "local" {
-			out = append(out, installed{Name: name, Version: "local:" + res, Origin: origin})
+		case res == "":
 			continue
+		case scheme == "npm":
+			pk.Origin = originRegistry
+			if resName != name {
+				pk.RegistryName = resName
+			}
+		case scheme == "patch":
+			// A patched registry package; the patch lives in .yarn/patches
+			// and is a native input of its own.
+			pk.Origin = originRegistry
+			if inner, err := url.QueryUnescape(strings.SplitN(rest, "#", 2)[0]); err == nil {
+				if n := specName(inner); n != "" && n != name {
+					pk.RegistryName = n
+				}
+				if in := strings.TrimPrefix(inner[len(specName(inner)):], "@"); strings.HasPrefix(in, "npm:") {
+					pk.Version = strings.TrimPrefix(in, "npm:")
+				}
+			}
+		case scheme == "workspace", scheme == "link", scheme == "portal", scheme == "file":
+			loc, _, _ := strings.Cut(rest, "::")
+			loc = strings.SplitN(loc, "#", 2)[0]
+			if loc == "." && scheme == "workspace" {
+				continue // the project itself
+			}
+			r.local(&pk, scheme, loc, "", r.lockDir)
+			if scheme == "file" && pk.Origin == originLocal && e.Checksum != "" {
+				// yarn hashes a file: directory's contents into the locator.
+				pk.Resolved += "@" + e.Checksum
+			}
+		case isGitSpec(ref) || strings.Contains(ref, "#commit="):
+			pk = r.resolve(pk, ref, "", r.lockDir)
+		case strings.HasPrefix(ref, "http://") || strings.HasPrefix(ref, "https://"):
+			pk = r.resolve(pk, ref, e.Checksum, r.lockDir)
+		default:
+			pk.Origin = originUnknown
+			pk.Resolved = ref
+			pk.Unpinned = "yarn resolution " + res + " is of a kind this reader does not know"
 		}
-		out = append(out, installed{Name: name, Version: e.Version, Origin: origin})
+		out = append(out, pk)
 	}
 	return out, nil
 }
 
-// parsePNPMLock reads pnpm lockfile v6 ("/name@1.0.0(peer@2)") and v9
-// ("name@1.0.0") package keys, and v5 ("/name/1.0.0").
-func parsePNPMLock(b []byte) ([]installed, error) {
+type pnpmResolution struct {
+	Integrity string `yaml:"integrity"`
+	Tarball   string `yaml:"tarball"`
+	Type      string `yaml:"type"`
+	Repo      string `yaml:"repo"`
+	Commit    string `yaml:"commit"`
+	Directory string `yaml:"directory"`
+}
+
+// parsePNPMLock reads pnpm lockfiles v5 ("/name/1.0.0"), v6
+// ("/name@1.0.0(peer@2)") and v9 ("name@1.0.0"), and the link: versions
+// of its importers.
+func (r lockResolver) parsePNPMLock(b []byte) ([]installed, error) {
+	type depRef struct {
+		Version string `yaml:"version"`
+	}
 	var doc struct {
-		Packages map[string]struct {
-			Resolution struct {
-				Tarball string `yaml:"tarball"`
-				Repo    string `yaml:"repo"`
-			} `yaml:"resolution"`
-			Version string `yaml:"version"`
+		LockfileVersion any `yaml:"lockfileVersion"`
+		Packages        map[string]struct {
+			Resolution pnpmResolution `yaml:"resolution"`
+			Name       string         `yaml:"name"`
+			Version    string         `yaml:"version"`
 		} `yaml:"packages"`
+		Importers map[string]map[string]yaml.Node `yaml:"importers"`
+		// v5 single-project lockfiles keep the importer at the top.
+		Dependencies         map[string]yaml.Node `yaml:"dependencies"`
+		DevDependencies      map[string]yaml.Node `yaml:"devDependencies"`
+		OptionalDependencies map[string]yaml.Node `yaml:"optionalDependencies"`
 	}
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, err
@@ -261,24 +533,74 @@ func parsePNPMLock(b []byte) ([]installed, error) {
 	var out []installed
 	for key, p := range doc.Packages {
 		k := strings.TrimPrefix(key, "/")
-		if i := strings.Index(k, "("); i >= 0 {
-			k = k[:i]
+		name, ver := p.Name, p.Version
+		if name == "" {
+			kk := k
+			if i := strings.Index(kk, "("); i > 0 && !strings.Contains(kk[:i], "://") {
+				kk = kk[:i]
+			}
+			if j := strings.Index(kk[min(1, len(kk)):], "@"); j >= 0 {
+				name, ver = kk[:j+1], kk[j+2:]
+			} else if j := strings.LastIndex(kk, "/"); j > 0 { // v5: /name/1.0.0
+				name, ver = kk[:j], kk[j+1:]
+			}
+			if p.Version != "" {
+				ver = p.Version
+			}
 		}
-		var name, ver string
-		if j := strings.LastIndex(k, "@"); j > 0 {
-			name, ver = k[:j], k[j+1:]
-		} else if j := strings.LastIndex(k, "/"); j > 0 { // v5
-			name, ver = k[:j], k[j+1:]
+		pk := installed{Name: name, Version: ver}
+		res := p.Resolution
+		switch {
+		case res.Type == "git" || res.Repo != "":
+			pk = r.resolve(pk, "git+"+strings.TrimPrefix(res.Repo, "git+")+"#"+res.Commit, "", r.lockDir)
+		case res.Type == "directory" || res.Directory != "":
+			r.local(&pk, "file", res.Directory, "", r.lockDir)
+		case res.Tarball != "":
+			pk = r.resolve(pk, res.Tarball, res.Integrity, r.lockDir)
+		default:
+			pk.Origin = originRegistry
+			if strings.Contains(ver, ":") || strings.Contains(ver, "/") {
+				// a non-registry key without a resolution this reader knows
+				pk.Origin, pk.Resolved = originUnknown, key
+				pk.Unpinned = "pnpm package " + key + " has no resolution this reader knows"
+			}
 		}
-		if p.Version != "" {
-			ver = p.Version
-		}
-		origin := originOf(p.Resolution.Tarball+p.Resolution.Repo, ver)
-		if p.Resolution.Repo != "" {
-			origin = "git"
-		}
-		out = append(out, installed{Name: name, Version: ver, Origin: origin})
+		out = append(out, pk)
 	}
+	// link: dependencies appear only in importers.
+	links := func(importer string, deps map[string]yaml.Node) {
+		for name, n := range deps {
+			v := n.Value
+			if n.Kind == yaml.MappingNode {
+				var d depRef
+				if n.Decode(&d) == nil {
+					v = d.Version
+				}
+			}
+			if rel, ok := strings.CutPrefix(v, "link:"); ok {
+				base, _ := r.localPath(r.lockDir, importer)
+				pk := installed{Name: name, Version: "0.0.0-local"}
+				r.local(&pk, "link", rel, "", base)
+				out = append(out, pk)
+			}
+		}
+	}
+	for importer, sections := range doc.Importers {
+		for _, section := range []string{"dependencies", "devDependencies", "optionalDependencies"} {
+			n, ok := sections[section]
+			if !ok {
+				continue
+			}
+			var deps map[string]yaml.Node
+			if err := n.Decode(&deps); err != nil {
+				return nil, fmt.Errorf("importers[%q].%s: %w", importer, section, err)
+			}
+			links(importer, deps)
+		}
+	}
+	links(".", doc.Dependencies)
+	links(".", doc.DevDependencies)
+	links(".", doc.OptionalDependencies)
 	return out, nil
 }
 

@@ -6,32 +6,61 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+const commitA = "0123456789abcdef0123456789abcdef01234567"
+
 func TestParseLockfiles(t *testing.T) {
 	t.Parallel()
+	reg := func(name, v string) installed { return installed{Name: name, Version: v, Origin: originRegistry} }
 	tests := []struct {
-		name, file, body string
-		want             []installed
+		name, file, dir, body string
+		want                  []installed
 	}{
 		{
 			name: "package-lock v3", file: "package-lock.json",
 			body: `{"lockfileVersion":3,"packages":{
-				"":{"name":"app"},
+				"":{"name":"app","workspaces":["packages/*"]},
 				"node_modules/react-native":{"version":"0.81.0","resolved":"https://registry.npmjs.org/react-native/-/react-native-0.81.0.tgz"},
 				"node_modules/@scope/kit":{"version":"2.0.0","resolved":"https://registry.npmjs.org/@scope/kit/-/kit-2.0.0.tgz"},
 				"node_modules/a/node_modules/lodash":{"version":"3.10.1"},
 				"node_modules/lodash":{"version":"4.17.21"},
-				"node_modules/fork":{"version":"1.0.0","resolved":"git+ssh://git@github.com/acme/fork.git#abc"},
+				"node_modules/my-lodash":{"name":"lodash","version":"4.17.20","resolved":"https://registry.npmjs.org/lodash/-/lodash-4.17.20.tgz"},
+				"node_modules/fork":{"version":"1.0.0","resolved":"git+ssh://git@github.com/acme/fork.git#` + commitA + `"},
+				"node_modules/branchy":{"version":"1.0.0","resolved":"git+ssh://git@github.com/acme/branchy.git#main"},
+				"node_modules/cdn-kit":{"version":"3.0.0","resolved":"https://cdn.example.com/cdn-kit.tgz","integrity":"sha512-abc"},
+				"node_modules/vendored":{"version":"1.0.0","resolved":"file:vendor/vendored-1.0.0.tgz","integrity":"sha512-def"},
 				"packages/ui":{"name":"@app/ui","version":"0.0.1"},
-				"node_modules/@app/ui":{"resolved":"packages/ui","link":true}}}`,
+				"node_modules/@app/ui":{"resolved":"packages/ui","link":true},
+				"node_modules/sdk":{"resolved":"../sdk","link":true}}}`,
 			want: []installed{
-				{"@app/ui", "link:packages/ui", "local"}, {"@scope/kit", "2.0.0", "registry"}, {"fork", "1.0.0", "git"},
-				{"lodash", "3.10.1", "registry"}, {"lodash", "4.17.21", "registry"}, {"react-native", "0.81.0", "registry"},
+				{Name: "@app/ui", Version: "0.0.1", Origin: originLocal, Resolved: "dir:packages/ui", Path: "packages/ui"},
+				reg("@scope/kit", "2.0.0"),
+				{Name: "branchy", Version: "1.0.0", Origin: originGit, Resolved: "git+ssh://git@github.com/acme/branchy.git#main", Unpinned: "git reference git+ssh://git@github.com/acme/branchy.git#main is not a commit id"},
+				{Name: "cdn-kit", Version: "3.0.0", Origin: originTarball, Resolved: "sha512-abc"},
+				{Name: "fork", Version: "1.0.0", Origin: originGit, Resolved: "git ssh://git@github.com/acme/fork.git#" + commitA},
+				reg("lodash", "3.10.1"), reg("lodash", "4.17.21"),
+				{Name: "my-lodash", Version: "4.17.20", Origin: originRegistry, RegistryName: "lodash"},
+				reg("react-native", "0.81.0"),
+				{Name: "sdk", Version: "0.0.0", Origin: originLocal, Resolved: "link:../sdk", Unpinned: "link:../sdk lies outside the repository, so its contents cannot be read"},
+				{Name: "vendored", Version: "1.0.0", Origin: originLocalTGZ, Resolved: "file:vendor/vendored-1.0.0.tgz", Path: "vendor/vendored-1.0.0.tgz"},
 			},
 		},
 		{
+			name: "package-lock v3 in a monorepo app directory", file: "package-lock.json", dir: "apps/mobile/",
+			body: `{"lockfileVersion":3,"packages":{"node_modules/@app/ui":{"resolved":"../../packages/ui","link":true},"../../packages/ui":{"version":"1.2.0"}}}`,
+			want: []installed{{Name: "@app/ui", Version: "1.2.0", Origin: originLocal, Resolved: "dir:packages/ui", Path: "packages/ui"}},
+		},
+		{
 			name: "package-lock v1", file: "package-lock.json",
-			body: `{"lockfileVersion":1,"dependencies":{"a":{"version":"1.0.0","dependencies":{"b":{"version":"2.0.0"}}},"c":{"version":"github:acme/c#123","resolved":"git+https://github.com/acme/c.git#123"}}}`,
-			want: []installed{{"a", "1.0.0", "registry"}, {"b", "2.0.0", "registry"}, {"c", "github:acme/c#123", "git"}},
+			body: `{"lockfileVersion":1,"dependencies":{"a":{"version":"1.0.0","dependencies":{"b":{"version":"2.0.0"}}},
+				"c":{"version":"github:acme/c#` + commitA + `","resolved":"git+https://github.com/acme/c.git#` + commitA + `"},
+				"d":{"version":"file:../d"},
+				"e":{"version":"npm:real-e@1.1.0","resolved":"https://registry.npmjs.org/real-e/-/real-e-1.1.0.tgz"}}}`,
+			want: []installed{
+				reg("a", "1.0.0"), reg("b", "2.0.0"),
+				{Name: "c", Version: "github:acme/c#" + commitA, Origin: originGit, Resolved: "git github.com/acme/c.git#" + commitA},
+				{Name: "d", Version: "file:../d", Origin: originLocal, Resolved: "file:../d", Unpinned: "file:../d lies outside the repository, so its contents cannot be read"},
+				{Name: "e", Version: "1.1.0", Origin: originRegistry, RegistryName: "real-e"},
+			},
 		},
 		{
 			name: "yarn v1", file: "yarn.lock",
@@ -52,9 +81,31 @@ react-native-mmkv@^3.2.0:
 
 "fork@github:acme/fork#v2":
   version "2.0.0"
-  resolved "https://codeload.github.com/acme/fork/tar.gz/0123"
+  resolved "https://codeload.github.com/acme/fork/tar.gz/` + commitA + `"
+
+"other-fork@git+https://github.com/acme/other.git#main":
+  version "1.0.0"
+  resolved "git+https://github.com/acme/other.git#` + commitA + `"
+
+"local-kit@file:./packages/kit":
+  version "0.1.0"
+
+"linked@link:../outside":
+  version "0.0.0"
+
+"cdn@https://cdn.example.com/cdn-1.0.0.tgz":
+  version "1.0.0"
+  resolved "https://cdn.example.com/cdn-1.0.0.tgz#0a1b"
 `,
-			want: []installed{{"@babel/core", "7.24.0", "registry"}, {"fork", "2.0.0", "git"}, {"react-native-mmkv", "3.2.0", "registry"}},
+			want: []installed{
+				reg("@babel/core", "7.24.0"),
+				{Name: "cdn", Version: "1.0.0", Origin: originTarball, Resolved: "sha1:0a1b"},
+				{Name: "fork", Version: "2.0.0", Origin: originGit, Resolved: "git github.com/acme/fork#" + commitA},
+				{Name: "linked", Version: "0.0.0", Origin: originLocal, Resolved: "link:../outside", Unpinned: "link:../outside lies outside the repository, so its contents cannot be read"},
+				{Name: "local-kit", Version: "0.1.0", Origin: originLocal, Resolved: "dir:packages/kit", Path: "packages/kit"},
+				{Name: "other-fork", Version: "1.0.0", Origin: originGit, Resolved: "git github.com/acme/other.git#" + commitA},
+				reg("react-native-mmkv", "3.2.0"),
+			},
 		},
 		{
 			name: "yarn berry", file: "yarn.lock",
@@ -67,15 +118,39 @@ react-native-mmkv@^3.2.0:
   resolution: "lodash@npm:4.17.21"
   checksum: 10c0/abc
 
+"my-lodash@npm:lodash@^4.17.20":
+  version: 4.17.20
+  resolution: "lodash@npm:4.17.20"
+
+"app@workspace:.":
+  version: 0.0.0-use.local
+  resolution: "app@workspace:."
+
 "@app/ui@workspace:packages/ui":
   version: 0.0.0-use.local
   resolution: "@app/ui@workspace:packages/ui"
 
-"fork@https://github.com/acme/fork.git#commit=0123":
+"fork@https://github.com/acme/fork.git#commit=` + commitA + `":
   version: 2.0.0
-  resolution: "fork@https://github.com/acme/fork.git#commit=0123"
+  resolution: "fork@https://github.com/acme/fork.git#commit=` + commitA + `"
+
+"mmkv-patched@patch:react-native-mmkv@npm%3A3.2.0#~/.yarn/patches/react-native-mmkv-npm-3.2.0-4f1c2a9b0e.patch::version=3.2.0&hash=abc":
+  version: 3.2.0
+  resolution: "react-native-mmkv@patch:react-native-mmkv@npm%3A3.2.0#~/.yarn/patches/react-native-mmkv-npm-3.2.0-4f1c2a9b0e.patch::version=3.2.0&hash=abc"
+
+"kit@file:./vendor/kit::locator=app%40workspace%3A.":
+  version: 1.0.0
+  resolution: "kit@file:./vendor/kit#./vendor/kit::hash=9f8e7d&locator=app%40workspace%3A."
+  checksum: 10c0/ffff
 `,
-			want: []installed{{"@app/ui", "local:@app/ui@workspace:packages/ui", "local"}, {"fork", "2.0.0", "git"}, {"lodash", "4.17.21", "registry"}},
+			want: []installed{
+				{Name: "@app/ui", Version: "0.0.0-use.local", Origin: originLocal, Resolved: "dir:packages/ui", Path: "packages/ui"},
+				{Name: "fork", Version: "2.0.0", Origin: originGit, Resolved: "git github.com/acme/fork.git#" + commitA},
+				{Name: "kit", Version: "1.0.0", Origin: originLocal, Resolved: "dir:vendor/kit@10c0/ffff", Path: "vendor/kit"},
+				reg("lodash", "4.17.21"),
+				{Name: "mmkv-patched", Version: "3.2.0", Origin: originRegistry, RegistryName: "react-native-mmkv"},
+				{Name: "my-lodash", Version: "4.17.20", Origin: originRegistry, RegistryName: "lodash"},
+			},
 		},
 		{
 			name: "pnpm v9", file: "pnpm-lock.yaml",
@@ -86,16 +161,39 @@ importers:
       react-native:
         specifier: 0.81.0
         version: 0.81.0(@babel/core@7.24.0)
+      '@app/ui':
+        specifier: workspace:*
+        version: link:packages/ui
+  packages/ui:
+    publishDirectory: dist
+    dependencies:
+      '@app/core':
+        specifier: workspace:*
+        version: link:../core
 packages:
   react-native@0.81.0:
     resolution: {integrity: sha512-abc}
   '@scope/kit@2.0.0':
     resolution: {integrity: sha512-def}
-  fork@https://codeload.github.com/acme/fork/tar.gz/0123:
-    resolution: {tarball: https://codeload.github.com/acme/fork/tar.gz/0123}
+  fork@https://codeload.github.com/acme/fork/tar.gz/` + commitA + `:
+    resolution: {tarball: https://codeload.github.com/acme/fork/tar.gz/` + commitA + `}
     version: 2.0.0
+  gitdep@git+https://github.com/acme/gitdep.git#` + commitA + `:
+    resolution: {type: git, repo: https://github.com/acme/gitdep.git, commit: ` + commitA + `}
+    version: 1.0.0
+  localdir@file:vendor/localdir:
+    resolution: {type: directory, directory: vendor/localdir}
+    version: 0.3.0
 `,
-			want: []installed{{"@scope/kit", "2.0.0", "registry"}, {"fork", "2.0.0", "git"}, {"react-native", "0.81.0", "registry"}},
+			want: []installed{
+				{Name: "@app/core", Version: "0.0.0-local", Origin: originLocal, Resolved: "dir:packages/core", Path: "packages/core"},
+				{Name: "@app/ui", Version: "0.0.0-local", Origin: originLocal, Resolved: "dir:packages/ui", Path: "packages/ui"},
+				reg("@scope/kit", "2.0.0"),
+				{Name: "fork", Version: "2.0.0", Origin: originGit, Resolved: "git github.com/acme/fork#" + commitA},
+				{Name: "gitdep", Version: "1.0.0", Origin: originGit, Resolved: "git github.com/acme/gitdep.git#" + commitA},
+				{Name: "localdir", Version: "0.3.0", Origin: originLocal, Resolved: "dir:vendor/localdir", Path: "vendor/localdir"},
+				reg("react-native", "0.81.0"),
+			},
 		},
 		{
 			name: "pnpm v6", file: "pnpm-lock.yaml",
@@ -105,14 +203,37 @@ packages:
     resolution: {integrity: sha512-abc}
   /@scope/kit@2.0.0:
     resolution: {integrity: sha512-def}
+  github.com/acme/fork/` + commitA + `:
+    resolution: {tarball: https://codeload.github.com/acme/fork/tar.gz/` + commitA + `}
+    name: fork
+    version: 2.0.0
 `,
-			want: []installed{{"@scope/kit", "2.0.0", "registry"}, {"react-native-svg", "15.2.0", "registry"}},
+			want: []installed{
+				reg("@scope/kit", "2.0.0"),
+				{Name: "fork", Version: "2.0.0", Origin: originGit, Resolved: "git github.com/acme/fork#" + commitA},
+				reg("react-native-svg", "15.2.0"),
+			},
+		},
+		{
+			name: "pnpm v5", file: "pnpm-lock.yaml",
+			body: `lockfileVersion: 5.4
+dependencies:
+  react-native: 0.71.0
+  local-lib: link:../outside
+packages:
+  /react-native/0.71.0:
+    resolution: {integrity: sha512-abc}
+`,
+			want: []installed{
+				{Name: "local-lib", Version: "0.0.0-local", Origin: originLocal, Resolved: "link:../outside", Unpinned: "link:../outside lies outside the repository, so its contents cannot be read"},
+				reg("react-native", "0.71.0"),
+			},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := parseLockfile(tc.file, []byte(tc.body))
+			got, err := parseLockfile(tc.file, tc.dir, []byte(tc.body))
 			require.NoError(t, err)
 			require.Equal(t, tc.want, got)
 		})
@@ -121,11 +242,11 @@ packages:
 
 func TestParseLockfileErrors(t *testing.T) {
 	t.Parallel()
-	_, err := parseLockfile("yarn.lock", []byte("this is not a lockfile\n"))
+	_, err := parseLockfile("yarn.lock", "", []byte("this is not a lockfile\n"))
 	require.ErrorContains(t, err, `parse yarn.lock: unexpected line "this is not a lockfile"`)
-	_, err = parseLockfile("pnpm-lock.yaml", []byte("packages: [1, 2\n"))
+	_, err = parseLockfile("pnpm-lock.yaml", "", []byte("packages: [1, 2\n"))
 	require.ErrorContains(t, err, "parse pnpm-lock.yaml")
-	_, err = parseLockfile("bun.lockb", nil)
+	_, err = parseLockfile("bun.lockb", "", nil)
 	require.ErrorContains(t, err, `unknown lockfile "bun.lockb"`)
 }
 

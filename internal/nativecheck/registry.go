@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"container/list"
 	"context"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -29,12 +30,27 @@ const DefaultRegistryURL = "https://registry.npmjs.org"
 // ErrPackageNotFound means the registry has no such package version.
 var ErrPackageNotFound = errors.New("nativecheck: package version not in registry")
 
+// judgeVersion names the package judgement rules. It is part of every
+// cached verdict's key, so verdicts made by older rules are not reused.
+const judgeVersion = "autolink/1"
+
+// VerdictCache keeps package verdicts beyond one process, so that a
+// restart or another replica does not download tarballs again. Keys are
+// opaque strings; an implementation bounds its own size and age. A load
+// error is treated as a miss and a save error is ignored: the cache only
+// saves work, it never decides.
+type VerdictCache interface {
+	LoadVerdict(ctx context.Context, key string) (verdict []byte, ok bool, err error)
+	SaveVerdict(ctx context.Context, key string, verdict []byte) error
+}
+
 // Registry inspects packages through an npm registry: it reads the version
-// metadata, then lists the version's tarball to look for a root *.podspec,
-// an android/ folder or expo-module.config.json. Results (including "not
-// found") are cached by name@version for the life of the Registry; transient
-// failures are not cached. Registry is safe for concurrent use; concurrent
-// lookups of one name@version share one request.
+// metadata, downloads the version's tarball, checks it against the
+// published integrity, and judges its files as autolinking would (see
+// judgePackage). Verdicts (and "not found") are kept in a bounded memory
+// cache, and verdicts also in Cache when set; transient failures are not
+// cached. Registry is safe for concurrent use; concurrent lookups of one
+// name@version share one request.
 type Registry struct {
 	// URL of the registry; DefaultRegistryURL when empty.
 	URL string
@@ -43,15 +59,27 @@ type Registry struct {
 	HTTPClient *http.Client
 	// MaxTarballBytes bounds a downloaded tarball (default 256 MiB).
 	MaxTarballBytes int64
+	// Cache, if set, shares verdicts across restarts and replicas.
+	Cache VerdictCache
+	// MemoryEntries bounds the in-memory cache (default 4096 verdicts).
+	MemoryEntries int
 
-	mu    sync.Mutex
-	cache map[string]*inspection
+	mu       sync.Mutex
+	inflight map[string]*inspection
+	mem      map[string]*list.Element
+	order    *list.List // front: most recently used
 }
 
 type inspection struct {
 	done chan struct{}
 	pn   PackageNative
 	err  error
+}
+
+type memEntry struct {
+	key string
+	pn  PackageNative
+	err error // ErrPackageNotFound, or nil
 }
 
 // Inspect implements [Inspector].
@@ -72,13 +100,44 @@ func (r *Registry) Inspect(ctx context.Context, name, version string) (PackageNa
 	return pn, err
 }
 
+func (r *Registry) memLimit() int {
+	if r.MemoryEntries > 0 {
+		return r.MemoryEntries
+	}
+	return 4096
+}
+
+// remember stores a result in the bounded memory cache; r.mu is held.
+func (r *Registry) remember(key string, pn PackageNative, err error) {
+	if r.mem == nil {
+		r.mem, r.order = map[string]*list.Element{}, list.New()
+	}
+	if el, ok := r.mem[key]; ok {
+		el.Value = memEntry{key, pn, err}
+		r.order.MoveToFront(el)
+		return
+	}
+	r.mem[key] = r.order.PushFront(memEntry{key, pn, err})
+	for r.order.Len() > r.memLimit() {
+		old := r.order.Back()
+		r.order.Remove(old)
+		delete(r.mem, old.Value.(memEntry).key)
+	}
+}
+
 func (r *Registry) inspectShared(ctx context.Context, name, version string) (PackageNative, bool, error) {
 	key := name + "@" + version
 	r.mu.Lock()
-	if r.cache == nil {
-		r.cache = map[string]*inspection{}
+	if el, ok := r.mem[key]; ok {
+		r.order.MoveToFront(el)
+		e := el.Value.(memEntry)
+		r.mu.Unlock()
+		return e.pn, false, e.err
 	}
-	if in, ok := r.cache[key]; ok {
+	if r.inflight == nil {
+		r.inflight = map[string]*inspection{}
+	}
+	if in, ok := r.inflight[key]; ok {
 		r.mu.Unlock()
 		select {
 		case <-in.done:
@@ -88,17 +147,42 @@ func (r *Registry) inspectShared(ctx context.Context, name, version string) (Pac
 		}
 	}
 	in := &inspection{done: make(chan struct{})}
-	r.cache[key] = in
+	r.inflight[key] = in
 	r.mu.Unlock()
 
-	in.pn, in.err = r.inspect(ctx, name, version)
-	if in.err != nil && !errors.Is(in.err, ErrPackageNotFound) {
-		r.mu.Lock()
-		delete(r.cache, key) // transient: let the next caller retry
-		r.mu.Unlock()
+	in.pn, in.err = r.inspectCached(ctx, name, version)
+	r.mu.Lock()
+	delete(r.inflight, key)
+	if in.err == nil || errors.Is(in.err, ErrPackageNotFound) {
+		r.remember(key, in.pn, in.err)
 	}
+	r.mu.Unlock()
 	close(in.done)
 	return in.pn, true, in.err
+}
+
+// cacheKey names a verdict in the shared cache: the rules, the registry
+// and the package version.
+func (r *Registry) cacheKey(name, version string) string {
+	return judgeVersion + " " + r.base() + " " + name + "@" + version
+}
+
+func (r *Registry) inspectCached(ctx context.Context, name, version string) (PackageNative, error) {
+	if r.Cache != nil {
+		if b, ok, err := r.Cache.LoadVerdict(ctx, r.cacheKey(name, version)); err == nil && ok {
+			var pn PackageNative
+			if json.Unmarshal(b, &pn) == nil {
+				return pn, nil
+			}
+		}
+	}
+	pn, err := r.inspect(ctx, name, version)
+	if err == nil && r.Cache != nil {
+		if b, merr := json.Marshal(pn); merr == nil {
+			_ = r.Cache.SaveVerdict(ctx, r.cacheKey(name, version), b)
+		}
+	}
+	return pn, err
 }
 
 func (r *Registry) base() string {
@@ -136,10 +220,9 @@ func (r *Registry) get(ctx context.Context, u string) (*http.Response, error) {
 
 // versionMeta is the part of a package version's metadata that is used.
 type versionMeta struct {
-	Name          string          `json:"name"`
-	Version       string          `json:"version"`
-	CodegenConfig json.RawMessage `json:"codegenConfig"`
-	Dist          struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Dist    struct {
 		Tarball   string `json:"tarball"`
 		Integrity string `json:"integrity"`
 		Shasum    string `json:"shasum"`
@@ -215,22 +298,11 @@ func (r *Registry) inspect(ctx context.Context, name, version string) (PackageNa
 	if err != nil {
 		return PackageNative{}, fmt.Errorf("nativecheck: registry metadata for %s@%s: %w", name, version, err)
 	}
-	pn, err := r.listTarball(ctx, meta.Dist.Tarball, want)
+	pn, err := r.judgeTarball(ctx, meta.Dist.Tarball, want)
 	if err != nil {
 		return PackageNative{}, fmt.Errorf("nativecheck: tarball of %s@%s: %w", name, version, err)
 	}
-	if len(meta.CodegenConfig) > 0 && string(meta.CodegenConfig) != "null" {
-		pn.IOS, pn.Android = true, true
-		pn.Evidence = joinEvidence(pn.Evidence, "package.json codegenConfig")
-	}
 	return pn, nil
-}
-
-func joinEvidence(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + ", " + b
 }
 
 // digest is the expected hash of a tarball.
@@ -276,7 +348,7 @@ func tarballDigest(integrity, shasum string) (digest, error) {
 	return best, nil
 }
 
-func (r *Registry) listTarball(ctx context.Context, u string, want digest) (PackageNative, error) {
+func (r *Registry) judgeTarball(ctx context.Context, u string, want digest) (PackageNative, error) {
 	resp, err := r.get(ctx, u)
 	if err != nil {
 		return PackageNative{}, err
@@ -291,44 +363,9 @@ func (r *Registry) listTarball(ctx context.Context, u string, want digest) (Pack
 	}
 	h := want.newHash()
 	body := io.TeeReader(io.LimitReader(resp.Body, limit), h)
-	zr, err := gzip.NewReader(body)
+	pf, err := readTarball(body)
 	if err != nil {
 		return PackageNative{}, err
-	}
-	tr := tar.NewReader(zr)
-	var (
-		evidence []string
-		pn       PackageNative
-	)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return PackageNative{}, err
-		}
-		// npm tarballs put everything under one top directory, usually
-		// "package/"; strip whatever it is.
-		_, rel, ok := strings.Cut(strings.TrimPrefix(h.Name, "./"), "/")
-		if !ok {
-			continue
-		}
-		switch {
-		case !strings.Contains(rel, "/") && strings.HasSuffix(rel, ".podspec"):
-			pn.IOS = true
-			evidence = append(evidence, rel)
-		case strings.HasPrefix(rel, "android/"):
-			if !pn.Android {
-				evidence = append(evidence, "android/")
-			}
-			pn.Android = true
-		case rel == "expo-module.config.json" || rel == "unimodule.json":
-			evidence = append(evidence, rel)
-			ios, android := expoModulePlatforms(tr)
-			pn.IOS = pn.IOS || ios
-			pn.Android = pn.Android || android
-		}
 	}
 	// Hash the rest of the stream (tar padding, gzip trailer) before
 	// trusting what was listed.
@@ -338,27 +375,50 @@ func (r *Registry) listTarball(ctx context.Context, u string, want digest) (Pack
 	if !bytes.Equal(h.Sum(nil), want.sum) {
 		return PackageNative{}, errors.New("tarball does not match the registry's integrity checksum")
 	}
-	sort.Strings(evidence)
-	pn.Evidence = strings.Join(evidence, ", ")
-	return pn, nil
+	return judgePackage(pf).native(), nil
 }
 
-// expoModulePlatforms reads expo-module.config.json's "platforms"; absent or
-// unreadable means both (fail closed).
-func expoModulePlatforms(rd io.Reader) (ios, android bool) {
-	var cfg struct {
-		Platforms []string `json:"platforms"`
+// maxConfigFile bounds a config file read from a tarball.
+const maxConfigFile = 1 << 20
+
+// readTarball lists a gzipped npm tarball and reads the files the
+// judgement needs. npm tarballs put everything under one top directory,
+// usually "package/"; it is stripped, whatever it is.
+func readTarball(rd io.Reader) (pkgFiles, error) {
+	zr, err := gzip.NewReader(rd)
+	if err != nil {
+		return pkgFiles{}, err
 	}
-	if err := json.NewDecoder(io.LimitReader(rd, 1<<20)).Decode(&cfg); err != nil || len(cfg.Platforms) == 0 {
-		return true, true
-	}
-	for _, p := range cfg.Platforms {
-		switch path.Clean(p) {
-		case "ios", "apple", "macos", "tvos":
-			ios = true
-		case "android":
-			android = true
+	tr := tar.NewReader(zr)
+	pf := pkgFiles{contents: map[string][]byte{}}
+	for {
+		hd, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return pkgFiles{}, err
+		}
+		if hd.Typeflag == tar.TypeDir || hd.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		_, rel, ok := strings.Cut(strings.TrimPrefix(hd.Name, "./"), "/")
+		if !ok || rel == "" || strings.HasSuffix(rel, "/") {
+			continue
+		}
+		rel = path.Clean(rel)
+		pf.paths = append(pf.paths, rel)
+		if needContent(rel) && hd.Typeflag != tar.TypeSymlink {
+			b, err := io.ReadAll(io.LimitReader(tr, maxConfigFile+1))
+			if err != nil {
+				return pkgFiles{}, err
+			}
+			if len(b) > maxConfigFile {
+				b = []byte("\x00 larger than 1 MiB")
+			}
+			pf.contents[rel] = b
 		}
 	}
-	return ios, android
+	sort.Strings(pf.paths)
+	return pf, nil
 }

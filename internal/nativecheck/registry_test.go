@@ -25,13 +25,16 @@ func TestRegistryInspect(t *testing.T) {
 		name, version string
 		want          nativecheck.PackageNative
 	}{
-		{"react-native-mmkv", "3.2.0", nativecheck.PackageNative{IOS: true, Android: true, Evidence: "android/, react-native-mmkv.podspec"}},
-		{"@shopify/flash-list", "1.7.0", nativecheck.PackageNative{IOS: true, Android: true, Evidence: "android/, shopify-flash-list.podspec"}},
-		{"expo-camera", "16.0.0", nativecheck.PackageNative{IOS: true, Android: true, Evidence: "expo-module.config.json"}},
-		{"@acme/web-only", "1.0.0", nativecheck.PackageNative{Evidence: "expo-module.config.json"}},
-		{"android-lib", "1.0.0", nativecheck.PackageNative{Android: true, Evidence: "android/"}},
-		{"nested-podspec", "1.0.0", nativecheck.PackageNative{}}, // iOS autolinking looks at the root only
-		{"codegen-only", "1.0.0", nativecheck.PackageNative{IOS: true, Android: true, Evidence: "package.json codegenConfig"}},
+		{"react-native-mmkv", "3.2.0", native(rootPod("react-native-mmkv.podspec"), androidDir)},
+		{"@shopify/flash-list", "1.7.0", native(rootPod("shopify-flash-list.podspec"), androidDir)},
+		{"expo-camera", "16.0.0", native("expo-module.config.json lists apple, pod ios/ExpoCamera.podspec (Expo autolinking)", "expo-module.config.json lists android, android/build.gradle (Expo autolinking)")},
+		{"@acme/web-only", "1.0.0", nativecheck.PackageNative{}},
+		// A manifest alone is enough for the CLI (findManifest or build.gradle).
+		{"android-lib", "1.0.0", native("", "android/ with src/main/AndroidManifest.xml (React Native CLI autolinking)")},
+		// The CLI looks for a root podspec only; one directory down an app
+		// can still link it by hand.
+		{"nested-podspec", "1.0.0", native("ios/Nested.podspec (not autolinked; an app can link it by hand in its Podfile)", "")},
+		{"codegen-only", "1.0.0", native("package.json codegenConfig (new-architecture code generation)", "package.json codegenConfig (new-architecture code generation)")},
 		{"lodash", "4.17.21", nativecheck.PackageNative{}},
 	}
 	for _, tc := range tests {
@@ -43,6 +46,27 @@ func TestRegistryInspect(t *testing.T) {
 	require.ErrorIs(t, err, nativecheck.ErrPackageNotFound)
 	_, err = r.Inspect(context.Background(), "", "1.0.0")
 	require.ErrorContains(t, err, "invalid package name")
+}
+
+const androidDir = "android/ with build.gradle, src/main/AndroidManifest.xml (React Native CLI autolinking)"
+
+func rootPod(name string) string { return name + " (root podspec: React Native CLI autolinking)" }
+
+// native builds the verdict the judgement gives for the evidence of each
+// platform ("" when not native there).
+func native(ios, android string) nativecheck.PackageNative {
+	pn := nativecheck.PackageNative{IOS: ios != "", Android: android != "", IOSEvidence: ios, AndroidEvidence: android}
+	switch {
+	case ios != "" && ios == android:
+		pn.Evidence = ios
+	case ios != "" && android != "":
+		pn.Evidence = "ios: " + ios + "; android: " + android
+	case ios != "":
+		pn.Evidence = "ios: " + ios
+	case android != "":
+		pn.Evidence = "android: " + android
+	}
+	return pn
 }
 
 func TestRegistryCacheIsSharedAndConcurrencySafe(t *testing.T) {
@@ -151,7 +175,7 @@ func TestRegistryFallsBackToPackumentForScopedPackages(t *testing.T) {
 	r := &nativecheck.Registry{URL: reg.BaseURL}
 	pn, err := r.Inspect(context.Background(), "@shopify/flash-list", "1.7.0")
 	require.NoError(t, err)
-	require.Equal(t, nativecheck.PackageNative{IOS: true, Android: true, Evidence: "android/, shopify-flash-list.podspec"}, pn)
+	require.Equal(t, native(rootPod("shopify-flash-list.podspec"), androidDir), pn)
 	_, err = r.Inspect(context.Background(), "@shopify/flash-list", "9.9.9")
 	require.ErrorIs(t, err, nativecheck.ErrPackageNotFound)
 	_, err = r.Inspect(context.Background(), "@shopify/nope", "1.0.0")

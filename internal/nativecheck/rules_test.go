@@ -79,7 +79,7 @@ func TestRulesPerApp(t *testing.T) {
 	require.Equal(t, []string{
 		"lodash@4.17.21 forced native by rules",
 		"react-native@0.81.0 native runtime package",
-		"react-native-mmkv@3.2.0 ships native code: android/, react-native-mmkv.podspec",
+		"react-native-mmkv@3.2.0 ships native code: react-native-mmkv.podspec (root podspec: React Native CLI autolinking)",
 	}, pkgs)
 
 	for _, tc := range []struct {
@@ -104,4 +104,33 @@ func TestRulesPerApp(t *testing.T) {
 		}()...))
 		require.Equal(t, tc.native, nativecheck.Explain(a[nativecheck.IOS], b[nativecheck.IOS]).Native, tc.name)
 	}
+}
+
+// TestRulesForceLocalPackages: force_js_only and force_native apply to
+// packages of the repository as to registry ones.
+func TestRulesForceLocalPackages(t *testing.T) {
+	t.Parallel()
+	files := with(baseApp(),
+		"packages/scanner/package.json", `{"name":"@app/scanner"}`,
+		"packages/scanner/Scanner.podspec", "Pod::Spec.new",
+		"packages/scanner/ios/Scanner.swift", "v1",
+		"packages/ui/package.json", `{"name":"@app/ui"}`,
+		"packages/ui/react-native.config.js", "module.exports = {}\n",
+		"packages/ui/src/Button.tsx", "v1",
+	)
+	tb := setup(t)
+	tb.fp.Rules = nativecheck.Rules{ForceJSOnly: []string{"@app/scanner"}, ForceNative: []string{"@app/ui"}}
+	a := tb.fingerprint(t, "a", files)
+	b := tb.fingerprint(t, "b", with(files, "packages/scanner/ios/Scanner.swift", "v2"))
+	require.False(t, nativecheck.Explain(a[nativecheck.IOS], b[nativecheck.IOS]).Native, "forced JS-only")
+	c := tb.fingerprint(t, "c", with(files, "packages/ui/src/Button.tsx", "v2"))
+	for _, pl := range nativecheck.Platforms {
+		ex := nativecheck.Explain(a[pl], c[pl])
+		require.Equal(t, string(pl)+": native change\n  file changed: packages/ui/src/Button.tsx (native source of local package packages/ui)", ex.String())
+	}
+	tb.fp.Rules = nativecheck.Rules{}
+	d := tb.fingerprint(t, "d", files)
+	e := tb.fingerprint(t, "e", with(files, "packages/scanner/ios/Scanner.swift", "v2"))
+	require.True(t, nativecheck.Explain(d[nativecheck.IOS], e[nativecheck.IOS]).Native, "judged native without the rule")
+	require.False(t, nativecheck.Explain(d[nativecheck.Android], e[nativecheck.Android]).Native)
 }

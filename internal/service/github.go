@@ -50,7 +50,10 @@ func (s *Service) setupGitHub(ctx context.Context) error {
 		Repo: func(fullName string) (jobs.RepoReader, error) {
 			return gh.Repo(fullName)
 		},
-		Packages: &nativecheck.Registry{URL: s.Config.NPM.Registry},
+		// Verdicts live in the database too: a restart or another replica
+		// does not download tarballs again.
+		Packages: &nativecheck.Registry{URL: s.Config.NPM.Registry,
+			Cache: s.Store.PackageVerdicts(s.Config.NPM.VerdictCache.MaxEntries, s.Config.NPM.VerdictCache.MaxAge.D())},
 		Enqueue: func(ctx context.Context, tx *store.Store, args river.JobArgs, opts *river.InsertOpts) (int64, bool, error) {
 			return s.Jobs.EnqueueTx(ctx, tx, args, opts)
 		},

@@ -90,6 +90,23 @@ func (g *Registry) Add(name, ver string, files map[string]string, pkgJSON map[st
 	g.versions[name+"@"+ver] = &version{meta: meta, tarball: buf.Bytes()}
 }
 
+// AddTarball publishes name@version with a ready-made gzipped tarball (a
+// real package fetched with `npm pack`, say). Its metadata carries the
+// tarball's own sha512 integrity and sha1 shasum, as npm's does.
+func (g *Registry) AddTarball(name, ver string, tgz []byte) {
+	base := name[strings.LastIndex(name, "/")+1:]
+	sum512 := sha512.Sum512(tgz)
+	sum1 := sha1.Sum(tgz)
+	meta := map[string]any{"name": name, "version": ver, "dist": map[string]any{
+		"tarball":   "/" + name + "/-/" + base + "-" + ver + ".tgz",
+		"integrity": "sha512-" + base64.StdEncoding.EncodeToString(sum512[:]),
+		"shasum":    hex.EncodeToString(sum1[:]),
+	}}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.versions[name+"@"+ver] = &version{meta: meta, tarball: tgz}
+}
+
 // AddNative publishes a package with a root podspec and an android/ folder.
 func (g *Registry) AddNative(name, ver string) {
 	pod := strings.ReplaceAll(strings.TrimPrefix(name, "@"), "/", "-")
