@@ -13,6 +13,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/playstore"
 	"github.com/swapjoy/releasepilot/playstore/playstoretest"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest/wirecheck"
 )
 
 const pkg = "com.acme.app"
@@ -29,7 +30,7 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	fake := playstoretest.New(day(20))
-	srv := httptest.NewServer(fake)
+	srv := httptest.NewServer(wirecheck.Handler(t, fake))
 	t.Cleanup(srv.Close)
 	fake.AddApp(pkg)
 	key, err := fake.ServiceAccountJSON(srv.URL, "rp@example.iam.gserviceaccount.com")

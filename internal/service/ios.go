@@ -58,7 +58,7 @@ func (s *Service) setupIOS(ctx context.Context) error {
 		}
 	case s.Config.Sandbox:
 		var err error
-		if sandbox, err = startSandboxASC(s.bg, s.Config.Apps); err != nil {
+		if sandbox, err = startSandboxASC(s.bg, s.Config.Apps, func(h http.Handler) http.Handler { return s.sandboxHandler("appstore", h) }); err != nil {
 			return fmt.Errorf("sandbox App Store Connect: %w", err)
 		}
 		client = &appstore.Client{BaseURL: sandbox.url, Tokens: appstore.NewTokenSource(sandbox.key)}
@@ -136,7 +136,7 @@ const (
 	sandboxAppReview  = 3 * time.Second
 )
 
-func startSandboxASC(ctx context.Context, apps []config.App) (*sandboxASC, error) {
+func startSandboxASC(ctx context.Context, apps []config.App, wrap func(http.Handler) http.Handler) (*sandboxASC, error) {
 	sa := &sandboxASC{bundles: map[string]string{}, apps: map[string]string{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -175,7 +175,7 @@ func startSandboxASC(ctx context.Context, apps []config.App) (*sandboxASC, error
 		_ = ln.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: sa.fake, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: wrap(sa.fake), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	context.AfterFunc(ctx, func() { _ = srv.Close() })
 	return sa, nil

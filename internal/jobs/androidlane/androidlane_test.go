@@ -34,6 +34,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
 	"github.com/swapjoy/releasepilot/playstore"
 	"github.com/swapjoy/releasepilot/playstore/playstoretest"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest/wirecheck"
 )
 
 // -update rewrites the golden files. Registered here unless another test
@@ -133,7 +134,7 @@ func setupAndroid(t testing.TB, e store.Engine, change func(app *config.App), pl
 	ctx := context.Background()
 	b := &androidBundle{now: androidStart}
 	b.fake = playstoretest.New(androidStart)
-	srv := httptest.NewServer(b.fake)
+	srv := httptest.NewServer(wirecheck.Handler(t, b.fake))
 	t.Cleanup(srv.Close)
 	b.fake.AddApp(androidPkg)
 	b.fake.ConsoleUpdate(androidPkg, playstore.TrackProduction, playstoretest.Release{Name: "1.3.0 (41)", VersionCodes: []int64{41}, Status: playstoretest.StatusCompleted})
