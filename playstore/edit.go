@@ -221,6 +221,11 @@ func (e *edit) getTrack(ctx context.Context, track string) (*androidpublisher.Tr
 		return err
 	})
 	if err != nil {
+		if trackEmpty(err) {
+			// Play's answer for a track that never had a release: a
+			// track with no releases, not a missing one.
+			return &androidpublisher.Track{Track: track}, nil
+		}
 		if g := apiErr(err); g != nil && g.Code == 404 && !isEditGone(err) {
 			return nil, fmt.Errorf("%w: %s has no track %q: %v", ErrNotFound, e.pkg, track, err)
 		}

@@ -209,3 +209,10 @@ func mustNotSetNotSentForReview(err error) bool {
 	g := apiErr(err)
 	return g != nil && g.Code == 400 && strings.Contains(g.Message, "changesNotSentForReview must not be set")
 }
+
+// trackEmpty: Play's 404 for a track that never had a release ("Track not
+// found: no APK version codes in the specified track.", reason trackEmpty).
+func trackEmpty(err error) bool {
+	g := apiErr(err)
+	return g != nil && g.Code == 404 && (hasReason(g, "trackEmpty") || strings.Contains(g.Message, "no APK version codes in the specified track"))
+}

@@ -42,6 +42,9 @@
 //     releases (Play documents inProgress only; a halt must keep it);
 //   - a review-flag refusal at commit leaves the edit usable, unless
 //     SetReviewRefusalDeletesEdit says otherwise;
+//   - edits.tracks.get of a track without releases (one that never had
+//     one) answers 404 trackEmpty, as Play does; edits.tracks.list still
+//     lists it;
 //   - edits live DefaultEditTTL (one hour) unless SetEditTTL says otherwise;
 //   - Play reads the versionCode from the AAB's manifest; the fake reads it
 //     from the header FakeBundle writes;
@@ -813,6 +816,12 @@ func (s *Server) getTrack(w http.ResponseWriter, user, pkg, id, track string) {
 	rels, ok := e.tracks[track]
 	if !ok {
 		writeError(w, notFound("Track not found: "+track+"."))
+		return
+	}
+	if len(rels) == 0 {
+		// A track that never had a release: Play answers 404 trackEmpty
+		// rather than a track without releases (google-play.md §2.5).
+		writeError(w, newAPIError(404, "androidpublisher", "trackEmpty", "NOT_FOUND", msgTrackEmpty))
 		return
 	}
 	writeJSON(w, toWireTrack(track, rels))
