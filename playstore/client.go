@@ -204,9 +204,13 @@ func (c *Client) Stats() map[string]OpStats {
 }
 
 // op is one public operation in flight: its name and API call count.
+// rolloutOnly marks an operation that only moves a rollout (fraction,
+// halt, resume, complete): its commits must not cancel a review in
+// progress.
 type op struct {
-	name  string
-	calls int
+	name        string
+	calls       int
+	rolloutOnly bool
 }
 
 func (c *Client) finish(o *op) {

@@ -38,3 +38,58 @@ func TestEmptyTrackIsATrackWithoutReleases(t *testing.T) {
 	_, err = tb.client.Track(ctx, pkg, "nightly")
 	require.ErrorIs(t, err, playstore.ErrNotFound)
 }
+
+// TestRolloutStepsNeverCancelAReview: commits that only move a rollout
+// (fraction, halt, resume, complete) send changesInReviewBehavior=
+// ERROR_IF_IN_REVIEW, so a scheduled step never cancels changes someone
+// else has in review: while a release is in review they fail with
+// ErrChangesInReview and change nothing; afterwards they go through. A
+// commit without the flag (Play's default) cancels the review.
+func TestRolloutStepsNeverCancelAReview(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	tb.fake.SeedBundles(pkg, 42, 43)
+	_, err := tb.client.PutRelease(ctx, pkg, playstore.TrackProduction, playstore.Release{Name: "1.4.2", VersionCodes: []int64{42}, Status: playstore.StatusInProgress, UserFraction: 0.1})
+	require.NoError(t, err)
+	// Someone else's beta release is in review.
+	tb.fake.ConsoleUpdate(pkg, playstore.TrackBeta, playstoretest.Release{Name: "1.5.0", VersionCodes: []int64{43}, Status: playstoretest.StatusCompleted})
+	tb.fake.SetLifecycleState(pkg, 43, playstoretest.LifecycleInReview)
+	before := tb.fake.Track(pkg, playstore.TrackProduction)
+
+	for name, step := range map[string]func() error{
+		"SetFraction": func() error { _, err := tb.client.SetFraction(ctx, pkg, playstore.TrackProduction, 42, 0.25); return err },
+		"Halt":        func() error { _, err := tb.client.Halt(ctx, pkg, playstore.TrackProduction, 42); return err },
+		"Complete":    func() error { _, err := tb.client.Complete(ctx, pkg, playstore.TrackProduction, 42); return err },
+	} {
+		err := step()
+		require.ErrorIs(t, err, playstore.ErrChangesInReview, name)
+		require.False(t, playstore.IsTemporary(err), "%s: not retried at once; the caller tries again later", name)
+	}
+	require.Equal(t, before, tb.fake.Track(pkg, playstore.TrackProduction), "nothing changed")
+	require.Zero(t, tb.fake.ReviewsCancelled(pkg))
+	require.Zero(t, tb.fake.OpenEdits(pkg), "the refused edits were discarded")
+	var commits []string
+	for _, x := range tb.fake.Exchanges() {
+		if x.Method == playstoretest.MethodEditsCommit && x.Status == 400 {
+			commits = append(commits, x.Query)
+		}
+	}
+	require.Len(t, commits, 3)
+	for _, q := range commits {
+		require.Contains(t, q, "changesInReviewBehavior=ERROR_IF_IN_REVIEW")
+	}
+
+	// The review ends: the step goes through.
+	tb.fake.SetLifecycleState(pkg, 43, playstoretest.LifecyclePublished)
+	_, err = tb.client.SetFraction(ctx, pkg, playstore.TrackProduction, 42, 0.25)
+	require.NoError(t, err)
+	require.Equal(t, 0.25, tb.fake.Track(pkg, playstore.TrackProduction)[1].UserFraction)
+
+	// A commit that is not a rollout step keeps Play's default, which
+	// cancels a review in progress: the fake models both behaviours.
+	tb.fake.SetLifecycleState(pkg, 43, playstoretest.LifecycleInReview)
+	_, err = tb.client.SetReleaseNotes(ctx, pkg, playstore.TrackProduction, 42, []playstore.ReleaseNote{{Language: "en-US", Text: "Fixes"}})
+	require.NoError(t, err)
+	require.Equal(t, 1, tb.fake.ReviewsCancelled(pkg))
+}

@@ -163,7 +163,18 @@ type trackChange func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*
 // changeTrack is the read-modify-write of one track in one edit. Releases
 // the change does not touch go back exactly as read.
 func (c *Client) changeTrack(ctx context.Context, name, pkg, track string, change trackChange) (Result, error) {
-	o := &op{name: name}
+	return c.changeTrackOp(ctx, &op{name: name}, pkg, track, change)
+}
+
+// moveRollout is changeTrack for an operation that only moves a rollout:
+// its commit sends changesInReviewBehavior=ERROR_IF_IN_REVIEW, so a
+// scheduled step never cancels changes someone else has in review; Play's
+// refusal comes back as ErrChangesInReview.
+func (c *Client) moveRollout(ctx context.Context, name, pkg, track string, change trackChange) (Result, error) {
+	return c.changeTrackOp(ctx, &op{name: name, rolloutOnly: true}, pkg, track, change)
+}
+
+func (c *Client) changeTrackOp(ctx context.Context, o *op, pkg, track string, change trackChange) (Result, error) {
 	defer c.finish(o)
 	var res Result
 	changed, err := c.mutate(ctx, o, pkg, func(ctx context.Context, e *edit) (bool, error) {
@@ -290,11 +301,16 @@ func replaced(rels []*androidpublisher.TrackRelease, i int, r Release) []*androi
 // SetFraction raises the user fraction of our inProgress release. The same
 // fraction is a no-op; a lower one is refused (halt instead); a halted
 // release must be resumed with Resume.
+//
+// SetFraction, Halt, Resume and Complete only move a rollout: their commit
+// never cancels changes in review (changesInReviewBehavior=
+// ERROR_IF_IN_REVIEW) and fails with ErrChangesInReview while there are
+// some; nothing is changed then, and the step can be tried again later.
 func (c *Client) SetFraction(ctx context.Context, pkg, track string, versionCode int64, fraction float64) (Result, error) {
 	if err := checkFraction(fraction); err != nil {
 		return Result{}, err
 	}
-	return c.changeTrack(ctx, "SetFraction", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
+	return c.moveRollout(ctx, "SetFraction", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
 		i, err := ours(pkg, track, rels, versionCode)
 		if err != nil {
 			return nil, err
@@ -320,7 +336,7 @@ func (c *Client) SetFraction(ctx context.Context, pkg, track string, versionCode
 // Halt stops serving our inProgress release (status halted, fraction kept).
 // An already halted release is a no-op.
 func (c *Client) Halt(ctx context.Context, pkg, track string, versionCode int64) (Result, error) {
-	return c.changeTrack(ctx, "Halt", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
+	return c.moveRollout(ctx, "Halt", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
 		i, err := ours(pkg, track, rels, versionCode)
 		if err != nil {
 			return nil, err
@@ -346,7 +362,7 @@ func (c *Client) Resume(ctx context.Context, pkg, track string, versionCode int6
 			return Result{}, err
 		}
 	}
-	return c.changeTrack(ctx, "Resume", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
+	return c.moveRollout(ctx, "Resume", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
 		i, err := ours(pkg, track, rels, versionCode)
 		if err != nil {
 			return nil, err
@@ -380,7 +396,7 @@ func (c *Client) Resume(ctx context.Context, pkg, track string, versionCode int6
 // the older completed release leaves the track. It refuses when another
 // release is in progress or halted. An already completed release is a no-op.
 func (c *Client) Complete(ctx context.Context, pkg, track string, versionCode int64) (Result, error) {
-	return c.changeTrack(ctx, "Complete", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
+	return c.moveRollout(ctx, "Complete", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
 		i, err := ours(pkg, track, rels, versionCode)
 		if err != nil {
 			return nil, err

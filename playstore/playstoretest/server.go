@@ -37,7 +37,9 @@
 //     an absent int32;
 //   - ERROR_IF_IN_REVIEW refuses whenever a committed release of the app is
 //     RELEASE_LIFECYCLE_STATE_IN_REVIEW (SetLifecycleState scripts one),
-//     whatever changesNotSentForReview says;
+//     whatever changesNotSentForReview says, and leaves the edit usable;
+//     any other behaviour (CANCEL_IN_REVIEW_AND_SUBMIT, the default)
+//     commits, cancelling that review (ReviewsCancelled counts them);
 //   - countryTargeting is accepted on inProgress and halted production
 //     releases (Play documents inProgress only; a halt must keep it);
 //   - a review-flag refusal at commit leaves the edit usable, unless
@@ -192,6 +194,9 @@ type app struct {
 	// draft: the app was never published; only draft releases may be
 	// written to its tracks.
 	draft bool
+	// reviewsCancelled counts commits that cancelled a review in progress
+	// (changesInReviewBehavior CANCEL_IN_REVIEW_AND_SUBMIT, the default).
+	reviewsCancelled int
 }
 
 type bundle struct {
@@ -361,6 +366,15 @@ func (s *Server) Commits(pkg string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.mustApp(pkg).commitSeen
+}
+
+// ReviewsCancelled counts the app's commits that cancelled a review in
+// progress: sent without changesInReviewBehavior=ERROR_IF_IN_REVIEW while a
+// release was RELEASE_LIFECYCLE_STATE_IN_REVIEW (SetLifecycleState).
+func (s *Server) ReviewsCancelled(pkg string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mustApp(pkg).reviewsCancelled
 }
 
 // OpenEdits counts the app's edits that are neither committed, deleted nor
@@ -719,6 +733,11 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, user, pkg, id st
 		s.mu.Unlock()
 		writeError(w, badRequest(MsgChangesInReview))
 		return
+	}
+	if a.inReview() {
+		// CANCEL_IN_REVIEW_AND_SUBMIT (the default): the review in
+		// progress is cancelled and everything goes to review again.
+		a.reviewsCancelled++
 	}
 	a.noteLifecycle(e.tracks, notSent)
 	a.tracks = e.tracks
