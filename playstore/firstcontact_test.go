@@ -58,9 +58,12 @@ func TestRolloutStepsNeverCancelAReview(t *testing.T) {
 	before := tb.fake.Track(pkg, playstore.TrackProduction)
 
 	for name, step := range map[string]func() error{
-		"SetFraction": func() error { _, err := tb.client.SetFraction(ctx, pkg, playstore.TrackProduction, 42, 0.25); return err },
-		"Halt":        func() error { _, err := tb.client.Halt(ctx, pkg, playstore.TrackProduction, 42); return err },
-		"Complete":    func() error { _, err := tb.client.Complete(ctx, pkg, playstore.TrackProduction, 42); return err },
+		"SetFraction": func() error {
+			_, err := tb.client.SetFraction(ctx, pkg, playstore.TrackProduction, 42, 0.25)
+			return err
+		},
+		"Halt":     func() error { _, err := tb.client.Halt(ctx, pkg, playstore.TrackProduction, 42); return err },
+		"Complete": func() error { _, err := tb.client.Complete(ctx, pkg, playstore.TrackProduction, 42); return err },
 	} {
 		err := step()
 		require.ErrorIs(t, err, playstore.ErrChangesInReview, name)
