@@ -96,3 +96,44 @@ func TestRolloutStepsNeverCancelAReview(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, tb.fake.ReviewsCancelled(pkg))
 }
+
+// TestVitalsUsersAreNotSummedAndRatesArePercentages: the Reporting API
+// says its daily distinct users must not be aggregated further (a user
+// active on two days would count twice), and its discovery document gives
+// every rate as a percentage of distinct users. Two days of 1,000 users are
+// at least 1,000 users, not 2,000; "0.4" is 0.4 %.
+func TestVitalsUsersAreNotSummedAndRatesArePercentages(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	tb.fake.SetVitals(pkg, playstoretest.CrashRateMetricSet, playstoretest.VitalsSeries{FreshUntil: day(18), Points: []playstoretest.VitalsPoint{
+		{Day: day(16), VersionCode: 42, Rate: 0.004, DistinctUsers: 1000},
+		{Day: day(17), VersionCode: 42, Rate: 0.002, DistinctUsers: 3000},
+	}})
+	v, err := tb.client.Vitals(context.Background(), pkg, 42, day(16))
+	require.NoError(t, err)
+	require.Equal(t, int64(1000), v.Crash.MinDailyUsers)
+	require.InDelta(t, (0.004*1000+0.002*3000)/4000, v.Crash.Rate, 1e-12, "user-weighted, as Play's own 7-day rates")
+	require.InDelta(t, 0.004, v.Crash.Daily[0].Rate, 1e-12)
+	var answer string
+	for _, x := range tb.fake.Exchanges() {
+		if x.Method == playstoretest.MethodCrashRateQuery {
+			answer = string(x.ResponseBody)
+		}
+	}
+	require.Contains(t, answer, `"value":"0.4"`, "the fake answers in percent, as the discovery document says")
+
+	// A client told the rates are fractions reads "0.4" as 40 %; one that
+	// reads a percentage over 100 says the unit is wrong.
+	c, err := playstore.New(context.Background(), playstore.Config{CredentialsJSON: tb.saJSON, Endpoint: tb.url + "/", ReportingEndpoint: tb.url + "/",
+		VitalsUnit: playstore.VitalsFraction})
+	require.NoError(t, err)
+	v, err = c.Vitals(context.Background(), pkg, 42, day(16))
+	require.NoError(t, err)
+	require.InDelta(t, 0.4, v.Crash.Daily[0].Rate, 1e-12)
+	tb.fake.SetVitals(pkg, playstoretest.CrashRateMetricSet, playstoretest.VitalsSeries{FreshUntil: day(18), Points: []playstoretest.VitalsPoint{
+		{Day: day(16), VersionCode: 42, Rate: 2, DistinctUsers: 1000}}})
+	_, err = tb.client.Vitals(context.Background(), pkg, 42, day(16))
+	require.ErrorContains(t, err, "playstore.vitals_unit")
+	_, err = playstore.New(context.Background(), playstore.Config{CredentialsJSON: tb.saJSON, VitalsUnit: "permille"})
+	require.ErrorIs(t, err, playstore.ErrInvalid)
+}
