@@ -137,3 +137,43 @@ func TestVitalsUsersAreNotSummedAndRatesArePercentages(t *testing.T) {
 	_, err = playstore.New(context.Background(), playstore.Config{CredentialsJSON: tb.saJSON, VitalsUnit: "permille"})
 	require.ErrorIs(t, err, playstore.ErrInvalid)
 }
+
+// TestHaltAFullyRolledOutRelease: Play lets a completed release be halted
+// through the Publishing API (support.google.com/googleplay/android-developer
+// /answer/16285429): the previous fully rolled-out release takes its place,
+// and a resume serves it to everyone again, or to a fraction. Play refuses
+// it for the first release of a track and on internal testing tracks.
+func TestHaltAFullyRolledOutRelease(t *testing.T) {
+	t.Parallel()
+	tb := setup(t) // 41 completed on production
+	ctx := context.Background()
+	tb.fake.SeedBundles(pkg, 42)
+	_, err := tb.client.PutRelease(ctx, pkg, playstore.TrackProduction, playstore.Release{Name: "1.4.2", VersionCodes: []int64{42}, Status: playstore.StatusCompleted})
+	require.NoError(t, err)
+
+	res, err := tb.client.Halt(ctx, pkg, playstore.TrackProduction, 42)
+	require.NoError(t, err)
+	require.True(t, res.Changed)
+	require.Equal(t, []playstoretest.Release{{Name: "1.4.2", VersionCodes: []int64{42}, Status: "halted"}}, tb.fake.Track(pkg, playstore.TrackProduction))
+	res, err = tb.client.Halt(ctx, pkg, playstore.TrackProduction, 42)
+	require.NoError(t, err)
+	require.False(t, res.Changed, "halted already")
+
+	_, err = tb.client.Resume(ctx, pkg, playstore.TrackProduction, 42, 0)
+	require.NoError(t, err)
+	require.Equal(t, []playstoretest.Release{{Name: "1.4.2", VersionCodes: []int64{42}, Status: "completed"}}, tb.fake.Track(pkg, playstore.TrackProduction))
+
+	// Halted again, then resumed to a fraction.
+	_, err = tb.client.Halt(ctx, pkg, playstore.TrackProduction, 42)
+	require.NoError(t, err)
+	_, err = tb.client.Resume(ctx, pkg, playstore.TrackProduction, 42, 0.2)
+	require.NoError(t, err)
+	require.Equal(t, []playstoretest.Release{{Name: "1.4.2", VersionCodes: []int64{42}, Status: "inProgress", UserFraction: 0.2}}, tb.fake.Track(pkg, playstore.TrackProduction))
+
+	// The first release of a track has nothing to fall back to.
+	_, err = tb.client.PutRelease(ctx, pkg, playstore.TrackBeta, playstore.Release{Name: "1.4.2", VersionCodes: []int64{42}, Status: playstore.StatusCompleted})
+	require.NoError(t, err)
+	_, err = tb.client.Halt(ctx, pkg, playstore.TrackBeta, 42)
+	require.ErrorContains(t, err, "first release on a track cannot be halted")
+	require.Equal(t, "completed", tb.fake.Track(pkg, playstore.TrackBeta)[0].Status)
+}

@@ -333,8 +333,11 @@ func (c *Client) SetFraction(ctx context.Context, pkg, track string, versionCode
 	})
 }
 
-// Halt stops serving our inProgress release (status halted, fraction kept).
-// An already halted release is a no-op.
+// Halt stops serving our release: an inProgress one becomes halted with its
+// fraction kept; a completed (fully rolled-out) one becomes halted without
+// a fraction, and Play serves the previous fully rolled-out release in its
+// place (Play refuses this for the first release of a track and on
+// internal testing tracks). An already halted release is a no-op.
 func (c *Client) Halt(ctx context.Context, pkg, track string, versionCode int64) (Result, error) {
 	return c.moveRollout(ctx, "Halt", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
 		i, err := ours(pkg, track, rels, versionCode)
@@ -345,17 +348,25 @@ func (c *Client) Halt(ctx context.Context, pkg, track string, versionCode int64)
 		switch r.Status {
 		case StatusHalted:
 			return nil, nil
+		case StatusCompleted:
+			if b := blocking(rels, versionCode); b != nil {
+				return nil, &ReleaseConflictError{Package: pkg, Track: track, VersionCode: versionCode, Other: fromAPI(b),
+					Reason: "another release is " + b.Status + " on the track; a fully rolled-out release is halted only when it is the newest"}
+			}
+			fallthrough
 		case StatusInProgress:
 			r.Status = StatusHalted
 			return replaced(rels, i, r), nil
 		}
-		return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Halt", Reason: "only an inProgress release can be halted"}
+		return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Halt", Reason: "only an inProgress or completed release can be halted"}
 	})
 }
 
 // Resume serves our halted release again at fraction, which must be at least
-// the fraction it was halted at; 0 means that same fraction. A release
-// already inProgress at that fraction or higher is a no-op.
+// the fraction it was halted at; 0 means that same fraction, and for a
+// release halted after it was fully rolled out (no fraction), everyone
+// again (completed). A release already inProgress at that fraction or
+// higher is a no-op.
 func (c *Client) Resume(ctx context.Context, pkg, track string, versionCode int64, fraction float64) (Result, error) {
 	if fraction != 0 {
 		if err := checkFraction(fraction); err != nil {
@@ -377,6 +388,11 @@ func (c *Client) Resume(ctx context.Context, pkg, track string, versionCode int6
 		case StatusHalted:
 		default:
 			return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Resume", Reason: "only a halted release can be resumed"}
+		}
+		if fraction == 0 && r.UserFraction == 0 {
+			// Halted after a full rollout: serve it to everyone again.
+			r.Status = StatusCompleted
+			return place(pkg, track, rels, r)
 		}
 		if fraction == 0 {
 			fraction = r.UserFraction

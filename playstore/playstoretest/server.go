@@ -44,6 +44,9 @@
 //     releases (Play documents inProgress only; a halt must keep it);
 //   - a review-flag refusal at commit leaves the edit usable, unless
 //     SetReviewRefusalDeletesEdit says otherwise;
+//   - a halted release without a fraction is a fully rolled-out release
+//     halted (Play allows it since 2025, except on internal tracks and for
+//     the first release of a track); any other halted release needs one;
 //   - edits.tracks.get of a track without releases (one that never had
 //     one) answers 404 trackEmpty, as Play does; edits.tracks.list still
 //     lists it;
@@ -194,6 +197,10 @@ type app struct {
 	// draft: the app was never published; only draft releases may be
 	// written to its tracks.
 	draft bool
+	// fullRollouts lists, per track, the versionCodes that were ever
+	// committed there as completed (oldest first): a completed release
+	// can be halted only if an earlier one can take its place.
+	fullRollouts map[string][]int64
 	// reviewsCancelled counts commits that cancelled a review in progress
 	// (changesInReviewBehavior CANCEL_IN_REVIEW_AND_SUBMIT, the default).
 	reviewsCancelled int
@@ -234,7 +241,7 @@ func (s *Server) AddApp(pkg string) {
 func newApp(pkg string) *app {
 	return &app{pkg: pkg, tracks: map[string][]Release{
 		"production": nil, "beta": nil, "alpha": nil, "internal": nil,
-	}, bundles: map[int64]bundle{}, edits: map[string]*edit{}, lifecycle: map[int64]string{}}
+	}, bundles: map[int64]bundle{}, edits: map[string]*edit{}, lifecycle: map[int64]string{}, fullRollouts: map[string][]int64{}}
 }
 
 // SetReviewMode sets how the app's commits go to review.
@@ -331,6 +338,7 @@ func (s *Server) ConsoleUpdate(pkg, track string, releases ...Release) {
 		}
 	}
 	a.tracks[track] = cloneReleases(releases)
+	a.noteFullRollouts(track, releases)
 	for _, e := range a.edits {
 		if e.state == editOpen {
 			e.state = editDeleted
@@ -740,6 +748,9 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, user, pkg, id st
 		a.reviewsCancelled++
 	}
 	a.noteLifecycle(e.tracks, notSent)
+	for name, rels := range e.tracks {
+		a.noteFullRollouts(name, rels)
+	}
 	a.tracks = e.tracks
 	a.bundles = e.bundles
 	e.tracks, e.bundles = nil, nil
@@ -884,6 +895,10 @@ func (s *Server) putTrack(w http.ResponseWriter, r *http.Request, user, pkg, id,
 		writeError(w, aerr)
 		return
 	}
+	if aerr := a.checkHaltedWithoutFraction(track, rels); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
 	// A PUT replaces the whole releases list: releases the caller left out
 	// are gone. Play documents only "the desired changes"; strict is safer.
 	e.tracks[track] = rels
@@ -979,7 +994,7 @@ func parseTrack(path string, body []byte) ([]Release, *apiError) {
 		upper := map[string]string{StatusDraft: "DRAFT", StatusInProgress: "IN_PROGRESS", StatusHalted: "HALTED", StatusCompleted: "COMPLETED"}[status]
 		hasFraction := r.UserFraction != nil
 		switch {
-		case (status == StatusInProgress || status == StatusHalted) && !hasFraction:
+		case status == StatusInProgress && !hasFraction:
 			return nil, badRequest(upper + " release must have fraction")
 		case (status == StatusDraft || status == StatusCompleted) && hasFraction:
 			return nil, badRequest(upper + " release must not have fraction")
@@ -1026,4 +1041,47 @@ func parseTrack(path string, body []byte) ([]Release, *apiError) {
 		out = append(out, rel)
 	}
 	return out, nil
+}
+
+// noteFullRollouts records the completed releases of a track. Callers hold
+// s.mu.
+func (a *app) noteFullRollouts(track string, rels []Release) {
+	for _, r := range rels {
+		if r.Status != StatusCompleted {
+			continue
+		}
+		for _, vc := range r.VersionCodes {
+			if !slices.Contains(a.fullRollouts[track], vc) {
+				a.fullRollouts[track] = append(a.fullRollouts[track], vc)
+			}
+		}
+	}
+}
+
+// checkHaltedWithoutFraction holds Play's rules for halting a fully
+// rolled-out release (support.google.com/googleplay/android-developer/
+// answer/16285429): a halted release without a fraction must be one the
+// track serves completed (or already halted that way); not on an internal
+// testing track; and not the first release of the track, since a previous
+// fully rolled-out release takes its place. Any other halted release needs
+// its fraction. The texts are the fake's own. Callers hold s.mu.
+func (a *app) checkHaltedWithoutFraction(track string, rels []Release) *apiError {
+	for _, r := range rels {
+		if r.Status != StatusHalted || r.UserFraction != 0 {
+			continue
+		}
+		full := slices.ContainsFunc(a.tracks[track], func(c Release) bool {
+			return (c.Status == StatusCompleted || (c.Status == StatusHalted && c.UserFraction == 0)) &&
+				slices.Equal(c.VersionCodes, r.VersionCodes)
+		})
+		switch {
+		case !full:
+			return badRequest("HALTED release must have fraction")
+		case track == "internal" || track == "qa":
+			return badRequest("A fully rolled-out release cannot be halted on an internal testing track.")
+		case !slices.ContainsFunc(a.fullRollouts[track], func(vc int64) bool { return !slices.Contains(r.VersionCodes, vc) }):
+			return badRequest("The first release on a track cannot be halted: there is no previous fully rolled-out release to take its place.")
+		}
+	}
+	return nil
 }

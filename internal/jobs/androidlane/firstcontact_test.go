@@ -64,3 +64,40 @@ func testHoldsWhileChangesInReview(t *testing.T, e store.Engine) {
 	require.Equal(t, 0.25, b.fake.Track(androidPkg, playstore.TrackProduction)[1].UserFraction)
 	require.Zero(t, b.fake.ReviewsCancelled(androidPkg))
 }
+
+// TestAndroidLaneHaltsAFullRollout: a halt command on a lane at 100 %
+// halts the fully rolled-out release on Play (the previous one takes its
+// place); a resume serves it to everyone again.
+func TestAndroidLaneHaltsAFullRollout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupAndroid(t, store.SQLite, nil)
+	require.NoError(t, b.work(t))
+	require.NoError(t, b.ro.Pass(ctx))
+	_, err := b.ro.Command(ctx, b.lane.ID, release.CmdComplete, "token:alice", "looks good")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCompleted, b.status(t).State)
+	require.Equal(t, []playstoretest.Release{{Name: "1.4.0 (42)", VersionCodes: []int64{42}, Status: "completed", InAppUpdatePriority: 2,
+		ReleaseNotes: b.fake.Track(androidPkg, playstore.TrackProduction)[0].ReleaseNotes}}, b.fake.Track(androidPkg, playstore.TrackProduction))
+
+	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "token:alice", "crash on start for Android 15")
+	require.NoError(t, err)
+	st := b.status(t)
+	require.Equal(t, release.StateHalted, st.State)
+	require.Equal(t, 100, st.Percent)
+	prod := b.fake.Track(androidPkg, playstore.TrackProduction)
+	require.Len(t, prod, 1)
+	require.Equal(t, "halted", prod[0].Status)
+	require.Zero(t, prod[0].UserFraction, "a halted full rollout has no fraction")
+
+	// A pass leaves a halted lane alone.
+	b.advance(time.Hour)
+	before := b.calls()
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Equal(t, before, b.calls())
+
+	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdResume, "token:alice", "hotfixed server side")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCompleted, b.status(t).State)
+	require.Equal(t, "completed", b.fake.Track(androidPkg, playstore.TrackProduction)[0].Status)
+}
