@@ -52,8 +52,9 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 		Endpoint:          ps.Endpoint,
 		ReportingEndpoint: ps.ReportingEndpoint,
 		// Every replica shares one versionCode ratchet through the database.
-		Ledger: s.Store.VersionCodes(),
-		Logger: s.Log.With("component", "playstore"),
+		Ledger:     s.Store.VersionCodes(),
+		Logger:     s.Log.With("component", "playstore"),
+		VitalsUnit: playstore.VitalsUnit(ps.VitalsUnit),
 	})
 	if err != nil {
 		if sandbox == nil {

@@ -620,11 +620,14 @@ func TestAndroidLanePickUpGivesUp(t *testing.T) {
 	b.android.PickupTimeout = time.Hour
 	var snooze *rivertype.JobSnoozeError
 	require.ErrorAs(t, b.work(t), &snooze)
+	st := b.status(t)
+	require.Equal(t, release.StatePending, st.State)
+	require.Equal(t, "waiting for CI to upload a bundle newer than versionCode 41 (since 2026-11-25T18:00:00Z; the lane fails if this lasts 1h0m0s)", st.Reason)
 	b.advance(time.Hour)
 	err := b.work(t)
 	var cancel *rivertype.JobCancelError
 	require.ErrorAs(t, err, &cancel)
-	st := b.status(t)
+	st = b.status(t)
 	require.Equal(t, release.StateFailed, st.State)
 	require.Equal(t, "waiting for CI to upload a bundle newer than versionCode 41: nothing came within 1h0m0s", st.Reason)
 }

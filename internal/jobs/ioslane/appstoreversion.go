@@ -16,7 +16,7 @@ func (r *iosRun) appStoreVersion(ctx context.Context) error {
 	if errors.Is(err, appstore.ErrConflict) {
 		// Another version is in flight (in review, or approved and not
 		// released): only one can be edited at a time. It ends on its own.
-		return r.wait(ctx, "app_store_version", 0, fmt.Sprintf("App Store version %s cannot be created yet: %v", r.data.Version, err))
+		return r.wait(ctx, "app_store_version", fmt.Sprintf("App Store version %s cannot be created yet: %v", r.data.Version, err))
 	}
 	if err := ascFailure("find or create App Store version "+r.data.Version, err); err != nil {
 		return err

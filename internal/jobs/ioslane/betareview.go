@@ -23,7 +23,7 @@ func (r *iosRun) submitBetaReview(ctx context.Context) error {
 	// SubmitForBetaReview returns the build's existing submission if any.
 	sub, err := r.x.ASC.SubmitForBetaReview(ctx, r.data.BuildID)
 	if errors.Is(err, appstore.ErrConflict) {
-		return r.wait(ctx, "beta_submit", 0, fmt.Sprintf("build %s waits to be submitted to Beta App Review: %v", r.data.label(), err))
+		return r.wait(ctx, "beta_submit", fmt.Sprintf("build %s waits to be submitted to Beta App Review: %v", r.data.label(), err))
 	}
 	if err := ascFailure("submit "+r.data.label()+" to Beta App Review", err); err != nil {
 		return err
@@ -48,5 +48,5 @@ func (r *iosRun) awaitBetaReview(ctx context.Context) error {
 	case appstore.BetaReviewRejected:
 		return lane.Fail("Beta App Review rejected build %s; see App Store Connect for the reviewer's notes, fix and tag a new build", r.data.label())
 	}
-	return r.wait(ctx, "beta_review", 0, fmt.Sprintf("build %s is %s at Beta App Review", r.data.label(), sub.State))
+	return r.wait(ctx, "beta_review", fmt.Sprintf("build %s is %s at Beta App Review", r.data.label(), sub.State))
 }

@@ -27,7 +27,7 @@ func (r *iosRun) submitForReview(ctx context.Context) error {
 	// first and reuses the one holding this version.
 	sub, err := r.x.ASC.SubmitForReview(ctx, r.data.AppID, appstore.PlatformIOS, r.data.VersionID)
 	if errors.Is(err, appstore.ErrSubmissionInFlight) {
-		return r.wait(ctx, "review_submit", 0, fmt.Sprintf("App Store version %s waits to be submitted: another submission of the app is in review", r.data.Version))
+		return r.wait(ctx, "review_submit", fmt.Sprintf("App Store version %s waits to be submitted: another submission of the app is in review", r.data.Version))
 	}
 	if err := ascFailure("submit App Store version "+r.data.Version+" for review", err); err != nil {
 		return err
@@ -72,5 +72,5 @@ func (r *iosRun) awaitAppReview(ctx context.Context) error {
 	case appstore.VersionRejected, appstore.VersionMetadataRejected, appstore.VersionDeveloperRejected, appstore.AppVersionState("INVALID_BINARY"):
 		return lane.Fail("App Review: App Store version %s with build %s is %s; see the Resolution Center in App Store Connect", r.data.Version, r.data.label(), v.AppVersionState)
 	}
-	return r.wait(ctx, "app_review", 0, fmt.Sprintf("App Store version %s is %s", r.data.Version, v.AppVersionState))
+	return r.wait(ctx, "app_review", fmt.Sprintf("App Store version %s is %s", r.data.Version, v.AppVersionState))
 }

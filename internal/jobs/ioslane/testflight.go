@@ -120,9 +120,9 @@ func (r *iosRun) notReadyForTesting(ctx context.Context, step string, cause erro
 	}
 	switch bd.InternalBuildState {
 	case appstore.BetaStateProcessing:
-		return r.wait(ctx, "beta_processing", r.app.IOS.ProcessingTimeout.D(), fmt.Sprintf("build %s is still PROCESSING for TestFlight", r.data.label()))
+		return r.wait(ctx, "beta_processing", fmt.Sprintf("build %s is still PROCESSING for TestFlight", r.data.label()))
 	case appstore.BetaBuildState("IN_EXPORT_COMPLIANCE_REVIEW"):
-		return r.wait(ctx, "export_compliance_review", 0, fmt.Sprintf("build %s is in export compliance review", r.data.label()))
+		return r.wait(ctx, "export_compliance_review", fmt.Sprintf("build %s is in export compliance review", r.data.label()))
 	}
 	return lane.Fail("%s: %v (TestFlight state %s)", step, cause, bd.InternalBuildState)
 }

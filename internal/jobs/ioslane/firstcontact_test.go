@@ -1,0 +1,56 @@
+package ioslane_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
+)
+
+// runUntilWaiting runs the lane job until it snoozes on what (the lane's
+// data says what it waits for), advancing the clock by every snooze.
+func (b *iosBundle) runUntilWaiting(t *testing.T, what string) {
+	t.Helper()
+	for run := 0; run < 100; run++ {
+		err := b.work(context.Background())
+		var snooze *river.JobSnoozeError
+		require.True(t, errors.As(err, &snooze), "run %d: %v (status %+v)", run, err, b.status(t))
+		if b.laneData(t)["waiting"] == what {
+			return
+		}
+		b.clock.Advance(snooze.Duration)
+	}
+	t.Fatalf("the lane never waited for %s", what)
+}
+
+// TestIOSWaitsHaveDeadlines: a wait on a review says what it waits for in
+// the lane's status, and fails the lane with that reason once
+// ios.review_timeout has passed; it never waits forever.
+func TestIOSWaitsHaveDeadlines(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{external: true, polls: 1, configure: func(a *config.App) {
+		a.IOS.ReviewTimeout = config.Duration(48 * time.Hour)
+	}})
+	b.runUntilWaiting(t, "beta_review")
+	st := b.status(t)
+	require.Equal(t, release.StatePending, st.State)
+	require.True(t, strings.HasPrefix(st.Reason, "waiting: build 1.4.0 (45) is WAITING_FOR_REVIEW at Beta App Review (since "), st.Reason)
+	require.Contains(t, st.Reason, "the lane fails if this lasts 48h0m0s")
+
+	// Apple never answers.
+	b.clock.Advance(48 * time.Hour)
+	err := b.work(context.Background())
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	st = b.status(t)
+	require.Equal(t, release.StateFailed, st.State)
+	require.Equal(t, "build 1.4.0 (45) is WAITING_FOR_REVIEW at Beta App Review after 48h0m0s", st.Reason)
+}
