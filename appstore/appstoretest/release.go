@@ -79,25 +79,21 @@ func releaseTypeEditable(s appstore.AppVersionState) bool {
 	return !s.PastReview() || s == appstore.VersionPendingDeveloperRelease
 }
 
+type patchVersionAttrs struct {
+	VersionString       *string `json:"versionString"`
+	Copyright           *string `json:"copyright"`
+	ReviewType          *string `json:"reviewType"`
+	ReleaseType         *string `json:"releaseType"`
+	EarliestReleaseDate *string `json:"earliestReleaseDate"`
+	UsesIdfa            *bool   `json:"usesIdfa"`
+	Downloadable        *bool   `json:"downloadable"`
+}
+
 // patchVersion updates releaseType (and accepts the other attributes
 // without storing them).
 func (f *Fake) patchVersion(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			ID         string `json:"id"`
-			Attributes struct {
-				VersionString       *string `json:"versionString"`
-				Copyright           *string `json:"copyright"`
-				ReviewType          *string `json:"reviewType"`
-				ReleaseType         *string `json:"releaseType"`
-				EarliestReleaseDate *string `json:"earliestReleaseDate"`
-				UsesIdfa            *bool   `json:"usesIdfa"`
-				Downloadable        *bool   `json:"downloadable"`
-			} `json:"attributes"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersions") || idMismatch(w, req.Data.ID, r.PathValue("id")) {
+	req, ok := decodeResource[patchVersionAttrs, struct{}](w, r, "appStoreVersions")
+	if !ok {
 		return
 	}
 	f.mu.Lock()
@@ -107,7 +103,7 @@ func (f *Fake) patchVersion(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "appStoreVersions", r.PathValue("id"))
 		return
 	}
-	if rt := req.Data.Attributes.ReleaseType; rt != nil && appstore.ReleaseType(*rt) != v.releaseType {
+	if rt := req.Attributes.ReleaseType; rt != nil && appstore.ReleaseType(*rt) != v.releaseType {
 		switch appstore.ReleaseType(*rt) {
 		case appstore.ReleaseManual, appstore.ReleaseAfterApproval, appstore.ReleaseScheduled:
 		default:
@@ -129,33 +125,31 @@ func blocksNewVersion(s appstore.AppVersionState) bool {
 	return !slices.Contains([]appstore.AppVersionState{appstore.VersionReadyForDistribution, "REPLACED_WITH_NEW_VERSION", "ACCEPTED"}, s)
 }
 
+type createVersionAttrs struct {
+	Platform            string  `json:"platform"`
+	VersionString       string  `json:"versionString"`
+	Copyright           *string `json:"copyright"`
+	ReviewType          string  `json:"reviewType"`
+	ReleaseType         string  `json:"releaseType"`
+	EarliestReleaseDate *string `json:"earliestReleaseDate"`
+	UsesIdfa            *bool   `json:"usesIdfa"`
+}
+
+type createVersionRels struct {
+	App   *toOneReq `json:"app"`
+	Build *toOneReq `json:"build"`
+}
+
 func (f *Fake) createVersion(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			Attributes struct {
-				Platform            string  `json:"platform"`
-				VersionString       string  `json:"versionString"`
-				Copyright           *string `json:"copyright"`
-				ReviewType          string  `json:"reviewType"`
-				ReleaseType         string  `json:"releaseType"`
-				EarliestReleaseDate *string `json:"earliestReleaseDate"`
-				UsesIdfa            *bool   `json:"usesIdfa"`
-			} `json:"attributes"`
-			Relationships struct {
-				App   *toOneReq `json:"app"`
-				Build *toOneReq `json:"build"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersions") {
-		return
-	}
-	appID, ok := requireRel(w, req.Data.Relationships.App, "app", "apps")
+	req, ok := decodeResource[createVersionAttrs, createVersionRels](w, r, "appStoreVersions")
 	if !ok {
 		return
 	}
-	a := req.Data.Attributes
+	appID, ok := requireRel(w, req.Relationships.App, "app", "apps")
+	if !ok {
+		return
+	}
+	a := req.Attributes
 	if !slices.Contains(platforms, a.Platform) || a.VersionString == "" {
 		conflict(w, "ENTITY_ERROR.ATTRIBUTE.REQUIRED", "The provided entity is missing a required attribute",
 			"You must provide a value for the attributes 'platform' and 'versionString' with this request", "/data/attributes/versionString")
@@ -273,28 +267,26 @@ func (f *Fake) getSub(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusOK, f.subObj(r, s))
 }
 
+type createSubAttrs struct {
+	Platform string `json:"platform"`
+}
+
+type createSubRels struct {
+	App *toOneReq `json:"app"`
+}
+
 func (f *Fake) createSub(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			Attributes *struct {
-				Platform string `json:"platform"`
-			} `json:"attributes"`
-			Relationships struct {
-				App *toOneReq `json:"app"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "reviewSubmissions") {
+	req, ok := decodeResource[*createSubAttrs, createSubRels](w, r, "reviewSubmissions")
+	if !ok {
 		return
 	}
-	appID, ok := requireRel(w, req.Data.Relationships.App, "app", "apps")
+	appID, ok := requireRel(w, req.Relationships.App, "app", "apps")
 	if !ok {
 		return
 	}
 	platform := "IOS"
-	if req.Data.Attributes != nil && req.Data.Attributes.Platform != "" {
-		platform = req.Data.Attributes.Platform
+	if req.Attributes != nil && req.Attributes.Platform != "" {
+		platform = req.Attributes.Platform
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -315,32 +307,25 @@ func (f *Fake) createSub(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusCreated, f.subObj(r, s))
 }
 
+type patchSubAttrs struct {
+	Platform  *string `json:"platform"`
+	Submitted *bool   `json:"submitted"`
+	Canceled  *bool   `json:"canceled"`
+}
+
 func (f *Fake) patchSub(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			ID         string `json:"id"`
-			Attributes struct {
-				Platform  *string `json:"platform"`
-				Submitted *bool   `json:"submitted"`
-				Canceled  *bool   `json:"canceled"`
-			} `json:"attributes"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "reviewSubmissions") {
+	req, ok := decodeResource[patchSubAttrs, struct{}](w, r, "reviewSubmissions")
+	if !ok {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if idMismatch(w, req.Data.ID, r.PathValue("id")) {
-		return
-	}
 	s, ok := f.subs[r.PathValue("id")]
 	if !ok {
 		notFound(w, "reviewSubmissions", r.PathValue("id"))
 		return
 	}
-	a := req.Data.Attributes
+	a := req.Attributes
 	if a.Submitted != nil && *a.Submitted {
 		if s.state != appstore.ReviewReadyForReview {
 			conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("The review submission is %s and cannot be submitted.", s.state), "")
@@ -406,24 +391,21 @@ func (f *Fake) itemObj(r *http.Request, it *reviewItem) map[string]any {
 		map[string]any{"appStoreVersion": relOne(r, "reviewSubmissionItems/"+it.id, "appStoreVersion", false, "appStoreVersions", it.versionID)})
 }
 
+type createItemRels struct {
+	ReviewSubmission *toOneReq `json:"reviewSubmission"`
+	AppStoreVersion  *toOneReq `json:"appStoreVersion"`
+}
+
 func (f *Fake) createItem(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type          string `json:"type"`
-			Relationships struct {
-				ReviewSubmission *toOneReq `json:"reviewSubmission"`
-				AppStoreVersion  *toOneReq `json:"appStoreVersion"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "reviewSubmissionItems") {
-		return
-	}
-	subID, ok := requireRel(w, req.Data.Relationships.ReviewSubmission, "reviewSubmission", "reviewSubmissions")
+	req, ok := decodeResource[struct{}, createItemRels](w, r, "reviewSubmissionItems")
 	if !ok {
 		return
 	}
-	versionID, ok := requireRel(w, req.Data.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
+	subID, ok := requireRel(w, req.Relationships.ReviewSubmission, "reviewSubmission", "reviewSubmissions")
+	if !ok {
+		return
+	}
+	versionID, ok := requireRel(w, req.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
 	if !ok {
 		return
 	}
@@ -514,28 +496,26 @@ func (f *Fake) getPhased(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusOK, f.phasedObj(r, p))
 }
 
+type createPhasedAttrs struct {
+	PhasedReleaseState string `json:"phasedReleaseState"`
+}
+
+type createPhasedRels struct {
+	AppStoreVersion *toOneReq `json:"appStoreVersion"`
+}
+
 func (f *Fake) createPhased(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			Attributes *struct {
-				PhasedReleaseState string `json:"phasedReleaseState"`
-			} `json:"attributes"`
-			Relationships struct {
-				AppStoreVersion *toOneReq `json:"appStoreVersion"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersionPhasedReleases") {
+	req, ok := decodeResource[*createPhasedAttrs, createPhasedRels](w, r, "appStoreVersionPhasedReleases")
+	if !ok {
 		return
 	}
-	versionID, ok := requireRel(w, req.Data.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
+	versionID, ok := requireRel(w, req.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
 	if !ok {
 		return
 	}
 	state := appstore.PhasedInactive
-	if req.Data.Attributes != nil && req.Data.Attributes.PhasedReleaseState != "" {
-		state = appstore.PhasedReleaseState(req.Data.Attributes.PhasedReleaseState)
+	if req.Attributes != nil && req.Attributes.PhasedReleaseState != "" {
+		state = appstore.PhasedReleaseState(req.Attributes.PhasedReleaseState)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -589,31 +569,24 @@ func phasedConfigurable(s appstore.AppVersionState) bool {
 	return false
 }
 
+type patchPhasedAttrs struct {
+	PhasedReleaseState string `json:"phasedReleaseState"`
+}
+
 func (f *Fake) patchPhased(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			ID         string `json:"id"`
-			Attributes struct {
-				PhasedReleaseState string `json:"phasedReleaseState"`
-			} `json:"attributes"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersionPhasedReleases") {
+	req, ok := decodeResource[patchPhasedAttrs, struct{}](w, r, "appStoreVersionPhasedReleases")
+	if !ok {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if idMismatch(w, req.Data.ID, r.PathValue("id")) {
-		return
-	}
 	p, ok := f.phased[r.PathValue("id")]
 	if !ok {
 		notFound(w, "appStoreVersionPhasedReleases", r.PathValue("id"))
 		return
 	}
 	f.tickPhased(p)
-	want := appstore.PhasedReleaseState(req.Data.Attributes.PhasedReleaseState)
+	want := appstore.PhasedReleaseState(req.Attributes.PhasedReleaseState)
 	bad := func(detail string) {
 		conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "The provided entity includes an attribute with an invalid value", detail, "/data/attributes/phasedReleaseState")
 	}
@@ -648,19 +621,16 @@ func (f *Fake) patchPhased(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusOK, f.phasedObj(r, p))
 }
 
+type createReleaseRequestRels struct {
+	AppStoreVersion *toOneReq `json:"appStoreVersion"`
+}
+
 func (f *Fake) createReleaseRequest(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type          string `json:"type"`
-			Relationships struct {
-				AppStoreVersion *toOneReq `json:"appStoreVersion"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersionReleaseRequests") {
+	req, ok := decodeResource[struct{}, createReleaseRequestRels](w, r, "appStoreVersionReleaseRequests")
+	if !ok {
 		return
 	}
-	versionID, ok := requireRel(w, req.Data.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
+	versionID, ok := requireRel(w, req.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
 	if !ok {
 		return
 	}

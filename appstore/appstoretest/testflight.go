@@ -169,25 +169,20 @@ func (f *Fake) getBuild(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusOK, f.buildObj(r, b))
 }
 
+type patchBuildAttrs struct {
+	Expired                 *bool `json:"expired"`
+	UsesNonExemptEncryption *bool `json:"usesNonExemptEncryption"`
+}
+
 func (f *Fake) patchBuild(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			ID         string `json:"id"`
-			Attributes *struct {
-				Expired                 *bool `json:"expired"`
-				UsesNonExemptEncryption *bool `json:"usesNonExemptEncryption"`
-			} `json:"attributes"`
-			Relationships map[string]toOneReq `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "builds") {
+	req, ok := decodeResource[*patchBuildAttrs, map[string]toOneReq](w, r, "builds")
+	if !ok {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := r.PathValue("id")
-	if idMismatch(w, req.Data.ID, id) {
+	if idMismatch(w, req.ID, id) {
 		return
 	}
 	b, ok := f.builds[id]
@@ -195,7 +190,7 @@ func (f *Fake) patchBuild(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "builds", id)
 		return
 	}
-	if a := req.Data.Attributes; a != nil {
+	if a := req.Attributes; a != nil {
 		if a.UsesNonExemptEncryption != nil {
 			if b.state != appstore.ProcessingStateValid {
 				conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "The provided entity includes an attribute with an invalid value",
@@ -391,27 +386,25 @@ func whatsNewTooLong(w http.ResponseWriter, s *string) bool {
 	return false
 }
 
+type createLocalizationAttrs struct {
+	WhatsNew *string `json:"whatsNew"`
+	Locale   string  `json:"locale"`
+}
+
+type createLocalizationRels struct {
+	Build *toOneReq `json:"build"`
+}
+
 func (f *Fake) createLocalization(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			Attributes struct {
-				WhatsNew *string `json:"whatsNew"`
-				Locale   string  `json:"locale"`
-			} `json:"attributes"`
-			Relationships struct {
-				Build *toOneReq `json:"build"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "betaBuildLocalizations") || whatsNewTooLong(w, req.Data.Attributes.WhatsNew) {
+	req, ok := decodeResource[createLocalizationAttrs, createLocalizationRels](w, r, "betaBuildLocalizations")
+	if !ok || whatsNewTooLong(w, req.Attributes.WhatsNew) {
 		return
 	}
-	buildID, ok := requireRel(w, req.Data.Relationships.Build, "build", "builds")
+	buildID, ok := requireRel(w, req.Relationships.Build, "build", "builds")
 	if !ok {
 		return
 	}
-	if req.Data.Attributes.Locale == "" {
+	if req.Attributes.Locale == "" {
 		conflict(w, "ENTITY_ERROR.ATTRIBUTE.REQUIRED", "The provided entity is missing a required attribute",
 			"You must provide a value for the attribute 'locale' with this request", "/data/attributes/locale")
 		return
@@ -423,41 +416,34 @@ func (f *Fake) createLocalization(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, l := range f.locs {
-		if l.buildID == buildID && l.locale == req.Data.Attributes.Locale {
+		if l.buildID == buildID && l.locale == req.Attributes.Locale {
 			conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID.DUPLICATE", "The provided entity includes an attribute with a value that has already been used",
 				fmt.Sprintf("A localization for locale '%s' already exists for this build", l.locale), "/data/attributes/locale")
 			return
 		}
 	}
-	l := &localization{id: f.newID("loc"), buildID: buildID, locale: req.Data.Attributes.Locale, whatsNew: req.Data.Attributes.WhatsNew}
+	l := &localization{id: f.newID("loc"), buildID: buildID, locale: req.Attributes.Locale, whatsNew: req.Attributes.WhatsNew}
 	f.locs[l.id] = l
 	writeOne(w, r, http.StatusCreated, f.locObj(r, l))
 }
 
+type patchLocalizationAttrs struct {
+	WhatsNew *string `json:"whatsNew"`
+}
+
 func (f *Fake) patchLocalization(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			ID         string `json:"id"`
-			Attributes struct {
-				WhatsNew *string `json:"whatsNew"`
-			} `json:"attributes"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "betaBuildLocalizations") || whatsNewTooLong(w, req.Data.Attributes.WhatsNew) {
+	req, ok := decodeResource[patchLocalizationAttrs, struct{}](w, r, "betaBuildLocalizations")
+	if !ok || whatsNewTooLong(w, req.Attributes.WhatsNew) {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if idMismatch(w, req.Data.ID, r.PathValue("id")) {
-		return
-	}
 	l, ok := f.locs[r.PathValue("id")]
 	if !ok {
 		notFound(w, "betaBuildLocalizations", r.PathValue("id"))
 		return
 	}
-	l.whatsNew = req.Data.Attributes.WhatsNew
+	l.whatsNew = req.Attributes.WhatsNew
 	writeOne(w, r, http.StatusOK, f.locObj(r, l))
 }
 
@@ -495,19 +481,16 @@ func (f *Fake) getBetaSub(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusOK, f.betaSubObj(r, s))
 }
 
+type createBetaSubRels struct {
+	Build *toOneReq `json:"build"`
+}
+
 func (f *Fake) createBetaSub(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type          string `json:"type"`
-			Relationships struct {
-				Build *toOneReq `json:"build"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "betaAppReviewSubmissions") {
+	req, ok := decodeResource[struct{}, createBetaSubRels](w, r, "betaAppReviewSubmissions")
+	if !ok {
 		return
 	}
-	buildID, ok := requireRel(w, req.Data.Relationships.Build, "build", "builds")
+	buildID, ok := requireRel(w, req.Relationships.Build, "build", "builds")
 	if !ok {
 		return
 	}
