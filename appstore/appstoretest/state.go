@@ -27,6 +27,7 @@ type build struct {
 type betaGroup struct {
 	id, appID, name string
 	internal        bool
+	allBuilds       bool // hasAccessToAllBuilds: gets every build; none can be added
 	created         time.Time
 }
 
@@ -169,12 +170,29 @@ func (f *Fake) addBuildLocked(b Build) string {
 	return id
 }
 
-// AddBetaGroup seeds a beta group and returns its id.
+// AddBetaGroup seeds a beta group whose builds are added one by one and
+// returns its id.
 func (f *Fake) AddBetaGroup(appID, name string, internal bool) string {
+	return f.AddGroup(BetaGroup{AppID: appID, Name: name, Internal: internal})
+}
+
+// BetaGroup seeds a TestFlight group.
+type BetaGroup struct {
+	AppID    string
+	Name     string
+	Internal bool
+	// AllBuilds is hasAccessToAllBuilds: an internal group that gets every
+	// build of the app by itself (App Store Connect's automatic
+	// distribution). Apple refuses to add a build to it.
+	AllBuilds bool
+}
+
+// AddGroup seeds a beta group and returns its id.
+func (f *Fake) AddGroup(g BetaGroup) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := f.newID("group")
-	f.groups[id] = &betaGroup{id: id, appID: appID, name: name, internal: internal, created: f.now()}
+	f.groups[id] = &betaGroup{id: id, appID: g.AppID, name: g.Name, internal: g.Internal, allBuilds: g.Internal && g.AllBuilds, created: f.now()}
 	return id
 }
 

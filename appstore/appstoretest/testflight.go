@@ -288,6 +288,13 @@ func (f *Fake) addBuildGroups(w http.ResponseWriter, r *http.Request) {
 			relNotFound(w, "betaGroups", "betaGroups", l.ID)
 			return
 		}
+		if g.allBuilds {
+			// An internal group with automatic distribution holds every
+			// build already (observed: MSIME-Apple#518, rorkai CLI #1143).
+			writeError(w, http.StatusUnprocessableEntity, "ENTITY_UNPROCESSABLE", "Builds cannot be assigned to this internal group.",
+				"Cannot add internal group to a build.", nil)
+			return
+		}
 		// Observed 422s: processing, expired, missing export compliance,
 		// and external groups before beta approval (rorkai CLI #2595).
 		switch in, ex := f.betaStates(b); {
@@ -337,7 +344,7 @@ func (f *Fake) listGroups(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		out = append(out, obj(r, "betaGroups", g.id, map[string]any{
-			"name": g.name, "createdDate": ts(g.created), "isInternalGroup": g.internal, "hasAccessToAllBuilds": g.internal,
+			"name": g.name, "createdDate": ts(g.created), "isInternalGroup": g.internal, "hasAccessToAllBuilds": g.allBuilds,
 			"publicLinkEnabled": false, "feedbackEnabled": true,
 		}, map[string]any{"app": relOne(r, "betaGroups/"+g.id, "app", true, "apps", g.appID)}))
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
+	"github.com/swapjoy/releasepilot/appstore/appstoretest"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -53,4 +54,28 @@ func TestIOSWaitsHaveDeadlines(t *testing.T) {
 	st = b.status(t)
 	require.Equal(t, release.StateFailed, st.State)
 	require.Equal(t, "build 1.4.0 (45) is WAITING_FOR_REVIEW at Beta App Review after 48h0m0s", st.Reason)
+}
+
+// TestIOSSkipsInternalGroupsWithAllBuilds: an internal group with access to
+// all builds (hasAccessToAllBuilds) gets every build by itself, and Apple
+// answers 422 "Cannot add internal group to a build" to adding one: the
+// lane never POSTs it, and goes on.
+func TestIOSSkipsInternalGroupsWithAllBuilds(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, configure: func(a *config.App) { a.IOS.InternalGroups = []string{"Everyone", "Team"} }})
+	b.fake.AddGroup(appstoretest.BetaGroup{AppID: b.appID, Name: "Everyone", Internal: true, AllBuilds: true})
+	_, err := b.runLane(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b.status(t).State, b.status(t).Reason)
+	bs, _ := b.fake.Build(b.buildID)
+	require.Len(t, bs.Groups, 1, "only Team was linked")
+	require.Equal(t, 1, b.fake.Mutations("POST /v1/builds/{id}/relationships/betaGroups"))
+
+	// Only all-builds groups: no POST at all.
+	b2 := setupIOS(t, store.SQLite, iosOpts{polls: 1, configure: func(a *config.App) { a.IOS.InternalGroups = []string{"Everyone"} }})
+	b2.fake.AddGroup(appstoretest.BetaGroup{AppID: b2.appID, Name: "Everyone", Internal: true, AllBuilds: true})
+	_, err = b2.runLane(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b2.status(t).State, b2.status(t).Reason)
+	require.Zero(t, b2.fake.Mutations("POST /v1/builds/{id}/relationships/betaGroups"))
 }

@@ -90,8 +90,17 @@ func (r *iosRun) internalGroups(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		// AddBuildToGroups reads the build's groups and links only the missing ones.
-		added, err := r.x.ASC.AddBuildToGroups(ctx, r.data.BuildID, ids...)
+		// An internal group with access to all builds has this one already,
+		// and Apple refuses to add a build to it (422 "Cannot add internal
+		// group to a build"): leave it out.
+		ids = slices.DeleteFunc(ids, func(id string) bool {
+			return slices.ContainsFunc(r.groups, func(g appstore.BetaGroup) bool { return g.ID == id && g.HasAccessToAllBuilds })
+		})
+		var added []string
+		if len(ids) > 0 {
+			// AddBuildToGroups reads the build's groups and links only the missing ones.
+			added, err = r.x.ASC.AddBuildToGroups(ctx, r.data.BuildID, ids...)
+		}
 		if errors.Is(err, appstore.ErrInvalid) {
 			return r.notReadyForTesting(ctx, "add "+r.data.label()+" to the internal groups", err)
 		}
