@@ -104,18 +104,19 @@ type Fake struct {
 	countMu   sync.Mutex // guards mutations only
 	mutations map[string]int
 
-	apps       map[string]*app
-	builds     map[string]*build
-	groups     map[string]*betaGroup
-	locs       map[string]*localization
-	betaSubs   map[string]*betaSub
-	uploads    map[string]*upload
-	files      map[string]*uploadFile
-	versions   map[string]*version
-	subs       map[string]*reviewSub
-	items      map[string]*reviewItem
-	phased     map[string]*phased
-	buildOrder []string
+	apps         map[string]*app
+	builds       map[string]*build
+	groups       map[string]*betaGroup
+	locs         map[string]*localization
+	betaSubs     map[string]*betaSub
+	uploads      map[string]*upload
+	files        map[string]*uploadFile
+	versions     map[string]*version
+	subs         map[string]*reviewSub
+	items        map[string]*reviewItem
+	phased       map[string]*phased
+	declarations map[string]*declaration
+	buildOrder   []string
 }
 
 type apiKey struct {
@@ -145,7 +146,7 @@ func New(opts Options) *Fake {
 		apps: map[string]*app{}, builds: map[string]*build{}, groups: map[string]*betaGroup{},
 		locs: map[string]*localization{}, betaSubs: map[string]*betaSub{}, uploads: map[string]*upload{},
 		files: map[string]*uploadFile{}, versions: map[string]*version{}, subs: map[string]*reviewSub{},
-		items: map[string]*reviewItem{}, phased: map[string]*phased{},
+		items: map[string]*reviewItem{}, phased: map[string]*phased{}, declarations: map[string]*declaration{},
 	}
 	f.routes()
 	return f

@@ -48,3 +48,42 @@ func TestInternalGroupWithAllBuilds(t *testing.T) {
 	r = b.do(t, "POST", "/v1/builds/"+buildID+"/relationships/betaGroups", "application/json", `{"data":[{"type":"betaGroups","id":"`+some+`"}]}`)
 	require.Equal(t, 204, r.status, "an internal group without automatic distribution takes the build")
 }
+
+// A build that declares non-exempt encryption is reviewed by neither Beta
+// App Review nor App Review until an app encryption declaration is linked
+// to it; linking one of the app's declarations is a 204.
+func TestNonExemptEncryptionNeedsADeclaration(t *testing.T) {
+	t.Parallel()
+	b := setup(t, appstoretest.Options{})
+	yes := true
+	buildID := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.1", BuildNumber: "7", State: appstore.ProcessingStateValid, UsesNonExemptEncryption: &yes})
+	versionID := b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.1", appstore.VersionPrepareForSubmission)
+	betaSub := `{"data":{"type":"betaAppReviewSubmissions","relationships":{"build":{"data":{"type":"builds","id":"` + buildID + `"}}}}}`
+
+	r := b.do(t, "POST", "/v1/betaAppReviewSubmissions", "application/json", betaSub)
+	require.Equal(t, "409 ENTITY_ERROR.RELATIONSHIP.REQUIRED", r.errorCode(t))
+	require.Contains(t, string(r.body), "appEncryptionDeclaration")
+
+	require.Equal(t, 204, b.do(t, "PATCH", "/v1/appStoreVersions/"+versionID+"/relationships/build", "application/json", `{"data":{"type":"builds","id":"`+buildID+`"}}`).status)
+	r = b.do(t, "POST", "/v1/reviewSubmissions", "application/json", `{"data":{"type":"reviewSubmissions","attributes":{"platform":"IOS"},"relationships":{"app":{"data":{"type":"apps","id":"`+b.appID+`"}}}}}`)
+	require.Equal(t, 201, r.status, string(r.body))
+	var sub struct{ Data struct{ ID string } }
+	require.NoError(t, json.Unmarshal(r.body, &sub))
+	item := `{"data":{"type":"reviewSubmissionItems","relationships":{"reviewSubmission":{"data":{"type":"reviewSubmissions","id":"` + sub.Data.ID + `"}},"appStoreVersion":{"data":{"type":"appStoreVersions","id":"` + versionID + `"}}}}}`
+	r = b.do(t, "POST", "/v1/reviewSubmissionItems", "application/json", item)
+	require.Equal(t, "409 STATE_ERROR", r.errorCode(t))
+	require.Contains(t, string(r.body), `"associatedErrors":{"/v1/builds/`+buildID+`":[{`)
+	require.Contains(t, string(r.body), "'appEncryptionDeclaration'")
+
+	other := b.fake.AddEncryptionDeclaration("1234567891", "") // another app's
+	r = b.do(t, "PATCH", "/v1/builds/"+buildID+"/relationships/appEncryptionDeclaration", "application/json", `{"data":{"type":"appEncryptionDeclarations","id":"`+other+`"}}`)
+	require.Equal(t, "409 ENTITY_ERROR.RELATIONSHIP.INVALID", r.errorCode(t))
+	decl := b.fake.AddEncryptionDeclaration(b.appID, "")
+	r = b.do(t, "PATCH", "/v1/builds/"+buildID+"/relationships/appEncryptionDeclaration", "application/json", `{"data":{"type":"appEncryptionDeclarations","id":"`+decl+`"}}`)
+	require.Equal(t, 204, r.status, string(r.body))
+	r = b.do(t, "GET", "/v1/builds/"+buildID+"?include=appEncryptionDeclaration", "", "")
+	require.Contains(t, string(r.body), `"appEncryptionDeclaration":{"data":{"id":"`+decl+`","type":"appEncryptionDeclarations"}`)
+
+	require.Equal(t, 201, b.do(t, "POST", "/v1/betaAppReviewSubmissions", "application/json", betaSub).status)
+	require.Equal(t, 201, b.do(t, "POST", "/v1/reviewSubmissionItems", "application/json", item).status)
+}

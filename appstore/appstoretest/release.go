@@ -455,6 +455,13 @@ func (f *Fake) createItem(w http.ResponseWriter, r *http.Request) {
 			Source: map[string]any{"pointer": "/data/attributes/usesNonExemptEncryption"}})
 		return
 	}
+	if f.missingDeclaration(attached) {
+		submitErrors(w, "/v1/builds/"+attached.id, errorItem{ID: randomUUID(), Status: "409", Code: "ENTITY_ERROR.RELATIONSHIP.REQUIRED",
+			Title:  "The provided entity is missing a required relationship",
+			Detail: "You must provide a value for the relationship 'appEncryptionDeclaration' with this request",
+			Source: map[string]any{"pointer": "/data/relationships/appEncryptionDeclaration"}})
+		return
+	}
 	it := &reviewItem{id: f.newID("item"), subID: subID, versionID: versionID, state: "READY_FOR_REVIEW"}
 	f.items[it.id] = it
 	v.state = appstore.VersionReadyForReview

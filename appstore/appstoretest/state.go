@@ -22,6 +22,12 @@ type build struct {
 	uploaded                   time.Time
 	groups                     map[string]bool
 	versionID                  string // attached App Store version
+	declarationID              string // linked app encryption declaration
+}
+
+type declaration struct {
+	id, appID, state string
+	created          time.Time
 }
 
 type betaGroup struct {
@@ -196,6 +202,21 @@ func (f *Fake) AddGroup(g BetaGroup) string {
 	return id
 }
 
+// AddEncryptionDeclaration seeds an app encryption declaration in state
+// (APPROVED when empty) and returns its id: what a build that uses
+// non-exempt encryption must be linked to before Beta App Review or App
+// Review.
+func (f *Fake) AddEncryptionDeclaration(appID, state string) string {
+	if state == "" {
+		state = "APPROVED"
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := f.newID("declaration")
+	f.declarations[id] = &declaration{id: id, appID: appID, state: state, created: f.now()}
+	return id
+}
+
 // AddAppStoreVersion seeds an App Store version of release type MANUAL and
 // returns its id.
 func (f *Fake) AddAppStoreVersion(appID string, platform appstore.Platform, versionString string, state appstore.AppVersionState) string {
@@ -277,6 +298,9 @@ type BuildState struct {
 	Groups                  []string
 	WhatsNew                map[string]string // locale → text
 	BetaReview              appstore.BetaReviewState
+	// EncryptionDeclaration is the id of the linked app encryption
+	// declaration ("" when none).
+	EncryptionDeclaration string
 }
 
 // Build returns a snapshot of build id (ok false if unknown).
@@ -288,7 +312,8 @@ func (f *Fake) Build(id string) (BuildState, bool) {
 	if !ok {
 		return BuildState{}, false
 	}
-	s := BuildState{AppID: b.appID, Version: b.version, BuildNumber: b.number, ProcessingState: b.state, UsesNonExemptEncryption: b.uses, Expired: b.expired, WhatsNew: map[string]string{}}
+	s := BuildState{AppID: b.appID, Version: b.version, BuildNumber: b.number, ProcessingState: b.state, UsesNonExemptEncryption: b.uses, Expired: b.expired,
+		WhatsNew: map[string]string{}, EncryptionDeclaration: b.declarationID}
 	for _, g := range sortedKeys(b.groups) {
 		s.Groups = append(s.Groups, g)
 	}

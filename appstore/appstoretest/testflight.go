@@ -25,6 +25,7 @@ func (f *Fake) routes() {
 	f.route("PATCH /v1/builds/{id}", nil, f.patchBuild)
 	f.route("GET /v1/builds/{id}/buildBetaDetail", []string{"include"}, f.getBuildBetaDetail)
 	f.route("POST /v1/builds/{id}/relationships/betaGroups", nil, f.addBuildGroups)
+	f.route("PATCH /v1/builds/{id}/relationships/appEncryptionDeclaration", nil, f.linkDeclaration)
 	f.route("GET /v1/betaGroups", []string{"filter[name]", "filter[isInternalGroup]", "filter[app]", "filter[builds]", "filter[id]", "sort", "limit"}, f.listGroups)
 	f.route("GET /v1/betaBuildLocalizations", []string{"filter[locale]", "filter[build]", "limit", "include"}, f.listLocalizations)
 	f.route("POST /v1/betaBuildLocalizations", nil, f.createLocalization)
@@ -91,8 +92,9 @@ func (f *Fake) buildObj(r *http.Request, b *build) map[string]any {
 		a["usesNonExemptEncryption"] = *b.uses
 	}
 	rels := map[string]any{
-		"app":             relOne(r, "builds/"+b.id, "app", true, "apps", b.appID),
-		"buildBetaDetail": relOne(r, "builds/"+b.id, "buildBetaDetail", true, "buildBetaDetails", b.id),
+		"app":                      relOne(r, "builds/"+b.id, "app", true, "apps", b.appID),
+		"buildBetaDetail":          relOne(r, "builds/"+b.id, "buildBetaDetail", true, "buildBetaDetails", b.id),
+		"appEncryptionDeclaration": relOne(r, "builds/"+b.id, "appEncryptionDeclaration", true, "appEncryptionDeclarations", b.declarationID),
 	}
 	return obj(r, "builds", b.id, a, rels)
 }
@@ -166,7 +168,54 @@ func (f *Fake) getBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.poll(b)
-	writeOne(w, r, http.StatusOK, f.buildObj(r, b))
+	var inc []map[string]any
+	if d := f.declarations[b.declarationID]; d != nil && includes(r, "appEncryptionDeclaration") {
+		inc = append(inc, obj(r, "appEncryptionDeclarations", d.id, map[string]any{
+			"appEncryptionDeclarationState": d.state, "createdDate": ts(d.created), "exempt": false,
+			"containsProprietaryCryptography": false, "containsThirdPartyCryptography": true, "availableOnFrenchStore": true,
+		}, nil))
+	}
+	writeOne(w, r, http.StatusOK, f.buildObj(r, b), inc...)
+}
+
+// linkDeclaration links a build to an app encryption declaration of its
+// app (PATCH /v1/builds/{id}/relationships/appEncryptionDeclaration, 204).
+func (f *Fake) linkDeclaration(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Data *linkage `json:"data"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Data == nil {
+		unprocessable(w, "The request entity has no data.")
+		return
+	}
+	if !checkType(w, req.Data.Type, "appEncryptionDeclarations") {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.builds[r.PathValue("id")]
+	if !ok {
+		notFound(w, "builds", r.PathValue("id"))
+		return
+	}
+	d, ok := f.declarations[req.Data.ID]
+	if !ok || d.appID != b.appID {
+		conflict(w, "ENTITY_ERROR.RELATIONSHIP.INVALID", "The provided entity includes a relationship with an invalid value",
+			fmt.Sprintf("appEncryptionDeclaration with id '%s' cannot be found", req.Data.ID), "/data")
+		return
+	}
+	b.declarationID = d.id
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// missingDeclaration reports whether a build declares non-exempt
+// encryption without an app encryption declaration linked: Apple reviews
+// such a build for neither TestFlight nor the App Store [UNVERIFIED codes].
+func (f *Fake) missingDeclaration(b *build) bool {
+	return b.uses != nil && *b.uses && b.declarationID == ""
 }
 
 type patchBuildAttrs struct {
@@ -221,7 +270,7 @@ func (f *Fake) betaStates(b *build) (internal, external appstore.BetaBuildState)
 		return appstore.BetaStateProcessing, appstore.BetaStateProcessing
 	case b.state != appstore.ProcessingStateValid:
 		return appstore.BetaStateProcessingException, appstore.BetaStateProcessingException
-	case b.uses == nil:
+	case b.uses == nil, f.missingDeclaration(b):
 		return appstore.BetaStateMissingExportCompliance, appstore.BetaStateMissingExportCompliance
 	}
 	internal, external = appstore.BetaStateReadyForBetaTesting, appstore.BetaStateReadyForBetaSubmission
@@ -516,6 +565,12 @@ func (f *Fake) createBetaSub(w http.ResponseWriter, r *http.Request) {
 	if b.uses == nil {
 		conflict(w, "ENTITY_ERROR.ATTRIBUTE.REQUIRED", "The provided entity is missing a required attribute",
 			"You must provide a value for the attribute 'usesNonExemptEncryption' with this request", "/data/attributes/usesNonExemptEncryption")
+		return
+	}
+	if f.missingDeclaration(b) {
+		conflict(w, "ENTITY_ERROR.RELATIONSHIP.REQUIRED", "The provided entity is missing a required relationship",
+			"The build uses non-exempt encryption: you must provide a value for the relationship 'appEncryptionDeclaration' before submitting it for review",
+			"/data/relationships/appEncryptionDeclaration")
 		return
 	}
 	if f.betaSubFor(buildID) != nil {

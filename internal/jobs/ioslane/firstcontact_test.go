@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
+	"github.com/swapjoy/releasepilot/appstore"
 	"github.com/swapjoy/releasepilot/appstore/appstoretest"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/release"
@@ -78,4 +79,30 @@ func TestIOSSkipsInternalGroupsWithAllBuilds(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, release.StateRolling, b2.status(t).State, b2.status(t).Reason)
 	require.Zero(t, b2.fake.Mutations("POST /v1/builds/{id}/relationships/betaGroups"))
+}
+
+// TestIOSLinksTheEncryptionDeclaration: a build that uses non-exempt
+// encryption goes to Beta App Review (and App Review) only once an app
+// encryption declaration is linked to it; the lane links the one
+// ios.encryption_declaration_id names, right after export compliance.
+func TestIOSLinksTheEncryptionDeclaration(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{external: true, polls: 1, configure: func(a *config.App) { a.IOS.UsesNonExemptEncryption = true }})
+	decl := b.fake.AddEncryptionDeclaration(b.appID, "APPROVED")
+	app := b.ios.Apps["acme"]
+	app.IOS.EncryptionDeclarationID = decl
+	b.ios.Apps["acme"] = app
+
+	b.runUntilWaiting(t, "beta_review")
+	bs, _ := b.fake.Build(b.buildID)
+	require.Equal(t, decl, bs.EncryptionDeclaration)
+	require.Equal(t, appstore.BetaReviewWaiting, bs.BetaReview, "Apple took it for review")
+	require.Equal(t, 1, b.fake.Mutations("PATCH /v1/builds/{id}/relationships/appEncryptionDeclaration"))
+
+	// Without a declaration named, the lane says what is missing.
+	b2 := setupIOS(t, store.SQLite, iosOpts{external: true, polls: 1, configure: func(a *config.App) { a.IOS.UsesNonExemptEncryption = true }})
+	_, err := b2.runLane(t, nil)
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	require.Contains(t, b2.status(t).Reason, "ios.encryption_declaration_id is empty")
 }
