@@ -119,6 +119,7 @@ func setup(t testing.TB, o ...func(*setupOpts)) *testBundle {
 		},
 	}
 	b.appID = fake.AddApp(appstoretest.App{ID: "1234567890", BundleID: "com.swapjoy.app", Name: "SwapJoy", SKU: "SWAPJOY"})
+	fake.CompleteBetaAppInfo(b.appID)
 	fake.AddApp(appstoretest.App{ID: "1234567891", BundleID: "com.swapjoy.app.widget", Name: "SwapJoy Widget"})
 	return b
 }

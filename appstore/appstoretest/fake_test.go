@@ -36,6 +36,7 @@ func setup(t *testing.T, opts appstoretest.Options) *bundle {
 	b.token, err = (&appstore.TokenSource{Key: key, Now: opts.Now}).Token()
 	require.NoError(t, err)
 	b.appID = b.fake.AddApp(appstoretest.App{BundleID: "com.example.app"})
+	b.fake.CompleteBetaAppInfo(b.appID)
 	// Tests here send wrong requests on purpose; every answer is checked.
 	b.srv = httptest.NewServer(specvalidate.Responses(t, b.fake))
 	t.Cleanup(b.srv.Close)

@@ -87,3 +87,48 @@ func TestNonExemptEncryptionNeedsADeclaration(t *testing.T) {
 	require.Equal(t, 201, b.do(t, "POST", "/v1/betaAppReviewSubmissions", "application/json", betaSub).status)
 	require.Equal(t, 201, b.do(t, "POST", "/v1/reviewSubmissionItems", "application/json", item).status)
 }
+
+// Beta App Review needs the app's review information (contact, and the
+// demo account when one is required) and test information (a localization
+// with feedback email and description). Apple refuses the submission
+// naming each missing attribute.
+func TestBetaReviewNeedsTheAppsTestInformation(t *testing.T) {
+	t.Parallel()
+	b := setup(t, appstoretest.Options{})
+	no := false
+	buildID := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.1", BuildNumber: "7", State: appstore.ProcessingStateValid, UsesNonExemptEncryption: &no})
+	sub := `{"data":{"type":"betaAppReviewSubmissions","relationships":{"build":{"data":{"type":"builds","id":"` + buildID + `"}}}}}`
+	b.fake.SetBetaAppInfo(b.appID, appstoretest.BetaAppReviewDetail{ContactFirstName: "Ada", ContactLastName: "Lovelace", ContactPhone: "+1 555 0100",
+		DemoAccountRequired: true, DemoAccountName: "reviewer"}, appstoretest.BetaAppLocalization{Locale: "en-US", Description: "Beta"})
+
+	r := b.do(t, "POST", "/v1/betaAppReviewSubmissions", "application/json", sub)
+	require.Equal(t, "409 STATE_ERROR", r.errorCode(t))
+	var doc struct {
+		Errors []struct {
+			Meta struct {
+				AssociatedErrors map[string][]struct{ Code, Detail string } `json:"associatedErrors"`
+			} `json:"meta"`
+		} `json:"errors"`
+	}
+	require.NoError(t, json.Unmarshal(r.body, &doc))
+	got := map[string][]string{}
+	for path, errs := range doc.Errors[0].Meta.AssociatedErrors {
+		for _, e := range errs {
+			require.Equal(t, "ENTITY_ERROR.ATTRIBUTE.REQUIRED", e.Code)
+			got[path] = append(got[path], e.Detail)
+		}
+	}
+	require.Equal(t, map[string][]string{
+		"/v1/betaAppReviewDetails/" + b.appID: {
+			"You must provide a value for the attribute 'contactEmail' with this request",
+			"You must provide a value for the attribute 'demoAccountPassword' with this request"},
+		"/v1/betaAppLocalizations/" + b.appID + "-en-US": {"You must provide a value for the attribute 'feedbackEmail' with this request"},
+	}, got)
+
+	r = b.do(t, "GET", "/v1/apps/"+b.appID+"/betaAppReviewDetail", "", "")
+	require.Equal(t, 200, r.status)
+	require.Contains(t, string(r.body), `"demoAccountRequired":true`)
+
+	b.fake.CompleteBetaAppInfo(b.appID)
+	require.Equal(t, 201, b.do(t, "POST", "/v1/betaAppReviewSubmissions", "application/json", sub).status)
+}

@@ -9,6 +9,43 @@ import (
 
 type app struct {
 	id, bundleID, name, sku string
+	// betaDetail is the app's Beta App Review information, betaLocs its
+	// TestFlight test information per locale (zero: never filled in).
+	betaDetail BetaAppReviewDetail
+	betaLocs   []BetaAppLocalization
+}
+
+// BetaAppReviewDetail is an app's Beta App Review information: the contact
+// Apple's reviewers call, and the demo account they sign in with.
+type BetaAppReviewDetail struct {
+	ContactFirstName, ContactLastName, ContactPhone, ContactEmail string
+	DemoAccountRequired                                           bool
+	DemoAccountName, DemoAccountPassword                          string
+	Notes                                                         string
+}
+
+// BetaAppLocalization is an app's TestFlight test information in a locale.
+type BetaAppLocalization struct {
+	Locale, FeedbackEmail, Description, MarketingURL, PrivacyPolicyURL string
+}
+
+// SetBetaAppInfo sets an app's Beta App Review information and TestFlight
+// test information, as a person does in App Store Connect. Apple refuses a
+// Beta App Review submission until both are complete.
+func (f *Fake) SetBetaAppInfo(appID string, detail BetaAppReviewDetail, locs ...BetaAppLocalization) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a, ok := f.apps[appID]; ok {
+		a.betaDetail, a.betaLocs = detail, append([]BetaAppLocalization(nil), locs...)
+	}
+}
+
+// CompleteBetaAppInfo fills in an app's Beta App Review and test
+// information with made-up, complete values (no demo account needed).
+func (f *Fake) CompleteBetaAppInfo(appID string) {
+	f.SetBetaAppInfo(appID, BetaAppReviewDetail{ContactFirstName: "Ada", ContactLastName: "Lovelace", ContactPhone: "+1 555 0100",
+		ContactEmail: "beta@example.com", Notes: "Made up by appstoretest."},
+		BetaAppLocalization{Locale: "en-US", FeedbackEmail: "feedback@example.com", Description: "The next version of the app."})
 }
 
 type build struct {

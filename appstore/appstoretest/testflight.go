@@ -1,8 +1,10 @@
 package appstoretest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,6 +32,8 @@ func (f *Fake) routes() {
 	f.route("GET /v1/betaBuildLocalizations", []string{"filter[locale]", "filter[build]", "limit", "include"}, f.listLocalizations)
 	f.route("POST /v1/betaBuildLocalizations", nil, f.createLocalization)
 	f.route("PATCH /v1/betaBuildLocalizations/{id}", nil, f.patchLocalization)
+	f.route("GET /v1/apps/{id}/betaAppReviewDetail", nil, f.getBetaDetail)
+	f.route("GET /v1/betaAppLocalizations", []string{"filter[locale]", "filter[app]", "limit", "include"}, f.listBetaAppLocalizations)
 	f.route("GET /v1/betaAppReviewSubmissions", []string{"filter[betaReviewState]", "filter[build]", "limit", "include"}, f.listBetaSubs)
 	f.route("POST /v1/betaAppReviewSubmissions", nil, f.createBetaSub)
 	f.route("GET /v1/betaAppReviewSubmissions/{id}", []string{"include"}, f.getBetaSub)
@@ -567,6 +571,10 @@ func (f *Fake) createBetaSub(w http.ResponseWriter, r *http.Request) {
 			"You must provide a value for the attribute 'usesNonExemptEncryption' with this request", "/data/attributes/usesNonExemptEncryption")
 		return
 	}
+	if missing := f.betaInfoMissing(f.apps[b.appID]); len(missing) > 0 {
+		betaInfoErrors(w, missing)
+		return
+	}
 	if f.missingDeclaration(b) {
 		conflict(w, "ENTITY_ERROR.RELATIONSHIP.REQUIRED", "The provided entity is missing a required relationship",
 			"The build uses non-exempt encryption: you must provide a value for the relationship 'appEncryptionDeclaration' before submitting it for review",
@@ -589,4 +597,114 @@ func (f *Fake) createBetaSub(w http.ResponseWriter, r *http.Request) {
 	s := &betaSub{id: f.newID("betasub"), buildID: buildID, state: appstore.BetaReviewWaiting, submitted: f.now()}
 	f.betaSubs[s.id] = s
 	writeOne(w, r, http.StatusCreated, f.betaSubObj(r, s))
+}
+
+// getBetaDetail serves an app's Beta App Review information; its id is
+// the app's, as in App Store Connect.
+func (f *Fake) getBetaDetail(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.apps[r.PathValue("id")]
+	if !ok {
+		notFound(w, "apps", r.PathValue("id"))
+		return
+	}
+	d := a.betaDetail
+	writeOne(w, r, http.StatusOK, obj(r, "betaAppReviewDetails", a.id, map[string]any{
+		"contactFirstName": d.ContactFirstName, "contactLastName": d.ContactLastName, "contactPhone": d.ContactPhone,
+		"contactEmail": d.ContactEmail, "demoAccountName": d.DemoAccountName, "demoAccountPassword": d.DemoAccountPassword,
+		"demoAccountRequired": d.DemoAccountRequired, "notes": d.Notes,
+	}, map[string]any{"app": relOne(r, "betaAppReviewDetails/"+a.id, "app", true, "apps", a.id)}))
+}
+
+func (f *Fake) listBetaAppLocalizations(w http.ResponseWriter, r *http.Request) {
+	if !checkLimit(w, r, 200) {
+		return
+	}
+	q := r.URL.Query()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []map[string]any
+	for _, id := range sortedKeys(f.apps) {
+		a := f.apps[id]
+		if !match(csv(q, "filter[app]"), a.id) {
+			continue
+		}
+		for _, l := range a.betaLocs {
+			if !match(csv(q, "filter[locale]"), l.Locale) {
+				continue
+			}
+			attrs := map[string]any{"locale": l.Locale, "feedbackEmail": l.FeedbackEmail, "description": l.Description}
+			if l.MarketingURL != "" {
+				attrs["marketingUrl"] = l.MarketingURL
+			}
+			if l.PrivacyPolicyURL != "" {
+				attrs["privacyPolicyUrl"] = l.PrivacyPolicyURL
+			}
+			lid := a.id + "-" + l.Locale
+			out = append(out, obj(r, "betaAppLocalizations", lid, attrs, map[string]any{"app": relOne(r, "betaAppLocalizations/"+lid, "app", true, "apps", a.id)}))
+		}
+	}
+	writeList(w, r, out)
+}
+
+// betaInfoMissing lists what an app's Beta App Review and test
+// information lack for a Beta App Review submission, as resource path →
+// attributes: the contact, the demo account when one is required, and a
+// localization with a feedback email and a description.
+func (f *Fake) betaInfoMissing(a *app) map[string][]string {
+	out := map[string][]string{}
+	d := a.betaDetail
+	detail := "/v1/betaAppReviewDetails/" + a.id
+	for attr, v := range map[string]string{"contactFirstName": d.ContactFirstName, "contactLastName": d.ContactLastName,
+		"contactPhone": d.ContactPhone, "contactEmail": d.ContactEmail} {
+		if strings.TrimSpace(v) == "" {
+			out[detail] = append(out[detail], attr)
+		}
+	}
+	if d.DemoAccountRequired {
+		for attr, v := range map[string]string{"demoAccountName": d.DemoAccountName, "demoAccountPassword": d.DemoAccountPassword} {
+			if strings.TrimSpace(v) == "" {
+				out[detail] = append(out[detail], attr)
+			}
+		}
+	}
+	complete := slices.ContainsFunc(a.betaLocs, func(l BetaAppLocalization) bool {
+		return strings.TrimSpace(l.FeedbackEmail) != "" && strings.TrimSpace(l.Description) != ""
+	})
+	if !complete {
+		path := "/v1/apps/" + a.id + "/betaAppLocalizations"
+		if len(a.betaLocs) > 0 {
+			path = "/v1/betaAppLocalizations/" + a.id + "-" + a.betaLocs[0].Locale
+		}
+		for _, attr := range []string{"feedbackEmail", "description"} {
+			if len(a.betaLocs) == 0 || strings.TrimSpace(map[string]string{"feedbackEmail": a.betaLocs[0].FeedbackEmail, "description": a.betaLocs[0].Description}[attr]) == "" {
+				out[path] = append(out[path], attr)
+			}
+		}
+	}
+	for k := range out {
+		slices.Sort(out[k])
+	}
+	return out
+}
+
+// betaInfoErrors refuses a Beta App Review submission whose app lacks
+// information: 409 STATE_ERROR with one ENTITY_ERROR.ATTRIBUTE.REQUIRED per
+// missing attribute in meta.associatedErrors, the shape App Store Connect
+// uses for submission checks [UNVERIFIED for beta review: a third-party
+// report saw a 500].
+func betaInfoErrors(w http.ResponseWriter, missing map[string][]string) {
+	assoc := map[string][]errorItem{}
+	for _, path := range sortedKeys(missing) {
+		for _, attr := range missing[path] {
+			assoc[path] = append(assoc[path], errorItem{ID: randomUUID(), Status: "409", Code: "ENTITY_ERROR.ATTRIBUTE.REQUIRED",
+				Title:  "The provided entity is missing a required attribute",
+				Detail: fmt.Sprintf("You must provide a value for the attribute '%s' with this request", attr),
+				Source: map[string]any{"pointer": "/data/attributes/" + attr}})
+		}
+	}
+	meta, _ := json.Marshal(map[string]any{"associatedErrors": assoc})
+	writeErrors(w, http.StatusConflict, errorItem{ID: randomUUID(), Status: "409", Code: "STATE_ERROR", Title: stateErrorTitle,
+		Detail: "Beta App Review submission errors found: the app's test information is incomplete.", Meta: meta})
 }

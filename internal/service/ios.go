@@ -159,6 +159,9 @@ func startSandboxASC(ctx context.Context, apps []config.App, wrap func(http.Hand
 		if !ok {
 			id = sa.fake.AddApp(appstoretest.App{ID: a.IOS.AppID, BundleID: a.IOS.BundleID, Name: a.Name, SKU: a.Name})
 			sa.apps[a.IOS.BundleID] = id
+			// The test information Beta App Review needs is filled in,
+			// as a team does once in App Store Connect.
+			sa.fake.CompleteBetaAppInfo(id)
 			// A first version is on sale, as in any app that ships (and
 			// Apple allows no phased release for an app's first version).
 			sa.fake.AddAppStoreVersion(id, appstore.PlatformIOS, "0.9.0", appstore.VersionReadyForDistribution)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/swapjoy/releasepilot/appstore"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
@@ -20,6 +21,18 @@ func (r *iosRun) submitBetaReview(ctx context.Context) error {
 		return err
 	}
 	r.data.ExternalGroupIDs = ids
+	// Beta App Review takes a build only once the app's review information
+	// and test information are complete: say what is missing rather than
+	// send a submission Apple refuses. A person fills them in App Store
+	// Connect and the next poll goes on.
+	missing, err := r.x.ASC.BetaReviewMissing(ctx, r.data.AppID)
+	if err := ascFailure("read the Beta App Review information of app "+r.data.AppID, err); err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return r.wait(ctx, "beta_review_info", fmt.Sprintf("Beta App Review of build %s needs the app's test information in App Store Connect (TestFlight > Test Information): %s missing",
+			r.data.label(), strings.Join(missing, ", ")))
+	}
 	// SubmitForBetaReview returns the build's existing submission if any.
 	sub, err := r.x.ASC.SubmitForBetaReview(ctx, r.data.BuildID)
 	if errors.Is(err, appstore.ErrConflict) {

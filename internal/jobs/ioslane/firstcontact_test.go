@@ -106,3 +106,24 @@ func TestIOSLinksTheEncryptionDeclaration(t *testing.T) {
 	require.ErrorAs(t, err, &cancel)
 	require.Contains(t, b2.status(t).Reason, "ios.encryption_declaration_id is empty")
 }
+
+// TestIOSChecksBetaReviewInfoFirst: before a build goes to Beta App Review
+// the lane reads the app's review and test information; while something
+// is missing it waits and its status names what, and once a person has
+// filled it in the build is submitted.
+func TestIOSChecksBetaReviewInfoFirst(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{external: true, polls: 1})
+	b.fake.SetBetaAppInfo(b.appID, appstoretest.BetaAppReviewDetail{ContactFirstName: "Ada", ContactLastName: "Lovelace", ContactPhone: "+1 555 0100",
+		ContactEmail: "ada@example.com", DemoAccountRequired: true, DemoAccountName: "reviewer"})
+	b.runUntilWaiting(t, "beta_review_info")
+	st := b.status(t)
+	require.Contains(t, st.Reason, "Beta App Review of build 1.4.0 (45) needs the app's test information in App Store Connect")
+	require.Contains(t, st.Reason, "betaAppReviewDetail.demoAccountPassword (demoAccountRequired is true), a betaAppLocalization with feedbackEmail and description missing")
+	require.Zero(t, b.fake.Mutations("POST /v1/betaAppReviewSubmissions"), "nothing sent that Apple would refuse")
+
+	b.fake.CompleteBetaAppInfo(b.appID)
+	b.runUntilWaiting(t, "beta_review")
+	bs, _ := b.fake.Build(b.buildID)
+	require.Equal(t, appstore.BetaReviewWaiting, bs.BetaReview)
+}

@@ -139,6 +139,7 @@ func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
 	b.asc = &appstore.Client{BaseURL: srv.URL, Tokens: b.tokens, Sleep: func(context.Context, time.Duration) error { return nil }}
 
 	b.appID = b.fake.AddApp(appstoretest.App{BundleID: iosBundleID, Name: "Acme", SKU: "ACME"})
+	b.fake.CompleteBetaAppInfo(b.appID)
 	b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.3.0", appstore.VersionReadyForDistribution)
 	b.fake.AddBetaGroup(b.appID, "Team", true)
 	b.fake.AddBetaGroup(b.appID, "Public Beta", false)
@@ -307,10 +308,10 @@ func TestIOSLaneTestFlight(t *testing.T) {
 			t.Logf("one TestFlight release (10-poll processing, internal + external group): %d App Store Connect calls, %d lane job runs", calls, runs)
 			// 1 app + 10 processing reads (the pickup's FindBuild is the
 			// first) + 2 export compliance + 2 What to Test + 1 group list
-			// (ids kept in the lane's data) + 2 internal link + 2 beta
-			// submit + 3 review reads (at 0 s, 30 s, 75 s: approved after a
-			// minute) + 2 external link.
-			require.EqualValues(t, 25, calls)
+			// (ids kept in the lane's data) + 2 internal link + 2 Beta App
+			// Review information reads + 2 beta submit + 3 review reads (at
+			// 0 s, 30 s, 75 s: approved after a minute) + 2 external link.
+			require.EqualValues(t, 27, calls)
 			require.Equal(t, 12, runs) // 9 processing snoozes, 2 review snoozes, the last run
 
 			// The reconciler completes the lane: TestFlight needs no call.
