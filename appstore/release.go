@@ -517,7 +517,7 @@ func (c *Client) CreatePhasedRelease(ctx context.Context, versionID string, stat
 
 // PausePhasedRelease pauses the version's phased release (the halt action
 // for iOS; nothing is removed from sale). Pausing a paused release sends
-// nothing. Apple allows 30 days of pause in total.
+// nothing. Apple allows any number of pauses of up to 30 days each.
 func (c *Client) PausePhasedRelease(ctx context.Context, versionID string) (*PhasedRelease, error) {
 	return c.setPhasedState(ctx, versionID, PhasedPaused)
 }

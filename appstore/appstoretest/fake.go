@@ -13,8 +13,8 @@
 // Where Apple's behaviour is not documented the fake makes a choice, marked
 // [UNVERIFIED] where it is made: error codes of the TestFlight 422s and of
 // "Another build is in review." (STATE_ERROR), the 4,000-character What to
-// Test limit, refusing export compliance (409) on a build still processing, totalPauseDuration in days, a paused release resuming when its
-// 30 days are used up, presigned upload URLs living 7 days and refused with
+// Test limit, refusing export compliance (409) on a build still processing, totalPauseDuration in days, a paused release resuming when one
+// pause has lasted 30 days (pauses are unlimited in number), presigned upload URLs living 7 days and refused with
 // 403 after that, and scope entries without a query matching only requests
 // without one.
 //

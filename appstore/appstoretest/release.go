@@ -607,10 +607,7 @@ func (f *Fake) patchPhased(w http.ResponseWriter, r *http.Request) {
 		bad("The phased release has not started; the version is not released yet.")
 		return
 	case want == appstore.PhasedPaused:
-		if f.pausedTotal(p) >= PauseBudget {
-			bad("The phased release has used its 30 days of pause.")
-			return
-		}
+		// Any number of pauses, each up to MaxPause (tickPhased ends it).
 		p.state, p.pausedAt = appstore.PhasedPaused, now
 	case want == appstore.PhasedActive:
 		p.pausedFor += now.Sub(p.pausedAt)

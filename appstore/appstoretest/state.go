@@ -140,8 +140,11 @@ type phased struct {
 	pausedAt      time.Time     // open pause
 }
 
-// PauseBudget is the total pause time Apple allows a phased release.
-const PauseBudget = 30 * 24 * time.Hour
+// MaxPause is how long one pause of a phased release may last. Apple's
+// current help: "You can pause a phased release for up to 30 days; there
+// is no limit to the number of pauses." (Older help counted 30 days in
+// total across all pauses.)
+const MaxPause = 30 * 24 * time.Hour
 
 // App seeds an app.
 type App struct {
@@ -514,12 +517,12 @@ func (f *Fake) pausedTotal(p *phased) time.Duration {
 	return d
 }
 
-// tickPhased applies the passage of time: a pause that used up the 30-day
-// budget resumes [UNVERIFIED what Apple does then], and day 7 + 24h
-// completes the release.
+// tickPhased applies the passage of time: a pause that has lasted its 30
+// days ends and the release goes on [UNVERIFIED what Apple does then], and
+// day 7 + 24h completes the release.
 func (f *Fake) tickPhased(p *phased) {
-	if p.state == appstore.PhasedPaused && f.pausedTotal(p) >= PauseBudget {
-		p.pausedFor = PauseBudget
+	if p.state == appstore.PhasedPaused && !p.pausedAt.IsZero() && f.now().Sub(p.pausedAt) >= MaxPause {
+		p.pausedFor += MaxPause
 		p.pausedAt = time.Time{}
 		p.state = appstore.PhasedActive
 	}
