@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // AppVersionState is an App Store version's appVersionState.
@@ -579,4 +580,97 @@ func (c *Client) ReleaseVersion(ctx context.Context, versionID string) (*AppStor
 		return nil, err
 	}
 	return c.AppStoreVersion(ctx, versionID)
+}
+
+// MaxWhatsNew is the longest App Store "What's New" text, in characters.
+const MaxWhatsNew = 4000
+
+// VersionLocalization is an App Store version's metadata in one locale.
+type VersionLocalization struct {
+	ID       string
+	Locale   string
+	WhatsNew string
+}
+
+type versionLocalizationAttrs struct {
+	Locale   string  `json:"locale,omitempty"`
+	WhatsNew *string `json:"whatsNew,omitempty"`
+}
+
+// VersionLocalizations lists an App Store version's localizations.
+func (c *Client) VersionLocalizations(ctx context.Context, versionID string) ([]VersionLocalization, error) {
+	if err := requireID("versionID", versionID); err != nil {
+		return nil, err
+	}
+	rs, err := getAll[versionLocalizationAttrs](ctx, c, "/v1/appStoreVersions/"+versionID+"/appStoreVersionLocalizations", url.Values{"limit": {"200"}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VersionLocalization, 0, len(rs))
+	for _, r := range rs {
+		l := VersionLocalization{ID: r.ID, Locale: r.Attributes.Locale}
+		if r.Attributes.WhatsNew != nil {
+			l.WhatsNew = *r.Attributes.WhatsNew
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// SetWhatsNew writes "What's New" on every localization of an App Store
+// version: texts[locale] where there is one, else text. An update cannot go
+// to App Review while a localization lacks it (Apple's 409 names each). It
+// reads the localizations first and PATCHes only the ones that differ,
+// returning the locales it changed. An empty text for a locale, or one
+// longer than MaxWhatsNew characters, is refused before anything is sent.
+func (c *Client) SetWhatsNew(ctx context.Context, versionID string, texts map[string]string, text string) (changed []string, err error) {
+	locs, err := c.VersionLocalizations(ctx, versionID)
+	if err != nil {
+		return nil, err
+	}
+	want := make([]string, len(locs))
+	for i, l := range locs {
+		w, ok := texts[l.Locale]
+		if !ok {
+			w = text
+		}
+		switch n := utf8.RuneCountInString(w); {
+		case strings.TrimSpace(w) == "":
+			return nil, &ValidationError{Field: "whatsNew", Value: l.Locale, Reason: "no text for this locale of the version"}
+		case n > MaxWhatsNew:
+			return nil, &ValidationError{Field: "whatsNew", Value: l.Locale, Reason: fmt.Sprintf("is %d characters long; the App Store takes at most %d", n, MaxWhatsNew)}
+		}
+		want[i] = w
+	}
+	for i, l := range locs {
+		if l.WhatsNew == want[i] {
+			continue
+		}
+		body := document[updateData[versionLocalizationAttrs]]{Data: updateData[versionLocalizationAttrs]{
+			Type: "appStoreVersionLocalizations", ID: l.ID, Attributes: versionLocalizationAttrs{WhatsNew: &want[i]}}}
+		if err := c.do(ctx, request{method: http.MethodPatch, path: "/v1/appStoreVersionLocalizations/" + l.ID, body: body, idempotent: true}, nil); err != nil {
+			return changed, err
+		}
+		changed = append(changed, l.Locale)
+	}
+	return changed, nil
+}
+
+// HasReleasedVersion reports whether the app has a version on the App
+// Store on platform already: then a new version is an update, which needs
+// "What's New" (and may have a phased release).
+func (c *Client) HasReleasedVersion(ctx context.Context, appID string, platform Platform) (bool, error) {
+	if err := requireID("appID", appID); err != nil {
+		return false, err
+	}
+	if platform == "" {
+		platform = PlatformIOS
+	}
+	q := url.Values{"filter[platform]": {string(platform)}, "limit": {"1"},
+		"filter[appVersionState]": {strings.Join([]string{string(VersionReadyForDistribution), string(VersionProcessingForDistribution), string(VersionReplacedWithNewVersion)}, ",")}}
+	var col collection[appStoreVersionAttrs]
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/v1/apps/" + appID + "/appStoreVersions", query: q, idempotent: true}, &col); err != nil {
+		return false, err
+	}
+	return len(col.Data) > 0, nil
 }

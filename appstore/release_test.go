@@ -40,6 +40,7 @@ func TestAppStoreReleaseFlow(t *testing.T) {
 
 	_, err = b.client.CreatePhasedRelease(c, v.ID, appstore.PhasedInactive)
 	require.NoError(t, err)
+	whatsNew(t, b, v.ID)
 	sub, err := b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
 	require.NoError(t, err, "the draft submission left by the failed attempt is reused")
 	require.Equal(t, appstore.ReviewWaitingForReview, sub.State)
@@ -308,6 +309,7 @@ func TestAutomaticReviewsAndManualRelease(t *testing.T) {
 	v, _, err := b.client.FindOrCreateAppStoreVersion(c, b.appID, appstore.PlatformIOS, "6.1")
 	require.NoError(t, err)
 	require.NoError(t, b.client.AttachBuild(c, v.ID, buildID))
+	whatsNew(t, b, v.ID)
 	_, err = b.client.CreatePhasedRelease(c, v.ID, appstore.PhasedInactive)
 	require.NoError(t, err)
 	_, err = b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)

@@ -126,6 +126,14 @@ func setup(t testing.TB, o ...func(*setupOpts)) *testBundle {
 
 func ptr[T any](v T) *T { return &v }
 
+// whatsNew writes What's New on every localization of an update, which App
+// Review needs before the version can be submitted.
+func whatsNew(t testing.TB, b *testBundle, versionID string) {
+	t.Helper()
+	_, err := b.client.SetWhatsNew(ctx(t), versionID, nil, "Bug fixes and performance improvements.")
+	require.NoError(t, err)
+}
+
 func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)

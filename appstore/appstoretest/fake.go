@@ -116,6 +116,7 @@ type Fake struct {
 	items        map[string]*reviewItem
 	phased       map[string]*phased
 	declarations map[string]*declaration
+	vlocs        map[string]*versionLoc
 	buildOrder   []string
 }
 
@@ -146,7 +147,7 @@ func New(opts Options) *Fake {
 		apps: map[string]*app{}, builds: map[string]*build{}, groups: map[string]*betaGroup{},
 		locs: map[string]*localization{}, betaSubs: map[string]*betaSub{}, uploads: map[string]*upload{},
 		files: map[string]*uploadFile{}, versions: map[string]*version{}, subs: map[string]*reviewSub{},
-		items: map[string]*reviewItem{}, phased: map[string]*phased{}, declarations: map[string]*declaration{},
+		items: map[string]*reviewItem{}, phased: map[string]*phased{}, declarations: map[string]*declaration{}, vlocs: map[string]*versionLoc{},
 	}
 	f.routes()
 	return f

@@ -2,6 +2,7 @@ package appstoretest_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -131,4 +132,56 @@ func TestBetaReviewNeedsTheAppsTestInformation(t *testing.T) {
 
 	b.fake.CompleteBetaAppInfo(b.appID)
 	require.Equal(t, 201, b.do(t, "POST", "/v1/betaAppReviewSubmissions", "application/json", sub).status)
+}
+
+// An update cannot go to App Review while a localization of its version
+// lacks What's New: Apple answers 409 STATE_ERROR.ENTITY_STATE_INVALID,
+// "This resource cannot be reviewed, please check associated errors to see
+// why.", one ENTITY_ERROR.ATTRIBUTE.REQUIRED per localization. An app's
+// first version needs none, and takes none.
+func TestUpdateNeedsWhatsNewOnEveryLocale(t *testing.T) {
+	t.Parallel()
+	b := setup(t, appstoretest.Options{})
+	b.fake.SetLocales(b.appID, "en-US", "de-DE")
+	no := false
+	first := b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.0", appstore.VersionPrepareForSubmission)
+	r := b.do(t, "GET", "/v1/appStoreVersions/"+first+"/appStoreVersionLocalizations", "", "")
+	require.Equal(t, 200, r.status)
+	var locs struct {
+		Data []struct {
+			ID         string
+			Attributes struct{ Locale string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(r.body, &locs))
+	require.Len(t, locs.Data, 2)
+	patch := func(id, text string) reply {
+		return b.do(t, "PATCH", "/v1/appStoreVersionLocalizations/"+id, "application/json",
+			`{"data":{"type":"appStoreVersionLocalizations","id":"`+id+`","attributes":{"whatsNew":"`+text+`"}}}`)
+	}
+	require.Equal(t, "409 ENTITY_ERROR.ATTRIBUTE.INVALID", patch(locs.Data[0].ID, "Hi").errorCode(t), "a first version takes no What's New")
+
+	require.NoError(t, b.fake.SetVersionState(first, appstore.VersionReadyForDistribution))
+	update := b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.1", appstore.VersionPrepareForSubmission)
+	buildID := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: "1.1", BuildNumber: "2", State: appstore.ProcessingStateValid, UsesNonExemptEncryption: &no})
+	require.Equal(t, 204, b.do(t, "PATCH", "/v1/appStoreVersions/"+update+"/relationships/build", "application/json", `{"data":{"type":"builds","id":"`+buildID+`"}}`).status)
+	r = b.do(t, "POST", "/v1/reviewSubmissions", "application/json", `{"data":{"type":"reviewSubmissions","relationships":{"app":{"data":{"type":"apps","id":"`+b.appID+`"}}}}}`)
+	var sub struct{ Data struct{ ID string } }
+	require.NoError(t, json.Unmarshal(r.body, &sub))
+	item := `{"data":{"type":"reviewSubmissionItems","relationships":{"reviewSubmission":{"data":{"type":"reviewSubmissions","id":"` + sub.Data.ID + `"}},"appStoreVersion":{"data":{"type":"appStoreVersions","id":"` + update + `"}}}}}`
+
+	r = b.do(t, "POST", "/v1/reviewSubmissionItems", "application/json", item)
+	code, title, detail := errorBody(t, r)
+	require.Equal(t, "STATE_ERROR.ENTITY_STATE_INVALID", code)
+	require.Equal(t, "appStoreVersions with id '"+update+"' is not in valid state.", title)
+	require.Equal(t, "This resource cannot be reviewed, please check associated errors to see why.", detail)
+	require.Equal(t, 2, strings.Count(string(r.body), "You must provide a value for the attribute 'whatsNew' with this request"))
+
+	r = b.do(t, "GET", "/v1/appStoreVersions/"+update+"/appStoreVersionLocalizations", "", "")
+	require.NoError(t, json.Unmarshal(r.body, &locs))
+	require.Equal(t, 200, patch(locs.Data[0].ID, "Fixes").status)
+	require.Contains(t, string(b.do(t, "POST", "/v1/reviewSubmissionItems", "application/json", item).body), "/v1/appStoreVersionLocalizations/"+locs.Data[1].ID,
+		"the locale still without it is named")
+	require.Equal(t, 200, patch(locs.Data[1].ID, "Fixes").status)
+	require.Equal(t, 201, b.do(t, "POST", "/v1/reviewSubmissionItems", "application/json", item).status)
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/swapjoy/releasepilot/appstore"
 )
@@ -16,6 +18,8 @@ func (f *Fake) releaseRoutes() {
 	f.route("GET /v1/appStoreVersions/{id}", []string{"include"}, f.getVersion)
 	f.route("PATCH /v1/appStoreVersions/{id}", nil, f.patchVersion)
 	f.route("PATCH /v1/appStoreVersions/{id}/relationships/build", nil, f.attachBuild)
+	f.route("GET /v1/appStoreVersions/{id}/appStoreVersionLocalizations", []string{"filter[locale]", "limit", "include"}, f.listVersionLocs)
+	f.route("PATCH /v1/appStoreVersionLocalizations/{id}", nil, f.patchVersionLoc)
 	f.route("GET /v1/reviewSubmissions", []string{"filter[platform]", "filter[state]", "filter[app]", "limit", "include"}, f.listSubs)
 	f.route("POST /v1/reviewSubmissions", nil, f.createSub)
 	f.route("GET /v1/reviewSubmissions/{id}", []string{"include"}, f.getSub)
@@ -183,6 +187,7 @@ func (f *Fake) createVersion(w http.ResponseWriter, r *http.Request) {
 	v := &version{id: f.newID("version"), appID: appID, versionString: a.VersionString, platform: appstore.Platform(a.Platform),
 		state: appstore.VersionPrepareForSubmission, releaseType: appstore.ReleaseType(a.ReleaseType), created: f.now()}
 	f.versions[v.id] = v
+	f.addVersionLocsLocked(v)
 	writeOne(w, r, http.StatusCreated, f.versionObj(r, v))
 }
 
@@ -453,6 +458,23 @@ func (f *Fake) createItem(w http.ResponseWriter, r *http.Request) {
 			Title:  "The provided entity is missing a required attribute",
 			Detail: "You must provide a value for the attribute 'usesNonExemptEncryption' with this request",
 			Source: map[string]any{"pointer": "/data/attributes/usesNonExemptEncryption"}})
+		return
+	}
+	if missing := f.missingWhatsNew(v); len(missing) > 0 {
+		// Observed (fastlane#20100, sceneview#2908): the version is "not
+		// in valid state", one associated error per localization.
+		var items []errorItem
+		assoc := map[string][]errorItem{}
+		for _, l := range missing {
+			e := errorItem{ID: randomUUID(), Status: "409", Code: "ENTITY_ERROR.ATTRIBUTE.REQUIRED", Title: "The provided entity is missing a required attribute",
+				Detail: "You must provide a value for the attribute 'whatsNew' with this request", Source: map[string]any{"pointer": "/data/attributes/whatsNew"}}
+			assoc["/v1/appStoreVersionLocalizations/"+l.id] = append(assoc["/v1/appStoreVersionLocalizations/"+l.id], e)
+			items = append(items, e)
+		}
+		meta, _ := json.Marshal(map[string]any{"associatedErrors": assoc})
+		writeErrors(w, http.StatusConflict, errorItem{ID: randomUUID(), Status: "409", Code: "STATE_ERROR.ENTITY_STATE_INVALID",
+			Title: fmt.Sprintf("appStoreVersions with id '%s' is not in valid state.", v.id), Detail: "This resource cannot be reviewed, please check associated errors to see why.",
+			Source: map[string]any{"pointer": "/data/relationships/appStoreVersion"}, Meta: meta})
 		return
 	}
 	if f.missingDeclaration(attached) {
@@ -729,4 +751,95 @@ func (f *Fake) tickReviews() {
 			}
 		}
 	}
+}
+
+// missingWhatsNew lists the localizations of an update without What's New,
+// in locale order (none for an app's first version).
+func (f *Fake) missingWhatsNew(v *version) []*versionLoc {
+	if !f.isUpdate(v) {
+		return nil
+	}
+	var out []*versionLoc
+	for _, id := range sortedKeys(f.vlocs) {
+		if l := f.vlocs[id]; l.versionID == v.id && (l.whatsNew == nil || strings.TrimSpace(*l.whatsNew) == "") {
+			out = append(out, l)
+		}
+	}
+	slices.SortFunc(out, func(a, b *versionLoc) int { return strings.Compare(a.locale, b.locale) })
+	return out
+}
+
+func (f *Fake) versionLocObj(r *http.Request, l *versionLoc) map[string]any {
+	a := map[string]any{"locale": l.locale, "description": "The app.", "keywords": "app"}
+	if l.whatsNew != nil {
+		a["whatsNew"] = *l.whatsNew
+	}
+	return obj(r, "appStoreVersionLocalizations", l.id, a, nil)
+}
+
+func (f *Fake) listVersionLocs(w http.ResponseWriter, r *http.Request) {
+	if !checkLimit(w, r, 200) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.versions[r.PathValue("id")]; !ok {
+		notFound(w, "appStoreVersions", r.PathValue("id"))
+		return
+	}
+	var out []map[string]any
+	for _, id := range sortedKeys(f.vlocs) {
+		if l := f.vlocs[id]; l.versionID == r.PathValue("id") && match(csv(r.URL.Query(), "filter[locale]"), l.locale) {
+			out = append(out, f.versionLocObj(r, l))
+		}
+	}
+	writeList(w, r, out)
+}
+
+type patchVersionLocAttrs struct {
+	Description     *string `json:"description"`
+	Keywords        *string `json:"keywords"`
+	MarketingURL    *string `json:"marketingUrl"`
+	PromotionalText *string `json:"promotionalText"`
+	SupportURL      *string `json:"supportUrl"`
+	WhatsNew        *string `json:"whatsNew"`
+}
+
+// patchVersionLoc edits a version localization; the fake keeps What's New
+// (and accepts the other attributes without storing them). What's New is
+// editable only on an update that is not in review or past it, and holds
+// at most 4,000 characters [UNVERIFIED codes].
+func (f *Fake) patchVersionLoc(w http.ResponseWriter, r *http.Request) {
+	req, ok := decodeResource[patchVersionLocAttrs, struct{}](w, r, "appStoreVersionLocalizations")
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.vlocs[r.PathValue("id")]
+	if !ok {
+		notFound(w, "appStoreVersionLocalizations", r.PathValue("id"))
+		return
+	}
+	if wn := req.Attributes.WhatsNew; wn != nil {
+		v := f.versions[l.versionID]
+		invalid := func(detail string) {
+			conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "An attribute value is not acceptable for the current resource state.", detail, "/data/attributes/whatsNew")
+		}
+		switch {
+		case !f.isUpdate(v):
+			invalid("The attribute 'whatsNew' can not be edited at this time: the app has no version on the App Store yet.")
+			return
+		case !slices.Contains([]appstore.AppVersionState{appstore.VersionPrepareForSubmission, appstore.VersionReadyForReview, appstore.VersionRejected,
+			appstore.VersionMetadataRejected, appstore.VersionDeveloperRejected}, v.state):
+			invalid(fmt.Sprintf("The attribute 'whatsNew' can not be edited while the version is %s.", v.state))
+			return
+		case utf8.RuneCountInString(*wn) > 4000:
+			invalid(fmt.Sprintf("The attribute 'whatsNew' is %d characters long; at most 4000 are allowed.", utf8.RuneCountInString(*wn)))
+			return
+		}
+		text := *wn
+		l.whatsNew = &text
+	}
+	writeOne(w, r, http.StatusOK, f.versionLocObj(r, l))
 }

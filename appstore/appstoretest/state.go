@@ -13,6 +13,23 @@ type app struct {
 	// TestFlight test information per locale (zero: never filled in).
 	betaDetail BetaAppReviewDetail
 	betaLocs   []BetaAppLocalization
+	locales    []string // App Store locales, primary first
+}
+
+// versionLoc is an App Store version's metadata in one locale.
+type versionLoc struct {
+	id, versionID, locale string
+	whatsNew              *string
+}
+
+// SetLocales sets an app's App Store locales, the primary one first:
+// versions created from now on get a localization per locale.
+func (f *Fake) SetLocales(appID string, locales ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a, ok := f.apps[appID]; ok && len(locales) > 0 {
+		a.locales = append([]string(nil), locales...)
+	}
 }
 
 // BetaAppReviewDetail is an app's Beta App Review information: the contact
@@ -152,6 +169,10 @@ type App struct {
 	BundleID string
 	Name     string
 	SKU      string
+	// Locales are the App Store locales of the app's versions, the
+	// primary one first (default en-US): each new version gets a
+	// localization per locale.
+	Locales []string
 }
 
 // AddApp seeds an app and returns its id.
@@ -162,7 +183,10 @@ func (f *Fake) AddApp(a App) string {
 		f.seq++
 		a.ID = fmt.Sprintf("%d", 1000000000+f.seq)
 	}
-	f.apps[a.ID] = &app{id: a.ID, bundleID: a.BundleID, name: a.Name, sku: a.SKU}
+	if len(a.Locales) == 0 {
+		a.Locales = []string{"en-US"}
+	}
+	f.apps[a.ID] = &app{id: a.ID, bundleID: a.BundleID, name: a.Name, sku: a.SKU, locales: append([]string(nil), a.Locales...)}
 	return a.ID
 }
 
@@ -291,6 +315,7 @@ func (f *Fake) AddVersion(v AppStoreVersion) string {
 	id := f.newID("version")
 	f.versions[id] = &version{id: id, appID: v.AppID, versionString: v.VersionString, platform: v.Platform, state: v.State,
 		releaseType: v.ReleaseType, created: f.now()}
+	f.addVersionLocsLocked(f.versions[id])
 	return id
 }
 
@@ -542,4 +567,51 @@ func (f *Fake) dayNumber(p *phased) int {
 	}
 	d := 1 + int((f.now().Sub(p.start)-f.pausedTotal(p))/(24*time.Hour))
 	return min(max(d, 1), 7)
+}
+
+// addVersionLocsLocked gives a new version a localization per locale of
+// its app, without What's New (Apple copies the rest of the metadata from
+// the previous version, but never its What's New).
+func (f *Fake) addVersionLocsLocked(v *version) {
+	locales := []string{"en-US"}
+	if a, ok := f.apps[v.appID]; ok && len(a.locales) > 0 {
+		locales = a.locales
+	}
+	for _, l := range locales {
+		id := v.id + "-" + l // its own ids: other resources' ids stay as they were
+		f.vlocs[id] = &versionLoc{id: id, versionID: v.id, locale: l}
+	}
+}
+
+// isUpdate reports whether v is an update: its app has a version that was
+// on the App Store before. Only an update takes (and needs) What's New.
+func (f *Fake) isUpdate(v *version) bool {
+	for _, o := range f.versions {
+		if o.id == v.id || o.appID != v.appID || o.platform != v.platform {
+			continue
+		}
+		switch o.state {
+		case appstore.VersionReadyForDistribution, appstore.VersionReplacedWithNewVersion, appstore.VersionProcessingForDistribution:
+			return true
+		}
+	}
+	return false
+}
+
+// WhatsNew returns the What's New text of each localization of an App
+// Store version, by locale ("" where it has none).
+func (f *Fake) WhatsNew(versionID string) map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for _, l := range f.vlocs {
+		if l.versionID != versionID {
+			continue
+		}
+		out[l.locale] = ""
+		if l.whatsNew != nil {
+			out[l.locale] = *l.whatsNew
+		}
+	}
+	return out
 }

@@ -127,3 +127,28 @@ func TestIOSChecksBetaReviewInfoFirst(t *testing.T) {
 	bs, _ := b.fake.Build(b.buildID)
 	require.Equal(t, appstore.BetaReviewWaiting, bs.BetaReview)
 }
+
+// TestIOSWritesWhatsNewOnEveryLocale: App Review refuses an update while a
+// localization of its version lacks What's New. The lane writes it before
+// the submission: the locale's ios.whats_new entry, else the default
+// locale's text (here the release notes).
+func TestIOSWritesWhatsNewOnEveryLocale(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true,
+		options:   func(o *appstoretest.Options) { o.AppReviewTime = time.Hour },
+		configure: func(a *config.App) { a.IOS.WhatsNew = map[string]string{"de-DE": "Schnellerer Checkout."} }})
+	b.fake.SetLocales(b.appID, "en-US", "de-DE", "fr-FR")
+	_, err := b.runLane(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b.status(t).State, b.status(t).Reason)
+	versionID, _ := b.laneData(t)["version_id"].(string)
+	require.Equal(t, map[string]string{"en-US": b.rel.Notes, "de-DE": "Schnellerer Checkout.", "fr-FR": b.rel.Notes}, b.fake.WhatsNew(versionID))
+
+	// An update whose release has no notes and no configured text fails
+	// with the reason rather than being refused by Apple.
+	b2 := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, noNotes: true})
+	_, err = b2.runLane(t, nil)
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	require.Contains(t, b2.status(t).Reason, "App Review needs What's New in every locale, but release v1.4.0+45 has no notes and ios.whats_new has no en-US entry")
+}

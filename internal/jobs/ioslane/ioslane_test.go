@@ -97,6 +97,7 @@ type iosOpts struct {
 	external  bool
 	options   func(*appstoretest.Options)
 	configure func(*config.App)
+	noNotes   bool // the release has no notes
 }
 
 type iosBundle struct {
@@ -171,8 +172,12 @@ func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
 		version = "1.4.0+45"
 	}
 	require.NoError(t, b.st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, iosStart))
+	notes := "Changes since v1.3.0:\n- Faster checkout (abc1234)\n- Fix crash on login (def5678)"
+	if o.noNotes {
+		notes = ""
+	}
 	b.rel, _, err = b.st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v" + version, Version: version, Commit: "c0ffee1", CreatedAt: iosStart,
-		Notes: "Changes since v1.3.0:\n- Faster checkout (abc1234)\n- Fix crash on login (def5678)"})
+		Notes: notes})
 	require.NoError(t, err)
 	require.NoError(t, b.st.SaveFingerprint(ctx, store.Fingerprint{App: "acme", Platform: release.IOS, Commit: "c0ffee1",
 		Algorithm: nativecheck.Algorithm, Hash: "fp-ios-1", Data: []byte(`{}`), CreatedAt: iosStart}))
@@ -249,6 +254,14 @@ func (b *iosBundle) laneData(t testing.TB) map[string]any {
 func (b *iosBundle) reconcile(t testing.TB) {
 	t.Helper()
 	require.NoError(t, b.ro.Pass(context.Background()))
+}
+
+// -update rewrites the golden files (the flag moved here with the tests
+// when the iOS lane got its own package).
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files under testdata")
+	}
 }
 
 func iosUpdating() bool {
@@ -1056,6 +1069,8 @@ func TestIOSLaneOtherVersionInFlight(t *testing.T) {
 	_, err = b.asc.SetUsesNonExemptEncryption(ctx, hotfix, false)
 	require.NoError(t, err)
 	require.NoError(t, b.asc.AttachBuild(ctx, v.ID, hotfix))
+	_, err = b.asc.SetWhatsNew(ctx, v.ID, nil, "Hotfix.")
+	require.NoError(t, err)
 	_, err = b.asc.SubmitForReview(ctx, b.appID, appstore.PlatformIOS, v.ID)
 	require.NoError(t, err)
 
