@@ -161,10 +161,10 @@ func TestAppStoreReleaseCallCount(t *testing.T) {
 	}
 	require.Equal(t, 7, pr.CurrentDayNumber)
 	t.Logf("App Store Connect calls for one App Store release: %d (%d mutations)", b.client.Calls(), len(b.mutations()))
-	// version 2 + attach 2 + What's New 2 (read the localizations, PATCH
-	// the one) + phased 2 + submission 6 (the version's state first, so an
-	// approved version is never submitted again) + review poll 1 +
-	// release 3 + 7 daily reads.
-	require.EqualValues(t, 25, b.client.Calls())
+	// version 3 (find it, look for an editable one, create) + attach 2 +
+	// What's New 2 (read the localizations, PATCH the one) + phased 2 +
+	// submission 6 (the version's state first, so an approved version is
+	// never submitted again) + review poll 1 + release 3 + 7 daily reads.
+	require.EqualValues(t, 26, b.client.Calls())
 	require.Equal(t, 8, len(b.mutations()))
 }

@@ -93,7 +93,10 @@ func (c *Client) AppStoreVersion(ctx context.Context, versionID string) (*AppSto
 // FindOrCreateAppStoreVersion returns the app's version versionString on
 // platform, creating it (release type MANUAL, so the service decides when
 // the phased release starts) if it does not exist. created reports whether
-// this call created it.
+// this call created it. When another version of the platform is still
+// editable (prepared or rejected), App Store Connect allows no new one: the
+// answer is then an *EditableVersionError (matching ErrConflict) naming it,
+// and nothing is sent.
 func (c *Client) FindOrCreateAppStoreVersion(ctx context.Context, appID string, platform Platform, versionString string) (v *AppStoreVersion, created bool, err error) {
 	if err := requireID("appID", appID); err != nil {
 		return nil, false, err
@@ -122,6 +125,18 @@ func (c *Client) FindOrCreateAppStoreVersion(ctx context.Context, appID string, 
 			v, err := c.setReleaseType(ctx, v.ID, ReleaseManual)
 			return v, false, err
 		}
+	}
+	// Only one version per platform can be edited at a time: one that is
+	// prepared or rejected blocks creating another. Say which, so the
+	// caller can reuse it (SetVersionString) rather than be refused.
+	eq := url.Values{"filter[platform]": {string(platform)}, "limit": {"200"}, "filter[appVersionState]": {strings.Join([]string{
+		string(VersionPrepareForSubmission), string(VersionDeveloperRejected), string(VersionRejected), string(VersionMetadataRejected), string(VersionInvalidBinary)}, ",")}}
+	editable, err := getAll[appStoreVersionAttrs](ctx, c, "/v1/apps/"+appID+"/appStoreVersions", eq)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(editable) > 0 {
+		return nil, false, &EditableVersionError{Version: *versionFrom(editable[0]), Wanted: versionString}
 	}
 	body := document[createData[appStoreVersionAttrs, appStoreVersionRels]]{Data: createData[appStoreVersionAttrs, appStoreVersionRels]{
 		Type:          "appStoreVersions",
@@ -265,7 +280,9 @@ func (c *Client) ReviewSubmission(ctx context.Context, submissionID string) (*Re
 var ErrSubmissionInFlight = errors.New("appstore: another review submission is in flight for this app")
 
 // SubmitForReview submits an App Store version for App Review through
-// reviewSubmissions. It reads first, so a re-run never submits twice:
+// reviewSubmissions. A rejected version's submission (UNRESOLVED_ISSUES,
+// holding the version) is submitted again as it is. It reads first, so a
+// re-run never submits twice:
 //   - a version already waiting for or in review, approved or released was
 //     submitted before (perhaps by a run whose answer was lost); its
 //     submission is returned (found among all the app's submissions; if
@@ -320,16 +337,21 @@ func (c *Client) SubmitForReview(ctx context.Context, appID string, platform Pla
 		if err != nil {
 			return nil, err
 		}
-		if s.State == ReviewReadyForReview {
+		switch {
+		case s.State == ReviewReadyForReview:
 			if draft == nil || has {
 				draft = s
 			}
-			continue
-		}
-		if has {
+		case has && s.State == ReviewUnresolvedIssues:
+			// App Review rejected the version and the submission stays
+			// open with it: after the fix (a new build attached) the same
+			// submission is submitted again; never "already submitted".
+			draft = s
+		case has:
 			return s, nil // already submitted: nothing to do
+		default:
+			return nil, fmt.Errorf("%w: submission %s is %s", ErrSubmissionInFlight, s.ID, s.State)
 		}
-		return nil, fmt.Errorf("%w: submission %s is %s", ErrSubmissionInFlight, s.ID, s.State)
 	}
 	if draft == nil {
 		body := document[createData[reviewSubmissionCreateAttrs, reviewSubmissionRels]]{Data: createData[reviewSubmissionCreateAttrs, reviewSubmissionRels]{
@@ -673,4 +695,47 @@ func (c *Client) HasReleasedVersion(ctx context.Context, appID string, platform 
 		return false, err
 	}
 	return len(col.Data) > 0, nil
+}
+
+// EditableVersionError says which editable version (prepared or rejected)
+// stands in the way of creating another one: App Store Connect edits one
+// version per platform at a time. Reuse it with SetVersionString, as
+// fastlane's deliver does, or finish it first.
+type EditableVersionError struct {
+	Version AppStoreVersion
+	Wanted  string
+}
+
+func (e *EditableVersionError) Error() string {
+	return fmt.Sprintf("appstore: version %s cannot be created: version %s (%s) is %s, and only one version can be edited at a time",
+		e.Wanted, e.Version.VersionString, e.Version.ID, e.Version.AppVersionState)
+}
+
+func (e *EditableVersionError) Is(target error) bool { return target == ErrConflict }
+
+type versionStringAttrs struct {
+	VersionString string `json:"versionString"`
+}
+
+// SetVersionString renames an editable version (prepared or rejected) so
+// that it ships versionString. It reads the version first and sends
+// nothing when it already has that string.
+func (c *Client) SetVersionString(ctx context.Context, versionID, versionString string) (*AppStoreVersion, error) {
+	if versionString == "" {
+		return nil, &ValidationError{Field: "versionString", Reason: "must not be empty"}
+	}
+	v, err := c.AppStoreVersion(ctx, versionID)
+	if err != nil {
+		return nil, err
+	}
+	if v.VersionString == versionString {
+		return v, nil
+	}
+	body := document[updateData[versionStringAttrs]]{Data: updateData[versionStringAttrs]{
+		Type: "appStoreVersions", ID: versionID, Attributes: versionStringAttrs{VersionString: versionString}}}
+	var doc single[appStoreVersionAttrs]
+	if err := c.do(ctx, request{method: http.MethodPatch, path: "/v1/appStoreVersions/" + versionID, body: body, idempotent: true}, &doc); err != nil {
+		return nil, err
+	}
+	return versionFrom(doc.Data), nil
 }

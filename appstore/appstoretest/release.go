@@ -107,6 +107,23 @@ func (f *Fake) patchVersion(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "appStoreVersions", r.PathValue("id"))
 		return
 	}
+	if vs := req.Attributes.VersionString; vs != nil && *vs != v.versionString {
+		// Renaming is how an editable version is reused for the next
+		// release (fastlane deliver does it); only an editable version can
+		// be renamed, to a version string not used before [UNVERIFIED codes].
+		if !editable(v.state) {
+			conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("The version string cannot be changed while the version is %s.", v.state), "")
+			return
+		}
+		for _, o := range f.versions {
+			if o.id != v.id && o.appID == v.appID && o.platform == v.platform && o.versionString == *vs {
+				conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID.DUPLICATE", "The provided entity includes an attribute with a value that has already been used",
+					fmt.Sprintf("The version number '%s' has already been used.", *vs), "/data/attributes/versionString")
+				return
+			}
+		}
+		v.versionString = *vs
+	}
 	if rt := req.Attributes.ReleaseType; rt != nil && appstore.ReleaseType(*rt) != v.releaseType {
 		switch appstore.ReleaseType(*rt) {
 		case appstore.ReleaseManual, appstore.ReleaseAfterApproval, appstore.ReleaseScheduled:
@@ -332,7 +349,10 @@ func (f *Fake) patchSub(w http.ResponseWriter, r *http.Request) {
 	}
 	a := req.Attributes
 	if a.Submitted != nil && *a.Submitted {
-		if s.state != appstore.ReviewReadyForReview {
+		// A rejected submission (UNRESOLVED_ISSUES) is resubmitted as it
+		// is, its items already in it: after a fix (a new build attached,
+		// metadata changed) App Review looks again (anarlog#7104).
+		if s.state != appstore.ReviewReadyForReview && s.state != appstore.ReviewUnresolvedIssues {
 			conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("The review submission is %s and cannot be submitted.", s.state), "")
 			return
 		}
@@ -340,6 +360,9 @@ func (f *Fake) patchSub(w http.ResponseWriter, r *http.Request) {
 		for _, it := range f.items {
 			if it.subID == s.id && it.state != "REMOVED" {
 				versions = append(versions, f.versions[it.versionID])
+				if it.state == "REJECTED" {
+					it.state = "READY_FOR_REVIEW"
+				}
 			}
 		}
 		if len(versions) == 0 {
@@ -842,4 +865,15 @@ func (f *Fake) patchVersionLoc(w http.ResponseWriter, r *http.Request) {
 		l.whatsNew = &text
 	}
 	writeOne(w, r, http.StatusOK, f.versionLocObj(r, l))
+}
+
+// editable reports whether a version can still be changed by its owner:
+// prepared, or rejected (by App Review or its developer).
+func editable(s appstore.AppVersionState) bool {
+	switch s {
+	case appstore.VersionPrepareForSubmission, appstore.VersionRejected, appstore.VersionMetadataRejected,
+		appstore.VersionDeveloperRejected, appstore.VersionInvalidBinary:
+		return true
+	}
+	return false
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/swapjoy/releasepilot/appstore"
 	"github.com/swapjoy/releasepilot/appstore/appstoretest"
 	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -151,4 +152,93 @@ func TestIOSWritesWhatsNewOnEveryLocale(t *testing.T) {
 	var cancel *river.JobCancelError
 	require.ErrorAs(t, err, &cancel)
 	require.Contains(t, b2.status(t).Reason, "App Review needs What's New in every locale, but release v1.4.0+45 has no notes and ios.whats_new has no en-US entry")
+}
+
+// nextRelease records release v<version> of the app (the next tag) with
+// its pending iOS lane, and makes it the bundle's release and lane.
+func (b *iosBundle) nextRelease(t *testing.T, version string) {
+	t.Helper()
+	ctx := context.Background()
+	rel, _, err := b.st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v" + version, Version: version, Commit: "c0ffee2", CreatedAt: b.clock.Now(),
+		Notes: "Changes since v1.4.0:\n- Fix the reviewer's crash (0ddba11)"})
+	require.NoError(t, err)
+	require.NoError(t, b.st.SaveFingerprint(ctx, store.Fingerprint{App: "acme", Platform: release.IOS, Commit: "c0ffee2",
+		Algorithm: nativecheck.Algorithm, Hash: "fp-ios-1", Data: []byte(`{}`), CreatedAt: b.clock.Now()}))
+	l, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: rel.ID, Platform: release.IOS, Kind: release.KindStore, Plan: b.lane.Plan}, b.clock.Now())
+	require.NoError(t, err)
+	b.rel, b.lane = rel, l
+}
+
+// TestIOSRejectedVersionIsResubmittedWithTheNextBuild: App Review rejects
+// the version; its submission stays open in UNRESOLVED_ISSUES. The lane
+// fails with the rejection; the next tag's lane attaches its new build to
+// the same version and submits that submission again (never "already
+// submitted"), and the version is approved.
+func TestIOSRejectedVersionIsResubmittedWithTheNextBuild(t *testing.T) {
+	t.Parallel()
+	for name, next := range map[string]string{"same marketing version": "1.4.0+46", "next marketing version": "1.4.1+46"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true})
+			b.runUntilWaiting(t, "app_review")
+			first, _ := b.laneData(t)["version_id"].(string)
+			require.NoError(t, b.fake.SetVersionState(first, appstore.VersionRejected))
+			_, err := b.runLane(t, nil)
+			var cancel *river.JobCancelError
+			require.ErrorAs(t, err, &cancel)
+			require.Contains(t, b.status(t).Reason, "App Review: App Store version 1.4.0 with build 1.4.0 (45) is REJECTED")
+
+			// CI uploads the fixed build; the next tag ships it.
+			marketing, _, _ := strings.Cut(next, "+")
+			fixed := b.fake.AddBuild(appstoretest.Build{AppID: b.appID, Version: marketing, BuildNumber: "46", Polls: 1})
+			b.nextRelease(t, next)
+			b.runUntilWaiting(t, "app_review")
+			require.Equal(t, first, b.laneData(t)["version_id"], "the rejected version is reused")
+			state, attached, _ := b.fake.Version(first)
+			require.Equal(t, appstore.VersionWaitingForReview, state)
+			require.Equal(t, fixed, attached)
+			require.Equal(t, 1, b.fake.Mutations("POST /v1/reviewSubmissions"), "the rejected submission was submitted again, not recreated")
+			require.Equal(t, 2, b.fake.Mutations("PATCH /v1/reviewSubmissions/{id}"))
+			require.Equal(t, 1, b.fake.Mutations("POST /v1/reviewSubmissionItems"))
+			require.Equal(t, 1, b.fake.Mutations("POST /v1/appStoreVersions"))
+
+			require.NoError(t, b.fake.SetVersionState(first, appstore.VersionPendingDeveloperRelease))
+			_, err = b.runLane(t, nil)
+			require.NoError(t, err)
+			st := b.status(t)
+			require.Equal(t, release.StateRolling, st.State, st.Reason)
+			require.Contains(t, st.Reason, "build "+marketing+" (46) is approved for the App Store")
+		})
+	}
+}
+
+// TestIOSReusesAnEditableVersion: a version prepared in App Store Connect
+// (and never submitted) blocks creating another; the lane renames it to
+// its own version string, as fastlane's deliver does, instead of waiting.
+// One that belongs to another release in flight is not taken: the lane
+// fails saying which.
+func TestIOSReusesAnEditableVersion(t *testing.T) {
+	t.Parallel()
+	b := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true, options: func(o *appstoretest.Options) { o.AppReviewTime = time.Hour }})
+	draft := b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.3.9", appstore.VersionPrepareForSubmission)
+	_, err := b.runLane(t, nil)
+	require.NoError(t, err)
+	require.Equal(t, release.StateRolling, b.status(t).State, b.status(t).Reason)
+	require.Equal(t, draft, b.laneData(t)["version_id"])
+	require.Zero(t, b.fake.Mutations("POST /v1/appStoreVersions"), "no version was created")
+	v, err := b.asc.AppStoreVersion(context.Background(), draft)
+	require.NoError(t, err)
+	require.Equal(t, "1.4.0", v.VersionString)
+
+	// Another release's lane holds the editable version: not taken.
+	b2 := setupIOS(t, store.SQLite, iosOpts{polls: 1, appStore: true, phased: true})
+	b2.runUntilWaiting(t, "app_review")
+	held, _ := b2.laneData(t)["version_id"].(string)
+	require.NoError(t, b2.fake.SetVersionState(held, appstore.VersionDeveloperRejected)) // pulled back, still 1.4.0's
+	b2.fake.AddBuild(appstoretest.Build{AppID: b2.appID, Version: "1.5.0", BuildNumber: "50", Polls: 1})
+	b2.nextRelease(t, "1.5.0+50")
+	_, err = b2.runLane(t, nil)
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	require.Contains(t, b2.status(t).Reason, "version 1.4.0 ("+held+") is DEVELOPER_REJECTED and belongs to release v1.4.0+45, still in flight")
 }
