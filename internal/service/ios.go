@@ -167,7 +167,9 @@ func startSandboxASC(ctx context.Context, apps []config.App, wrap func(http.Hand
 			sa.fake.AddAppStoreVersion(id, appstore.PlatformIOS, "0.9.0", appstore.VersionReadyForDistribution)
 		}
 		for _, g := range a.IOS.InternalGroups {
-			sa.fake.AddBetaGroup(id, g, true)
+			// Internal groups get every build by themselves, as App Store
+			// Connect's automatic distribution does: the lane adds none.
+			sa.fake.AddGroup(appstoretest.BetaGroup{AppID: id, Name: g, Internal: true, AllBuilds: true})
 		}
 		for _, g := range a.IOS.ExternalGroups {
 			sa.fake.AddBetaGroup(id, g, false)
