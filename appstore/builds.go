@@ -320,3 +320,36 @@ func (c *Client) BuildBetaDetail(ctx context.Context, buildID string) (*BuildBet
 	return &BuildBetaDetail{ID: r.ID, AutoNotifyEnabled: r.Attributes.AutoNotifyEnabled,
 		InternalBuildState: r.Attributes.InternalBuildState, ExternalBuildState: r.Attributes.ExternalBuildState}, nil
 }
+
+// BuildEncryptionDeclaration returns the id of the app encryption
+// declaration linked to a build ("" when none).
+func (c *Client) BuildEncryptionDeclaration(ctx context.Context, buildID string) (string, error) {
+	if err := requireID("buildID", buildID); err != nil {
+		return "", err
+	}
+	r, err := getOne[buildAttrs](ctx, c, "/v1/builds/"+buildID, url.Values{"include": {"appEncryptionDeclaration"}})
+	if err != nil {
+		return "", err
+	}
+	return r.Relationships["appEncryptionDeclaration"].id(), nil
+}
+
+// SetEncryptionDeclaration links a build to an app encryption declaration,
+// which Apple needs before it reviews a build that uses non-exempt
+// encryption (Beta App Review or the App Store). It reads the build's
+// declaration first and sends nothing when it is already declarationID; an
+// unknown declaration comes back as Apple's 409.
+func (c *Client) SetEncryptionDeclaration(ctx context.Context, buildID, declarationID string) error {
+	if err := requireID("declarationID", declarationID); err != nil {
+		return err
+	}
+	cur, err := c.BuildEncryptionDeclaration(ctx, buildID)
+	if err != nil {
+		return err
+	}
+	if cur == declarationID {
+		return nil
+	}
+	body := document[resourceID]{Data: resourceID{Type: "appEncryptionDeclarations", ID: declarationID}}
+	return c.do(ctx, request{method: http.MethodPatch, path: "/v1/builds/" + buildID + "/relationships/appEncryptionDeclaration", body: body, idempotent: true}, nil)
+}

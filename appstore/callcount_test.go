@@ -142,6 +142,7 @@ func TestAppStoreReleaseCallCount(t *testing.T) {
 	v, _, err := b.client.FindOrCreateAppStoreVersion(c, b.appID, appstore.PlatformIOS, "5.0")
 	require.NoError(t, err)
 	require.NoError(t, b.client.AttachBuild(c, v.ID, buildID))
+	whatsNew(t, b, v.ID)
 	_, err = b.client.CreatePhasedRelease(c, v.ID, appstore.PhasedInactive)
 	require.NoError(t, err)
 	_, err = b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
@@ -160,9 +161,10 @@ func TestAppStoreReleaseCallCount(t *testing.T) {
 	}
 	require.Equal(t, 7, pr.CurrentDayNumber)
 	t.Logf("App Store Connect calls for one App Store release: %d (%d mutations)", b.client.Calls(), len(b.mutations()))
-	// version 2 + attach 2 + phased 2 + submission 6 (the version's
-	// state first, so an approved version is never submitted again) +
-	// review poll 1 + release 3 + 7 daily reads.
-	require.EqualValues(t, 23, b.client.Calls())
-	require.Equal(t, 7, len(b.mutations()))
+	// version 3 (find it, look for an editable one, create) + attach 2 +
+	// What's New 2 (read the localizations, PATCH the one) + phased 2 +
+	// submission 6 (the version's state first, so an approved version is
+	// never submitted again) + review poll 1 + release 3 + 7 daily reads.
+	require.EqualValues(t, 26, b.client.Calls())
+	require.Equal(t, 8, len(b.mutations()))
 }

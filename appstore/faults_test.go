@@ -321,12 +321,14 @@ func TestIdempotentMutations(t *testing.T) {
 		v, _, err := b.client.FindOrCreateAppStoreVersion(c, b.appID, appstore.PlatformIOS, "2.0")
 		require.NoError(t, err)
 		require.NoError(t, b.client.AttachBuild(c, v.ID, buildID))
+		whatsNew(t, b, v.ID)
 		_, err = b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
 		require.NoError(t, err)
 		_, err = b.client.CreatePhasedRelease(c, v.ID, appstore.PhasedInactive)
 		require.NoError(t, err)
 	}
 	require.Equal(t, map[string]int{
+		"PATCH /v1/appStoreVersionLocalizations/{id}":         1,
 		"PATCH /v1/builds/{id}":                               1,
 		"POST /v1/betaBuildLocalizations":                     1,
 		"POST /v1/builds/{id}/relationships/betaGroups":       1,

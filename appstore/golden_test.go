@@ -140,6 +140,7 @@ func TestGoldenRequestBodies(t *testing.T) {
 
 func submitForReview(t *testing.T, b *testBundle, buildID, versionID string) {
 	require.NoError(t, b.client.AttachBuild(ctx(t), versionID, buildID))
+	whatsNew(t, b, versionID)
 	_, err := b.client.SubmitForReview(ctx(t), b.appID, appstore.PlatformIOS, versionID)
 	require.NoError(t, err)
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // AppVersionState is an App Store version's appVersionState.
@@ -92,7 +93,10 @@ func (c *Client) AppStoreVersion(ctx context.Context, versionID string) (*AppSto
 // FindOrCreateAppStoreVersion returns the app's version versionString on
 // platform, creating it (release type MANUAL, so the service decides when
 // the phased release starts) if it does not exist. created reports whether
-// this call created it.
+// this call created it. When another version of the platform is still
+// editable (prepared or rejected), App Store Connect allows no new one: the
+// answer is then an *EditableVersionError (matching ErrConflict) naming it,
+// and nothing is sent.
 func (c *Client) FindOrCreateAppStoreVersion(ctx context.Context, appID string, platform Platform, versionString string) (v *AppStoreVersion, created bool, err error) {
 	if err := requireID("appID", appID); err != nil {
 		return nil, false, err
@@ -121,6 +125,18 @@ func (c *Client) FindOrCreateAppStoreVersion(ctx context.Context, appID string, 
 			v, err := c.setReleaseType(ctx, v.ID, ReleaseManual)
 			return v, false, err
 		}
+	}
+	// Only one version per platform can be edited at a time: one that is
+	// prepared or rejected blocks creating another. Say which, so the
+	// caller can reuse it (SetVersionString) rather than be refused.
+	eq := url.Values{"filter[platform]": {string(platform)}, "limit": {"200"}, "filter[appVersionState]": {strings.Join([]string{
+		string(VersionPrepareForSubmission), string(VersionDeveloperRejected), string(VersionRejected), string(VersionMetadataRejected), string(VersionInvalidBinary)}, ",")}}
+	editable, err := getAll[appStoreVersionAttrs](ctx, c, "/v1/apps/"+appID+"/appStoreVersions", eq)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(editable) > 0 {
+		return nil, false, &EditableVersionError{Version: *versionFrom(editable[0]), Wanted: versionString}
 	}
 	body := document[createData[appStoreVersionAttrs, appStoreVersionRels]]{Data: createData[appStoreVersionAttrs, appStoreVersionRels]{
 		Type:          "appStoreVersions",
@@ -264,7 +280,9 @@ func (c *Client) ReviewSubmission(ctx context.Context, submissionID string) (*Re
 var ErrSubmissionInFlight = errors.New("appstore: another review submission is in flight for this app")
 
 // SubmitForReview submits an App Store version for App Review through
-// reviewSubmissions. It reads first, so a re-run never submits twice:
+// reviewSubmissions. A rejected version's submission (UNRESOLVED_ISSUES,
+// holding the version) is submitted again as it is. It reads first, so a
+// re-run never submits twice:
 //   - a version already waiting for or in review, approved or released was
 //     submitted before (perhaps by a run whose answer was lost); its
 //     submission is returned (found among all the app's submissions; if
@@ -319,16 +337,21 @@ func (c *Client) SubmitForReview(ctx context.Context, appID string, platform Pla
 		if err != nil {
 			return nil, err
 		}
-		if s.State == ReviewReadyForReview {
+		switch {
+		case s.State == ReviewReadyForReview:
 			if draft == nil || has {
 				draft = s
 			}
-			continue
-		}
-		if has {
+		case has && s.State == ReviewUnresolvedIssues:
+			// App Review rejected the version and the submission stays
+			// open with it: after the fix (a new build attached) the same
+			// submission is submitted again; never "already submitted".
+			draft = s
+		case has:
 			return s, nil // already submitted: nothing to do
+		default:
+			return nil, fmt.Errorf("%w: submission %s is %s", ErrSubmissionInFlight, s.ID, s.State)
 		}
-		return nil, fmt.Errorf("%w: submission %s is %s", ErrSubmissionInFlight, s.ID, s.State)
 	}
 	if draft == nil {
 		body := document[createData[reviewSubmissionCreateAttrs, reviewSubmissionRels]]{Data: createData[reviewSubmissionCreateAttrs, reviewSubmissionRels]{
@@ -517,7 +540,7 @@ func (c *Client) CreatePhasedRelease(ctx context.Context, versionID string, stat
 
 // PausePhasedRelease pauses the version's phased release (the halt action
 // for iOS; nothing is removed from sale). Pausing a paused release sends
-// nothing. Apple allows 30 days of pause in total.
+// nothing. Apple allows any number of pauses of up to 30 days each.
 func (c *Client) PausePhasedRelease(ctx context.Context, versionID string) (*PhasedRelease, error) {
 	return c.setPhasedState(ctx, versionID, PhasedPaused)
 }
@@ -579,4 +602,140 @@ func (c *Client) ReleaseVersion(ctx context.Context, versionID string) (*AppStor
 		return nil, err
 	}
 	return c.AppStoreVersion(ctx, versionID)
+}
+
+// MaxWhatsNew is the longest App Store "What's New" text, in characters.
+const MaxWhatsNew = 4000
+
+// VersionLocalization is an App Store version's metadata in one locale.
+type VersionLocalization struct {
+	ID       string
+	Locale   string
+	WhatsNew string
+}
+
+type versionLocalizationAttrs struct {
+	Locale   string  `json:"locale,omitempty"`
+	WhatsNew *string `json:"whatsNew,omitempty"`
+}
+
+// VersionLocalizations lists an App Store version's localizations.
+func (c *Client) VersionLocalizations(ctx context.Context, versionID string) ([]VersionLocalization, error) {
+	if err := requireID("versionID", versionID); err != nil {
+		return nil, err
+	}
+	rs, err := getAll[versionLocalizationAttrs](ctx, c, "/v1/appStoreVersions/"+versionID+"/appStoreVersionLocalizations", url.Values{"limit": {"200"}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VersionLocalization, 0, len(rs))
+	for _, r := range rs {
+		l := VersionLocalization{ID: r.ID, Locale: r.Attributes.Locale}
+		if r.Attributes.WhatsNew != nil {
+			l.WhatsNew = *r.Attributes.WhatsNew
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// SetWhatsNew writes "What's New" on every localization of an App Store
+// version: texts[locale] where there is one, else text. An update cannot go
+// to App Review while a localization lacks it (Apple's 409 names each). It
+// reads the localizations first and PATCHes only the ones that differ,
+// returning the locales it changed. An empty text for a locale, or one
+// longer than MaxWhatsNew characters, is refused before anything is sent.
+func (c *Client) SetWhatsNew(ctx context.Context, versionID string, texts map[string]string, text string) (changed []string, err error) {
+	locs, err := c.VersionLocalizations(ctx, versionID)
+	if err != nil {
+		return nil, err
+	}
+	want := make([]string, len(locs))
+	for i, l := range locs {
+		w, ok := texts[l.Locale]
+		if !ok {
+			w = text
+		}
+		switch n := utf8.RuneCountInString(w); {
+		case strings.TrimSpace(w) == "":
+			return nil, &ValidationError{Field: "whatsNew", Value: l.Locale, Reason: "no text for this locale of the version"}
+		case n > MaxWhatsNew:
+			return nil, &ValidationError{Field: "whatsNew", Value: l.Locale, Reason: fmt.Sprintf("is %d characters long; the App Store takes at most %d", n, MaxWhatsNew)}
+		}
+		want[i] = w
+	}
+	for i, l := range locs {
+		if l.WhatsNew == want[i] {
+			continue
+		}
+		body := document[updateData[versionLocalizationAttrs]]{Data: updateData[versionLocalizationAttrs]{
+			Type: "appStoreVersionLocalizations", ID: l.ID, Attributes: versionLocalizationAttrs{WhatsNew: &want[i]}}}
+		if err := c.do(ctx, request{method: http.MethodPatch, path: "/v1/appStoreVersionLocalizations/" + l.ID, body: body, idempotent: true}, nil); err != nil {
+			return changed, err
+		}
+		changed = append(changed, l.Locale)
+	}
+	return changed, nil
+}
+
+// HasReleasedVersion reports whether the app has a version on the App
+// Store on platform already: then a new version is an update, which needs
+// "What's New" (and may have a phased release).
+func (c *Client) HasReleasedVersion(ctx context.Context, appID string, platform Platform) (bool, error) {
+	if err := requireID("appID", appID); err != nil {
+		return false, err
+	}
+	if platform == "" {
+		platform = PlatformIOS
+	}
+	q := url.Values{"filter[platform]": {string(platform)}, "limit": {"1"},
+		"filter[appVersionState]": {strings.Join([]string{string(VersionReadyForDistribution), string(VersionProcessingForDistribution), string(VersionReplacedWithNewVersion)}, ",")}}
+	var col collection[appStoreVersionAttrs]
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/v1/apps/" + appID + "/appStoreVersions", query: q, idempotent: true}, &col); err != nil {
+		return false, err
+	}
+	return len(col.Data) > 0, nil
+}
+
+// EditableVersionError says which editable version (prepared or rejected)
+// stands in the way of creating another one: App Store Connect edits one
+// version per platform at a time. Reuse it with SetVersionString, as
+// fastlane's deliver does, or finish it first.
+type EditableVersionError struct {
+	Version AppStoreVersion
+	Wanted  string
+}
+
+func (e *EditableVersionError) Error() string {
+	return fmt.Sprintf("appstore: version %s cannot be created: version %s (%s) is %s, and only one version can be edited at a time",
+		e.Wanted, e.Version.VersionString, e.Version.ID, e.Version.AppVersionState)
+}
+
+func (e *EditableVersionError) Is(target error) bool { return target == ErrConflict }
+
+type versionStringAttrs struct {
+	VersionString string `json:"versionString"`
+}
+
+// SetVersionString renames an editable version (prepared or rejected) so
+// that it ships versionString. It reads the version first and sends
+// nothing when it already has that string.
+func (c *Client) SetVersionString(ctx context.Context, versionID, versionString string) (*AppStoreVersion, error) {
+	if versionString == "" {
+		return nil, &ValidationError{Field: "versionString", Reason: "must not be empty"}
+	}
+	v, err := c.AppStoreVersion(ctx, versionID)
+	if err != nil {
+		return nil, err
+	}
+	if v.VersionString == versionString {
+		return v, nil
+	}
+	body := document[updateData[versionStringAttrs]]{Data: updateData[versionStringAttrs]{
+		Type: "appStoreVersions", ID: versionID, Attributes: versionStringAttrs{VersionString: versionString}}}
+	var doc single[appStoreVersionAttrs]
+	if err := c.do(ctx, request{method: http.MethodPatch, path: "/v1/appStoreVersions/" + versionID, body: body, idempotent: true}, &doc); err != nil {
+		return nil, err
+	}
+	return versionFrom(doc.Data), nil
 }

@@ -52,6 +52,7 @@ func readyToSubmit(t *testing.T, b *testBundle) string {
 	v, _, err := b.client.FindOrCreateAppStoreVersion(ctx(t), b.appID, appstore.PlatformIOS, "2.0.0")
 	require.NoError(t, err)
 	require.NoError(t, b.client.AttachBuild(ctx(t), v.ID, buildID))
+	whatsNew(t, b, v.ID)
 	return v.ID
 }
 
@@ -129,6 +130,7 @@ func TestSubmitForReviewNeedsExportCompliance(t *testing.T) {
 	v, _, err := b.client.FindOrCreateAppStoreVersion(c, b.appID, appstore.PlatformIOS, "2.0.0")
 	require.NoError(t, err)
 	require.NoError(t, b.client.AttachBuild(c, v.ID, buildID))
+	whatsNew(t, b, v.ID)
 
 	_, err = b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
 	require.ErrorIs(t, err, appstore.ErrConflict)

@@ -40,6 +40,7 @@ func TestAppStoreReleaseFlow(t *testing.T) {
 
 	_, err = b.client.CreatePhasedRelease(c, v.ID, appstore.PhasedInactive)
 	require.NoError(t, err)
+	whatsNew(t, b, v.ID)
 	sub, err := b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)
 	require.NoError(t, err, "the draft submission left by the failed attempt is reused")
 	require.Equal(t, appstore.ReviewWaitingForReview, sub.State)
@@ -89,7 +90,9 @@ func TestAppStoreReleaseFlow(t *testing.T) {
 	require.Equal(t, 3, b.fake.Mutations("PATCH /v1/appStoreVersionPhasedReleases/{id}"))
 }
 
-func TestPhasedReleasePauseBudget(t *testing.T) {
+// TestPhasedReleasePauses follows Apple's current help: a phased release
+// can be paused for up to 30 days at a time, any number of times.
+func TestPhasedReleasePauses(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	c := ctx(t)
@@ -105,14 +108,20 @@ func TestPhasedReleasePauseBudget(t *testing.T) {
 	_, err = b.client.ResumePhasedRelease(c, v)
 	require.NoError(t, err)
 	_, err = b.client.PausePhasedRelease(c, v)
-	require.NoError(t, err, "pauses are unlimited in number; only the total counts")
-	b.clock.Advance(10 * 24 * time.Hour)
+	require.NoError(t, err, "pauses are unlimited in number")
+	b.clock.Advance(29 * 24 * time.Hour)
 	pr, err := b.client.PhasedRelease(c, v)
 	require.NoError(t, err)
-	require.Equal(t, appstore.PhasedActive, pr.State, "30 days of pause used up: the release resumes")
-	require.Equal(t, 30, pr.TotalPauseDuration)
+	require.Equal(t, appstore.PhasedPaused, pr.State, "49 days of pause in all, 29 of them in this pause: still paused")
+	require.Equal(t, 1, pr.CurrentDayNumber, "a paused release stays on its day")
+
+	b.clock.Advance(24 * time.Hour)
+	pr, err = b.client.PhasedRelease(c, v)
+	require.NoError(t, err)
+	require.Equal(t, appstore.PhasedActive, pr.State, "one pause lasts at most 30 days")
+	require.Equal(t, 50, pr.TotalPauseDuration)
 	_, err = b.client.PausePhasedRelease(c, v)
-	require.ErrorIs(t, err, appstore.ErrConflict)
+	require.NoError(t, err, "and the release can be paused again")
 }
 
 func TestPhasedReleaseRefusedOnFirstVersion(t *testing.T) {
@@ -300,6 +309,7 @@ func TestAutomaticReviewsAndManualRelease(t *testing.T) {
 	v, _, err := b.client.FindOrCreateAppStoreVersion(c, b.appID, appstore.PlatformIOS, "6.1")
 	require.NoError(t, err)
 	require.NoError(t, b.client.AttachBuild(c, v.ID, buildID))
+	whatsNew(t, b, v.ID)
 	_, err = b.client.CreatePhasedRelease(c, v.ID, appstore.PhasedInactive)
 	require.NoError(t, err)
 	_, err = b.client.SubmitForReview(c, b.appID, appstore.PlatformIOS, v.ID)

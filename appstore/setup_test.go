@@ -119,11 +119,20 @@ func setup(t testing.TB, o ...func(*setupOpts)) *testBundle {
 		},
 	}
 	b.appID = fake.AddApp(appstoretest.App{ID: "1234567890", BundleID: "com.swapjoy.app", Name: "SwapJoy", SKU: "SWAPJOY"})
+	fake.CompleteBetaAppInfo(b.appID)
 	fake.AddApp(appstoretest.App{ID: "1234567891", BundleID: "com.swapjoy.app.widget", Name: "SwapJoy Widget"})
 	return b
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// whatsNew writes What's New on every localization of an update, which App
+// Review needs before the version can be submitted.
+func whatsNew(t testing.TB, b *testBundle, versionID string) {
+	t.Helper()
+	_, err := b.client.SetWhatsNew(ctx(t), versionID, nil, "Bug fixes and performance improvements.")
+	require.NoError(t, err)
+}
 
 func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -251,4 +252,100 @@ func (c *Client) SubmitForBetaReview(ctx context.Context, buildID string) (*Beta
 		return nil, err
 	}
 	return betaSubmissionFrom(doc.Data, buildID), nil
+}
+
+// BetaAppReviewDetail is an app's Beta App Review information.
+type BetaAppReviewDetail struct {
+	ContactFirstName, ContactLastName, ContactPhone, ContactEmail string
+	DemoAccountRequired                                           bool
+	DemoAccountName, DemoAccountPassword                          string
+}
+
+type betaAppReviewDetailAttrs struct {
+	ContactFirstName    string `json:"contactFirstName"`
+	ContactLastName     string `json:"contactLastName"`
+	ContactPhone        string `json:"contactPhone"`
+	ContactEmail        string `json:"contactEmail"`
+	DemoAccountName     string `json:"demoAccountName"`
+	DemoAccountPassword string `json:"demoAccountPassword"`
+	DemoAccountRequired bool   `json:"demoAccountRequired"`
+}
+
+// BetaAppReviewInfo reads an app's Beta App Review information (GET
+// /v1/apps/{id}/betaAppReviewDetail).
+func (c *Client) BetaAppReviewInfo(ctx context.Context, appID string) (*BetaAppReviewDetail, error) {
+	if err := requireID("appID", appID); err != nil {
+		return nil, err
+	}
+	r, err := getOne[betaAppReviewDetailAttrs](ctx, c, "/v1/apps/"+appID+"/betaAppReviewDetail", nil)
+	if err != nil {
+		return nil, err
+	}
+	a := r.Attributes
+	return &BetaAppReviewDetail{ContactFirstName: a.ContactFirstName, ContactLastName: a.ContactLastName, ContactPhone: a.ContactPhone,
+		ContactEmail: a.ContactEmail, DemoAccountRequired: a.DemoAccountRequired, DemoAccountName: a.DemoAccountName,
+		DemoAccountPassword: a.DemoAccountPassword}, nil
+}
+
+// BetaAppLocalization is an app's TestFlight test information in a locale.
+type BetaAppLocalization struct {
+	ID, Locale, FeedbackEmail, Description string
+}
+
+type betaAppLocalizationAttrs struct {
+	Locale        string `json:"locale"`
+	FeedbackEmail string `json:"feedbackEmail"`
+	Description   string `json:"description"`
+}
+
+// BetaAppLocalizations lists an app's TestFlight test information, one per
+// locale (every page).
+func (c *Client) BetaAppLocalizations(ctx context.Context, appID string) ([]BetaAppLocalization, error) {
+	if err := requireID("appID", appID); err != nil {
+		return nil, err
+	}
+	rs, err := getAll[betaAppLocalizationAttrs](ctx, c, "/v1/betaAppLocalizations", url.Values{"filter[app]": {appID}, "limit": {"200"}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BetaAppLocalization, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, BetaAppLocalization{ID: r.ID, Locale: r.Attributes.Locale, FeedbackEmail: r.Attributes.FeedbackEmail, Description: r.Attributes.Description})
+	}
+	return out, nil
+}
+
+// BetaReviewMissing reads what Beta App Review needs from an app before it
+// takes a build and lists what is missing, by the name App Store Connect
+// uses ("betaAppReviewDetail.contactEmail", "betaAppLocalization
+// feedbackEmail"); empty when nothing is. Two reads, no write.
+func (c *Client) BetaReviewMissing(ctx context.Context, appID string) ([]string, error) {
+	d, err := c.BetaAppReviewInfo(ctx, appID)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"contactFirstName", d.ContactFirstName}, {"contactLastName", d.ContactLastName},
+		{"contactPhone", d.ContactPhone}, {"contactEmail", d.ContactEmail}} {
+		if strings.TrimSpace(f.v) == "" {
+			missing = append(missing, "betaAppReviewDetail."+f.name)
+		}
+	}
+	if d.DemoAccountRequired {
+		for _, f := range []struct{ name, v string }{{"demoAccountName", d.DemoAccountName}, {"demoAccountPassword", d.DemoAccountPassword}} {
+			if strings.TrimSpace(f.v) == "" {
+				missing = append(missing, "betaAppReviewDetail."+f.name+" (demoAccountRequired is true)")
+			}
+		}
+	}
+	locs, err := c.BetaAppLocalizations(ctx, appID)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(locs, func(l BetaAppLocalization) bool {
+		return strings.TrimSpace(l.FeedbackEmail) != "" && strings.TrimSpace(l.Description) != ""
+	}) {
+		missing = append(missing, "a betaAppLocalization with feedbackEmail and description")
+	}
+	return missing, nil
 }

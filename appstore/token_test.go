@@ -20,6 +20,7 @@ import (
 
 	"github.com/swapjoy/releasepilot/appstore"
 	"github.com/swapjoy/releasepilot/appstore/appstoretest"
+	"github.com/swapjoy/releasepilot/appstore/appstoretest/specvalidate"
 )
 
 func decodeSegment(t *testing.T, seg string) map[string]any {
@@ -150,7 +151,7 @@ func TestFakeVerifiesJWTLikeApple(t *testing.T) {
 	require.NoError(t, err)
 	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
-	srv := httptest.NewServer(fake)
+	srv := httptest.NewServer(specvalidate.Handler(t, fake))
 	t.Cleanup(srv.Close)
 
 	base := func() jwt.MapClaims {

@@ -50,6 +50,9 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger gets retries and restarts at Info; default discards.
 	Logger *slog.Logger
+	// VitalsUnit is the unit of the Reporting API's rates: VitalsPercent
+	// (the default, as the discovery document states) or VitalsFraction.
+	VitalsUnit VitalsUnit
 }
 
 // RetryPolicy bounds the retries of one API call. Zero fields take defaults.
@@ -72,7 +75,9 @@ type Client struct {
 	sleep  func(ctx context.Context, d time.Duration) error
 	log    *slog.Logger
 
-	mu      sync.Mutex
+	mu         sync.Mutex
+	vitalsUnit VitalsUnit
+
 	notSent map[string]bool // per app: last commit needed changesNotSentForReview=true
 	stats   map[string]OpStats
 }
@@ -95,6 +100,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if set != 1 {
 		return nil, invalid("exactly one of CredentialsJSON, CredentialsFile and HTTPClient must be set (%d are)", set)
+	}
+	switch cfg.VitalsUnit {
+	case "":
+		cfg.VitalsUnit = VitalsPercent
+	case VitalsPercent, VitalsFraction:
+	default:
+		return nil, invalid("VitalsUnit %q: want %q or %q", cfg.VitalsUnit, VitalsPercent, VitalsFraction)
 	}
 	if cfg.TokenURL != "" && cfg.CredentialsFile != "" {
 		js, err := os.ReadFile(cfg.CredentialsFile)
@@ -145,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("playstore: reporting client: %w", scrub(err))
 	}
 	c := &Client{pub: pub, rep: rep, ledger: cfg.Ledger, retry: cfg.Retry, chunk: cfg.UploadChunkSize,
-		sleep: cfg.Sleep, log: cfg.Logger,
+		sleep: cfg.Sleep, log: cfg.Logger, vitalsUnit: cfg.VitalsUnit,
 		notSent: map[string]bool{}, stats: map[string]OpStats{}}
 	if c.ledger == nil {
 		c.ledger = NewMemoryLedger()
@@ -204,9 +216,13 @@ func (c *Client) Stats() map[string]OpStats {
 }
 
 // op is one public operation in flight: its name and API call count.
+// rolloutOnly marks an operation that only moves a rollout (fraction,
+// halt, resume, complete): its commits must not cancel a review in
+// progress.
 type op struct {
-	name  string
-	calls int
+	name        string
+	calls       int
+	rolloutOnly bool
 }
 
 func (c *Client) finish(o *op) {

@@ -153,12 +153,18 @@ func (e *edit) commit(ctx context.Context) error {
 	notSent := e.c.reviewFlag(e.pkg)
 	for range 2 {
 		err := e.c.call(ctx, e.o, "edits.commit", false, func() error {
-			_, err := e.c.pub.Edits.Commit(e.pkg, e.id).ChangesNotSentForReview(notSent).Context(ctx).Do()
+			call := e.c.pub.Edits.Commit(e.pkg, e.id).ChangesNotSentForReview(notSent)
+			if e.o.rolloutOnly {
+				call = call.ChangesInReviewBehavior("ERROR_IF_IN_REVIEW")
+			}
+			_, err := call.Context(ctx).Do()
 			return err
 		})
 		switch {
 		case err == nil:
 			return nil
+		case e.o.rolloutOnly && changesInReview(err):
+			return &ChangesInReviewError{Package: e.pkg, Op: e.o.name, Err: err}
 		case !notSent && needsNotSentForReview(err), notSent && mustNotSetNotSentForReview(err):
 			notSent = !notSent
 			e.c.setReviewFlag(e.pkg, notSent)
@@ -221,6 +227,11 @@ func (e *edit) getTrack(ctx context.Context, track string) (*androidpublisher.Tr
 		return err
 	})
 	if err != nil {
+		if trackEmpty(err) {
+			// Play's answer for a track that never had a release: a
+			// track with no releases, not a missing one.
+			return &androidpublisher.Track{Track: track}, nil
+		}
 		if g := apiErr(err); g != nil && g.Code == 404 && !isEditGone(err) {
 			return nil, fmt.Errorf("%w: %s has no track %q: %v", ErrNotFound, e.pkg, track, err)
 		}

@@ -24,6 +24,10 @@ var (
 	ErrInvalid = errors.New("playstore: invalid request")
 	// ErrState: the release is in a status the operation cannot start from.
 	ErrState = errors.New("playstore: release in wrong state")
+	// ErrChangesInReview: the app has changes in review, and an operation
+	// that only moves a rollout does not cancel them. Nothing was changed;
+	// try again once the review has ended.
+	ErrChangesInReview = errors.New("playstore: the app has changes in review")
 	// ErrVersionCodeReused: the versionCode may already have been seen by Play
 	// (or is below one it has); build again with NextVersionCode.
 	ErrVersionCodeReused = errors.New("playstore: versionCode already used")
@@ -62,6 +66,21 @@ func (e *StateError) Error() string {
 }
 
 func (e *StateError) Unwrap() error { return ErrState }
+
+// ChangesInReviewError is Play's refusal of a rollout-only commit
+// (changesInReviewBehavior=ERROR_IF_IN_REVIEW) while changes of the app are
+// in review. The edit was discarded; nothing changed.
+type ChangesInReviewError struct {
+	Package string
+	Op      string
+	Err     error // Play's answer
+}
+
+func (e *ChangesInReviewError) Error() string {
+	return fmt.Sprintf("playstore: %s on %s: changes of the app are in review and a rollout step does not cancel them; it is tried again once the review has ended (%v)", e.Op, e.Package, e.Err)
+}
+
+func (e *ChangesInReviewError) Unwrap() []error { return []error{ErrChangesInReview, e.Err} }
 
 // VersionCodeReusedError refuses to send a versionCode twice.
 type VersionCodeReusedError struct {
@@ -208,4 +227,25 @@ func needsNotSentForReview(err error) bool {
 func mustNotSetNotSentForReview(err error) bool {
 	g := apiErr(err)
 	return g != nil && g.Code == 400 && strings.Contains(g.Message, "changesNotSentForReview must not be set")
+}
+
+// trackEmpty: Play's 404 for a track that never had a release ("Track not
+// found: no APK version codes in the specified track.", reason trackEmpty).
+func trackEmpty(err error) bool {
+	g := apiErr(err)
+	return g != nil && g.Code == 404 && (hasReason(g, "trackEmpty") || strings.Contains(g.Message, "no APK version codes in the specified track"))
+}
+
+// changesInReview: Play refused a commit sent with
+// changesInReviewBehavior=ERROR_IF_IN_REVIEW because changes are in review.
+// Google documents the behaviour but not the exact text, so any 4xx that
+// talks about review and is not one of the changesNotSentForReview answers
+// counts.
+func changesInReview(err error) bool {
+	g := apiErr(err)
+	if g == nil || g.Code < 400 || g.Code >= 500 || g.Code == 404 || isEditGone(err) ||
+		needsNotSentForReview(err) || mustNotSetNotSentForReview(err) {
+		return false
+	}
+	return strings.Contains(strings.ToLower(g.Message), "in review")
 }

@@ -83,7 +83,7 @@ func TestHaltNeverTouchesOthers(t *testing.T) {
 		playstoretest.Release{VersionCodes: []int64{43}, Status: "inProgress", UserFraction: 0.3},
 	)
 	_, err := tb.client.Halt(ctx, pkg, "production", 41)
-	require.ErrorIs(t, err, playstore.ErrState, "a completed release is not halted")
+	require.ErrorIs(t, err, playstore.ErrConflict, "a completed release under someone else's staged rollout is not halted")
 	_, err = tb.client.Halt(ctx, pkg, "production", 42)
 	require.ErrorIs(t, err, playstore.ErrNotFound)
 	require.Equal(t, playstoretest.Release{VersionCodes: []int64{43}, Status: "inProgress", UserFraction: 0.3}, tb.fake.Track(pkg, "production")[1])

@@ -163,7 +163,18 @@ type trackChange func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*
 // changeTrack is the read-modify-write of one track in one edit. Releases
 // the change does not touch go back exactly as read.
 func (c *Client) changeTrack(ctx context.Context, name, pkg, track string, change trackChange) (Result, error) {
-	o := &op{name: name}
+	return c.changeTrackOp(ctx, &op{name: name}, pkg, track, change)
+}
+
+// moveRollout is changeTrack for an operation that only moves a rollout:
+// its commit sends changesInReviewBehavior=ERROR_IF_IN_REVIEW, so a
+// scheduled step never cancels changes someone else has in review; Play's
+// refusal comes back as ErrChangesInReview.
+func (c *Client) moveRollout(ctx context.Context, name, pkg, track string, change trackChange) (Result, error) {
+	return c.changeTrackOp(ctx, &op{name: name, rolloutOnly: true}, pkg, track, change)
+}
+
+func (c *Client) changeTrackOp(ctx context.Context, o *op, pkg, track string, change trackChange) (Result, error) {
 	defer c.finish(o)
 	var res Result
 	changed, err := c.mutate(ctx, o, pkg, func(ctx context.Context, e *edit) (bool, error) {
@@ -290,11 +301,16 @@ func replaced(rels []*androidpublisher.TrackRelease, i int, r Release) []*androi
 // SetFraction raises the user fraction of our inProgress release. The same
 // fraction is a no-op; a lower one is refused (halt instead); a halted
 // release must be resumed with Resume.
+//
+// SetFraction, Halt, Resume and Complete only move a rollout: their commit
+// never cancels changes in review (changesInReviewBehavior=
+// ERROR_IF_IN_REVIEW) and fails with ErrChangesInReview while there are
+// some; nothing is changed then, and the step can be tried again later.
 func (c *Client) SetFraction(ctx context.Context, pkg, track string, versionCode int64, fraction float64) (Result, error) {
 	if err := checkFraction(fraction); err != nil {
 		return Result{}, err
 	}
-	return c.changeTrack(ctx, "SetFraction", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
+	return c.moveRollout(ctx, "SetFraction", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
 		i, err := ours(pkg, track, rels, versionCode)
 		if err != nil {
 			return nil, err
@@ -317,10 +333,13 @@ func (c *Client) SetFraction(ctx context.Context, pkg, track string, versionCode
 	})
 }
 
-// Halt stops serving our inProgress release (status halted, fraction kept).
-// An already halted release is a no-op.
+// Halt stops serving our release: an inProgress one becomes halted with its
+// fraction kept; a completed (fully rolled-out) one becomes halted without
+// a fraction, and Play serves the previous fully rolled-out release in its
+// place (Play refuses this for the first release of a track and on
+// internal testing tracks). An already halted release is a no-op.
 func (c *Client) Halt(ctx context.Context, pkg, track string, versionCode int64) (Result, error) {
-	return c.changeTrack(ctx, "Halt", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
+	return c.moveRollout(ctx, "Halt", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
 		i, err := ours(pkg, track, rels, versionCode)
 		if err != nil {
 			return nil, err
@@ -329,24 +348,32 @@ func (c *Client) Halt(ctx context.Context, pkg, track string, versionCode int64)
 		switch r.Status {
 		case StatusHalted:
 			return nil, nil
+		case StatusCompleted:
+			if b := blocking(rels, versionCode); b != nil {
+				return nil, &ReleaseConflictError{Package: pkg, Track: track, VersionCode: versionCode, Other: fromAPI(b),
+					Reason: "another release is " + b.Status + " on the track; a fully rolled-out release is halted only when it is the newest"}
+			}
+			fallthrough
 		case StatusInProgress:
 			r.Status = StatusHalted
 			return replaced(rels, i, r), nil
 		}
-		return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Halt", Reason: "only an inProgress release can be halted"}
+		return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Halt", Reason: "only an inProgress or completed release can be halted"}
 	})
 }
 
 // Resume serves our halted release again at fraction, which must be at least
-// the fraction it was halted at; 0 means that same fraction. A release
-// already inProgress at that fraction or higher is a no-op.
+// the fraction it was halted at; 0 means that same fraction, and for a
+// release halted after it was fully rolled out (no fraction), everyone
+// again (completed). A release already inProgress at that fraction or
+// higher is a no-op.
 func (c *Client) Resume(ctx context.Context, pkg, track string, versionCode int64, fraction float64) (Result, error) {
 	if fraction != 0 {
 		if err := checkFraction(fraction); err != nil {
 			return Result{}, err
 		}
 	}
-	return c.changeTrack(ctx, "Resume", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
+	return c.moveRollout(ctx, "Resume", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
 		i, err := ours(pkg, track, rels, versionCode)
 		if err != nil {
 			return nil, err
@@ -361,6 +388,11 @@ func (c *Client) Resume(ctx context.Context, pkg, track string, versionCode int6
 		case StatusHalted:
 		default:
 			return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Resume", Reason: "only a halted release can be resumed"}
+		}
+		if fraction == 0 && r.UserFraction == 0 {
+			// Halted after a full rollout: serve it to everyone again.
+			r.Status = StatusCompleted
+			return place(pkg, track, rels, r)
 		}
 		if fraction == 0 {
 			fraction = r.UserFraction
@@ -380,7 +412,7 @@ func (c *Client) Resume(ctx context.Context, pkg, track string, versionCode int6
 // the older completed release leaves the track. It refuses when another
 // release is in progress or halted. An already completed release is a no-op.
 func (c *Client) Complete(ctx context.Context, pkg, track string, versionCode int64) (Result, error) {
-	return c.changeTrack(ctx, "Complete", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
+	return c.moveRollout(ctx, "Complete", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
 		i, err := ours(pkg, track, rels, versionCode)
 		if err != nil {
 			return nil, err

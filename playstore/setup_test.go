@@ -11,6 +11,7 @@ import (
 
 	"github.com/swapjoy/releasepilot/playstore"
 	"github.com/swapjoy/releasepilot/playstore/playstoretest"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest/wirecheck"
 )
 
 const pkg = "com.swapjoy.app"
@@ -37,7 +38,7 @@ func (tb *testBundle) slept() []time.Duration {
 func setup(t testing.TB) *testBundle {
 	t.Helper()
 	fake := playstoretest.New(time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
-	srv := httptest.NewServer(fake)
+	srv := httptest.NewServer(wirecheck.Handler(t, fake))
 	t.Cleanup(srv.Close)
 	fake.AddApp(pkg)
 	fake.ConsoleUpdate(pkg, "production", playstoretest.Release{Name: "1.4.1", VersionCodes: []int64{41}, Status: "completed"})

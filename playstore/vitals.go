@@ -23,15 +23,19 @@ type Vitals struct {
 //
 // HasData false means "no data yet", never "healthy": a gate must hold. It
 // needs at least one processed day with distinct users for the versionCode.
-// Rates are fractions (0.0031 = 0.31 %), as Play's fixtures show; the unit is
-// not documented.
+// Rates are fractions (0.0031 = 0.31 %), converted from the unit Play sends
+// (Config.VitalsUnit: the discovery document says a percentage).
 type Reading struct {
 	HasData bool
-	// Rate is the user-perceived rate, weighted by distinct users per day.
+	// Rate is the user-perceived rate of the days read, each day weighted
+	// by its distinct users, as Play's own 7-day and 28-day user-weighted
+	// rates are.
 	Rate float64
-	// DistinctUsers sums the daily distinct users (a user active on two days
-	// counts twice), each rounded by Play.
-	DistinctUsers int64
+	// MinDailyUsers is the fewest distinct users of any day read. Play's
+	// daily distinct users must not be added up (a user active on two days
+	// would count twice), so the smallest day is what a sample floor can
+	// rely on: every day had at least that many users.
+	MinDailyUsers int64
 	Days          int
 	// From is the first day asked for; FreshUntil is Play's latestEndTime,
 	// the exclusive end of processed DAILY data (zero when there is none).
@@ -61,6 +65,18 @@ var losAngeles = func() *time.Location {
 	}
 	return l
 }()
+
+// VitalsUnit is the unit Play's Reporting API sends rates in.
+type VitalsUnit string
+
+const (
+	// VitalsPercent: 1.09 means 1.09 %. The discovery document describes
+	// every rate as a "percentage of distinct users"; the default.
+	VitalsPercent VitalsUnit = "percent"
+	// VitalsFraction: 0.0109 means 1.09 %, as some third-party fixtures
+	// read the values.
+	VitalsFraction VitalsUnit = "fraction"
+)
 
 // Vitals reads the DAILY user-perceived crash and ANR rates of versionCode
 // from the day of since up to the data's freshness. It costs two calls per
@@ -157,10 +173,15 @@ func (c *Client) reading(ctx context.Context, o *op, pkg, set, metric string, vc
 		tokens[next] = true
 		pageToken = next
 	}
+	scale := 0.01 // percent, as the discovery document describes the rates
+	if c.vitalsUnit == VitalsFraction {
+		scale = 1
+	}
 	var weighted float64
+	var users int64
 	for _, row := range rows {
 		var rate float64
-		var users int64
+		var n int64
 		var haveRate bool
 		for _, m := range row.Metrics {
 			if m.DecimalValue == nil {
@@ -173,30 +194,36 @@ func (c *Client) reading(ctx context.Context, o *op, pkg, set, metric string, vc
 				if err != nil {
 					return r, fmt.Errorf("playstore: %s %s value %q: %w", set, metric, val, err)
 				}
-				rate, haveRate = f, true
+				rate, haveRate = f*scale, true
 			case "distinctUsers":
 				f, err := parseDecimal(val)
 				if err != nil {
 					return r, fmt.Errorf("playstore: %s distinctUsers value %q: %w", set, val, err)
 				}
-				users = int64(f)
+				n = int64(f)
 			}
 		}
 		if !haveRate {
 			continue
 		}
+		if rate < 0 || rate > 1 {
+			return r, fmt.Errorf("playstore: %s %s %g of versionCode %d is not a rate; check playstore.vitals_unit (%s)", set, metric, rate, vc, c.vitalsUnit)
+		}
 		if row.StartTime != nil {
-			r.Daily = append(r.Daily, DayReading{Day: civilDay(fromDateTime(row.StartTime).In(losAngeles)), Rate: rate, DistinctUsers: users})
+			r.Daily = append(r.Daily, DayReading{Day: civilDay(fromDateTime(row.StartTime).In(losAngeles)), Rate: rate, DistinctUsers: n})
+		}
+		if r.Days == 0 || n < r.MinDailyUsers {
+			r.MinDailyUsers = n
 		}
 		r.Days++
-		r.DistinctUsers += users
-		weighted += rate * float64(users)
+		users += n
+		weighted += rate * float64(n)
 	}
 	slices.SortStableFunc(r.Daily, func(a, b DayReading) int { return a.Day.Compare(b.Day) })
 	// Rows without users (Play rounds small counts) say nothing about health.
-	if r.DistinctUsers > 0 {
+	if users > 0 {
 		r.HasData = true
-		r.Rate = weighted / float64(r.DistinctUsers)
+		r.Rate = weighted / float64(users)
 	}
 	return r, nil
 }

@@ -86,5 +86,5 @@ func TestVitalsPagingReadsEveryPage(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 4, queries.Load(), "three crash pages, then the server stops paging: one ANR page")
 	require.Equal(t, 3, v.Crash.Days)
-	require.Equal(t, int64(300), v.Crash.DistinctUsers)
+	require.Equal(t, int64(100), v.Crash.MinDailyUsers, "daily distinct users are not added up")
 }

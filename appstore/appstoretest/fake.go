@@ -13,8 +13,8 @@
 // Where Apple's behaviour is not documented the fake makes a choice, marked
 // [UNVERIFIED] where it is made: error codes of the TestFlight 422s and of
 // "Another build is in review." (STATE_ERROR), the 4,000-character What to
-// Test limit, refusing export compliance (409) on a build still processing, totalPauseDuration in days, a paused release resuming when its
-// 30 days are used up, presigned upload URLs living 7 days and refused with
+// Test limit, refusing export compliance (409) on a build still processing, totalPauseDuration in days, a paused release resuming when one
+// pause has lasted 30 days (pauses are unlimited in number), presigned upload URLs living 7 days and refused with
 // 403 after that, and scope entries without a query matching only requests
 // without one.
 //
@@ -104,18 +104,20 @@ type Fake struct {
 	countMu   sync.Mutex // guards mutations only
 	mutations map[string]int
 
-	apps       map[string]*app
-	builds     map[string]*build
-	groups     map[string]*betaGroup
-	locs       map[string]*localization
-	betaSubs   map[string]*betaSub
-	uploads    map[string]*upload
-	files      map[string]*uploadFile
-	versions   map[string]*version
-	subs       map[string]*reviewSub
-	items      map[string]*reviewItem
-	phased     map[string]*phased
-	buildOrder []string
+	apps         map[string]*app
+	builds       map[string]*build
+	groups       map[string]*betaGroup
+	locs         map[string]*localization
+	betaSubs     map[string]*betaSub
+	uploads      map[string]*upload
+	files        map[string]*uploadFile
+	versions     map[string]*version
+	subs         map[string]*reviewSub
+	items        map[string]*reviewItem
+	phased       map[string]*phased
+	declarations map[string]*declaration
+	vlocs        map[string]*versionLoc
+	buildOrder   []string
 }
 
 type apiKey struct {
@@ -145,7 +147,7 @@ func New(opts Options) *Fake {
 		apps: map[string]*app{}, builds: map[string]*build{}, groups: map[string]*betaGroup{},
 		locs: map[string]*localization{}, betaSubs: map[string]*betaSub{}, uploads: map[string]*upload{},
 		files: map[string]*uploadFile{}, versions: map[string]*version{}, subs: map[string]*reviewSub{},
-		items: map[string]*reviewItem{}, phased: map[string]*phased{},
+		items: map[string]*reviewItem{}, phased: map[string]*phased{}, declarations: map[string]*declaration{}, vlocs: map[string]*versionLoc{},
 	}
 	f.routes()
 	return f

@@ -36,7 +36,9 @@ func setup(t *testing.T, opts appstoretest.Options) *bundle {
 	b.token, err = (&appstore.TokenSource{Key: key, Now: opts.Now}).Token()
 	require.NoError(t, err)
 	b.appID = b.fake.AddApp(appstoretest.App{BundleID: "com.example.app"})
-	b.srv = httptest.NewServer(b.fake)
+	b.fake.CompleteBetaAppInfo(b.appID)
+	// Tests here send wrong requests on purpose; every answer is checked.
+	b.srv = httptest.NewServer(specvalidate.Responses(t, b.fake))
 	t.Cleanup(b.srv.Close)
 	return b
 }
@@ -243,7 +245,7 @@ func TestMountedUnderPrefix(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	fake := appstoretest.New(appstoretest.Options{PublicURL: srv.URL + "/sandbox/asc/", UploadPartSize: 4})
-	mux.Handle("/sandbox/asc/", http.StripPrefix("/sandbox/asc", fake))
+	mux.Handle("/sandbox/asc/", http.StripPrefix("/sandbox/asc", specvalidate.Handler(t, fake)))
 	key, _, err := fake.NewKey("K", "iss")
 	require.NoError(t, err)
 	appID := fake.AddApp(appstoretest.App{BundleID: "com.example"})

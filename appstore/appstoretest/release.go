@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/swapjoy/releasepilot/appstore"
 )
@@ -16,6 +18,8 @@ func (f *Fake) releaseRoutes() {
 	f.route("GET /v1/appStoreVersions/{id}", []string{"include"}, f.getVersion)
 	f.route("PATCH /v1/appStoreVersions/{id}", nil, f.patchVersion)
 	f.route("PATCH /v1/appStoreVersions/{id}/relationships/build", nil, f.attachBuild)
+	f.route("GET /v1/appStoreVersions/{id}/appStoreVersionLocalizations", []string{"filter[locale]", "limit", "include"}, f.listVersionLocs)
+	f.route("PATCH /v1/appStoreVersionLocalizations/{id}", nil, f.patchVersionLoc)
 	f.route("GET /v1/reviewSubmissions", []string{"filter[platform]", "filter[state]", "filter[app]", "limit", "include"}, f.listSubs)
 	f.route("POST /v1/reviewSubmissions", nil, f.createSub)
 	f.route("GET /v1/reviewSubmissions/{id}", []string{"include"}, f.getSub)
@@ -79,25 +83,21 @@ func releaseTypeEditable(s appstore.AppVersionState) bool {
 	return !s.PastReview() || s == appstore.VersionPendingDeveloperRelease
 }
 
+type patchVersionAttrs struct {
+	VersionString       *string `json:"versionString"`
+	Copyright           *string `json:"copyright"`
+	ReviewType          *string `json:"reviewType"`
+	ReleaseType         *string `json:"releaseType"`
+	EarliestReleaseDate *string `json:"earliestReleaseDate"`
+	UsesIdfa            *bool   `json:"usesIdfa"`
+	Downloadable        *bool   `json:"downloadable"`
+}
+
 // patchVersion updates releaseType (and accepts the other attributes
 // without storing them).
 func (f *Fake) patchVersion(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			ID         string `json:"id"`
-			Attributes struct {
-				VersionString       *string `json:"versionString"`
-				Copyright           *string `json:"copyright"`
-				ReviewType          *string `json:"reviewType"`
-				ReleaseType         *string `json:"releaseType"`
-				EarliestReleaseDate *string `json:"earliestReleaseDate"`
-				UsesIdfa            *bool   `json:"usesIdfa"`
-				Downloadable        *bool   `json:"downloadable"`
-			} `json:"attributes"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersions") || idMismatch(w, req.Data.ID, r.PathValue("id")) {
+	req, ok := decodeResource[patchVersionAttrs, struct{}](w, r, "appStoreVersions")
+	if !ok {
 		return
 	}
 	f.mu.Lock()
@@ -107,7 +107,24 @@ func (f *Fake) patchVersion(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "appStoreVersions", r.PathValue("id"))
 		return
 	}
-	if rt := req.Data.Attributes.ReleaseType; rt != nil && appstore.ReleaseType(*rt) != v.releaseType {
+	if vs := req.Attributes.VersionString; vs != nil && *vs != v.versionString {
+		// Renaming is how an editable version is reused for the next
+		// release (fastlane deliver does it); only an editable version can
+		// be renamed, to a version string not used before [UNVERIFIED codes].
+		if !editable(v.state) {
+			conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("The version string cannot be changed while the version is %s.", v.state), "")
+			return
+		}
+		for _, o := range f.versions {
+			if o.id != v.id && o.appID == v.appID && o.platform == v.platform && o.versionString == *vs {
+				conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID.DUPLICATE", "The provided entity includes an attribute with a value that has already been used",
+					fmt.Sprintf("The version number '%s' has already been used.", *vs), "/data/attributes/versionString")
+				return
+			}
+		}
+		v.versionString = *vs
+	}
+	if rt := req.Attributes.ReleaseType; rt != nil && appstore.ReleaseType(*rt) != v.releaseType {
 		switch appstore.ReleaseType(*rt) {
 		case appstore.ReleaseManual, appstore.ReleaseAfterApproval, appstore.ReleaseScheduled:
 		default:
@@ -129,33 +146,31 @@ func blocksNewVersion(s appstore.AppVersionState) bool {
 	return !slices.Contains([]appstore.AppVersionState{appstore.VersionReadyForDistribution, "REPLACED_WITH_NEW_VERSION", "ACCEPTED"}, s)
 }
 
+type createVersionAttrs struct {
+	Platform            string  `json:"platform"`
+	VersionString       string  `json:"versionString"`
+	Copyright           *string `json:"copyright"`
+	ReviewType          string  `json:"reviewType"`
+	ReleaseType         string  `json:"releaseType"`
+	EarliestReleaseDate *string `json:"earliestReleaseDate"`
+	UsesIdfa            *bool   `json:"usesIdfa"`
+}
+
+type createVersionRels struct {
+	App   *toOneReq `json:"app"`
+	Build *toOneReq `json:"build"`
+}
+
 func (f *Fake) createVersion(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			Attributes struct {
-				Platform            string  `json:"platform"`
-				VersionString       string  `json:"versionString"`
-				Copyright           *string `json:"copyright"`
-				ReviewType          string  `json:"reviewType"`
-				ReleaseType         string  `json:"releaseType"`
-				EarliestReleaseDate *string `json:"earliestReleaseDate"`
-				UsesIdfa            *bool   `json:"usesIdfa"`
-			} `json:"attributes"`
-			Relationships struct {
-				App   *toOneReq `json:"app"`
-				Build *toOneReq `json:"build"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersions") {
-		return
-	}
-	appID, ok := requireRel(w, req.Data.Relationships.App, "app", "apps")
+	req, ok := decodeResource[createVersionAttrs, createVersionRels](w, r, "appStoreVersions")
 	if !ok {
 		return
 	}
-	a := req.Data.Attributes
+	appID, ok := requireRel(w, req.Relationships.App, "app", "apps")
+	if !ok {
+		return
+	}
+	a := req.Attributes
 	if !slices.Contains(platforms, a.Platform) || a.VersionString == "" {
 		conflict(w, "ENTITY_ERROR.ATTRIBUTE.REQUIRED", "The provided entity is missing a required attribute",
 			"You must provide a value for the attributes 'platform' and 'versionString' with this request", "/data/attributes/versionString")
@@ -189,6 +204,7 @@ func (f *Fake) createVersion(w http.ResponseWriter, r *http.Request) {
 	v := &version{id: f.newID("version"), appID: appID, versionString: a.VersionString, platform: appstore.Platform(a.Platform),
 		state: appstore.VersionPrepareForSubmission, releaseType: appstore.ReleaseType(a.ReleaseType), created: f.now()}
 	f.versions[v.id] = v
+	f.addVersionLocsLocked(v)
 	writeOne(w, r, http.StatusCreated, f.versionObj(r, v))
 }
 
@@ -273,28 +289,26 @@ func (f *Fake) getSub(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusOK, f.subObj(r, s))
 }
 
+type createSubAttrs struct {
+	Platform string `json:"platform"`
+}
+
+type createSubRels struct {
+	App *toOneReq `json:"app"`
+}
+
 func (f *Fake) createSub(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			Attributes *struct {
-				Platform string `json:"platform"`
-			} `json:"attributes"`
-			Relationships struct {
-				App *toOneReq `json:"app"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "reviewSubmissions") {
+	req, ok := decodeResource[*createSubAttrs, createSubRels](w, r, "reviewSubmissions")
+	if !ok {
 		return
 	}
-	appID, ok := requireRel(w, req.Data.Relationships.App, "app", "apps")
+	appID, ok := requireRel(w, req.Relationships.App, "app", "apps")
 	if !ok {
 		return
 	}
 	platform := "IOS"
-	if req.Data.Attributes != nil && req.Data.Attributes.Platform != "" {
-		platform = req.Data.Attributes.Platform
+	if req.Attributes != nil && req.Attributes.Platform != "" {
+		platform = req.Attributes.Platform
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -315,34 +329,30 @@ func (f *Fake) createSub(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusCreated, f.subObj(r, s))
 }
 
+type patchSubAttrs struct {
+	Platform  *string `json:"platform"`
+	Submitted *bool   `json:"submitted"`
+	Canceled  *bool   `json:"canceled"`
+}
+
 func (f *Fake) patchSub(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			ID         string `json:"id"`
-			Attributes struct {
-				Platform  *string `json:"platform"`
-				Submitted *bool   `json:"submitted"`
-				Canceled  *bool   `json:"canceled"`
-			} `json:"attributes"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "reviewSubmissions") {
+	req, ok := decodeResource[patchSubAttrs, struct{}](w, r, "reviewSubmissions")
+	if !ok {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if idMismatch(w, req.Data.ID, r.PathValue("id")) {
-		return
-	}
 	s, ok := f.subs[r.PathValue("id")]
 	if !ok {
 		notFound(w, "reviewSubmissions", r.PathValue("id"))
 		return
 	}
-	a := req.Data.Attributes
+	a := req.Attributes
 	if a.Submitted != nil && *a.Submitted {
-		if s.state != appstore.ReviewReadyForReview {
+		// A rejected submission (UNRESOLVED_ISSUES) is resubmitted as it
+		// is, its items already in it: after a fix (a new build attached,
+		// metadata changed) App Review looks again (anarlog#7104).
+		if s.state != appstore.ReviewReadyForReview && s.state != appstore.ReviewUnresolvedIssues {
 			conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("The review submission is %s and cannot be submitted.", s.state), "")
 			return
 		}
@@ -350,6 +360,9 @@ func (f *Fake) patchSub(w http.ResponseWriter, r *http.Request) {
 		for _, it := range f.items {
 			if it.subID == s.id && it.state != "REMOVED" {
 				versions = append(versions, f.versions[it.versionID])
+				if it.state == "REJECTED" {
+					it.state = "READY_FOR_REVIEW"
+				}
 			}
 		}
 		if len(versions) == 0 {
@@ -406,24 +419,21 @@ func (f *Fake) itemObj(r *http.Request, it *reviewItem) map[string]any {
 		map[string]any{"appStoreVersion": relOne(r, "reviewSubmissionItems/"+it.id, "appStoreVersion", false, "appStoreVersions", it.versionID)})
 }
 
+type createItemRels struct {
+	ReviewSubmission *toOneReq `json:"reviewSubmission"`
+	AppStoreVersion  *toOneReq `json:"appStoreVersion"`
+}
+
 func (f *Fake) createItem(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type          string `json:"type"`
-			Relationships struct {
-				ReviewSubmission *toOneReq `json:"reviewSubmission"`
-				AppStoreVersion  *toOneReq `json:"appStoreVersion"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "reviewSubmissionItems") {
-		return
-	}
-	subID, ok := requireRel(w, req.Data.Relationships.ReviewSubmission, "reviewSubmission", "reviewSubmissions")
+	req, ok := decodeResource[struct{}, createItemRels](w, r, "reviewSubmissionItems")
 	if !ok {
 		return
 	}
-	versionID, ok := requireRel(w, req.Data.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
+	subID, ok := requireRel(w, req.Relationships.ReviewSubmission, "reviewSubmission", "reviewSubmissions")
+	if !ok {
+		return
+	}
+	versionID, ok := requireRel(w, req.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
 	if !ok {
 		return
 	}
@@ -473,6 +483,30 @@ func (f *Fake) createItem(w http.ResponseWriter, r *http.Request) {
 			Source: map[string]any{"pointer": "/data/attributes/usesNonExemptEncryption"}})
 		return
 	}
+	if missing := f.missingWhatsNew(v); len(missing) > 0 {
+		// Observed (fastlane#20100, sceneview#2908): the version is "not
+		// in valid state", one associated error per localization.
+		var items []errorItem
+		assoc := map[string][]errorItem{}
+		for _, l := range missing {
+			e := errorItem{ID: randomUUID(), Status: "409", Code: "ENTITY_ERROR.ATTRIBUTE.REQUIRED", Title: "The provided entity is missing a required attribute",
+				Detail: "You must provide a value for the attribute 'whatsNew' with this request", Source: map[string]any{"pointer": "/data/attributes/whatsNew"}}
+			assoc["/v1/appStoreVersionLocalizations/"+l.id] = append(assoc["/v1/appStoreVersionLocalizations/"+l.id], e)
+			items = append(items, e)
+		}
+		meta, _ := json.Marshal(map[string]any{"associatedErrors": assoc})
+		writeErrors(w, http.StatusConflict, errorItem{ID: randomUUID(), Status: "409", Code: "STATE_ERROR.ENTITY_STATE_INVALID",
+			Title: fmt.Sprintf("appStoreVersions with id '%s' is not in valid state.", v.id), Detail: "This resource cannot be reviewed, please check associated errors to see why.",
+			Source: map[string]any{"pointer": "/data/relationships/appStoreVersion"}, Meta: meta})
+		return
+	}
+	if f.missingDeclaration(attached) {
+		submitErrors(w, "/v1/builds/"+attached.id, errorItem{ID: randomUUID(), Status: "409", Code: "ENTITY_ERROR.RELATIONSHIP.REQUIRED",
+			Title:  "The provided entity is missing a required relationship",
+			Detail: "You must provide a value for the relationship 'appEncryptionDeclaration' with this request",
+			Source: map[string]any{"pointer": "/data/relationships/appEncryptionDeclaration"}})
+		return
+	}
 	it := &reviewItem{id: f.newID("item"), subID: subID, versionID: versionID, state: "READY_FOR_REVIEW"}
 	f.items[it.id] = it
 	v.state = appstore.VersionReadyForReview
@@ -514,28 +548,26 @@ func (f *Fake) getPhased(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusOK, f.phasedObj(r, p))
 }
 
+type createPhasedAttrs struct {
+	PhasedReleaseState string `json:"phasedReleaseState"`
+}
+
+type createPhasedRels struct {
+	AppStoreVersion *toOneReq `json:"appStoreVersion"`
+}
+
 func (f *Fake) createPhased(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			Attributes *struct {
-				PhasedReleaseState string `json:"phasedReleaseState"`
-			} `json:"attributes"`
-			Relationships struct {
-				AppStoreVersion *toOneReq `json:"appStoreVersion"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersionPhasedReleases") {
+	req, ok := decodeResource[*createPhasedAttrs, createPhasedRels](w, r, "appStoreVersionPhasedReleases")
+	if !ok {
 		return
 	}
-	versionID, ok := requireRel(w, req.Data.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
+	versionID, ok := requireRel(w, req.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
 	if !ok {
 		return
 	}
 	state := appstore.PhasedInactive
-	if req.Data.Attributes != nil && req.Data.Attributes.PhasedReleaseState != "" {
-		state = appstore.PhasedReleaseState(req.Data.Attributes.PhasedReleaseState)
+	if req.Attributes != nil && req.Attributes.PhasedReleaseState != "" {
+		state = appstore.PhasedReleaseState(req.Attributes.PhasedReleaseState)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -589,31 +621,24 @@ func phasedConfigurable(s appstore.AppVersionState) bool {
 	return false
 }
 
+type patchPhasedAttrs struct {
+	PhasedReleaseState string `json:"phasedReleaseState"`
+}
+
 func (f *Fake) patchPhased(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			ID         string `json:"id"`
-			Attributes struct {
-				PhasedReleaseState string `json:"phasedReleaseState"`
-			} `json:"attributes"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersionPhasedReleases") {
+	req, ok := decodeResource[patchPhasedAttrs, struct{}](w, r, "appStoreVersionPhasedReleases")
+	if !ok {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if idMismatch(w, req.Data.ID, r.PathValue("id")) {
-		return
-	}
 	p, ok := f.phased[r.PathValue("id")]
 	if !ok {
 		notFound(w, "appStoreVersionPhasedReleases", r.PathValue("id"))
 		return
 	}
 	f.tickPhased(p)
-	want := appstore.PhasedReleaseState(req.Data.Attributes.PhasedReleaseState)
+	want := appstore.PhasedReleaseState(req.Attributes.PhasedReleaseState)
 	bad := func(detail string) {
 		conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "The provided entity includes an attribute with an invalid value", detail, "/data/attributes/phasedReleaseState")
 	}
@@ -627,10 +652,7 @@ func (f *Fake) patchPhased(w http.ResponseWriter, r *http.Request) {
 		bad("The phased release has not started; the version is not released yet.")
 		return
 	case want == appstore.PhasedPaused:
-		if f.pausedTotal(p) >= PauseBudget {
-			bad("The phased release has used its 30 days of pause.")
-			return
-		}
+		// Any number of pauses, each up to MaxPause (tickPhased ends it).
 		p.state, p.pausedAt = appstore.PhasedPaused, now
 	case want == appstore.PhasedActive:
 		p.pausedFor += now.Sub(p.pausedAt)
@@ -648,19 +670,16 @@ func (f *Fake) patchPhased(w http.ResponseWriter, r *http.Request) {
 	writeOne(w, r, http.StatusOK, f.phasedObj(r, p))
 }
 
+type createReleaseRequestRels struct {
+	AppStoreVersion *toOneReq `json:"appStoreVersion"`
+}
+
 func (f *Fake) createReleaseRequest(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type          string `json:"type"`
-			Relationships struct {
-				AppStoreVersion *toOneReq `json:"appStoreVersion"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "appStoreVersionReleaseRequests") {
+	req, ok := decodeResource[struct{}, createReleaseRequestRels](w, r, "appStoreVersionReleaseRequests")
+	if !ok {
 		return
 	}
-	versionID, ok := requireRel(w, req.Data.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
+	versionID, ok := requireRel(w, req.Relationships.AppStoreVersion, "appStoreVersion", "appStoreVersions")
 	if !ok {
 		return
 	}
@@ -755,4 +774,106 @@ func (f *Fake) tickReviews() {
 			}
 		}
 	}
+}
+
+// missingWhatsNew lists the localizations of an update without What's New,
+// in locale order (none for an app's first version).
+func (f *Fake) missingWhatsNew(v *version) []*versionLoc {
+	if !f.isUpdate(v) {
+		return nil
+	}
+	var out []*versionLoc
+	for _, id := range sortedKeys(f.vlocs) {
+		if l := f.vlocs[id]; l.versionID == v.id && (l.whatsNew == nil || strings.TrimSpace(*l.whatsNew) == "") {
+			out = append(out, l)
+		}
+	}
+	slices.SortFunc(out, func(a, b *versionLoc) int { return strings.Compare(a.locale, b.locale) })
+	return out
+}
+
+func (f *Fake) versionLocObj(r *http.Request, l *versionLoc) map[string]any {
+	a := map[string]any{"locale": l.locale, "description": "The app.", "keywords": "app"}
+	if l.whatsNew != nil {
+		a["whatsNew"] = *l.whatsNew
+	}
+	return obj(r, "appStoreVersionLocalizations", l.id, a, nil)
+}
+
+func (f *Fake) listVersionLocs(w http.ResponseWriter, r *http.Request) {
+	if !checkLimit(w, r, 200) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.versions[r.PathValue("id")]; !ok {
+		notFound(w, "appStoreVersions", r.PathValue("id"))
+		return
+	}
+	var out []map[string]any
+	for _, id := range sortedKeys(f.vlocs) {
+		if l := f.vlocs[id]; l.versionID == r.PathValue("id") && match(csv(r.URL.Query(), "filter[locale]"), l.locale) {
+			out = append(out, f.versionLocObj(r, l))
+		}
+	}
+	writeList(w, r, out)
+}
+
+type patchVersionLocAttrs struct {
+	Description     *string `json:"description"`
+	Keywords        *string `json:"keywords"`
+	MarketingURL    *string `json:"marketingUrl"`
+	PromotionalText *string `json:"promotionalText"`
+	SupportURL      *string `json:"supportUrl"`
+	WhatsNew        *string `json:"whatsNew"`
+}
+
+// patchVersionLoc edits a version localization; the fake keeps What's New
+// (and accepts the other attributes without storing them). What's New is
+// editable only on an update that is not in review or past it, and holds
+// at most 4,000 characters [UNVERIFIED codes].
+func (f *Fake) patchVersionLoc(w http.ResponseWriter, r *http.Request) {
+	req, ok := decodeResource[patchVersionLocAttrs, struct{}](w, r, "appStoreVersionLocalizations")
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.vlocs[r.PathValue("id")]
+	if !ok {
+		notFound(w, "appStoreVersionLocalizations", r.PathValue("id"))
+		return
+	}
+	if wn := req.Attributes.WhatsNew; wn != nil {
+		v := f.versions[l.versionID]
+		invalid := func(detail string) {
+			conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "An attribute value is not acceptable for the current resource state.", detail, "/data/attributes/whatsNew")
+		}
+		switch {
+		case !f.isUpdate(v):
+			invalid("The attribute 'whatsNew' can not be edited at this time: the app has no version on the App Store yet.")
+			return
+		case !slices.Contains([]appstore.AppVersionState{appstore.VersionPrepareForSubmission, appstore.VersionReadyForReview, appstore.VersionRejected,
+			appstore.VersionMetadataRejected, appstore.VersionDeveloperRejected}, v.state):
+			invalid(fmt.Sprintf("The attribute 'whatsNew' can not be edited while the version is %s.", v.state))
+			return
+		case utf8.RuneCountInString(*wn) > 4000:
+			invalid(fmt.Sprintf("The attribute 'whatsNew' is %d characters long; at most 4000 are allowed.", utf8.RuneCountInString(*wn)))
+			return
+		}
+		text := *wn
+		l.whatsNew = &text
+	}
+	writeOne(w, r, http.StatusOK, f.versionLocObj(r, l))
+}
+
+// editable reports whether a version can still be changed by its owner:
+// prepared, or rejected (by App Review or its developer).
+func editable(s appstore.AppVersionState) bool {
+	switch s {
+	case appstore.VersionPrepareForSubmission, appstore.VersionRejected, appstore.VersionMetadataRejected,
+		appstore.VersionDeveloperRejected, appstore.VersionInvalidBinary:
+		return true
+	}
+	return false
 }

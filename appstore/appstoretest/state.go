@@ -9,6 +9,60 @@ import (
 
 type app struct {
 	id, bundleID, name, sku string
+	// betaDetail is the app's Beta App Review information, betaLocs its
+	// TestFlight test information per locale (zero: never filled in).
+	betaDetail BetaAppReviewDetail
+	betaLocs   []BetaAppLocalization
+	locales    []string // App Store locales, primary first
+}
+
+// versionLoc is an App Store version's metadata in one locale.
+type versionLoc struct {
+	id, versionID, locale string
+	whatsNew              *string
+}
+
+// SetLocales sets an app's App Store locales, the primary one first:
+// versions created from now on get a localization per locale.
+func (f *Fake) SetLocales(appID string, locales ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a, ok := f.apps[appID]; ok && len(locales) > 0 {
+		a.locales = append([]string(nil), locales...)
+	}
+}
+
+// BetaAppReviewDetail is an app's Beta App Review information: the contact
+// Apple's reviewers call, and the demo account they sign in with.
+type BetaAppReviewDetail struct {
+	ContactFirstName, ContactLastName, ContactPhone, ContactEmail string
+	DemoAccountRequired                                           bool
+	DemoAccountName, DemoAccountPassword                          string
+	Notes                                                         string
+}
+
+// BetaAppLocalization is an app's TestFlight test information in a locale.
+type BetaAppLocalization struct {
+	Locale, FeedbackEmail, Description, MarketingURL, PrivacyPolicyURL string
+}
+
+// SetBetaAppInfo sets an app's Beta App Review information and TestFlight
+// test information, as a person does in App Store Connect. Apple refuses a
+// Beta App Review submission until both are complete.
+func (f *Fake) SetBetaAppInfo(appID string, detail BetaAppReviewDetail, locs ...BetaAppLocalization) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a, ok := f.apps[appID]; ok {
+		a.betaDetail, a.betaLocs = detail, append([]BetaAppLocalization(nil), locs...)
+	}
+}
+
+// CompleteBetaAppInfo fills in an app's Beta App Review and test
+// information with made-up, complete values (no demo account needed).
+func (f *Fake) CompleteBetaAppInfo(appID string) {
+	f.SetBetaAppInfo(appID, BetaAppReviewDetail{ContactFirstName: "Ada", ContactLastName: "Lovelace", ContactPhone: "+1 555 0100",
+		ContactEmail: "beta@example.com", Notes: "Made up by appstoretest."},
+		BetaAppLocalization{Locale: "en-US", FeedbackEmail: "feedback@example.com", Description: "The next version of the app."})
 }
 
 type build struct {
@@ -22,11 +76,18 @@ type build struct {
 	uploaded                   time.Time
 	groups                     map[string]bool
 	versionID                  string // attached App Store version
+	declarationID              string // linked app encryption declaration
+}
+
+type declaration struct {
+	id, appID, state string
+	created          time.Time
 }
 
 type betaGroup struct {
 	id, appID, name string
 	internal        bool
+	allBuilds       bool // hasAccessToAllBuilds: gets every build; none can be added
 	created         time.Time
 }
 
@@ -96,8 +157,11 @@ type phased struct {
 	pausedAt      time.Time     // open pause
 }
 
-// PauseBudget is the total pause time Apple allows a phased release.
-const PauseBudget = 30 * 24 * time.Hour
+// MaxPause is how long one pause of a phased release may last. Apple's
+// current help: "You can pause a phased release for up to 30 days; there
+// is no limit to the number of pauses." (Older help counted 30 days in
+// total across all pauses.)
+const MaxPause = 30 * 24 * time.Hour
 
 // App seeds an app.
 type App struct {
@@ -105,6 +169,10 @@ type App struct {
 	BundleID string
 	Name     string
 	SKU      string
+	// Locales are the App Store locales of the app's versions, the
+	// primary one first (default en-US): each new version gets a
+	// localization per locale.
+	Locales []string
 }
 
 // AddApp seeds an app and returns its id.
@@ -115,7 +183,10 @@ func (f *Fake) AddApp(a App) string {
 		f.seq++
 		a.ID = fmt.Sprintf("%d", 1000000000+f.seq)
 	}
-	f.apps[a.ID] = &app{id: a.ID, bundleID: a.BundleID, name: a.Name, sku: a.SKU}
+	if len(a.Locales) == 0 {
+		a.Locales = []string{"en-US"}
+	}
+	f.apps[a.ID] = &app{id: a.ID, bundleID: a.BundleID, name: a.Name, sku: a.SKU, locales: append([]string(nil), a.Locales...)}
 	return a.ID
 }
 
@@ -169,12 +240,44 @@ func (f *Fake) addBuildLocked(b Build) string {
 	return id
 }
 
-// AddBetaGroup seeds a beta group and returns its id.
+// AddBetaGroup seeds a beta group whose builds are added one by one and
+// returns its id.
 func (f *Fake) AddBetaGroup(appID, name string, internal bool) string {
+	return f.AddGroup(BetaGroup{AppID: appID, Name: name, Internal: internal})
+}
+
+// BetaGroup seeds a TestFlight group.
+type BetaGroup struct {
+	AppID    string
+	Name     string
+	Internal bool
+	// AllBuilds is hasAccessToAllBuilds: an internal group that gets every
+	// build of the app by itself (App Store Connect's automatic
+	// distribution). Apple refuses to add a build to it.
+	AllBuilds bool
+}
+
+// AddGroup seeds a beta group and returns its id.
+func (f *Fake) AddGroup(g BetaGroup) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := f.newID("group")
-	f.groups[id] = &betaGroup{id: id, appID: appID, name: name, internal: internal, created: f.now()}
+	f.groups[id] = &betaGroup{id: id, appID: g.AppID, name: g.Name, internal: g.Internal, allBuilds: g.Internal && g.AllBuilds, created: f.now()}
+	return id
+}
+
+// AddEncryptionDeclaration seeds an app encryption declaration in state
+// (APPROVED when empty) and returns its id: what a build that uses
+// non-exempt encryption must be linked to before Beta App Review or App
+// Review.
+func (f *Fake) AddEncryptionDeclaration(appID, state string) string {
+	if state == "" {
+		state = "APPROVED"
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := f.newID("declaration")
+	f.declarations[id] = &declaration{id: id, appID: appID, state: state, created: f.now()}
 	return id
 }
 
@@ -212,6 +315,7 @@ func (f *Fake) AddVersion(v AppStoreVersion) string {
 	id := f.newID("version")
 	f.versions[id] = &version{id: id, appID: v.AppID, versionString: v.VersionString, platform: v.Platform, state: v.State,
 		releaseType: v.ReleaseType, created: f.now()}
+	f.addVersionLocsLocked(f.versions[id])
 	return id
 }
 
@@ -259,6 +363,9 @@ type BuildState struct {
 	Groups                  []string
 	WhatsNew                map[string]string // locale → text
 	BetaReview              appstore.BetaReviewState
+	// EncryptionDeclaration is the id of the linked app encryption
+	// declaration ("" when none).
+	EncryptionDeclaration string
 }
 
 // Build returns a snapshot of build id (ok false if unknown).
@@ -270,7 +377,8 @@ func (f *Fake) Build(id string) (BuildState, bool) {
 	if !ok {
 		return BuildState{}, false
 	}
-	s := BuildState{AppID: b.appID, Version: b.version, BuildNumber: b.number, ProcessingState: b.state, UsesNonExemptEncryption: b.uses, Expired: b.expired, WhatsNew: map[string]string{}}
+	s := BuildState{AppID: b.appID, Version: b.version, BuildNumber: b.number, ProcessingState: b.state, UsesNonExemptEncryption: b.uses, Expired: b.expired,
+		WhatsNew: map[string]string{}, EncryptionDeclaration: b.declarationID}
 	for _, g := range sortedKeys(b.groups) {
 		s.Groups = append(s.Groups, g)
 	}
@@ -434,12 +542,12 @@ func (f *Fake) pausedTotal(p *phased) time.Duration {
 	return d
 }
 
-// tickPhased applies the passage of time: a pause that used up the 30-day
-// budget resumes [UNVERIFIED what Apple does then], and day 7 + 24h
-// completes the release.
+// tickPhased applies the passage of time: a pause that has lasted its 30
+// days ends and the release goes on [UNVERIFIED what Apple does then], and
+// day 7 + 24h completes the release.
 func (f *Fake) tickPhased(p *phased) {
-	if p.state == appstore.PhasedPaused && f.pausedTotal(p) >= PauseBudget {
-		p.pausedFor = PauseBudget
+	if p.state == appstore.PhasedPaused && !p.pausedAt.IsZero() && f.now().Sub(p.pausedAt) >= MaxPause {
+		p.pausedFor += MaxPause
 		p.pausedAt = time.Time{}
 		p.state = appstore.PhasedActive
 	}
@@ -459,4 +567,51 @@ func (f *Fake) dayNumber(p *phased) int {
 	}
 	d := 1 + int((f.now().Sub(p.start)-f.pausedTotal(p))/(24*time.Hour))
 	return min(max(d, 1), 7)
+}
+
+// addVersionLocsLocked gives a new version a localization per locale of
+// its app, without What's New (Apple copies the rest of the metadata from
+// the previous version, but never its What's New).
+func (f *Fake) addVersionLocsLocked(v *version) {
+	locales := []string{"en-US"}
+	if a, ok := f.apps[v.appID]; ok && len(a.locales) > 0 {
+		locales = a.locales
+	}
+	for _, l := range locales {
+		id := v.id + "-" + l // its own ids: other resources' ids stay as they were
+		f.vlocs[id] = &versionLoc{id: id, versionID: v.id, locale: l}
+	}
+}
+
+// isUpdate reports whether v is an update: its app has a version that was
+// on the App Store before. Only an update takes (and needs) What's New.
+func (f *Fake) isUpdate(v *version) bool {
+	for _, o := range f.versions {
+		if o.id == v.id || o.appID != v.appID || o.platform != v.platform {
+			continue
+		}
+		switch o.state {
+		case appstore.VersionReadyForDistribution, appstore.VersionReplacedWithNewVersion, appstore.VersionProcessingForDistribution:
+			return true
+		}
+	}
+	return false
+}
+
+// WhatsNew returns the What's New text of each localization of an App
+// Store version, by locale ("" where it has none).
+func (f *Fake) WhatsNew(versionID string) map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for _, l := range f.vlocs {
+		if l.versionID != versionID {
+			continue
+		}
+		out[l.locale] = ""
+		if l.whatsNew != nil {
+			out[l.locale] = *l.whatsNew
+		}
+	}
+	return out
 }

@@ -63,28 +63,26 @@ func (f *Fake) uploadObj(r *http.Request, u *upload) map[string]any {
 	return obj(r, "buildUploads", u.id, a, rels)
 }
 
+type createUploadAttrs struct {
+	CFBundleShortVersionString string `json:"cfBundleShortVersionString"`
+	CFBundleVersion            string `json:"cfBundleVersion"`
+	Platform                   string `json:"platform"`
+}
+
+type createUploadRels struct {
+	App *toOneReq `json:"app"`
+}
+
 func (f *Fake) createUpload(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			Attributes struct {
-				CFBundleShortVersionString string `json:"cfBundleShortVersionString"`
-				CFBundleVersion            string `json:"cfBundleVersion"`
-				Platform                   string `json:"platform"`
-			} `json:"attributes"`
-			Relationships struct {
-				App *toOneReq `json:"app"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "buildUploads") {
-		return
-	}
-	appID, ok := requireRel(w, req.Data.Relationships.App, "app", "apps")
+	req, ok := decodeResource[createUploadAttrs, createUploadRels](w, r, "buildUploads")
 	if !ok {
 		return
 	}
-	a := req.Data.Attributes
+	appID, ok := requireRel(w, req.Relationships.App, "app", "apps")
+	if !ok {
+		return
+	}
+	a := req.Attributes
 	for name, v := range map[string]string{"cfBundleShortVersionString": a.CFBundleShortVersionString, "cfBundleVersion": a.CFBundleVersion, "platform": a.Platform} {
 		if v == "" {
 			conflict(w, "ENTITY_ERROR.ATTRIBUTE.REQUIRED", "The provided entity is missing a required attribute",
@@ -204,29 +202,27 @@ func (f *Fake) fileObj(r *http.Request, fl *uploadFile) map[string]any {
 	}, nil)
 }
 
+type createUploadFileAttrs struct {
+	AssetType string `json:"assetType"`
+	FileName  string `json:"fileName"`
+	FileSize  int64  `json:"fileSize"`
+	UTI       string `json:"uti"`
+}
+
+type createUploadFileRels struct {
+	BuildUpload *toOneReq `json:"buildUpload"`
+}
+
 func (f *Fake) createUploadFile(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			Attributes struct {
-				AssetType string `json:"assetType"`
-				FileName  string `json:"fileName"`
-				FileSize  int64  `json:"fileSize"`
-				UTI       string `json:"uti"`
-			} `json:"attributes"`
-			Relationships struct {
-				BuildUpload *toOneReq `json:"buildUpload"`
-			} `json:"relationships"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "buildUploadFiles") {
-		return
-	}
-	uploadID, ok := requireRel(w, req.Data.Relationships.BuildUpload, "buildUpload", "buildUploads")
+	req, ok := decodeResource[createUploadFileAttrs, createUploadFileRels](w, r, "buildUploadFiles")
 	if !ok {
 		return
 	}
-	a := req.Data.Attributes
+	uploadID, ok := requireRel(w, req.Relationships.BuildUpload, "buildUpload", "buildUploads")
+	if !ok {
+		return
+	}
+	a := req.Attributes
 	switch {
 	case a.FileName == "" || a.FileSize < 1:
 		conflict(w, "ENTITY_ERROR.ATTRIBUTE.INVALID", "The provided entity includes an attribute with an invalid value", "fileName and fileSize >= 1 are required", "/data/attributes/fileSize")
@@ -333,40 +329,33 @@ func (f *Fake) handleUploadPart(w http.ResponseWriter, r *http.Request) {
 
 func md5sum(b []byte) []byte { s := md5.Sum(b); return s[:] }
 
+type commitUploadFileAttrs struct {
+	SourceFileChecksums *struct {
+		File *struct {
+			Hash      string `json:"hash"`
+			Algorithm string `json:"algorithm"`
+		} `json:"file"`
+		Composite *struct {
+			Hash      string `json:"hash"`
+			Algorithm string `json:"algorithm"`
+		} `json:"composite"`
+	} `json:"sourceFileChecksums"`
+	Uploaded *bool `json:"uploaded"`
+}
+
 func (f *Fake) commitUploadFile(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Data struct {
-			Type       string `json:"type"`
-			ID         string `json:"id"`
-			Attributes struct {
-				SourceFileChecksums *struct {
-					File *struct {
-						Hash      string `json:"hash"`
-						Algorithm string `json:"algorithm"`
-					} `json:"file"`
-					Composite *struct {
-						Hash      string `json:"hash"`
-						Algorithm string `json:"algorithm"`
-					} `json:"composite"`
-				} `json:"sourceFileChecksums"`
-				Uploaded *bool `json:"uploaded"`
-			} `json:"attributes"`
-		} `json:"data"`
-	}
-	if !decode(w, r, &req) || !checkType(w, req.Data.Type, "buildUploadFiles") {
+	req, ok := decodeResource[commitUploadFileAttrs, struct{}](w, r, "buildUploadFiles")
+	if !ok {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if idMismatch(w, req.Data.ID, r.PathValue("id")) {
-		return
-	}
 	fl, ok := f.files[r.PathValue("id")]
 	if !ok {
 		notFound(w, "buildUploadFiles", r.PathValue("id"))
 		return
 	}
-	if req.Data.Attributes.Uploaded == nil || !*req.Data.Attributes.Uploaded {
+	if req.Attributes.Uploaded == nil || !*req.Attributes.Uploaded {
 		writeOne(w, r, http.StatusOK, f.fileObj(r, fl))
 		return
 	}
@@ -387,7 +376,7 @@ func (f *Fake) commitUploadFile(w http.ResponseWriter, r *http.Request) {
 		conflict(w, "STATE_ERROR", stateErrorTitle, fmt.Sprintf("Received %d bytes, the reservation declared %d.", len(all), fl.size), "")
 		return
 	}
-	if cs := req.Data.Attributes.SourceFileChecksums; cs != nil && cs.File != nil {
+	if cs := req.Attributes.SourceFileChecksums; cs != nil && cs.File != nil {
 		var want string
 		switch cs.File.Algorithm {
 		case "SHA_256":

@@ -358,3 +358,38 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// resourceData is the one resource of a JSON:API request document: A are
+// its attributes, R its relationships (struct{} when the request has none).
+type resourceData[A, R any] struct {
+	Type          string `json:"type"`
+	ID            string `json:"id"`
+	Attributes    A      `json:"attributes"`
+	Relationships R      `json:"relationships"`
+}
+
+// decodeResource reads a request document holding one resource of type
+// typ, strictly (see decode): a missing data or a wrong type is 422
+// ENTITY_UNPROCESSABLE, and a PATCH of /…/{id} whose body names another id
+// is 409 ENTITY_ERROR.ID.INVALID. It answers the error itself and reports
+// whether the handler goes on. Every handler of a one-resource request uses
+// it, so all of them refuse the same mistakes the same way.
+func decodeResource[A, R any](w http.ResponseWriter, r *http.Request, typ string) (resourceData[A, R], bool) {
+	var doc struct {
+		Data *resourceData[A, R] `json:"data"`
+	}
+	if !decode(w, r, &doc) {
+		return resourceData[A, R]{}, false
+	}
+	if doc.Data == nil {
+		unprocessable(w, "The request entity has no data.")
+		return resourceData[A, R]{}, false
+	}
+	if !checkType(w, doc.Data.Type, typ) {
+		return resourceData[A, R]{}, false
+	}
+	if r.Method == http.MethodPatch && r.PathValue("id") != "" && idMismatch(w, doc.Data.ID, r.PathValue("id")) {
+		return resourceData[A, R]{}, false
+	}
+	return *doc.Data, true
+}

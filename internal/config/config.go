@@ -138,6 +138,9 @@ type PlayStore struct {
 	ReportingEndpoint  string `yaml:"reporting_endpoint"`
 	ServiceAccount     Secret `yaml:"service_account"`
 	ServiceAccountFile string `yaml:"service_account_file"`
+	// VitalsUnit is the unit of the Reporting API's crash and ANR rates:
+	// percent (the discovery document's word, the default) or fraction.
+	VitalsUnit string `yaml:"vitals_unit"`
 }
 
 // CodePush configures the OTA server.
@@ -216,8 +219,20 @@ type IOS struct {
 	IPAAsset string `yaml:"ipa_asset"`
 	// PollInterval is the first processing poll interval; it grows from there.
 	PollInterval Duration `yaml:"poll_interval"`
-	// Locale of "What to Test".
+	// Locale of "What to Test", and the default locale of the App Store
+	// "What's New" text.
 	Locale string `yaml:"locale"`
+	// WhatsNew sets the App Store "What's New" text per locale
+	// (appStoreVersionLocalizations); locales not listed get the
+	// default locale's entry, else the release notes.
+	WhatsNew map[string]string `yaml:"whats_new"`
+	// EncryptionDeclarationID is the App Store Connect app encryption
+	// declaration linked to builds that use non-exempt encryption.
+	EncryptionDeclarationID string `yaml:"encryption_declaration_id"`
+	// ReviewTimeout bounds each wait on a review: Beta App Review, App
+	// Review, and another build, version or submission of the app that is
+	// in review first. The lane fails with the reason after it.
+	ReviewTimeout Duration `yaml:"review_timeout"`
 }
 
 // Android configures the Play lane.
@@ -237,6 +252,10 @@ type Android struct {
 	AABAsset string `yaml:"aab_asset"`
 	// InAppUpdatePriority is Play's in-app update priority, 0 to 5.
 	InAppUpdatePriority int `yaml:"in_app_update_priority"`
+	// BundleTimeout bounds the wait for the release's bundle (the
+	// aab_asset on the GitHub release, or CI's upload); the lane fails
+	// with the reason after it.
+	BundleTimeout Duration `yaml:"bundle_timeout"`
 }
 
 // OTA configures the CodePush lane.
@@ -254,6 +273,9 @@ type OTA struct {
 	// StagingSoak is how long a release stays on Staging before it is
 	// promoted to Production at the first stage.
 	StagingSoak Duration `yaml:"staging_soak"`
+	// BundleTimeout bounds the wait for the bundle asset on the GitHub
+	// release; the lane fails with the reason after it.
+	BundleTimeout Duration `yaml:"bundle_timeout"`
 }
 
 // Duration reads "90s", "24h".

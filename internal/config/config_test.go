@@ -117,6 +117,14 @@ func TestParseErrors(t *testing.T) {
 		{"window never opens", app + "    rollout:\n      window: \"CRON_TZ=Europe/Berlin 0 10 30 2 *\"\n", `apps[0].rollout.window: "CRON_TZ=Europe/Berlin 0 10 30 2 *" never opens`},
 		{"one secret two roles", "tokens:\n  - {name: ci, role: viewer, token: \"${RP_SET}\"}\n  - {name: ops, role: admin, token: \"${RP_SET}\"}\n", `tokens[1].token: the same token as tokens[0] ("ci")`},
 		{"listen port", "listen: 127.0.0.1:99999\n", `listen: "127.0.0.1:99999": port "99999" is not a number between 0 and 65535`},
+		{"vitals unit", "playstore:\n  vitals_unit: permille\n", `playstore.vitals_unit: "permille" is not one of percent, fraction`},
+		{"review timeout", app + "    ios:\n      review_timeout: 30s\n", "apps[0].ios.review_timeout: 30s is shorter than 1m"},
+		{"bundle timeout", app + "    android:\n      bundle_timeout: 1s\n", "apps[0].android.bundle_timeout: 1s is shorter than 1m"},
+		{"ota bundle timeout", app + "    ota:\n      bundle_timeout: 10s\n", "apps[0].ota.bundle_timeout: 10s is shorter than 1m"},
+		{"encryption without declaration", app + "    ios:\n      enabled: true\n      bundle_id: com.a\n      app_store: true\n      uses_non_exempt_encryption: true\n", "apps[0].ios.encryption_declaration_id: empty while ios.uses_non_exempt_encryption is true"},
+		{"declaration without encryption", app + "    ios:\n      encryption_declaration_id: d-1\n", `apps[0].ios.encryption_declaration_id: "d-1" is set while ios.uses_non_exempt_encryption is false`},
+		{"whats new locale", app + "    ios:\n      whats_new: {english: Fixes}\n", "apps[0].ios.whats_new.english: not a locale"},
+		{"whats new empty", app + "    ios:\n      whats_new: {de-DE: \"  \"}\n", "apps[0].ios.whats_new.de-DE: empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

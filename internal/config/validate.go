@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/robfig/cron/v3"
@@ -33,6 +34,13 @@ const (
 	DefaultVerdictMaxAge     = 30 * 24 * time.Hour
 	DefaultProcessingTimeout = 2 * time.Hour
 	DefaultSoak              = 24 * time.Hour
+	// DefaultReviewTimeout bounds a wait on Apple's reviews: they take a
+	// day or two; a week means something needs a person.
+	DefaultReviewTimeout = 7 * 24 * time.Hour
+	// DefaultBundleTimeout bounds the Android lane's wait for its bundle.
+	DefaultBundleTimeout = 6 * time.Hour
+	// DefaultOTABundleTimeout bounds the OTA lane's wait for its bundle.
+	DefaultOTABundleTimeout = 2 * time.Hour
 )
 
 func (c *Config) applyDefaults() {
@@ -114,6 +122,18 @@ func (c *Config) applyDefaults() {
 		if a.Android.Track == "" {
 			a.Android.Track = "production"
 		}
+		if a.IOS.ReviewTimeout == 0 {
+			a.IOS.ReviewTimeout = Duration(DefaultReviewTimeout)
+		}
+		if a.Android.BundleTimeout == 0 {
+			a.Android.BundleTimeout = Duration(DefaultBundleTimeout)
+		}
+		if a.OTA.BundleTimeout == 0 {
+			a.OTA.BundleTimeout = Duration(DefaultOTABundleTimeout)
+		}
+	}
+	if c.PlayStore.VitalsUnit == "" {
+		c.PlayStore.VitalsUnit = "percent"
 	}
 }
 
@@ -153,6 +173,9 @@ func (c *Config) validate() error {
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Errorf("listen: %q: port %q is not a number between 0 and 65535", c.Listen, port)
+	}
+	if u := c.PlayStore.VitalsUnit; u != "percent" && u != "fraction" {
+		return fmt.Errorf("playstore.vitals_unit: %q is not one of percent, fraction", u)
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("shutdown_timeout: %s is negative", c.ShutdownTimeout.D())
@@ -407,11 +430,49 @@ func (a *App) validate(p string) error {
 	if !strings.Contains(a.OTA.BundleAsset, "{platform}") {
 		return fmt.Errorf("%s.ota.bundle_asset: %q needs {platform} (one bundle per platform)", p, a.OTA.BundleAsset)
 	}
+	if err := a.validateWaits(p); err != nil {
+		return err
+	}
 	if err := checkStages(p+".android.stages", a.Android.Stages); err != nil {
 		return err
 	}
 	return checkStages(p+".ota.stages", a.OTA.Stages)
 }
+
+// validateWaits checks the deadlines of the lanes' waits and what Apple
+// needs before a review: the encryption declaration and What's New texts.
+func (a *App) validateWaits(p string) error {
+	for key, d := range map[string]Duration{"ios.processing_timeout": a.IOS.ProcessingTimeout, "ios.review_timeout": a.IOS.ReviewTimeout,
+		"android.bundle_timeout": a.Android.BundleTimeout, "ota.bundle_timeout": a.OTA.BundleTimeout} {
+		if d.D() < time.Minute {
+			return fmt.Errorf("%s.%s: %s is shorter than 1m; every wait needs a deadline a poll can reach", p, key, d.D())
+		}
+	}
+	toReview := a.IOS.AppStore || len(a.IOS.ExternalGroups) > 0
+	if a.IOS.Enabled && a.IOS.UsesNonExemptEncryption && toReview && a.IOS.EncryptionDeclarationID == "" {
+		return fmt.Errorf("%s.ios.encryption_declaration_id: empty while ios.uses_non_exempt_encryption is true; Apple reviews such a build only with an app encryption declaration", p)
+	}
+	if a.IOS.EncryptionDeclarationID != "" && !a.IOS.UsesNonExemptEncryption {
+		return fmt.Errorf("%s.ios.encryption_declaration_id: %q is set while ios.uses_non_exempt_encryption is false", p, a.IOS.EncryptionDeclarationID)
+	}
+	if strings.ContainsAny(a.IOS.EncryptionDeclarationID, "/?# ") {
+		return fmt.Errorf("%s.ios.encryption_declaration_id: %q is not an App Store Connect id", p, a.IOS.EncryptionDeclarationID)
+	}
+	for _, locale := range slices.Sorted(maps.Keys(a.IOS.WhatsNew)) {
+		text := a.IOS.WhatsNew[locale]
+		switch {
+		case !localeRE.MatchString(locale):
+			return fmt.Errorf("%s.ios.whats_new.%s: not a locale such as en-US or de-DE", p, locale)
+		case strings.TrimSpace(text) == "":
+			return fmt.Errorf("%s.ios.whats_new.%s: empty; leave the locale out to use the default", p, locale)
+		case utf8.RuneCountInString(text) > 4000:
+			return fmt.Errorf("%s.ios.whats_new.%s: %d characters; the App Store takes at most 4000", p, locale, utf8.RuneCountInString(text))
+		}
+	}
+	return nil
+}
+
+var localeRE = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
 
 func checkStages(p string, stages []int) error {
 	last := 0

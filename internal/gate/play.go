@@ -56,7 +56,9 @@ type cached struct {
 // Observe returns crash_rate and anr_rate for versionCode over the current
 // stage only: the DAILY rows of the Los Angeles days that lie wholly inside
 // it, [first LA midnight after stageStarted, FreshUntil), weighted by
-// distinct users, with the distinct users as samples. Play dates DAILY data
+// distinct users, with the fewest distinct users of any of those days as
+// samples (a gate's min_samples is a per-day floor: Play says its daily
+// distinct users must not be summed). Play dates DAILY data
 // in America/Los_Angeles, so the day stageStarted falls in is partly the
 // previous stage and is left out, as is everything since the rollout began
 // (since) before it.
@@ -96,20 +98,28 @@ func FirstFullDay(t time.Time) time.Time {
 func observation(r playstore.Reading, stageStarted time.Time) release.Observation {
 	from := FirstFullDay(stageStarted)
 	oneDay := time.Date(from.Year(), from.Month(), from.Day()+1, 0, 0, 0, 0, losAngeles)
-	var users int64
+	// Days are weighted by their distinct users, as Play's own
+	// user-weighted rates are; the samples are the fewest users of any
+	// day, since Play's daily distinct users must not be added up.
+	var users, minUsers int64
 	var weighted float64
+	days := 0
 	for _, d := range r.Daily {
 		if d.Day.Before(from) || (!r.FreshUntil.IsZero() && !d.Day.Before(r.FreshUntil)) {
 			continue
 		}
+		if days == 0 || d.DistinctUsers < minUsers {
+			minUsers = d.DistinctUsers
+		}
+		days++
 		users += d.DistinctUsers
 		weighted += d.Rate * float64(d.DistinctUsers)
 	}
 	if r.HasData && users > 0 && !r.FreshUntil.Before(oneDay) {
-		return release.Observation{Value: weighted / float64(users), Samples: users, Fresh: true}
+		return release.Observation{Value: weighted / float64(users), Samples: minUsers, Fresh: true}
 	}
 	// Nothing of this stage yet: show the rollout so far, never fresh.
-	return release.Observation{Value: r.Rate, Samples: r.DistinctUsers, Fresh: false}
+	return release.Observation{Value: r.Rate, Samples: r.MinDailyUsers, Fresh: false}
 }
 
 func (p *PlayVitals) now() time.Time {

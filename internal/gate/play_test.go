@@ -13,6 +13,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/playstore"
 	"github.com/swapjoy/releasepilot/playstore/playstoretest"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest/wirecheck"
 )
 
 const pkg = "com.acme.app"
@@ -29,7 +30,7 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	fake := playstoretest.New(day(20))
-	srv := httptest.NewServer(fake)
+	srv := httptest.NewServer(wirecheck.Handler(t, fake))
 	t.Cleanup(srv.Close)
 	fake.AddApp(pkg)
 	key, err := fake.ServiceAccountJSON(srv.URL, "rp@example.iam.gserviceaccount.com")
@@ -180,7 +181,9 @@ func TestPlayVitalsJudgeOnlyWholeDaysOfTheStage(t *testing.T) {
 		tb.fake.SetVitals(pkg, playstoretest.AnrRateMetricSet, series(day(19)))
 		obs, err := tb.gate.Observe(ctx, pkg, 42, since, stage)
 		require.NoError(t, err)
-		require.Equal(t, release.Observation{Value: 0.002, Samples: 4000, Fresh: true}, roundValues(obs.Metrics)[gate.CrashRate])
+		// 17 and 18 Nov, 2,000 users each: at least 2,000 users, not
+		// 4,000 (Play's daily distinct users must not be added up).
+		require.Equal(t, release.Observation{Value: 0.002, Samples: 2000, Fresh: true}, roundValues(obs.Metrics)[gate.CrashRate])
 	})
 
 	t.Run("a stage that began at midnight waits for its first whole day", func(t *testing.T) {

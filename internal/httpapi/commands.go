@@ -242,6 +242,9 @@ func (s *Server) checkCommand(ctx context.Context, laneID, name, reason string) 
 	if err != nil {
 		return checkedCommand{}, storeRefusal(err)
 	}
+	if cmd == release.CmdHalt && l.Status.State == release.StateCompleted && !release.HaltsWhenCompleted(l.Kind, l.Platform) {
+		return checkedCommand{}, refuse(http.StatusConflict, "conflict", "halt: the %s %s lane is completed; Apple cannot halt a release that reached everyone", l.Platform, l.Kind)
+	}
 	d, err := release.ApplyCommand(l.Plan, l.Status, cmd, reason, s.deps.Now())
 	if err != nil {
 		return checkedCommand{}, refuse(http.StatusConflict, "conflict", "%v", err)

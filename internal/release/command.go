@@ -28,6 +28,15 @@ func ParseCommand(s string) (Command, error) {
 	return "", fmt.Errorf("command %q is not one of halt, pause, resume, advance, complete, rollback, approve, cancel", s)
 }
 
+// HaltsWhenCompleted reports whether a completed lane of kind k on platform
+// p can still be halted: Play serves the previous fully rolled-out release
+// in place of a halted one, and an OTA release can be disabled; Apple has
+// no way back from a release that reached everyone (and releasepilot never
+// removes an app from sale).
+func HaltsWhenCompleted(k LaneKind, p Platform) bool {
+	return !(k == KindStore && p == IOS)
+}
+
 // ApplyCommand decides what a command does to a lane. It returns the action
 // the executor must take remotely, the new status to record after it, and an
 // error when the command is not allowed in the current state.
@@ -58,6 +67,15 @@ func ApplyCommand(plan Plan, st Status, cmd Command, reason string, now time.Tim
 	case CmdResume:
 		if st.State != StateHalted && st.State != StatePaused {
 			return Decision{}, fmt.Errorf("resume: lane is %s, not halted or paused", st.State)
+		}
+		if st.Percent >= 100 {
+			// Halted after it reached everyone: resuming serves it to
+			// everyone again.
+			d, err := to(StateCompleted, ActionComplete, 100)
+			if err == nil {
+				d.Status.StepIndex = len(plan.Steps)
+			}
+			return d, err
 		}
 		d, err := to(StateRolling, ActionAdvance, st.Percent)
 		if err == nil && st.Percent == 0 {

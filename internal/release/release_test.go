@@ -26,6 +26,7 @@ func TestTransitions(t *testing.T) {
 		{StateHalted, StateRolling, true},
 		{StateHalted, StatePaused, false},
 		{StateCompleted, StateRolling, false},
+		{StateCompleted, StateHalted, true},
 		{StateFailed, StateRolling, false},
 		{StateCancelled, StateHalted, false},
 		{StateRolling, State("bogus"), false},
@@ -51,7 +52,9 @@ func TestTransitions(t *testing.T) {
 func TestTerminalErrorMessage(t *testing.T) {
 	t.Parallel()
 	_, err := Status{State: StateCompleted}.Transition(StateRolling, "", t0)
-	require.EqualError(t, err, "lane is completed: no further change is possible (asked for rolling)")
+	require.EqualError(t, err, "lane is completed: only a halt can follow (asked for rolling)")
+	_, err = Status{State: StateCancelled}.Transition(StateRolling, "", t0)
+	require.EqualError(t, err, "lane is cancelled: no further change is possible (asked for rolling)")
 }
 
 func TestPlanValidate(t *testing.T) {
@@ -228,6 +231,9 @@ func TestApplyCommand(t *testing.T) {
 		{"advance halted", Status{State: StateHalted, StepIndex: 4, Percent: 25}, CmdAdvance, "", "", 0, "advance: lane is halted; resume it first"},
 		{"complete", at25, CmdComplete, ActionComplete, StateCompleted, 100, ""},
 		{"complete completed", Status{State: StateCompleted, Percent: 100}, CmdComplete, "", "", 0, "lane is completed"},
+		{"halt completed", Status{State: StateCompleted, StepIndex: 10, Percent: 100}, CmdHalt, ActionHalt, StateHalted, 100, ""},
+		{"resume halted at 100", Status{State: StateHalted, StepIndex: 10, Percent: 100}, CmdResume, ActionComplete, StateCompleted, 100, ""},
+		{"pause completed", Status{State: StateCompleted, StepIndex: 10, Percent: 100}, CmdPause, "", "", 0, "only a halt can follow"},
 		{"rollback", at25, CmdRollback, ActionRollback, StateHalted, 25, ""},
 		{"approve without approval step", at25, CmdApprove, "", "", 0, "approve: step 4 is not waiting for approval"},
 		{"cancel", at25, CmdCancel, ActionHalt, StateCancelled, 25, ""},
@@ -248,6 +254,13 @@ func TestApplyCommand(t *testing.T) {
 			require.Equal(t, tt.cmd, d.Command, "executors can tell a person's command from the schedule")
 		})
 	}
+}
+
+func TestHaltsWhenCompleted(t *testing.T) {
+	t.Parallel()
+	require.True(t, HaltsWhenCompleted(KindStore, Android))
+	require.True(t, HaltsWhenCompleted(KindOTA, IOS))
+	require.False(t, HaltsWhenCompleted(KindStore, IOS))
 }
 
 func TestParse(t *testing.T) {

@@ -22,7 +22,9 @@ const (
 // States lists every state.
 var States = []State{StatePending, StateRolling, StateWaiting, StatePaused, StateHalted, StateCompleted, StateFailed, StateCancelled}
 
-// Terminal reports whether no transition leaves s.
+// Terminal reports whether a lane in s has finished: nothing moves it on
+// its own any more. A completed lane can still be halted by a person, for
+// a store that can stop serving a fully rolled-out release.
 func (s State) Terminal() bool {
 	return s == StateCompleted || s == StateFailed || s == StateCancelled
 }
@@ -38,11 +40,12 @@ func (s State) Valid() bool {
 }
 
 var transitions = map[State][]State{
-	StatePending: {StateRolling, StateWaiting, StateFailed, StateCancelled},
-	StateRolling: {StateRolling, StateWaiting, StatePaused, StateHalted, StateCompleted, StateFailed, StateCancelled},
-	StateWaiting: {StateRolling, StateWaiting, StatePaused, StateHalted, StateCompleted, StateFailed, StateCancelled},
-	StatePaused:  {StateRolling, StateWaiting, StateHalted, StateCompleted, StateCancelled},
-	StateHalted:  {StateRolling, StateWaiting, StateCompleted, StateFailed, StateCancelled},
+	StatePending:   {StateRolling, StateWaiting, StateFailed, StateCancelled},
+	StateRolling:   {StateRolling, StateWaiting, StatePaused, StateHalted, StateCompleted, StateFailed, StateCancelled},
+	StateWaiting:   {StateRolling, StateWaiting, StatePaused, StateHalted, StateCompleted, StateFailed, StateCancelled},
+	StatePaused:    {StateRolling, StateWaiting, StateHalted, StateCompleted, StateCancelled},
+	StateHalted:    {StateRolling, StateWaiting, StateCompleted, StateFailed, StateCancelled},
+	StateCompleted: {StateHalted},
 }
 
 // CanTransition reports whether from → to is allowed.
@@ -61,6 +64,9 @@ type TransitionError struct {
 }
 
 func (e *TransitionError) Error() string {
+	if e.From == StateCompleted {
+		return fmt.Sprintf("lane is completed: only a halt can follow (asked for %s)", e.To)
+	}
 	if e.From.Terminal() {
 		return fmt.Sprintf("lane is %s: no further change is possible (asked for %s)", e.From, e.To)
 	}

@@ -43,6 +43,10 @@ type Options struct {
 	// Listen is the address the service listens on (default
 	// 127.0.0.1:0, a free port).
 	Listen string
+	// WrapFakes, when set, wraps the in-process App Store Connect
+	// ("appstore") and Google Play ("play") fakes; tests check the wire
+	// traffic with it.
+	WrapFakes func(kind string, h http.Handler) http.Handler
 }
 
 // Demo is a sandbox left running by Start: the service with its fakes,
@@ -178,7 +182,11 @@ apps:
 	if err != nil {
 		return demo, fmt.Errorf("demo config: %w", err)
 	}
-	svc, err := service.New(ctx, cfg, o.Log)
+	var opts []service.Option
+	if o.WrapFakes != nil {
+		opts = append(opts, service.WithSandboxFakes(o.WrapFakes))
+	}
+	svc, err := service.New(ctx, cfg, o.Log, opts...)
 	if err != nil {
 		return demo, err
 	}

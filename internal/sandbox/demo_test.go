@@ -3,12 +3,15 @@ package sandbox_test
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/swapjoy/releasepilot/appstore/appstoretest/specvalidate"
 	"github.com/swapjoy/releasepilot/internal/sandbox"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest/wirecheck"
 )
 
 // TestDemo runs the whole product against the fakes: a store release through
@@ -20,7 +23,15 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	err := sandbox.Run(ctx, &out, sandbox.Options{DataDir: t.TempDir(), Soak: time.Second, Timeout: 2 * time.Minute})
+	// Every request to App Store Connect and Play, and every answer, is
+	// checked against Apple's OpenAPI spec and Google's discovery documents.
+	wrap := func(kind string, h http.Handler) http.Handler {
+		if kind == "appstore" {
+			return specvalidate.Handler(t, h)
+		}
+		return wirecheck.Handler(t, h)
+	}
+	err := sandbox.Run(ctx, &out, sandbox.Options{DataDir: t.TempDir(), Soak: time.Second, Timeout: 2 * time.Minute, WrapFakes: wrap})
 	require.NoError(t, err, out.String())
 	text := out.String()
 	for _, want := range []string{

@@ -41,7 +41,7 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 			return nil
 		}
 		var err error
-		if sandbox, err = startSandboxPlay(s.bg, s.Config.Apps); err != nil {
+		if sandbox, err = startSandboxPlay(s.bg, s.Config.Apps, func(h http.Handler) http.Handler { return s.sandboxHandler("play", h) }); err != nil {
 			return fmt.Errorf("sandbox Google Play: %w", err)
 		}
 		ps.Endpoint, ps.ReportingEndpoint, creds = sandbox.url+"/", sandbox.url+"/", sandbox.key
@@ -52,8 +52,9 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 		Endpoint:          ps.Endpoint,
 		ReportingEndpoint: ps.ReportingEndpoint,
 		// Every replica shares one versionCode ratchet through the database.
-		Ledger: s.Store.VersionCodes(),
-		Logger: s.Log.With("component", "playstore"),
+		Ledger:     s.Store.VersionCodes(),
+		Logger:     s.Log.With("component", "playstore"),
+		VitalsUnit: playstore.VitalsUnit(ps.VitalsUnit),
 	})
 	if err != nil {
 		if sandbox == nil {
@@ -100,7 +101,7 @@ type sandboxPlay struct {
 	pkgs map[string]string // repository → package
 }
 
-func startSandboxPlay(ctx context.Context, apps []config.App) (*sandboxPlay, error) {
+func startSandboxPlay(ctx context.Context, apps []config.App, wrap func(http.Handler) http.Handler) (*sandboxPlay, error) {
 	sp := &sandboxPlay{fake: playstoretest.New(time.Now()), pkgs: map[string]string{}}
 	for _, a := range apps {
 		if a.Android.Enabled && a.Android.PackageName != "" {
@@ -115,7 +116,7 @@ func startSandboxPlay(ctx context.Context, apps []config.App) (*sandboxPlay, err
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: sp.fake, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: wrap(sp.fake), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	context.AfterFunc(ctx, func() { _ = srv.Close() })
 	sp.url = "http://" + ln.Addr().String()

@@ -58,7 +58,7 @@ func (s *Service) setupIOS(ctx context.Context) error {
 		}
 	case s.Config.Sandbox:
 		var err error
-		if sandbox, err = startSandboxASC(s.bg, s.Config.Apps); err != nil {
+		if sandbox, err = startSandboxASC(s.bg, s.Config.Apps, func(h http.Handler) http.Handler { return s.sandboxHandler("appstore", h) }); err != nil {
 			return fmt.Errorf("sandbox App Store Connect: %w", err)
 		}
 		client = &appstore.Client{BaseURL: sandbox.url, Tokens: appstore.NewTokenSource(sandbox.key)}
@@ -136,7 +136,7 @@ const (
 	sandboxAppReview  = 3 * time.Second
 )
 
-func startSandboxASC(ctx context.Context, apps []config.App) (*sandboxASC, error) {
+func startSandboxASC(ctx context.Context, apps []config.App, wrap func(http.Handler) http.Handler) (*sandboxASC, error) {
 	sa := &sandboxASC{bundles: map[string]string{}, apps: map[string]string{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -159,12 +159,17 @@ func startSandboxASC(ctx context.Context, apps []config.App) (*sandboxASC, error
 		if !ok {
 			id = sa.fake.AddApp(appstoretest.App{ID: a.IOS.AppID, BundleID: a.IOS.BundleID, Name: a.Name, SKU: a.Name})
 			sa.apps[a.IOS.BundleID] = id
+			// The test information Beta App Review needs is filled in,
+			// as a team does once in App Store Connect.
+			sa.fake.CompleteBetaAppInfo(id)
 			// A first version is on sale, as in any app that ships (and
 			// Apple allows no phased release for an app's first version).
 			sa.fake.AddAppStoreVersion(id, appstore.PlatformIOS, "0.9.0", appstore.VersionReadyForDistribution)
 		}
 		for _, g := range a.IOS.InternalGroups {
-			sa.fake.AddBetaGroup(id, g, true)
+			// Internal groups get every build by themselves, as App Store
+			// Connect's automatic distribution does: the lane adds none.
+			sa.fake.AddGroup(appstoretest.BetaGroup{AppID: id, Name: g, Internal: true, AllBuilds: true})
 		}
 		for _, g := range a.IOS.ExternalGroups {
 			sa.fake.AddBetaGroup(id, g, false)
@@ -175,7 +180,7 @@ func startSandboxASC(ctx context.Context, apps []config.App) (*sandboxASC, error
 		_ = ln.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: sa.fake, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: wrap(sa.fake), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	context.AfterFunc(ctx, func() { _ = srv.Close() })
 	return sa, nil

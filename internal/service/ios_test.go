@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/swapjoy/releasepilot/appstore/appstoretest"
+	"github.com/swapjoy/releasepilot/appstore/appstoretest/specvalidate"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
@@ -40,7 +41,7 @@ func TestSetupIOSWiresTheLaneOnlyWithCredentials(t *testing.T) {
 
 	// With a key and a webhook secret: worker, executor and route.
 	fake := appstoretest.New(appstoretest.Options{})
-	srv := httptest.NewServer(fake)
+	srv := httptest.NewServer(specvalidate.Handler(t, fake))
 	defer srv.Close()
 	_, p8, err := fake.NewKey("KEY123", "issuer-1")
 	require.NoError(t, err)

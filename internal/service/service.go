@@ -94,6 +94,8 @@ type Service struct {
 	// Assets fetches build artifacts (GitHub release assets) for the lanes;
 	// set by setupGitHub, which runs first.
 	Assets lane.Assets
+	// wrapFake wraps the sandbox fakes' handlers (WithSandboxFakes).
+	wrapFake func(kind string, h http.Handler) http.Handler
 }
 
 // addLaneWorker registers the worker of a lane job kind.
@@ -126,9 +128,27 @@ func (s *Service) addRoute(pattern string, role httpapi.Role, h http.Handler) {
 // addWorkers registers River workers before the client is built.
 func (s *Service) addWorkers(f func(*river.Workers)) { s.workers = append(s.workers, f) }
 
+// Option adjusts how New builds the service.
+type Option func(*Service)
+
+// WithSandboxFakes wraps the handlers of the sandbox's in-process store
+// fakes, kind "appstore" (App Store Connect) and "play" (Google Play): tests
+// put the OpenAPI and discovery checks in front of them.
+func WithSandboxFakes(wrap func(kind string, h http.Handler) http.Handler) Option {
+	return func(s *Service) { s.wrapFake = wrap }
+}
+
+// sandboxHandler is h as the sandbox serves it (wrapped by WithSandboxFakes).
+func (s *Service) sandboxHandler(kind string, h http.Handler) http.Handler {
+	if s.wrapFake == nil {
+		return h
+	}
+	return s.wrapFake(kind, h)
+}
+
 // New opens and migrates the database, records the configured apps and
 // builds River and the HTTP server. Nothing listens until Start.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, error) {
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -153,6 +173,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Service, e
 		}
 	}
 	svc := &Service{Config: cfg, Log: log, DB: db, Store: st, Metrics: httpapi.NewMetrics(), laneKinds: map[string]bool{}}
+	for _, o := range opts {
+		o(svc)
+	}
 	svc.bg, svc.stopBG = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if !ok {

@@ -16,6 +16,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
 	"github.com/swapjoy/releasepilot/playstore"
 	"github.com/swapjoy/releasepilot/playstore/playstoretest"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest/wirecheck"
 )
 
 var _ playstore.VersionCodeLedger = store.VersionCodes{}
@@ -140,7 +141,7 @@ func TestVersionCodeLedgerGuardsPlayAcrossReplicas(t *testing.T) {
 			ctx := context.Background()
 			a, b := replicas(t, e)
 			fake := playstoretest.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
-			srv := httptest.NewServer(fake)
+			srv := httptest.NewServer(wirecheck.Handler(t, fake))
 			t.Cleanup(srv.Close)
 			fake.AddApp("com.acme")
 			fake.SeedBundles("com.acme", 41)

@@ -55,6 +55,7 @@ const (
 	msgNoUpgradePath      = "You cannot rollout this release because it does not allow any existing users to upgrade to the newly added APKs."
 	msgVersionCodeUsed    = "APK specifies a version code that has already been used."
 	msgDraftAppOnlyDrafts = "Only releases with status draft may be created on draft app."
+	msgTrackEmpty         = "Track not found: no APK version codes in the specified track."
 	// Invented texts (Play's are not known): the rules are documented.
 	msgPriorityFrozen = "Invalid value at 'track_config.releases[%d].in_app_update_priority': in_app_update_priority can not be updated once the release is rolled out (it is %d, the request asks for %d)."
 	// MsgChangesInReview is the commit error of changesInReviewBehavior=

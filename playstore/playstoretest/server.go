@@ -37,11 +37,19 @@
 //     an absent int32;
 //   - ERROR_IF_IN_REVIEW refuses whenever a committed release of the app is
 //     RELEASE_LIFECYCLE_STATE_IN_REVIEW (SetLifecycleState scripts one),
-//     whatever changesNotSentForReview says;
+//     whatever changesNotSentForReview says, and leaves the edit usable;
+//     any other behaviour (CANCEL_IN_REVIEW_AND_SUBMIT, the default)
+//     commits, cancelling that review (ReviewsCancelled counts them);
 //   - countryTargeting is accepted on inProgress and halted production
 //     releases (Play documents inProgress only; a halt must keep it);
 //   - a review-flag refusal at commit leaves the edit usable, unless
 //     SetReviewRefusalDeletesEdit says otherwise;
+//   - a halted release without a fraction is a fully rolled-out release
+//     halted (Play allows it since 2025, except on internal tracks and for
+//     the first release of a track); any other halted release needs one;
+//   - edits.tracks.get of a track without releases (one that never had
+//     one) answers 404 trackEmpty, as Play does; edits.tracks.list still
+//     lists it;
 //   - edits live DefaultEditTTL (one hour) unless SetEditTTL says otherwise;
 //   - Play reads the versionCode from the AAB's manifest; the fake reads it
 //     from the header FakeBundle writes;
@@ -189,6 +197,13 @@ type app struct {
 	// draft: the app was never published; only draft releases may be
 	// written to its tracks.
 	draft bool
+	// fullRollouts lists, per track, the versionCodes that were ever
+	// committed there as completed (oldest first): a completed release
+	// can be halted only if an earlier one can take its place.
+	fullRollouts map[string][]int64
+	// reviewsCancelled counts commits that cancelled a review in progress
+	// (changesInReviewBehavior CANCEL_IN_REVIEW_AND_SUBMIT, the default).
+	reviewsCancelled int
 }
 
 type bundle struct {
@@ -226,7 +241,7 @@ func (s *Server) AddApp(pkg string) {
 func newApp(pkg string) *app {
 	return &app{pkg: pkg, tracks: map[string][]Release{
 		"production": nil, "beta": nil, "alpha": nil, "internal": nil,
-	}, bundles: map[int64]bundle{}, edits: map[string]*edit{}, lifecycle: map[int64]string{}}
+	}, bundles: map[int64]bundle{}, edits: map[string]*edit{}, lifecycle: map[int64]string{}, fullRollouts: map[string][]int64{}}
 }
 
 // SetReviewMode sets how the app's commits go to review.
@@ -323,6 +338,7 @@ func (s *Server) ConsoleUpdate(pkg, track string, releases ...Release) {
 		}
 	}
 	a.tracks[track] = cloneReleases(releases)
+	a.noteFullRollouts(track, releases)
 	for _, e := range a.edits {
 		if e.state == editOpen {
 			e.state = editDeleted
@@ -358,6 +374,15 @@ func (s *Server) Commits(pkg string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.mustApp(pkg).commitSeen
+}
+
+// ReviewsCancelled counts the app's commits that cancelled a review in
+// progress: sent without changesInReviewBehavior=ERROR_IF_IN_REVIEW while a
+// release was RELEASE_LIFECYCLE_STATE_IN_REVIEW (SetLifecycleState).
+func (s *Server) ReviewsCancelled(pkg string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mustApp(pkg).reviewsCancelled
 }
 
 // OpenEdits counts the app's edits that are neither committed, deleted nor
@@ -717,7 +742,15 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, user, pkg, id st
 		writeError(w, badRequest(MsgChangesInReview))
 		return
 	}
+	if a.inReview() {
+		// CANCEL_IN_REVIEW_AND_SUBMIT (the default): the review in
+		// progress is cancelled and everything goes to review again.
+		a.reviewsCancelled++
+	}
 	a.noteLifecycle(e.tracks, notSent)
+	for name, rels := range e.tracks {
+		a.noteFullRollouts(name, rels)
+	}
 	a.tracks = e.tracks
 	a.bundles = e.bundles
 	e.tracks, e.bundles = nil, nil
@@ -815,6 +848,12 @@ func (s *Server) getTrack(w http.ResponseWriter, user, pkg, id, track string) {
 		writeError(w, notFound("Track not found: "+track+"."))
 		return
 	}
+	if len(rels) == 0 {
+		// A track that never had a release: Play answers 404 trackEmpty
+		// rather than a track without releases (google-play.md §2.5).
+		writeError(w, newAPIError(404, "androidpublisher", "trackEmpty", "NOT_FOUND", msgTrackEmpty))
+		return
+	}
 	writeJSON(w, toWireTrack(track, rels))
 }
 
@@ -853,6 +892,10 @@ func (s *Server) putTrack(w http.ResponseWriter, r *http.Request, user, pkg, id,
 		}
 	}
 	if aerr := frozenPriority(a.tracks[track], rels); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if aerr := a.checkHaltedWithoutFraction(track, rels); aerr != nil {
 		writeError(w, aerr)
 		return
 	}
@@ -951,7 +994,7 @@ func parseTrack(path string, body []byte) ([]Release, *apiError) {
 		upper := map[string]string{StatusDraft: "DRAFT", StatusInProgress: "IN_PROGRESS", StatusHalted: "HALTED", StatusCompleted: "COMPLETED"}[status]
 		hasFraction := r.UserFraction != nil
 		switch {
-		case (status == StatusInProgress || status == StatusHalted) && !hasFraction:
+		case status == StatusInProgress && !hasFraction:
 			return nil, badRequest(upper + " release must have fraction")
 		case (status == StatusDraft || status == StatusCompleted) && hasFraction:
 			return nil, badRequest(upper + " release must not have fraction")
@@ -998,4 +1041,47 @@ func parseTrack(path string, body []byte) ([]Release, *apiError) {
 		out = append(out, rel)
 	}
 	return out, nil
+}
+
+// noteFullRollouts records the completed releases of a track. Callers hold
+// s.mu.
+func (a *app) noteFullRollouts(track string, rels []Release) {
+	for _, r := range rels {
+		if r.Status != StatusCompleted {
+			continue
+		}
+		for _, vc := range r.VersionCodes {
+			if !slices.Contains(a.fullRollouts[track], vc) {
+				a.fullRollouts[track] = append(a.fullRollouts[track], vc)
+			}
+		}
+	}
+}
+
+// checkHaltedWithoutFraction holds Play's rules for halting a fully
+// rolled-out release (support.google.com/googleplay/android-developer/
+// answer/16285429): a halted release without a fraction must be one the
+// track serves completed (or already halted that way); not on an internal
+// testing track; and not the first release of the track, since a previous
+// fully rolled-out release takes its place. Any other halted release needs
+// its fraction. The texts are the fake's own. Callers hold s.mu.
+func (a *app) checkHaltedWithoutFraction(track string, rels []Release) *apiError {
+	for _, r := range rels {
+		if r.Status != StatusHalted || r.UserFraction != 0 {
+			continue
+		}
+		full := slices.ContainsFunc(a.tracks[track], func(c Release) bool {
+			return (c.Status == StatusCompleted || (c.Status == StatusHalted && c.UserFraction == 0)) &&
+				slices.Equal(c.VersionCodes, r.VersionCodes)
+		})
+		switch {
+		case !full:
+			return badRequest("HALTED release must have fraction")
+		case track == "internal" || track == "qa":
+			return badRequest("A fully rolled-out release cannot be halted on an internal testing track.")
+		case !slices.ContainsFunc(a.fullRollouts[track], func(vc int64) bool { return !slices.Contains(r.VersionCodes, vc) }):
+			return badRequest("The first release on a track cannot be halted: there is no previous fully rolled-out release to take its place.")
+		}
+	}
+	return nil
 }

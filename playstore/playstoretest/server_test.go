@@ -20,6 +20,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/swapjoy/releasepilot/playstore/playstoretest"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest/wirecheck"
 )
 
 const pkg = "com.example.app"
@@ -36,7 +37,8 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	fake := playstoretest.New(time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
-	srv := httptest.NewServer(fake)
+	// Tests here send wrong requests on purpose; every answer is checked.
+	srv := httptest.NewServer(wirecheck.Responses(t, fake))
 	t.Cleanup(srv.Close)
 	fake.AddApp(pkg)
 	fake.ConsoleUpdate(pkg, "production", playstoretest.Release{VersionCodes: []int64{41}, Status: "completed"})

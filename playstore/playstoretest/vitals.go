@@ -21,6 +21,8 @@ const (
 
 // VitalsPoint is one DAILY row of one versionCode. Rate is the user-perceived
 // rate as a fraction (0.0031 = 0.31 %); RawRate the plain crash/ANR rate.
+// On the wire both are percentages ("0.31"), the unit the discovery
+// document gives every rate.
 type VitalsPoint struct {
 	Day           time.Time // the civil day; only year, month and day are used
 	VersionCode   int64
@@ -244,9 +246,9 @@ func (s *Server) queryMetricSet(w http.ResponseWriter, r *http.Request, pkg, set
 			var val string
 			switch m {
 			case rateName:
-				val = strconv.FormatFloat(p.Rate, 'f', -1, 64)
+				val = percent(p.Rate)
 			case rawName:
-				val = strconv.FormatFloat(p.RawRate, 'f', -1, 64)
+				val = percent(p.RawRate)
 			default:
 				val = strconv.FormatInt(p.DistinctUsers, 10)
 			}
@@ -259,4 +261,9 @@ func (s *Server) queryMetricSet(w http.ResponseWriter, r *http.Request, pkg, set
 		rows = append(rows, row)
 	}
 	writeJSON(w, map[string]any{"rows": rows})
+}
+
+// percent writes a fraction as the decimal percentage Play sends.
+func percent(f float64) string {
+	return strconv.FormatFloat(f*100, 'g', 12, 64)
 }

@@ -38,3 +38,30 @@ func TestValidatorCatchesBadTraffic(t *testing.T) {
 	require.NoError(t, Response(in, 429, h, []byte(`{"errors":[{"status":"429","code":"RATE_LIMIT_EXCEEDED","title":"The request rate limit has been reached."}]}`)))
 	require.Error(t, Response(in, 429, h, []byte(`{"errors":[{"status":429,"code":"RATE_LIMIT_EXCEEDED","title":"t"}]}`)), "status must be a string")
 }
+
+// Apple's schemas leave additionalProperties open; the validator closes
+// them, so a misspelled attribute, relationship or query parameter fails.
+func TestValidatorIsStrict(t *testing.T) {
+	t.Parallel()
+	patch := func(body string) error {
+		r := httptest.NewRequest("PATCH", "/v1/builds/1", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		_, err := Request(r)
+		return err
+	}
+	require.NoError(t, patch(`{"data":{"type":"builds","id":"1","attributes":{"usesNonExemptEncryption":false}}}`))
+	require.ErrorContains(t, patch(`{"data":{"type":"builds","id":"1","attributes":{"usesNonExemptEncryptoin":false}}}`), "usesNonExemptEncryptoin")
+	require.ErrorContains(t, patch(`{"data":{"type":"builds","id":"1","relationships":{"appEncryptionDeclarations":{"data":{"type":"appEncryptionDeclarations","id":"d"}}}}}`), "appEncryptionDeclarations")
+	require.ErrorContains(t, patch(`{"data":{"type":"builds","id":"1"},"meta":{}}`), "meta")
+
+	_, err := Request(httptest.NewRequest("GET", "/v1/builds?filter[processingState]=VALID&fliter[app]=1", nil))
+	require.ErrorContains(t, err, `"fliter[app]"`)
+	_, err = Request(httptest.NewRequest("GET", "/v1/builds?limit=10&cursor=abc", nil))
+	require.NoError(t, err, "links.next pages with cursor")
+
+	in, err := Request(httptest.NewRequest("GET", "/v1/builds/1", nil))
+	require.NoError(t, err)
+	h := http.Header{"Content-Type": {"application/json"}}
+	require.NoError(t, Response(in, 200, h, []byte(`{"data":{"type":"builds","id":"1","attributes":{"version":"45"},"links":{"self":"https://x/v1/builds/1"}},"links":{"self":"https://x/v1/builds/1"}}`)))
+	require.ErrorContains(t, Response(in, 200, h, []byte(`{"data":{"type":"builds","id":"1","attributes":{"versoin":"45"},"links":{"self":"https://x/v1/builds/1"}},"links":{"self":"https://x/v1/builds/1"}}`)), "versoin")
+}

@@ -37,8 +37,8 @@ type Android struct {
 	// BundleVersionCode reads the versionCode an AAB declares; nil means
 	// ManifestVersionCode. Tests of fakes swap it.
 	BundleVersionCode func(r io.ReaderAt, size int64) (int64, error)
-	// PickupTimeout bounds how long a lane without android.aab_asset waits
-	// for CI to upload the bundle: default 6 hours.
+	// PickupTimeout bounds the wait for the bundle when the app sets no
+	// android.bundle_timeout: default config.DefaultBundleTimeout.
 	PickupTimeout time.Duration
 	// PickupPoll is how often it looks again: default 2 minutes.
 	PickupPoll time.Duration

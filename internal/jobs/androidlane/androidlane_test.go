@@ -34,6 +34,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
 	"github.com/swapjoy/releasepilot/playstore"
 	"github.com/swapjoy/releasepilot/playstore/playstoretest"
+	"github.com/swapjoy/releasepilot/playstore/playstoretest/wirecheck"
 )
 
 // -update rewrites the golden files. Registered here unless another test
@@ -133,7 +134,7 @@ func setupAndroid(t testing.TB, e store.Engine, change func(app *config.App), pl
 	ctx := context.Background()
 	b := &androidBundle{now: androidStart}
 	b.fake = playstoretest.New(androidStart)
-	srv := httptest.NewServer(b.fake)
+	srv := httptest.NewServer(wirecheck.Handler(t, b.fake))
 	t.Cleanup(srv.Close)
 	b.fake.AddApp(androidPkg)
 	b.fake.ConsoleUpdate(androidPkg, playstore.TrackProduction, playstoretest.Release{Name: "1.3.0 (41)", VersionCodes: []int64{41}, Status: playstoretest.StatusCompleted})
@@ -557,8 +558,10 @@ func TestAndroidGates(t *testing.T) {
 		require.NoError(t, b.ro.Pass(ctx))
 		st := b.status(t)
 		require.Equal(t, release.StateWaiting, st.State)
-		// 26–30 Nov: the stage began on 25 Nov, a day that counts for nobody.
-		require.Equal(t, "gate crash_rate: 50 samples, need 100", st.Reason)
+		// 26–30 Nov, 10 users a day: the stage began on 25 Nov, a day that
+		// counts for nobody, and daily distinct users are not added up
+		// (five days of 10 users are not 50 users).
+		require.Equal(t, "gate crash_rate: 10 samples, need 100", st.Reason)
 	})
 
 	t.Run("bad vitals halt", func(t *testing.T) {
@@ -617,11 +620,14 @@ func TestAndroidLanePickUpGivesUp(t *testing.T) {
 	b.android.PickupTimeout = time.Hour
 	var snooze *rivertype.JobSnoozeError
 	require.ErrorAs(t, b.work(t), &snooze)
+	st := b.status(t)
+	require.Equal(t, release.StatePending, st.State)
+	require.Equal(t, "waiting for CI to upload a bundle newer than versionCode 41 (since 2026-11-25T18:00:00Z; the lane fails if this lasts 1h0m0s)", st.Reason)
 	b.advance(time.Hour)
 	err := b.work(t)
 	var cancel *rivertype.JobCancelError
 	require.ErrorAs(t, err, &cancel)
-	st := b.status(t)
+	st = b.status(t)
 	require.Equal(t, release.StateFailed, st.State)
 	require.Equal(t, "waiting for CI to upload a bundle newer than versionCode 41: nothing came within 1h0m0s", st.Reason)
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/release"
 )
@@ -14,7 +15,7 @@ import (
 // the app, which must be newer than everything releasepilot ever sent (so it
 // is not one of ours), every binary it recorded, and every release on the
 // rollout track. Until one appears the lane waits.
-func (a *Android) pickUp(ctx context.Context, l release.Lane, rel release.Release, data *androidLaneData) error {
+func (a *Android) pickUp(ctx context.Context, l release.Lane, rel release.Release, app config.App, data *androidLaneData) error {
 	next, err := a.Play.NextVersionCode(ctx, data.Package)
 	if err := playFailure("list the app's bundles", err); err != nil {
 		return err
@@ -30,7 +31,7 @@ func (a *Android) pickUp(ctx context.Context, l release.Lane, rel release.Releas
 	}
 	floor = max(floor, sent)
 	if newest <= floor {
-		return a.wait(ctx, l, data, fmt.Sprintf("waiting for CI to upload a bundle newer than versionCode %d", floor))
+		return a.wait(ctx, l, app, data, fmt.Sprintf("waiting for CI to upload a bundle newer than versionCode %d", floor))
 	}
 	data.VersionCode, data.Uploaded, data.WaitingSince = newest, true, time.Time{}
 	if err := a.Store.SetLaneData(ctx, l.ID, *data, a.now()); err != nil {
@@ -81,24 +82,31 @@ func (a *Android) checkNewer(ctx context.Context, rel release.Release, data andr
 	return nil
 }
 
-// wait snoozes the lane job, or fails the lane once it waited too long.
-func (a *Android) wait(ctx context.Context, l release.Lane, data *androidLaneData, reason string) error {
+// wait snoozes the lane job with the reason in the lane's status, or
+// fails the lane once it waited longer than android.bundle_timeout.
+func (a *Android) wait(ctx context.Context, l release.Lane, app config.App, data *androidLaneData, reason string) error {
 	now := a.now()
+	limit := app.Android.BundleTimeout.D()
+	if limit <= 0 {
+		limit = a.PickupTimeout
+	}
+	if limit <= 0 {
+		limit = config.DefaultBundleTimeout
+	}
 	if data.WaitingSince.IsZero() {
 		data.WaitingSince = now
 		if err := a.Store.SetLaneData(ctx, l.ID, *data, now); err != nil {
 			return err
 		}
-		if err := lane.Progress(ctx, a.Store, l, "android.waiting", map[string]any{"reason": reason}, now); err != nil {
+		if err := lane.Progress(ctx, a.Store, l, "android.waiting", map[string]any{"reason": reason, "limit": limit.String()}, now); err != nil {
 			return err
 		}
 	}
-	limit := a.PickupTimeout
-	if limit <= 0 {
-		limit = 6 * time.Hour
-	}
 	if now.Sub(data.WaitingSince) >= limit {
 		return lane.Fail("%s: nothing came within %s", reason, limit)
+	}
+	if err := lane.Waiting(ctx, a.Store, l.ID, lane.WaitReason(reason, data.WaitingSince, limit), now); err != nil {
+		return err
 	}
 	poll := a.PickupPoll
 	if poll <= 0 {

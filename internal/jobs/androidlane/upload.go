@@ -24,7 +24,7 @@ func (a *Android) uploadAsset(ctx context.Context, l release.Lane, rel release.R
 	}
 	f, name, err := a.Assets.FetchAsset(ctx, app.Repository, rel.Tag, app.Android.AABAsset)
 	if errors.Is(err, fs.ErrNotExist) {
-		return a.wait(ctx, l, data, fmt.Sprintf("waiting for the asset %q on the GitHub release %s", app.Android.AABAsset, rel.Tag))
+		return a.wait(ctx, l, app, data, fmt.Sprintf("waiting for the asset %q on the GitHub release %s", app.Android.AABAsset, rel.Tag))
 	}
 	if err != nil {
 		return fmt.Errorf("fetch %s from the GitHub release %s: %w", app.Android.AABAsset, rel.Tag, err)

@@ -70,7 +70,7 @@ func (a *Android) runLane(ctx context.Context, laneID string) error {
 		if app.Android.AABAsset != "" {
 			err = a.uploadAsset(ctx, l, rel, app, &data)
 		} else {
-			err = a.pickUp(ctx, l, rel, &data)
+			err = a.pickUp(ctx, l, rel, app, &data)
 		}
 		if err != nil {
 			return err

@@ -30,6 +30,11 @@ func (x *IOS) Execute(ctx context.Context, l release.Lane, d release.Decision) e
 	case release.ActionNone, release.ActionHold:
 		return nil
 	}
+	if d.Action == release.ActionHalt && l.Status.State == release.StateCompleted {
+		// The API refuses this command; a halt that still gets here must
+		// not report a pause that did not happen.
+		return fmt.Errorf("lane %s is completed: Apple cannot halt a release that reached everyone", l.ID)
+	}
 	var data iosLaneData
 	if err := x.Store.LaneData(ctx, l.ID, &data); err != nil {
 		return err

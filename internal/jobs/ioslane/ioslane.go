@@ -70,12 +70,13 @@ const (
 	iosStepTestFlight = "in_testflight"         // in every configured group
 	iosStepVersion    = "app_store_version"     // the App Store version exists
 	iosStepAttached   = "build_attached"        // the build is the version's build
+	iosStepWhatsNew   = "whats_new"             // What's New is on every localization of an update
 	iosStepSubmitted  = "app_store_submitted"   // submitted to App Review
 	iosStepApproved   = "app_store_approved"    // approved, waiting for release
 )
 
 var iosSteps = []string{"", iosStepApp, iosStepBuild, iosStepProcessed, iosStepCompliance, iosStepWhatToTest, iosStepInternal,
-	iosStepBetaSubmit, iosStepBetaOK, iosStepTestFlight, iosStepVersion, iosStepAttached, iosStepSubmitted, iosStepApproved}
+	iosStepBetaSubmit, iosStepBetaOK, iosStepTestFlight, iosStepVersion, iosStepAttached, iosStepWhatsNew, iosStepSubmitted, iosStepApproved}
 
 // iosLaneData is an iOS lane's memory between job runs and reconcile
 // passes, stored as the lane's data. The ids are also how the App Store

@@ -97,6 +97,7 @@ type iosOpts struct {
 	external  bool
 	options   func(*appstoretest.Options)
 	configure func(*config.App)
+	noNotes   bool // the release has no notes
 }
 
 type iosBundle struct {
@@ -139,6 +140,7 @@ func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
 	b.asc = &appstore.Client{BaseURL: srv.URL, Tokens: b.tokens, Sleep: func(context.Context, time.Duration) error { return nil }}
 
 	b.appID = b.fake.AddApp(appstoretest.App{BundleID: iosBundleID, Name: "Acme", SKU: "ACME"})
+	b.fake.CompleteBetaAppInfo(b.appID)
 	b.fake.AddAppStoreVersion(b.appID, appstore.PlatformIOS, "1.3.0", appstore.VersionReadyForDistribution)
 	b.fake.AddBetaGroup(b.appID, "Team", true)
 	b.fake.AddBetaGroup(b.appID, "Public Beta", false)
@@ -170,8 +172,12 @@ func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
 		version = "1.4.0+45"
 	}
 	require.NoError(t, b.st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, iosStart))
+	notes := "Changes since v1.3.0:\n- Faster checkout (abc1234)\n- Fix crash on login (def5678)"
+	if o.noNotes {
+		notes = ""
+	}
 	b.rel, _, err = b.st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v" + version, Version: version, Commit: "c0ffee1", CreatedAt: iosStart,
-		Notes: "Changes since v1.3.0:\n- Faster checkout (abc1234)\n- Fix crash on login (def5678)"})
+		Notes: notes})
 	require.NoError(t, err)
 	require.NoError(t, b.st.SaveFingerprint(ctx, store.Fingerprint{App: "acme", Platform: release.IOS, Commit: "c0ffee1",
 		Algorithm: nativecheck.Algorithm, Hash: "fp-ios-1", Data: []byte(`{}`), CreatedAt: iosStart}))
@@ -250,6 +256,14 @@ func (b *iosBundle) reconcile(t testing.TB) {
 	require.NoError(t, b.ro.Pass(context.Background()))
 }
 
+// -update rewrites the golden files (the flag moved here with the tests
+// when the iOS lane got its own package).
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files under testdata")
+	}
+}
+
 func iosUpdating() bool {
 	f := flag.Lookup("update")
 	return f != nil && f.Value.String() == "true"
@@ -307,10 +321,10 @@ func TestIOSLaneTestFlight(t *testing.T) {
 			t.Logf("one TestFlight release (10-poll processing, internal + external group): %d App Store Connect calls, %d lane job runs", calls, runs)
 			// 1 app + 10 processing reads (the pickup's FindBuild is the
 			// first) + 2 export compliance + 2 What to Test + 1 group list
-			// (ids kept in the lane's data) + 2 internal link + 2 beta
-			// submit + 3 review reads (at 0 s, 30 s, 75 s: approved after a
-			// minute) + 2 external link.
-			require.EqualValues(t, 25, calls)
+			// (ids kept in the lane's data) + 2 internal link + 2 Beta App
+			// Review information reads + 2 beta submit + 3 review reads (at
+			// 0 s, 30 s, 75 s: approved after a minute) + 2 external link.
+			require.EqualValues(t, 27, calls)
 			require.Equal(t, 12, runs) // 9 processing snoozes, 2 review snoozes, the last run
 
 			// The reconciler completes the lane: TestFlight needs no call.
@@ -1055,6 +1069,8 @@ func TestIOSLaneOtherVersionInFlight(t *testing.T) {
 	_, err = b.asc.SetUsesNonExemptEncryption(ctx, hotfix, false)
 	require.NoError(t, err)
 	require.NoError(t, b.asc.AttachBuild(ctx, v.ID, hotfix))
+	_, err = b.asc.SetWhatsNew(ctx, v.ID, nil, "Hotfix.")
+	require.NoError(t, err)
 	_, err = b.asc.SubmitForReview(ctx, b.appID, appstore.PlatformIOS, v.ID)
 	require.NoError(t, err)
 

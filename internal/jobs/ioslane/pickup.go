@@ -20,12 +20,11 @@ func (r *iosRun) chooseBuild(ctx context.Context) error {
 
 func (r *iosRun) pickUp(ctx context.Context) error {
 	x, d := r.x, &r.data
-	timeout := r.app.IOS.ProcessingTimeout.D()
 	var b *appstore.Build
 	if d.BuildNumber != "" {
 		found, err := x.ASC.FindBuild(ctx, d.AppID, appstore.PlatformIOS, d.Version, d.BuildNumber)
 		if errors.Is(err, appstore.ErrNotFound) {
-			return r.wait(ctx, "pickup", timeout, fmt.Sprintf("build %s has not appeared in App Store Connect", d.label()))
+			return r.wait(ctx, "pickup", fmt.Sprintf("build %s has not appeared in App Store Connect", d.label()))
 		}
 		if err := ascFailure("find build "+d.label(), err); err != nil {
 			return err
@@ -58,7 +57,7 @@ func (r *iosRun) pickUp(ctx context.Context) error {
 			}
 		}
 		if b == nil {
-			return r.wait(ctx, "pickup", timeout, fmt.Sprintf("no new build of %s has appeared in App Store Connect", d.Version))
+			return r.wait(ctx, "pickup", fmt.Sprintf("no new build of %s has appeared in App Store Connect", d.Version))
 		}
 		d.BuildNumber = b.Version
 	}

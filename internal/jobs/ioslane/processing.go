@@ -30,5 +30,5 @@ func (r *iosRun) processed(ctx context.Context, state appstore.ProcessingState) 
 	case appstore.ProcessingStateInvalid, appstore.ProcessingStateFailed:
 		return lane.Fail("build %s ended %s in App Store Connect processing; upload a fixed build under a new build number", d.label(), state)
 	}
-	return r.wait(ctx, "processing", r.app.IOS.ProcessingTimeout.D(), fmt.Sprintf("build %s still %s", d.label(), state))
+	return r.wait(ctx, "processing", fmt.Sprintf("build %s still %s", d.label(), state))
 }

@@ -85,6 +85,7 @@ func (x *IOS) runLane(ctx context.Context, laneID string) error {
 		{iosStepTestFlight, r.externalGroups},
 		{iosStepVersion, r.appStoreVersion},
 		{iosStepAttached, r.attachBuild},
+		{iosStepWhatsNew, r.whatsNew},
 		{iosStepSubmitted, r.submitForReview},
 		{iosStepApproved, r.awaitAppReview},
 	} {

@@ -90,8 +90,17 @@ func (r *iosRun) internalGroups(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		// AddBuildToGroups reads the build's groups and links only the missing ones.
-		added, err := r.x.ASC.AddBuildToGroups(ctx, r.data.BuildID, ids...)
+		// An internal group with access to all builds has this one already,
+		// and Apple refuses to add a build to it (422 "Cannot add internal
+		// group to a build"): leave it out.
+		ids = slices.DeleteFunc(ids, func(id string) bool {
+			return slices.ContainsFunc(r.groups, func(g appstore.BetaGroup) bool { return g.ID == id && g.HasAccessToAllBuilds })
+		})
+		var added []string
+		if len(ids) > 0 {
+			// AddBuildToGroups reads the build's groups and links only the missing ones.
+			added, err = r.x.ASC.AddBuildToGroups(ctx, r.data.BuildID, ids...)
+		}
 		if errors.Is(err, appstore.ErrInvalid) {
 			return r.notReadyForTesting(ctx, "add "+r.data.label()+" to the internal groups", err)
 		}
@@ -120,9 +129,9 @@ func (r *iosRun) notReadyForTesting(ctx context.Context, step string, cause erro
 	}
 	switch bd.InternalBuildState {
 	case appstore.BetaStateProcessing:
-		return r.wait(ctx, "beta_processing", r.app.IOS.ProcessingTimeout.D(), fmt.Sprintf("build %s is still PROCESSING for TestFlight", r.data.label()))
+		return r.wait(ctx, "beta_processing", fmt.Sprintf("build %s is still PROCESSING for TestFlight", r.data.label()))
 	case appstore.BetaBuildState("IN_EXPORT_COMPLIANCE_REVIEW"):
-		return r.wait(ctx, "export_compliance_review", 0, fmt.Sprintf("build %s is in export compliance review", r.data.label()))
+		return r.wait(ctx, "export_compliance_review", fmt.Sprintf("build %s is in export compliance review", r.data.label()))
 	}
 	return lane.Fail("%s: %v (TestFlight state %s)", step, cause, bd.InternalBuildState)
 }

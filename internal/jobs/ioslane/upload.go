@@ -19,7 +19,6 @@ import (
 // Connect to turn it into a build.
 func (r *iosRun) upload(ctx context.Context) error {
 	x, d := r.x, &r.data
-	timeout := r.app.IOS.ProcessingTimeout.D()
 	if d.UploadID == "" {
 		pattern := r.app.IOS.IPAAsset
 		if x.Assets == nil || pattern == "" {
@@ -27,7 +26,7 @@ func (r *iosRun) upload(ctx context.Context) error {
 		}
 		f, name, err := x.Assets.FetchAsset(ctx, r.app.Repository, r.rel.Tag, pattern)
 		if errors.Is(err, fs.ErrNotExist) {
-			return r.wait(ctx, "asset", timeout, fmt.Sprintf("the asset %q has not appeared on the GitHub release %s", pattern, r.rel.Tag))
+			return r.wait(ctx, "asset", fmt.Sprintf("the asset %q has not appeared on the GitHub release %s", pattern, r.rel.Tag))
 		}
 		if err != nil {
 			return fmt.Errorf("fetch %s from the GitHub release %s: %w", pattern, r.rel.Tag, err)
@@ -90,5 +89,5 @@ func (r *iosRun) upload(ctx context.Context) error {
 		d.BuildID = up.BuildID
 		return r.reach(ctx, iosStepBuild)
 	}
-	return r.wait(ctx, "processing", timeout, fmt.Sprintf("upload of %s still %s", d.label(), up.State))
+	return r.wait(ctx, "processing", fmt.Sprintf("upload of %s still %s", d.label(), up.State))
 }

@@ -7,21 +7,27 @@ import (
 	"time"
 
 	"github.com/swapjoy/releasepilot/appstore"
+	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 )
 
-// wait snoozes the job until the next poll, or fails the lane once it has
-// waited longer than limit (0: no limit; a person can cancel the lane).
-func (r *iosRun) wait(ctx context.Context, what string, limit time.Duration, reason string) error {
+// wait snoozes the job until the next poll, with the reason in the lane's
+// status, or fails the lane once it has waited longer than what's
+// deadline (limit).
+func (r *iosRun) wait(ctx context.Context, what string, reason string) error {
 	now, d := r.x.now(), &r.data
+	limit := r.limit(what)
 	if d.Waiting != what || d.WaitingSince.IsZero() {
 		d.Waiting, d.WaitingSince, d.Polls = what, now, 0
-		if err := r.progress(ctx, "ios.waiting", map[string]any{"waiting": what, "reason": reason}); err != nil {
+		if err := r.progress(ctx, "ios.waiting", map[string]any{"waiting": what, "reason": reason, "limit": limit.String()}); err != nil {
 			return err
 		}
 	}
-	if limit > 0 && now.Sub(d.WaitingSince) >= limit {
+	if now.Sub(d.WaitingSince) >= limit {
 		return lane.Fail("%s after %s", reason, limit)
+	}
+	if err := lane.Waiting(ctx, r.x.Store, r.l.ID, lane.WaitReason(reason, d.WaitingSince, limit), now); err != nil {
+		return err
 	}
 	after := r.x.pollDelay(r.app.IOS.PollInterval.D(), d.Polls)
 	d.Polls++
@@ -29,6 +35,24 @@ func (r *iosRun) wait(ctx context.Context, what string, limit time.Duration, rea
 		return err
 	}
 	return &lane.Wait{After: after, Reason: reason}
+}
+
+// limit is the deadline of a wait: ios.processing_timeout for the build
+// (appearing, processing, TestFlight's own processing, export compliance
+// review), ios.review_timeout for reviews and for another build, version
+// or submission of the app that is in review first.
+func (r *iosRun) limit(what string) time.Duration {
+	orDefault := func(d config.Duration, def time.Duration) time.Duration {
+		if d <= 0 {
+			return def
+		}
+		return d.D()
+	}
+	switch what {
+	case "pickup", "asset", "processing", "beta_processing", "export_compliance_review":
+		return orDefault(r.app.IOS.ProcessingTimeout, config.DefaultProcessingTimeout)
+	}
+	return orDefault(r.app.IOS.ReviewTimeout, config.DefaultReviewTimeout)
 }
 
 // pollDelay is the wait before poll number polls+1: the configured interval

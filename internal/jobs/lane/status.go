@@ -2,6 +2,9 @@ package lane
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/swapjoy/releasepilot/internal/release"
@@ -75,4 +78,33 @@ func Progress(ctx context.Context, st *store.Store, l release.Lane, kind string,
 	details["platform"] = string(l.Platform)
 	_, err := st.AppendEvent(ctx, release.Event{At: now, Actor: "system", ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: kind, Details: details})
 	return err
+}
+
+// Waiting shows why a pending lane stands still: reason goes into its
+// status, where the API and the CLI show it, while the state stays pending.
+// A lane that is no longer pending, or already says so, is left alone; a
+// status that changed meanwhile is left to the next run.
+func Waiting(ctx context.Context, st *store.Store, laneID, reason string, now time.Time) error {
+	l, err := st.GetLane(ctx, laneID)
+	if err != nil {
+		return err
+	}
+	if l.Status.State != release.StatePending || l.Status.Reason == reason {
+		return nil
+	}
+	next := l.Status
+	next.Reason, next.UpdatedAt = reason, now
+	if _, err := st.UpdateStatus(ctx, laneID, next); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// WaitReason is the status reason of a wait with a deadline: what it waits
+// for, since when, and when the lane gives up.
+func WaitReason(reason string, since time.Time, limit time.Duration) string {
+	if !strings.HasPrefix(reason, "waiting") {
+		reason = "waiting: " + reason
+	}
+	return fmt.Sprintf("%s (since %s; the lane fails if this lasts %s)", reason, since.UTC().Format(time.RFC3339), limit)
 }

@@ -25,7 +25,8 @@ type OTA struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	// AssetWait is how long after the release was created a missing bundle
-	// asset is waited for (CI may still be uploading it); default 2 hours.
+	// asset is waited for when the app sets no ota.bundle_timeout (CI may
+	// still be uploading it); default config.DefaultOTABundleTimeout.
 	AssetWait time.Duration
 }
 

@@ -394,6 +394,9 @@ func TestOTALaneFailsWithAReason(t *testing.T) {
 	var snooze *river.JobSnoozeError
 	require.ErrorAs(t, err, &snooze)
 	require.Equal(t, release.StatePending, b.laneStatus(t, missing).State)
+	require.Contains(t, b.laneStatus(t, missing).Reason, `waiting: the asset "bundle-ios.zip" has not appeared on the GitHub release v1.4.5 (since `,
+		"the status says what the lane waits for")
+	require.Contains(t, b.laneStatus(t, missing).Reason, "the lane fails if this lasts 2h0m0s")
 	b.now = b.now.Add(3 * time.Hour)
 	require.ErrorAs(t, b.work(ctx, missing), &cancel)
 	require.Contains(t, b.laneStatus(t, missing).Reason, `has no asset matching "bundle-ios.zip"`)

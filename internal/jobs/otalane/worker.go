@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -100,6 +101,11 @@ func (o *OTA) toProduction(ctx context.Context, l release.Lane, rel release.Rele
 	}
 	if soak := app.OTA.StagingSoak.D(); soak > 0 && data.ProductionLabel == "" {
 		if wait := data.StagedAt.Add(soak).Sub(o.now()); wait > 0 {
+			// A soak ends by itself; the status says when.
+			reason := fmt.Sprintf("soaking %s on %s for %s, until %s", data.StagingLabel, codepush.Staging, soak, data.StagedAt.Add(soak).UTC().Format(time.RFC3339))
+			if err := lane.Waiting(ctx, o.Store, l.ID, reason, o.now()); err != nil {
+				return err
+			}
 			return river.JobSnooze(wait)
 		}
 	}
