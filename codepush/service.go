@@ -67,6 +67,12 @@ type Config struct {
 	// Logger receives internal errors the handlers answer with 500; default
 	// slog.Default().
 	Logger *slog.Logger
+	// DiffCount is how many earlier releases each release gets diff
+	// packages against (0: DefaultDiffCount; negative: none). Diffs need a
+	// Store that is a DiffStore and are built by BuildDiffs, which Diffs
+	// schedules.
+	DiffCount int
+	Diffs     DiffScheduler // optional
 }
 
 // Service implements the CodePush rules on top of a Store and Blobs.
@@ -82,6 +88,7 @@ type Service struct {
 type deploymentView struct {
 	app, name, key string
 	releases       []viewRelease
+	diffs          map[string]map[string]Diff // blob key -> device package hash -> diff
 }
 
 // New returns a Service with the in-memory view of every deployment loaded.
@@ -157,7 +164,11 @@ func (s *Service) loadView(ctx context.Context, app string, d Deployment) error 
 	if err != nil {
 		return err
 	}
-	s.views.Store(d.Key, &deploymentView{app: app, name: d.Name, key: d.Key, releases: newViewReleases(h)})
+	diffs, err := s.loadDiffs(ctx, h)
+	if err != nil {
+		return err
+	}
+	s.views.Store(d.Key, &deploymentView{app: app, name: d.Name, key: d.Key, releases: newViewReleases(h), diffs: diffs})
 	return nil
 }
 
@@ -381,6 +392,7 @@ func (s *Service) commit(ctx context.Context, d Deployment, r Release) (Release,
 	if err := s.cfg.Store.AppendRelease(ctx, d.Key, r); err != nil {
 		return Release{}, err
 	}
+	s.scheduleDiffs(ctx, d.Key, r)
 	return r, s.Invalidate(ctx, d.Key)
 }
 

@@ -8,7 +8,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -198,7 +201,11 @@ func TestStore(t *testing.T, newStore func(t *testing.T) codepush.Store) {
 	})
 }
 
-// TestBlobs runs the Blobs contract against fresh stores made by newBlobs.
+// TestBlobs runs the Blobs contract against fresh stores made by newBlobs:
+// content addressing by SHA-256, idempotent and concurrent puts, streaming of
+// large content, a failed upload leaving nothing behind, not-found keys, and
+// (for stores that are also codepush.BlobURLer) download URLs that serve the
+// exact bytes.
 func TestBlobs(t *testing.T, newBlobs func(t *testing.T) codepush.Blobs) {
 	ctx := context.Background()
 	b := newBlobs(t)
@@ -207,6 +214,7 @@ func TestBlobs(t *testing.T, newBlobs func(t *testing.T) codepush.Blobs) {
 	key, hash, n, err := b.Put(ctx, bytes.NewReader(content))
 	require.NoError(t, err)
 	require.Equal(t, hex.EncodeToString(sum[:]), hash)
+	require.Equal(t, hash, key, "blobs are content-addressed: the key is the SHA-256 hex")
 	require.Equal(t, int64(len(content)), n)
 	key2, _, _, err := b.Put(ctx, bytes.NewReader(content))
 	require.NoError(t, err, "storing the same content twice is allowed")
@@ -214,6 +222,9 @@ func TestBlobs(t *testing.T, newBlobs func(t *testing.T) codepush.Blobs) {
 
 	rc, err := b.Open(ctx, key)
 	require.NoError(t, err)
+	sz, ok := rc.(interface{ Size() int64 })
+	require.True(t, ok, "Open's reader tells its size, so downloads carry an exact Content-Length (Android needs it)")
+	require.Equal(t, int64(len(content)), sz.Size())
 	got, err := io.ReadAll(rc)
 	require.NoError(t, err)
 	require.NoError(t, rc.Close())
@@ -223,4 +234,94 @@ func TestBlobs(t *testing.T, newBlobs func(t *testing.T) codepush.Blobs) {
 		_, err = b.Open(ctx, missing)
 		require.Equal(t, codepush.KindNotFound, codepush.KindOf(err), "Open(%q): %v", missing, err)
 	}
+
+	t.Run("concurrent puts of one content", func(t *testing.T) {
+		c := []byte("concurrent " + t.Name())
+		var wg sync.WaitGroup
+		keys := make([]string, 4)
+		errs := make([]error, 4)
+		for i := range keys {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				keys[i], _, _, errs[i] = b.Put(ctx, bytes.NewReader(c))
+			}()
+		}
+		wg.Wait()
+		for i := range keys {
+			require.NoError(t, errs[i])
+			require.Equal(t, keys[0], keys[i])
+		}
+		requireContent(t, b, keys[0], c)
+	})
+
+	t.Run("large content streams", func(t *testing.T) {
+		// Bigger than a multipart part (16 MiB) of the object-store backend.
+		big := make([]byte, 20<<20)
+		for i := range big {
+			big[i] = byte(i*7 + i>>11)
+		}
+		k, _, n, err := b.Put(ctx, &onlyReader{r: bytes.NewReader(big)})
+		require.NoError(t, err)
+		require.Equal(t, int64(len(big)), n)
+		s := sha256.Sum256(big)
+		require.Equal(t, hex.EncodeToString(s[:]), k)
+		requireContent(t, b, k, big)
+	})
+
+	t.Run("a failed upload stores nothing", func(t *testing.T) {
+		partial := []byte("half of a package " + t.Name())
+		_, _, _, err := b.Put(ctx, io.MultiReader(bytes.NewReader(partial), failingReader{}))
+		require.Error(t, err)
+		s := sha256.Sum256(partial)
+		_, err = b.Open(ctx, hex.EncodeToString(s[:]))
+		require.Equal(t, codepush.KindNotFound, codepush.KindOf(err), "the prefix read before the failure must not be stored: %v", err)
+	})
+
+	if u, ok := b.(codepush.BlobURLer); ok {
+		t.Run("download URLs", func(t *testing.T) {
+			url, err := u.BlobURL(ctx, key, "application/zip")
+			require.NoError(t, err)
+			resp, err := http.Get(url)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", url, body)
+			require.Equal(t, content, body)
+			require.Equal(t, strconv.Itoa(len(content)), resp.Header.Get("Content-Length"), "Android clients need an exact Content-Length")
+			require.Empty(t, resp.Header.Get("Content-Encoding"))
+
+			// A URL for a key that was never stored does not serve content.
+			url, err = u.BlobURL(ctx, strings.Repeat("ab", 32), "")
+			require.NoError(t, err)
+			resp, err = http.Get(url)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.GreaterOrEqual(t, resp.StatusCode, 400)
+
+			_, err = u.BlobURL(ctx, "../../etc/passwd", "")
+			require.Equal(t, codepush.KindNotFound, codepush.KindOf(err))
+		})
+	}
 }
+
+func requireContent(t *testing.T, b codepush.Blobs, key string, want []byte) {
+	t.Helper()
+	rc, err := b.Open(context.Background(), key)
+	require.NoError(t, err)
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(want, got), "stored content differs (%d bytes, want %d)", len(got), len(want))
+}
+
+// onlyReader hides every method but Read (no WriterTo, Seeker or ReaderAt),
+// as a request body would.
+type onlyReader struct{ r io.Reader }
+
+func (o *onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset by peer") }

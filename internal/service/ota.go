@@ -36,9 +36,13 @@ func (s *Service) setupOTA(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	blobs, err := s.packageStorage(ctx)
+	if err != nil {
+		return err
+	}
 	cp, err := codepush.New(ctx, codepush.Config{
 		Store:     cps,
-		Blobs:     s.packageStorage(),
+		Blobs:     blobs,
 		Gate:      &gate.NativeGate{Store: s.Store, Apps: otaApps},
 		PublicURL: s.Config.CodePush.PublicURL,
 		Logger:    s.Log.With("component", "codepush"),
@@ -124,17 +128,20 @@ func codePushActor(next http.Handler) http.Handler {
 	})
 }
 
-// packageStorage is where OTA packages live: in the database when several
-// replicas may serve them (Postgres), else in the storage directory.
-func (s *Service) packageStorage() codepush.Blobs {
+// packageStorage is where OTA packages live: an S3-compatible bucket when
+// configured, in the database when several replicas may serve them
+// (Postgres), else in the storage directory.
+func (s *Service) packageStorage(ctx context.Context) (codepush.Blobs, error) {
 	switch s.Config.CodePush.Storage {
+	case "s3":
+		return s3Storage(ctx, s.Config.CodePush.S3)
 	case "database":
-		return &store.CodePushBlobs{DB: s.DB}
+		return &store.CodePushBlobs{DB: s.DB}, nil
 	case "directory":
-		return codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir}
+		return codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir}, nil
 	}
 	if s.DB.Engine == store.Postgres {
-		return &store.CodePushBlobs{DB: s.DB}
+		return &store.CodePushBlobs{DB: s.DB}, nil
 	}
-	return codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir}
+	return codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir}, nil
 }
