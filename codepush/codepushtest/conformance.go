@@ -325,3 +325,47 @@ func (o *onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset by peer") }
+
+// TestDiffStore runs the DiffStore contract: diffs are found by the blob
+// they lead to, the first one saved for a pair stays, and saving refreshes
+// nothing it should not.
+func TestDiffStore(t *testing.T, newStore func(t *testing.T) codepush.Store) {
+	ctx := context.Background()
+	s := newStore(t)
+	ds, ok := s.(codepush.DiffStore)
+	require.True(t, ok, "the store keeps diff packages")
+	app := codepush.App{Name: "Swap-Android", Deployments: []codepush.Deployment{{Name: "Production", Key: "diff-key-0123456789"}}}
+	require.NoError(t, s.SaveApp(ctx, app))
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	got, err := ds.DiffsTo(ctx, []string{"blob-b"})
+	require.NoError(t, err)
+	require.Empty(t, got)
+	got, err = ds.DiffsTo(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	d1 := codepush.Diff{FromHash: "hash-a", ToBlob: "blob-b", BlobKey: "diff-ab", Size: 321, CreatedAt: at}
+	d2 := codepush.Diff{FromHash: "hash-c", ToBlob: "blob-b", BlobKey: "diff-cb", Size: 99, CreatedAt: at}
+	d3 := codepush.Diff{FromHash: "hash-a", ToBlob: "blob-d", BlobKey: "diff-ad", Size: 7, CreatedAt: at}
+	for _, d := range []codepush.Diff{d1, d2, d3} {
+		require.NoError(t, ds.SaveDiff(ctx, "diff-key-0123456789", d))
+	}
+	again := d1
+	again.BlobKey, again.Size = "diff-other", 1
+	require.NoError(t, ds.SaveDiff(ctx, "diff-key-0123456789", again), "saving a pair again is not an error")
+
+	got, err = ds.DiffsTo(ctx, []string{"blob-b"})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	byFrom := map[string]codepush.Diff{}
+	for _, d := range got {
+		require.True(t, d.CreatedAt.Equal(at))
+		d.CreatedAt = at
+		byFrom[d.FromHash] = d
+	}
+	require.Equal(t, d1, byFrom["hash-a"], "the first diff of a pair stays")
+	require.Equal(t, d2, byFrom["hash-c"])
+	got, err = ds.DiffsTo(ctx, []string{"blob-b", "blob-d", "blob-x"})
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+}

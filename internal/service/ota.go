@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/riverqueue/river"
+
 	"github.com/swapjoy/releasepilot/codepush"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
@@ -46,6 +48,8 @@ func (s *Service) setupOTA(ctx context.Context) error {
 		Gate:      &gate.NativeGate{Store: s.Store, Apps: otaApps},
 		PublicURL: s.Config.CodePush.PublicURL,
 		Logger:    s.Log.With("component", "codepush"),
+		DiffCount: s.Config.CodePush.DiffCount,
+		Diffs:     jobs.DiffScheduler{Runner: func() *jobs.Runner { return s.Jobs }},
 	})
 	if err != nil {
 		return fmt.Errorf("codepush: %w", err)
@@ -82,6 +86,7 @@ func (s *Service) setupOTA(ctx context.Context) error {
 	s.addRoute("GET /v1/codepush/", httpapi.RoleViewer, mgmt)
 	s.addRoute("/v1/codepush/", httpapi.RoleOperator, mgmt)
 
+	s.addWorkers(func(ws *river.Workers) { river.AddWorker(ws, &jobs.CodePushDiffsWorker{CodePush: cp}) })
 	ota := &otalane.OTA{Store: s.Store, CodePush: cp, Apps: apps, Assets: s.Assets, Log: s.Log.With("lane", "ota")}
 	addLaneWorker(s, &otalane.Worker{OTA: ota})
 	for _, p := range release.Platforms {
