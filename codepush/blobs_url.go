@@ -42,3 +42,51 @@ func (s *Service) setDownload(r *http.Request, req UpdateRequest, info *UpdateIn
 	info.DownloadURL = u
 	return nil
 }
+
+// validateRuntimeVersion checks an exact runtime version (Expo's): 1 to 255
+// printable characters without spaces, as expo-updates sends it in a header.
+func validateRuntimeVersion(field, v string) error {
+	if v == "" || len(v) > 255 {
+		return invalid(field, v, "a runtime version of 1 to 255 characters is required")
+	}
+	for _, r := range v {
+		if r <= ' ' || r == 0x7f || r > 0x7e {
+			return invalid(field, v, "a runtime version is printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// Served returns a deployment's history as update checks see it: the
+// in-memory view, oldest first, read without touching the Store. ok is
+// false for an unknown app or deployment. key is the deployment key.
+func (s *Service) Served(app, deployment string) (key string, h []Release, ok bool) {
+	var dv *deploymentView
+	s.views.Range(func(_, v any) bool {
+		d := v.(*deploymentView)
+		if d.app == app && d.name == deployment {
+			dv = d
+			return false
+		}
+		return true
+	})
+	if dv == nil {
+		return "", nil, false
+	}
+	h = make([]Release, len(dv.releases))
+	for i := range dv.releases {
+		h[i] = dv.releases[i].Release
+	}
+	return dv.key, h, true
+}
+
+// Blobs returns the package storage the Service was configured with.
+func (s *Service) Blobs() Blobs { return s.cfg.Blobs }
+
+// UnfinishedRollout reports whether a rollout percentage leaves devices out
+// (0 and 100 both mean everyone).
+func UnfinishedRollout(rollout int) bool { return unfinishedRollout(rollout) }
+
+// BaseURL is the base of the URLs the Service hands out for a request
+// (Config.PublicURL, else the request's scheme and Host).
+func (s *Service) BaseURL(r *http.Request) string { return s.baseURL(r) }

@@ -406,6 +406,9 @@ type ReleaseInput struct {
 	Rollout         int    // 1..100; 0 means 100
 	Commit          string // passed to the Gate
 	Package         io.Reader
+	// ExactTarget: AppVersion is an exact runtime version (an Expo
+	// update's), matched as a string, not a semver range.
+	ExactTarget bool
 }
 
 // Release uploads a package (a zip or a single bundle file) as a new release.
@@ -429,7 +432,11 @@ func (s *Service) validateRelease(in *ReleaseInput) error {
 	if in.Rollout == 0 {
 		in.Rollout = 100
 	}
-	if err := validateRange("appVersion", in.AppVersion); err != nil {
+	validate := validateRange
+	if in.ExactTarget {
+		validate = validateRuntimeVersion
+	}
+	if err := validate("appVersion", in.AppVersion); err != nil {
 		return err
 	}
 	if err := validateRollout("rollout", in.Rollout); err != nil {
