@@ -121,7 +121,7 @@ func writeError(w http.ResponseWriter, err error, log *slog.Logger, r *http.Requ
 	case errors.As(err, &he):
 		status, msg = he.status, he.msg
 	case errors.As(err, &ce):
-		status, msg = codepush.HTTPStatus(err), ce.Error()
+		status, msg = codepush.HTTPStatus(err), err.Error()
 	default:
 		log.ErrorContext(r.Context(), "expo: request failed", "path", r.URL.Path, "err", err)
 	}

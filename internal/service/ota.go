@@ -26,7 +26,7 @@ func (s *Service) setupOTA(ctx context.Context) error {
 		apps[a.Name] = a
 		if a.OTA.Enabled {
 			for _, p := range release.Platforms {
-				otaApps[gate.CodePushAppName(a.OTA.AppName, p)] = gate.OTAApp{App: a.Name, Platform: p}
+				otaApps[gate.CodePushAppName(a.OTA.AppName, p)] = gate.OTAApp{App: a.Name, Platform: p, Expo: a.OTA.Protocol == "expo"}
 			}
 		}
 	}
@@ -81,6 +81,9 @@ func (s *Service) setupOTA(ctx context.Context) error {
 		"GET " + codepush.PathPackages + "{key}",
 	} {
 		s.addRoute(p, httpapi.RoleNone, acq)
+	}
+	if err := s.setupExpo(cp); err != nil {
+		return err
 	}
 	mgmt := http.StripPrefix("/v1/codepush", codePushActor(cp.ManagementHandler()))
 	s.addRoute("GET /v1/codepush/", httpapi.RoleViewer, mgmt)

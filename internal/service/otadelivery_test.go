@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/swapjoy/releasepilot/codepush/s3blobs/s3test"
+	"github.com/swapjoy/releasepilot/internal/apiclient"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/service"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
@@ -168,4 +171,96 @@ func incompressible(n int) string {
 		out = append(out, seed[:]...)
 	}
 	return string(out[:n])
+}
+
+// TestExpoReleaseThroughTheService releases the committed `npx expo export`
+// fixture the way `releasepilot ota release --expo-dist` does, behind the
+// operator token and the native gate, and serves it to an expo-updates
+// request; a halt (disable) withdraws it from new installs.
+func TestExpoReleaseThroughTheService(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			yaml := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+database: {url: %q}
+tokens:
+  - {name: viewer, role: viewer, token: %q}
+  - {name: ops, role: operator, token: %q}
+apps:
+  - name: acme
+    repository: acme/mobile
+    webhook_secret: s
+    ota: {enabled: true, protocol: expo}
+`, t.TempDir(), storetest.URL(t, e), viewerToken, operatorToken)
+			cfg, err := config.Parse([]byte(yaml), "")
+			require.NoError(t, err)
+			ctx := context.Background()
+			svc, err := service.New(ctx, cfg, nil)
+			require.NoError(t, err)
+			require.NoError(t, svc.Start(ctx))
+			t.Cleanup(func() { _ = svc.Shutdown(context.Background()) })
+			r := &replica{svc: svc, url: "http://" + svc.Addr}
+			seedBinary(t, svc.Store) // iOS 1.4.0 from c140; c142 is JS-only, c150 native
+
+			upload := func(token string, fields map[string]string) (int, string) {
+				body, ct := apiclient.ExpoDistBody(filepath.Join("..", "..", "codepush", "expoupdates", "testdata", "expo-export"), fields)
+				code, b := r.do(t, "POST", "/v1/expo/release", token, body, ct)
+				return code, string(b)
+			}
+			base := map[string]string{"app": "acme", "deployment": "Production", "platform": "ios", "commit": "c142"}
+			code, body := upload(viewerToken, base)
+			require.Equal(t, http.StatusForbidden, code, body)
+
+			// The export's runtime version (appVersion policy: 1.0.0) has no
+			// recorded binary: the gate refuses, naming it.
+			code, body = upload(operatorToken, base)
+			require.Equal(t, http.StatusConflict, code, body)
+			require.Contains(t, body, `no recorded ios binary of acme has runtime version \"1.0.0\"`)
+
+			with := func(k, v string) map[string]string {
+				m := maps.Clone(base)
+				m["runtimeVersion"] = "1.4.0"
+				m[k] = v
+				return m
+			}
+			// A native commit is refused, naming the file.
+			code, body = upload(operatorToken, with("commit", "c150"))
+			require.Equal(t, http.StatusConflict, code, body)
+			require.Contains(t, body, "ios/Podfile")
+
+			code, body = upload(operatorToken, with("rollout", "100"))
+			require.Equal(t, http.StatusCreated, code, body)
+			require.Contains(t, body, `"label":"v1"`)
+			require.Contains(t, body, `"releasedBy":"token:ops"`)
+
+			get := func(current string) (int, http.Header, string) {
+				req, _ := http.NewRequest("GET", r.url+"/expo/manifest/acme", nil)
+				req.Header.Set("Expo-Platform", "ios")
+				req.Header.Set("Expo-Protocol-Version", "1")
+				req.Header.Set("Expo-Runtime-Version", "1.4.0")
+				req.Header.Set("Expo-Current-Update-ID", current)
+				req.Header.Set("Expo-Embedded-Update-ID", "e0e0e0e0-0000-4000-8000-000000000000")
+				req.Header.Set("Accept", "multipart/mixed")
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, resp.Header, string(b)
+			}
+			code, h, body := get("e0e0e0e0-0000-4000-8000-000000000000")
+			require.Equal(t, http.StatusOK, code, body)
+			require.Equal(t, "1", h.Get("expo-protocol-version"))
+			require.Contains(t, body, `"runtimeVersion":"1.4.0"`)
+			require.Contains(t, body, r.url+"/expo/assets/")
+
+			// Halting the lane disables the release: new installs get nothing.
+			code, pb := r.do(t, "PATCH", "/v1/codepush/apps/acme-ios/deployments/Production/release", operatorToken,
+				strings.NewReader(`{"packageInfo":{"isDisabled":true}}`), "application/json")
+			require.Equal(t, http.StatusOK, code, string(pb))
+			require.Eventually(t, func() bool {
+				_, _, body := get("e0e0e0e0-0000-4000-8000-000000000000")
+				return strings.Contains(body, "noUpdateAvailable")
+			}, 10*time.Second, 20*time.Millisecond)
+		})
+	}
 }
