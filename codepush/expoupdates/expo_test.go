@@ -124,7 +124,7 @@ func parseAll(t *testing.T, cert string, rs ...response) []parsed {
 // codeSigning makes a key and a self-signed certificate as
 // `npx expo-updates codesigning:generate` does: RSA-2048, keyUsage
 // digitalSignature, extKeyUsage codeSigning.
-func codeSigning(t *testing.T) (*rsa.PrivateKey, string) {
+func codeSigning(t testing.TB) (*rsa.PrivateKey, string) {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
@@ -259,7 +259,7 @@ func b64sha(b []byte) string {
 }
 
 // v2Dist is the fixture with a changed bundle, as a second export would be.
-func v2Dist(t *testing.T, marker string) *expoupdates.Dist {
+func v2Dist(t testing.TB, marker string) *expoupdates.Dist {
 	t.Helper()
 	m := fstest.MapFS{}
 	root := filepath.Join("testdata", "expo-export")

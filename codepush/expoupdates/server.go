@@ -40,6 +40,9 @@ const (
 type Signer struct {
 	Key   *rsa.PrivateKey
 	KeyID string // the keyid of the app's codeSigningMetadata; default "main"
+
+	mu   sync.Mutex
+	sigs map[[32]byte][]byte // SHA-256 of the signed bytes -> signature
 }
 
 // App is one app served over the Expo Updates protocol.
@@ -496,12 +499,19 @@ func (s *Server) template(ctx context.Context, key string) (*Update, error) {
 	return &u, nil
 }
 
-// signature is the expo-signature value over b.
+// signature is the expo-signature value over b. RSASSA-PKCS1-v1_5 is
+// deterministic, so a signature computed once for the same bytes is the
+// same signature: it is kept (bounded) instead of paying an RSA operation
+// per manifest request.
 func (sg *Signer) signature(b []byte, keyID string) (string, error) {
 	sum := sha256.Sum256(b)
-	sig, err := rsa.SignPKCS1v15(rand.Reader, sg.Key, crypto.SHA256, sum[:])
-	if err != nil {
-		return "", err
+	sig, ok := sg.cached(sum)
+	if !ok {
+		var err error
+		if sig, err = rsa.SignPKCS1v15(rand.Reader, sg.Key, crypto.SHA256, sum[:]); err != nil {
+			return "", err
+		}
+		sg.keep(sum, sig)
 	}
 	if keyID == "" {
 		keyID = sg.KeyID
@@ -510,6 +520,25 @@ func (sg *Signer) signature(b []byte, keyID string) (string, error) {
 		keyID = "main"
 	}
 	return `sig="` + base64.StdEncoding.EncodeToString(sig) + `", keyid="` + keyID + `", alg="rsa-v1_5-sha256"`, nil
+}
+
+// maxCachedSignatures bounds a Signer's cache of signatures.
+const maxCachedSignatures = 4096
+
+func (sg *Signer) cached(sum [32]byte) ([]byte, bool) {
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	sig, ok := sg.sigs[sum]
+	return sig, ok
+}
+
+func (sg *Signer) keep(sum [32]byte, sig []byte) {
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	if sg.sigs == nil || len(sg.sigs) >= maxCachedSignatures {
+		sg.sigs = map[[32]byte][]byte{} // start over rather than grow
+	}
+	sg.sigs[sum] = sig
 }
 
 func (s *Server) handleAsset(w http.ResponseWriter, r *http.Request) {
