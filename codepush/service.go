@@ -392,8 +392,9 @@ func (s *Service) commit(ctx context.Context, d Deployment, r Release) (Release,
 	if err := s.cfg.Store.AppendRelease(ctx, d.Key, r); err != nil {
 		return Release{}, err
 	}
-	s.scheduleDiffs(ctx, d.Key, r)
-	return r, s.Invalidate(ctx, d.Key)
+	err := s.Invalidate(ctx, d.Key)
+	s.scheduleDiffs(ctx, d.Key, r) // after the view serves r: scheduling may wait on the queue
+	return r, err
 }
 
 // ReleaseInput describes a new upload.
