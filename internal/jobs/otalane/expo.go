@@ -46,12 +46,19 @@ func (o *OTA) stageExpo(ctx context.Context, l release.Lane, rel release.Release
 		}
 		f, name, err := o.Assets.FetchAsset(ctx, app.Repository, rel.Tag, pattern)
 		if errors.Is(err, fs.ErrNotExist) {
-			wait := o.AssetWait
+			wait := app.OTA.BundleTimeout.D()
 			if wait <= 0 {
-				wait = 2 * time.Hour
+				wait = o.AssetWait
+			}
+			if wait <= 0 {
+				wait = config.DefaultOTABundleTimeout
 			}
 			if o.now().Sub(rel.CreatedAt) > wait {
 				return refuseLane("the GitHub release of %s has no asset matching %q after %s", rel.Tag, pattern, wait)
+			}
+			reason := lane.WaitReason(fmt.Sprintf("the export %q has not appeared on the GitHub release %s", pattern, rel.Tag), rel.CreatedAt, wait)
+			if err := lane.Waiting(ctx, o.Store, l.ID, reason, o.now()); err != nil {
+				return err
 			}
 			return river.JobSnooze(time.Minute)
 		}
