@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -110,7 +111,10 @@ func (s *Service) handleUpdateCheck(snake bool) http.HandlerFunc {
 			return
 		}
 		if info.IsAvailable && info.DownloadURL == "" {
-			info.DownloadURL = s.baseURL(r) + PathPackages + info.Release.BlobKey
+			if err := s.setDownload(r, req, &info); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
 		}
 		if snake {
 			writeJSON(w, http.StatusOK, struct {
@@ -226,7 +230,14 @@ func (s *Service) handlePackage(w http.ResponseWriter, r *http.Request) {
 	defer rc.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable") // content-addressed
-	io.Copy(w, rc)                                                         // a corrupt blob fails at EOF; the client's hash check rejects the truncated body
+	if sz, ok := rc.(interface{ Size() int64 }); ok {
+		// Android compares the bytes received with Content-Length and fails
+		// on a chunked answer (reference ota-round2 §E.6).
+		if n := sz.Size(); n >= 0 {
+			w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		}
+	}
+	io.Copy(w, rc) // a corrupt blob fails at EOF; the client's hash check rejects the truncated body
 }
 
 type errorBody struct {

@@ -108,3 +108,12 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 }
 
 func (v *verifyingReader) Close() error { return v.f.Close() }
+
+// Size is the blob's length in bytes (the package route's Content-Length).
+func (v *verifyingReader) Size() int64 {
+	st, err := v.f.Stat()
+	if err != nil {
+		return -1
+	}
+	return st.Size()
+}

@@ -67,6 +67,12 @@ type Config struct {
 	// Logger receives internal errors the handlers answer with 500; default
 	// slog.Default().
 	Logger *slog.Logger
+	// DiffCount is how many earlier releases each release gets diff
+	// packages against (0: DefaultDiffCount; negative: none). Diffs need a
+	// Store that is a DiffStore and are built by BuildDiffs, which Diffs
+	// schedules.
+	DiffCount int
+	Diffs     DiffScheduler // optional
 }
 
 // Service implements the CodePush rules on top of a Store and Blobs.
@@ -82,6 +88,7 @@ type Service struct {
 type deploymentView struct {
 	app, name, key string
 	releases       []viewRelease
+	diffs          map[string]map[string]Diff // blob key -> device package hash -> diff
 }
 
 // New returns a Service with the in-memory view of every deployment loaded.
@@ -157,7 +164,11 @@ func (s *Service) loadView(ctx context.Context, app string, d Deployment) error 
 	if err != nil {
 		return err
 	}
-	s.views.Store(d.Key, &deploymentView{app: app, name: d.Name, key: d.Key, releases: newViewReleases(h)})
+	diffs, err := s.loadDiffs(ctx, h)
+	if err != nil {
+		return err
+	}
+	s.views.Store(d.Key, &deploymentView{app: app, name: d.Name, key: d.Key, releases: newViewReleases(h), diffs: diffs})
 	return nil
 }
 
@@ -381,7 +392,9 @@ func (s *Service) commit(ctx context.Context, d Deployment, r Release) (Release,
 	if err := s.cfg.Store.AppendRelease(ctx, d.Key, r); err != nil {
 		return Release{}, err
 	}
-	return r, s.Invalidate(ctx, d.Key)
+	err := s.Invalidate(ctx, d.Key)
+	s.scheduleDiffs(ctx, d.Key, r) // after the view serves r: scheduling may wait on the queue
+	return r, err
 }
 
 // ReleaseInput describes a new upload.
@@ -394,6 +407,9 @@ type ReleaseInput struct {
 	Rollout         int    // 1..100; 0 means 100
 	Commit          string // passed to the Gate
 	Package         io.Reader
+	// ExactTarget: AppVersion is an exact runtime version (an Expo
+	// update's), matched as a string, not a semver range.
+	ExactTarget bool
 }
 
 // Release uploads a package (a zip or a single bundle file) as a new release.
@@ -417,7 +433,11 @@ func (s *Service) validateRelease(in *ReleaseInput) error {
 	if in.Rollout == 0 {
 		in.Rollout = 100
 	}
-	if err := validateRange("appVersion", in.AppVersion); err != nil {
+	validate := validateRange
+	if in.ExactTarget {
+		validate = validateRuntimeVersion
+	}
+	if err := validate("appVersion", in.AppVersion); err != nil {
 		return err
 	}
 	if err := validateRollout("rollout", in.Rollout); err != nil {

@@ -42,6 +42,7 @@ type MemStore struct {
 	apps     []App
 	releases map[string][]Release
 	counts   map[string]map[string]Counts
+	diffs    []Diff
 }
 
 var _ Store = (*MemStore)(nil)

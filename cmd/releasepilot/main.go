@@ -53,6 +53,8 @@ Commands:
   complete  roll out to 100 %% now          rollback  roll back (OTA) or halt (stores)
   approve   approve a waiting lane         cancel    cancel a lane
 
+  ota release --expo-dist DIR   release an npx expo export over Expo Updates
+
 Run "releasepilot <command> --help" for a command's flags.
 `
 
@@ -156,6 +158,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "fingerprint" {
 		return runFingerprint(ctx, args[1:], stdout, stderr)
+	}
+	if args[0] == "ota" && len(args) > 1 && args[1] == "release" && hasExpoDist(args[2:]) {
+		return runOTAExpo(ctx, args[2:], stdout, stderr)
 	}
 	if _, ok := remoteCommands[args[0]]; ok {
 		return runRemote(ctx, args[0], args[1:], stdout, stderr)

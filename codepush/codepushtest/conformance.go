@@ -8,7 +8,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -198,7 +201,11 @@ func TestStore(t *testing.T, newStore func(t *testing.T) codepush.Store) {
 	})
 }
 
-// TestBlobs runs the Blobs contract against fresh stores made by newBlobs.
+// TestBlobs runs the Blobs contract against fresh stores made by newBlobs:
+// content addressing by SHA-256, idempotent and concurrent puts, streaming of
+// large content, a failed upload leaving nothing behind, not-found keys, and
+// (for stores that are also codepush.BlobURLer) download URLs that serve the
+// exact bytes.
 func TestBlobs(t *testing.T, newBlobs func(t *testing.T) codepush.Blobs) {
 	ctx := context.Background()
 	b := newBlobs(t)
@@ -207,6 +214,7 @@ func TestBlobs(t *testing.T, newBlobs func(t *testing.T) codepush.Blobs) {
 	key, hash, n, err := b.Put(ctx, bytes.NewReader(content))
 	require.NoError(t, err)
 	require.Equal(t, hex.EncodeToString(sum[:]), hash)
+	require.Equal(t, hash, key, "blobs are content-addressed: the key is the SHA-256 hex")
 	require.Equal(t, int64(len(content)), n)
 	key2, _, _, err := b.Put(ctx, bytes.NewReader(content))
 	require.NoError(t, err, "storing the same content twice is allowed")
@@ -214,6 +222,9 @@ func TestBlobs(t *testing.T, newBlobs func(t *testing.T) codepush.Blobs) {
 
 	rc, err := b.Open(ctx, key)
 	require.NoError(t, err)
+	sz, ok := rc.(interface{ Size() int64 })
+	require.True(t, ok, "Open's reader tells its size, so downloads carry an exact Content-Length (Android needs it)")
+	require.Equal(t, int64(len(content)), sz.Size())
 	got, err := io.ReadAll(rc)
 	require.NoError(t, err)
 	require.NoError(t, rc.Close())
@@ -223,4 +234,138 @@ func TestBlobs(t *testing.T, newBlobs func(t *testing.T) codepush.Blobs) {
 		_, err = b.Open(ctx, missing)
 		require.Equal(t, codepush.KindNotFound, codepush.KindOf(err), "Open(%q): %v", missing, err)
 	}
+
+	t.Run("concurrent puts of one content", func(t *testing.T) {
+		c := []byte("concurrent " + t.Name())
+		var wg sync.WaitGroup
+		keys := make([]string, 4)
+		errs := make([]error, 4)
+		for i := range keys {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				keys[i], _, _, errs[i] = b.Put(ctx, bytes.NewReader(c))
+			}()
+		}
+		wg.Wait()
+		for i := range keys {
+			require.NoError(t, errs[i])
+			require.Equal(t, keys[0], keys[i])
+		}
+		requireContent(t, b, keys[0], c)
+	})
+
+	t.Run("large content streams", func(t *testing.T) {
+		// Bigger than a multipart part (16 MiB) of the object-store backend.
+		big := make([]byte, 20<<20)
+		for i := range big {
+			big[i] = byte(i*7 + i>>11)
+		}
+		k, _, n, err := b.Put(ctx, &onlyReader{r: bytes.NewReader(big)})
+		require.NoError(t, err)
+		require.Equal(t, int64(len(big)), n)
+		s := sha256.Sum256(big)
+		require.Equal(t, hex.EncodeToString(s[:]), k)
+		requireContent(t, b, k, big)
+	})
+
+	t.Run("a failed upload stores nothing", func(t *testing.T) {
+		partial := []byte("half of a package " + t.Name())
+		_, _, _, err := b.Put(ctx, io.MultiReader(bytes.NewReader(partial), failingReader{}))
+		require.Error(t, err)
+		s := sha256.Sum256(partial)
+		_, err = b.Open(ctx, hex.EncodeToString(s[:]))
+		require.Equal(t, codepush.KindNotFound, codepush.KindOf(err), "the prefix read before the failure must not be stored: %v", err)
+	})
+
+	if u, ok := b.(codepush.BlobURLer); ok {
+		t.Run("download URLs", func(t *testing.T) {
+			url, err := u.BlobURL(ctx, key, "application/zip")
+			require.NoError(t, err)
+			resp, err := http.Get(url)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", url, body)
+			require.Equal(t, content, body)
+			require.Equal(t, strconv.Itoa(len(content)), resp.Header.Get("Content-Length"), "Android clients need an exact Content-Length")
+			require.Empty(t, resp.Header.Get("Content-Encoding"))
+
+			// A URL for a key that was never stored does not serve content.
+			url, err = u.BlobURL(ctx, strings.Repeat("ab", 32), "")
+			require.NoError(t, err)
+			resp, err = http.Get(url)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.GreaterOrEqual(t, resp.StatusCode, 400)
+
+			_, err = u.BlobURL(ctx, "../../etc/passwd", "")
+			require.Equal(t, codepush.KindNotFound, codepush.KindOf(err))
+		})
+	}
+}
+
+func requireContent(t *testing.T, b codepush.Blobs, key string, want []byte) {
+	t.Helper()
+	rc, err := b.Open(context.Background(), key)
+	require.NoError(t, err)
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(want, got), "stored content differs (%d bytes, want %d)", len(got), len(want))
+}
+
+// onlyReader hides every method but Read (no WriterTo, Seeker or ReaderAt),
+// as a request body would.
+type onlyReader struct{ r io.Reader }
+
+func (o *onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset by peer") }
+
+// TestDiffStore runs the DiffStore contract: diffs are found by the blob
+// they lead to, the first one saved for a pair stays, and saving refreshes
+// nothing it should not.
+func TestDiffStore(t *testing.T, newStore func(t *testing.T) codepush.Store) {
+	ctx := context.Background()
+	s := newStore(t)
+	ds, ok := s.(codepush.DiffStore)
+	require.True(t, ok, "the store keeps diff packages")
+	app := codepush.App{Name: "Swap-Android", Deployments: []codepush.Deployment{{Name: "Production", Key: "diff-key-0123456789"}}}
+	require.NoError(t, s.SaveApp(ctx, app))
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	got, err := ds.DiffsTo(ctx, []string{"blob-b"})
+	require.NoError(t, err)
+	require.Empty(t, got)
+	got, err = ds.DiffsTo(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	d1 := codepush.Diff{FromHash: "hash-a", ToBlob: "blob-b", BlobKey: "diff-ab", Size: 321, CreatedAt: at}
+	d2 := codepush.Diff{FromHash: "hash-c", ToBlob: "blob-b", BlobKey: "diff-cb", Size: 99, CreatedAt: at}
+	d3 := codepush.Diff{FromHash: "hash-a", ToBlob: "blob-d", BlobKey: "diff-ad", Size: 7, CreatedAt: at}
+	for _, d := range []codepush.Diff{d1, d2, d3} {
+		require.NoError(t, ds.SaveDiff(ctx, "diff-key-0123456789", d))
+	}
+	again := d1
+	again.BlobKey, again.Size = "diff-other", 1
+	require.NoError(t, ds.SaveDiff(ctx, "diff-key-0123456789", again), "saving a pair again is not an error")
+
+	got, err = ds.DiffsTo(ctx, []string{"blob-b"})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	byFrom := map[string]codepush.Diff{}
+	for _, d := range got {
+		require.True(t, d.CreatedAt.Equal(at))
+		d.CreatedAt = at
+		byFrom[d.FromHash] = d
+	}
+	require.Equal(t, d1, byFrom["hash-a"], "the first diff of a pair stays")
+	require.Equal(t, d2, byFrom["hash-c"])
+	got, err = ds.DiffsTo(ctx, []string{"blob-b", "blob-d", "blob-x"})
+	require.NoError(t, err)
+	require.Len(t, got, 3)
 }

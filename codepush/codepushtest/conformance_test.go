@@ -16,3 +16,8 @@ func TestDirBlobsConforms(t *testing.T) {
 	t.Parallel()
 	codepushtest.TestBlobs(t, func(t *testing.T) codepush.Blobs { return codepush.DirBlobs{Dir: t.TempDir()} })
 }
+
+func TestMemStoreDiffsConform(t *testing.T) {
+	t.Parallel()
+	codepushtest.TestDiffStore(t, func(t *testing.T) codepush.Store { return &codepush.MemStore{} })
+}

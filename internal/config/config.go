@@ -151,6 +151,26 @@ type CodePush struct {
 	Storage    string `yaml:"storage"`
 	StorageDir string `yaml:"storage_dir"`
 	PublicURL  string `yaml:"public_url"`
+	// S3 locates the bucket of storage "s3".
+	S3 S3 `yaml:"s3"`
+	// DiffCount is how many of a deployment's most recent earlier releases
+	// each new release gets a diff package against (default 5; 0 uses the
+	// default, -1 turns diffs off).
+	DiffCount int `yaml:"diff_count"`
+}
+
+// S3 is an S3-compatible bucket for OTA packages (codepush.storage: s3).
+type S3 struct {
+	Endpoint            string   `yaml:"endpoint"` // e.g. https://s3.eu-west-1.amazonaws.com
+	Region              string   `yaml:"region"`
+	Bucket              string   `yaml:"bucket"`
+	Prefix              string   `yaml:"prefix"`
+	AccessKeyID         Secret   `yaml:"access_key_id"`
+	AccessKeyIDFile     string   `yaml:"access_key_id_file"`
+	SecretAccessKey     Secret   `yaml:"secret_access_key"`
+	SecretAccessKeyFile string   `yaml:"secret_access_key_file"`
+	PublicBaseURL       string   `yaml:"public_base_url"` // a CDN in front of the bucket; empty: presigned URLs
+	PresignTTL          Duration `yaml:"presign_ttl"`     // default 1h, at most 168h
 }
 
 // Notify is an outbound notification target.
@@ -276,6 +296,28 @@ type OTA struct {
 	// BundleTimeout bounds the wait for the bundle asset on the GitHub
 	// release; the lane fails with the reason after it.
 	BundleTimeout Duration `yaml:"bundle_timeout"`
+	// Protocol is what the app's devices speak: "codepush" (the default,
+	// react-native-code-push) or "expo" (expo-updates, Expo Updates v1).
+	Protocol string `yaml:"protocol"`
+	// Expo configures protocol "expo".
+	Expo Expo `yaml:"expo"`
+}
+
+// Expo configures an app served over the Expo Updates protocol.
+type Expo struct {
+	// DistAsset names the GitHub release asset holding `npx expo export`
+	// output (dist/ with metadata.json) as .tar.gz, .tgz or .zip.
+	DistAsset string `yaml:"dist_asset"`
+	// Certificate and PrivateKey sign manifests (expo-signature) when a
+	// client sends expo-expect-signature: the PEM certificate (chain, leaf
+	// first) embedded in the app and its RSA private key.
+	Certificate     Secret `yaml:"certificate"`
+	CertificateFile string `yaml:"certificate_file"`
+	PrivateKey      Secret `yaml:"private_key"`
+	PrivateKeyFile  string `yaml:"private_key_file"`
+	// KeyID is the keyid of the app's codeSigningMetadata; default "main"
+	// (what `npx expo-updates codesigning:configure` writes).
+	KeyID string `yaml:"key_id"`
 }
 
 // Duration reads "90s", "24h".

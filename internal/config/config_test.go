@@ -106,7 +106,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad notify url", "notify:\n  - {kind: webhook, url: \"ftp://x\"}\n", "notify[0].url: not an http(s) URL"},
 		{"asc key without key id", "appstore:\n  issuer_id: abc\n  private_key: \"-----BEGIN PRIVATE KEY-----\"\n", "appstore.key_id: empty while appstore.private_key is set"},
 		{"asc key not pem", "appstore:\n  key_id: K\n  issuer_id: abc\n  private_key: \"c2VjcmV0\"\n", "appstore.private_key: not a PKCS#8 PEM key"},
-		{"bad package storage", "codepush:\n  storage: s3\n", `codepush.storage: "s3" is not one of auto, database, directory`},
+		{"bad package storage", "codepush:\n  storage: ftp\n", `codepush.storage: "ftp" is not one of auto, database, directory, s3`},
 		{"phased without app store", app + "    ios:\n      enabled: true\n      bundle_id: com.a\n      phased_release: true\n", "apps[0].ios.phased_release: true while ios.app_store is false"},
 		{"ios without bundle", app + "    ios:\n      enabled: true\n", "apps[0].ios.bundle_id: empty while ios.enabled is true"},
 		{"gate max nan", app + "    rollout:\n      gates: [{metric: crash_rate, max: .nan}]\n", "apps[0].rollout.gates[0].max: NaN is not a finite number"},

@@ -85,6 +85,12 @@ func (c *Config) resolveSecrets(baseDir string) error {
 	set("appstore_webhook.secret", &c.AppStoreHook.Secret, &c.AppStoreHook.SecretFile)
 	set("slack.signing_secret", &c.Slack.SigningSecret, &c.Slack.SigningSecretFile)
 	set("playstore.service_account", &c.PlayStore.ServiceAccount, &c.PlayStore.ServiceAccountFile)
+	set("codepush.s3.access_key_id", &c.CodePush.S3.AccessKeyID, &c.CodePush.S3.AccessKeyIDFile)
+	set("codepush.s3.secret_access_key", &c.CodePush.S3.SecretAccessKey, &c.CodePush.S3.SecretAccessKeyFile)
+	for i := range c.Apps {
+		set(fmt.Sprintf("apps[%d].ota.expo.certificate", i), &c.Apps[i].OTA.Expo.Certificate, &c.Apps[i].OTA.Expo.CertificateFile)
+		set(fmt.Sprintf("apps[%d].ota.expo.private_key", i), &c.Apps[i].OTA.Expo.PrivateKey, &c.Apps[i].OTA.Expo.PrivateKeyFile)
+	}
 	for i := range c.Tokens {
 		set(fmt.Sprintf("tokens[%d].token", i), &c.Tokens[i].Token, &c.Tokens[i].TokenFile)
 	}

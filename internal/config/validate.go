@@ -84,6 +84,7 @@ func (c *Config) applyDefaults() {
 	if c.CodePush.StorageDir == "" {
 		c.CodePush.StorageDir = strings.TrimRight(c.DataDir, "/") + "/packages"
 	}
+	c.otaDeliveryDefaults()
 	for i := range c.Apps {
 		a := &c.Apps[i]
 		if a.TagPattern == "" {
@@ -192,9 +193,12 @@ func (c *Config) validate() error {
 		}
 	}
 	switch c.CodePush.Storage {
-	case "auto", "database", "directory":
+	case "auto", "database", "directory", "s3":
 	default:
-		return fmt.Errorf("codepush.storage: %q is not one of auto, database, directory", c.CodePush.Storage)
+		return fmt.Errorf("codepush.storage: %q is not one of auto, database, directory, s3", c.CodePush.Storage)
+	}
+	if err := c.validateOTADelivery(); err != nil {
+		return err
 	}
 	if c.CodePush.PublicURL != "" {
 		if err := checkURL("codepush.public_url", c.CodePush.PublicURL); err != nil {

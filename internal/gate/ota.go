@@ -50,6 +50,9 @@ func OTAObservation(c codepush.Counts) release.Observation {
 type OTAApp struct {
 	App      string
 	Platform release.Platform
+	// Expo: the app speaks the Expo Updates protocol, whose releases target
+	// an exact runtime version instead of a semver range (see CheckExpo).
+	Expo bool
 }
 
 // CodePushAppName is the CodePush app of an app's OTA lane on a platform:
@@ -89,6 +92,9 @@ func (g *NativeGate) CheckRelease(ctx context.Context, app, deployment, targetRa
 	target, ok := g.Apps[app]
 	if !ok {
 		return refuse("app", app, "CodePush app %q is not the OTA app of any configured app, so its binaries are unknown", app)
+	}
+	if target.Expo {
+		return g.checkExpo(ctx, target, targetRange, commit)
 	}
 	rng, ok := codepush.ParseRange(targetRange)
 	if !ok {

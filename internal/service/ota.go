@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/riverqueue/river"
+
 	"github.com/swapjoy/releasepilot/codepush"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
@@ -24,7 +26,7 @@ func (s *Service) setupOTA(ctx context.Context) error {
 		apps[a.Name] = a
 		if a.OTA.Enabled {
 			for _, p := range release.Platforms {
-				otaApps[gate.CodePushAppName(a.OTA.AppName, p)] = gate.OTAApp{App: a.Name, Platform: p}
+				otaApps[gate.CodePushAppName(a.OTA.AppName, p)] = gate.OTAApp{App: a.Name, Platform: p, Expo: a.OTA.Protocol == "expo"}
 			}
 		}
 	}
@@ -36,12 +38,18 @@ func (s *Service) setupOTA(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	blobs, err := s.packageStorage(ctx)
+	if err != nil {
+		return err
+	}
 	cp, err := codepush.New(ctx, codepush.Config{
 		Store:     cps,
-		Blobs:     s.packageStorage(),
+		Blobs:     blobs,
 		Gate:      &gate.NativeGate{Store: s.Store, Apps: otaApps},
 		PublicURL: s.Config.CodePush.PublicURL,
 		Logger:    s.Log.With("component", "codepush"),
+		DiffCount: s.Config.CodePush.DiffCount,
+		Diffs:     jobs.DiffScheduler{Runner: func() *jobs.Runner { return s.Jobs }},
 	})
 	if err != nil {
 		return fmt.Errorf("codepush: %w", err)
@@ -74,10 +82,14 @@ func (s *Service) setupOTA(ctx context.Context) error {
 	} {
 		s.addRoute(p, httpapi.RoleNone, acq)
 	}
+	if err := s.setupExpo(cp); err != nil {
+		return err
+	}
 	mgmt := http.StripPrefix("/v1/codepush", codePushActor(cp.ManagementHandler()))
 	s.addRoute("GET /v1/codepush/", httpapi.RoleViewer, mgmt)
 	s.addRoute("/v1/codepush/", httpapi.RoleOperator, mgmt)
 
+	s.addWorkers(func(ws *river.Workers) { river.AddWorker(ws, &jobs.CodePushDiffsWorker{CodePush: cp}) })
 	ota := &otalane.OTA{Store: s.Store, CodePush: cp, Apps: apps, Assets: s.Assets, Log: s.Log.With("lane", "ota")}
 	addLaneWorker(s, &otalane.Worker{OTA: ota})
 	for _, p := range release.Platforms {
@@ -124,17 +136,20 @@ func codePushActor(next http.Handler) http.Handler {
 	})
 }
 
-// packageStorage is where OTA packages live: in the database when several
-// replicas may serve them (Postgres), else in the storage directory.
-func (s *Service) packageStorage() codepush.Blobs {
+// packageStorage is where OTA packages live: an S3-compatible bucket when
+// configured, in the database when several replicas may serve them
+// (Postgres), else in the storage directory.
+func (s *Service) packageStorage(ctx context.Context) (codepush.Blobs, error) {
 	switch s.Config.CodePush.Storage {
+	case "s3":
+		return s3Storage(ctx, s.Config.CodePush.S3)
 	case "database":
-		return &store.CodePushBlobs{DB: s.DB}
+		return &store.CodePushBlobs{DB: s.DB}, nil
 	case "directory":
-		return codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir}
+		return codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir}, nil
 	}
 	if s.DB.Engine == store.Postgres {
-		return &store.CodePushBlobs{DB: s.DB}
+		return &store.CodePushBlobs{DB: s.DB}, nil
 	}
-	return codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir}
+	return codepush.DirBlobs{Dir: s.Config.CodePush.StorageDir}, nil
 }

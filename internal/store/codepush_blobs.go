@@ -76,5 +76,11 @@ func (b *CodePushBlobs) Open(ctx context.Context, key string) (io.ReadCloser, er
 	if hex.EncodeToString(sum[:]) != key {
 		return nil, fmt.Errorf("package %s: stored content does not match its hash", key)
 	}
-	return io.NopCloser(bytes.NewReader(data)), nil
+	return sizedBlob{bytes.NewReader(data)}, nil
 }
+
+// sizedBlob is a blob read from the database; Size gives the package route
+// its Content-Length.
+type sizedBlob struct{ *bytes.Reader }
+
+func (sizedBlob) Close() error { return nil }

@@ -20,3 +20,13 @@ func TestCodePushBlobsContract(t *testing.T) {
 		})
 	}
 }
+
+func TestCodePushDiffsContract(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			codepushtest.TestDiffStore(t, func(t *testing.T) codepush.Store { return store.NewCodePush(storetest.Open(t, e)) })
+		})
+	}
+}

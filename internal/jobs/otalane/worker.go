@@ -89,6 +89,11 @@ func refuseLane(format string, args ...any) error {
 
 // toProduction does what is left of target, Staging, soak and promotion.
 func (o *OTA) toProduction(ctx context.Context, l release.Lane, rel release.Release, app config.App, pct int, data *otaLaneData) error {
+	if app.OTA.Protocol == "expo" && data.StagingLabel == "" {
+		if err := o.stageExpo(ctx, l, rel, app, data); err != nil { // targets and stages in one step
+			return err
+		}
+	}
 	if data.TargetRange == "" {
 		if err := o.target(ctx, l, rel, app, data); err != nil {
 			return err

@@ -1,0 +1,76 @@
+package apiclient
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"io"
+	"io/fs"
+	"mime/multipart"
+	"os"
+	"path/filepath"
+)
+
+// ExpoDistBody streams a multipart form for POST /v1/expo/release: the
+// text fields, then the export directory dir as a tar.gz in "dist". The
+// archive is written as the request is sent; nothing is held in memory.
+func ExpoDistBody(dir string, fields map[string]string) (io.Reader, string) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		pw.CloseWithError(writeExpoDist(mw, dir, fields))
+	}()
+	return pr, mw.FormDataContentType()
+}
+
+func writeExpoDist(mw *multipart.Writer, dir string, fields map[string]string) error {
+	for k, v := range fields {
+		if v == "" {
+			continue
+		}
+		if err := mw.WriteField(k, v); err != nil {
+			return err
+		}
+	}
+	fw, err := mw.CreateFormFile("dist", "dist.tar.gz")
+	if err != nil {
+		return err
+	}
+	gz := gzip.NewWriter(fw)
+	tw := tar.NewWriter(gz)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil // links are not part of an export
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: filepath.ToSlash(rel), Mode: 0o644, Size: info.Size(), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := gz.Close(); err != nil {
+		return err
+	}
+	return mw.Close()
+}
