@@ -62,7 +62,20 @@ func (s *Service) setupGitHub(ctx context.Context) error {
 	}
 	s.Planner = planner
 	s.Assets = githubAssets{gh}
-	s.addWorkers(func(w *river.Workers) { river.AddWorker(w, &jobs.PlanReleaseWorker{Planner: planner}) })
+	changes := &jobs.TagChanges{
+		Store: s.Store,
+		Apps:  apps,
+		Repo: func(fullName string) (jobs.TagResolver, error) {
+			return gh.Repo(fullName)
+		},
+		Enqueue: planner.Enqueue,
+		Cancel:  func(ctx context.Context, laneID string) error { return s.Jobs.CancelLaneJobs(ctx, laneID) },
+		Log:     s.Log,
+	}
+	s.addWorkers(func(w *river.Workers) {
+		river.AddWorker(w, &jobs.PlanReleaseWorker{Planner: planner})
+		river.AddWorker(w, &jobs.TagChangeWorker{Changes: changes})
+	})
 	s.addRoute("POST /webhooks/github", httpapi.RoleNone, &httpapi.GitHubWebhook{Store: s.Store, Jobs: lazyEnqueuer{s}, Apps: hookApps, Log: s.Log})
 	return nil
 }

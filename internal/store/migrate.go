@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -107,11 +108,47 @@ func (db *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
+// noForeignKeys in a SQLite migration runs it with foreign keys off: the
+// way SQLite documents for rebuilding a table that others reference (PRAGMA
+// foreign_keys cannot change inside a transaction). The migration's
+// foreign_key_check must come back empty before it commits.
+const noForeignKeys = "-- releasepilot: foreign_keys off"
+
 func (db *DB) apply(ctx context.Context, m Migration) error {
+	if db.Engine == SQLite && strings.Contains(m.SQL, noForeignKeys) {
+		conn, err := db.SQL.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+			return err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`) //nolint:errcheck
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		return applyTx(ctx, tx, m, func() error {
+			rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			if rows.Next() {
+				return errors.New("foreign_key_check found rows that reference nothing")
+			}
+			return rows.Err()
+		})
+	}
 	tx, err := db.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	return applyTx(ctx, tx, m, nil)
+}
+
+func applyTx(ctx context.Context, tx *sql.Tx, m Migration, check func() error) error {
 	defer tx.Rollback() //nolint:errcheck
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM releasepilot_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
@@ -122,6 +159,11 @@ func (db *DB) apply(ctx context.Context, m Migration) error {
 	}
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO releasepilot_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, m.Version, m.Name, time.Now().UnixMilli()); err != nil {
 		return err
