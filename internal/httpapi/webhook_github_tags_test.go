@@ -360,3 +360,25 @@ func postConcurrently(t *testing.T, url string, n int, size int64, sig string) [
 	}
 	return codes
 }
+
+// BenchmarkUnsignedLargeDelivery serves one 24 MB delivery with a wrong
+// signature, as an attacker would send it: B/op is what it costs the
+// service in memory.
+func BenchmarkUnsignedLargeDelivery(b *testing.B) {
+	hb := setupHook(b)
+	const size = 24 << 20
+	b.ReportAllocs()
+	b.SetBytes(size)
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/webhooks/github", &filler{left: size})
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-GitHub-Delivery", "bench")
+		req.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("ab", 32))
+		rec := httptest.NewRecorder()
+		hb.handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+}
