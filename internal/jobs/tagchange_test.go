@@ -3,7 +3,6 @@ package jobs_test
 import (
 	"context"
 	"io/fs"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
-	"github.com/swapjoy/releasepilot/playstore/playstoretest"
 )
 
 const (
@@ -377,47 +375,3 @@ func TestTagCheck(t *testing.T) {
 	})
 }
 
-// deletingAssets deletes the tag while the lane job downloads its bundle:
-// the job has read its lane as pending and holds the AAB when the
-// withdrawal commits.
-type deletingAssets struct {
-	jobs.Assets
-	during func()
-}
-
-func (d deletingAssets) FetchAsset(ctx context.Context, repository, tag, pattern string) (*os.File, string, error) {
-	f, name, err := d.Assets.FetchAsset(ctx, repository, tag, pattern)
-	d.during()
-	return f, name, err
-}
-
-// A lane job already running when its tag is deleted does not upload: the
-// withdrawal commits first, and the job's next record is refused.
-func TestTagDeletedWhileAndroidLaneDownloads(t *testing.T) {
-	t.Parallel()
-	eachEngine(t, func(t *testing.T, e store.Engine) {
-		b := setupAndroid(t, e, nil)
-		changes := &jobs.TagChanges{Store: b.st, Apps: map[string]config.App{"acme": b.app}, Now: func() time.Time { return b.now }}
-		b.android.Assets = deletingAssets{Assets: b.assets, during: func() {
-			ctx := context.Background()
-			_, err := b.st.SetTagState(ctx, b.rel.ID, release.TagDeleted, "", b.now)
-			require.NoError(t, err)
-			require.NoError(t, changes.Apply(ctx, jobs.TagChangeArgs{ReleaseID: b.rel.ID, Change: jobs.TagChangeDeleted}))
-		}}
-		err := b.work(t)
-		var cancel *river.JobCancelError
-		require.ErrorAs(t, err, &cancel, "the job stops for good")
-		require.ErrorIs(t, err, store.ErrWithdrawn)
-		require.Equal(t, release.StateCancelled, b.status(t).State)
-		for _, x := range b.fake.Exchanges() {
-			require.NotEqual(t, playstoretest.MethodBundlesUpload, x.Method, "nothing was uploaded")
-			require.NotEqual(t, playstoretest.MethodBundlesUploadChunk, x.Method)
-			require.NotEqual(t, playstoretest.MethodTracksUpdate, x.Method)
-		}
-		vc, err := b.st.VersionCodes().Max(context.Background(), androidPkg)
-		require.NoError(t, err)
-		require.Zero(t, vc, "no versionCode burned")
-		// River runs it again: the cancelled lane does nothing.
-		require.NoError(t, b.work(t))
-	})
-}
