@@ -374,4 +374,3 @@ func TestTagCheck(t *testing.T) {
 		require.Empty(t, b.planned)
 	})
 }
-
