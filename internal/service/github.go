@@ -22,7 +22,7 @@ func (s *Service) setupGitHub(ctx context.Context) error {
 	if app := s.Config.GitHub.App; app.Set() {
 		key, err := github.ParseAppKey([]byte(app.PrivateKey.Value()))
 		if err != nil {
-			return fmt.Errorf("github.app.private_key: %w", err)
+			return config.Invalid("github.app.private_key", err)
 		}
 		opts.App = &github.AppCredentials{ID: app.ID, InstallationID: app.InstallationID, PrivateKey: key}
 	}
