@@ -114,6 +114,22 @@ func (db *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 // foreign_key_check must come back empty before it commits.
 const noForeignKeys = "-- releasepilot: foreign_keys off"
 
+// keepIndexes, followed by a table name, in a SQLite migration that
+// rebuilds that table re-creates afterwards every index the table had
+// before: an index a later-numbered migration made, on a database that
+// applied it first, survives the rebuild.
+const keepIndexes = "-- releasepilot: keep indexes of "
+
+func keptTables(sql string) []string {
+	var out []string
+	for _, line := range strings.Split(sql, "\n") {
+		if t, ok := strings.CutPrefix(strings.TrimSpace(line), keepIndexes); ok && t != "" {
+			out = append(out, strings.TrimSpace(t))
+		}
+	}
+	return out
+}
+
 func (db *DB) apply(ctx context.Context, m Migration) error {
 	if db.Engine == SQLite && strings.Contains(m.SQL, noForeignKeys) {
 		conn, err := db.SQL.Conn(ctx)
@@ -129,7 +145,32 @@ func (db *DB) apply(ctx context.Context, m Migration) error {
 		if err != nil {
 			return err
 		}
+		var indexes []string
+		for _, table := range keptTables(m.SQL) {
+			rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL`, table)
+			if err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+			for rows.Next() {
+				var q string
+				if err := rows.Scan(&q); err != nil {
+					rows.Close()
+					_ = tx.Rollback()
+					return err
+				}
+				indexes = append(indexes, q)
+			}
+			rows.Close()
+		}
 		return applyTx(ctx, tx, m, func() error {
+			for _, q := range indexes {
+				q = strings.Replace(q, "CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX IF NOT EXISTS ", 1)
+				q = strings.Replace(q, "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return fmt.Errorf("re-create index after rebuild: %w", err)
+				}
+			}
 			rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
 			if err != nil {
 				return err

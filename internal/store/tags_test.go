@@ -202,8 +202,17 @@ func TestMigration0140KeepsData(t *testing.T) {
 			require.NoError(t, err)
 			_, err = db.SQL.ExecContext(ctx, `INSERT INTO lanes (id, release_id, platform, kind, created_at, updated_at) VALUES ('lane_1', 'rel_1', 'ios', 'store', 1, 1)`)
 			require.NoError(t, err)
+			// An index a later-numbered migration adds, applied before 0140
+			// reached this database.
+			_, err = db.SQL.ExecContext(ctx, `CREATE INDEX releases_later_version ON releases (version, id)`)
+			require.NoError(t, err)
 
 			require.NoError(t, db.Migrate(ctx, nil))
+			if e == store.SQLite {
+				var n int
+				require.NoError(t, db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'releases' AND name IN ('releases_later_version', 'releases_app_created', 'releases_current_tag')`).Scan(&n))
+				require.Equal(t, 3, n, "the rebuild kept the indexes the table had")
+			}
 			s := store.New(db)
 			rel, err := s.ReleaseByTag(ctx, "acme", "v1.0.0")
 			require.NoError(t, err)

@@ -1,13 +1,15 @@
 -- Issue 14: moved and deleted tags, and lanes mirrored to GitHub Deployments.
 --
 -- releasepilot: foreign_keys off
+-- releasepilot: keep indexes of releases
 -- A tag moved under on_tag_move: restart starts a new release of the same tag
 -- at the new commit; the old one stays, superseded_by the new one. Only the
 -- current release of an app and tag is unique, so UNIQUE (app, tag) becomes a
 -- partial unique index. SQLite cannot drop a table constraint, so the table is
 -- rebuilt as SQLite documents it: with foreign keys off (the line above tells
--- the migrator), create, copy, drop, rename; the migrator runs
--- foreign_key_check before it commits.
+-- the migrator), create, copy, drop, rename; the migrator re-creates the
+-- indexes the table had (later migrations add some, and a database may have
+-- applied those first) and runs foreign_key_check before it commits.
 CREATE TABLE releases_new (
     id            TEXT PRIMARY KEY,
     app           TEXT NOT NULL REFERENCES apps(name),
