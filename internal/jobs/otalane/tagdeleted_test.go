@@ -45,3 +45,21 @@ func TestTagDeletedWhileOTALaneDownloads(t *testing.T) {
 	require.Empty(t, b.history(t, codepush.Staging), "nothing released")
 	require.NoError(t, b.work(context.Background(), l), "run again, the cancelled lane does nothing")
 }
+
+// The same for an Expo lane fetching its npx expo export.
+func TestTagDeletedWhileExpoLaneDownloads(t *testing.T) {
+	t.Parallel()
+	e := setupExpoLane(t)
+	l := e.expoLane(t, "v1.0.1", "c101", "platform :ios, '15.0'\n")
+	changes := &jobs.TagChanges{Store: e.st, Apps: e.ota.Apps, Now: func() time.Time { return e.now }}
+	e.ota.Assets = deletingAssets{Assets: e.ota.Assets, during: func() {
+		ctx := context.Background()
+		_, err := e.st.SetTagState(ctx, l.ReleaseID, release.TagDeleted, "", e.now)
+		require.NoError(t, err)
+		require.NoError(t, changes.Apply(ctx, jobs.TagChangeArgs{ReleaseID: l.ReleaseID, Change: jobs.TagChangeDeleted}))
+	}}
+	err := e.work(context.Background(), l)
+	require.ErrorIs(t, err, store.ErrWithdrawn)
+	require.Equal(t, release.StateCancelled, e.laneStatus(t, l).State)
+	require.Empty(t, e.history(t, codepush.Staging), "nothing released")
+}
