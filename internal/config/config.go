@@ -89,7 +89,26 @@ type GitHub struct {
 	APIURL    string `yaml:"api_url"`
 	Token     Secret `yaml:"token"`
 	TokenFile string `yaml:"token_file"`
+	// App authenticates as a GitHub App's installation instead of Token.
+	App GitHubApp `yaml:"app"`
+	// ReleaseURL links GitHub deployment statuses to the release in
+	// releasepilot; {release_id} is replaced by the release's id.
+	ReleaseURL string `yaml:"release_url"`
 }
+
+// GitHubApp holds a GitHub App's credentials: installation tokens are
+// minted from them and refreshed before they expire.
+type GitHubApp struct {
+	ID int64 `yaml:"id"`
+	// InstallationID is the app's installation on the repositories'
+	// account; 0 looks it up for each repository.
+	InstallationID int64  `yaml:"installation_id"`
+	PrivateKey     Secret `yaml:"private_key"`
+	PrivateKeyFile string `yaml:"private_key_file"`
+}
+
+// Set reports whether any App credential is configured.
+func (a GitHubApp) Set() bool { return a.ID != 0 || a.InstallationID != 0 || a.PrivateKey.IsSet() }
 
 // NPM configures the registry used to tell native dependencies.
 type NPM struct {
@@ -195,6 +214,12 @@ type App struct {
 	IOS               IOS     `yaml:"ios"`
 	Android           Android `yaml:"android"`
 	OTA               OTA     `yaml:"ota"`
+	// OnTagMove is what a release does when its tag moves to another
+	// commit: refuse (stay on the commit; the default) or restart.
+	OnTagMove string `yaml:"on_tag_move"`
+	// GitHubDeployments shows each lane's progress on GitHub as a
+	// Deployment of the tag's commit.
+	GitHubDeployments bool `yaml:"github_deployments"`
 }
 
 // Native tunes the native-vs-JS classifier for one app.

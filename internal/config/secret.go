@@ -81,6 +81,7 @@ func (c *Config) resolveSecrets(baseDir string) error {
 	}
 	set("database.url", &c.Database.URL, &c.Database.URLFile)
 	set("github.token", &c.GitHub.Token, &c.GitHub.TokenFile)
+	set("github.app.private_key", &c.GitHub.App.PrivateKey, &c.GitHub.App.PrivateKeyFile)
 	set("appstore.private_key", &c.AppStore.PrivateKey, &c.AppStore.PrivateKeyFile)
 	set("appstore_webhook.secret", &c.AppStoreHook.Secret, &c.AppStoreHook.SecretFile)
 	set("slack.signing_secret", &c.Slack.SigningSecret, &c.Slack.SigningSecretFile)

@@ -240,6 +240,9 @@ func (c *Config) validate() error {
 	if err := checkURL("github.api_url", c.GitHub.APIURL); err != nil {
 		return err
 	}
+	if err := c.GitHub.validate(); err != nil {
+		return err
+	}
 	if err := checkURL("npm.registry", c.NPM.Registry); err != nil {
 		return err
 	}
@@ -297,6 +300,9 @@ func (c *Config) validate() error {
 	}
 	for i := range c.Apps {
 		if err := c.Apps[i].validate(fmt.Sprintf("apps[%d]", i)); err != nil {
+			return err
+		}
+		if err := c.GitHub.validateDeployments(fmt.Sprintf("apps[%d]", i), c.Apps[i]); err != nil {
 			return err
 		}
 		if names["app:"+c.Apps[i].Name] {
@@ -402,6 +408,11 @@ func (a *App) validate(p string) error {
 		if g.MinSamples < 0 {
 			return fmt.Errorf("%s.min_samples: %d is negative", gp, g.MinSamples)
 		}
+	}
+	switch a.OnTagMove {
+	case "", "refuse", "restart":
+	default:
+		return fmt.Errorf("%s.on_tag_move: %q is not one of refuse, restart", p, a.OnTagMove)
 	}
 	if a.IOS.PhasedRelease && !a.IOS.AppStore {
 		return fmt.Errorf("%s.ios.phased_release: true while ios.app_store is false (a phased release needs the App Store step)", p)

@@ -41,7 +41,7 @@ func TestFetchAsset(t *testing.T) {
 
 	_, _, err = r.FetchAsset(context.Background(), "v1.4.0", "*.ipa")
 	require.True(t, errors.Is(err, fs.ErrNotExist))
-	require.Contains(t, err.Error(), `release v1.4.0 has no asset matching "*.ipa" (assets: app-release.aab, bundle-ios.zip)`)
+	require.Contains(t, err.Error(), `release v1.4.0 has no asset matching "*.ipa" (assets: app-release.aab, bundle-ios.zip; looked for again after`)
 
 	_, _, err = r.FetchAsset(context.Background(), "v9.9.9", "*.aab")
 	require.True(t, errors.Is(err, fs.ErrNotExist), err)

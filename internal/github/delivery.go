@@ -17,15 +17,18 @@ type DeliveryKind string
 const (
 	// KindTagCreated: a tag was created; a release may start.
 	KindTagCreated DeliveryKind = "tag_created"
+	// KindTagDeleted: a tag was deleted (a push with deleted true, or a
+	// delete event of a tag); a release of it may have to stop.
+	KindTagDeleted DeliveryKind = "tag_deleted"
 	// KindPing: GitHub's hook-created ping; answer 2xx.
 	KindPing DeliveryKind = "ping"
-	// KindIgnored: valid but irrelevant (branch push, tag deletion, other
+	// KindIgnored: valid but irrelevant (branch pushes and deletions, other
 	// events and actions); Reason says why. Answer 2xx.
 	KindIgnored DeliveryKind = "ignored"
 )
 
-// Delivery is a webhook payload normalised across push, create, release and
-// ping events.
+// Delivery is a webhook payload normalised across push, create, delete,
+// release and ping events.
 type Delivery struct {
 	Kind   DeliveryKind
 	Event  string // X-GitHub-Event
@@ -43,7 +46,10 @@ type Delivery struct {
 	TagObject string
 	// Moved is set when a push re-points an existing tag (created false,
 	// forced true): the same tag name now names another commit.
-	Moved           bool
+	Moved bool
+	// Before is what a deleted or moved tag pointed to before (a push's
+	// "before": the commit, or the tag object of an annotated tag).
+	Before          string
 	TargetCommitish string // release events only
 	Prerelease      bool   // release events only
 	HookID          int64  // ping only
@@ -131,11 +137,15 @@ func ParseDelivery(eventType string, body []byte) (Delivery, error) {
 			return ignored(d, fmt.Sprintf("push to %s is not a tag", ref)), nil
 		}
 		d.Tag = tag
+		if b := p.GetBefore(); isSHA(b) && b != zeroSHA {
+			d.Before = b
+		}
 		if p.GetDeleted() || p.GetAfter() == zeroSHA {
-			return ignored(d, fmt.Sprintf("tag %q was deleted", tag)), nil
+			d.Kind = KindTagDeleted
+			return d, nil
 		}
 		d.Kind = KindTagCreated
-		d.Moved = !p.GetCreated() && p.GetBefore() != zeroSHA
+		d.Moved = !p.GetCreated() && d.Before != ""
 		// For an annotated tag "after" is the tag object, not the commit;
 		// head_commit.id is the commit.
 		if id := p.GetHeadCommit().GetID(); isSHA(id) {
@@ -163,6 +173,23 @@ func ParseDelivery(eventType string, body []byte) (Delivery, error) {
 			return Delivery{}, err
 		}
 		d.Kind, d.Tag, d.NeedsResolution = KindTagCreated, p.GetRef(), true
+		return d, nil
+
+	case "delete":
+		var p gh.DeleteEvent
+		if err := json.Unmarshal(trimmed, &p); err != nil {
+			return bad("%v", err)
+		}
+		if p.GetRefType() != "tag" {
+			return ignored(d, fmt.Sprintf("deletion of a %s, not a tag", orUnknown(p.GetRefType()))), nil
+		}
+		if p.GetRef() == "" {
+			return bad("ref missing")
+		}
+		if err := needRepo(); err != nil {
+			return Delivery{}, err
+		}
+		d.Kind, d.Tag = KindTagDeleted, p.GetRef()
 		return d, nil
 
 	case "release":

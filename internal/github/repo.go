@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
@@ -66,6 +67,10 @@ func apiErr(op string, resp *gh.Response, err error) error {
 	if errors.As(err, &ab) {
 		e.Reset = time.Now().Add(ab.GetRetryAfter())
 	}
+	var rl2 *RateLimitedError
+	if errors.As(err, &rl2) {
+		e.Reset, e.Err = rl2.Until, rl2 // without go-github's *url.Error wrapping, which names the URL
+	}
 	return e
 }
 
@@ -75,59 +80,87 @@ type ClientOptions struct {
 	// BaseURL of the REST API, e.g. "https://ghe.example.com/api/v3/" or an
 	// httptest server's URL. A missing trailing slash is added (go-github
 	// requires it).
-	BaseURL    string
-	Token      string
+	BaseURL string
+	Token   string
+	// App authenticates as a GitHub App's installations instead of Token.
+	App        *AppCredentials
 	HTTPClient *http.Client
+	// Now is the clock of token expiry, rate-limit budgets and asset poll
+	// back-off (time.Now when nil).
+	Now func() time.Time
+	// PollReserve is the share of each credential's hourly budget that
+	// asset polls leave alone (DefaultPollReserve when 0).
+	PollReserve float64
+	// PollBackoff is the first wait before a missing release asset is
+	// looked for again (DefaultPollBackoff when 0); it doubles with every
+	// miss up to MaxPollBackoff.
+	PollBackoff time.Duration
 }
 
-// Client reads repositories through the GitHub REST API. It is safe for
-// concurrent use.
+// Client reads repositories through the GitHub REST API, authenticated by a
+// token or as a GitHub App, within each credential's hourly budget. It is
+// safe for concurrent use.
 type Client struct {
-	gh *gh.Client
-	// dl serves release asset downloads alone: go-github v60's
-	// DownloadReleaseAsset swaps its client's CheckRedirect for the call,
-	// which races with any request another goroutine sends through the same
-	// client (two lanes fetching assets at once did). Its own copy of the
-	// HTTP client keeps that swap away from every other request.
-	dl *gh.Client
+	base  *url.URL
+	hc    *http.Client
+	polls *assetPolls
+	now   func() time.Time
+
+	mu    sync.Mutex
+	repos map[string]*Repo
 }
 
-// NewClient builds a Client. It fails only on an unparsable BaseURL.
+// NewClient builds a Client. It fails only on an unparsable BaseURL or an
+// App without a key.
 func NewClient(opts ClientOptions) (*Client, error) {
-	c, err := newGH(opts)
-	if err != nil {
-		return nil, err
+	base := opts.BaseURL
+	if base == "" {
+		base = "https://api.github.com/"
 	}
-	dl, err := newGH(opts)
-	if err != nil {
-		return nil, err
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
 	}
-	return &Client{gh: c, dl: dl}, nil
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("github: base URL %q is not an absolute URL", opts.BaseURL)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	rt := http.DefaultTransport
+	var hc http.Client
+	if opts.HTTPClient != nil {
+		hc = *opts.HTTPClient
+		if hc.Transport != nil {
+			rt = hc.Transport
+		}
+	}
+	var auth authorizer = anonymous{}
+	switch {
+	case opts.App != nil:
+		if opts.App.PrivateKey == nil || opts.App.ID <= 0 {
+			return nil, errors.New("github: a GitHub App needs its id and private key")
+		}
+		auth = &appAuth{creds: *opts.App, base: u, rt: rt, now: now}
+	case opts.Token != "":
+		auth = newTokenAuth(opts.Token)
+	}
+	reserve := opts.PollReserve
+	if reserve <= 0 {
+		reserve = DefaultPollReserve
+	}
+	hc.Transport = &transport{base: rt, apiPath: u.Path, auth: auth, budgets: &budgets{reserve: reserve, now: now}}
+	return &Client{base: u, hc: &hc, now: now, polls: newAssetPolls(opts.PollBackoff), repos: map[string]*Repo{}}, nil
 }
 
-// newGH builds a go-github client on its own copy of opts.HTTPClient.
-func newGH(opts ClientOptions) (*gh.Client, error) {
-	var hc *http.Client
-	if opts.HTTPClient != nil {
-		cp := *opts.HTTPClient
-		hc = &cp
-	}
-	c := gh.NewClient(hc)
-	if opts.Token != "" {
-		c = c.WithAuthToken(opts.Token)
-	}
-	if opts.BaseURL != "" {
-		base := opts.BaseURL
-		if !strings.HasSuffix(base, "/") {
-			base += "/"
-		}
-		u, err := url.Parse(base)
-		if err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, fmt.Errorf("github: base URL %q is not an absolute URL", opts.BaseURL)
-		}
-		c.BaseURL = u
-	}
-	return c, nil
+// newGH builds a go-github client on its own copy of the HTTP client, so a
+// DownloadReleaseAsset's CheckRedirect swap touches no other client.
+func (c *Client) newGH() *gh.Client {
+	hc := *c.hc
+	g := gh.NewClient(&hc)
+	g.BaseURL = c.base
+	return g
 }
 
 // Repo returns a reader of the repository fullName ("owner/name").
@@ -136,14 +169,26 @@ func (c *Client) Repo(fullName string) (*Repo, error) {
 	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
 		return nil, fmt.Errorf("github: repository %q is not owner/name", fullName)
 	}
-	return &Repo{gh: c.gh, dl: c.dl, owner: owner, name: name}, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := strings.ToLower(fullName)
+	if r := c.repos[key]; r != nil {
+		return r, nil
+	}
+	// Each repository has its own go-github clients: go-github remembers
+	// rate limits per client, and repositories may sit in different app
+	// installations with budgets of their own.
+	r := &Repo{gh: c.newGH(), dl: c.newGH(), owner: owner, name: name, c: c}
+	c.repos[key] = r
+	return r, nil
 }
 
 // Repo reads one repository. It implements nativecheck.Source.
 type Repo struct {
 	gh          *gh.Client
-	dl          *gh.Client // release asset downloads only (see Client)
+	dl          *gh.Client // release asset downloads only (see newGH)
 	owner, name string
+	c           *Client
 }
 
 var _ nativecheck.Source = (*Repo)(nil)

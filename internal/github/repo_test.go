@@ -296,5 +296,5 @@ func TestCommitOf(t *testing.T) {
 	d, err := github.ParseDelivery("push", githubtest.TagDeletePayload(repoName, "v1.0.0", c1))
 	require.NoError(t, err)
 	_, err = tb.gh.CommitOf(t.Context(), d)
-	require.ErrorContains(t, err, "delivery is ignored, not a tag")
+	require.ErrorContains(t, err, "delivery is tag_deleted, not a tag")
 }

@@ -105,9 +105,19 @@ func TestDeliveriesFromFake(t *testing.T) {
 			want: github.Delivery{Kind: github.KindIgnored, Event: "push", Repository: repoName, Reason: "push to refs/heads/main is not a tag"},
 		},
 		{
-			name: "tag deletion ignored", event: "push",
+			name: "tag deletion by push", event: "push",
 			body: githubtest.TagDeletePayload(repoName, "v1.4.0", commitSHA),
-			want: github.Delivery{Kind: github.KindIgnored, Event: "push", Repository: repoName, Tag: "v1.4.0", Reason: `tag "v1.4.0" was deleted`},
+			want: github.Delivery{Kind: github.KindTagDeleted, Event: "push", Repository: repoName, Tag: "v1.4.0", Before: commitSHA},
+		},
+		{
+			name: "tag deletion by delete event", event: "delete",
+			body: []byte(`{"ref":"v1.4.0","ref_type":"tag","pusher_type":"user","repository":{"full_name":"swapjoy/mobile-app"}}`),
+			want: github.Delivery{Kind: github.KindTagDeleted, Event: "delete", Repository: repoName, Tag: "v1.4.0"},
+		},
+		{
+			name: "branch deletion ignored", event: "delete",
+			body: []byte(`{"ref":"feature/x","ref_type":"branch","pusher_type":"user","repository":{"full_name":"swapjoy/mobile-app"}}`),
+			want: github.Delivery{Kind: github.KindIgnored, Event: "delete", Repository: repoName, Reason: "deletion of a branch, not a tag"},
 		},
 		{
 			name: "branch create ignored", event: "create",
@@ -221,7 +231,7 @@ func FuzzDelivery(f *testing.F) {
 		githubtest.TagDeletePayload(repoName, "v1.4.0", commitSHA),
 		[]byte(`{"ref":null,"head_commit":{"id":7}}`),
 	} {
-		for _, ev := range []string{"push", "create", "release", "ping"} {
+		for _, ev := range []string{"push", "create", "delete", "release", "ping"} {
 			f.Add(ev, b, github.Sign(secret, b))
 		}
 	}
@@ -247,6 +257,10 @@ func FuzzDelivery(f *testing.F) {
 			}
 			if (d.Commit == "") != d.NeedsResolution {
 				t.Fatalf("commit and NeedsResolution disagree: %+v", d)
+			}
+		case github.KindTagDeleted:
+			if d.Tag == "" || d.Repository == "" || d.Commit != "" {
+				t.Fatalf("tag deletion without tag or repository, or with a commit: %+v", d)
 			}
 		case github.KindIgnored:
 			if d.Reason == "" {

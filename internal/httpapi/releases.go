@@ -20,6 +20,10 @@ type ReleaseView struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	Lanes     []LaneView `json:"lanes,omitempty"`
+	// SupersededBy and TagStatus say what became of the release's tag: a
+	// restart at a moved tag's new commit, a move refused, a deletion.
+	SupersededBy string `json:"superseded_by,omitempty"`
+	TagStatus    string `json:"tag_status,omitempty"`
 }
 
 // LaneView is a lane as the API shows it.
@@ -37,7 +41,7 @@ type LaneView struct {
 
 func viewRelease(r release.Release) ReleaseView {
 	return ReleaseView{ID: r.ID, App: r.App, Tag: r.Tag, Version: r.Version, Commit: r.Commit, State: string(r.State),
-		Notes: r.Notes, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		Notes: r.Notes, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, SupersededBy: r.SupersededBy, TagStatus: release.TagStatus(r)}
 }
 
 // ViewLane converts a lane for the API, with its outlook at now under the

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,14 +38,25 @@ type Enqueuer interface {
 }
 
 // GitHubWebhook serves POST /webhooks/github: it verifies the delivery,
-// records it once, and starts one release per app and tag.
+// records it once, starts one release per app and tag, and hands moved and
+// deleted tags of known releases to a tag_change job.
 type GitHubWebhook struct {
 	Store *store.Store
 	Jobs  Enqueuer
 	Apps  []GitHubApp
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Read bounds what a delivery nobody has authenticated yet may hold:
+	// at most Read.InMemory bytes in memory (github.DefaultInMemory when
+	// 0), the rest spooled to disk while its signature is computed.
+	Read github.ReadOptions
 }
+
+// DefaultSpool is how many long deliveries (over the in-memory bound) may be
+// verified at once; more answer 503.
+const DefaultSpool = 4
+
+var defaultSpool = make(chan struct{}, DefaultSpool)
 
 type startedRelease struct {
 	App       string `json:"app"`
@@ -53,6 +64,9 @@ type startedRelease struct {
 	ReleaseID string `json:"release_id"`
 	Version   string `json:"version"`
 	New       bool   `json:"new"`
+	// TagChange is what this delivery reported of a released tag: moved,
+	// deleted, or check (no commit in the payload: the tag is resolved).
+	TagChange string `json:"tag_change,omitempty"`
 }
 
 func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -64,44 +78,76 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxGitHubPayload))
+	// Everything that can be refused from the headers alone is refused
+	// before a byte of the body is read.
+	mediaType, err := github.CheckContentType(r.Header.Get("Content-Type"))
+	if err != nil {
+		WriteError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", err.Error())
+		return
+	}
+	if len(h.Apps) == 0 {
+		WriteError(w, http.StatusUnauthorized, "unauthorized", "no app is configured to receive GitHub webhooks")
+		return
+	}
+	sig, err := github.CheckSignatureHeader(r.Header)
+	if err != nil {
+		WriteError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		return
+	}
+	// One HMAC per distinct secret, computed as the body streams in.
+	var secrets [][]byte
+	appSecret := make([]int, len(h.Apps))
+	for i, a := range h.Apps {
+		appSecret[i] = -1
+		for j, s := range secrets {
+			if string(s) == string(a.Secret) {
+				appSecret[i] = j
+			}
+		}
+		if appSecret[i] < 0 && len(a.Secret) > 0 {
+			appSecret[i] = len(secrets)
+			secrets = append(secrets, a.Secret)
+		}
+	}
+	opts := h.Read
+	if opts.Spool == nil {
+		opts.Spool = defaultSpool
+	}
+	body, matched, err := github.ReadSigned(http.MaxBytesReader(w, r.Body, MaxGitHubPayload), sig, secrets, opts)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var se *github.SignatureError
+		switch {
+		case errors.As(err, &mbe):
 			WriteError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("payload is over GitHub's %d-byte limit", MaxGitHubPayload))
-			return
+		case errors.As(err, &se):
+			WriteError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		case errors.Is(err, github.ErrBusy):
+			w.Header().Set("Retry-After", "60")
+			WriteError(w, http.StatusServiceUnavailable, "busy", err.Error())
+		default:
+			WriteError(w, http.StatusBadRequest, "invalid", "cannot read body")
 		}
-		WriteError(w, http.StatusBadRequest, "invalid", "cannot read body")
 		return
 	}
-	// Authenticate before anything else: which apps' secrets signed this body?
 	var signed []GitHubApp
-	var sigErr error
-	for _, a := range h.Apps {
-		err := github.VerifyRequest(a.Secret, body, r.Header)
-		if err == nil {
+	for i, a := range h.Apps {
+		if slices.Contains(matched, appSecret[i]) {
 			signed = append(signed, a)
-		} else if sigErr == nil {
-			sigErr = err
 		}
-	}
-	if len(signed) == 0 {
-		msg := "signature check failed"
-		if sigErr != nil {
-			msg = sigErr.Error()
-		} else if len(h.Apps) == 0 {
-			msg = "no app is configured to receive GitHub webhooks"
-		}
-		WriteError(w, http.StatusUnauthorized, "unauthorized", msg)
-		return
 	}
 	event := r.Header.Get(github.HeaderEvent)
-	deliveryID := strings.TrimSpace(r.Header.Get("X-GitHub-Delivery"))
+	deliveryID := strings.TrimSpace(r.Header.Get(github.HeaderDelivery))
 	if deliveryID == "" || len(deliveryID) > 100 {
 		WriteError(w, http.StatusBadRequest, "invalid", "X-GitHub-Delivery: missing or longer than 100 characters")
 		return
 	}
-	d, err := github.ParseDelivery(event, body)
+	payload, err := github.Payload(mediaType, body)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "invalid", err.Error())
+		return
+	}
+	d, err := github.ParseDelivery(event, payload)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, "invalid", err.Error())
 		return
@@ -112,24 +158,19 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	type match struct {
-		app     GitHubApp
-		m       github.TagMatch
-		otaOnly bool
-	}
-	var matches []match
+	var matches []tagMatch
 	reason := d.Reason
-	if d.Kind == github.KindTagCreated {
+	if d.Kind == github.KindTagCreated || d.Kind == github.KindTagDeleted {
 		for _, a := range signed {
 			if a.OTARule.Pattern != "" {
 				if m := a.OTARule.Match(d.Repository, d.Tag); m.Matched {
-					matches = append(matches, match{a, m, true})
+					matches = append(matches, tagMatch{a, m, true})
 					continue
 				}
 			}
 			m := a.Rule.Match(d.Repository, d.Tag)
 			if m.Matched {
-				matches = append(matches, match{a, m, false})
+				matches = append(matches, tagMatch{a, m, false})
 			} else if reason == "" {
 				reason = m.Reason
 			}
@@ -142,6 +183,7 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var started []startedRelease
 	redelivery := false
 	err = h.Store.Tx(ctx, func(tx *store.Store) error {
+		started = nil
 		outcome := "ignored: " + reason
 		if len(matches) > 0 {
 			outcome = "release"
@@ -154,40 +196,33 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			redelivery = true
 			return nil
 		}
-		if len(matches) == 0 {
+		for _, m := range matches {
+			sr, why, err := h.apply(ctx, tx, m, d, deliveryID, now())
+			if err != nil {
+				return err
+			}
+			if sr != nil {
+				started = append(started, *sr)
+			} else if reason == "" {
+				reason = why
+			}
+		}
+		if len(started) == 0 {
+			if reason == "" {
+				reason = fmt.Sprintf("tag %q has no release", d.Tag)
+			}
+			if err := tx.SetDeliveryOutcome(ctx, "github", deliveryID, "ignored: "+reason, ""); err != nil {
+				return err
+			}
 			_, err := tx.AppendEvent(ctx, release.Event{At: now(), Actor: "github", Kind: "webhook.ignored",
 				Details: map[string]any{"delivery": deliveryID, "event": event, "repository": d.Repository, "tag": d.Tag, "reason": reason}})
 			return err
 		}
-		for _, m := range matches {
-			rel, created, err := tx.CreateRelease(ctx, release.Release{App: m.app.Name, Tag: d.Tag, Version: m.m.Version.String(), Commit: d.Commit, CreatedAt: now(), UpdatedAt: now()})
-			if err != nil {
-				return err
-			}
-			if !created && rel.Commit == "" && d.Commit != "" {
-				// A create event (no commit) came first; the push knows it.
-				rel.Commit, rel.UpdatedAt = d.Commit, now()
-				if err := tx.UpdateRelease(ctx, rel); err != nil {
-					return err
-				}
-			}
-			started = append(started, startedRelease{App: m.app.Name, Tag: d.Tag, ReleaseID: rel.ID, Version: rel.Version, New: created})
-			if !created {
-				continue
-			}
-			if _, err := tx.AppendEvent(ctx, release.Event{At: now(), Actor: "github", ReleaseID: rel.ID, Kind: "release.created",
-				Details: map[string]any{"delivery": deliveryID, "event": event, "tag": d.Tag, "commit": d.Commit, "platforms": m.m.Platforms, "ota_only": m.otaOnly}}); err != nil {
-				return err
-			}
-			args := jobs.PlanReleaseArgs{App: m.app.Name, Tag: d.Tag, Commit: d.Commit, ReleaseID: rel.ID, Platforms: m.m.Platforms, OTAOnly: m.otaOnly}
-			if _, _, err := h.Jobs.EnqueueTx(ctx, tx, args, nil); err != nil {
-				return err
-			}
+		outcome = "release"
+		if tc := started[0].TagChange; tc != "" {
+			outcome = "tag " + tc
 		}
-		if len(started) > 0 {
-			return tx.SetDeliveryOutcome(ctx, "github", deliveryID, "release", started[0].ReleaseID)
-		}
-		return nil
+		return tx.SetDeliveryOutcome(ctx, "github", deliveryID, outcome, started[0].ReleaseID)
 	})
 	if err != nil {
 		log.Error("github webhook", "delivery", deliveryID, "err", err)
@@ -207,4 +242,85 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write(append(b, '\n'))
 	}
+}
+
+type tagMatch struct {
+	app     GitHubApp
+	m       github.TagMatch
+	otaOnly bool
+}
+
+// apply records what one matching app does with a tag delivery, inside the
+// delivery's transaction: a new tag starts a release; a known tag that
+// moved, was deleted, or came without a commit gets a tag_change job. It
+// returns nil and a reason when the delivery changes nothing for the app.
+func (h *GitHubWebhook) apply(ctx context.Context, tx *store.Store, m tagMatch, d github.Delivery, deliveryID string, now time.Time) (*startedRelease, string, error) {
+	change := func(rel release.Release, kind, commit string) (*startedRelease, string, error) {
+		args := jobs.TagChangeArgs{ReleaseID: rel.ID, Change: kind, Commit: commit, Delivery: deliveryID, Event: d.Event,
+			Platforms: m.m.Platforms, OTAOnly: m.otaOnly}
+		if _, _, err := h.Jobs.EnqueueTx(ctx, tx, args, nil); err != nil {
+			return nil, "", err
+		}
+		return &startedRelease{App: m.app.Name, Tag: d.Tag, ReleaseID: rel.ID, Version: rel.Version, TagChange: kind}, "", nil
+	}
+	if d.Kind == github.KindTagDeleted {
+		rel, err := tx.ReleaseByTag(ctx, m.app.Name, d.Tag)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Sprintf("tag %q was deleted; it has no release", d.Tag), nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		// The push and the delete event of one deletion act once.
+		changed, err := tx.SetTagState(ctx, rel.ID, release.TagDeleted, "", now)
+		if err != nil || !changed {
+			return nil, fmt.Sprintf("tag %q was deleted; already recorded", d.Tag), err
+		}
+		return change(rel, jobs.TagChangeDeleted, "")
+	}
+
+	rel, created, err := tx.CreateRelease(ctx, release.Release{App: m.app.Name, Tag: d.Tag, Version: m.m.Version.String(), Commit: d.Commit, CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		return nil, "", err
+	}
+	sr := &startedRelease{App: m.app.Name, Tag: d.Tag, ReleaseID: rel.ID, Version: rel.Version, New: created}
+	if created {
+		if _, err := tx.AppendEvent(ctx, release.Event{At: now, Actor: "github", ReleaseID: rel.ID, Kind: "release.created",
+			Details: map[string]any{"delivery": deliveryID, "event": d.Event, "tag": d.Tag, "commit": d.Commit, "platforms": m.m.Platforms, "ota_only": m.otaOnly}}); err != nil {
+			return nil, "", err
+		}
+		args := jobs.PlanReleaseArgs{App: m.app.Name, Tag: d.Tag, Commit: d.Commit, ReleaseID: rel.ID, Platforms: m.m.Platforms, OTAOnly: m.otaOnly}
+		if _, _, err := h.Jobs.EnqueueTx(ctx, tx, args, nil); err != nil {
+			return nil, "", err
+		}
+		return sr, "", nil
+	}
+	switch {
+	case d.Commit == "":
+		// A create or release event names the tag but not its commit:
+		// the job resolves it, so a tag re-created elsewhere is seen.
+		return change(rel, jobs.TagChangeCheck, "")
+	case rel.Commit == "":
+		// A create event came first; the push knows the commit.
+		rel.Commit, rel.UpdatedAt = d.Commit, now
+		return sr, "", tx.UpdateRelease(ctx, rel)
+	case rel.TagState == release.TagDeleted || d.Commit != rel.Commit:
+		if rel.TagState == release.TagMoved && rel.TagCommit == d.Commit {
+			return sr, "", nil // the same move, delivered again as another event
+		}
+		if _, err := tx.SetTagState(ctx, rel.ID, release.TagMoved, d.Commit, now); err != nil {
+			return nil, "", err
+		}
+		return change(rel, jobs.TagChangeMoved, d.Commit)
+	case rel.TagState == release.TagMoved:
+		// Moved back to the release's commit.
+		if _, err := tx.SetTagState(ctx, rel.ID, "", "", now); err != nil {
+			return nil, "", err
+		}
+		_, err := tx.AppendEvent(ctx, release.Event{At: now, Actor: "github", ReleaseID: rel.ID, Kind: "tag.moved",
+			Details: map[string]any{"delivery": deliveryID, "event": d.Event, "tag": d.Tag, "from": rel.TagCommit, "to": d.Commit,
+				"outcome": "the tag names this release's commit again"}})
+		return sr, "", err
+	}
+	return sr, "", nil
 }

@@ -42,6 +42,7 @@ func setupHook(t testing.TB) *hookBundle {
 	require.NoError(t, st.UpsertApp(context.Background(), release.App{Name: "acme", Repository: repoName}, t0))
 	runner, err := jobs.New(jobs.Config{DB: db, Register: []func(*river.Workers){func(w *river.Workers) {
 		river.AddWorker(w, &jobs.PlanReleaseWorker{})
+		river.AddWorker(w, &jobs.TagChangeWorker{})
 	}}})
 	require.NoError(t, err)
 	h := &httpapi.GitHubWebhook{Store: st, Jobs: runner, Now: func() time.Time { return t0 }, Apps: []httpapi.GitHubApp{{
@@ -212,6 +213,8 @@ func TestMalformedAndOversizedDeliveries(t *testing.T) {
 
 	big := bytes.Repeat([]byte(" "), httpapi.MaxGitHubPayload+1)
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/github", bytes.NewReader(big))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hub-Signature-256", github.Sign([]byte(hookSecret), big))
 	rec := httptest.NewRecorder()
 	b.handler.ServeHTTP(rec, req)
 	require.Equal(t, 413, rec.Code)
@@ -233,6 +236,7 @@ func FuzzGitHubWebhook(f *testing.F) {
 	var n atomic.Int64
 	f.Fuzz(func(t *testing.T, event string, body []byte, sign bool, sigHeader string) {
 		req := httptest.NewRequest(http.MethodPost, "/webhooks/github", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-GitHub-Event", event)
 		req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("fuzz-%d", n.Add(1)))
 		if sign {

@@ -27,7 +27,7 @@ type PlanReleaseArgs struct {
 	App       string   `json:"app" river:"unique"`
 	Tag       string   `json:"tag" river:"unique"`
 	Commit    string   `json:"commit"`
-	ReleaseID string   `json:"release_id"`
+	ReleaseID string   `json:"release_id" river:"unique"` // a restarted tag plans a new release
 	Platforms []string `json:"platforms"`
 	OTAOnly   bool     `json:"ota_only,omitempty"`
 }
@@ -182,6 +182,11 @@ func (p *Planner) Plan(ctx context.Context, a PlanReleaseArgs) error {
 			return err
 		} else if len(existing) > 0 {
 			return nil
+		}
+		// A release whose tag was deleted or moved while this plan was
+		// computed was cancelled or superseded: it gets no lanes.
+		if ok, err := tx.ClaimPlanning(ctx, rel.ID, now); err != nil || !ok {
+			return err
 		}
 		for _, pl := range lanes {
 			if pl.fp == nil {

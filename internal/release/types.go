@@ -63,6 +63,14 @@ type Release struct {
 	Notes     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// SupersededBy is the release that replaced this one when its tag moved
+	// under the restart policy; "" while this one is the tag's current
+	// release.
+	SupersededBy string
+	// TagState is what deliveries said of the tag since the release began:
+	// "" (it points at Commit), TagMoved (to TagCommit) or TagDeleted.
+	TagState  TagState
+	TagCommit string
 }
 
 // Lane is the part of a release that ships to one platform.

@@ -12,12 +12,21 @@ import (
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/progress"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
 
 // setupGitHub wires GitHub intake: the webhook route and the plan_release job.
 func (s *Service) setupGitHub(ctx context.Context) error {
-	gh, err := github.NewClient(github.ClientOptions{BaseURL: s.Config.GitHub.APIURL, Token: s.Config.GitHub.Token.Value()})
+	opts := github.ClientOptions{BaseURL: s.Config.GitHub.APIURL, Token: s.Config.GitHub.Token.Value()}
+	if app := s.Config.GitHub.App; app.Set() {
+		key, err := github.ParseAppKey([]byte(app.PrivateKey.Value()))
+		if err != nil {
+			return config.Invalid("github.app.private_key", err)
+		}
+		opts.App = &github.AppCredentials{ID: app.ID, InstallationID: app.InstallationID, PrivateKey: key}
+	}
+	gh, err := github.NewClient(opts)
 	if err != nil {
 		return config.Invalid("github.api_url", err)
 	}
@@ -62,7 +71,25 @@ func (s *Service) setupGitHub(ctx context.Context) error {
 	}
 	s.Planner = planner
 	s.Assets = githubAssets{gh}
-	s.addWorkers(func(w *river.Workers) { river.AddWorker(w, &jobs.PlanReleaseWorker{Planner: planner}) })
+	s.Progress = &progress.Mirror{Store: s.Store, Apps: apps, ReleaseURL: s.Config.GitHub.ReleaseURL, Holder: jobs.DefaultNode(),
+		Log: s.Log.With("component", "github-deployments"),
+		Repo: func(fullName string) (progress.Deployments, error) {
+			return gh.Repo(fullName)
+		}}
+	changes := &jobs.TagChanges{
+		Store: s.Store,
+		Apps:  apps,
+		Repo: func(fullName string) (jobs.TagResolver, error) {
+			return gh.Repo(fullName)
+		},
+		Enqueue: planner.Enqueue,
+		Cancel:  func(ctx context.Context, laneID string) error { return s.Jobs.CancelLaneJobs(ctx, laneID) },
+		Log:     s.Log,
+	}
+	s.addWorkers(func(w *river.Workers) {
+		river.AddWorker(w, &jobs.PlanReleaseWorker{Planner: planner})
+		river.AddWorker(w, &jobs.TagChangeWorker{Changes: changes})
+	})
 	s.addRoute("POST /webhooks/github", httpapi.RoleNone, &httpapi.GitHubWebhook{Store: s.Store, Jobs: lazyEnqueuer{s}, Apps: hookApps, Log: s.Log})
 	return nil
 }

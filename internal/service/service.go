@@ -23,6 +23,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/notify"
+	"github.com/swapjoy/releasepilot/internal/progress"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -96,6 +97,9 @@ type Service struct {
 	Assets lane.Assets
 	// wrapFake wraps the sandbox fakes' handlers (WithSandboxFakes).
 	wrapFake func(kind string, h http.Handler) http.Handler
+	// Progress mirrors lanes to GitHub Deployments (apps with
+	// github_deployments); set by setupGitHub.
+	Progress *progress.Mirror
 }
 
 // addLaneWorker registers the worker of a lane job kind.
@@ -202,9 +206,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	runner, err := jobs.New(jobs.Config{
 		Rollouts: svc.Rollouts,
-		// The leader's pass: move due rollouts, then tell people.
+		// The leader's pass: move due rollouts, then tell people (and GitHub).
 		Reconcile: func(ctx context.Context) error {
-			return errors.Join(svc.Rollouts.Pass(ctx), notifier.Pass(ctx))
+			return errors.Join(svc.Rollouts.Pass(ctx), notifier.Pass(ctx), svc.Progress.Pass(ctx))
 		},
 		DB:                db,
 		Logger:            log,

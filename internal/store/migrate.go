@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -107,11 +108,88 @@ func (db *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
+// noForeignKeys in a SQLite migration runs it with foreign keys off: the
+// way SQLite documents for rebuilding a table that others reference (PRAGMA
+// foreign_keys cannot change inside a transaction). The migration's
+// foreign_key_check must come back empty before it commits.
+const noForeignKeys = "-- releasepilot: foreign_keys off"
+
+// keepIndexes, followed by a table name, in a SQLite migration that
+// rebuilds that table re-creates afterwards every index the table had
+// before: an index a later-numbered migration made, on a database that
+// applied it first, survives the rebuild.
+const keepIndexes = "-- releasepilot: keep indexes of "
+
+func keptTables(sql string) []string {
+	var out []string
+	for _, line := range strings.Split(sql, "\n") {
+		if t, ok := strings.CutPrefix(strings.TrimSpace(line), keepIndexes); ok && t != "" {
+			out = append(out, strings.TrimSpace(t))
+		}
+	}
+	return out
+}
+
 func (db *DB) apply(ctx context.Context, m Migration) error {
+	if db.Engine == SQLite && strings.Contains(m.SQL, noForeignKeys) {
+		conn, err := db.SQL.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+			return err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`) //nolint:errcheck
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		var indexes []string
+		for _, table := range keptTables(m.SQL) {
+			rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL`, table)
+			if err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+			for rows.Next() {
+				var q string
+				if err := rows.Scan(&q); err != nil {
+					rows.Close()
+					_ = tx.Rollback()
+					return err
+				}
+				indexes = append(indexes, q)
+			}
+			rows.Close()
+		}
+		return applyTx(ctx, tx, m, func() error {
+			for _, q := range indexes {
+				q = strings.Replace(q, "CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX IF NOT EXISTS ", 1)
+				q = strings.Replace(q, "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return fmt.Errorf("re-create index after rebuild: %w", err)
+				}
+			}
+			rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			if rows.Next() {
+				return errors.New("foreign_key_check found rows that reference nothing")
+			}
+			return rows.Err()
+		})
+	}
 	tx, err := db.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	return applyTx(ctx, tx, m, nil)
+}
+
+func applyTx(ctx context.Context, tx *sql.Tx, m Migration, check func() error) error {
 	defer tx.Rollback() //nolint:errcheck
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM releasepilot_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
@@ -122,6 +200,11 @@ func (db *DB) apply(ctx context.Context, m Migration) error {
 	}
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO releasepilot_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, m.Version, m.Name, time.Now().UnixMilli()); err != nil {
 		return err

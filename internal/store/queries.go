@@ -117,8 +117,9 @@ func (s *Store) CreateRelease(ctx context.Context, r release.Release) (release.R
 	if r.State == "" {
 		r.State = release.ReleasePlanning
 	}
+	// Only the tag's current release (not superseded) is unique.
 	res, err := s.q.ExecContext(ctx, `INSERT INTO releases (id, app, tag, version, commit_sha, state, notes, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (app, tag) DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (app, tag) WHERE superseded_by = '' DO NOTHING`,
 		r.ID, r.App, r.Tag, r.Version, r.Commit, string(r.State), r.Notes, ms(r.CreatedAt))
 	if err != nil {
 		return release.Release{}, false, fmt.Errorf("create release %s %s: %w", r.App, r.Tag, err)
@@ -131,14 +132,14 @@ func (s *Store) CreateRelease(ctx context.Context, r release.Release) (release.R
 	return got, n == 1, err
 }
 
-const releaseCols = `id, app, tag, version, commit_sha, state, notes, created_at, updated_at`
+const releaseCols = `id, app, tag, version, commit_sha, state, notes, created_at, updated_at, superseded_by, tag_state, tag_commit`
 
 func scanRelease(row interface{ Scan(...any) error }) (release.Release, error) {
 	var r release.Release
-	var state string
+	var state, tagState string
 	var c, u int64
-	err := row.Scan(&r.ID, &r.App, &r.Tag, &r.Version, &r.Commit, &state, &r.Notes, &c, &u)
-	r.State, r.CreatedAt, r.UpdatedAt = release.ReleaseState(state), fromMS(c), fromMS(u)
+	err := row.Scan(&r.ID, &r.App, &r.Tag, &r.Version, &r.Commit, &state, &r.Notes, &c, &u, &r.SupersededBy, &tagState, &r.TagCommit)
+	r.State, r.CreatedAt, r.UpdatedAt, r.TagState = release.ReleaseState(state), fromMS(c), fromMS(u), release.TagState(tagState)
 	return r, err
 }
 
@@ -148,9 +149,10 @@ func (s *Store) GetRelease(ctx context.Context, id string) (release.Release, err
 	return r, notFound(err, "release "+id)
 }
 
-// ReleaseByTag reads the release of an app for a tag.
+// ReleaseByTag reads the current release of an app for a tag (not one a
+// moved tag superseded).
 func (s *Store) ReleaseByTag(ctx context.Context, app, tag string) (release.Release, error) {
-	r, err := scanRelease(s.q.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE app = $1 AND tag = $2`, app, tag))
+	r, err := scanRelease(s.q.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE app = $1 AND tag = $2 AND superseded_by = ''`, app, tag))
 	return r, notFound(err, fmt.Sprintf("release of %s at %s", app, tag))
 }
 
@@ -317,17 +319,22 @@ func (s *Store) LaneData(ctx context.Context, laneID string, v any) error {
 	return json.Unmarshal([]byte(raw), v)
 }
 
-// SetLaneData replaces the lane's adapter state with v.
+// SetLaneData replaces the lane's adapter state with v. A withdrawn lane
+// (WithdrawLane) refuses it with an error matching ErrWithdrawn and
+// ErrNotFound, so its job stops before the next remote change.
 func (s *Store) SetLaneData(ctx context.Context, laneID string, v any, now time.Time) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	res, err := s.q.ExecContext(ctx, `UPDATE lanes SET data = $2, updated_at = $3 WHERE id = $1`, laneID, string(b), ms(now))
+	res, err := s.q.ExecContext(ctx, `UPDATE lanes SET data = $2, updated_at = $3 WHERE id = $1 AND withdrawn_at = 0`, laneID, string(b), ms(now))
 	if err != nil {
 		return err
 	}
-	return oneRow(res, "lane "+laneID)
+	if err := oneRow(res, "lane "+laneID); err != nil {
+		return s.withdrawnOr(ctx, laneID, err)
+	}
+	return nil
 }
 
 // SetLaneKind changes a lane's kind and reason (e.g. a refused lane).

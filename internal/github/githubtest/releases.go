@@ -1,6 +1,9 @@
 package githubtest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -48,12 +51,16 @@ func (r *Repo) Release(tag string, assets map[string][]byte) int64 {
 	return rel.id
 }
 
-func (s *Server) assetJSON(r *http.Request, repo *Repo, a *assetObj) map[string]any {
+func (s *Server) assetJSON(r *http.Request, repo *Repo, a *assetObj, at time.Time) map[string]any {
+	sum := sha256.Sum256(a.content)
 	return map[string]any{
-		"id": a.id, "name": a.name, "label": "", "state": "uploaded", "content_type": "application/octet-stream",
-		"size": len(a.content), "download_count": 0,
+		"id": a.id, "node_id": fmt.Sprintf("RA_%d", a.id), "name": a.name, "label": "", "state": "uploaded",
+		"content_type": "application/octet-stream", "size": len(a.content), "download_count": 0,
+		"digest":               "sha256:" + hex.EncodeToString(sum[:]),
 		"url":                  s.apiURL(r, repo, "releases/assets/"+strconv.FormatInt(a.id, 10)),
 		"browser_download_url": "https://github.com/" + repo.fullName + "/releases/download/" + a.name,
+		"uploader":             simpleUser(r.Host, "release-bot", 42, "User"),
+		"created_at":           at.UTC().Format(time.RFC3339), "updated_at": at.UTC().Format(time.RFC3339),
 	}
 }
 
@@ -66,12 +73,18 @@ func (s *Server) serveReleaseByTag(w http.ResponseWriter, r *http.Request, repo 
 		}
 		assets := make([]map[string]any, 0, len(rel.assets))
 		for _, a := range rel.assets {
-			assets = append(assets, s.assetJSON(r, repo, a))
+			assets = append(assets, s.assetJSON(r, repo, a, rel.at))
 		}
+		relURL := s.apiURL(r, repo, "releases/"+strconv.FormatInt(rel.id, 10))
 		writeJSON(w, http.StatusOK, map[string]any{
-			"id": rel.id, "tag_name": rel.tag, "name": rel.tag, "draft": false, "prerelease": false,
+			"id": rel.id, "node_id": fmt.Sprintf("RE_%d", rel.id), "tag_name": rel.tag, "target_commitish": repo.defaultBranch,
+			"name": rel.tag, "draft": false, "prerelease": false,
 			"created_at": rel.at.UTC().Format(time.RFC3339), "published_at": rel.at.UTC().Format(time.RFC3339),
-			"url":    s.apiURL(r, repo, "releases/"+strconv.FormatInt(rel.id, 10)),
+			"url": relURL, "assets_url": relURL + "/assets",
+			"upload_url":  "https://uploads.github.com/repos/" + repo.fullName + "/releases/" + strconv.FormatInt(rel.id, 10) + "/assets{?name,label}",
+			"html_url":    "https://github.com/" + repo.fullName + "/releases/tag/" + rel.tag,
+			"tarball_url": s.apiURL(r, repo, "tarball/"+rel.tag), "zipball_url": s.apiURL(r, repo, "zipball/"+rel.tag),
+			"author": simpleUser(r.Host, "release-bot", 42, "User"),
 			"assets": assets,
 		})
 		return
@@ -94,7 +107,7 @@ func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request, repo *Repo, 
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.assetJSON(r, repo, a))
+	writeJSON(w, http.StatusOK, s.assetJSON(r, repo, a, time.Time{}))
 }
 
 // serveDownload serves asset bytes at the redirect target.

@@ -86,6 +86,7 @@ type Repo struct {
 	tags          map[string]*tagObj
 	refs          map[string]string // "refs/tags/v1" → object sha
 	releases      []*releaseObj
+	deployments   []*Deployment
 	clock         time.Time
 }
 

@@ -1,9 +1,13 @@
 // Package githubtest is a GitHub REST API fake for tests: an http.Handler
 // serving in-memory repositories built in Go (commits, trees with real git
-// object SHAs, lightweight and annotated tags), with GitHub's error bodies,
-// pagination Link headers, rate-limit headers, bearer-token checking, the
+// object SHAs, lightweight and annotated tags, releases with assets,
+// deployments and their statuses), with GitHub's error bodies, pagination
+// Link headers, rate-limit headers and budgets per credential, secondary
+// rate limits with Retry-After, bearer-token checking, GitHub Apps (JWTs
+// checked by GitHub's rules, expiring installation tokens), the
 // 100,000-entry truncation of recursive trees and compare's 300-file cap.
-// It also builds and signs webhook deliveries exactly as GitHub does.
+// It also builds and signs webhook deliveries exactly as GitHub does, and
+// carries GitHub's own example deliveries (@octokit/webhooks-examples).
 //
 // Point go-github at it with a BaseURL of server.URL + "/" (the trailing
 // slash is required).
@@ -14,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -34,28 +39,51 @@ const (
 type Server struct {
 	// Token, when set, must arrive as "Authorization: Bearer <Token>" (or
 	// "token <Token>"); otherwise the fake answers 401 Bad credentials.
+	// Once a GitHub App is added (NewApp), repository requests need Token
+	// or one of the app's unexpired installation tokens.
 	Token string
 	// TreeLimit caps a recursive tree listing (DefaultTreeLimit when 0);
 	// beyond it the response is cut and "truncated" is true.
 	TreeLimit int
 	// CompareFileLimit caps compare's file list (DefaultCompareFileLimit).
 	CompareFileLimit int
-	// RateLimit is the hourly request budget (DefaultRateLimit when 0).
+	// RateLimit is the hourly request budget of each credential (the
+	// token, each app installation, anonymous callers): DefaultRateLimit
+	// when 0. SetRateLimit overrides it for one credential.
 	RateLimit int
 	// Fail, when it returns a non-zero status for a request, makes the fake
 	// answer with that status and GitHub's error body.
 	Fail func(r *http.Request) int
-	// Now is the clock for rate-limit resets (time.Now when nil).
+	// SecondaryLimit, when it returns a positive duration for a request,
+	// refuses it as GitHub's secondary rate limit does: 403 with a
+	// Retry-After of that many seconds.
+	SecondaryLimit func(r *http.Request) time.Duration
+	// DropAfter, when it returns true for a request, makes the fake do
+	// what the request asks and then drop the connection without an
+	// answer: the client cannot tell whether its change happened (a crash
+	// or a network cut at the worst moment).
+	DropAfter func(r *http.Request) bool
+	// TokenTTL is how long an installation token lives (one hour, as
+	// GitHub's, when 0).
+	TokenTTL time.Duration
+	// Now is the clock for rate-limit resets, token expiry and JWT checks
+	// (time.Now when nil).
 	Now func() time.Time
 
 	mu       sync.Mutex
 	repos    map[string]*Repo
-	used     int
-	reset    time.Time
+	limits   map[string]*rateState
 	requests []string
-	// assets by id, across repositories, and the id counter for releases.
+	// assets by id, across repositories, and the id counter for releases,
+	// deployments and their statuses.
 	assets map[int64]*assetObj
 	nextID int64
+	apps   map[int64]*appObj
+	// installations by id, and installation tokens.
+	installs map[int64]*installObj
+	tokens   map[string]*tokenObj
+	minted   int
+	denied   int
 }
 
 // New returns an empty fake.
@@ -123,6 +151,21 @@ func notFound(w http.ResponseWriter, doc string) {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.DropAfter != nil && s.DropAfter(r) {
+		// Do the work, then cut the connection before the answer.
+		s.serve(httptest.NewRecorder(), r)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
+	s.serve(w, r)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
@@ -133,18 +176,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveDownload(w, r)
 		return
 	}
-	if s.Token != "" {
-		auth := r.Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok {
-			tok, ok = strings.CutPrefix(auth, "token ")
-		}
-		if !ok || tok != s.Token {
-			writeError(w, http.StatusUnauthorized, "Bad credentials", docsBase)
-			return
-		}
+	// Path: /app/… (authenticated as the app) or /repos/{owner}/{repo}/{rest...}
+	if strings.HasPrefix(r.URL.Path, "/app/") {
+		s.serveApp(w, r)
+		return
 	}
-	if !s.rateLimit(w) {
+	parts := strings.SplitN(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/", 4)
+	if len(parts) == 4 && parts[0] == "repos" && parts[3] == "installation" {
+		s.serveRepoInstallation(w, r, parts[1]+"/"+parts[2])
+		return
+	}
+	fullName := ""
+	if len(parts) >= 3 && parts[0] == "repos" {
+		fullName = parts[1] + "/" + parts[2]
+	}
+	cred, ok := s.authenticate(w, r, fullName)
+	if !ok {
+		return
+	}
+	if !s.rateLimit(w, r, cred) {
 		return
 	}
 	if s.Fail != nil {
@@ -153,22 +203,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if r.Method != http.MethodGet {
-		writeError(w, http.StatusNotFound, "Not Found", docsBase)
-		return
-	}
-	// Path: /repos/{owner}/{repo}/{rest...}
-	parts := strings.SplitN(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/", 4)
 	if len(parts) < 4 || parts[0] != "repos" {
 		notFound(w, docsBase)
 		return
 	}
-	repo := s.repos[strings.ToLower(parts[1]+"/"+parts[2])]
+	repo := s.repos[strings.ToLower(fullName)]
 	if repo == nil {
 		notFound(w, docsBase+"/repos/repos#get-a-repository")
 		return
 	}
 	rest := parts[3]
+	if rest == "deployments" || strings.HasPrefix(rest, "deployments/") {
+		s.serveDeployments(w, r, repo, strings.TrimPrefix(strings.TrimPrefix(rest, "deployments"), "/"))
+		return
+	}
+	if r.Method != http.MethodGet {
+		writeError(w, http.StatusNotFound, "Not Found", docsBase)
+		return
+	}
 	unescape := func(p string) string {
 		u, err := url.PathUnescape(p)
 		if err != nil {
@@ -200,31 +252,82 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// rateLimit writes GitHub's rate-limit headers and refuses the request once
-// the budget is spent, with the 403 body go-github recognises.
-func (s *Server) rateLimit(w http.ResponseWriter) bool {
-	limit := s.RateLimit
+// rateState is one credential's hourly budget.
+type rateState struct {
+	limit int // 0: the server's RateLimit
+	used  int
+	reset time.Time
+}
+
+// SetRateLimit sets the hourly budget of one credential: "token",
+// InstallationKey(id) or "anonymous".
+func (s *Server) SetRateLimit(key string, limit int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit(key).limit = limit
+}
+
+// InstallationKey names an app installation's budget for SetRateLimit and
+// Used.
+func InstallationKey(id int64) string { return fmt.Sprintf("installation:%d", id) }
+
+// Used reports how many requests a credential spent in its current hour.
+func (s *Server) Used(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limit(key).used
+}
+
+func (s *Server) limit(key string) *rateState {
+	if s.limits == nil {
+		s.limits = map[string]*rateState{}
+	}
+	st := s.limits[key]
+	if st == nil {
+		st = &rateState{}
+		s.limits[key] = st
+	}
+	return st
+}
+
+// rateLimit writes GitHub's rate-limit headers for the credential's budget
+// and refuses the request once it is spent, with the 403 body go-github
+// recognises; a secondary limit is refused with Retry-After.
+func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, key string) bool {
+	st := s.limit(key)
+	limit := st.limit
+	if limit <= 0 {
+		limit = s.RateLimit
+	}
 	if limit <= 0 {
 		limit = DefaultRateLimit
 	}
 	now := s.now()
-	if s.reset.IsZero() || !now.Before(s.reset) {
-		s.reset, s.used = now.Add(time.Hour).Truncate(time.Second), 0
+	if st.reset.IsZero() || !now.Before(st.reset) {
+		st.reset, st.used = now.Add(time.Hour).Truncate(time.Second), 0
 	}
-	exceeded := s.used >= limit
+	exceeded := st.used >= limit
 	if !exceeded {
-		s.used++
+		st.used++
 	}
 	h := w.Header()
 	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(limit-s.used))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(s.reset.Unix(), 10))
-	h.Set("X-RateLimit-Used", strconv.Itoa(s.used))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(limit-st.used))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(st.reset.Unix(), 10))
+	h.Set("X-RateLimit-Used", strconv.Itoa(st.used))
 	h.Set("X-RateLimit-Resource", "core")
 	if exceeded {
 		writeError(w, http.StatusForbidden, "API rate limit exceeded for user ID 1.",
 			"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api")
 		return false
+	}
+	if s.SecondaryLimit != nil {
+		if d := s.SecondaryLimit(r); d > 0 {
+			h.Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+			writeError(w, http.StatusForbidden, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+				"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits")
+			return false
+		}
 	}
 	return true
 }

@@ -7,10 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -208,4 +210,42 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
+}
+
+// NewFormDelivery is NewDelivery for a hook whose content type is
+// application/x-www-form-urlencoded, GitHub's default for a hook made in a
+// repository's settings page: the body is "payload=" and the URL-encoded
+// JSON, and the signatures cover that body as sent.
+func NewFormDelivery(event string, payload []byte, secret []byte) Delivery {
+	body := []byte(url.Values{"payload": {string(payload)}}.Encode())
+	d := NewDelivery(event, body, secret)
+	d.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return d
+}
+
+// examples are real deliveries from npm @octokit/webhooks-examples
+// (source and version: testdata/README.md at the module root).
+//
+//go:embed testdata/octokit-webhooks-examples/*.json
+var examples embed.FS
+
+// Example returns an example payload of @octokit/webhooks-examples by its
+// file name without extension, e.g. "push.0" (the first push example, a tag
+// created). It panics on a name that is not there: examples are fixed.
+func Example(name string) []byte {
+	b, err := examples.ReadFile("testdata/octokit-webhooks-examples/" + name + ".json")
+	if err != nil {
+		panic("githubtest: no example " + name)
+	}
+	return b
+}
+
+// Examples lists the example names Example accepts, sorted.
+func Examples() []string {
+	ents, _ := examples.ReadDir("testdata/octokit-webhooks-examples")
+	var out []string
+	for _, e := range ents {
+		out = append(out, strings.TrimSuffix(e.Name(), ".json"))
+	}
+	return out
 }

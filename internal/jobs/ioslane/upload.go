@@ -53,10 +53,14 @@ func (r *iosRun) upload(ctx context.Context) error {
 			return lane.Fail("asset %s of %s is build %s, but this lane ships build %s; tag a new release for a new build", name, r.rel.Tag, build, d.BuildNumber)
 		}
 		if d.BuildNumber == "" {
-			d.BuildNumber, d.Asset = build, name
-			if err := r.save(ctx); err != nil {
-				return err
-			}
+			d.BuildNumber = build
+		}
+		// Recorded before any byte leaves: from here the lane is past its
+		// point of no return, and a lane withdrawn meanwhile (its tag moved
+		// or was deleted) refuses the write, so nothing is uploaded.
+		d.Asset = name
+		if err := r.save(ctx); err != nil {
+			return err
 		}
 		up, err := x.ASC.UploadBuild(ctx, appstore.UploadRequest{AppID: d.AppID, Version: d.Version, BuildNumber: d.BuildNumber,
 			Platform: appstore.PlatformIOS, FileName: path.Base(name), File: f, Size: fi.Size()})

@@ -71,7 +71,8 @@ type Assets interface {
 	// FetchAsset downloads the first asset of the release at tag whose name
 	// matches the glob pattern into a new temporary file, positioned at 0.
 	// The caller closes and removes it. A missing release or asset matches
-	// fs.ErrNotExist.
+	// fs.ErrNotExist — as does one not looked for now because polling
+	// backs off or the GitHub budget keeps polls back: wait and ask again.
 	FetchAsset(ctx context.Context, repository, tag, pattern string) (f *os.File, name string, err error)
 }
 

@@ -76,6 +76,12 @@ func (o *OTA) stageExpo(ctx context.Context, l release.Lane, rel release.Release
 		if err != nil {
 			return refuseLane("the asset %s is not an npx expo export: %v", name, err)
 		}
+		// Record once more before releasing: a lane withdrawn since the
+		// job began (its tag moved or was deleted) refuses the write, and
+		// nothing is released.
+		if err := o.Store.SetLaneData(ctx, l.ID, data, o.now()); err != nil {
+			return err
+		}
 		r, _, err := expoupdates.Release(ctx, o.CodePush, expoupdates.ReleaseInput{
 			App: data.CodePushApp, Deployment: codepush.Staging, Dist: dist, Platform: string(l.Platform),
 			Description: otaDescription(rel), Mandatory: app.OTA.Mandatory, Commit: rel.Commit,

@@ -90,6 +90,12 @@ func (o *OTA) stage(ctx context.Context, l release.Lane, rel release.Release, ap
 		}
 		defer os.Remove(f.Name())
 		defer f.Close()
+		// Record once more before releasing: a lane withdrawn since the
+		// job began (its tag moved or was deleted) refuses the write, and
+		// nothing is released.
+		if err := o.Store.SetLaneData(ctx, l.ID, data, o.now()); err != nil {
+			return err
+		}
 		r, err := o.CodePush.Release(ctx, codepush.ReleaseInput{
 			App: data.CodePushApp, Deployment: codepush.Staging, AppVersion: data.TargetRange,
 			Description: otaDescription(rel), Mandatory: app.OTA.Mandatory, Commit: rel.Commit, Package: f,
