@@ -84,6 +84,10 @@ type Status struct {
 	// again at or after this time. Zero means "now".
 	NextEligibleAt time.Time `json:"next_eligible_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	// StageStartedAt is when the lane last changed percentage, was resumed
+	// or handed over: gates count measurements and data from then on, as
+	// an Argo analysis run starts with its step.
+	StageStartedAt time.Time `json:"stage_started_at,omitzero"`
 	// Version is the stored row version, for optimistic concurrency: a write
 	// based on a stale status is refused instead of overwriting a newer one.
 	Version int64 `json:"version"`
