@@ -39,7 +39,9 @@ func sentrySetup(t *testing.T) *sentryBundle {
 	fake.AddProject("acme-mobile")
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	t.Cleanup(func() { require.Empty(t, fake.Violations(), "every request and answer matches Sentry's OpenAPI schema") })
+	t.Cleanup(func() {
+		require.Empty(t, fake.Violations(), "every request and answer matches Sentry's OpenAPI schema")
+	})
 	return &sentryBundle{fake: fake, provider: &gate.Sentry{BaseURL: srv.URL + "/", Org: "acme-org", Token: sentryToken,
 		Apps: map[string]gate.SentryApp{"acme": {Project: "acme-mobile", Environment: "production"}}}}
 }
