@@ -34,7 +34,6 @@ func promSamples() string {
 	return b.String()
 }
 
-
 func promTarget(tag, platform string) gate.Target {
 	return gate.Target{App: "acme", Platform: release.Platform(platform), Kind: release.KindStore, Tag: tag, Version: strings.TrimPrefix(tag, "v"),
 		Build: "42", Percent: 10, StageStarted: promNow.Add(-2 * time.Hour), Now: promNow}
@@ -114,7 +113,7 @@ func TestPrometheusRender(t *testing.T) {
 func TestLookback(t *testing.T) {
 	t.Parallel()
 	for q, want := range map[string]time.Duration{
-		`up`: 0,
+		`up`:                                       0,
 		`rate(x[5m])`:                              5 * time.Minute,
 		`rate(x[1h30m]) / rate(y[5m])`:             90 * time.Minute,
 		`max_over_time(rate(x[5m])[2h:1m])`:        2 * time.Hour,

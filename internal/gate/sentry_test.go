@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"testing"
 	"text/template"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/gate/sentrytest"
 	"github.com/swapjoy/releasepilot/internal/release"
@@ -255,4 +257,17 @@ func TestSentrySharedPerPass(t *testing.T) {
 	_, err := b.provider.Measure(context.Background(), sessionRule, iosTarget())
 	require.NoError(t, err)
 	require.Len(t, b.fake.Requests(), 2, "a new pass asks again")
+}
+
+// TestTemplateVarsMatchConfig: the configuration checks templates against
+// the same variables the providers fill.
+func TestTemplateVarsMatchConfig(t *testing.T) {
+	t.Parallel()
+	typ := reflect.TypeOf(gate.Vars{})
+	var names []string
+	for i := range typ.NumField() {
+		names = append(names, typ.Field(i).Name)
+	}
+	require.ElementsMatch(t, config.TemplateVars, names)
+	require.ElementsMatch(t, config.GateProviders, release.Providers)
 }
