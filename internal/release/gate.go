@@ -264,7 +264,7 @@ func ErrorMeasurement(r GateRule, err error, at time.Time) Measurement {
 func fmtValue(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 
 func over(samples int64) string {
-	if samples <= 0 {
+	if samples <= 1 { // one value (a Prometheus query) has no sample count worth saying
 		return ""
 	}
 	return fmt.Sprintf(" over %d samples", samples)

@@ -93,6 +93,15 @@ type Status struct {
 	Version int64 `json:"version"`
 }
 
+// StageStart is when the lane's current stage began: StageStartedAt, or
+// for a status recorded before stages were, the step's start.
+func (s Status) StageStart() time.Time {
+	if !s.StageStartedAt.IsZero() {
+		return s.StageStartedAt
+	}
+	return s.StepStartedAt
+}
+
 // Transition returns the status moved to state to, or an error when the move
 // is illegal. The receiver is not changed.
 func (s Status) Transition(to State, reason string, now time.Time) (Status, error) {

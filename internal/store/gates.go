@@ -45,14 +45,16 @@ func (s *Store) RecordMeasurement(ctx context.Context, m release.Measurement) (i
 // GateReadings folds; a failure run longer than that counts as that long.
 const MaxStageMeasurements = 2000
 
-// Measurements lists a lane's measurements taken at or after since, oldest
-// first, at most limit of the newest (0: MaxStageMeasurements).
+// Measurements lists a lane's measurements taken after since, oldest
+// first, at most limit of the newest (0: MaxStageMeasurements). A
+// measurement taken at the very instant a stage began belongs to the stage
+// before: a pass measures before it decides.
 func (s *Store) Measurements(ctx context.Context, laneID string, since time.Time, limit int) ([]release.Measurement, error) {
 	if limit <= 0 || limit > MaxStageMeasurements {
 		limit = MaxStageMeasurements
 	}
 	rows, err := s.q.QueryContext(ctx, `SELECT id, lane_id, gate, measured_at, percent, phase, value, samples, reason, source, vals
-		FROM gate_measurements WHERE lane_id = $1 AND measured_at >= $2 ORDER BY measured_at DESC, id DESC LIMIT $3`, laneID, ms(since), limit)
+		FROM gate_measurements WHERE lane_id = $1 AND measured_at > $2 ORDER BY measured_at DESC, id DESC LIMIT $3`, laneID, ms(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("measurements of lane %s: %w", laneID, err)
 	}

@@ -32,7 +32,8 @@ func testGateMeasurements(t *testing.T, s *store.Store) {
 		return id
 	}
 	rec(-10, release.PhaseFailed, 0.5) // before the stage
-	rec(0, release.PhaseSuccessful, 0.995)
+	rec(0, release.PhaseFailed, 0.5)   // as the stage began: the stage before
+	rec(1, release.PhaseSuccessful, 0.995)
 	rec(5, release.PhaseFailed, 0.962)
 	last := rec(10, release.PhaseFailed, 0.961)
 	_, err = s.RecordMeasurement(ctx, release.Measurement{LaneID: l.ID, Gate: "prometheus:up", At: now.Add(7 * time.Minute), Phase: release.PhaseInconclusive, Value: math.Inf(1), Reason: "no result"})
@@ -41,7 +42,7 @@ func testGateMeasurements(t *testing.T, s *store.Store) {
 	ms, err := s.Measurements(ctx, l.ID, now, 0)
 	require.NoError(t, err)
 	require.Len(t, ms, 4, "only the stage's measurements")
-	require.Equal(t, now, ms[0].At, "oldest first")
+	require.Equal(t, now.Add(time.Minute), ms[0].At, "oldest first")
 	require.Equal(t, "prometheus:up", ms[2].Gate)
 	require.Equal(t, 0.0, ms[2].Value)
 	require.Nil(t, ms[2].Values)
