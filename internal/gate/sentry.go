@@ -91,7 +91,9 @@ type SentryAnswer struct {
 // hours: Sentry counts sessions by the hour and widens a window to whole
 // hours, so the hour in which the stage began (partly the stage before) is
 // left out, and until the first whole hour has begun the reading is stale.
-// No sessions of the release in the window is inconclusive.
+// The first stage of a rollout has no stage before it, so its window starts
+// with the hour it began in. No sessions of the release in the window is
+// inconclusive.
 func (s *Sentry) Measure(ctx context.Context, r release.GateRule, t Target) (release.Reading, error) {
 	app, ok := s.Apps[t.App]
 	if !ok {
@@ -103,7 +105,7 @@ func (s *Sentry) Measure(ctx context.Context, r release.GateRule, t Target) (rel
 	}
 	query := ReleaseQuery(names)
 	start := t.StageStarted.UTC().Truncate(time.Hour)
-	if start.Before(t.StageStarted) {
+	if start.Before(t.StageStarted) && !t.FirstStage {
 		start = start.Add(time.Hour)
 	}
 	end := t.Now.UTC().Truncate(time.Second)

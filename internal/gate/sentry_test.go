@@ -271,3 +271,18 @@ func TestTemplateVarsMatchConfig(t *testing.T) {
 	require.ElementsMatch(t, config.TemplateVars, names)
 	require.ElementsMatch(t, config.GateProviders, release.Providers)
 }
+
+// TestSentryFirstStage: the first stage of a rollout has no stage before
+// it, so the hour it began in counts.
+func TestSentryFirstStage(t *testing.T) {
+	t.Parallel()
+	b := sentrySetup(t)
+	b.fake.SetCrashFree("acme-mobile", "production", iosRelease, stageAt, sentryNow, 1000, 400, 0.995)
+	tg := iosTarget()
+	tg.StageStarted, tg.FirstStage = time.Date(2026, 11, 25, 12, 10, 0, 0, time.UTC), true
+	rd, err := b.provider.Measure(context.Background(), sessionRule, tg)
+	require.NoError(t, err)
+	require.Empty(t, rd.Stale)
+	require.Equal(t, int64(1000), rd.Samples, "the 12:00 hour")
+	require.Equal(t, "2026-11-25T12:00:00Z", b.fake.Requests()[0].Query().Get("start"))
+}

@@ -32,6 +32,10 @@ type Target struct {
 	// before StageStarted describes another stage.
 	RolloutStarted time.Time
 	StageStarted   time.Time
+	// FirstStage: no earlier stage of the lane was measured (the rollout's
+	// first percentage, not resumed), so no other stage's data can mix in
+	// with the stage's: the release's sessions before it are its testers'.
+	FirstStage bool
 	// Now is the pass's clock reading.
 	Now time.Time
 

@@ -154,6 +154,11 @@ func (g *Gates) baseline(ctx context.Context, laneID, key string, since time.Tim
 func (g *Gates) target(ctx context.Context, l release.Lane, since, now time.Time) (gate.Target, error) {
 	t := gate.Target{Platform: l.Platform, Kind: l.Kind, LaneID: l.ID, ReleaseID: l.ReleaseID, Percent: l.Status.Percent,
 		StageStarted: since, Now: now}
+	earlier, err := g.Store.MeasuredBefore(ctx, l.ID, since)
+	if err != nil {
+		return t, err
+	}
+	t.FirstStage = !earlier
 	rel, err := g.Store.GetRelease(ctx, l.ReleaseID)
 	if err != nil {
 		return t, fmt.Errorf("release of lane %s: %w", l.ID, err)

@@ -85,6 +85,17 @@ func (s *Store) Measurements(ctx context.Context, laneID string, since time.Time
 	return out, nil
 }
 
+// MeasuredBefore reports whether any gate of the lane was measured at or
+// before t: whether the lane had a stage before the one that began at t.
+func (s *Store) MeasuredBefore(ctx context.Context, laneID string, t time.Time) (bool, error) {
+	var n int
+	err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM gate_measurements WHERE lane_id = $1 AND measured_at <= $2 LIMIT 1) x`, laneID, ms(t)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("measurements of lane %s: %w", laneID, err)
+	}
+	return n > 0, nil
+}
+
 // GateReadings folds a lane's measurements of the stage that began at since
 // into a reading per gate key (release.Readings).
 func (s *Store) GateReadings(ctx context.Context, laneID string, since time.Time) (map[string]release.GateReading, error) {

@@ -57,6 +57,13 @@ func testGateMeasurements(t *testing.T, s *store.Store) {
 	require.Len(t, newest, 2, "limit keeps the newest")
 	require.Equal(t, last, newest[1].ID)
 
+	before, err := s.MeasuredBefore(ctx, l.ID, now)
+	require.NoError(t, err)
+	require.True(t, before, "measured at and before the stage began")
+	before, err = s.MeasuredBefore(ctx, l.ID, now.Add(-11*time.Minute))
+	require.NoError(t, err)
+	require.False(t, before)
+
 	rd, err := s.GateReadings(ctx, l.ID, now)
 	require.NoError(t, err)
 	require.Equal(t, 3, rd[gate].Measurements)
