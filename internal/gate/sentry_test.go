@@ -34,7 +34,7 @@ type sentryBundle struct {
 	provider *gate.Sentry
 }
 
-func sentrySetup(t *testing.T) *sentryBundle {
+func sentrySetup(t testing.TB) *sentryBundle {
 	t.Helper()
 	fake := sentrytest.New("acme-org", func() time.Time { return sentryNow })
 	fake.AddToken(sentryToken)
