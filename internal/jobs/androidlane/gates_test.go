@@ -105,3 +105,27 @@ func TestAndroidLaneHaltedByPrometheusGate(t *testing.T) {
 }
 
 func fp(v float64) *float64 { return &v }
+
+// TestAndroidLanePlayVitalsThroughGates: as the service wires it, Play
+// vitals are a gate provider measured on their own interval, not by the
+// lane's Observe: a bad ANR rate halts the rollout during its soak, and
+// the halt says what Play measured.
+func TestAndroidLanePlayVitalsThroughGates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupAndroid(t, store.SQLite, nil)
+	b.vitals(0.002, 0.02, 5000)
+	clock := func() time.Time { return b.now }
+	b.android.Vitals = nil // the lane observes nothing itself
+	gates := &jobs.Gates{Store: b.st, Providers: map[string]jobs.GateProvider{release.ProviderPlayVitals: &gate.PlayVitals{Reader: b.play, MaxAge: -1, Now: clock}},
+		Executors: b.ro.Executors, Apps: map[string]config.App{"acme": b.app}, Now: clock}
+	b.ro.Gates = gates
+	require.NoError(t, b.work(t))
+	require.NoError(t, b.ro.Pass(ctx)) // 10 %
+	b.advance(10 * time.Minute)        // soaking for an hour
+	require.NoError(t, gates.Pass(ctx, b.ro))
+	st := b.status(t)
+	require.Equal(t, release.StateHalted, st.State)
+	require.Equal(t, "gate anr_rate failed once (failure_limit 0): 0.02 is above max 0.005 over 25000 samples [Play vitals of com.acme.mobile versionCode 42]", st.Reason)
+	androidGolden(t, "production_10_halted.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
+}
