@@ -114,7 +114,7 @@ func (p *PlayVitals) Measure(ctx context.Context, r release.GateRule, t Target) 
 func playReading(metric string, r playstore.Reading, t Target) release.Reading {
 	o := observation(r, t.StageStarted)
 	out := release.Reading{Value: o.Value, Samples: o.Samples, Source: fmt.Sprintf("Play vitals of %s versionCode %d", t.BundleID, t.VersionCode),
-		Values: map[string]float64{metric: o.Value, "distinct_users": float64(o.Samples)}}
+		Values: map[string]float64{metric: o.Value, "min_daily_users": float64(o.Samples)}}
 	switch {
 	case !r.HasData:
 		out.Inconclusive = fmt.Sprintf("Play has no %s of versionCode %d yet", metric, t.VersionCode)

@@ -126,6 +126,6 @@ func TestAndroidLanePlayVitalsThroughGates(t *testing.T) {
 	require.NoError(t, gates.Pass(ctx, b.ro))
 	st := b.status(t)
 	require.Equal(t, release.StateHalted, st.State)
-	require.Equal(t, "gate anr_rate failed once (failure_limit 0): 0.02 is above max 0.005 over 25000 samples [Play vitals of com.acme.mobile versionCode 42]", st.Reason)
+	require.Equal(t, "gate anr_rate failed once (failure_limit 0): 0.02 is above max 0.005 over 5000 samples [Play vitals of com.acme.mobile versionCode 42]", st.Reason)
 	androidGolden(t, "production_10_halted.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
 }
