@@ -305,6 +305,9 @@ func crashActs(ctx context.Context, out io.Writer, api *apiclient.Client, base s
 	if !crash.halted {
 		return errors.New("v1.1.0: the Sentry gate did not halt the iOS phased release")
 	}
+	if v := sentry.Violations(); len(v) > 0 {
+		return fmt.Errorf("the Sentry fake saw requests or answers outside Sentry's OpenAPI schema: %s", strings.Join(v, "; "))
+	}
 	return nil
 }
 
