@@ -132,6 +132,11 @@ func printRelease(w io.Writer, rel map[string]any) {
 		if r := str(st["reason"]); r != "" && (st["state"] == "rolling" || st["state"] == "waiting") {
 			fmt.Fprintf(w, "  %-8s %-7s %-9s %5s  last: %s\n", "", "", "", "", r)
 		}
+		gates, _ := next["gates"].([]any)
+		for _, g := range gates {
+			gate, _ := g.(map[string]any)
+			fmt.Fprintf(w, "  %-8s %-7s %-9s %5s  gate: %s\n", "", "", "", "", str(gate["summary"]))
+		}
 		fmt.Fprintf(w, "  %-8s %-7s %-9s %5s  lane %s\n", "", "", "", "", str(lane["id"]))
 	}
 }

@@ -35,6 +35,8 @@ type Config struct {
 	AppStoreHook    AppStoreHook `yaml:"appstore_webhook"`
 	Slack           Slack        `yaml:"slack"`
 	Dashboard       Dashboard    `yaml:"dashboard"`
+	Sentry          Sentry       `yaml:"sentry"`
+	Prometheus      Prometheus   `yaml:"prometheus"`
 	Sandbox         bool         `yaml:"sandbox"`
 	Apps            []App        `yaml:"apps"`
 	Notify          []Notify     `yaml:"notify"`
@@ -202,18 +204,19 @@ type Notify struct {
 
 // App is one mobile app.
 type App struct {
-	Name              string  `yaml:"name"`
-	Repository        string  `yaml:"repository"`
-	TagPattern        string  `yaml:"tag_pattern"`
-	OTATagPattern     string  `yaml:"ota_tag_pattern"`
-	WebhookSecret     Secret  `yaml:"webhook_secret"`
-	WebhookSecretFile string  `yaml:"webhook_secret_file"`
-	Root              string  `yaml:"root"`
-	Native            Native  `yaml:"native"`
-	Rollout           Rollout `yaml:"rollout"`
-	IOS               IOS     `yaml:"ios"`
-	Android           Android `yaml:"android"`
-	OTA               OTA     `yaml:"ota"`
+	Name              string    `yaml:"name"`
+	Repository        string    `yaml:"repository"`
+	TagPattern        string    `yaml:"tag_pattern"`
+	OTATagPattern     string    `yaml:"ota_tag_pattern"`
+	WebhookSecret     Secret    `yaml:"webhook_secret"`
+	WebhookSecretFile string    `yaml:"webhook_secret_file"`
+	Root              string    `yaml:"root"`
+	Native            Native    `yaml:"native"`
+	Rollout           Rollout   `yaml:"rollout"`
+	Sentry            AppSentry `yaml:"sentry"`
+	IOS               IOS       `yaml:"ios"`
+	Android           Android   `yaml:"android"`
+	OTA               OTA       `yaml:"ota"`
 	// OnTagMove is what a release does when its tag moves to another
 	// commit: refuse (stay on the commit; the default) or restart.
 	OnTagMove string `yaml:"on_tag_move"`
@@ -237,11 +240,17 @@ type Rollout struct {
 	Gates  []GateRule `yaml:"gates"`
 }
 
-// GateRule bounds one health metric.
+// GateRule bounds one health measurement (see gates.go).
 type GateRule struct {
-	Metric     string  `yaml:"metric"`
-	Max        float64 `yaml:"max"`
-	MinSamples int64   `yaml:"min_samples"`
+	Provider     string   `yaml:"provider"`
+	Metric       string   `yaml:"metric"`
+	Query        string   `yaml:"query"`
+	Max          *float64 `yaml:"max"`
+	Min          *float64 `yaml:"min"`
+	MinSamples   int64    `yaml:"min_samples"`
+	FailureLimit int      `yaml:"failure_limit"`
+	Interval     Duration `yaml:"interval"`
+	Lanes        []string `yaml:"lanes"`
 }
 
 // IOS configures the TestFlight and App Store lane.

@@ -92,6 +92,8 @@ func (c *Config) resolveSecrets(baseDir string) error {
 		set(fmt.Sprintf("apps[%d].ota.expo.certificate", i), &c.Apps[i].OTA.Expo.Certificate, &c.Apps[i].OTA.Expo.CertificateFile)
 		set(fmt.Sprintf("apps[%d].ota.expo.private_key", i), &c.Apps[i].OTA.Expo.PrivateKey, &c.Apps[i].OTA.Expo.PrivateKeyFile)
 	}
+	set("sentry.token", &c.Sentry.Token, &c.Sentry.TokenFile)
+	set("prometheus.token", &c.Prometheus.Token, &c.Prometheus.TokenFile)
 	for i := range c.Tokens {
 		set(fmt.Sprintf("tokens[%d].token", i), &c.Tokens[i].Token, &c.Tokens[i].TokenFile)
 	}

@@ -78,6 +78,9 @@ func (c *Config) applyDefaults() {
 	if c.NPM.VerdictCache.MaxAge == 0 {
 		c.NPM.VerdictCache.MaxAge = Duration(DefaultVerdictMaxAge)
 	}
+	if c.Sentry.URL == "" {
+		c.Sentry.URL = DefaultSentryURL
+	}
 	if c.CodePush.Storage == "" {
 		c.CodePush.Storage = "auto"
 	}
@@ -281,6 +284,9 @@ func (c *Config) validate() error {
 	if err := c.Dashboard.validate(); err != nil {
 		return err
 	}
+	if err := c.validateProviders(); err != nil {
+		return err
+	}
 	for i, n := range c.Notify {
 		p := fmt.Sprintf("notify[%d]", i)
 		if n.Kind != "slack" && n.Kind != "webhook" {
@@ -395,19 +401,8 @@ func (a *App) validate(p string) error {
 	if a.Rollout.Soak < 0 {
 		return fmt.Errorf("%s.rollout.soak: %s is negative", p, a.Rollout.Soak.D())
 	}
-	for j, g := range a.Rollout.Gates {
-		gp := fmt.Sprintf("%s.rollout.gates[%d]", p, j)
-		switch g.Metric {
-		case "crash_rate", "anr_rate", "ota_failure_rate":
-		default:
-			return fmt.Errorf("%s.metric: %q is not one of crash_rate, anr_rate, ota_failure_rate", gp, g.Metric)
-		}
-		if g.Max < 0 || g.Max > 1 {
-			return fmt.Errorf("%s.max: %v is not a rate between 0 and 1", gp, g.Max)
-		}
-		if g.MinSamples < 0 {
-			return fmt.Errorf("%s.min_samples: %d is negative", gp, g.MinSamples)
-		}
+	if err := a.validateGates(p); err != nil {
+		return err
 	}
 	switch a.OnTagMove {
 	case "", "refuse", "restart":

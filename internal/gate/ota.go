@@ -46,6 +46,69 @@ func OTAObservation(c codepush.Counts) release.Observation {
 	return release.Observation{Value: float64(c.Failed) / float64(samples), Samples: samples, Fresh: true}
 }
 
+// OTACounters reads the report counters of a CodePush deployment by label;
+// *codepush.Service is one.
+type OTACounters interface {
+	Metrics(ctx context.Context, app, deployment string) (map[string]codepush.Counts, error)
+}
+
+// OTAReports is the gate provider of ota rules: ota_failure_rate of an OTA
+// lane's Production release, from the devices' reports (see OTAObservation
+// for what they prove and what they do not).
+//
+// The counters only grow over the release's life, so a stage's share is
+// the difference from the stage's first measurement (Target.Baseline): the
+// first measurement of a stage takes the baseline and is stale, and so is
+// any later one while no device has reported since the stage began.
+type OTAReports struct {
+	Counters OTACounters
+}
+
+// Raw figures an OTA measurement stores, the next one's baseline.
+const (
+	otaInstalled = "installed"
+	otaFailed    = "failed"
+)
+
+// Measure implements the gate provider.
+func (o *OTAReports) Measure(ctx context.Context, r release.GateRule, t Target) (release.Reading, error) {
+	if t.Kind != release.KindOTA {
+		return release.Reading{}, fmt.Errorf("ota measures OTA lanes, not %s lanes", t.Kind)
+	}
+	if r.Metric != OTAFailureRate {
+		return release.Reading{}, fmt.Errorf("ota has no metric %q (%s)", r.Metric, OTAFailureRate)
+	}
+	if t.Label == "" || t.CodePushApp == "" {
+		return release.Reading{Inconclusive: "the lane has no Production release yet"}, nil
+	}
+	all, err := shared(ctx, "ota|"+t.CodePushApp, func() (map[string]codepush.Counts, error) {
+		return o.Counters.Metrics(ctx, t.CodePushApp, codepush.Production)
+	})
+	if err != nil {
+		return release.Reading{}, fmt.Errorf("report counters of %s Production: %w", t.CodePushApp, err)
+	}
+	c := all[t.Label]
+	rd := release.Reading{Source: fmt.Sprintf("install reports of %s Production %s", t.CodePushApp, t.Label),
+		Values: map[string]float64{otaInstalled: float64(c.Installed), otaFailed: float64(c.Failed)}}
+	if c.Installed+c.Failed <= 0 {
+		rd.Inconclusive = fmt.Sprintf("no device has reported on %s yet", t.Label)
+		return rd, nil
+	}
+	base, ok := t.Baseline[otaInstalled]
+	if !ok {
+		rd.Stale = fmt.Sprintf("first measurement of this stage: %d installs and %d rollbacks so far are its baseline; the stage is judged on reports after it", c.Installed, c.Failed)
+		return rd, nil
+	}
+	stage := OTAObservation(codepush.Counts{Installed: c.Installed - int64(base), Failed: c.Failed - int64(t.Baseline[otaFailed])})
+	if !stage.Fresh {
+		rd.Stale = fmt.Sprintf("no device has reported on %s since the stage began (%d reports before it)", t.Label, c.Installed+c.Failed)
+		return rd, nil
+	}
+	rd.Value, rd.Samples = stage.Value, stage.Samples
+	rd.Values[OTAFailureRate] = stage.Value
+	return rd, nil
+}
+
 // OTAApp is the releasepilot app and platform a CodePush app ships.
 type OTAApp struct {
 	App      string

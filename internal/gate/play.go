@@ -79,6 +79,56 @@ func (p *PlayVitals) Observe(ctx context.Context, pkg string, versionCode int64,
 	}}, nil
 }
 
+// Measure implements the gate provider of play_vitals rules: crash_rate or
+// anr_rate of the target's versionCode over the current stage's whole Los
+// Angeles days (see Observe). No vitals for the versionCode yet is
+// inconclusive; vitals that do not yet reach a whole day of the stage are
+// stale. Android store lanes only.
+func (p *PlayVitals) Measure(ctx context.Context, r release.GateRule, t Target) (release.Reading, error) {
+	if t.Kind != release.KindStore || t.Platform != release.Android {
+		return release.Reading{}, fmt.Errorf("play_vitals measures Android store lanes, not %s lanes on %s", t.Kind, t.Platform)
+	}
+	if r.Metric != CrashRate && r.Metric != ANRRate {
+		return release.Reading{}, fmt.Errorf("play_vitals has no metric %q (crash_rate, anr_rate)", r.Metric)
+	}
+	if t.VersionCode == 0 {
+		return release.Reading{Inconclusive: "the lane has no versionCode in production yet"}, nil
+	}
+	since := t.RolloutStarted
+	if since.IsZero() {
+		since = t.StageStarted
+	}
+	v, err := shared(ctx, fmt.Sprintf("play_vitals|%s|%d|%d", t.BundleID, t.VersionCode, since.UnixMilli()), func() (playstore.Vitals, error) {
+		return p.vitals(ctx, t.BundleID, t.VersionCode, since)
+	})
+	if err != nil {
+		return release.Reading{}, err
+	}
+	rd := v.Crash
+	if r.Metric == ANRRate {
+		rd = v.ANR
+	}
+	return playReading(r.Metric, rd, t), nil
+}
+
+func playReading(metric string, r playstore.Reading, t Target) release.Reading {
+	o := observation(r, t.StageStarted)
+	out := release.Reading{Value: o.Value, Samples: o.Samples, Source: fmt.Sprintf("Play vitals of %s versionCode %d", t.BundleID, t.VersionCode),
+		Values: map[string]float64{metric: o.Value, "min_daily_users": float64(o.Samples)}}
+	switch {
+	case !r.HasData:
+		out.Inconclusive = fmt.Sprintf("Play has no %s of versionCode %d yet", metric, t.VersionCode)
+	case !o.Fresh:
+		until := "none"
+		if !r.FreshUntil.IsZero() {
+			until = r.FreshUntil.UTC().Format(time.RFC3339)
+		}
+		out.Stale = fmt.Sprintf("Play has not processed a whole Los Angeles day of this stage yet (the stage began %s; processed until %s)",
+			t.StageStarted.UTC().Format(time.RFC3339), until)
+	}
+	return out
+}
+
 // losAngeles is the time zone of Play's DAILY vitals.
 var losAngeles = func() *time.Location {
 	l, err := time.LoadLocation("America/Los_Angeles")

@@ -87,7 +87,17 @@ func (s *Server) getRelease(w http.ResponseWriter, r *http.Request) {
 	v := viewRelease(rel)
 	now := s.deps.Now()
 	for _, l := range lanes {
-		v.Lanes = append(v.Lanes, ViewLane(l, now, release.FreezesFor(s.deps.Freezes, rel.App, l)...))
+		lv := ViewLane(l, now, release.FreezesFor(s.deps.Freezes, rel.App, l)...)
+		if len(l.Plan.Rules()) > 0 {
+			// What the gates measured in the current stage.
+			gates, err := s.deps.Store.GateReadings(r.Context(), l.ID, l.Status.StageStart())
+			if err != nil {
+				WriteStoreError(w, s.log, err)
+				return
+			}
+			lv.Next = release.NextGated(l.Plan, l.Status, now, gates, release.FreezesFor(s.deps.Freezes, rel.App, l)...)
+		}
+		v.Lanes = append(v.Lanes, lv)
 	}
 	WriteJSON(w, http.StatusOK, v)
 }

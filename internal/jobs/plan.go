@@ -256,16 +256,29 @@ func platformEnabled(app config.App, p release.Platform) (storeOn, otaOn bool) {
 	return false, false
 }
 
-func gateRules(app config.App, metrics ...string) []release.GateRule {
+// gateRules are the app's gate rules that judge lane (config.LaneIOS,
+// LaneAndroid or LaneOTA).
+func gateRules(app config.App, lane string) []release.GateRule {
 	var out []release.GateRule
 	for _, g := range app.Rollout.Gates {
-		for _, m := range metrics {
-			if g.Metric == m {
-				out = append(out, release.GateRule{Metric: g.Metric, Max: g.Max, MinSamples: g.MinSamples})
-			}
+		if g.AppliesTo(lane) {
+			out = append(out, GateRule(g))
 		}
 	}
 	return out
+}
+
+// GateRule is a configured gate as a plan's rule. A gate written before
+// providers keeps an empty provider, which its metric implies.
+func GateRule(g config.GateRule) release.GateRule {
+	r := release.GateRule{Provider: g.Provider, Metric: g.Metric, Query: g.Query, Min: g.Min, MinSamples: g.MinSamples,
+		FailureLimit: g.FailureLimit, Interval: release.Duration(g.Interval.D())}
+	if g.Max != nil {
+		r.Max = *g.Max
+	} else {
+		r.NoMax = true
+	}
+	return r
 }
 
 // lanePlan is a lane's default plan from the app's configuration.
@@ -273,9 +286,9 @@ func lanePlan(app config.App, p release.Platform, kind release.LaneKind) release
 	wait := release.Wait{Soak: release.Duration(app.Rollout.Soak.D()), Window: app.Rollout.Window}
 	switch {
 	case kind == release.KindOTA:
-		return release.StagedPlan(app.OTA.Stages, wait, gateRules(app, "ota_failure_rate"))
+		return release.StagedPlan(app.OTA.Stages, wait, gateRules(app, config.LaneOTA))
 	case kind == release.KindStore && p == release.Android:
-		pl := release.StagedPlan(app.Android.Stages, wait, gateRules(app, "crash_rate", "anr_rate"))
+		pl := release.StagedPlan(app.Android.Stages, wait, gateRules(app, config.LaneAndroid))
 		if app.Android.Approval {
 			pl.Steps = append([]release.Step{{Approval: &release.Approval{Reason: "start the production rollout"}}}, pl.Steps...)
 		}
@@ -285,9 +298,10 @@ func lanePlan(app config.App, p release.Platform, kind release.LaneKind) release
 			return release.Plan{Steps: []release.Step{{SetPercent: release.Pct(100)}}}
 		}
 		// Apple moves the phased release one day at a time; the plan mirrors
-		// its days. No iOS health provider exists yet, so no gates: a gate
-		// without data would hold the lane forever.
-		return release.StagedPlan(release.ApplePhasedStages, release.Wait{Soak: release.Duration(24 * time.Hour)}, nil)
+		// its days. Its gates (Sentry, Prometheus) cannot hold Apple back,
+		// but one failing past its limit halts the lane, which pauses the
+		// phased release until a person resumes it.
+		return release.StagedPlan(release.ApplePhasedStages, release.Wait{Soak: release.Duration(24 * time.Hour)}, gateRules(app, config.LaneIOS))
 	}
 	return release.Plan{}
 }

@@ -55,6 +55,12 @@ type Rollouts struct {
 	OnChange func(ctx context.Context, lane release.Lane, d release.Decision)
 	// Freezes hold scheduled advances (release.FreezesFor picks a lane's).
 	Freezes []release.Freeze
+	// Gates measures the lanes' gate rules and reads back the current
+	// stage's measurements (*Gates); nil: gates are judged from
+	// Executor.Observe alone.
+	Gates interface {
+		Observe(ctx context.Context, l release.Lane) (map[string]release.GateReading, error)
+	}
 }
 
 func (r *Rollouts) now() time.Time {
@@ -99,6 +105,12 @@ func (r *Rollouts) ReconcileLane(ctx context.Context, l release.Lane) error {
 		r.log().Warn("observe failed; gates will hold", "lane", l.ID, "err", err)
 		obs = release.Observations{}
 	}
+	if r.Gates != nil {
+		if obs.Gates, err = r.Gates.Observe(ctx, l); err != nil {
+			r.log().Warn("gate readings unavailable; gates will hold", "lane", l.ID, "err", err)
+			obs.Gates = unread(l.Plan)
+		}
+	}
 	if len(r.Freezes) > 0 {
 		rel, err := r.Store.GetRelease(ctx, l.ReleaseID)
 		if err != nil {
@@ -141,8 +153,11 @@ func (r *Rollouts) record(ctx context.Context, l release.Lane, d release.Decisio
 			return err
 		}
 		d.Status = st
-		_, err = tx.AppendEvent(ctx, release.Event{At: r.now(), Actor: actor, ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: kind,
-			Details: map[string]any{"action": string(d.Action), "percent": d.Percent, "state": string(d.Status.State), "reason": d.Reason, "platform": string(l.Platform)}})
+		details := map[string]any{"action": string(d.Action), "percent": d.Percent, "state": string(d.Status.State), "reason": d.Reason, "platform": string(l.Platform)}
+		if len(d.Measurements) > 0 {
+			details["measurements"] = measurementDetails(d.Measurements)
+		}
+		_, err = tx.AppendEvent(ctx, release.Event{At: r.now(), Actor: actor, ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: kind, Details: details})
 		return err
 	})
 	if err != nil {

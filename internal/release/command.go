@@ -81,6 +81,9 @@ func ApplyCommand(plan Plan, st Status, cmd Command, reason string, now time.Tim
 		if err == nil && st.Percent == 0 {
 			d.Action = ActionNone
 		}
+		// A resumed lane starts a new stage: the failures that halted it
+		// no longer count.
+		d.Status.StageStartedAt = now
 		return d, err
 	case CmdComplete:
 		d, err := to(StateCompleted, ActionComplete, 100)
@@ -101,6 +104,7 @@ func ApplyCommand(plan Plan, st Status, cmd Command, reason string, now time.Tim
 				next.StepIndex = i + 1
 				next.StepStartedAt = now
 				next.Percent = *p
+				next.StageStartedAt = now
 				next.Reason = reason
 				next.UpdatedAt = now
 				next.NextEligibleAt = time.Time{}

@@ -23,6 +23,36 @@ type Outlook struct {
 	Before []string `json:"before,omitempty"`
 	// Summary says it all in one line.
 	Summary string `json:"summary"`
+	// Gates lists every gate rule of the plan with its newest measurement
+	// in the current stage (NextGated fills it).
+	Gates []GateStatus `json:"gates,omitempty"`
+}
+
+// NextGated is Next with the current stage's gate readings: the outlook
+// lists every gate rule with its newest measurement, and the summary of a
+// moving lane ends with what the gates last measured.
+func NextGated(plan Plan, st Status, now time.Time, gates map[string]GateReading, freezes ...Freeze) Outlook {
+	o := Next(plan, st, now, freezes...)
+	o.Gates = GateStatuses(plan, gates, now)
+	if st.State != StateRolling && st.State != StateWaiting {
+		return o
+	}
+	var parts []string
+	for i, r := range plan.Rules() {
+		gs := o.Gates[i]
+		if gs.Phase == "" {
+			continue
+		}
+		part := fmt.Sprintf("%s %s %s", r.Name(), gs.Phase, fmtValue(gs.Value))
+		if gs.ConsecutiveFailures > 0 {
+			part += fmt.Sprintf(" (%d of %d failures allowed in a row)", gs.ConsecutiveFailures, r.FailureLimit)
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) > 0 {
+		o.Summary += "; gates last measured: " + strings.Join(parts, ", ")
+	}
+	return o
 }
 
 // Next returns the lane's outlook at now, with the app's freezes. It never
@@ -106,11 +136,7 @@ func Next(plan Plan, st Status, now time.Time, freezes ...Freeze) Outlook {
 		case step.Gate != nil:
 			var rules []string
 			for _, r := range step.Gate.Rules {
-				rule := fmt.Sprintf("%s ≤ %g", r.Metric, r.Max)
-				if r.MinSamples > 0 {
-					rule += fmt.Sprintf(" over ≥ %d samples", r.MinSamples)
-				}
-				rules = append(rules, rule)
+				rules = append(rules, r.String())
 			}
 			o.Before = append(o.Before, "gate "+strings.Join(rules, ", ")+" on fresh data")
 		case step.Approval != nil:

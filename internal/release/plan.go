@@ -32,11 +32,30 @@ type Gate struct {
 	Rules []GateRule `json:"rules"`
 }
 
-// GateRule bounds one health metric.
+// GateRule bounds one health measurement, as a metric of an Argo Rollouts
+// analysis: a provider measures it every Interval; a measurement outside
+// Max or Min over at least MinSamples samples fails, and more than
+// FailureLimit failures in a row halt the lane. Stale or inconclusive
+// measurements hold it: never an advance, never a halt.
 type GateRule struct {
-	Metric     string  `json:"metric"`      // e.g. crash_rate, anr_rate, ota_failure_rate
-	Max        float64 `json:"max"`         // fail when the observed value is above
-	MinSamples int64   `json:"min_samples"` // hold while fewer samples were seen
+	Metric     string  `json:"metric"`      // e.g. crash_rate, anr_rate, ota_failure_rate, crash_free_rate(session)
+	Max        float64 `json:"max"`         // fail when the observed value is above (unless NoMax)
+	MinSamples int64   `json:"min_samples"` // inconclusive while fewer samples were seen
+	// Provider is play_vitals, ota, sentry or prometheus; empty for rules
+	// written before providers, whose metric implies one.
+	Provider string `json:"provider,omitempty"`
+	// Query is the PromQL query of a prometheus rule (a text/template over
+	// the lane's release, version and percentage).
+	Query string `json:"query,omitempty"`
+	// Min fails a measurement below it.
+	Min *float64 `json:"min,omitempty"`
+	// NoMax: only Min bounds the rule.
+	NoMax bool `json:"no_max,omitempty"`
+	// FailureLimit is how many failed measurements in a row are tolerated;
+	// one more halts the lane (0: the first failure halts).
+	FailureLimit int `json:"failure_limit,omitempty"`
+	// Interval is how often the rule is measured (0: the provider's default).
+	Interval Duration `json:"interval,omitempty"`
 }
 
 // Approval holds a lane until a person approves the step.
@@ -162,11 +181,8 @@ func (p Plan) Validate() error {
 				return fmt.Errorf("steps[%d].gate: no rules", i)
 			}
 			for j, r := range s.Gate.Rules {
-				if r.Metric == "" {
-					return fmt.Errorf("steps[%d].gate.rules[%d].metric: empty", i, j)
-				}
-				if r.Max < 0 {
-					return fmt.Errorf("steps[%d].gate.rules[%d].max: %v is negative", i, j, r.Max)
+				if err := r.validate(fmt.Sprintf("steps[%d].gate.rules[%d]", i, j)); err != nil {
+					return err
 				}
 			}
 		}

@@ -34,6 +34,9 @@ type Observations struct {
 	// Freezes are the spans in which no scheduled pass moves the lane to a
 	// higher percentage (the app's, already filtered).
 	Freezes []Freeze
+	// Gates holds the current stage's measurements of each gate rule, by
+	// GateRule.Key. A rule without an entry is judged from Metrics.
+	Gates map[string]GateReading
 }
 
 // Decision is the outcome of one reconcile pass: an action for the executor
@@ -47,6 +50,9 @@ type Decision struct {
 	// reconciler decided on its own schedule. Executors use it to tell a
 	// person's complete or resume from a scheduled one.
 	Command Command
+	// Measurements are the gates' newest measurements behind a halt, for
+	// the event and the notification.
+	Measurements []Measurement
 }
 
 // Reconcile re-derives what a lane should do now from its plan, status and
@@ -64,6 +70,10 @@ func Reconcile(plan Plan, st Status, obs Observations, now time.Time) (Decision,
 	}
 	if st.StepStartedAt.IsZero() {
 		st.StepStartedAt = now
+	}
+	// A gate failing past its limit halts the lane at any step.
+	if d, ok := gateHalt(plan, st, obs, now); ok {
+		return d, nil
 	}
 	// first is where this pass began: a pass that cannot advance leaves
 	// the lane there, so the steps it walked (a gate) are judged again.
@@ -90,6 +100,7 @@ func Reconcile(plan Plan, st Status, obs Observations, now time.Time) (Decision,
 			next.StepIndex++
 			next.StepStartedAt = now
 			next.Percent = n
+			next.StageStartedAt = now
 			next.UpdatedAt = now
 			next.NextEligibleAt = time.Time{}
 			if n >= 100 {
@@ -123,21 +134,17 @@ func Reconcile(plan Plan, st Status, obs Observations, now time.Time) (Decision,
 			st = nextStep(st, now)
 
 		case step.Gate != nil:
-			for _, r := range step.Gate.Rules {
-				o, ok := obs.Metrics[r.Metric]
-				switch {
-				case !ok || !o.Fresh:
-					return hold(st, now, now.Add(time.Minute), fmt.Sprintf("gate %s: no fresh data yet", r.Metric)), nil
-				case o.Samples < r.MinSamples:
-					return hold(st, now, now.Add(time.Minute), fmt.Sprintf("gate %s: %d samples, need %d", r.Metric, o.Samples, r.MinSamples)), nil
-				case o.Value > r.Max:
-					next := st
-					next.State = StateHalted
-					next.Reason = fmt.Sprintf("gate %s failed: %.4g is above %.4g", r.Metric, o.Value, r.Max)
-					next.UpdatedAt = now
-					next.NextEligibleAt = time.Time{}
-					return Decision{Action: ActionHalt, Percent: st.Percent, Reason: next.Reason, Status: next}, nil
-				}
+			reason, until, halt, ok := judgeGate(step.Gate, obs, now)
+			if halt != "" {
+				next := st
+				next.State = StateHalted
+				next.Reason = halt
+				next.UpdatedAt = now
+				next.NextEligibleAt = time.Time{}
+				return Decision{Action: ActionHalt, Percent: st.Percent, Reason: next.Reason, Status: next}, nil
+			}
+			if !ok {
+				return hold(st, now, until, reason), nil
 			}
 			st = nextStep(st, now)
 

@@ -84,9 +84,22 @@ type Status struct {
 	// again at or after this time. Zero means "now".
 	NextEligibleAt time.Time `json:"next_eligible_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	// StageStartedAt is when the lane last changed percentage, was resumed
+	// or handed over: gates count measurements and data from then on, as
+	// an Argo analysis run starts with its step.
+	StageStartedAt time.Time `json:"stage_started_at,omitzero"`
 	// Version is the stored row version, for optimistic concurrency: a write
 	// based on a stale status is refused instead of overwriting a newer one.
 	Version int64 `json:"version"`
+}
+
+// StageStart is when the lane's current stage began: StageStartedAt, or
+// for a status recorded before stages were, the step's start.
+func (s Status) StageStart() time.Time {
+	if !s.StageStartedAt.IsZero() {
+		return s.StageStartedAt
+	}
+	return s.StepStartedAt
 }
 
 // Transition returns the status moved to state to, or an error when the move

@@ -1,9 +1,11 @@
 // Package sandbox runs releasepilot end to end against in-process fakes of
-// GitHub, the npm registry, App Store Connect and Google Play:
-// `releasepilot demo` tags a React Native app twice and shows the first tag
-// go through TestFlight and the App Store phased release on iOS and the Play
-// staged rollout on Android, and the second, JS-only, go over the air on
-// both.
+// GitHub, the npm registry, App Store Connect, Google Play and Sentry:
+// `releasepilot demo` tags a React Native app four times and shows the
+// first tag go through TestFlight and the App Store phased release on iOS
+// and the Play staged rollout on Android, the second, JS-only, go over the
+// air on both, the third, an OTA tag whose change is native, refused with
+// the files that differ, and the fourth's iOS phased release paused by its
+// Sentry gate when its crash-free sessions drop, without anyone acting.
 package sandbox
 
 import (
@@ -25,6 +27,7 @@ import (
 
 	"github.com/swapjoy/releasepilot/internal/apiclient"
 	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/gate/sentrytest"
 	"github.com/swapjoy/releasepilot/internal/github/githubtest"
 	"github.com/swapjoy/releasepilot/internal/nativecheck/npmtest"
 	"github.com/swapjoy/releasepilot/internal/service"
@@ -97,7 +100,7 @@ func Run(ctx context.Context, out io.Writer, o Options) error {
 	return err
 }
 
-// Start plays the demo and leaves everything running: after the two
+// Start plays the demo and leaves everything running: after the first two
 // releases of Run, it tags a native change (v1.1.0) and returns once its
 // iOS lane is in Apple's phased release, so the dashboard has a release in
 // flight to watch, halt or complete. The caller closes the Demo.
@@ -142,6 +145,12 @@ func play(ctx context.Context, out io.Writer, o Options, keep bool) (*Demo, erro
 
 	hookSecret, adminToken := secret(), "demo-"+secret()
 	demo.AdminToken, demo.OperatorToken, demo.ViewerToken = adminToken, "operator-"+secret(), "viewer-"+secret()
+	gates := ""
+	if !keep {
+		// The sandbox's Sentry is an in-process fake (project acme,
+		// environment production); the crash act sets its crash-free rates.
+		gates = "\n      gates:\n        - {provider: sentry, metric: crash_free_rate(session), min: 0.99, min_samples: 100, failure_limit: 1, interval: 1s, lanes: [ios]}"
+	}
 	yaml := fmt.Sprintf(`listen: %q
 data_dir: %q
 sandbox: true
@@ -161,8 +170,9 @@ apps:
   - name: %s
     repository: %s
     webhook_secret: %q
+    ota_tag_pattern: "ota/v*"
     rollout:
-      soak: %s
+      soak: %s%s
     ios:
       enabled: true
       bundle_id: %s
@@ -177,7 +187,7 @@ apps:
       aab_asset: "*.aab"
     ota:
       enabled: true
-`, o.Listen, o.DataDir, adminToken, demo.OperatorToken, demo.ViewerToken, ghSrv.URL+"/", gh.Token, regSrv.URL, appName, repoName, hookSecret, o.Soak, pkgName, pkgName)
+`, o.Listen, o.DataDir, adminToken, demo.OperatorToken, demo.ViewerToken, ghSrv.URL+"/", gh.Token, regSrv.URL, appName, repoName, hookSecret, o.Soak, gates, pkgName, pkgName)
 	cfg, err := config.Parse([]byte(yaml), "")
 	if err != nil {
 		return demo, fmt.Errorf("demo config: %w", err)
@@ -200,13 +210,13 @@ apps:
 	demo.URL = base
 	api := &apiclient.Client{BaseURL: base, Token: adminToken}
 	say("releasepilot %s is running at %s on SQLite in %s", service.Version, base, o.DataDir)
-	say("GitHub, npm, App Store Connect and Google Play are in-process fakes; app %q is %s on GitHub, %s on the App Store and on Play.", appName, repoName, pkgName)
+	say("GitHub, npm, App Store Connect, Google Play and Sentry are in-process fakes; app %q is %s on GitHub, %s on the App Store and on Play.", appName, repoName, pkgName)
 
 	repo := gh.Repo(repoName)
 	first := repo.Commit("feat: first release", appFiles("1.0.0", "1", "4.17.21", "export default () => 'Hello'\n"))
 	say("\n1. Tag v1.0.0: the first release; no binary is live yet, so it needs a store build:")
 	say("   iOS through TestFlight and App Store review to a phased release, Android through the Play staged rollout.")
-	id, err := tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.0", first, nil, o.Timeout, false)
+	id, err := tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.0", first, nil, o.Timeout, false, nil)
 	if err != nil {
 		return demo, err
 	}
@@ -222,7 +232,7 @@ apps:
 		assets["bundle-"+platform+".zip"] = b
 	}
 	say("\n2. Tag v1.0.1: a JS-only change (app code and a JS-only dependency bump), so it ships over the air.")
-	id, err = tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.1", second, assets, o.Timeout, false)
+	id, err = tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.0.1", second, assets, o.Timeout, false, nil)
 	if err != nil {
 		return demo, err
 	}
@@ -241,7 +251,10 @@ apps:
 		say("   [%s] %s", platform, check)
 	}
 	if !keep {
-		say("\nDone. The same flow runs against App Store Connect, Google Play and your GitHub with real credentials.")
+		if err := crashActs(ctx, out, api, base, repo, hookSecret, second, o.Timeout, svc.SandboxSentry, demo); err != nil {
+			return demo, err
+		}
+		say("\nDone. The same flow runs against App Store Connect, Google Play, Sentry and your GitHub with real credentials.")
 		return demo, nil
 	}
 
@@ -250,7 +263,7 @@ apps:
 	third["android/app/build.gradle"] += "dependencies { implementation 'io.sentry:sentry-android:7.0.0' }\n"
 	say("\n4. Tag v1.1.0: a native change (a new pod and Gradle dependency), so both platforms need a store binary;")
 	say("   it stays in Apple's 7-day phased release on iOS for you to watch, halt or complete from the dashboard.")
-	id, err = tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.1.0", repo.Commit("feat: crash reporting", third, second), nil, o.Timeout, true)
+	id, err = tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.1.0", repo.Commit("feat: crash reporting", third, second), nil, o.Timeout, true, nil)
 	if err != nil {
 		return demo, err
 	}
@@ -259,11 +272,88 @@ apps:
 	return demo, nil
 }
 
+// crashActs are the demo's last two tags: an OTA tag whose commit adds a
+// native module, refused with the files that differ; then the same change
+// as store builds, whose iOS phased release its Sentry gate pauses when the
+// fake Sentry's crash-free sessions drop, nobody acting.
+func crashActs(ctx context.Context, out io.Writer, api *apiclient.Client, base string, repo *githubtest.Repo, hookSecret, parent string, timeout time.Duration, sentry *sentrytest.Server, demo *Demo) error {
+	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+	// A native module arrives: a pod on iOS, a library on Android.
+	trustKit := func(version, build string) githubtest.Files {
+		f := appFiles(version, build, "4.17.22", "export default (n) => `Hello ${n}`\n")
+		f["ios/Podfile"] += "pod 'TrustKit', '~> 3.0'\n"
+		f["android/app/build.gradle"] += "dependencies {\n  implementation 'com.datatheorem.android.trustkit:trustkit:1.1.5'\n}\n"
+		return f
+	}
+	third := repo.Commit("feat: pin certificates with TrustKit", trustKit("1.0.2", "3"), parent)
+	say("\n4. Tag ota/v1.0.2: someone asks for an over-the-air release, but the commit adds a native module.")
+	say("   An OTA bundle cannot carry native code, so releasepilot refuses it and names the files that differ:")
+	id, err := tagAndWait(ctx, out, api, base, repo, hookSecret, "ota/v1.0.2", third, nil, timeout, false, nil)
+	if err != nil {
+		return err
+	}
+	demo.Releases = append(demo.Releases, id)
+
+	fourth := repo.Commit("release: 1.1.0 with TrustKit", trustKit("1.1.0", "4"), third)
+	say("\n5. Tag v1.1.0: the native change ships as store builds. Its iOS phased release has a Sentry gate")
+	say("   (crash-free sessions ≥ 99%% over ≥ 100 sessions, measured every second, halting after 2 failures in a row).")
+	crash := &crashAct{sentry: sentry, out: out}
+	if id, err = tagAndWait(ctx, out, api, base, repo, hookSecret, "v1.1.0", fourth, nil, timeout, false, crash); err != nil {
+		return err
+	}
+	demo.Releases = append(demo.Releases, id)
+	if !crash.halted {
+		return errors.New("v1.1.0: the Sentry gate did not halt the iOS phased release")
+	}
+	if v := sentry.Violations(); len(v) > 0 {
+		return fmt.Errorf("the Sentry fake saw requests or answers outside Sentry's OpenAPI schema: %s", strings.Join(v, "; "))
+	}
+	return nil
+}
+
+// crashAct plays users' crashes in the fake Sentry during an iOS phased
+// release: healthy sessions once the build is known, then a crash spike
+// once Apple's phased release runs. Nobody commands the lane: its gate
+// halts it, which pauses the phased release.
+type crashAct struct {
+	sentry  *sentrytest.Server
+	out     io.Writer
+	release string // the Sentry release of the iOS build
+	crashed bool
+	halted  bool
+}
+
+const sentryProject, sentryEnv = appName, "production"
+
+// ready learns the iOS build's Sentry release and reports healthy
+// sessions for it.
+func (c *crashAct) ready(version, build string) {
+	c.release = pkgName + "@" + version + "+" + build
+	now := time.Now().UTC()
+	c.sentry.SetCrashFree(sentryProject, sentryEnv, c.release, now.Add(-time.Hour), now.Add(time.Hour), 400, 300, 0.999)
+	fmt.Fprintf(c.out, "   [sentry] release %s: testers' sessions 99.9%% crash-free\n", c.release)
+}
+
+// phased starts the crash spike.
+func (c *crashAct) phased() {
+	if c.crashed || c.release == "" {
+		return
+	}
+	c.crashed = true
+	now := time.Now().UTC()
+	c.sentry.SetCrashFree(sentryProject, sentryEnv, c.release, now.Add(-time.Hour), now.Add(time.Hour), 4000, 3000, 0.91)
+	fmt.Fprintf(c.out, "   [sentry] release %s: a crash spike, 91%% of sessions crash-free; nobody touches the release\n", c.release)
+}
+
 // tagAndWait tags commit, sends GitHub's signed push delivery, and prints the
 // release's audit log until every lane finishes, or with inFlight until the
 // iOS lane is in its phased release (which it leaves running). It returns
 // the release id.
-func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base string, repo *githubtest.Repo, hookSecret, tag, commit string, assets map[string][]byte, timeout time.Duration, inFlight bool) (string, error) {
+//
+// Without crash, the release manager completes the iOS phased release on
+// its first day; with it, Sentry's crash-free rate drops and the iOS lane
+// must halt on its own.
+func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base string, repo *githubtest.Repo, hookSecret, tag, commit string, assets map[string][]byte, timeout time.Duration, inFlight bool, crash *crashAct) (string, error) {
 	repo.LightweightTag(tag, commit)
 	if assets != nil {
 		repo.Release(tag, assets)
@@ -304,7 +394,10 @@ func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base 
 		for _, e := range evs.Events {
 			after = e.ID
 			if line := describe(e.Kind, e.Details); line != "" {
-				fmt.Fprintln(out, "   "+line)
+				fmt.Fprintln(out, "   "+strings.ReplaceAll(line, "\n", "\n   "))
+			}
+			if crash != nil && e.Kind == "lane.ready" && e.Details["platform"] == "ios" {
+				crash.ready(fmt.Sprint(e.Details["version"]), fmt.Sprint(e.Details["build_number"]))
 			}
 		}
 		rel, err := api.Release(ctx, started.ReleaseID)
@@ -321,7 +414,9 @@ func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base 
 				fmt.Fprintf(out, "   [ios] phased release on day 1 (%v%%): left running\n", pct)
 				return started.ReleaseID, nil
 			}
-			if lane["platform"] == "ios" && lane["kind"] == "store" && pct > 0 && pct < 100 && !completed {
+			if crash != nil && lane["platform"] == "ios" && lane["kind"] == "store" && pct > 0 {
+				crash.phased()
+			} else if lane["platform"] == "ios" && lane["kind"] == "store" && pct > 0 && pct < 100 && !completed {
 				// Apple's phased release takes 7 days and only Apple sets
 				// its percentage: a release manager completes it by command.
 				completed = true
@@ -333,7 +428,13 @@ func tagAndWait(ctx context.Context, out io.Writer, api *apiclient.Client, base 
 			}
 			switch st["state"] {
 			case "completed", "cancelled":
-			case "failed", "halted":
+			case "halted":
+				if crash != nil && crash.crashed && lane["platform"] == "ios" {
+					crash.halted = true
+					continue
+				}
+				return "", fmt.Errorf("release %s: %s lane %s: %v", tag, lane["platform"], st["state"], st["reason"])
+			case "failed":
 				return "", fmt.Errorf("release %s: %s lane %s: %v", tag, lane["platform"], st["state"], st["reason"])
 			default:
 				done = false
@@ -367,7 +468,11 @@ func describe(kind string, d map[string]any) string {
 	case "rollout.advance", "rollout.complete":
 		return fmt.Sprintf("[%s] rolled out to %v%%", p, d["percent"])
 	case "rollout.halt":
-		return fmt.Sprintf("[%s] HALTED: %v", p, d["reason"])
+		line := fmt.Sprintf("[%s] HALTED by its gate, nobody acting: %v", p, d["reason"])
+		if p == "ios" {
+			line += "\n[ios] the phased release is PAUSED on App Store Connect; a person resumes it"
+		}
+		return line
 	case "lane.failed":
 		return fmt.Sprintf("[%s] FAILED: %v", p, d["reason"])
 	case "ios.waiting":

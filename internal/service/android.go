@@ -72,7 +72,6 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 		Play:   client,
 		Apps:   apps,
 		Assets: s.Assets, // GitHub release assets, for android.aab_asset
-		Vitals: &gate.PlayVitals{Reader: client},
 		Log:    s.Log.With("component", "android"),
 	}
 	if sandbox != nil {
@@ -88,6 +87,8 @@ func (s *Service) setupAndroid(ctx context.Context) error {
 	}
 	addLaneWorker(s, &androidlane.Worker{Android: android})
 	s.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindStore, Platform: release.Android}] = android
+	// Play vitals gates are measured by s.Gates, on their own interval.
+	s.Gates.Providers[release.ProviderPlayVitals] = &gate.PlayVitals{Reader: client}
 	return nil
 }
 

@@ -95,6 +95,7 @@ func (s *Service) setupOTA(ctx context.Context) error {
 	for _, p := range release.Platforms {
 		s.Rollouts.Executors[jobs.ExecutorKey{Kind: release.KindOTA, Platform: p}] = ota
 	}
+	s.Gates.Providers[release.ProviderOTA] = &gate.OTAReports{Counters: cp}
 
 	// Other replicas' changes reach this one's update-check views through
 	// the change log; the follower runs until shutdown.

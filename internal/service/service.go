@@ -19,6 +19,7 @@ import (
 
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/dashboard"
+	"github.com/swapjoy/releasepilot/internal/gate/sentrytest"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
@@ -100,6 +101,12 @@ type Service struct {
 	// Progress mirrors lanes to GitHub Deployments (apps with
 	// github_deployments); set by setupGitHub.
 	Progress *progress.Mirror
+	// Gates measures the lanes' health gates; each lane's setup adds the
+	// providers it brings (Play vitals, OTA reports), setupGates the rest.
+	Gates *jobs.Gates
+	// SandboxSentry is the in-process Sentry of the sandbox (nil outside
+	// it, or with a real Sentry configured).
+	SandboxSentry *sentrytest.Server
 }
 
 // addLaneWorker registers the worker of a lane job kind.
@@ -195,7 +202,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	svc.Rollouts = &jobs.Rollouts{Store: st, Executors: jobs.Executors{}, Log: log, Freezes: freezes}
 	// Each part of the product wires itself in its own file: workers,
 	// executors, lane starters and routes.
-	for _, setup := range []func(context.Context) error{svc.setupGitHub, svc.setupIOS, svc.setupAndroid, svc.setupOTA} {
+	svc.Gates = &jobs.Gates{Store: st, Providers: map[string]jobs.GateProvider{}, Executors: svc.Rollouts.Executors, Log: log.With("component", "gates")}
+	svc.Rollouts.Gates = svc.Gates
+	for _, setup := range []func(context.Context) error{svc.setupGitHub, svc.setupIOS, svc.setupAndroid, svc.setupOTA, svc.setupGates} {
 		if err := setup(ctx); err != nil {
 			return nil, err
 		}
@@ -208,7 +217,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		Rollouts: svc.Rollouts,
 		// The leader's pass: move due rollouts, then tell people (and GitHub).
 		Reconcile: func(ctx context.Context) error {
-			return errors.Join(svc.Rollouts.Pass(ctx), notifier.Pass(ctx), svc.Progress.Pass(ctx))
+			ctx = jobs.WithGatePass(ctx) // one provider answer per question per pass
+			return errors.Join(svc.Gates.Pass(ctx, svc.Rollouts), svc.Rollouts.Pass(ctx), notifier.Pass(ctx), svc.Progress.Pass(ctx))
 		},
 		DB:                db,
 		Logger:            log,

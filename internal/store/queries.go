@@ -219,8 +219,8 @@ func (s *Store) CreateLane(ctx context.Context, l release.Lane, now time.Time) (
 	if st.UpdatedAt.IsZero() {
 		st.UpdatedAt = now
 	}
-	if _, err := s.q.ExecContext(ctx, `INSERT INTO rollouts (lane_id, state, step_index, percent, reason, step_started_at, next_eligible_at, version, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)`, l.ID, string(st.State), st.StepIndex, st.Percent, st.Reason, ms(st.StepStartedAt), ms(st.NextEligibleAt), ms(st.UpdatedAt)); err != nil {
+	if _, err := s.q.ExecContext(ctx, `INSERT INTO rollouts (lane_id, state, step_index, percent, reason, step_started_at, next_eligible_at, version, updated_at, stage_started_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9)`, l.ID, string(st.State), st.StepIndex, st.Percent, st.Reason, ms(st.StepStartedAt), ms(st.NextEligibleAt), ms(st.UpdatedAt), ms(st.StageStartedAt)); err != nil {
 		return l, err
 	}
 	st.Version = 1
@@ -228,17 +228,18 @@ func (s *Store) CreateLane(ctx context.Context, l release.Lane, now time.Time) (
 	return l, nil
 }
 
-const laneCols = `l.id, l.release_id, l.platform, l.kind, l.reason, l.plan, r.state, r.step_index, r.percent, r.reason, r.step_started_at, r.next_eligible_at, r.version, r.updated_at`
+const laneCols = `l.id, l.release_id, l.platform, l.kind, l.reason, l.plan, r.state, r.step_index, r.percent, r.reason, r.step_started_at, r.next_eligible_at, r.version, r.updated_at, r.stage_started_at`
 const laneFrom = ` FROM lanes l JOIN rollouts r ON r.lane_id = l.id `
 
 func scanLane(row interface{ Scan(...any) error }) (release.Lane, error) {
 	var l release.Lane
 	var platform, kind, plan, state string
-	var started, next, updated int64
+	var started, next, updated, stage int64
 	if err := row.Scan(&l.ID, &l.ReleaseID, &platform, &kind, &l.Reason, &plan, &state, &l.Status.StepIndex, &l.Status.Percent,
-		&l.Status.Reason, &started, &next, &l.Status.Version, &updated); err != nil {
+		&l.Status.Reason, &started, &next, &l.Status.Version, &updated, &stage); err != nil {
 		return l, err
 	}
+	l.Status.StageStartedAt = fromMS(stage)
 	l.Platform, l.Kind, l.Status.State = release.Platform(platform), release.LaneKind(kind), release.State(state)
 	l.Status.StepStartedAt, l.Status.NextEligibleAt, l.Status.UpdatedAt = fromMS(started), fromMS(next), fromMS(updated)
 	if err := json.Unmarshal([]byte(plan), &l.Plan); err != nil {
@@ -291,8 +292,9 @@ func (s *Store) UpdateStatus(ctx context.Context, laneID string, next release.St
 		return next, fmt.Errorf("state %q is not a known state", next.State)
 	}
 	res, err := s.q.ExecContext(ctx, `UPDATE rollouts SET state = $2, step_index = $3, percent = $4, reason = $5, step_started_at = $6,
-		next_eligible_at = $7, updated_at = $8, version = version + 1 WHERE lane_id = $1 AND version = $9`,
-		laneID, string(next.State), next.StepIndex, next.Percent, next.Reason, ms(next.StepStartedAt), ms(next.NextEligibleAt), ms(next.UpdatedAt), next.Version)
+		next_eligible_at = $7, updated_at = $8, stage_started_at = $10, version = version + 1 WHERE lane_id = $1 AND version = $9`,
+		laneID, string(next.State), next.StepIndex, next.Percent, next.Reason, ms(next.StepStartedAt), ms(next.NextEligibleAt), ms(next.UpdatedAt), next.Version,
+		ms(next.StageStartedAt))
 	if err != nil {
 		return next, err
 	}

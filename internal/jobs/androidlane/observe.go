@@ -2,8 +2,10 @@ package androidlane
 
 import (
 	"context"
+	"strconv"
 	"time"
 
+	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/release"
 )
 
@@ -54,4 +56,22 @@ func gateDue(p release.Plan, st release.Status, now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// GateTarget fills in what the lane's gates measure on Play: the package
+// and versionCode fixed when the lane started, and when its rollout began.
+func (a *Android) GateTarget(ctx context.Context, l release.Lane, t *gate.Target) error {
+	var data androidLaneData
+	if err := a.Store.LaneData(ctx, l.ID, &data); err != nil {
+		return err
+	}
+	if data.Package != "" {
+		t.BundleID = data.Package
+	}
+	if data.VersionCode != 0 {
+		t.VersionCode = data.VersionCode
+		t.Build = strconv.FormatInt(data.VersionCode, 10)
+	}
+	t.RolloutStarted = data.StartedAt
+	return nil
 }

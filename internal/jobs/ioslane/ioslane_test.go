@@ -97,7 +97,8 @@ type iosOpts struct {
 	external  bool
 	options   func(*appstoretest.Options)
 	configure func(*config.App)
-	noNotes   bool // the release has no notes
+	noNotes   bool               // the release has no notes
+	gates     []release.GateRule // the phased plan's gate rules
 }
 
 type iosBundle struct {
@@ -183,7 +184,7 @@ func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
 		Algorithm: nativecheck.Algorithm, Hash: "fp-ios-1", Data: []byte(`{}`), CreatedAt: iosStart}))
 	plan := release.Plan{Steps: []release.Step{{SetPercent: release.Pct(100)}}}
 	if o.appStore && o.phased {
-		plan = release.StagedPlan(release.ApplePhasedStages, release.Wait{Soak: release.Duration(24 * time.Hour)}, nil)
+		plan = release.StagedPlan(release.ApplePhasedStages, release.Wait{Soak: release.Duration(24 * time.Hour)}, o.gates)
 	}
 	b.lane, err = b.st.CreateLane(ctx, release.Lane{ReleaseID: b.rel.ID, Platform: release.IOS, Kind: release.KindStore, Plan: plan}, iosStart)
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/swapjoy/releasepilot/appstore"
+	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/release"
 )
 
@@ -38,8 +39,8 @@ const PhasedDayMetric = "apple_phased_day"
 
 // Observe reports Apple's phased-release day as PhasedDayMetric for a
 // rolling phased App Store lane, with one read of App Store Connect that
-// the pass's Execute reuses. Other lanes cost no call and report nothing:
-// there is no iOS health source yet, and iOS plans have no gates.
+// the pass's Execute reuses. Other lanes cost no call and report nothing.
+// The lane's health gates (Sentry, Prometheus) are measured by jobs.Gates.
 func (x *IOS) Observe(ctx context.Context, l release.Lane) (release.Observations, error) {
 	obs := release.Observations{}
 	if x.ASC == nil || (l.Status.State != release.StateRolling && l.Status.State != release.StateWaiting) {
@@ -71,4 +72,23 @@ func (x *IOS) Observe(ctx context.Context, l release.Lane) (release.Observations
 	}
 	obs.Metrics = map[string]release.Observation{PhasedDayMetric: {Value: float64(day), Samples: 1, Fresh: true}}
 	return obs, nil
+}
+
+// GateTarget fills in what the lane's gates measure: the bundle id, the
+// marketing version and the build number the lane ships.
+func (x *IOS) GateTarget(ctx context.Context, l release.Lane, t *gate.Target) error {
+	var data iosLaneData
+	if err := x.Store.LaneData(ctx, l.ID, &data); err != nil {
+		return err
+	}
+	if data.BundleID != "" {
+		t.BundleID = data.BundleID
+	}
+	if data.Version != "" {
+		t.Version = data.Version
+	}
+	if data.BuildNumber != "" {
+		t.Build = data.BuildNumber
+	}
+	return nil
 }

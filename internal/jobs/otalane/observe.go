@@ -2,6 +2,7 @@ package otalane
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/swapjoy/releasepilot/codepush"
 	"github.com/swapjoy/releasepilot/internal/gate"
@@ -24,4 +25,28 @@ func (o *OTA) Observe(ctx context.Context, l release.Lane) (release.Observations
 		return release.Observations{}, err
 	}
 	return release.Observations{Metrics: map[string]release.Observation{gate.OTAFailureRate: gate.OTAObservation(m[data.ProductionLabel])}}, nil
+}
+
+// GateTarget fills in what the lane's gates measure: its Production
+// release (CodePush app and label) and the store binaries its target range
+// covers, whose devices report on it.
+func (o *OTA) GateTarget(ctx context.Context, l release.Lane, t *gate.Target) error {
+	var data otaLaneData
+	if err := o.Store.LaneData(ctx, l.ID, &data); err != nil {
+		return err
+	}
+	t.CodePushApp, t.Label = data.CodePushApp, data.ProductionLabel
+	if data.TargetRange == "" {
+		return nil
+	}
+	rng, ok := codepush.ParseRange(data.TargetRange)
+	if !ok {
+		return fmt.Errorf("lane %s: target range %q is not a semver range", l.ID, data.TargetRange)
+	}
+	bins, err := o.Store.Binaries(ctx, t.App, l.Platform)
+	if err != nil {
+		return err
+	}
+	t.Binaries = gate.Covered(bins, rng)
+	return nil
 }

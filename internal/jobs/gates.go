@@ -1,0 +1,269 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/gate"
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
+)
+
+// GateProvider measures gate rules of one provider for a lane's target:
+// gate.PlayVitals, gate.OTAReports, gate.Sentry and gate.Prometheus.
+type GateProvider interface {
+	Measure(ctx context.Context, r release.GateRule, t gate.Target) (release.Reading, error)
+}
+
+// GateTargeter is an executor that fills in what only its lane knows of
+// the target its gates measure: the versionCode and rollout start of a Play
+// rollout, an iOS build, the CodePush release of an OTA lane.
+type GateTargeter interface {
+	GateTarget(ctx context.Context, l release.Lane, t *gate.Target) error
+}
+
+// Gates measures the gate rules of moving lanes on the rules' own
+// intervals, as an Argo analysis run measures its metrics, stores every
+// measurement, and gives the reconciler the current stage's readings.
+// A stage begins when the lane reaches a percentage or is resumed
+// (Status.StageStartedAt); measurements of earlier stages never count.
+type Gates struct {
+	Store *store.Store
+	// Providers by name (release.ProviderSentry…); a rule whose provider
+	// is missing is measured as an error, so its gate holds.
+	Providers map[string]GateProvider
+	// Executors fill in lane-specific targets (GateTargeter).
+	Executors Executors
+	Apps      map[string]config.App
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+func (g *Gates) now() time.Time {
+	if g.Now == nil {
+		return time.Now().UTC()
+	}
+	return g.Now().UTC()
+}
+
+func (g *Gates) log() *slog.Logger {
+	if g.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Log
+}
+
+// Observe measures the lane's rules that are due, stores the measurements
+// and returns the stage's reading of every rule of the plan (a rule not yet
+// measured in the stage has an empty reading, which holds its gate). Lanes
+// that are not moving, or not yet at a percentage, are not measured.
+func (g *Gates) Observe(ctx context.Context, l release.Lane) (map[string]release.GateReading, error) {
+	readings, _, err := g.observe(ctx, l)
+	return readings, err
+}
+
+func (g *Gates) observe(ctx context.Context, l release.Lane) (readings map[string]release.GateReading, measured bool, err error) {
+	rules := l.Plan.Rules()
+	if len(rules) == 0 {
+		return nil, false, nil
+	}
+	since := l.Status.StageStart()
+	readings, err = g.Store.GateReadings(ctx, l.ID, since)
+	if err != nil {
+		return nil, false, err
+	}
+	moving := l.Status.State == release.StateRolling || l.Status.State == release.StateWaiting
+	if moving && l.Status.Percent > 0 {
+		now := g.now()
+		var due []release.GateRule
+		for _, r := range rules {
+			if r.Due(readings[r.Key()], now) {
+				due = append(due, r)
+			}
+		}
+		if len(due) > 0 {
+			t, terr := g.target(ctx, l, since, now)
+			for _, r := range due {
+				m := g.measure(ctx, r, t, terr, l, since, now)
+				if _, err := g.Store.RecordMeasurement(ctx, m); err != nil {
+					return nil, false, err
+				}
+				measured = true
+			}
+			if readings, err = g.Store.GateReadings(ctx, l.ID, since); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	for _, r := range rules {
+		if _, ok := readings[r.Key()]; !ok {
+			readings[r.Key()] = release.GateReading{}
+		}
+	}
+	return readings, measured, nil
+}
+
+// measure takes one measurement of r, judged; a provider that cannot be
+// asked gives an error measurement, so the gate holds and says why.
+func (g *Gates) measure(ctx context.Context, r release.GateRule, t gate.Target, targetErr error, l release.Lane, since, now time.Time) release.Measurement {
+	m := func() release.Measurement {
+		if targetErr != nil {
+			return release.ErrorMeasurement(r, targetErr, now)
+		}
+		p, ok := g.Providers[r.ProviderName()]
+		if !ok {
+			return release.ErrorMeasurement(r, fmt.Errorf("no %s provider is configured", r.ProviderName()), now)
+		}
+		t.Baseline = nil
+		if base, err := g.baseline(ctx, l.ID, r.Key(), since); err != nil {
+			return release.ErrorMeasurement(r, err, now)
+		} else if base != nil {
+			t.Baseline = base
+		}
+		rd, err := p.Measure(ctx, r, t)
+		if err != nil {
+			g.log().Warn("gate measurement failed; the gate holds", "lane", l.ID, "gate", r.Key(), "err", err)
+			return release.ErrorMeasurement(r, err, now)
+		}
+		return release.Judge(r, rd, now)
+	}()
+	m.LaneID, m.Percent = l.ID, l.Status.Percent
+	return m
+}
+
+// baseline is the raw figures of the stage's first measurement of a gate
+// that has them.
+func (g *Gates) baseline(ctx context.Context, laneID, key string, since time.Time) (map[string]float64, error) {
+	ms, err := g.Store.Measurements(ctx, laneID, since, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if m.Gate == key && len(m.Values) > 0 {
+			return m.Values, nil
+		}
+	}
+	return nil, nil
+}
+
+// target describes what the lane's gates measure.
+func (g *Gates) target(ctx context.Context, l release.Lane, since, now time.Time) (gate.Target, error) {
+	t := gate.Target{Platform: l.Platform, Kind: l.Kind, LaneID: l.ID, ReleaseID: l.ReleaseID, Percent: l.Status.Percent,
+		StageStarted: since, Now: now}
+	earlier, err := g.Store.MeasuredBefore(ctx, l.ID, since)
+	if err != nil {
+		return t, err
+	}
+	t.FirstStage = !earlier
+	rel, err := g.Store.GetRelease(ctx, l.ReleaseID)
+	if err != nil {
+		return t, fmt.Errorf("release of lane %s: %w", l.ID, err)
+	}
+	t.App, t.Tag, t.Version = rel.App, rel.Tag, rel.Version
+	if app, ok := g.Apps[rel.App]; ok {
+		t.BundleID = app.IOS.BundleID
+		if l.Platform == release.Android {
+			t.BundleID = app.Android.PackageName
+		}
+	}
+	if l.Kind == release.KindStore {
+		bins, err := g.Store.Binaries(ctx, rel.App, l.Platform)
+		if err != nil {
+			return t, err
+		}
+		for _, b := range bins {
+			if b.ReleaseID == l.ReleaseID {
+				t.Version, t.Build = b.Version, b.BuildNumber
+			}
+		}
+	}
+	ex, err := g.Executors.For(l)
+	if err == nil {
+		if tg, ok := ex.(GateTargeter); ok {
+			if err := tg.GateTarget(ctx, l, &t); err != nil {
+				return t, err
+			}
+		}
+	}
+	return t, nil
+}
+
+// haltDue reports whether a rule of the plan has failed more times in a
+// row than its limit allows.
+func haltDue(plan release.Plan, readings map[string]release.GateReading) bool {
+	for _, r := range plan.Rules() {
+		rd := readings[r.Key()]
+		if rd.Latest.Phase == release.PhaseFailed && rd.ConsecutiveFailures > r.FailureLimit {
+			return true
+		}
+	}
+	return false
+}
+
+// Pass measures the due gates of every moving lane, whenever the lane is
+// next due itself (a lane soaking for a day is still watched), and
+// reconciles at once each lane a gate must halt. Provider calls that ask
+// the same question share one answer for the pass.
+func (g *Gates) Pass(ctx context.Context, r *Rollouts) error {
+	if _, ok := ctx.Value(passMarker{}).(bool); !ok {
+		ctx = WithGatePass(ctx)
+	}
+	lanes, err := g.Store.MovingLanes(ctx, 1000)
+	if err != nil {
+		return fmt.Errorf("moving lanes: %w", err)
+	}
+	var errs []error
+	for _, l := range lanes {
+		readings, measured, err := g.observe(ctx, l)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("gates of lane %s: %w", l.ID, err))
+			continue
+		}
+		if measured && r != nil && haltDue(l.Plan, readings) {
+			if err := r.ReconcileLane(ctx, l); err != nil && !errors.Is(err, store.ErrConflict) {
+				errs = append(errs, fmt.Errorf("lane %s: %w", l.ID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type passMarker struct{}
+
+// WithGatePass returns a context for one reconcile pass in which gate
+// providers asking the same question (same release, same query) share one
+// answer across rules and lanes.
+func WithGatePass(ctx context.Context) context.Context {
+	return context.WithValue(gate.WithPass(ctx), passMarker{}, true)
+}
+
+// unread is a reading of nothing for every rule of the plan: each gate
+// holds, none passes on the lane's own observations.
+func unread(plan release.Plan) map[string]release.GateReading {
+	out := map[string]release.GateReading{}
+	for _, r := range plan.Rules() {
+		out[r.Key()] = release.GateReading{}
+	}
+	return out
+}
+
+// measurementDetails are measurements as an event's details show them.
+func measurementDetails(ms []release.Measurement) []map[string]any {
+	out := make([]map[string]any, 0, len(ms))
+	for _, m := range ms {
+		d := map[string]any{"gate": m.Gate, "phase": string(m.Phase), "value": m.Value, "samples": m.Samples,
+			"at": m.At.UTC().Format(time.RFC3339), "reason": m.Reason}
+		if len(m.Values) > 0 {
+			d["values"] = m.Values
+		}
+		if m.Source != "" {
+			d["source"] = m.Source
+		}
+		out = append(out, d)
+	}
+	return out
+}
