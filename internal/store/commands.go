@@ -115,14 +115,14 @@ func (s *Store) commands(ctx context.Context, q string, args ...any) ([]LaneComm
 	return out, rows.Err()
 }
 
-// LanesWithPendingCommands lists lanes that have a pending command requested
-// at or before before, the lane with the oldest one first.
-func (s *Store) LanesWithPendingCommands(ctx context.Context, before time.Time, limit int) ([]string, error) {
+// LanesWithPendingCommands lists lanes that have a pending command, the
+// lane with the oldest one first.
+func (s *Store) LanesWithPendingCommands(ctx context.Context, limit int) ([]string, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.q.QueryContext(ctx, `SELECT lane_id FROM lane_commands WHERE state = 'pending' AND requested_at <= $1
-		GROUP BY lane_id ORDER BY MIN(id) LIMIT $2`, ms(before), limit)
+	rows, err := s.q.QueryContext(ctx, `SELECT lane_id FROM lane_commands WHERE state = 'pending'
+		GROUP BY lane_id ORDER BY MIN(id) LIMIT $1`, limit)
 	if err != nil {
 		return nil, err
 	}
