@@ -353,7 +353,7 @@ func (r *Runner) Reap(ctx context.Context) (int, error) {
 // queues its job, both in the transaction of tx: a command exists with its
 // job or not at all, and from the commit on the lane shows it pending. It
 // returns the job's id and sets a.CommandID.
-func (r *Runner) EnqueueLaneCommand(ctx context.Context, tx *store.Store, a LaneCommandArgs) (int64, error) {
+func (r *Runner) EnqueueLaneCommand(ctx context.Context, tx *store.Store, a *LaneCommandArgs) (int64, error) {
 	if tx.SQLTx() == nil {
 		return 0, errors.New("enqueue lane command: not in a transaction")
 	}
@@ -366,7 +366,7 @@ func (r *Runner) EnqueueLaneCommand(ctx context.Context, tx *store.Store, a Lane
 			return 0, err
 		}
 	}
-	res, err := r.Client.InsertTx(ctx, tx.SQLTx(), a, nil)
+	res, err := r.Client.InsertTx(ctx, tx.SQLTx(), *a, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -302,3 +302,31 @@ func TestDecideLane(t *testing.T) {
 		})
 	}
 }
+
+func TestProjected(t *testing.T) {
+	t.Parallel()
+	plan := StagedPlan(DefaultStages, Wait{Soak: Duration(time.Hour)}, nil)
+	waiting := Status{State: StateWaiting, StepIndex: 1, Percent: 10, StepStartedAt: t0, Version: 7, PendingCommand: CmdHalt}
+	tests := []struct {
+		name    string
+		pending []Command
+		state   State
+		percent int
+	}{
+		{"nothing pending", nil, StateWaiting, 10},
+		{"a halt on its way", []Command{CmdHalt}, StateHalted, 10},
+		{"halt then resume", []Command{CmdHalt, CmdResume}, StateRolling, 10},
+		{"a refused command changes nothing", []Command{CmdResume}, StateWaiting, 10},
+		{"advance then complete", []Command{CmdAdvance, CmdComplete}, StateCompleted, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := Projected(plan, waiting, tt.pending, t0)
+			require.Equal(t, tt.state, st.State)
+			require.Equal(t, tt.percent, st.Percent)
+			require.Equal(t, int64(7), st.Version)
+			require.Equal(t, CmdHalt, st.PendingCommand)
+		})
+	}
+}
