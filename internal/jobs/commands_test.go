@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -21,7 +22,7 @@ type gated struct {
 	mu      sync.Mutex
 	holds   map[release.Action]chan struct{}
 	entered chan release.Action
-	stopped *jobs.RemoteStoppedError
+	stopped *lane.RemoteStoppedError
 	order   []string
 }
 
@@ -52,7 +53,7 @@ func (g *gated) Execute(ctx context.Context, l release.Lane, d release.Decision)
 			return ctx.Err()
 		}
 	}
-	if stopped != nil && d.Action == release.ActionAdvance && !jobs.Resuming(l) {
+	if stopped != nil && d.Action == release.ActionAdvance && !lane.Resuming(l) {
 		return stopped
 	}
 	g.mu.Lock()
@@ -195,7 +196,7 @@ func TestStoreStoppedOutsideTheLane(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, b.ro.Pass(ctx)) // 10 %
 	b.remote.halted = true
-	g.stopped = &jobs.RemoteStoppedError{Reason: "Play shows versionCode 42 halted", Percent: 10}
+	g.stopped = &lane.RemoteStoppedError{Reason: "Play shows versionCode 42 halted", Percent: 10}
 	for range 3 {
 		b.now = b.now.Add(time.Hour)
 		require.NoError(t, b.ro.Pass(ctx))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -282,7 +283,7 @@ func (r *Rollouts) reconcileLeased(ctx context.Context, l release.Lane) error {
 		return r.record(ctx, l, d, "system", "rollout."+string(d.Action))
 	}
 	err = ex.Execute(actx, l, d)
-	var stopped *RemoteStoppedError
+	var stopped *lane.RemoteStoppedError
 	switch {
 	case err == nil:
 		return r.record(ctx, l, d, "system", "rollout."+string(d.Action))
@@ -291,7 +292,7 @@ func (r *Rollouts) reconcileLeased(ctx context.Context, l release.Lane) error {
 		// recorded, or a person in the store's console): the lane follows
 		// the store instead of failing the same step every pass. Only a
 		// person's resume starts it again.
-		next, terr := l.Status.Transition(stopped.state(), stopped.Reason, now)
+		next, terr := l.Status.Transition(stopped.State(), stopped.Reason, now)
 		if terr != nil {
 			return errors.Join(err, terr)
 		}
@@ -319,28 +320,6 @@ func (r *Rollouts) reconcileLeased(ctx context.Context, l release.Lane) error {
 	}
 	_ = r.record(ctx, l, hold, "system", "rollout.action_failed")
 	return err
-}
-
-// RemoteStoppedError is an executor's answer that the store shows the
-// rollout stopped outside this lane's record (Play halted, the phased
-// release paused, the OTA release disabled) when a scheduled move wanted
-// it running. The reconciler records the lane halted (or paused) with
-// Reason instead of failing the move every pass.
-type RemoteStoppedError struct {
-	Reason string
-	// Paused is set when the store's state is a pause (iOS), not a halt.
-	Paused bool
-	// Percent is the percentage the store stopped at, 0 if unknown.
-	Percent int
-}
-
-func (e *RemoteStoppedError) Error() string { return e.Reason }
-
-func (e *RemoteStoppedError) state() release.State {
-	if e.Paused {
-		return release.StatePaused
-	}
-	return release.StateHalted
 }
 
 func sameSchedule(a, b release.Status) bool {

@@ -362,7 +362,7 @@ func testStagedRollout(t *testing.T, e store.Engine) {
 		}
 	}
 	require.Equal(t, []string{"android.bundle_uploaded", "android.internal_track", "lane.ready", "rollout.advance", "rollout.advance",
-		"command.halt", "command.resume", "rollout.advance", "rollout.complete"}, kinds)
+		"command.halt", "command.applied", "command.resume", "command.applied", "rollout.advance", "rollout.complete"}, kinds)
 }
 
 func TestAndroidLaneRefusesToDisturbAnotherRelease(t *testing.T) {

@@ -1299,14 +1299,16 @@ func TestIOSHaltWhileProcessingForDistribution(t *testing.T) {
 	_, err := b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "alice", "crash spike")
 	require.ErrorContains(t, err, "pause pending: the phased release has not started yet")
 	require.NotEqual(t, release.StateHalted, b.status(t).State, "the halt is not recorded before it took effect")
+	require.Equal(t, release.CmdHalt, b.status(t).PendingCommand, "it stays pending: the lane shows it and nothing scheduled moves it")
 	pr, _ := b.fake.PhasedRelease(vid)
 	require.Equal(t, appstore.PhasedInactive, pr.State)
 
-	// Retried (River retries the command job) until Apple has started it.
+	// Retried (by its job, and by every reconcile pass) until Apple has
+	// started it.
 	b.clock.Advance(31 * time.Minute)
-	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "alice", "crash spike")
-	require.NoError(t, err)
+	b.reconcile(t)
 	require.Equal(t, release.StateHalted, b.status(t).State)
+	require.Empty(t, b.status(t).PendingCommand)
 	pr, _ = b.fake.PhasedRelease(vid)
 	require.Equal(t, appstore.PhasedPaused, pr.State, "the rollout Apple started is paused")
 

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
 
@@ -77,4 +78,27 @@ func RetryAt(row *rivertype.JobRow) time.Time {
 	}
 	d := 30 * time.Second << min(attempt-1, 10)
 	return time.Now().Add(min(d, 15*time.Minute))
+}
+
+// RemoteStoppedError is an executor's answer that the store shows the
+// rollout stopped outside this lane's record (Play halted, the phased
+// release paused, the OTA release disabled) when a scheduled move wanted
+// it running. The reconciler records the lane halted (or paused) with
+// Reason instead of failing the move every pass.
+type RemoteStoppedError struct {
+	Reason string
+	// Paused is set when the store's state is a pause (iOS), not a halt.
+	Paused bool
+	// Percent is the percentage the store stopped at, 0 if unknown.
+	Percent int
+}
+
+func (e *RemoteStoppedError) Error() string { return e.Reason }
+
+// State is the lane state that matches the store: halted, or paused.
+func (e *RemoteStoppedError) State() release.State {
+	if e.Paused {
+		return release.StatePaused
+	}
+	return release.StateHalted
 }

@@ -284,7 +284,7 @@ func TestOTALaneStagesPromotesAndRollsOutThroughTheReconciler(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"ota.target", "ota.staged", "ota.promoted", "lane.ready", "rollout.advance", "rollout.advance",
-		"command.halt", "command.resume", "rollout.advance", "rollout.complete"}, kinds)
+		"command.halt", "command.applied", "command.resume", "command.applied", "rollout.advance", "rollout.complete"}, kinds)
 }
 
 func TestOTALaneHaltsOnFailuresAndHoldsWithoutReports(t *testing.T) {
