@@ -454,6 +454,13 @@ func (r *Rollouts) applyCommand(ctx context.Context, c store.LaneCommand) (Comma
 		actx, cancel := context.WithTimeout(ctx, r.actionTimeout())
 		err = ex.Execute(actx, l, d)
 		cancel()
+		var stopped *lane.RemoteStoppedError
+		if errors.As(err, &stopped) {
+			// The store shows the rollout stopped by someone else: trying
+			// again cannot help, and only a resume may undo it.
+			res.Rejected = err
+			return res, r.reject(ctx, l, c, err.Error())
+		}
 		if err != nil {
 			n, nerr := r.Store.NoteCommandFailure(ctx, c.ID, err.Error())
 			if nerr != nil {

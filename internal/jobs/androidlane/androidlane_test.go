@@ -811,11 +811,37 @@ func TestAndroidExecutor(t *testing.T) {
 			playstoretest.Release{Name: "1.4.0 (42)", VersionCodes: []int64{42}, Status: playstoretest.StatusHalted, UserFraction: 0.1})
 		halted := b.fake.TrackJSON(androidPkg, playstore.TrackProduction)
 		b.advance(time.Hour)
-		require.ErrorIs(t, b.ro.Pass(ctx), playstore.ErrState)
+		require.NoError(t, b.ro.Pass(ctx), "the lane follows Play instead of failing the step every pass")
 		st := b.status(t)
-		require.Contains(t, st.Reason, "advance to 25% failed: playstore: SetFraction on com.acme.mobile track \"production\": versionCode 42 is halted")
+		require.Equal(t, release.StateHalted, st.State, "halted stays halted")
+		require.Equal(t, "Play shows versionCode 42 halted on the production track; resume the lane to continue", st.Reason)
 		require.Equal(t, 10, st.Percent)
 		require.Equal(t, string(halted), string(b.fake.TrackJSON(androidPkg, playstore.TrackProduction)))
+		for range 3 {
+			b.advance(time.Hour)
+			require.NoError(t, b.ro.Pass(ctx))
+		}
+		var stops, failures int
+		evs, err := b.st.Events(ctx, b.lane.ReleaseID, 0, 500)
+		require.NoError(t, err)
+		for _, e := range evs {
+			switch e.Kind {
+			case "rollout.stopped_remotely":
+				stops++
+			case "rollout.action_failed":
+				failures++
+			}
+		}
+		require.Equal(t, 1, stops, "recorded once")
+		require.Zero(t, failures, "no rollout.action_failed every minute")
+
+		// The lane is halted, so a resume is accepted and serves it again.
+		_, err = b.ro.Command(ctx, b.lane.ID, release.CmdResume, "token:alice", "checked the crash")
+		require.NoError(t, err)
+		r, ok := androidRelease(b.fake.Track(androidPkg, playstore.TrackProduction), 42)
+		require.True(t, ok)
+		require.Equal(t, playstoretest.StatusInProgress, r.Status)
+		require.Equal(t, 0.1, r.UserFraction)
 	})
 
 	t.Run("resume where Play halted when a step raced the halt", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/playstore"
 )
@@ -76,6 +77,13 @@ func (a *Android) Execute(ctx context.Context, l release.Lane, d release.Decisio
 			}
 		default:
 			res, err = a.Play.SetFraction(ctx, pkg, track, vc, f)
+		}
+		var se *playstore.StateError
+		if errors.As(err, &se) && se.Status == playstore.StatusHalted && !resumed {
+			// Halted on Play but not in the lane (a halt whose record was
+			// lost, or someone in the console): a scheduled step leaves it
+			// halted, and the lane follows Play.
+			return &lane.RemoteStoppedError{Reason: fmt.Sprintf("Play shows versionCode %d halted on the %s track; resume the lane to continue", vc, track)}
 		}
 		if err != nil {
 			return err

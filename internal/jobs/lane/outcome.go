@@ -47,6 +47,11 @@ func Attempt(ctx context.Context, st *store.Store, log *slog.Logger, platform, l
 	switch {
 	case errors.As(err, &cancel):
 		return err
+	case ctx.Err() != nil:
+		// The run was cut short (shutdown, timeout, a halt cancelling
+		// lane jobs): say nothing about the lane. On shutdown River puts
+		// the job back in the queue without counting the attempt.
+		return err
 	case errors.As(err, &wait):
 		return river.JobSnooze(wait.After)
 	case errors.Is(err, store.ErrNotFound) && !errors.As(err, &fail):

@@ -61,9 +61,10 @@ func (o *OTA) Execute(ctx context.Context, l release.Lane, d release.Decision) e
 			want = 100
 		}
 		if r.Disabled {
-			resuming := lane.Resuming(l)
-			if d.Action != release.ActionComplete && !resuming {
-				return fmt.Errorf("release %s was disabled outside this rollout; resume the lane to re-enable it", r.Label)
+			// Only a person re-enables: a resume, or a complete command.
+			// A scheduled step (the plan's 100 % too) leaves it disabled.
+			if !lane.Resuming(l) && d.Command != release.CmdComplete {
+				return &lane.RemoteStoppedError{Reason: fmt.Sprintf("release %s was disabled outside this rollout; resume the lane to re-enable it", r.Label), Percent: otaRollout(r)}
 			}
 			info.Disabled = otaBool(false)
 		}

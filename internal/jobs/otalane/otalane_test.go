@@ -502,21 +502,22 @@ func TestOTAAdvanceDoesNotReenableAReleaseDisabledElsewhere(t *testing.T) {
 
 	b.report(t, "v1", 20, 0)
 	b.now = b.now.Add(61 * time.Minute)
-	err = b.ro.Pass(ctx)
-	require.ErrorContains(t, err, "release v1 was disabled outside this rollout; resume the lane to re-enable it")
+	require.NoError(t, b.ro.Pass(ctx), "the lane follows the disabled release instead of failing the step")
 	r := b.history(t, codepush.Production)[0]
 	require.True(t, r.Disabled, "still disabled")
 	require.Equal(t, 10, r.Rollout, "not advanced")
 	require.Zero(t, b.offered(t, "v1"))
 	st := b.laneStatus(t, l)
+	require.Equal(t, release.StateHalted, st.State)
 	require.Equal(t, 10, st.Percent)
 	require.Contains(t, st.Reason, "resume the lane to re-enable it")
 
 	// The same advance executed for a lane that is rolling fails too, and
-	// for a halted lane (a resume) it enables the release again.
+	// so does the plan's own 100 %; for a halted lane (a resume) it enables
+	// the release again.
 	require.Error(t, b.ota.Execute(ctx, l, release.Decision{Action: release.ActionAdvance, Percent: 25}))
-	_, err = b.ro.Command(ctx, l.ID, release.CmdHalt, "token:ana", "look first")
-	require.NoError(t, err)
+	require.Error(t, b.ota.Execute(ctx, l, release.Decision{Action: release.ActionComplete, Percent: 100}))
+	require.True(t, b.history(t, codepush.Production)[0].Disabled)
 	_, err = b.ro.Command(ctx, l.ID, release.CmdResume, "token:ana", "fine")
 	require.NoError(t, err)
 	r = b.history(t, codepush.Production)[0]
