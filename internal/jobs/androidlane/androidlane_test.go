@@ -1060,3 +1060,16 @@ func BenchmarkAndroidLaneStep(bm *testing.B) {
 	bm.ReportMetric(float64(b.calls()-before)/float64(2*bm.N), "calls/step")
 	bm.ReportMetric(float64(bm.Elapsed().Microseconds())/float64(2*bm.N), "µs/step")
 }
+
+// TestAndroidCancelBeforeTheUpload: a lane cancelled before its job put
+// anything on Play is cancelled without a Play call (there is nothing to
+// halt), instead of failing the cancel until the job has run.
+func TestAndroidCancelBeforeTheUpload(t *testing.T) {
+	t.Parallel()
+	b := setupAndroid(t, store.SQLite, nil)
+	before := b.calls()
+	_, err := b.ro.Command(context.Background(), b.lane.ID, release.CmdCancel, "token:alice", "wrong tag")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCancelled, b.status(t).State)
+	require.Equal(t, before, b.calls())
+}

@@ -37,6 +37,9 @@ func (a *Android) Execute(ctx context.Context, l release.Lane, d release.Decisio
 		return err
 	}
 	if data.VersionCode == 0 || data.Package == "" {
+		if d.Action == release.ActionHalt || d.Action == release.ActionRollback {
+			return nil // nothing of this lane is on Play: nothing to stop (a cancel before the upload)
+		}
 		return fmt.Errorf("lane %s has no versionCode on Play yet: its android_lane job has not finished", l.ID)
 	}
 	pkg, track, vc := data.Package, data.Track, data.VersionCode

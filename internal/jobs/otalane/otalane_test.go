@@ -524,3 +524,36 @@ func TestOTAAdvanceDoesNotReenableAReleaseDisabledElsewhere(t *testing.T) {
 	require.False(t, r.Disabled)
 	require.Equal(t, 10, r.Rollout)
 }
+
+// TestOTACancelAfterAnUnrecordedPromotion: the lane job promoted the release
+// to Production and died before recording it; a cancel then finds the
+// promotion by its Staging label and disables it, so nothing of a
+// cancelled lane is served.
+func TestOTACancelAfterAnUnrecordedPromotion(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
+	require.NoError(t, b.work(ctx, l))
+	var data map[string]any
+	require.NoError(t, b.st.LaneData(ctx, l.ID, &data))
+	require.NotEmpty(t, data["production_label"])
+	delete(data, "production_label")
+	require.NoError(t, b.st.SetLaneData(ctx, l.ID, data, b.now))
+	st := b.laneStatus(t, l)
+	st.State = release.StatePending
+	_, err := b.st.UpdateStatus(ctx, l.ID, st)
+	require.NoError(t, err)
+	require.False(t, b.history(t, codepush.Production)[0].Disabled)
+
+	_, err = b.ro.Command(ctx, l.ID, release.CmdCancel, "token:ana", "wrong tag")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCancelled, b.laneStatus(t, l).State)
+	require.True(t, b.history(t, codepush.Production)[0].Disabled, "the unrecorded promotion is not served")
+
+	// A cancel before any promotion has nothing to stop.
+	l2 := b.lane(t, "v1.4.3", "c143", "bundle 1.4.3\n")
+	_, err = b.ro.Command(ctx, l2.ID, release.CmdCancel, "token:ana", "not this one")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCancelled, b.laneStatus(t, l2).State)
+}
