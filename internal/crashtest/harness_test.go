@@ -213,13 +213,14 @@ type cluster struct {
 }
 
 type replica struct {
-	i    int
-	cmd  *exec.Cmd
-	pid  int
-	addr string
-	log  string
-	done chan struct{}
-	code int
+	i        int
+	cmd      *exec.Cmd
+	pid      int
+	addr     string
+	log      string
+	done     chan struct{}
+	code     int
+	restarts int
 }
 
 // newCluster starts the fakes and n replicas on a fresh database of engine.
@@ -324,15 +325,24 @@ func (c *cluster) start(i int) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(c.t, cmd.Start())
-	r.cmd, r.pid, r.done, r.addr = cmd, cmd.Process.Pid, make(chan struct{}), ""
+	done := make(chan struct{})
+	c.mu.Lock()
+	if r.cmd != nil {
+		r.restarts++
+	}
+	r.cmd, r.pid, r.done, r.addr = cmd, cmd.Process.Pid, done, ""
+	c.mu.Unlock()
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()
+		c.mu.Lock()
 		r.code = cmd.ProcessState.ExitCode()
-		close(r.done)
+		c.mu.Unlock()
+		close(done)
 	}()
 	deadline := time.Now().Add(60 * time.Second)
-	for r.addr == "" {
+	addr := ""
+	for addr == "" {
 		require.True(c.t, time.Now().Before(deadline), "replica %d did not start", i)
 		require.True(c.t, r.alive(), "replica %d exited at start: %s", i, c.logTail(i))
 		b, _ := os.ReadFile(r.log)
@@ -340,12 +350,15 @@ func (c *cluster) start(i int) {
 			for _, line := range strings.Split(string(b[size:]), "\n") {
 				var rec map[string]any
 				if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "releasepilot started" {
-					r.addr, _ = rec["addr"].(string)
+					addr, _ = rec["addr"].(string)
 				}
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	c.mu.Lock()
+	r.addr = addr
+	c.mu.Unlock()
 }
 
 func (c *cluster) logTail(i int) string {
@@ -380,12 +393,29 @@ func (c *cluster) kill(pid int) time.Time {
 
 // base is the URL of a live replica.
 func (c *cluster) base() string {
+	if b := c.baseExcept(-1); b != "" {
+		return b
+	}
+	c.t.Fatal("no live replica")
+	return ""
+}
+
+// baseExcept is the URL of a live replica other than i, preferring the
+// others; replica i only when it is the only one (and was restarted). ""
+// when none serves.
+func (c *cluster) baseExcept(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, r := range c.replicas {
-		if r.alive() && r.addr != "" {
+		if r.i != i && r.alive() && r.addr != "" {
 			return "http://" + r.addr
 		}
 	}
-	c.t.Fatal("no live replica")
+	if len(c.replicas) == 1 && i >= 0 {
+		if r := c.replicas[0]; r.alive() && r.addr != "" && r.restarts > 0 {
+			return "http://" + r.addr
+		}
+	}
 	return ""
 }
 
