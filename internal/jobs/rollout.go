@@ -93,8 +93,9 @@ type Rollouts struct {
 // MaxCommandTries is how many failed tries a command that exposes more
 // users (resume, advance, complete, approve) gets before it is rejected
 // with the last error. Commands that stop a rollout (halt, pause, cancel,
-// rollback) are never given up: they stay pending, the lane does not move,
-// and every reconcile pass tries them again.
+// rollback) are not given up while the store fails: they stay pending, the
+// lane does not move, and every reconcile pass tries them again. Any
+// command the store refuses for good (lane.Refusal) is rejected at once.
 const MaxCommandTries = 5
 
 // leaseMargin is how much longer a lease lasts than the action it covers,
@@ -455,9 +456,10 @@ func (r *Rollouts) applyCommand(ctx context.Context, c store.LaneCommand) (Comma
 		err = ex.Execute(actx, l, d)
 		cancel()
 		var stopped *lane.RemoteStoppedError
-		if errors.As(err, &stopped) {
-			// The store shows the rollout stopped by someone else: trying
-			// again cannot help, and only a resume may undo it.
+		var refused *lane.Refusal
+		if errors.As(err, &stopped) || errors.As(err, &refused) {
+			// The store shows the rollout stopped by someone else, or
+			// refuses the action for good: trying again cannot help.
 			res.Rejected = err
 			return res, r.reject(ctx, l, c, err.Error())
 		}

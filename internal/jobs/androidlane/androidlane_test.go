@@ -1073,3 +1073,29 @@ func TestAndroidCancelBeforeTheUpload(t *testing.T) {
 	require.Equal(t, release.StateCancelled, b.status(t).State)
 	require.Equal(t, before, b.calls())
 }
+
+// TestAndroidHaltRefusedForGood: Play will not halt the first release of a
+// track. A halt command is rejected with Play's reason at once, instead of
+// staying pending and asking Play again every pass.
+func TestAndroidHaltRefusedForGood(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupAndroid(t, store.SQLite, func(app *config.App) { app.Android.Track = "beta" })
+	b.vitals(0.002, 0.001, 5000)
+	require.NoError(t, b.work(t))
+	_, err := b.ro.Command(ctx, b.lane.ID, release.CmdComplete, "token:alice", "everyone")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCompleted, b.status(t).State)
+
+	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "token:alice", "stop")
+	var ce *jobs.CommandError
+	require.ErrorAs(t, err, &ce)
+	require.ErrorContains(t, err, "first release on a track cannot be halted")
+	st := b.status(t)
+	require.Equal(t, release.StateCompleted, st.State)
+	require.Empty(t, st.PendingCommand, "rejected, not left pending")
+	calls := b.calls()
+	b.advance(time.Hour)
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Equal(t, calls, b.calls(), "Play is not asked again")
+}

@@ -109,6 +109,11 @@ func (a *Android) Execute(ctx context.Context, l release.Lane, d release.Decisio
 			a.log().Warn("halt: release is not on the track", "lane", l.ID, "package", pkg, "track", track, "version_code", vc)
 			return nil
 		}
+		if err != nil && ctx.Err() == nil && !playstore.IsTemporary(err) {
+			// Play's answer will not change (the first release of a
+			// track cannot be halted): say so instead of asking again.
+			return &lane.Refusal{Err: err}
+		}
 		if err != nil {
 			return err
 		}

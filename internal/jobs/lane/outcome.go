@@ -107,3 +107,12 @@ func (e *RemoteStoppedError) State() release.State {
 	}
 	return release.StateHalted
 }
+
+// Refusal is the store's lasting refusal of an action (its answer says why,
+// and asking again cannot change it: Play will not halt the first release
+// of a track). A command that meets one is rejected with that reason, even
+// a halt, instead of being tried every pass.
+type Refusal struct{ Err error }
+
+func (e *Refusal) Error() string { return e.Err.Error() }
+func (e *Refusal) Unwrap() error { return e.Err }
