@@ -20,7 +20,7 @@ func TestJobsCrashSafetyKeys(t *testing.T) {
 
 	for yaml, want := range map[string]string{
 		"jobs:\n  rescue_after: 500ms\n":   "jobs.rescue_after: 500ms is not between 1s and 10m",
-		"jobs:\n  rescue_after: -5s\n":     "jobs.rescue_after: -5s is not between 1s and 10m",
+		"jobs:\n  rescue_after: -5s\n":     "jobs.rescue_after: -5s is negative",
 		"jobs:\n  rescue_after: 1h\n":      "jobs.rescue_after: 1h0m0s is not between 1s and 10m",
 		"jobs:\n  action_timeout: 0.5s\n":  "jobs.action_timeout: 500ms is not between 1s and 10m",
 		"jobs:\n  action_timeout: never\n": `jobs.action_timeout: "never" is not a duration`,

@@ -215,7 +215,7 @@ func TestStoreStoppedOutsideTheLane(t *testing.T) {
 }
 
 // TestRepeatedFailureIsRecordedOnce: the same store failure pass after pass
-// is one rollout.action_failed event, and the passes space out.
+// is one rollout.action_failed event; the lane is looked at every minute.
 func TestRepeatedFailureIsRecordedOnce(t *testing.T) {
 	t.Parallel()
 	b := setupRollout(t, release.StagedPlan(release.DefaultStages, release.Wait{}, nil))
@@ -228,7 +228,7 @@ func TestRepeatedFailureIsRecordedOnce(t *testing.T) {
 		waits = append(waits, st.NextEligibleAt.Sub(b.now))
 		b.now = st.NextEligibleAt
 	}
-	require.Equal(t, []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute}, waits)
+	require.Equal(t, []time.Duration{time.Minute, time.Minute, time.Minute, time.Minute}, waits)
 	require.Equal(t, []string{"rollout.action_failed"}, events(t, b.st, b.lane.ReleaseID))
 	b.remote.fail = nil
 	require.NoError(t, b.ro.Pass(ctx))

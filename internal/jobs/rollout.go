@@ -304,15 +304,11 @@ func (r *Rollouts) reconcileLeased(ctx context.Context, l release.Lane) error {
 		r.log().Warn("the store shows the rollout stopped; the lane follows it", "lane", l.ID, "state", string(next.State), "reason", stopped.Reason)
 		return r.record(ctx, l, release.Decision{Action: release.ActionHalt, Percent: next.Percent, Reason: stopped.Reason, Status: next}, "system", "rollout.stopped_remotely")
 	}
-	// Look again later; the reason says what failed. The same failure
-	// again is not news: the status moves on quietly and the wait grows.
+	// Look again in a minute; the reason says what failed. The same
+	// failure again is not news: the status moves on without an event.
 	retry := l.Status
 	retry.Reason = fmt.Sprintf("%s to %d%% failed: %v", d.Action, d.Percent, err)
-	wait := time.Minute
-	if retry.Reason == l.Status.Reason && !l.Status.NextEligibleAt.IsZero() && l.Status.UpdatedAt.Before(l.Status.NextEligibleAt) {
-		wait = min(2*l.Status.NextEligibleAt.Sub(l.Status.UpdatedAt), 15*time.Minute)
-	}
-	retry.NextEligibleAt = now.Add(wait)
+	retry.NextEligibleAt = now.Add(time.Minute)
 	retry.UpdatedAt = now
 	hold := release.Decision{Action: release.ActionHold, Reason: retry.Reason, Status: retry}
 	if retry.Reason == l.Status.Reason {
