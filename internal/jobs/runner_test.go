@@ -108,7 +108,9 @@ func TestDeadReplicaJobsResumeInSeconds(t *testing.T) {
 				t.Fatal("the dead replica's job was not handed over")
 			}
 			took := time.Since(died)
-			require.Less(t, took, 6*time.Second, "resumed %s after the replica died", took)
+			// RescueAfter (1s) and a beat or two, with room for a loaded
+			// machine; River's own rescue would take minutes.
+			require.Less(t, took, 15*time.Second, "resumed %s after the replica died", took)
 			require.Eventually(t, func() bool {
 				j, err := b.Client.JobGet(ctx, res.Job.ID)
 				return err == nil && j.State == rivertype.JobStateCompleted
