@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/swapjoy/releasepilot/internal/service.Version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: build run test test-race lint bench fuzz clean
+.PHONY: build run test test-race crash-test lint bench fuzz clean
 
 build: ## build bin/releasepilot
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/releasepilot ./cmd/releasepilot
@@ -17,9 +17,13 @@ test: ## the full suite with the race detector (what CI runs)
 
 test-race: test
 
+crash-test: ## kill serve replicas (SIGKILL, SIGTERM) mid-release on Postgres and SQLite; needs RELEASEPILOT_TEST_POSTGRES_URL
+	$(GO) test -tags crash -count=1 -timeout 20m -parallel 4 -v ./internal/crashtest/
+
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags crash ./internal/crashtest/
 
 bench: ## benchmarks (figures go to BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

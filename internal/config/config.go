@@ -76,6 +76,11 @@ type Log struct {
 type Jobs struct {
 	Workers           int      `yaml:"workers"`
 	ReconcileInterval Duration `yaml:"reconcile_interval"`
+	// RescueAfter: a replica silent this long is dead; its running jobs go
+	// to the others and its lanes are free.
+	RescueAfter Duration `yaml:"rescue_after"`
+	// ActionTimeout bounds one remote action on a lane.
+	ActionTimeout Duration `yaml:"action_timeout"`
 }
 
 // Token is an API bearer token with a role.

@@ -26,6 +26,8 @@ const (
 	DefaultDataDir           = "./data"
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultReconcileInterval = time.Minute
+	DefaultRescueAfter       = 15 * time.Second
+	DefaultActionTimeout     = 30 * time.Second
 	DefaultWorkers           = 10
 	DefaultTagPattern        = "v*"
 	DefaultGitHubAPI         = "https://api.github.com/"
@@ -58,6 +60,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Jobs.Workers == 0 {
 		c.Jobs.Workers = DefaultWorkers
+	}
+	if c.Jobs.RescueAfter == 0 {
+		c.Jobs.RescueAfter = Duration(DefaultRescueAfter)
+	}
+	if c.Jobs.ActionTimeout == 0 {
+		c.Jobs.ActionTimeout = Duration(DefaultActionTimeout)
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -223,6 +231,12 @@ func (c *Config) validate() error {
 	}
 	if c.Jobs.ReconcileInterval.D() < time.Second {
 		return fmt.Errorf("jobs.reconcile_interval: %s is shorter than 1s", c.Jobs.ReconcileInterval.D())
+	}
+	if d := c.Jobs.RescueAfter.D(); d < time.Second || d > 10*time.Minute {
+		return fmt.Errorf("jobs.rescue_after: %s is not between 1s and 10m", d)
+	}
+	if d := c.Jobs.ActionTimeout.D(); d < time.Second || d > 10*time.Minute {
+		return fmt.Errorf("jobs.action_timeout: %s is not between 1s and 10m", d)
 	}
 	if c.AppStore.PrivateKey.IsSet() {
 		if c.AppStore.KeyID == "" {

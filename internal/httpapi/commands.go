@@ -14,9 +14,10 @@ import (
 	"github.com/swapjoy/releasepilot/internal/store"
 )
 
-// CommandQueue queues lane commands inside a store transaction.
+// CommandQueue records a lane command as pending and queues its job inside
+// a store transaction; it returns the job's id and sets a.CommandID.
 type CommandQueue interface {
-	EnqueueLaneCommand(ctx context.Context, tx *store.Store, a jobs.LaneCommandArgs) (int64, error)
+	EnqueueLaneCommand(ctx context.Context, tx *store.Store, a *jobs.LaneCommandArgs) (int64, error)
 }
 
 type commandRequest struct {
@@ -87,7 +88,17 @@ func (s *Server) getLane(w http.ResponseWriter, r *http.Request) {
 		WriteStoreError(w, s.log, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, ViewLane(l, s.deps.Now(), release.FreezesFor(s.deps.Freezes, rel.App, l)...))
+	v := ViewLane(l, s.deps.Now(), release.FreezesFor(s.deps.Freezes, rel.App, l)...)
+	cmds, err := s.deps.Store.LaneCommands(r.Context(), l.ID, 10)
+	if err != nil {
+		WriteStoreError(w, s.log, err)
+		return
+	}
+	for _, c := range cmds {
+		v.Commands = append(v.Commands, CommandView{ID: c.ID, Command: string(c.Command), Actor: c.Actor, Reason: c.Reason, State: c.State,
+			Tries: c.Attempts, LastError: c.LastError, Outcome: c.Outcome, RequestedAt: c.RequestedAt, FinishedAt: c.FinishedAt})
+	}
+	WriteJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) laneCommand(w http.ResponseWriter, r *http.Request) {
@@ -145,7 +156,7 @@ func (s *Server) writeQueued(w http.ResponseWriter, r *http.Request, laneID, nam
 		return
 	}
 	WriteJSON(w, http.StatusAccepted, map[string]any{"lane_id": q.Lane.ID, "release_id": q.Lane.ReleaseID, "platform": q.Lane.Platform, "command": q.Command,
-		"job_id": q.JobID, "event_id": q.EventID, "status": "queued"})
+		"command_id": q.CommandID, "job_id": q.JobID, "event_id": q.EventID, "status": "queued"})
 }
 
 // commandRefusal is a command that cannot be queued; status is its HTTP
@@ -225,6 +236,8 @@ type checkedCommand struct {
 	Decision release.Decision
 	JobID    int64
 	EventID  int64
+	// CommandID names the durable command (GET /v1/lanes/{id} lists it).
+	CommandID int64
 }
 
 // checkCommand validates a command against the lane's state now: a
@@ -242,18 +255,38 @@ func (s *Server) checkCommand(ctx context.Context, laneID, name, reason string) 
 	if err != nil {
 		return checkedCommand{}, storeRefusal(err)
 	}
-	if cmd == release.CmdHalt && l.Status.State == release.StateCompleted && !release.HaltsWhenCompleted(l.Kind, l.Platform) {
+	// Judge it against the lane as it will be once the commands accepted
+	// before it are applied: they go first.
+	st := l.Status
+	if st.PendingCommand != "" {
+		pending, err := s.deps.Store.PendingCommands(ctx, l.ID)
+		if err != nil {
+			return checkedCommand{}, err
+		}
+		var cmds []release.Command
+		for _, p := range pending {
+			cmds = append(cmds, p.Command)
+		}
+		st = release.Projected(l.Plan, st, cmds, s.deps.Now())
+	}
+	if cmd == release.CmdHalt && st.State == release.StateCompleted && !release.HaltsWhenCompleted(l.Kind, l.Platform) {
 		return checkedCommand{}, refuse(http.StatusConflict, "conflict", "halt: the %s %s lane is completed; Apple cannot halt a release that reached everyone", l.Platform, l.Kind)
 	}
-	d, err := release.ApplyCommand(l.Plan, l.Status, cmd, reason, s.deps.Now())
+	d, err := release.ApplyCommand(l.Plan, st, cmd, reason, s.deps.Now())
 	if err != nil {
+		if l.Status.PendingCommand != "" {
+			err = fmt.Errorf("%w (once the pending %s is applied)", err, l.Status.PendingCommand)
+		}
 		return checkedCommand{}, refuse(http.StatusConflict, "conflict", "%v", err)
 	}
 	return checkedCommand{Lane: l, Command: cmd, Decision: d}, nil
 }
 
-// queueCommand checks a command, then records it and queues it in one
-// transaction; the lane_command job executes it.
+// queueCommand checks a command, then records it as pending on its lane,
+// queues its job and writes command.requested, all in one transaction: from
+// the commit on, the command survives any process, and the lane shows it
+// pending so no scheduled move can pass it. The lane_command job (or the
+// reconciler, if that job's replica dies) applies it.
 func (s *Server) queueCommand(ctx context.Context, laneID, name, actor, reason string) (checkedCommand, error) {
 	q, err := s.checkCommand(ctx, laneID, name, reason)
 	if err != nil {
@@ -264,13 +297,14 @@ func (s *Server) queueCommand(ctx context.Context, laneID, name, actor, reason s
 	}
 	l := q.Lane
 	err = s.deps.Store.Tx(ctx, func(tx *store.Store) error {
+		a := jobs.LaneCommandArgs{LaneID: l.ID, Command: string(q.Command), Actor: actor, Reason: reason}
 		var err error
-		q.EventID, err = tx.AppendEvent(ctx, release.Event{At: s.deps.Now(), Actor: actor, ReleaseID: l.ReleaseID, LaneID: l.ID,
-			Kind: "command.requested", Details: map[string]any{"command": string(q.Command), "reason": reason}})
-		if err != nil {
+		if q.JobID, err = s.deps.Commands.EnqueueLaneCommand(ctx, tx, &a); err != nil {
 			return err
 		}
-		q.JobID, err = s.deps.Commands.EnqueueLaneCommand(ctx, tx, jobs.LaneCommandArgs{LaneID: l.ID, Command: string(q.Command), Actor: actor, Reason: reason})
+		q.CommandID = a.CommandID
+		q.EventID, err = tx.AppendEvent(ctx, release.Event{At: s.deps.Now(), Actor: actor, ReleaseID: l.ReleaseID, LaneID: l.ID,
+			Kind: "command.requested", Details: map[string]any{"command": string(q.Command), "command_id": a.CommandID, "reason": reason}})
 		return err
 	})
 	return q, err

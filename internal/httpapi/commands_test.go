@@ -167,5 +167,78 @@ func TestLaneCommandsThroughJobs(t *testing.T) {
 			kinds = append(kinds, e.Kind+"/"+e.Actor)
 		}
 	}
-	require.Equal(t, []string{"command.requested/token:ops", "command.halt/token:ops", "command.requested/token:ops", "command.resume/token:ops"}, kinds)
+	require.Equal(t, []string{"command.requested/token:ops", "command.halt/token:ops", "command.applied/token:ops",
+		"command.requested/token:ops", "command.resume/token:ops", "command.applied/token:ops"}, kinds)
+}
+
+// TestCommandPendingAtOnce: an accepted command is on the lane from the 202
+// on, before any job ran it: the lane says so, its outlook too, and later
+// commands are judged against the lane as it will be once it is applied.
+func TestCommandPendingAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			db := storetest.Open(t, e)
+			st := store.New(db)
+			ctx := context.Background()
+			require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, t0))
+			r, _, err := st.CreateRelease(ctx, release.Release{App: "acme", Tag: "v1.4.0", Version: "1.4.0", Commit: "abc", CreatedAt: t0})
+			require.NoError(t, err)
+			lane, err := st.CreateLane(ctx, release.Lane{ReleaseID: r.ID, Platform: release.Android, Kind: release.KindStore,
+				Plan:   release.StagedPlan(release.DefaultStages, release.Wait{Soak: release.Duration(time.Hour)}, nil),
+				Status: release.Status{State: release.StateWaiting, StepIndex: 1, Percent: 10, StepStartedAt: t0}}, t0)
+			require.NoError(t, err)
+			// River is built but not started: nothing runs the jobs.
+			runner, err := jobs.New(jobs.Config{DB: db, Rollouts: &jobs.Rollouts{Store: st, Executors: jobs.Executors{}}})
+			require.NoError(t, err)
+			h := httpapi.New(httpapi.Deps{Store: st, Commands: runner, Now: func() time.Time { return t0.Add(2 * time.Hour) },
+				Tokens: []httpapi.Token{httpapi.NewToken("ops", httpapi.RoleOperator, opToken)}}).Handler()
+			do := func(method, path, body string) (int, map[string]any) {
+				req := httptest.NewRequest(method, path, strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+opToken)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				var out map[string]any
+				_ = json.Unmarshal(rec.Body.Bytes(), &out)
+				return rec.Code, out
+			}
+			code, body := do(http.MethodPost, "/v1/lanes/"+lane.ID+"/halt", `{"reason":"crash spike"}`)
+			require.Equal(t, 202, code, body)
+			require.NotZero(t, body["command_id"])
+
+			code, body = do(http.MethodGet, "/v1/lanes/"+lane.ID, "")
+			require.Equal(t, 200, code, body)
+			status := body["status"].(map[string]any)
+			require.Equal(t, "halt", status["pending_command"])
+			require.Equal(t, "waiting", status["state"], "not halted before the store is")
+			require.Equal(t, "halt pending: a person's halt was accepted and goes before anything scheduled", body["next"].(map[string]any)["summary"])
+			cmds := body["commands"].([]any)
+			require.Len(t, cmds, 1)
+			c := cmds[0].(map[string]any)
+			require.Equal(t, "halt", c["command"])
+			require.Equal(t, "pending", c["state"])
+			require.Equal(t, "token:ops", c["actor"])
+			require.Equal(t, "crash spike", c["reason"])
+
+			// A resume is judged against the lane once halted: allowed.
+			code, body = do(http.MethodPost, "/v1/lanes/"+lane.ID+"/resume", "")
+			require.Equal(t, 202, code, body)
+			code, body = do(http.MethodPost, "/v1/lanes/"+lane.ID+"/resume", "")
+			require.Equal(t, 409, code, body)
+			require.Equal(t, "resume: lane is rolling, not halted or paused (once the pending halt is applied)", body["error"].(map[string]any)["message"])
+
+			pending, err := st.PendingCommands(ctx, lane.ID)
+			require.NoError(t, err)
+			require.Len(t, pending, 2)
+			var queued int
+			require.NoError(t, db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM river_job WHERE kind = 'lane_command'`).Scan(&queued))
+			require.Equal(t, 2, queued, "each command has its job")
+			evs, err := st.Events(ctx, r.ID, 0, 100)
+			require.NoError(t, err)
+			require.Len(t, evs, 2)
+			require.Equal(t, "command.requested", evs[0].Kind)
+			require.Equal(t, float64(pending[0].ID), evs[0].Details["command_id"])
+		})
+	}
 }

@@ -37,6 +37,24 @@ type LaneView struct {
 	// Next is what comes next, from the plan and status at the time of the
 	// answer: the next percentage, what stands before it and when.
 	Next release.Outlook `json:"next"`
+	// Commands are the lane's latest commands, newest first (GET
+	// /v1/lanes/{id} only): pending ones with their last failure, finished
+	// ones with their outcome.
+	Commands []CommandView `json:"commands,omitempty"`
+}
+
+// CommandView is a person's command on a lane as the API shows it.
+type CommandView struct {
+	ID          int64     `json:"id"`
+	Command     string    `json:"command"`
+	Actor       string    `json:"actor"`
+	Reason      string    `json:"reason,omitempty"`
+	State       string    `json:"state"`
+	Tries       int       `json:"failed_tries,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	Outcome     string    `json:"outcome,omitempty"`
+	RequestedAt time.Time `json:"requested_at"`
+	FinishedAt  time.Time `json:"finished_at,omitzero"`
 }
 
 func viewRelease(r release.Release) ReleaseView {

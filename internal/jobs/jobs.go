@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
 
@@ -44,19 +46,39 @@ type Config struct {
 	FastPoll bool
 	// Observe is told the outcome of every finished job (metrics).
 	Observe func(kind, outcome string)
+	// RescueAfter is how long a replica may miss heartbeats before it
+	// counts as dead: the jobs it was running are handed to the others and
+	// its lane leases are free. Replicas beat every third of it. Default
+	// 15s.
+	RescueAfter time.Duration
+	// ActionTimeout bounds one remote action on a lane (a reconcile step,
+	// a command). Default 30s.
+	ActionTimeout time.Duration
 
 	// uniqueTicks dedupes reconcile jobs per period; on by default. A test
 	// turns it off to show that only the leader enqueues.
 	noUniqueTicks bool
 }
 
-// Runner owns the River client.
+// Runner owns the River client, and this replica's heartbeat: every
+// replica beats in the replicas table and hands the running jobs of
+// replicas that stopped beating back to the queue (see reap), so work on a
+// dead process resumes within seconds instead of River's stuck-job rescue
+// (which stays as the backstop for replicas that beat but hang).
 type Runner struct {
 	Client  *river.Client[*sql.Tx]
 	log     *slog.Logger
 	running atomic.Bool
 	stopSub func()
 	done    chan struct{}
+
+	db          *store.DB
+	st          *store.Store
+	driver      riverdriver.Driver[*sql.Tx]
+	node        string
+	rescueAfter time.Duration
+	beatStop    context.CancelFunc
+	beatDone    chan struct{}
 }
 
 // ReconcileArgs is the periodic reconcile pass.
@@ -83,6 +105,8 @@ func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 	return w.fn(ctx)
 }
 
+// Timeout bounds a pass; each lane's action in it is bounded by the
+// action timeout.
 func (w *reconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return 5 * time.Minute }
 
 // DefaultNode is host-pid-random: unique per River client even when one
@@ -115,14 +139,33 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Node == "" {
 		cfg.Node = DefaultNode()
 	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = DefaultRescueAfter
+	}
+	if cfg.ActionTimeout <= 0 {
+		cfg.ActionTimeout = DefaultActionTimeout
+	}
 	if cfg.Reconcile == nil && cfg.Rollouts != nil {
 		cfg.Reconcile = cfg.Rollouts.Pass
 	}
-	r := &Runner{log: log, done: make(chan struct{})}
+	r := &Runner{log: log, done: make(chan struct{}), db: cfg.DB, st: store.New(cfg.DB), driver: cfg.DB.RiverDriver(),
+		node: cfg.Node, rescueAfter: cfg.RescueAfter}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &reconcileWorker{fn: cfg.Reconcile})
-	if cfg.Rollouts != nil {
-		river.AddWorker(workers, &LaneCommandWorker{Rollouts: cfg.Rollouts, Cancel: r.CancelLaneJobs})
+	if ro := cfg.Rollouts; ro != nil {
+		if ro.Node == "" {
+			ro.Node = cfg.Node
+		}
+		if ro.ActionTimeout <= 0 {
+			ro.ActionTimeout = cfg.ActionTimeout
+		}
+		if ro.DeadAfter <= 0 {
+			ro.DeadAfter = cfg.RescueAfter
+		}
+		if ro.CancelJobs == nil {
+			ro.CancelJobs = r.CancelLaneJobs
+		}
+		river.AddWorker(workers, &LaneCommandWorker{Rollouts: ro})
 	}
 	for _, reg := range cfg.Register {
 		reg(workers)
@@ -140,11 +183,17 @@ func New(cfg Config) (*Runner, error) {
 	rc := &river.Config{
 		ID:           cfg.Node,
 		Logger:       log.With("component", "river"),
-		Queues:       map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues:       Queues(cfg.Workers),
 		Workers:      workers,
 		PeriodicJobs: []*river.PeriodicJob{periodic},
 		Schema:       cfg.DB.Schema,
-		JobTimeout:   10 * time.Minute,
+		// Kinds without their own Timeout get a minute. River's own
+		// stuck-job rescue is the backstop for a replica that still beats
+		// but hangs: a job running past max(RescueStuckJobsAfter, its
+		// kind's timeout) is retried. A dead replica's jobs are handed
+		// over by the heartbeat long before (reap).
+		JobTimeout:           time.Minute,
+		RescueStuckJobsAfter: 2 * time.Minute,
 	}
 	if cfg.FastPoll {
 		rc.FetchCooldown = 20 * time.Millisecond
@@ -173,6 +222,18 @@ func New(cfg Config) (*Runner, error) {
 	return r, nil
 }
 
+// Defaults of Config.
+const (
+	DefaultRescueAfter   = 15 * time.Second
+	DefaultActionTimeout = 30 * time.Second
+)
+
+// Queues is River's queue configuration: one default queue today. More
+// queues (priorities, per-store limits) go here.
+func Queues(workers int) map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}}
+}
+
 func outcome(k river.EventKind) string {
 	switch k {
 	case river.EventKindJobCompleted:
@@ -187,9 +248,15 @@ func outcome(k river.EventKind) string {
 	return string(k)
 }
 
-// Start starts working jobs and, when elected leader, the periodic schedule.
+// Start starts this replica's heartbeat, then working jobs and, when
+// elected leader, the periodic schedule. ctx only bounds starting: the
+// runner works until Stop (River treats a cancelled start context as
+// stop-and-cancel, which must not be what a signal does).
 func (r *Runner) Start(ctx context.Context) error {
-	if err := r.Client.Start(ctx); err != nil {
+	if err := r.st.Heartbeat(ctx, r.node, time.Now()); err != nil {
+		return fmt.Errorf("replica heartbeat: %w", err)
+	}
+	if err := r.Client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start river: %w", err)
 	}
 	r.running.Store(true)
@@ -197,16 +264,109 @@ func (r *Runner) Start(ctx context.Context) error {
 		<-r.Client.Stopped()
 		r.running.Store(false)
 	}()
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.beatStop, r.beatDone = cancel, make(chan struct{})
+	go r.beat(bctx)
 	return nil
 }
 
-// EnqueueLaneCommand queues a person's command in the transaction of tx, so
-// the command and its audit event commit together.
-func (r *Runner) EnqueueLaneCommand(ctx context.Context, tx *store.Store, a LaneCommandArgs) (int64, error) {
+// Node is this replica's name (its River client id).
+func (r *Runner) Node() string { return r.node }
+
+// beat records this replica's heartbeat every third of RescueAfter and
+// hands the jobs of dead replicas back to the queue.
+func (r *Runner) beat(ctx context.Context) {
+	defer close(r.beatDone)
+	every := max(r.rescueAfter/3, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	lastForget := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		if err := r.st.Heartbeat(ctx, r.node, now); err != nil && ctx.Err() == nil {
+			r.log.Warn("replica heartbeat failed", "node", r.node, "err", err)
+		}
+		if n, err := r.Reap(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("could not hand over the jobs of dead replicas", "err", err)
+		} else if n > 0 {
+			r.log.Warn("handed the jobs of dead replicas to the queue", "jobs", n)
+		}
+		if now.Sub(lastForget) > time.Hour {
+			lastForget = now
+			_ = r.st.ForgetReplicas(ctx, now.Add(-24*time.Hour))
+		}
+	}
+}
+
+// Reap makes the running jobs of dead replicas (no heartbeat for
+// RescueAfter, or stopped) available again at once, and returns how many it
+// handed over. Every job reads the store's state first, so the next run
+// finishes the step the dead one was on. Jobs of replicas that never beat
+// here are left to River's stuck-job rescue.
+func (r *Runner) Reap(ctx context.Context) (int, error) {
+	now := time.Now()
+	dead, err := r.st.DeadReplicas(ctx, now.Add(-r.rescueAfter))
+	if err != nil || len(dead) == 0 {
+		return 0, err
+	}
+	isDead := map[string]bool{}
+	for _, n := range dead {
+		isDead[n] = true
+	}
+	res, err := r.Client.JobList(ctx, river.NewJobListParams().States(rivertype.JobStateRunning).First(1000))
+	if err != nil {
+		return 0, fmt.Errorf("list running jobs: %w", err)
+	}
+	p := &riverdriver.JobRescueManyParams{Schema: r.db.Schema, StuckHorizon: now.Add(time.Second)}
+	for _, j := range res.Jobs {
+		if len(j.AttemptedBy) == 0 || !isDead[j.AttemptedBy[len(j.AttemptedBy)-1]] {
+			continue
+		}
+		by := j.AttemptedBy[len(j.AttemptedBy)-1]
+		e, err := json.Marshal(rivertype.AttemptError{At: now.UTC(), Attempt: j.Attempt,
+			Error: fmt.Sprintf("replica %s stopped beating; the job was handed to another replica", by)})
+		if err != nil {
+			return 0, err
+		}
+		p.ID = append(p.ID, j.ID)
+		p.Error = append(p.Error, e)
+		p.FinalizedAt = append(p.FinalizedAt, nil)
+		p.ScheduledAt = append(p.ScheduledAt, now.UTC())
+		p.State = append(p.State, string(rivertype.JobStateAvailable))
+		r.log.Warn("handing over the job of a dead replica", "job", j.ID, "kind", j.Kind, "replica", by, "attempt", j.Attempt)
+	}
+	if len(p.ID) == 0 {
+		return 0, nil
+	}
+	if _, err := r.driver.GetExecutor().JobRescueMany(ctx, p); err != nil {
+		return 0, fmt.Errorf("hand over %d jobs: %w", len(p.ID), err)
+	}
+	return len(p.ID), nil
+}
+
+// EnqueueLaneCommand records a person's command as pending on its lane and
+// queues its job, both in the transaction of tx: a command exists with its
+// job or not at all, and from the commit on the lane shows it pending. It
+// returns the job's id and sets a.CommandID.
+func (r *Runner) EnqueueLaneCommand(ctx context.Context, tx *store.Store, a *LaneCommandArgs) (int64, error) {
 	if tx.SQLTx() == nil {
 		return 0, errors.New("enqueue lane command: not in a transaction")
 	}
-	res, err := r.Client.InsertTx(ctx, tx.SQLTx(), a, nil)
+	cmd, err := release.ParseCommand(a.Command)
+	if err != nil {
+		return 0, err
+	}
+	if a.CommandID == 0 {
+		if a.CommandID, err = tx.CreateCommand(ctx, store.LaneCommand{LaneID: a.LaneID, Command: cmd, Actor: a.Actor, Reason: a.Reason, RequestedAt: time.Now()}); err != nil {
+			return 0, err
+		}
+	}
+	res, err := r.Client.InsertTx(ctx, tx.SQLTx(), *a, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -256,24 +416,41 @@ func (r *Runner) CancelLaneJobs(ctx context.Context, laneID string) error {
 // Running reports whether the River client is working jobs.
 func (r *Runner) Running() bool { return r.running.Load() }
 
-// Stop stops fetching new jobs and waits for running ones until ctx ends;
-// then it cancels what is still running.
+// Stop drains: it stops fetching new jobs and lets running ones finish
+// until ctx ends; then it cancels what is still running, which River puts
+// back in the queue for another replica (or the next start), and waits a
+// few seconds for that. Last, the replica marks itself stopped, so that
+// any job it still leaves running is handed over at once. It returns an
+// error only when jobs could not be handed back.
 func (r *Runner) Stop(ctx context.Context) error {
 	defer func() {
 		if r.stopSub != nil {
 			r.stopSub()
 		}
 	}()
-	if !r.running.Load() {
-		return nil
+	var err error
+	if r.running.Load() {
+		err = r.Client.Stop(ctx)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			r.log.Warn("jobs did not finish in time; cancelling them, they go back to the queue")
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			err = r.Client.StopAndCancel(cctx)
+			cancel()
+			if err != nil {
+				err = fmt.Errorf("cancel running jobs: %w", err)
+			}
+		}
+		r.running.Store(false)
 	}
-	err := r.Client.Stop(ctx)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		r.log.Warn("jobs did not finish in time; cancelling them")
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err = r.Client.StopAndCancel(cctx)
+	if r.beatStop != nil {
+		r.beatStop()
+		<-r.beatDone
+		r.beatStop = nil
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if herr := r.st.StopHeartbeat(hctx, r.node); herr != nil {
+			r.log.Warn("could not mark this replica stopped; it counts as dead once its heartbeat is old", "err", herr)
+		}
+		cancel()
 	}
-	r.running.Store(false)
 	return err
 }

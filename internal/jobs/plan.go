@@ -70,6 +70,13 @@ type PlanReleaseWorker struct {
 	Planner *Planner
 }
 
+// Timeout bounds planning: a large repository's tree and the npm tarballs
+// of its dependencies. A run on a replica that dies is handed over by the
+// heartbeat, not after this.
+func (w *PlanReleaseWorker) Timeout(*river.Job[PlanReleaseArgs]) time.Duration {
+	return 10 * time.Minute
+}
+
 func (w *PlanReleaseWorker) Work(ctx context.Context, job *river.Job[PlanReleaseArgs]) error {
 	err := w.Planner.Plan(ctx, job.Args)
 	var perm *permanentError

@@ -2,13 +2,17 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -46,6 +50,14 @@ func (e Executors) For(l release.Lane) (Executor, error) {
 
 // Rollouts moves lanes through their plans: the periodic reconcile pass and
 // people's commands both end here.
+//
+// One remote action at a time per lane: the reconciler and commands take
+// the lane's lease (store.AcquireLaneLease) before they read the lane and
+// act on the store, and give it back after recording the outcome. So a
+// halt never runs beside an advance; it runs before it (the advance then
+// finds the lane halted) or after it (and halts the new percentage). A
+// lease held by a replica that died is free once the replica counts as
+// dead (DeadAfter).
 type Rollouts struct {
 	Store     *store.Store
 	Executors Executors
@@ -61,7 +73,34 @@ type Rollouts struct {
 	Gates interface {
 		Observe(ctx context.Context, l release.Lane) (map[string]release.GateReading, error)
 	}
+	// Node names this process as the holder of lane leases; default a
+	// random name. The runner sets its River client id.
+	Node string
+	// ActionTimeout bounds one remote action on a lane (a reconcile step
+	// or a command); the lane's lease lasts a little longer. Default 30s.
+	ActionTimeout time.Duration
+	// DeadAfter is how long a replica may miss heartbeats before its
+	// leases are free. Default 15s.
+	DeadAfter time.Duration
+	// CancelJobs cancels the unfinished jobs of a lane when a halt or a
+	// cancel is applied (halt takes priority over lane work).
+	CancelJobs func(ctx context.Context, laneID string) error
+
+	nodeOnce sync.Once
+	node     string
 }
+
+// MaxCommandTries is how many failed tries a command that exposes more
+// users (resume, advance, complete, approve) gets before it is rejected
+// with the last error. Commands that stop a rollout (halt, pause, cancel,
+// rollback) are not given up while the store fails: they stay pending, the
+// lane does not move, and every reconcile pass tries them again. Any
+// command the store refuses for good (lane.Refusal) is rejected at once.
+const MaxCommandTries = 5
+
+// leaseMargin is how much longer a lease lasts than the action it covers,
+// for recording the outcome after the action's deadline.
+const leaseMargin = 5 * time.Second
 
 func (r *Rollouts) now() time.Time {
 	if r.Now == nil {
@@ -77,14 +116,109 @@ func (r *Rollouts) log() *slog.Logger {
 	return r.Log
 }
 
-// Pass reconciles every lane that is due. One lane's failure does not stop
-// the others; the errors are joined.
+func (r *Rollouts) actionTimeout() time.Duration {
+	if r.ActionTimeout <= 0 {
+		return 30 * time.Second
+	}
+	return r.ActionTimeout
+}
+
+func (r *Rollouts) deadAfter() time.Duration {
+	if r.DeadAfter <= 0 {
+		return 15 * time.Second
+	}
+	return r.DeadAfter
+}
+
+func (r *Rollouts) nodeName() string {
+	r.nodeOnce.Do(func() {
+		r.node = r.Node
+		if r.node == "" {
+			r.node = DefaultNode()
+		}
+	})
+	return r.node
+}
+
+// errLaneBusy is a lane whose lease another action holds past the wait.
+var errLaneBusy = errors.New("another action on the lane is in progress")
+
+// lease is a held lane lease.
+type lease struct {
+	r      *Rollouts
+	laneID string
+	token  string
+}
+
+// renew extends the lease for one more action. Leases live on the wall
+// clock (they are about live processes), not on the injected one.
+func (ls *lease) renew(ctx context.Context) (bool, error) {
+	now := time.Now()
+	return ls.r.Store.AcquireLaneLease(ctx, ls.laneID, ls.r.nodeName(), ls.token,
+		now.Add(ls.r.actionTimeout()+leaseMargin), now, now.Add(-ls.r.deadAfter()))
+}
+
+// withLease runs fn holding the lane's lease. Without wait it gives up at
+// once when someone else holds it (ok false); with wait it tries until the
+// longest another action may hold it has passed, then answers errLaneBusy.
+func (r *Rollouts) withLease(ctx context.Context, laneID string, wait bool, fn func(ctx context.Context, ls *lease) error) (ok bool, err error) {
+	ls := &lease{r: r, laneID: laneID, token: randomToken()}
+	deadline := time.Now().Add(r.actionTimeout() + 2*leaseMargin)
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		got, err := ls.renew(ctx)
+		if err != nil {
+			return false, fmt.Errorf("take the lease of lane %s: %w", laneID, err)
+		}
+		if got {
+			break
+		}
+		if !wait {
+			return false, nil
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("lane %s: %w", laneID, errLaneBusy)
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := r.Store.ReleaseLaneLease(rctx, laneID, ls.token); rerr != nil {
+			r.log().Warn("could not give the lane lease back; it expires on its own", "lane", laneID, "err", rerr)
+		}
+	}()
+	return true, fn(ctx, ls)
+}
+
+func randomToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Pass runs one reconcile pass: first every lane with a pending command
+// (commands go before the schedule; this also finishes commands whose job
+// died with its replica), then every lane that is due. One lane's failure
+// does not stop the others; the errors are joined.
 func (r *Rollouts) Pass(ctx context.Context) error {
+	var errs []error
+	pending, err := r.Store.LanesWithPendingCommands(ctx, 200)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("lanes with pending commands: %w", err))
+	}
+	for _, id := range pending {
+		if _, err := r.ApplyCommands(ctx, id, false); err != nil {
+			errs = append(errs, fmt.Errorf("lane %s: %w", id, err))
+		}
+	}
 	lanes, err := r.Store.DueLanes(ctx, r.now(), 200)
 	if err != nil {
-		return fmt.Errorf("due lanes: %w", err)
+		return errors.Join(append(errs, fmt.Errorf("due lanes: %w", err))...)
 	}
-	var errs []error
 	for _, l := range lanes {
 		if err := r.ReconcileLane(ctx, l); err != nil {
 			errs = append(errs, fmt.Errorf("lane %s: %w", l.ID, err))
@@ -94,19 +228,38 @@ func (r *Rollouts) Pass(ctx context.Context) error {
 }
 
 // ReconcileLane runs one reconcile step for a lane and records its outcome.
+// It takes the lane's lease and reads the lane again under it; a lane that
+// someone else is acting on, or that moved meanwhile, is left for the next
+// pass.
 func (r *Rollouts) ReconcileLane(ctx context.Context, l release.Lane) error {
+	_, err := r.withLease(ctx, l.ID, false, func(ctx context.Context, _ *lease) error {
+		cur, err := r.Store.GetLane(ctx, l.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status.Version != l.Status.Version && cur.Status.NextEligibleAt.After(r.now()) {
+			return nil // another pass moved it already
+		}
+		return r.reconcileLeased(ctx, cur)
+	})
+	return err
+}
+
+func (r *Rollouts) reconcileLeased(ctx context.Context, l release.Lane) error {
 	ex, err := r.Executors.For(l)
 	if err != nil {
 		return err
 	}
-	obs, err := ex.Observe(ctx, l)
+	actx, cancel := context.WithTimeout(ctx, r.actionTimeout())
+	defer cancel()
+	obs, err := ex.Observe(actx, l)
 	if err != nil {
 		// No data is not bad data: gates hold on it.
 		r.log().Warn("observe failed; gates will hold", "lane", l.ID, "err", err)
 		obs = release.Observations{}
 	}
 	if r.Gates != nil {
-		if obs.Gates, err = r.Gates.Observe(ctx, l); err != nil {
+		if obs.Gates, err = r.Gates.Observe(actx, l); err != nil {
 			r.log().Warn("gate readings unavailable; gates will hold", "lane", l.ID, "err", err)
 			obs.Gates = unread(l.Plan)
 		}
@@ -130,16 +283,40 @@ func (r *Rollouts) ReconcileLane(ctx context.Context, l release.Lane) error {
 		}
 		return r.record(ctx, l, d, "system", "rollout."+string(d.Action))
 	}
-	if err := ex.Execute(ctx, l, d); err != nil {
-		// Look again in a minute; the reason says what failed.
-		retry := l.Status
-		retry.Reason = fmt.Sprintf("%s to %d%% failed: %v", d.Action, d.Percent, err)
-		retry.NextEligibleAt = now.Add(time.Minute)
-		retry.UpdatedAt = now
-		_ = r.record(ctx, l, release.Decision{Action: release.ActionHold, Reason: retry.Reason, Status: retry}, "system", "rollout.action_failed")
-		return err
+	err = ex.Execute(actx, l, d)
+	var stopped *lane.RemoteStoppedError
+	switch {
+	case err == nil:
+		return r.record(ctx, l, d, "system", "rollout."+string(d.Action))
+	case errors.As(err, &stopped) && d.Action != release.ActionHalt && d.Action != release.ActionRollback:
+		// The store shows the rollout stopped (a halt that was never
+		// recorded, or a person in the store's console): the lane follows
+		// the store instead of failing the same step every pass. Only a
+		// person's resume starts it again.
+		next, terr := l.Status.Transition(stopped.State(), stopped.Reason, now)
+		if terr != nil {
+			return errors.Join(err, terr)
+		}
+		next.NextEligibleAt = time.Time{}
+		if stopped.Percent > 0 {
+			next.Percent = stopped.Percent
+		}
+		r.log().Warn("the store shows the rollout stopped; the lane follows it", "lane", l.ID, "state", string(next.State), "reason", stopped.Reason)
+		return r.record(ctx, l, release.Decision{Action: release.ActionHalt, Percent: next.Percent, Reason: stopped.Reason, Status: next}, "system", "rollout.stopped_remotely")
 	}
-	return r.record(ctx, l, d, "system", "rollout."+string(d.Action))
+	// Look again in a minute; the reason says what failed. The same
+	// failure again is not news: the status moves on without an event.
+	retry := l.Status
+	retry.Reason = fmt.Sprintf("%s to %d%% failed: %v", d.Action, d.Percent, err)
+	retry.NextEligibleAt = now.Add(time.Minute)
+	retry.UpdatedAt = now
+	hold := release.Decision{Action: release.ActionHold, Reason: retry.Reason, Status: retry}
+	if retry.Reason == l.Status.Reason {
+		_, rerr := r.Store.UpdateStatus(ctx, l.ID, retry)
+		return errors.Join(err, rerr)
+	}
+	_ = r.record(ctx, l, hold, "system", "rollout.action_failed")
+	return err
 }
 
 func sameSchedule(a, b release.Status) bool {
@@ -170,30 +347,178 @@ func (r *Rollouts) record(ctx context.Context, l release.Lane, d release.Decisio
 	return nil
 }
 
-// Command applies a person's command to a lane: decide, execute remotely,
-// record. An illegal command is returned as *CommandError and changes nothing.
+// Command applies a person's command to a lane now: it is recorded as
+// pending, then applied with every command before it, under the lane's
+// lease. An illegal command is returned as *CommandError (and recorded as
+// rejected); a failed remote action is returned as is, and the command
+// stays pending for the next try (see MaxCommandTries).
 func (r *Rollouts) Command(ctx context.Context, laneID string, cmd release.Command, actor, reason string) (release.Decision, error) {
 	l, err := r.Store.GetLane(ctx, laneID)
 	if err != nil {
 		return release.Decision{}, err
 	}
-	d, err := release.ApplyCommand(l.Plan, l.Status, cmd, reason, r.now())
+	id, err := r.Store.CreateCommand(ctx, store.LaneCommand{LaneID: l.ID, Command: cmd, Actor: actor, Reason: reason, RequestedAt: r.now()})
 	if err != nil {
-		return d, &CommandError{Err: err}
+		return release.Decision{}, err
+	}
+	res, err := r.ApplyCommands(ctx, laneID, true)
+	for _, c := range res {
+		if c.ID == id {
+			if c.Rejected != nil {
+				return c.Decision, &CommandError{Err: c.Rejected}
+			}
+			return c.Decision, nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("command %d on lane %s is still pending", id, laneID)
+	}
+	return release.Decision{}, err
+}
+
+// CommandResult is what became of one command in ApplyCommands.
+type CommandResult struct {
+	ID       int64
+	Decision release.Decision
+	// Rejected is why the command was refused; nil when it was applied.
+	Rejected error
+}
+
+// ApplyCommands applies the lane's pending commands in the order they were
+// accepted, under the lane's lease (waiting for it when wait is set). Each
+// one ends applied — the store moved, then the lane's status, a
+// command.<name> and a command.applied event in one transaction — or
+// rejected with a command.rejected event saying why. A remote failure
+// stops the walk (later commands must not overtake) and is returned; the
+// command stays pending. Applying is idempotent: executors read the store
+// first, so a command whose process died after the store moved finishes
+// without moving it twice.
+func (r *Rollouts) ApplyCommands(ctx context.Context, laneID string, wait bool) ([]CommandResult, error) {
+	var out []CommandResult
+	_, err := r.withLease(ctx, laneID, wait, func(ctx context.Context, ls *lease) error {
+		cmds, err := r.Store.PendingCommands(ctx, laneID)
+		if err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			if ok, err := ls.renew(ctx); err != nil || !ok {
+				return errors.Join(fmt.Errorf("lane %s: lost its lease", laneID), err)
+			}
+			res, err := r.applyCommand(ctx, c)
+			if err != nil {
+				return err
+			}
+			out = append(out, res)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// stopping reports whether cmd stops a rollout: such a command is never
+// given up.
+func stopping(cmd release.Command) bool {
+	switch cmd {
+	case release.CmdHalt, release.CmdPause, release.CmdCancel, release.CmdRollback:
+		return true
+	}
+	return false
+}
+
+func (r *Rollouts) applyCommand(ctx context.Context, c store.LaneCommand) (CommandResult, error) {
+	res := CommandResult{ID: c.ID}
+	l, err := r.Store.GetLane(ctx, c.LaneID)
+	if err != nil {
+		return res, err
+	}
+	now := r.now()
+	d, err := release.ApplyCommand(l.Plan, l.Status, c.Command, c.Reason, now)
+	if err != nil {
+		res.Rejected = err
+		return res, r.reject(ctx, l, c, err.Error())
+	}
+	if (c.Command == release.CmdHalt || c.Command == release.CmdCancel) && r.CancelJobs != nil {
+		if err := r.CancelJobs(ctx, l.ID); err != nil {
+			return res, err
+		}
 	}
 	if d.Action != release.ActionNone {
 		ex, err := r.Executors.For(l)
 		if err != nil {
-			return d, err
+			res.Rejected = err
+			return res, r.reject(ctx, l, c, err.Error())
 		}
-		if err := ex.Execute(ctx, l, d); err != nil {
-			return d, err
+		actx, cancel := context.WithTimeout(ctx, r.actionTimeout())
+		err = ex.Execute(actx, l, d)
+		cancel()
+		var stopped *lane.RemoteStoppedError
+		var refused *lane.Refusal
+		if errors.As(err, &stopped) || errors.As(err, &refused) {
+			// The store shows the rollout stopped by someone else, or
+			// refuses the action for good: trying again cannot help.
+			res.Rejected = err
+			return res, r.reject(ctx, l, c, err.Error())
+		}
+		if err != nil {
+			n, nerr := r.Store.NoteCommandFailure(ctx, c.ID, err.Error())
+			if nerr != nil {
+				return res, errors.Join(err, nerr)
+			}
+			if !stopping(c.Command) && n >= MaxCommandTries && ctx.Err() == nil {
+				res.Rejected = fmt.Errorf("gave up after %d tries: %w", n, err)
+				return res, r.reject(ctx, l, c, res.Rejected.Error())
+			}
+			r.log().Warn("command failed; it stays pending and is tried again", "lane", l.ID, "command", string(c.Command), "tries", n, "err", err)
+			return res, err
 		}
 	}
 	if d.Reason == "" {
-		d.Reason = reason
+		d.Reason = c.Reason
 	}
-	return d, r.record(ctx, l, d, actor, "command."+string(cmd))
+	err = r.Store.Tx(ctx, func(tx *store.Store) error {
+		st, err := tx.UpdateStatus(ctx, l.ID, d.Status)
+		if err != nil {
+			return err
+		}
+		d.Status = st
+		details := map[string]any{"action": string(d.Action), "percent": d.Percent, "state": string(st.State), "reason": d.Reason,
+			"platform": string(l.Platform), "command_id": c.ID}
+		if _, err := tx.AppendEvent(ctx, release.Event{At: now, Actor: c.Actor, ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: "command." + string(c.Command), Details: details}); err != nil {
+			return err
+		}
+		outcome := fmt.Sprintf("%s at %d%%", st.State, st.Percent)
+		if err := tx.FinishCommand(ctx, c.ID, store.CommandApplied, outcome, now); err != nil {
+			return err
+		}
+		_, err = tx.AppendEvent(ctx, release.Event{At: now, Actor: c.Actor, ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: "command.applied",
+			Details: map[string]any{"command": string(c.Command), "command_id": c.ID, "state": string(st.State), "percent": st.Percent, "platform": string(l.Platform)}})
+		return err
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Decision = d
+	r.log().Info("command applied", "lane", l.ID, "command", string(c.Command), "command_id", c.ID, "actor", c.Actor, "state", string(d.Status.State), "percent", d.Status.Percent)
+	if r.OnChange != nil {
+		l.Status = d.Status
+		r.OnChange(ctx, l, d)
+	}
+	return res, nil
+}
+
+// reject ends a command as rejected with the reason, and says so in the
+// audit log.
+func (r *Rollouts) reject(ctx context.Context, l release.Lane, c store.LaneCommand, reason string) error {
+	now := r.now()
+	r.log().Info("command rejected", "lane", l.ID, "command", string(c.Command), "command_id", c.ID, "reason", reason)
+	return r.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.FinishCommand(ctx, c.ID, store.CommandRejected, reason, now); err != nil {
+			return err
+		}
+		_, err := tx.AppendEvent(ctx, release.Event{At: now, Actor: c.Actor, ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: "command.rejected",
+			Details: map[string]any{"command": string(c.Command), "command_id": c.ID, "error": reason, "platform": string(l.Platform)}})
+		return err
+	})
 }
 
 // CommandError is a command the lane's state does not allow.
@@ -202,53 +527,76 @@ type CommandError struct{ Err error }
 func (e *CommandError) Error() string { return e.Err.Error() }
 func (e *CommandError) Unwrap() error { return e.Err }
 
-// LaneCommandArgs carries a person's command to the worker that executes it.
+// LaneCommandArgs carries a person's command to the worker that executes
+// it. CommandID names the durable command (store.LaneCommand); jobs queued
+// before commands were durable carry only the rest.
 type LaneCommandArgs struct {
-	LaneID  string `json:"lane_id"`
-	Command string `json:"command"`
-	Actor   string `json:"actor"`
-	Reason  string `json:"reason"`
+	LaneID    string `json:"lane_id"`
+	Command   string `json:"command"`
+	Actor     string `json:"actor"`
+	Reason    string `json:"reason"`
+	CommandID int64  `json:"command_id,omitempty"`
 }
 
 // Kind implements river.JobArgs.
 func (LaneCommandArgs) Kind() string { return "lane_command" }
 
-// InsertOpts gives commands priority over lane work.
+// InsertOpts gives commands priority over lane work. Attempts are many and
+// close together (see NextRetry): a halt must not wait for a backoff.
 func (LaneCommandArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Priority: 1, MaxAttempts: 10}
+	return river.InsertOpts{Priority: 1, MaxAttempts: 50}
 }
 
 // LaneCommandWorker executes queued commands.
 type LaneCommandWorker struct {
 	river.WorkerDefaults[LaneCommandArgs]
 	Rollouts *Rollouts
-	// Cancel cancels in-flight lane jobs of a lane (halt takes priority).
-	Cancel func(ctx context.Context, laneID string) error
+}
+
+// Timeout covers waiting for the lane's lease and the action itself.
+func (w *LaneCommandWorker) Timeout(*river.Job[LaneCommandArgs]) time.Duration {
+	return 2*w.Rollouts.actionTimeout() + 4*leaseMargin
+}
+
+// NextRetry tries again within seconds: 1, 2, 4 … up to 30 s.
+func (w *LaneCommandWorker) NextRetry(job *river.Job[LaneCommandArgs]) time.Time {
+	return time.Now().Add(min(time.Second<<min(job.Attempt, 6), 30*time.Second))
 }
 
 func (w *LaneCommandWorker) Work(ctx context.Context, job *river.Job[LaneCommandArgs]) error {
 	a := job.Args
-	cmd, err := release.ParseCommand(a.Command)
-	if err != nil {
-		return river.JobCancel(err)
-	}
-	if (cmd == release.CmdHalt || cmd == release.CmdCancel) && w.Cancel != nil {
-		if err := w.Cancel(ctx, a.LaneID); err != nil {
+	ro := w.Rollouts
+	id := a.CommandID
+	if id == 0 {
+		cmd, err := release.ParseCommand(a.Command)
+		if err != nil {
+			return river.JobCancel(err)
+		}
+		if id, err = ro.Store.CreateCommand(ctx, store.LaneCommand{LaneID: a.LaneID, Command: cmd, Actor: a.Actor, Reason: a.Reason, RequestedAt: ro.now()}); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return river.JobCancel(err)
+			}
 			return err
 		}
 	}
-	_, err = w.Rollouts.Command(ctx, a.LaneID, cmd, a.Actor, a.Reason)
-	var ce *CommandError
-	switch {
-	case errors.As(err, &ce):
-		l, gerr := w.Rollouts.Store.GetLane(ctx, a.LaneID)
-		if gerr == nil {
-			_, _ = w.Rollouts.Store.AppendEvent(ctx, release.Event{At: w.Rollouts.now(), Actor: a.Actor, ReleaseID: l.ReleaseID, LaneID: l.ID,
-				Kind: "command.rejected", Details: map[string]any{"command": a.Command, "error": ce.Error()}})
-		}
-		return river.JobCancel(err)
-	case errors.Is(err, store.ErrNotFound):
+	c, err := ro.Store.GetCommand(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return river.JobCancel(err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if c.State != store.CommandPending {
+		return nil // finished by someone else (the reconciler, or an earlier try)
+	}
+	if _, err := ro.ApplyCommands(ctx, c.LaneID, true); err != nil {
+		return err
+	}
+	if c, err = ro.Store.GetCommand(ctx, id); err != nil {
+		return err
+	}
+	if c.State == store.CommandPending {
+		return fmt.Errorf("command %d on lane %s is still pending: %s", id, c.LaneID, c.LastError)
+	}
+	return nil
 }

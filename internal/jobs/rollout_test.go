@@ -198,9 +198,20 @@ func TestRolloutCommands(t *testing.T) {
 
 	evs, err := b.st.Events(ctx, b.lane.ReleaseID, 0, 100)
 	require.NoError(t, err)
-	last := evs[len(evs)-1]
-	require.Equal(t, "command.complete", last.Kind)
-	require.Equal(t, "token:bob", last.Actor)
+	moved, last := evs[len(evs)-2], evs[len(evs)-1]
+	require.Equal(t, "command.complete", moved.Kind)
+	require.Equal(t, "token:bob", moved.Actor)
+	require.Equal(t, "command.applied", last.Kind, "every command ends in command.applied or command.rejected")
+	require.Equal(t, "complete", last.Details["command"])
+	var rejected []release.Event
+	for _, e := range evs {
+		if e.Kind == "command.rejected" {
+			rejected = append(rejected, e)
+		}
+	}
+	require.Len(t, rejected, 1)
+	require.Equal(t, "advance", rejected[0].Details["command"])
+	require.Contains(t, rejected[0].Details["error"], "resume it first")
 }
 
 func TestRolloutExecuteFailureHoldsAndRetries(t *testing.T) {

@@ -145,3 +145,17 @@ func ApplyCommand(plan Plan, st Status, cmd Command, reason string, now time.Tim
 	}
 	return Decision{}, fmt.Errorf("command %q is not known", cmd)
 }
+
+// Projected is the status a lane will have once its pending commands (oldest
+// first) are applied: new commands are judged against it, so a resume may
+// follow a halt that is still on its way. A pending command the state
+// refuses changes nothing (it will be rejected).
+func Projected(plan Plan, st Status, pending []Command, now time.Time) Status {
+	for _, c := range pending {
+		if d, err := ApplyCommand(plan, st, c, "", now); err == nil {
+			d.Status.Version, d.Status.PendingCommand = st.Version, st.PendingCommand
+			st = d.Status
+		}
+	}
+	return st
+}

@@ -59,6 +59,9 @@ func NextGated(plan Plan, st Status, now time.Time, gates map[string]GateReading
 // fails: a plan it cannot read (a step index outside it, a window that
 // never opens) is said in the summary.
 func Next(plan Plan, st Status, now time.Time, freezes ...Freeze) Outlook {
+	if st.PendingCommand != "" && !st.State.Terminal() {
+		return Outlook{Summary: fmt.Sprintf("%s pending: a person's %s was accepted and goes before anything scheduled", st.PendingCommand, st.PendingCommand)}
+	}
 	switch st.State {
 	case StatePending:
 		return Outlook{Summary: withReason("not started: the lane job has not handed over yet", st.Reason)}

@@ -109,6 +109,8 @@ func TestNext(t *testing.T) {
 		{name: "bad window", plan: Plan{Steps: []Step{{Wait: &Wait{Window: "every tuesday"}}, {SetPercent: Pct(100)}}},
 			st: Status{State: StateWaiting}, now: t0,
 			summary: `steps[0].wait.window: window "every tuesday": expected exactly 5 fields, found 2: [every tuesday]`},
+		{name: "halt pending", plan: gated, st: Status{State: StateWaiting, StepIndex: 1, Percent: 10, StepStartedAt: t0, PendingCommand: CmdHalt}, now: t0,
+			summary: "halt pending: a person's halt was accepted and goes before anything scheduled"},
 		{name: "unknown state", plan: gated, st: Status{State: "bogus"}, now: t0, summary: `unknown state "bogus"`},
 	}
 	for _, tt := range tests {

@@ -65,6 +65,11 @@ func Reconcile(plan Plan, st Status, obs Observations, now time.Time) (Decision,
 	default:
 		return Decision{Action: ActionNone, Status: st, Reason: fmt.Sprintf("lane is %s", st.State)}, nil
 	}
+	if st.PendingCommand != "" {
+		// A person's command was accepted: it goes first, whatever the
+		// schedule says, so no advance can pass a halt that is on its way.
+		return Decision{Action: ActionNone, Status: st, Reason: fmt.Sprintf("%s pending", st.PendingCommand)}, nil
+	}
 	if st.StepIndex < 0 || st.StepIndex > len(plan.Steps) {
 		return Decision{}, fmt.Errorf("step index %d is outside the plan (%d steps)", st.StepIndex, len(plan.Steps))
 	}

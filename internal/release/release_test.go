@@ -127,6 +127,9 @@ func TestReconcile(t *testing.T) {
 		{"halted does nothing", Status{State: StateHalted, StepIndex: 3, Percent: 25}, healthy, t0, ActionNone, 0, StateHalted, 3, "lane is halted"},
 		{"paused does nothing", Status{State: StatePaused, StepIndex: 3, Percent: 25}, healthy, t0, ActionNone, 0, StatePaused, 3, "lane is paused"},
 		{"completed does nothing", Status{State: StateCompleted, StepIndex: 10, Percent: 100}, healthy, t0, ActionNone, 0, StateCompleted, 10, "lane is completed"},
+		{"a pending halt stops a due advance", Status{State: StateWaiting, StepIndex: 1, Percent: 10, StepStartedAt: t0, PendingCommand: CmdHalt}, healthy, t0.Add(time.Hour), ActionNone, 0, StateWaiting, 1, "halt pending"},
+		{"a pending resume holds a rolling lane too", Status{State: StateRolling, StepIndex: 0, PendingCommand: CmdAdvance}, healthy, t0, ActionNone, 0, StateRolling, 0, "advance pending"},
+		{"a halted lane with a pending resume does nothing on its own", Status{State: StateHalted, StepIndex: 3, Percent: 25, PendingCommand: CmdResume}, healthy, t0, ActionNone, 0, StateHalted, 3, "lane is halted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,6 +299,34 @@ func TestDecideLane(t *testing.T) {
 			k, why := DecideLane(tt.in)
 			require.Equal(t, tt.kind, k)
 			require.True(t, strings.Contains(why, tt.reason), "reason %q lacks %q", why, tt.reason)
+		})
+	}
+}
+
+func TestProjected(t *testing.T) {
+	t.Parallel()
+	plan := StagedPlan(DefaultStages, Wait{Soak: Duration(time.Hour)}, nil)
+	waiting := Status{State: StateWaiting, StepIndex: 1, Percent: 10, StepStartedAt: t0, Version: 7, PendingCommand: CmdHalt}
+	tests := []struct {
+		name    string
+		pending []Command
+		state   State
+		percent int
+	}{
+		{"nothing pending", nil, StateWaiting, 10},
+		{"a halt on its way", []Command{CmdHalt}, StateHalted, 10},
+		{"halt then resume", []Command{CmdHalt, CmdResume}, StateRolling, 10},
+		{"a refused command changes nothing", []Command{CmdResume}, StateWaiting, 10},
+		{"advance then complete", []Command{CmdAdvance, CmdComplete}, StateCompleted, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := Projected(plan, waiting, tt.pending, t0)
+			require.Equal(t, tt.state, st.State)
+			require.Equal(t, tt.percent, st.Percent)
+			require.Equal(t, int64(7), st.Version)
+			require.Equal(t, CmdHalt, st.PendingCommand)
 		})
 	}
 }

@@ -91,6 +91,10 @@ type Status struct {
 	// Version is the stored row version, for optimistic concurrency: a write
 	// based on a stale status is refused instead of overwriting a newer one.
 	Version int64 `json:"version"`
+	// PendingCommand is the oldest person's command accepted for the lane
+	// and not yet applied or rejected ("halt pending"). While one is
+	// pending, no scheduled pass moves the lane: the command goes first.
+	PendingCommand Command `json:"pending_command,omitempty"`
 }
 
 // StageStart is when the lane's current stage began: StageStartedAt, or

@@ -224,6 +224,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		Logger:            log,
 		Workers:           cfg.Jobs.Workers,
 		ReconcileInterval: cfg.Jobs.ReconcileInterval.D(),
+		RescueAfter:       cfg.Jobs.RescueAfter.D(),
+		ActionTimeout:     cfg.Jobs.ActionTimeout.D(),
 		Observe:           svc.Metrics.ObserveJob,
 		FastPoll:          cfg.Sandbox,
 		Register:          svc.workers,
@@ -257,7 +259,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	return svc, nil
 }
 
-// Start listens and starts working jobs.
+// Start listens and starts working jobs. ctx only bounds starting; the
+// service runs until Shutdown.
 func (s *Service) Start(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.Config.Listen)
 	if err != nil {
@@ -284,21 +287,46 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops accepting requests, lets in-flight requests and jobs finish
-// for up to the configured shutdown timeout, then closes the database.
+// Shutdown drains, HTTP and jobs side by side, for up to the configured
+// shutdown timeout: the server stops accepting connections and lets
+// in-flight requests finish, and River stops fetching jobs and lets running
+// ones finish. At the deadline, connections still open are closed, and jobs
+// still running are cancelled and go back to the queue, where another
+// replica (or the next start) picks them up; that is still a clean drain.
+// Then the database closes. It returns an error only when something could
+// not be handed back or closed.
 func (s *Service) Shutdown(ctx context.Context) error {
 	timeout := s.Config.ShutdownTimeout.D()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var errs []error
 	s.Dashboard.Close() // live streams would hold the HTTP shutdown
+	var httpErr, jobsErr error
+	var wg sync.WaitGroup
 	if s.srv != nil {
-		if err := s.srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.srv.Shutdown(ctx)
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				s.Log.Warn("HTTP connections still open at the end of shutdown_timeout; closing them", "timeout", timeout.String())
+				_ = s.srv.Close() // its listeners are closed already; closing them again says so
+				err = nil
+			}
+			httpErr = err
+		}()
 	}
-	if err := s.Jobs.Stop(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("jobs shutdown: %w", err))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		jobsErr = s.Jobs.Stop(ctx)
+	}()
+	wg.Wait()
+	if httpErr != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", httpErr))
+	}
+	if jobsErr != nil {
+		errs = append(errs, fmt.Errorf("jobs shutdown: %w", jobsErr))
 	}
 	s.stopBG()
 	s.bgWG.Wait()
@@ -320,6 +348,6 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	<-ctx.Done()
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.D().String())
+	log.Info("shutting down: draining requests and jobs", "timeout", cfg.ShutdownTimeout.D().String())
 	return svc.Shutdown(context.WithoutCancel(ctx))
 }

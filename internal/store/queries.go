@@ -228,19 +228,20 @@ func (s *Store) CreateLane(ctx context.Context, l release.Lane, now time.Time) (
 	return l, nil
 }
 
-const laneCols = `l.id, l.release_id, l.platform, l.kind, l.reason, l.plan, r.state, r.step_index, r.percent, r.reason, r.step_started_at, r.next_eligible_at, r.version, r.updated_at, r.stage_started_at`
+const laneCols = `l.id, l.release_id, l.platform, l.kind, l.reason, l.plan, r.state, r.step_index, r.percent, r.reason, r.step_started_at, r.next_eligible_at, r.version, r.updated_at, r.stage_started_at, r.pending_command`
 const laneFrom = ` FROM lanes l JOIN rollouts r ON r.lane_id = l.id `
 
 func scanLane(row interface{ Scan(...any) error }) (release.Lane, error) {
 	var l release.Lane
-	var platform, kind, plan, state string
+	var platform, kind, plan, state, pending string
 	var started, next, updated, stage int64
 	if err := row.Scan(&l.ID, &l.ReleaseID, &platform, &kind, &l.Reason, &plan, &state, &l.Status.StepIndex, &l.Status.Percent,
-		&l.Status.Reason, &started, &next, &l.Status.Version, &updated, &stage); err != nil {
+		&l.Status.Reason, &started, &next, &l.Status.Version, &updated, &stage, &pending); err != nil {
 		return l, err
 	}
 	l.Status.StageStartedAt = fromMS(stage)
 	l.Platform, l.Kind, l.Status.State = release.Platform(platform), release.LaneKind(kind), release.State(state)
+	l.Status.PendingCommand = release.Command(pending)
 	l.Status.StepStartedAt, l.Status.NextEligibleAt, l.Status.UpdatedAt = fromMS(started), fromMS(next), fromMS(updated)
 	if err := json.Unmarshal([]byte(plan), &l.Plan); err != nil {
 		return l, fmt.Errorf("lane %s plan: %w", l.ID, err)

@@ -362,7 +362,7 @@ func testStagedRollout(t *testing.T, e store.Engine) {
 		}
 	}
 	require.Equal(t, []string{"android.bundle_uploaded", "android.internal_track", "lane.ready", "rollout.advance", "rollout.advance",
-		"command.halt", "command.resume", "rollout.advance", "rollout.complete"}, kinds)
+		"command.halt", "command.applied", "command.resume", "command.applied", "rollout.advance", "rollout.complete"}, kinds)
 }
 
 func TestAndroidLaneRefusesToDisturbAnotherRelease(t *testing.T) {
@@ -811,11 +811,37 @@ func TestAndroidExecutor(t *testing.T) {
 			playstoretest.Release{Name: "1.4.0 (42)", VersionCodes: []int64{42}, Status: playstoretest.StatusHalted, UserFraction: 0.1})
 		halted := b.fake.TrackJSON(androidPkg, playstore.TrackProduction)
 		b.advance(time.Hour)
-		require.ErrorIs(t, b.ro.Pass(ctx), playstore.ErrState)
+		require.NoError(t, b.ro.Pass(ctx), "the lane follows Play instead of failing the step every pass")
 		st := b.status(t)
-		require.Contains(t, st.Reason, "advance to 25% failed: playstore: SetFraction on com.acme.mobile track \"production\": versionCode 42 is halted")
+		require.Equal(t, release.StateHalted, st.State, "halted stays halted")
+		require.Equal(t, "Play shows versionCode 42 halted on the production track; resume the lane to continue", st.Reason)
 		require.Equal(t, 10, st.Percent)
 		require.Equal(t, string(halted), string(b.fake.TrackJSON(androidPkg, playstore.TrackProduction)))
+		for range 3 {
+			b.advance(time.Hour)
+			require.NoError(t, b.ro.Pass(ctx))
+		}
+		var stops, failures int
+		evs, err := b.st.Events(ctx, b.lane.ReleaseID, 0, 500)
+		require.NoError(t, err)
+		for _, e := range evs {
+			switch e.Kind {
+			case "rollout.stopped_remotely":
+				stops++
+			case "rollout.action_failed":
+				failures++
+			}
+		}
+		require.Equal(t, 1, stops, "recorded once")
+		require.Zero(t, failures, "no rollout.action_failed every minute")
+
+		// The lane is halted, so a resume is accepted and serves it again.
+		_, err = b.ro.Command(ctx, b.lane.ID, release.CmdResume, "token:alice", "checked the crash")
+		require.NoError(t, err)
+		r, ok := androidRelease(b.fake.Track(androidPkg, playstore.TrackProduction), 42)
+		require.True(t, ok)
+		require.Equal(t, playstoretest.StatusInProgress, r.Status)
+		require.Equal(t, 0.1, r.UserFraction)
 	})
 
 	t.Run("resume where Play halted when a step raced the halt", func(t *testing.T) {
@@ -1033,4 +1059,43 @@ func BenchmarkAndroidLaneStep(bm *testing.B) {
 	bm.StopTimer()
 	bm.ReportMetric(float64(b.calls()-before)/float64(2*bm.N), "calls/step")
 	bm.ReportMetric(float64(bm.Elapsed().Microseconds())/float64(2*bm.N), "µs/step")
+}
+
+// TestAndroidCancelBeforeTheUpload: a lane cancelled before its job put
+// anything on Play is cancelled without a Play call (there is nothing to
+// halt), instead of failing the cancel until the job has run.
+func TestAndroidCancelBeforeTheUpload(t *testing.T) {
+	t.Parallel()
+	b := setupAndroid(t, store.SQLite, nil)
+	before := b.calls()
+	_, err := b.ro.Command(context.Background(), b.lane.ID, release.CmdCancel, "token:alice", "wrong tag")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCancelled, b.status(t).State)
+	require.Equal(t, before, b.calls())
+}
+
+// TestAndroidHaltRefusedForGood: Play will not halt the first release of a
+// track. A halt command is rejected with Play's reason at once, instead of
+// staying pending and asking Play again every pass.
+func TestAndroidHaltRefusedForGood(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupAndroid(t, store.SQLite, func(app *config.App) { app.Android.Track = "beta" })
+	b.vitals(0.002, 0.001, 5000)
+	require.NoError(t, b.work(t))
+	_, err := b.ro.Command(ctx, b.lane.ID, release.CmdComplete, "token:alice", "everyone")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCompleted, b.status(t).State)
+
+	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "token:alice", "stop")
+	var ce *jobs.CommandError
+	require.ErrorAs(t, err, &ce)
+	require.ErrorContains(t, err, "first release on a track cannot be halted")
+	st := b.status(t)
+	require.Equal(t, release.StateCompleted, st.State)
+	require.Empty(t, st.PendingCommand, "rejected, not left pending")
+	calls := b.calls()
+	b.advance(time.Hour)
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Equal(t, calls, b.calls(), "Play is not asked again")
 }

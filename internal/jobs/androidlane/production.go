@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/playstore"
 )
@@ -36,6 +37,9 @@ func (a *Android) Execute(ctx context.Context, l release.Lane, d release.Decisio
 		return err
 	}
 	if data.VersionCode == 0 || data.Package == "" {
+		if d.Action == release.ActionHalt || d.Action == release.ActionRollback {
+			return nil // nothing of this lane is on Play: nothing to stop (a cancel before the upload)
+		}
 		return fmt.Errorf("lane %s has no versionCode on Play yet: its android_lane job has not finished", l.ID)
 	}
 	pkg, track, vc := data.Package, data.Track, data.VersionCode
@@ -77,6 +81,13 @@ func (a *Android) Execute(ctx context.Context, l release.Lane, d release.Decisio
 		default:
 			res, err = a.Play.SetFraction(ctx, pkg, track, vc, f)
 		}
+		var se *playstore.StateError
+		if errors.As(err, &se) && se.Status == playstore.StatusHalted && !resumed {
+			// Halted on Play but not in the lane (a halt whose record was
+			// lost, or someone in the console): a scheduled step leaves it
+			// halted, and the lane follows Play.
+			return &lane.RemoteStoppedError{Reason: fmt.Sprintf("Play shows versionCode %d halted on the %s track; resume the lane to continue", vc, track)}
+		}
 		if err != nil {
 			return err
 		}
@@ -97,6 +108,11 @@ func (a *Android) Execute(ctx context.Context, l release.Lane, d release.Decisio
 			// ours is served there, which is what a halt wants.
 			a.log().Warn("halt: release is not on the track", "lane", l.ID, "package", pkg, "track", track, "version_code", vc)
 			return nil
+		}
+		if err != nil && ctx.Err() == nil && !playstore.IsTemporary(err) {
+			// Play's answer will not change (the first release of a
+			// track cannot be halted): say so instead of asking again.
+			return &lane.Refusal{Err: err}
 		}
 		if err != nil {
 			return err

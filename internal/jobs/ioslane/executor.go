@@ -79,7 +79,7 @@ func (x *IOS) Execute(ctx context.Context, l release.Lane, d release.Decision) e
 			// finds the release paused (in App Store Connect, or by a halt
 			// racing this tick) must not undo the pause.
 			if !lane.Resuming(l) {
-				return fmt.Errorf("the phased release of %s was paused outside this rollout; resume the lane to continue it", data.Version)
+				return &lane.RemoteStoppedError{Paused: true, Reason: fmt.Sprintf("the phased release of %s was paused outside this rollout; resume the lane to continue it", data.Version)}
 			}
 			if pr, err = x.ASC.ResumePhasedRelease(ctx, vid); err != nil {
 				return fmt.Errorf("resume the phased release of %s: %w", data.Version, err)

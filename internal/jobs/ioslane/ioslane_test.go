@@ -1108,15 +1108,17 @@ func TestIOSScheduledAdvanceDoesNotUndoAPause(t *testing.T) {
 	require.NoError(t, err)
 
 	b.clock.Advance(25 * time.Hour)
-	require.ErrorContains(t, b.ro.Pass(ctx), "was paused outside this rollout")
+	require.NoError(t, b.ro.Pass(ctx), "the lane follows App Store Connect instead of failing the step")
 	pr, _ := b.fake.PhasedRelease(vid)
 	require.Equal(t, appstore.PhasedPaused, pr.State, "a scheduled advance does not resume a pause")
 	st := b.status(t)
+	require.Equal(t, release.StatePaused, st.State, "paused, as App Store Connect says")
 	require.Equal(t, 1, st.Percent)
 	require.Contains(t, st.Reason, "was paused outside this rollout; resume the lane to continue it")
+	b.clock.Advance(25 * time.Hour)
+	require.NoError(t, b.ro.Pass(ctx))
+	require.Equal(t, st.Version, b.status(t).Version, "a paused lane is left alone: no failure every pass")
 
-	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "alice", "investigating")
-	require.NoError(t, err)
 	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdResume, "alice", "fine")
 	require.NoError(t, err)
 	pr, _ = b.fake.PhasedRelease(vid)
@@ -1299,14 +1301,16 @@ func TestIOSHaltWhileProcessingForDistribution(t *testing.T) {
 	_, err := b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "alice", "crash spike")
 	require.ErrorContains(t, err, "pause pending: the phased release has not started yet")
 	require.NotEqual(t, release.StateHalted, b.status(t).State, "the halt is not recorded before it took effect")
+	require.Equal(t, release.CmdHalt, b.status(t).PendingCommand, "it stays pending: the lane shows it and nothing scheduled moves it")
 	pr, _ := b.fake.PhasedRelease(vid)
 	require.Equal(t, appstore.PhasedInactive, pr.State)
 
-	// Retried (River retries the command job) until Apple has started it.
+	// Retried (by its job, and by every reconcile pass) until Apple has
+	// started it.
 	b.clock.Advance(31 * time.Minute)
-	_, err = b.ro.Command(ctx, b.lane.ID, release.CmdHalt, "alice", "crash spike")
-	require.NoError(t, err)
+	b.reconcile(t)
 	require.Equal(t, release.StateHalted, b.status(t).State)
+	require.Empty(t, b.status(t).PendingCommand)
 	pr, _ = b.fake.PhasedRelease(vid)
 	require.Equal(t, appstore.PhasedPaused, pr.State, "the rollout Apple started is paused")
 

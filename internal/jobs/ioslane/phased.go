@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/swapjoy/releasepilot/appstore"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/release"
 )
 
@@ -45,7 +46,7 @@ func (x *IOS) completePhased(ctx context.Context, l release.Lane, data iosLaneDa
 		case pr.State == appstore.PhasedComplete:
 			return nil
 		case pr.State == appstore.PhasedPaused:
-			return fmt.Errorf("the phased release of %s was paused outside this rollout; resume the lane to continue it, or complete it by command", data.Version)
+			return &lane.RemoteStoppedError{Paused: true, Reason: fmt.Sprintf("the phased release of %s was paused outside this rollout; resume the lane to continue it, or complete it by command", data.Version)}
 		case pr.CurrentDayNumber < 7:
 			return fmt.Errorf("Apple's phased release of %s is on day %d; it completes on its own on day 7", data.Version, pr.CurrentDayNumber)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
 
@@ -46,6 +47,11 @@ func Attempt(ctx context.Context, st *store.Store, log *slog.Logger, platform, l
 	switch {
 	case errors.As(err, &cancel):
 		return err
+	case ctx.Err() != nil:
+		// The run was cut short (shutdown, timeout, a halt cancelling
+		// lane jobs): say nothing about the lane. On shutdown River puts
+		// the job back in the queue without counting the attempt.
+		return err
 	case errors.As(err, &wait):
 		return river.JobSnooze(wait.After)
 	case errors.Is(err, store.ErrNotFound) && !errors.As(err, &fail):
@@ -78,3 +84,35 @@ func RetryAt(row *rivertype.JobRow) time.Time {
 	d := 30 * time.Second << min(attempt-1, 10)
 	return time.Now().Add(min(d, 15*time.Minute))
 }
+
+// RemoteStoppedError is an executor's answer that the store shows the
+// rollout stopped outside this lane's record (Play halted, the phased
+// release paused, the OTA release disabled) when a scheduled move wanted
+// it running. The reconciler records the lane halted (or paused) with
+// Reason instead of failing the move every pass.
+type RemoteStoppedError struct {
+	Reason string
+	// Paused is set when the store's state is a pause (iOS), not a halt.
+	Paused bool
+	// Percent is the percentage the store stopped at, 0 if unknown.
+	Percent int
+}
+
+func (e *RemoteStoppedError) Error() string { return e.Reason }
+
+// State is the lane state that matches the store: halted, or paused.
+func (e *RemoteStoppedError) State() release.State {
+	if e.Paused {
+		return release.StatePaused
+	}
+	return release.StateHalted
+}
+
+// Refusal is the store's lasting refusal of an action (its answer says why,
+// and asking again cannot change it: Play will not halt the first release
+// of a track). A command that meets one is rejected with that reason, even
+// a halt, instead of being tried every pass.
+type Refusal struct{ Err error }
+
+func (e *Refusal) Error() string { return e.Err.Error() }
+func (e *Refusal) Unwrap() error { return e.Err }

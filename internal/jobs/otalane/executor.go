@@ -2,6 +2,7 @@ package otalane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/swapjoy/releasepilot/codepush"
@@ -9,23 +10,34 @@ import (
 	"github.com/swapjoy/releasepilot/internal/release"
 )
 
+// errNotPromoted is a lane with no Production release yet.
+var errNotPromoted = errors.New("no Production release yet")
+
 // productionRelease reads the lane's Production release from the history.
+// A lane whose promotion was made but not recorded (its job died between
+// the two) finds it by its Staging label.
 func (o *OTA) productionRelease(ctx context.Context, l release.Lane) (otaLaneData, []codepush.Release, int, error) {
 	var data otaLaneData
 	if err := o.Store.LaneData(ctx, l.ID, &data); err != nil {
 		return data, nil, -1, err
 	}
-	if data.ProductionLabel == "" {
-		return data, nil, -1, fmt.Errorf("OTA lane %s has no Production release yet", l.ID)
+	if data.ProductionLabel == "" && data.StagingLabel == "" {
+		return data, nil, -1, fmt.Errorf("OTA lane %s: %w", l.ID, errNotPromoted)
 	}
 	hist, err := o.CodePush.History(ctx, data.CodePushApp, codepush.Production)
 	if err != nil {
 		return data, nil, -1, err
 	}
 	for i, r := range hist {
-		if r.Label == data.ProductionLabel {
+		if data.ProductionLabel != "" && r.Label == data.ProductionLabel {
 			return data, hist, i, nil
 		}
+		if data.ProductionLabel == "" && r.Method == codepush.MethodPromote && r.OriginalDeployment == codepush.Staging && r.OriginalLabel == data.StagingLabel {
+			return data, hist, i, nil
+		}
+	}
+	if data.ProductionLabel == "" {
+		return data, nil, -1, fmt.Errorf("OTA lane %s: %w", l.ID, errNotPromoted)
 	}
 	return data, nil, -1, fmt.Errorf("%s %s is not in the Production history", data.CodePushApp, data.ProductionLabel)
 }
@@ -48,6 +60,9 @@ func (o *OTA) Execute(ctx context.Context, l release.Lane, d release.Decision) e
 		return nil
 	}
 	data, hist, i, err := o.productionRelease(ctx, l)
+	if errors.Is(err, errNotPromoted) && (d.Action == release.ActionHalt || d.Action == release.ActionRollback) {
+		return nil // nothing in Production: nothing to stop (a cancel before the promotion)
+	}
 	if err != nil {
 		return err
 	}
@@ -61,9 +76,10 @@ func (o *OTA) Execute(ctx context.Context, l release.Lane, d release.Decision) e
 			want = 100
 		}
 		if r.Disabled {
-			resuming := lane.Resuming(l)
-			if d.Action != release.ActionComplete && !resuming {
-				return fmt.Errorf("release %s was disabled outside this rollout; resume the lane to re-enable it", r.Label)
+			// Only a person re-enables: a resume, or a complete command.
+			// A scheduled step (the plan's 100 % too) leaves it disabled.
+			if !lane.Resuming(l) && d.Command != release.CmdComplete {
+				return &lane.RemoteStoppedError{Reason: fmt.Sprintf("release %s was disabled outside this rollout; resume the lane to re-enable it", r.Label), Percent: otaRollout(r)}
 			}
 			info.Disabled = otaBool(false)
 		}

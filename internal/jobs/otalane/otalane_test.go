@@ -284,7 +284,7 @@ func TestOTALaneStagesPromotesAndRollsOutThroughTheReconciler(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"ota.target", "ota.staged", "ota.promoted", "lane.ready", "rollout.advance", "rollout.advance",
-		"command.halt", "command.resume", "rollout.advance", "rollout.complete"}, kinds)
+		"command.halt", "command.applied", "command.resume", "command.applied", "rollout.advance", "rollout.complete"}, kinds)
 }
 
 func TestOTALaneHaltsOnFailuresAndHoldsWithoutReports(t *testing.T) {
@@ -502,24 +502,58 @@ func TestOTAAdvanceDoesNotReenableAReleaseDisabledElsewhere(t *testing.T) {
 
 	b.report(t, "v1", 20, 0)
 	b.now = b.now.Add(61 * time.Minute)
-	err = b.ro.Pass(ctx)
-	require.ErrorContains(t, err, "release v1 was disabled outside this rollout; resume the lane to re-enable it")
+	require.NoError(t, b.ro.Pass(ctx), "the lane follows the disabled release instead of failing the step")
 	r := b.history(t, codepush.Production)[0]
 	require.True(t, r.Disabled, "still disabled")
 	require.Equal(t, 10, r.Rollout, "not advanced")
 	require.Zero(t, b.offered(t, "v1"))
 	st := b.laneStatus(t, l)
+	require.Equal(t, release.StateHalted, st.State)
 	require.Equal(t, 10, st.Percent)
 	require.Contains(t, st.Reason, "resume the lane to re-enable it")
 
 	// The same advance executed for a lane that is rolling fails too, and
-	// for a halted lane (a resume) it enables the release again.
+	// so does the plan's own 100 %; for a halted lane (a resume) it enables
+	// the release again.
 	require.Error(t, b.ota.Execute(ctx, l, release.Decision{Action: release.ActionAdvance, Percent: 25}))
-	_, err = b.ro.Command(ctx, l.ID, release.CmdHalt, "token:ana", "look first")
-	require.NoError(t, err)
+	require.Error(t, b.ota.Execute(ctx, l, release.Decision{Action: release.ActionComplete, Percent: 100}))
+	require.True(t, b.history(t, codepush.Production)[0].Disabled)
 	_, err = b.ro.Command(ctx, l.ID, release.CmdResume, "token:ana", "fine")
 	require.NoError(t, err)
 	r = b.history(t, codepush.Production)[0]
 	require.False(t, r.Disabled)
 	require.Equal(t, 10, r.Rollout)
+}
+
+// TestOTACancelAfterAnUnrecordedPromotion: the lane job promoted the release
+// to Production and died before recording it; a cancel then finds the
+// promotion by its Staging label and disables it, so nothing of a
+// cancelled lane is served.
+func TestOTACancelAfterAnUnrecordedPromotion(t *testing.T) {
+	t.Parallel()
+	b := setupOTA(t)
+	ctx := context.Background()
+	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
+	require.NoError(t, b.work(ctx, l))
+	var data map[string]any
+	require.NoError(t, b.st.LaneData(ctx, l.ID, &data))
+	require.NotEmpty(t, data["production_label"])
+	delete(data, "production_label")
+	require.NoError(t, b.st.SetLaneData(ctx, l.ID, data, b.now))
+	st := b.laneStatus(t, l)
+	st.State = release.StatePending
+	_, err := b.st.UpdateStatus(ctx, l.ID, st)
+	require.NoError(t, err)
+	require.False(t, b.history(t, codepush.Production)[0].Disabled)
+
+	_, err = b.ro.Command(ctx, l.ID, release.CmdCancel, "token:ana", "wrong tag")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCancelled, b.laneStatus(t, l).State)
+	require.True(t, b.history(t, codepush.Production)[0].Disabled, "the unrecorded promotion is not served")
+
+	// A cancel before any promotion has nothing to stop.
+	l2 := b.lane(t, "v1.4.3", "c143", "bundle 1.4.3\n")
+	_, err = b.ro.Command(ctx, l2.ID, release.CmdCancel, "token:ana", "not this one")
+	require.NoError(t, err)
+	require.Equal(t, release.StateCancelled, b.laneStatus(t, l2).State)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/swapjoy/releasepilot/codepush"
+	"github.com/swapjoy/releasepilot/internal/failpoint"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/release"
 )
@@ -32,6 +33,8 @@ func (o *OTA) promote(ctx context.Context, l release.Lane, rel release.Release, 
 			return otaReason("promote "+data.StagingLabel+" to Production", err)
 		}
 		prod = &r
+		// The crash tests stop a process here: promoted, not recorded.
+		failpoint.Hit(ctx, "ota.promoted")
 	}
 	data.ProductionLabel = prod.Label
 	if err := o.Store.SetLaneData(ctx, l.ID, data, o.now()); err != nil {

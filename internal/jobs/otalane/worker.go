@@ -21,6 +21,11 @@ type Worker struct {
 	OTA *OTA
 }
 
+// Timeout bounds one run: fetching the bundle from GitHub and storing it.
+// A run on a replica that dies is handed over by the heartbeat, not after
+// this.
+func (w *Worker) Timeout(*river.Job[lane.OTAArgs]) time.Duration { return 10 * time.Minute }
+
 func (w *Worker) Work(ctx context.Context, job *river.Job[lane.OTAArgs]) error {
 	return w.OTA.Run(ctx, job.Args.LaneID)
 }
