@@ -40,8 +40,11 @@ func (e *Error) Error() string {
 // the CodePush CLI prints: the message, after the field and value when
 // there is one.
 func (e *Error) Text() string {
-	if e.Field != "" {
+	switch {
+	case e.Field != "" && e.Value != "":
 		return fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Message)
+	case e.Field != "":
+		return e.Field + ": " + e.Message
 	}
 	return e.Message
 }

@@ -63,7 +63,7 @@ func textError(t *testing.T, b []byte, field, value string) string {
 	require.False(t, json.Valid(b) && len(b) > 0 && (b[0] == '{' || b[0] == '['), "a plain-text error, not JSON: %s", b)
 	require.NotEmpty(t, b)
 	if field != "" {
-		require.True(t, strings.HasPrefix(string(b), field+" "), "error names the field %s: %s", field, b)
+		require.True(t, strings.HasPrefix(string(b), field+" ") || strings.HasPrefix(string(b), field+": "), "error names the field %s: %s", field, b)
 	}
 	if value != "" {
 		require.Contains(t, string(b), strconv.Quote(value), "error names the value")

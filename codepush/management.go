@@ -86,8 +86,8 @@ func (s *Service) NewManagementHandler(opts ManagementOptions) http.Handler {
 	route("POST /apps/{app}/deployments/{dep}/release", h.release)
 	route("PATCH /apps/{app}/deployments/{dep}/release", h.patch)
 	route("POST /apps/{app}/deployments/{dep}/promote/{to}", h.promote)
-	h.mux.HandleFunc("POST /apps/{app}/deployments/{dep}/rollback", h.rollback)
-	h.mux.HandleFunc("POST /apps/{app}/deployments/{dep}/rollback/{label}", h.rollback) // "rollback/" too: an empty label
+	route("POST /apps/{app}/deployments/{dep}/rollback", h.rollback) // and "rollback/": no target label
+	h.mux.HandleFunc("POST /apps/{app}/deployments/{dep}/rollback/{label}", h.rollback)
 	route("GET /apps/{app}/deployments/{dep}/history", h.history)
 	route("DELETE /apps/{app}/deployments/{dep}/history", h.clearHistory)
 	route("GET /apps/{app}/deployments/{dep}/metrics", h.metrics)

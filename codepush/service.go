@@ -936,6 +936,11 @@ func (s *Service) Rollback(ctx context.Context, app, dep, target string) (Releas
 	}
 	latest := h[len(h)-1]
 	var t Release
+	if target == "" && len(h) == 1 {
+		// code-push-server answers 404; a conflict tells lanes to disable
+		// the release instead, and the CLI prints the sentence either way.
+		return Release{}, conflict("Cannot perform rollback because there are no prior releases to rollback to.")
+	}
 	if target == "" {
 		i := len(h) - 2
 		for i >= 0 && h[i].Disabled {

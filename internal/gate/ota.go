@@ -180,8 +180,8 @@ func (g *NativeGate) CheckRelease(ctx context.Context, app, deployment, targetRa
 			return nil
 		}
 		return &codepush.Error{Kind: codepush.KindInvalid, Field: "commit", Message: "native gate: the release names no commit, so its native fingerprint " +
-			"cannot be compared with the binaries it targets. Say which commit the bundle was built from: releasepilot ota release --commit <sha>, " +
-			"the \"commit\" field of the API, or a line \"Commit: <sha>\" in the CodePush CLI's --description"}
+			"cannot be compared with the binaries it targets. Say which commit the bundle was built from: releasepilot ota release --commit SHA, " +
+			"the \"commit\" field of the API, or a line \"Commit: SHA\" in the CodePush CLI's --description"}
 	}
 	fp, err := g.fingerprint(ctx, target, commit)
 	if err != nil {

@@ -232,7 +232,7 @@ func TestNativeGateFailsClosed(t *testing.T) {
 		app, rng, commit string
 		want             []string
 	}{
-		"no commit":             {"acme-ios", "1.4.0", "", []string{`commit "": native gate: the release names no commit`, `a line "Commit: <sha>" in the CodePush CLI's --description`, "releasepilot ota release --commit <sha>"}},
+		"no commit":             {"acme-ios", "1.4.0", "", []string{`commit "": native gate: the release names no commit`, `a line "Commit: SHA" in the CodePush CLI's --description`, "releasepilot ota release --commit SHA"}},
 		"unknown fingerprint":   {"acme-ios", "1.4.0", "cafe", []string{"no ios native fingerprint is recorded for commit cafe of acme"}},
 		"no covered binary":     {"acme-ios", "2.0.0", "c140", []string{"the range covers no recorded ios binary of acme (recorded: 1.4.0, 1.4.2)"}},
 		"unknown CodePush app":  {"other-ios", "1.4.0", "c140", []string{`CodePush app "other-ios" is not the OTA app of any configured app`}},

@@ -167,7 +167,7 @@ func (c *CodePushAPI) authenticate(min Role, f func(http.ResponseWriter, *http.R
 				strings.TrimSuffix(err.Error(), ": "+ErrExpiredCredential.Error())))
 			return
 		case errors.Is(err, ErrUnknownCredential):
-			writeCodePushText(w, http.StatusUnauthorized, "The session or access key being used is invalid, please run \"code-push login <server> --accessKey <key>\" again with a releasepilot access key.")
+			writeCodePushText(w, http.StatusUnauthorized, "The session or access key being used is invalid, please run \"code-push login SERVER_URL --accessKey KEY\" again with a releasepilot access key.")
 			return
 		case err != nil:
 			c.log().Error("codepush api: authenticate", "err", err)
