@@ -102,6 +102,9 @@ type mgmt struct {
 }
 
 func (h *mgmt) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A copy: the mux records its match on the request, and an outer mux
+	// must keep seeing its own.
+	r = r.WithContext(r.Context())
 	h.mux.ServeHTTP(&unmatchedWriter{ResponseWriter: w, r: r, h: h}, r)
 }
 

@@ -37,7 +37,7 @@ type CodePushAPI struct {
 
 // Patterns are the root paths the API answers; mount each on the server.
 func (c *CodePushAPI) Patterns() []string {
-	return []string{"/authenticated", "/account", "/accessKeys", "/accessKeys/", "/sessions/", "/apps", "/apps/", "/auth/"}
+	return []string{"/authenticated", "/authenticated/", "/account", "/account/", "/accessKeys", "/accessKeys/", "/sessions/", "/apps", "/apps/", "/auth/"}
 }
 
 func (c *CodePushAPI) now() time.Time {
@@ -73,7 +73,7 @@ func (c *CodePushAPI) routes() *http.ServeMux {
 	both("DELETE /sessions/{createdBy}", RoleViewer, func(w http.ResponseWriter, r *http.Request, p Principal) {
 		// Sessions come from browser logins, which releasepilot does not
 		// have; code-push-cli ignores this 404 on logout.
-		writeCodePushText(w, http.StatusNotFound, fmt.Sprintf("There are no sessions associated with %q.", r.PathValue("createdBy")))
+		writeCodePushText(w, http.StatusNotFound, fmt.Sprintf("There are no sessions associated with \"%s.\"", r.PathValue("createdBy"))) // sic, code-push-server's wording
 	})
 	mux.HandleFunc("GET /auth/{page}", func(w http.ResponseWriter, r *http.Request) {
 		// "code-push login <url>" without --accessKey opens this page.
@@ -107,6 +107,9 @@ func (c *CodePushAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.mux == nil {
 		c.mux = c.routes()
 	}
+	// A copy: the mux records its match on the request, and the server's
+	// own mux must keep seeing that it matched.
+	r = r.WithContext(r.Context())
 	c.mux.ServeHTTP(&codePushUnmatched{ResponseWriter: w, r: r}, r)
 }
 
