@@ -337,7 +337,14 @@ func BenchmarkUpdateCheckMounted(b *testing.B) {
 	require.NoError(b, err)
 	app, err := alone.App(ctx, "acme-ios")
 	require.NoError(b, err)
-	path := "/v0.1/public/codepush/update_check?deployment_key=" + app.Deployments[1].Key + "&app_version=1.4.0&client_unique_id=device-1"
+	// The release starts at the plan's first stage: ask as a device in it.
+	device := ""
+	for i := 0; device == ""; i++ {
+		if id := fmt.Sprintf("device-%d", i); codepush.InRollout(id, 10, "v1") {
+			device = id
+		}
+	}
+	path := "/v0.1/public/codepush/update_check?deployment_key=" + app.Deployments[1].Key + "&app_version=1.4.0&client_unique_id=" + device
 	for _, bc := range []struct {
 		name    string
 		handler http.Handler
