@@ -84,9 +84,9 @@ func actor(ctx context.Context) string {
 	return "anonymous"
 }
 
-// laneData is an OTA lane's state. Its JSON is the OTA lane executor's
-// (internal/jobs): it drives the lane's Production release, named by
-// codepush_app and production_label.
+// laneData is an OTA lane's state. Its JSON is the OTA lane's
+// (internal/jobs/otalane): its executor drives the lane's Production
+// release, named by codepush_app and production_label.
 type laneData struct {
 	CodePushApp     string    `json:"codepush_app,omitempty"`
 	TargetRange     string    `json:"target_range,omitempty"`
@@ -115,7 +115,7 @@ func CommitFromDescription(d string) string {
 var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // lanePlan is the plan of an app's OTA lane, as a tagged release gets it
-// (internal/jobs builds the same); start below the first stage adds a stage
+// (internal/jobs' planner builds the same); start below the first stage adds a stage
 // at start in front.
 func lanePlan(app config.App, start int) release.Plan {
 	stages := app.OTA.Stages
