@@ -278,12 +278,17 @@ func (h *Releaser) newRelease(ctx context.Context, tx *store.Store, t Target, ap
 // Production. Older pending lanes of the app made by hand are superseded.
 func (h *Releaser) stageLane(ctx context.Context, tx *store.Store, t Target, app, dep string, r codepush.Release, who string) error {
 	now := h.now()
-	if dep == codepush.Staging {
-		if err := h.supersede(ctx, tx, t, app, who, func(d laneData, l release.Lane) bool {
-			return d.Source == sourceHotfix && l.Status.State == release.StatePending && d.StagingLabel != r.Label
-		}, "superseded by "+r.Label+" on Staging"); err != nil {
-			return err
-		}
+	details := map[string]any{"codepush_app": app, "deployment": dep, "label": r.Label,
+		"commit": r.Commit, "target_range": r.AppVersion, "package_hash": r.PackageHash, "verified": r.Commit != ""}
+	if dep != codepush.Staging {
+		// A deployment releasepilot does not roll out (QA, Beta…): the
+		// audit log records it; no release or lane follows it.
+		return h.event(ctx, tx, who, release.Lane{}, "ota.released", details)
+	}
+	if err := h.supersede(ctx, tx, t, app, who, func(d laneData, l release.Lane) bool {
+		return d.Source == sourceHotfix && l.Status.State == release.StatePending && d.StagingLabel != r.Label
+	}, "superseded by "+r.Label+" on Staging"); err != nil {
+		return err
 	}
 	rel, err := h.newRelease(ctx, tx, t, app, dep, r)
 	if err != nil {
@@ -292,22 +297,15 @@ func (h *Releaser) stageLane(ctx context.Context, tx *store.Store, t Target, app
 	l := release.Lane{ReleaseID: rel.ID, Platform: t.Platform, Kind: release.KindOTA, Plan: lanePlan(t.App, 0),
 		Reason: fmt.Sprintf("released by hand by %s: %s %s on %s for binaries %s", who, app, r.Label, dep, r.AppVersion),
 		Status: release.Status{State: release.StatePending, Reason: fmt.Sprintf("%s is on %s; promote it to Production to start the rollout", r.Label, dep), UpdatedAt: now}}
-	if dep != codepush.Staging {
-		l.Status.State, l.Status.Reason = release.StateCancelled, fmt.Sprintf("%s is on %s, which releasepilot does not roll out", r.Label, dep)
-	}
 	stored, err := tx.CreateLane(ctx, l, now)
 	if err != nil {
 		return err
 	}
-	data := laneData{CodePushApp: app, TargetRange: r.AppVersion, Source: sourceHotfix}
-	if dep == codepush.Staging {
-		data.StagingLabel, data.StagedAt = r.Label, r.UploadTime
-	}
+	data := laneData{CodePushApp: app, TargetRange: r.AppVersion, StagingLabel: r.Label, StagedAt: r.UploadTime, Source: sourceHotfix}
 	if err := tx.SetLaneData(ctx, stored.ID, data, now); err != nil {
 		return err
 	}
-	return h.event(ctx, tx, who, stored, "ota.released", map[string]any{"codepush_app": app, "deployment": dep, "label": r.Label,
-		"commit": r.Commit, "target_range": r.AppVersion, "package_hash": r.PackageHash, "verified": r.Commit != ""})
+	return h.event(ctx, tx, who, stored, "ota.released", details)
 }
 
 // startLane records a release that reached Production at pct: the lane
@@ -588,6 +586,11 @@ func (h *Releaser) patchLane(ctx context.Context, tx *store.Store, laneID, who s
 		next.NextEligibleAt = time.Time{}
 	}
 	if old.Rollout != r.Rollout {
+		// Checked again here: the lane may have been halted (a gate, a
+		// person) since the patch was allowed.
+		if next.State != release.StateRolling && next.State != release.StateWaiting {
+			return conflictf("the rollout of %s is %s in releasepilot (lane %s): re-enable it first (patch --disabled false, or releasepilot resume)", r.Label, next.State, l.ID)
+		}
 		kind = "command.advance"
 		pct := r.Rollout
 		if pct <= 0 {

@@ -288,6 +288,24 @@ func TestHotfixLanes(t *testing.T) {
 			require.Equal(t, "v2 rolled back to v1 by accesskey:ana", direct.Status.Reason)
 			require.Equal(t, []string{"ota.promoted", "command.rollback"}, b.eventKinds(t, "acme", "hotfix:acme-ios/Production/v2"))
 
+			// Other deployments are released to as CodePush does, audited,
+			// with no lane: releasepilot rolls out Production only.
+			_, err = b.h.AddDeployment(b.ctx, "acme-ios", "QA", "")
+			require.NoError(t, err)
+			_, err = b.h.Release(b.ctx, codepush.ReleaseInput{App: "acme-ios", Deployment: "QA", AppVersion: "1.4.0", Commit: b.fix, Package: bundle(t, "qa")})
+			require.NoError(t, err)
+			_, err = b.st.ReleaseByTag(b.ctx, "acme", "hotfix:acme-ios/QA/v1")
+			require.ErrorIs(t, err, store.ErrNotFound)
+			evs, err := b.st.Events(b.ctx, "", 0, 100)
+			require.NoError(t, err)
+			var loose []string
+			for _, ev := range evs {
+				if ev.ReleaseID == "" {
+					loose = append(loose, ev.Kind+" "+ev.Actor)
+				}
+			}
+			require.Equal(t, []string{"codepush.deployment_added accesskey:ana", "ota.released accesskey:ana"}, loose)
+
 			// Staging and Production cannot be renamed or removed; clearing
 			// Production's history cancels the lanes that released there.
 			_, err = b.h.RenameDeployment(b.ctx, "acme-ios", codepush.Production, "Prod")
