@@ -461,11 +461,15 @@ apps:
 			out = id
 		}
 	}
-	for id, offered := range map[string]bool{in: true, out: false} {
+	// The history is read from the database, which the promotion commits
+	// to just before it refreshes the served view: look until it serves.
+	check := func(id string) string {
 		code, body := r.do(t, "GET", "/updateCheck?deploymentKey="+prodKey+"&appVersion=1.4.0&clientUniqueId="+id, "", nil, "")
 		require.Equal(t, http.StatusOK, code)
-		require.Contains(t, string(body), fmt.Sprintf(`"isAvailable":%t`, offered), "device %s: %s", id, body)
+		return string(body)
 	}
+	require.Eventually(t, func() bool { return strings.Contains(check(in), `"isAvailable":true`) }, 5*time.Second, 10*time.Millisecond, "device %s is offered the bundle", in)
+	require.Contains(t, check(out), `"isAvailable":false`, "device %s is not, yet", out)
 
 	lanes := func() []release.Lane {
 		rels, err := svc.Store.ListReleases(ctx, "acme", 10)
