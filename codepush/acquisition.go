@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Acquisition routes, as microsoft/code-push-server serves them.
@@ -88,17 +89,6 @@ type updateInfoCamel struct {
 	TargetBinaryRange      string `json:"target_binary_range"`
 }
 
-func (s *Service) baseURL(r *http.Request) string {
-	if s.cfg.PublicURL != "" {
-		return s.cfg.PublicURL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
 func (s *Service) handleUpdateCheck(snake bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		req := ParseUpdateQuery(r.URL.Query())
@@ -107,12 +97,12 @@ func (s *Service) handleUpdateCheck(snake bool) http.HandlerFunc {
 			if !snake {
 				err = camelField(err)
 			}
-			s.writeError(w, r, err)
+			s.writeTextError(w, r, err)
 			return
 		}
 		if info.IsAvailable && info.DownloadURL == "" {
 			if err := s.setDownload(r, req, &info); err != nil {
-				s.writeError(w, r, err)
+				s.writeTextError(w, r, err)
 				return
 			}
 		}
@@ -185,7 +175,28 @@ func readReport(w http.ResponseWriter, r *http.Request) (reportBody, error) {
 	return b, nil
 }
 
+// limitReport takes a token from the client address's bucket, or answers
+// 429 (as express-rate-limit does, with Retry-After) and reports false.
+func (s *Service) limitReport(w http.ResponseWriter, r *http.Request) bool {
+	if s.reports == nil {
+		return true
+	}
+	a, ok := s.clientAddr(r)
+	if !ok {
+		return true
+	}
+	if ok, wait := s.reports.allow(a); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		s.writeTextError(w, r, &Error{Kind: KindRateLimited, Message: "Too many requests, please try again later."})
+		return false
+	}
+	return true
+}
+
 func (s *Service) handleReportDeploy(w http.ResponseWriter, r *http.Request) {
+	if !s.limitReport(w, r) {
+		return
+	}
 	b, err := readReport(w, r)
 	if err == nil {
 		err = s.ReportDeploy(r.Context(), DeployReport{
@@ -199,32 +210,32 @@ func (s *Service) handleReportDeploy(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeTextError(w, r, err)
 		return
 	}
-	w.WriteHeader(http.StatusOK)
+	writeText(w, http.StatusOK, "OK")
 }
 
 func (s *Service) handleReportDownload(w http.ResponseWriter, r *http.Request) {
-	b, err := readReport(w, r)
-	if err == nil {
-		err = boundedField("client_unique_id", or(b.ClientUniqueIDSnake, b.ClientUniqueID))
-	}
-	if err == nil {
-		err = s.ReportDownload(r.Context(), or(b.DeploymentKeySnake, b.DeploymentKey), b.Label)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	if !s.limitReport(w, r) {
 		return
 	}
-	w.WriteHeader(http.StatusOK)
+	b, err := readReport(w, r)
+	if err == nil {
+		err = s.ReportDownload(r.Context(), or(b.DeploymentKeySnake, b.DeploymentKey), or(b.ClientUniqueIDSnake, b.ClientUniqueID), b.Label)
+	}
+	if err != nil {
+		s.writeTextError(w, r, err)
+		return
+	}
+	writeText(w, http.StatusOK, "OK")
 }
 
 func (s *Service) handlePackage(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	rc, err := s.OpenPackage(r.Context(), key)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeTextError(w, r, err)
 		return
 	}
 	defer rc.Close()
@@ -249,6 +260,8 @@ type errorBody struct {
 	} `json:"error"`
 }
 
+// writeError answers with the JSON error shape {"error":{"code","message"}}
+// (plus field and value when known).
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var b errorBody
 	var e *Error
@@ -259,6 +272,30 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		s.cfg.Logger.ErrorContext(r.Context(), "codepush: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeJSON(w, HTTPStatus(err), b)
+}
+
+// writeTextError answers as code-push-server does: the status and a plain
+// sentence, which the CodePush CLI prints after "[Error]".
+func (s *Service) writeTextError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		s.cfg.Logger.ErrorContext(r.Context(), "codepush: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeText(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	writeText(w, HTTPStatus(err), e.Text())
+}
+
+var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// writeText writes a plain-text body the way Express's res.send(string)
+// does (text/html), with &, < and > escaped as code-push-server's
+// sanitize-html does, so no request data can become markup.
+func writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	io.WriteString(w, htmlEscaper.Replace(msg))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

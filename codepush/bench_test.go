@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -95,21 +96,31 @@ func BenchmarkUpdateCheckResolve(b *testing.B) {
 func BenchmarkUpdateCheckHandler(b *testing.B) {
 	svc, queries := loadFixture(b)
 	h := svc.AcquisitionHandler()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		req := httptest.NewRequest("GET", PathUpdateCheckV01, nil)
-		for pb.Next() {
-			req.URL.RawQuery = queries[i%len(queries)]
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != 200 {
-				b.Fatalf("status %d: %s", rec.Code, rec.Body)
-			}
-			i++
-		}
-	})
+	local := &net.TCPAddr{IP: net.ParseIP("10.0.0.5"), Port: 8080}
+	for _, bc := range []struct {
+		name      string
+		publicURL string
+	}{{"public_url", "https://ota.example.com"}, {"local_address", ""}} {
+		b.Run(bc.name, func(b *testing.B) {
+			svc.cfg.PublicURL = bc.publicURL
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				req := httptest.NewRequest("GET", PathUpdateCheckV01, nil)
+				req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, local))
+				for pb.Next() {
+					req.URL.RawQuery = queries[i%len(queries)]
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					if rec.Code != 200 {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body)
+					}
+					i++
+				}
+			})
+		})
+	}
 }
 
 type loadResult struct {

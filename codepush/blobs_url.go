@@ -87,6 +87,8 @@ func (s *Service) Blobs() Blobs { return s.cfg.Blobs }
 // (0 and 100 both mean everyone).
 func UnfinishedRollout(rollout int) bool { return unfinishedRollout(rollout) }
 
-// BaseURL is the base of the URLs the Service hands out for a request
-// (Config.PublicURL, else the request's scheme and Host).
+// BaseURL is the base of the URLs the Service hands out for a request:
+// Config.PublicURL, else a trusted proxy's X-Forwarded-Proto and
+// X-Forwarded-Host, else the local address the request arrived on — never
+// the Host header.
 func (s *Service) BaseURL(r *http.Request) string { return s.baseURL(r) }

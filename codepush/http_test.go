@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,7 +33,8 @@ func setupHTTP(t *testing.T) *httpBundle {
 			h.ServeHTTP(w, r.WithContext(WithActor(r.Context(), Actor{Name: r.Header.Get("X-Test-Actor")})))
 		})
 	}
-	mux.Handle("/v1/codepush/", http.StripPrefix("/v1/codepush", actor(tb.svc.ManagementHandler())))
+	mux.Handle("/v1/codepush/", http.StripPrefix("/v1/codepush", actor(tb.svc.NewManagementHandler(ManagementOptions{JSONErrors: true}))))
+	mux.Handle("/cps/", http.StripPrefix("/cps", actor(tb.svc.ManagementHandler()))) // code-push-server's plain-text errors
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &httpBundle{testBundle: tb, srv: srv}
@@ -52,6 +54,21 @@ func (hb *httpBundle) do(t *testing.T, method, path string, body io.Reader, cont
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, b
+}
+
+// textError checks a code-push-server style error: a plain sentence (no
+// JSON) starting with the field and its quoted value when given.
+func textError(t *testing.T, b []byte, field, value string) string {
+	t.Helper()
+	require.False(t, json.Valid(b) && len(b) > 0 && (b[0] == '{' || b[0] == '['), "a plain-text error, not JSON: %s", b)
+	require.NotEmpty(t, b)
+	if field != "" {
+		require.True(t, strings.HasPrefix(string(b), field+" ") || strings.HasPrefix(string(b), field+": "), "error names the field %s: %s", field, b)
+	}
+	if value != "" {
+		require.Contains(t, string(b), strconv.Quote(value), "error names the value")
+	}
+	return string(b)
 }
 
 func decode(t *testing.T, b []byte) map[string]any {
@@ -112,13 +129,9 @@ func TestUpdateCheckErrors(t *testing.T) {
 	for _, tc := range tests {
 		code, body := hb.do(t, "GET", tc.path, nil, "")
 		require.Equal(t, tc.status, code, tc.path)
-		e := decode(t, body)["error"].(map[string]any)
-		require.NotEmpty(t, e["message"], tc.path)
-		if tc.field != "" {
-			require.Equal(t, tc.field, e["field"], tc.path)
-			require.Equal(t, "invalid", e["code"])
-		} else {
-			require.Equal(t, "not_found", e["code"])
+		msg := textError(t, body, tc.field, "")
+		if tc.field == "" {
+			require.Contains(t, msg, "no deployment has the key")
 		}
 	}
 }
@@ -140,10 +153,14 @@ func TestReportStatusCounters(t *testing.T) {
 	require.Equal(t, 200, post(PathReportDeploy, `{"appVersion":"1.0.0","deploymentKey":"`+key+`","clientUniqueId":"a","label":"v2","status":"DeploymentSucceeded","previousLabelOrAppVersion":"v1"}`))
 	require.Equal(t, 200, post(PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"`+key+`","client_unique_id":"b","label":"v2","status":"DeploymentFailed"}`))
 	require.Equal(t, 200, post(PathReportDeployV01, `{"app_version":"1.1.0","deployment_key":"`+key+`","client_unique_id":"a","previous_label_or_app_version":"v2"}`))
+	// Repeats count nothing: a device counts once per label and status.
+	require.Equal(t, 200, post(PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"`+key+`","client_unique_id":"b","label":"v2","status":"DeploymentFailed"}`))
+	require.Equal(t, 200, post(PathReportDownloadV01, `{"client_unique_id":"a","deployment_key":"`+key+`","label":"v1"}`))
 	require.Equal(t, 400, post(PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"`+key+`","label":"v2","status":"Bogus"}`))
+	require.Equal(t, 400, post(PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"`+key+`","label":"v2","status":"DeploymentSucceeded"}`), "no client id")
 	require.Equal(t, 400, post(PathReportDeployV01, `{"deployment_key":"`+key+`"}`))
 	require.Equal(t, 400, post(PathReportDeployV01, `not json`))
-	require.Equal(t, 404, post(PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"unknown-key-1234567"}`))
+	require.Equal(t, 404, post(PathReportDeployV01, `{"app_version":"1.0.0","deployment_key":"unknown-key-1234567","client_unique_id":"a"}`))
 	require.Equal(t, 400, post(PathReportDownloadV01, `{"deployment_key":"`+key+`"}`))
 
 	code, body := hb.do(t, "GET", "/v1/codepush/apps/Swap-iOS/deployments/Production/metrics", nil, "")
@@ -251,7 +268,7 @@ func TestManagementHTTP(t *testing.T) {
 	require.Len(t, decode(t, body)["deployments"], 2)
 	code, body = hb.do(t, "GET", "/v1/codepush/apps/Nope/deployments/Staging/history", nil, "")
 	require.Equal(t, 404, code)
-	require.Contains(t, string(body), `app \"Nope\" not found`)
+	require.Contains(t, string(body), `App \"Nope\" does not exist.`)
 	code, _ = hb.do(t, "POST", "/v1/codepush/apps/Swap-Android/deployments", strings.NewReader(`{"name":"Beta"}`), "application/json")
 	require.Equal(t, 201, code)
 	code, body = hb.do(t, "GET", "/v1/codepush/apps", nil, "")
@@ -310,6 +327,13 @@ func FuzzUpdateCheckQuery(f *testing.F) {
 		default:
 			t.Fatalf("status %d for %q", rec.Code, query)
 		}
+		if rec.Code != 200 {
+			// Errors are code-push-server's plain sentences, with no markup.
+			if ct := rec.Header().Get("Content-Type"); ct != "text/html; charset=utf-8" || rec.Body.Len() == 0 || strings.ContainsAny(rec.Body.String(), "<>") {
+				t.Fatalf("error %d for %q: %s %q", rec.Code, query, ct, rec.Body.String())
+			}
+			return
+		}
 		var v map[string]any
 		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
 			t.Fatalf("body %q is not JSON: %v", rec.Body.String(), err)
@@ -333,6 +357,10 @@ func TestInternalErrorsAnswer500WithoutDetails(t *testing.T) {
 	rec := httptest.NewRecorder()
 	svc.ManagementHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/apps/A/deployments/Staging/metrics", nil))
 	require.Equal(t, 500, rec.Code)
+	require.Equal(t, "Internal Server Error", rec.Body.String())
+	rec = httptest.NewRecorder()
+	svc.NewManagementHandler(ManagementOptions{JSONErrors: true}).ServeHTTP(rec, httptest.NewRequest("GET", "/apps/A/deployments/Staging/metrics", nil))
+	require.Equal(t, 500, rec.Code)
 	require.JSONEq(t, `{"error":{"code":"internal","message":"internal error"}}`, rec.Body.String())
 }
 
@@ -341,14 +369,14 @@ func TestReportIgnoresUnknownPreviousDeployment(t *testing.T) {
 	tb := setup(t)
 	key := tb.key(t, Production)
 	tb.release(t, Production, "1.0.0", "one") // reports name releases that exist
-	require.NoError(t, tb.svc.ReportDeploy(tb.ctx, DeployReport{DeploymentKey: key, AppVersion: "1.0.0", Label: "v1",
+	require.NoError(t, tb.svc.ReportDeploy(tb.ctx, DeployReport{DeploymentKey: key, AppVersion: "1.0.0", Label: "v1", ClientUniqueID: "device-1",
 		Status: StatusSucceeded, PreviousLabelOrAppVersion: "v9", PreviousDeploymentKey: "someone-elses-key-123"}))
 	m, err := tb.store.Counts(tb.ctx, "someone-elses-key-123")
 	require.NoError(t, err)
 	require.Empty(t, m)
 	m, err = tb.svc.Metrics(tb.ctx, "Swap-iOS", Production)
 	require.NoError(t, err)
-	require.Equal(t, map[string]Counts{"v1": {Active: 1, Installed: 1}}, m)
+	require.Equal(t, map[string]Counts{"v1": {Active: 1, Installed: 1, Clients: 1}}, m)
 }
 
 func TestReleaseUploadFieldOrder(t *testing.T) {
@@ -405,10 +433,7 @@ func TestReportStatusRefusesWhatNoDeviceSends(t *testing.T) {
 	} {
 		code, body := hb.do(t, "POST", tc.path, strings.NewReader(tc.body), "application/json")
 		require.Equal(t, 400, code, "%s %s: %s", tc.path, tc.body, body)
-		e := decode(t, body)["error"].(map[string]any)
-		require.Equal(t, "invalid", e["code"], string(body))
-		require.Equal(t, tc.field, e["field"], string(body))
-		require.Equal(t, tc.value, e["value"], string(body))
+		textError(t, body, tc.field, tc.value)
 	}
 	code, body := hb.do(t, "GET", "/v1/codepush/apps/Swap-iOS/deployments/Production/metrics", nil, "")
 	require.Equal(t, 200, code, string(body))

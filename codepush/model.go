@@ -55,18 +55,25 @@ type Release struct {
 	UploadTime         time.Time `json:"uploadTime"`
 }
 
-// Counts are a release's (or binary version's) status-report counters.
+// Counts are a release's (or binary version's) status-report counters. Each
+// counts devices (client ids), not reports: a device counts at most once
+// per label and status.
 type Counts struct {
-	Active     int64 `json:"active"`
-	Downloaded int64 `json:"downloaded"`
-	Installed  int64 `json:"installed"`
-	Failed     int64 `json:"failed"`
+	Active     int64 `json:"active"`     // devices whose latest report put them on this label
+	Downloaded int64 `json:"downloaded"` // devices that reported downloading it
+	Installed  int64 `json:"installed"`  // devices that reported installing it
+	Failed     int64 `json:"failed"`     // devices that reported rolling it back
+	// Clients is the number of devices that reported an install or a
+	// failure of the label: the sample size of its failure rate.
+	Clients int64 `json:"clients"`
 }
 
-// CountDelta is one change to the counters of a label (or, for binary
-// versions, an app version) in a deployment.
+// CountDelta is a change to the counters of a label (or, for binary
+// versions, an app version) in a deployment, for stores that take counters
+// in bulk (an import, a test's fixture). Devices' reports are counted with
+// Store.RecordReport, which is what keeps them per device.
 type CountDelta struct {
 	DeploymentKey string
 	Label         string
-	Counts        // added to the stored values; Active may be negative
+	Counts        // added to the stored values; a result below zero is stored as zero
 }

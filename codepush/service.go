@@ -3,13 +3,16 @@ package codepush
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,8 +63,29 @@ type Config struct {
 	Gate  Gate             // optional
 	Now   func() time.Time // default: time.Now
 	// PublicURL is the base of package download URLs, e.g.
-	// "https://ota.example.com". Empty: derived from each request's Host.
+	// "https://ota.example.com". Empty: from X-Forwarded-Proto and
+	// X-Forwarded-Host when the request comes through one of
+	// TrustedProxies, else the local address the request arrived on —
+	// never from the Host header.
 	PublicURL string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-Proto,
+	// X-Forwarded-Host and X-Forwarded-For headers are believed; from
+	// anywhere else those headers are ignored.
+	TrustedProxies []netip.Prefix
+	// ListenAddr is the host:port download URLs use when PublicURL is empty
+	// and the request carries no local address (a handler called directly).
+	ListenAddr string
+	// SigningKeys holds, per app name, the RSA public key every package
+	// released to that app must be signed with (CodePush code signing:
+	// CodePush/.codepushrelease, RS256). Apps without a key accept unsigned
+	// packages.
+	SigningKeys map[string]*rsa.PublicKey
+	// ReportsPerMinute and ReportBurst limit status reports per client
+	// address (IPv6: per /64): a token bucket refilled ReportsPerMinute times
+	// a minute holding at most ReportBurst. Defaults 12 and 24; a negative
+	// ReportsPerMinute turns the limit off.
+	ReportsPerMinute int
+	ReportBurst      int
 	// MaxPackageSize bounds uploads; default 200 MiB, as code-push-server.
 	MaxPackageSize int64
 	// Logger receives internal errors the handlers answer with 500; default
@@ -79,9 +103,10 @@ type Config struct {
 type Service struct {
 	cfg Config
 
-	mu       sync.Mutex // serialises mutations made by this process
-	reloadMu sync.Mutex // orders snapshot reloads
-	views    sync.Map   // deployment key -> *deploymentView
+	mu       sync.Mutex   // serialises mutations made by this process
+	reloadMu sync.Mutex   // orders snapshot reloads
+	views    sync.Map     // deployment key -> *deploymentView
+	reports  *addrLimiter // nil: reports are not limited
 }
 
 // deploymentView is an immutable snapshot of one deployment.
@@ -106,7 +131,16 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.MaxPackageSize = 200 << 20
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.ReportsPerMinute == 0 {
+		cfg.ReportsPerMinute = 12
+	}
+	if cfg.ReportBurst <= 0 {
+		cfg.ReportBurst = 24
+	}
 	s := &Service{cfg: cfg}
+	if cfg.ReportsPerMinute > 0 {
+		s.reports = newAddrLimiter(cfg.ReportsPerMinute, cfg.ReportBurst, cfg.Now)
+	}
 	if err := s.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -237,7 +271,7 @@ func (s *Service) App(ctx context.Context, name string) (App, error) {
 			return a, nil
 		}
 	}
-	return App{}, notFound("app %q not found", name)
+	return App{}, appNotFound(name)
 }
 
 // CreateApp creates an app with Staging and Production deployments, unless
@@ -249,7 +283,7 @@ func (s *Service) CreateApp(ctx context.Context, name string, noDeployments bool
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := s.App(ctx, name); err == nil {
-		return App{}, conflict("app %q already exists", name)
+		return App{}, conflict("An app named '%s' already exists.", name)
 	} else if KindOf(err) != KindNotFound {
 		return App{}, err
 	}
@@ -284,7 +318,7 @@ func (s *Service) AddDeployment(ctx context.Context, app, name, key string) (Dep
 	}
 	for _, d := range a.Deployments {
 		if d.Name == name {
-			return Deployment{}, conflict("deployment %q already exists in app %q", name, app)
+			return Deployment{}, conflict("A deployment named '%s' already exists.", name)
 		}
 	}
 	if s.view(key) != nil {
@@ -297,6 +331,89 @@ func (s *Service) AddDeployment(ctx context.Context, app, name, key string) (Dep
 	}
 	s.views.Store(key, &deploymentView{app: app, name: name, key: key})
 	return d, nil
+}
+
+// RenameDeployment renames a deployment of an app; its key and history stay.
+func (s *Service) RenameDeployment(ctx context.Context, app, from, to string) (Deployment, error) {
+	if !nameRE.MatchString(to) {
+		return Deployment{}, invalid("name", to, "deployment names are 1 to 100 letters, digits, '.', '_', '-' or spaces")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.App(ctx, app)
+	if err != nil {
+		return Deployment{}, err
+	}
+	i := slices.IndexFunc(a.Deployments, func(d Deployment) bool { return d.Name == from })
+	if i < 0 {
+		return Deployment{}, deploymentNotFound(from)
+	}
+	if from == to {
+		return a.Deployments[i], nil
+	}
+	if slices.ContainsFunc(a.Deployments, func(d Deployment) bool { return d.Name == to }) {
+		return Deployment{}, conflict("A deployment named '%s' already exists.", to)
+	}
+	a.Deployments[i].Name = to
+	if err := s.cfg.Store.SaveApp(ctx, a); err != nil {
+		return Deployment{}, err
+	}
+	return a.Deployments[i], s.Invalidate(ctx, a.Deployments[i].Key)
+}
+
+// RemoveDeployment removes a deployment: devices using its key get 404
+// from then on. Its history stays stored but is no longer served.
+func (s *Service) RemoveDeployment(ctx context.Context, app, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(a.Deployments, func(d Deployment) bool { return d.Name == name })
+	if i < 0 {
+		return deploymentNotFound(name)
+	}
+	key := a.Deployments[i].Key
+	a.Deployments = slices.Delete(a.Deployments, i, i+1)
+	if err := s.cfg.Store.SaveApp(ctx, a); err != nil {
+		return err
+	}
+	s.views.Delete(key)
+	return nil
+}
+
+// RemoveApp removes an app and its deployments.
+func (s *Service) RemoveApp(ctx context.Context, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.App(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.DeleteApp(ctx, name); err != nil {
+		return err
+	}
+	for _, d := range a.Deployments {
+		s.views.Delete(d.Key)
+	}
+	return nil
+}
+
+// ClearHistory empties a deployment's history and its counters, as
+// code-push-server's "deployment clear" does: devices get no update from
+// it until the next release.
+func (s *Service) ClearHistory(ctx context.Context, app, dep string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, _, err := s.deployment(ctx, app, dep)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.ClearReleases(ctx, d.Key); err != nil {
+		return err
+	}
+	return s.Invalidate(ctx, d.Key)
 }
 
 // deployment finds a deployment and its current history (from the Store, not
@@ -312,7 +429,7 @@ func (s *Service) deployment(ctx context.Context, app, dep string) (Deployment, 
 			return d, h, err
 		}
 	}
-	return Deployment{}, nil, notFound("deployment %q not found in app %q", dep, app)
+	return Deployment{}, nil, deploymentNotFound(dep)
 }
 
 // History returns a deployment's releases, oldest first.
@@ -420,6 +537,19 @@ func (s *Service) Release(ctx context.Context, in ReleaseInput) (Release, error)
 	if in.Package == nil {
 		return Release{}, invalid("package", "", "a package file is required")
 	}
+	// A regular file (what the management API spools uploads to) is read
+	// in place rather than copied again; the caller keeps it.
+	if f, ok := in.Package.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			if err := s.checkSize(st.Size()); err != nil {
+				return Release{}, err
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return Release{}, err
+			}
+			return s.releaseSpooled(ctx, in, f, st.Size())
+		}
+	}
 	tmp, size, err := s.spool(in.Package)
 	if err != nil {
 		return Release{}, err
@@ -458,6 +588,11 @@ func (s *Service) releaseSpooled(ctx context.Context, in ReleaseInput, tmp *os.F
 	if err != nil {
 		return Release{}, err
 	}
+	if key := s.cfg.SigningKeys[in.App]; key != nil {
+		if err := VerifySignature(tmp, size, hash, key); err != nil {
+			return Release{}, err
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -466,10 +601,10 @@ func (s *Service) releaseSpooled(ctx context.Context, in ReleaseInput, tmp *os.F
 		return Release{}, err
 	}
 	if n := len(h); n > 0 && unfinishedRollout(h[n-1].Rollout) && !h[n-1].Disabled {
-		return Release{}, conflict("release %s is rolled out to %d%%: complete it (patch rollout to 100) or disable it before releasing a new package", h[n-1].Label, h[n-1].Rollout)
+		return Release{}, conflict("Please update the previous release to 100%% rollout before releasing a new package. (%s is rolled out to %d%%: patch its rollout to 100, or disable it.)", h[n-1].Label, h[n-1].Rollout)
 	}
 	if prev := lastHashForAppVersion(h, in.AppVersion); prev == hash {
-		return Release{}, conflict("the uploaded package is identical to the contents of the latest release targeting %q", in.AppVersion)
+		return Release{}, conflict("The uploaded package was not released because it is identical to the contents of the specified deployment's current release.")
 	}
 	if err := s.checkGate(ctx, in.App, in.Deployment, in.AppVersion, in.Commit); err != nil {
 		return Release{}, err
@@ -496,11 +631,8 @@ func (s *Service) spool(r io.Reader) (*os.File, int64, error) {
 		return nil, 0, err
 	}
 	n, err := io.Copy(tmp, io.LimitReader(r, s.cfg.MaxPackageSize+1))
-	if err == nil && n > s.cfg.MaxPackageSize {
-		err = invalid("package", strconv.FormatInt(n, 10)+" bytes", "larger than the limit of %d bytes", s.cfg.MaxPackageSize)
-	}
-	if err == nil && n == 0 {
-		err = invalid("package", "", "the package is empty")
+	if err == nil {
+		err = s.checkSize(n)
 	}
 	if err != nil {
 		tmp.Close()
@@ -508,6 +640,51 @@ func (s *Service) spool(r io.Reader) (*os.File, int64, error) {
 		return nil, 0, err
 	}
 	return tmp, n, nil
+}
+
+func (s *Service) checkSize(n int64) error {
+	if n > s.cfg.MaxPackageSize {
+		return &Error{Kind: KindTooLarge, Field: "package", Value: strconv.FormatInt(n, 10) + " bytes",
+			Message: fmt.Sprintf("The uploaded file is larger than the size limit of %d megabytes.", s.cfg.MaxPackageSize>>20)}
+	}
+	if n == 0 {
+		return invalid("package", "", "the package is empty")
+	}
+	return nil
+}
+
+// verifyStored checks the stored content of r against the app's signing
+// key, when it has one: a promote or a rollback serves content again, and
+// the key may have been configured since it was uploaded.
+func (s *Service) verifyStored(ctx context.Context, app string, r Release) error {
+	key := s.cfg.SigningKeys[app]
+	if key == nil {
+		return nil
+	}
+	if r.BlobKey == "" || s.cfg.Blobs == nil {
+		return invalid("package", r.Label, "release %s is stored elsewhere (%s) and cannot be checked against the app's signing key", r.Label, r.BlobURL)
+	}
+	rc, err := s.cfg.Blobs.Open(ctx, r.BlobKey)
+	if err != nil {
+		return err
+	}
+	tmp, size, err := s.spool(rc)
+	rc.Close()
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := VerifySignature(tmp, size, r.PackageHash, key); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			c := *e
+			c.Message = fmt.Sprintf("release %s: %s", r.Label, e.Message)
+			return &c
+		}
+		return err
+	}
+	return nil
 }
 
 // lastHashForAppVersion is getLastPackageHashWithSameAppVersion.
@@ -543,7 +720,19 @@ type PackageInfo struct {
 	Rollout     *int    `json:"rollout,omitempty"`
 }
 
-func (p PackageInfo) validate() error {
+// normalize treats empty strings as absent, as code-push-server does: the
+// CLI sends "" for a description it was not given.
+func (p *PackageInfo) normalize() {
+	if p.AppVersion != nil && *p.AppVersion == "" {
+		p.AppVersion = nil
+	}
+	if p.Description != nil && *p.Description == "" {
+		p.Description = nil
+	}
+}
+
+func (p *PackageInfo) validate() error {
+	p.normalize()
 	if p.Label != "" && !labelRE.MatchString(p.Label) {
 		return invalid("label", p.Label, "labels look like v1, v2, ...")
 	}
@@ -568,7 +757,7 @@ var labelRE = regexp.MustCompile(`^v[1-9][0-9]*$`)
 func findLabel(h []Release, label string) (int, error) {
 	if label == "" {
 		if len(h) == 0 {
-			return -1, notFound("the deployment has no releases")
+			return -1, notFound("Deployment has no releases.")
 		}
 		return len(h) - 1, nil
 	}
@@ -577,7 +766,7 @@ func findLabel(h []Release, label string) (int, error) {
 			return i, nil
 		}
 	}
-	return -1, notFound("release %s not found", label)
+	return -1, notFound("Release not found for given label (%s).", label)
 }
 
 // Promote copies a release of deployment from (the latest, or info.Label) to
@@ -600,6 +789,9 @@ func (s *Service) Promote(ctx context.Context, app, from, to string, info Packag
 	if err != nil {
 		return Release{}, err
 	}
+	if len(src) == 0 {
+		return Release{}, notFound("Cannot promote from a deployment with no enabled releases.")
+	}
 	i, err := findLabel(src, info.Label)
 	if err != nil {
 		return Release{}, err
@@ -607,10 +799,10 @@ func (s *Service) Promote(ctx context.Context, app, from, to string, info Packag
 	sr := src[i]
 	if n := len(dh); n > 0 {
 		if unfinishedRollout(dh[n-1].Rollout) && !dh[n-1].Disabled {
-			return Release{}, conflict("cannot promote to an unfinished rollout release (%s at %d%%) unless it is disabled", dh[n-1].Label, dh[n-1].Rollout)
+			return Release{}, conflict("Cannot promote to an unfinished rollout release unless it is already disabled. (%s of %s is rolled out to %d%%.)", dh[n-1].Label, to, dh[n-1].Rollout)
 		}
 		if dh[n-1].PackageHash == sr.PackageHash {
-			return Release{}, conflict("release %s of %s is identical to the current release %s of %s", sr.Label, from, dh[n-1].Label, to)
+			return Release{}, conflict("The uploaded package was not promoted because it is identical to the contents of the targeted deployment's current release. (%s of %s is %s of %s.)", sr.Label, from, dh[n-1].Label, to)
 		}
 	}
 	r := Release{
@@ -636,6 +828,9 @@ func (s *Service) Promote(ctx context.Context, app, from, to string, info Packag
 		r.Rollout = *info.Rollout
 	}
 	if err := s.checkGate(ctx, app, to, r.AppVersion, r.Commit); err != nil {
+		return Release{}, err
+	}
+	if err := s.verifyStored(ctx, app, sr); err != nil {
 		return Release{}, err
 	}
 	return s.commit(ctx, dst, r)
@@ -673,11 +868,11 @@ func (s *Service) Patch(ctx context.Context, app, dep string, info PackageInfo) 
 	if info.Rollout != nil {
 		if !unfinishedRollout(r.Rollout) {
 			return Release{}, false, &Error{Kind: KindConflict, Field: "rollout", Value: strconv.Itoa(*info.Rollout),
-				Message: fmt.Sprintf("cannot update the rollout of %s: its rollout is already complete", r.Label)}
+				Message: fmt.Sprintf("Cannot update rollout value for a completed rollout release. (%s is rolled out to everyone.)", r.Label)}
 		}
 		if *info.Rollout <= r.Rollout {
 			return Release{}, false, &Error{Kind: KindConflict, Field: "rollout", Value: strconv.Itoa(*info.Rollout),
-				Message: fmt.Sprintf("rollout must be greater than %d, the current value of %s", r.Rollout, r.Label)}
+				Message: fmt.Sprintf("Rollout value must be greater than \"%d\", the existing value. (%s)", r.Rollout, r.Label)}
 		}
 		r.Rollout, changed = *info.Rollout, true
 	}
@@ -737,10 +932,15 @@ func (s *Service) Rollback(ctx context.Context, app, dep, target string) (Releas
 		return Release{}, err
 	}
 	if len(h) == 0 {
-		return Release{}, notFound("deployment %q has no release to roll back", dep)
+		return Release{}, notFound("Cannot perform rollback because there are no releases on this deployment.")
 	}
 	latest := h[len(h)-1]
 	var t Release
+	if target == "" && len(h) == 1 {
+		// code-push-server answers 404; a conflict tells lanes to disable
+		// the release instead, and the CLI prints the sentence either way.
+		return Release{}, conflict("Cannot perform rollback because there are no prior releases to rollback to.")
+	}
 	if target == "" {
 		i := len(h) - 2
 		for i >= 0 && h[i].Disabled {
@@ -754,11 +954,11 @@ func (s *Service) Rollback(ctx context.Context, app, dep, target string) (Releas
 	} else {
 		i, err := findLabel(h, target)
 		if err != nil {
-			return Release{}, err
+			return Release{}, notFound("Cannot perform rollback because the target release (%s) could not be found in the deployment history.", target)
 		}
 		t = h[i]
 		if i == len(h)-1 {
-			return Release{}, conflict("release %s is already the latest release", target)
+			return Release{}, conflict("Cannot perform rollback because the target release (%s) is already the latest release.", target)
 		}
 		if t.Disabled {
 			return Release{}, &Error{Kind: KindConflict, Field: "label", Value: t.Label,
@@ -767,10 +967,13 @@ func (s *Service) Rollback(ctx context.Context, app, dep, target string) (Releas
 	}
 	if t.AppVersion != latest.AppVersion {
 		return Release{}, &Error{Kind: KindConflict, Field: "label", Value: t.Label,
-			Message: fmt.Sprintf("cannot roll back to a different app version: %s targets %q, the latest release %s targets %q", t.Label, t.AppVersion, latest.Label, latest.AppVersion)}
+			Message: fmt.Sprintf("Cannot perform rollback to a different app version. Please perform a new release with the desired replacement package. (%s targets %q, the latest release %s targets %q.)", t.Label, t.AppVersion, latest.Label, latest.AppVersion)}
 	}
 	what := fmt.Sprintf("rollback of %s to %s blocked by the release gate (to stop serving %s now, disable it instead)", latest.Label, t.Label, latest.Label)
 	if err := s.checkGateFor(ctx, what, app, dep, t.AppVersion, t.Commit); err != nil {
+		return Release{}, err
+	}
+	if err := s.verifyStored(ctx, app, t); err != nil {
 		return Release{}, err
 	}
 	if !latest.Disabled {
@@ -800,144 +1003,6 @@ func (s *Service) Rollback(ctx context.Context, app, dep, target string) (Releas
 		}
 	}
 	return r, err
-}
-
-// DeployReport is a report_status/deploy body.
-type DeployReport struct {
-	DeploymentKey             string
-	AppVersion                string
-	ClientUniqueID            string
-	Label                     string
-	Status                    string // DeploymentSucceeded, DeploymentFailed (or Downloaded)
-	PreviousLabelOrAppVersion string
-	PreviousDeploymentKey     string // defaults to DeploymentKey
-}
-
-// Report statuses.
-const (
-	StatusSucceeded  = "DeploymentSucceeded"
-	StatusFailed     = "DeploymentFailed"
-	StatusDownloaded = "Downloaded"
-)
-
-// MaxReportField bounds every string field of a status report, in bytes.
-// Real values are far shorter: a client id is a 36-character UUID, a label
-// "v123", an app version "1.4.0".
-const MaxReportField = 128
-
-// reportLabelRE is the shape of the labels metrics are keyed by (reference
-// §1.6); labelRE, stricter, is what this server generates.
-var reportLabelRE = regexp.MustCompile(`^v[0-9]+$`)
-
-func boundedField(field, v string) error {
-	if len(v) > MaxReportField {
-		return invalid(field, v[:32]+"…", "at most %d bytes", MaxReportField)
-	}
-	return nil
-}
-
-// hasLabel reports whether label is in the deployment's served history.
-func (dv *deploymentView) hasLabel(label string) bool {
-	if !reportLabelRE.MatchString(label) {
-		return false
-	}
-	for i := range dv.releases {
-		if dv.releases[i].Label == label {
-			return true
-		}
-	}
-	return false
-}
-
-// ReportDeploy records an install (or a client-side rollback) as
-// code-push-server's metrics path for SDK >= 1.5.2 does: a failed labelled
-// report counts a failure; anything else counts an install and moves the active
-// device from the previous label (or binary version) to the new one.
-//
-// Deployment keys ship inside app binaries, so anyone can send reports.
-// What a report may create is therefore bounded: a label must be one of the
-// deployment's releases, an app version must be a semantic version, and
-// every field is at most MaxReportField bytes; anything else is KindInvalid
-// naming the field. Valid reports can still be forged; see the OTA gate's
-// documentation for what that means for rollouts.
-func (s *Service) ReportDeploy(ctx context.Context, r DeployReport) error {
-	for _, f := range [][2]string{{"deployment_key", r.DeploymentKey}, {"app_version", r.AppVersion}, {"client_unique_id", r.ClientUniqueID},
-		{"label", r.Label}, {"status", r.Status}, {"previous_label_or_app_version", r.PreviousLabelOrAppVersion}, {"previous_deployment_key", r.PreviousDeploymentKey}} {
-		if err := boundedField(f[0], f[1]); err != nil {
-			return err
-		}
-	}
-	if !validKey(r.DeploymentKey) {
-		return invalid("deployment_key", r.DeploymentKey, "must be 10 to 100 characters of letters, digits, '_' or '-'")
-	}
-	if r.AppVersion == "" {
-		return invalid("app_version", "", "a deploy status report must contain app_version")
-	}
-	if _, ok := NormalizeAppVersion(r.AppVersion); !ok {
-		return invalid("app_version", r.AppVersion, "must be a semantic version such as 1.4.0")
-	}
-	if r.Label != "" && r.Status != StatusSucceeded && r.Status != StatusFailed && r.Status != StatusDownloaded {
-		return invalid("status", r.Status, "a report for a labelled package needs status DeploymentSucceeded or DeploymentFailed")
-	}
-	if r.PreviousDeploymentKey != "" && !validKey(r.PreviousDeploymentKey) {
-		return invalid("previous_deployment_key", r.PreviousDeploymentKey, "must be 10 to 100 characters of letters, digits, '_' or '-'")
-	}
-	dv := s.view(r.DeploymentKey)
-	if dv == nil {
-		return notFound("no deployment has the key %q", r.DeploymentKey)
-	}
-	if r.Label != "" && !dv.hasLabel(r.Label) {
-		return invalid("label", r.Label, "not a release of this deployment")
-	}
-	if r.Label != "" && r.Status == StatusFailed {
-		return s.cfg.Store.AddCounts(ctx, []CountDelta{{DeploymentKey: r.DeploymentKey, Label: r.Label, Counts: Counts{Failed: 1}}})
-	}
-	cur := CountDelta{DeploymentKey: r.DeploymentKey, Label: r.Label, Counts: Counts{Active: 1, Installed: 1}}
-	if r.Label == "" {
-		cur = CountDelta{DeploymentKey: r.DeploymentKey, Label: r.AppVersion, Counts: Counts{Active: 1}}
-	}
-	deltas := []CountDelta{cur}
-	if prev := r.PreviousLabelOrAppVersion; prev != "" {
-		pk := r.PreviousDeploymentKey
-		if pk == "" {
-			pk = r.DeploymentKey
-		}
-		pv := s.view(pk)
-		isLabel := reportLabelRE.MatchString(prev)
-		if _, ok := NormalizeAppVersion(prev); !isLabel && !ok {
-			return invalid("previous_label_or_app_version", prev, "must be a label such as v7 or a semantic version such as 1.4.0")
-		}
-		if pv == nil {
-			return s.cfg.Store.AddCounts(ctx, deltas) // never create counters for unknown keys
-		}
-		if isLabel && !pv.hasLabel(prev) {
-			return invalid("previous_label_or_app_version", prev, "not a release of the previous deployment")
-		}
-		deltas = append(deltas, CountDelta{DeploymentKey: pk, Label: prev, Counts: Counts{Active: -1}})
-	}
-	return s.cfg.Store.AddCounts(ctx, deltas)
-}
-
-// ReportDownload counts a download of a label, which must be one of the
-// deployment's releases.
-func (s *Service) ReportDownload(ctx context.Context, deploymentKey, label string) error {
-	if err := boundedField("label", label); err != nil {
-		return err
-	}
-	if !validKey(deploymentKey) {
-		return invalid("deployment_key", deploymentKey, "must be 10 to 100 characters of letters, digits, '_' or '-'")
-	}
-	if label == "" {
-		return invalid("label", "", "a download report must name the label")
-	}
-	dv := s.view(deploymentKey)
-	if dv == nil {
-		return notFound("no deployment has the key %q", deploymentKey)
-	}
-	if !dv.hasLabel(label) {
-		return invalid("label", label, "not a release of this deployment")
-	}
-	return s.cfg.Store.AddCounts(ctx, []CountDelta{{DeploymentKey: deploymentKey, Label: label, Counts: Counts{Downloaded: 1}}})
 }
 
 // OpenPackage opens the stored content of a package by its blob key.

@@ -222,7 +222,7 @@ func TestPatchRules(t *testing.T) {
 	p := func(n int) *int { return &n }
 	_, _, err := tb.svc.Patch(tb.ctx, "Swap-iOS", Staging, PackageInfo{Rollout: p(10)})
 	require.ErrorIs(t, err, ErrConflict)
-	require.Contains(t, err.Error(), "greater than 20")
+	require.Contains(t, err.Error(), `Rollout value must be greater than "20", the existing value.`)
 	_, _, err = tb.svc.Patch(tb.ctx, "Swap-iOS", Staging, PackageInfo{Rollout: p(20)})
 	require.ErrorIs(t, err, ErrConflict)
 	r, changed, err := tb.svc.Patch(tb.ctx, "Swap-iOS", Staging, PackageInfo{Rollout: p(50)})
@@ -233,7 +233,7 @@ func TestPatchRules(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = tb.svc.Patch(tb.ctx, "Swap-iOS", Staging, PackageInfo{Rollout: p(100)})
 	require.ErrorIs(t, err, ErrConflict)
-	require.Contains(t, err.Error(), "already complete")
+	require.Contains(t, err.Error(), "Cannot update rollout value for a completed rollout release.")
 
 	desc, rng, mand := "new words", "^1.0.0", true
 	r, changed, err = tb.svc.Patch(tb.ctx, "Swap-iOS", Staging, PackageInfo{Label: "v1", Description: &desc, AppVersion: &rng, Mandatory: &mand})
@@ -319,7 +319,7 @@ func TestRollback(t *testing.T) {
 	tb.release(t, Production, "2.0.0", "three")
 	_, err = tb.svc.Rollback(tb.ctx, "Swap-iOS", Production, "v1")
 	require.ErrorIs(t, err, ErrConflict)
-	require.Contains(t, err.Error(), "different app version")
+	require.Contains(t, err.Error(), "Cannot perform rollback to a different app version.")
 }
 
 func TestInvalidateSeesOtherReplicas(t *testing.T) {

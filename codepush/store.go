@@ -15,6 +15,9 @@ type Store interface {
 	// SaveApp creates or replaces an app and its deployment list. It must fail
 	// with KindConflict when a deployment key is already used by another app.
 	SaveApp(ctx context.Context, app App) error
+	// DeleteApp removes an app and its deployments (KindNotFound when there
+	// is no such app).
+	DeleteApp(ctx context.Context, name string) error
 	// Releases returns a deployment's history, oldest first.
 	Releases(ctx context.Context, deploymentKey string) ([]Release, error)
 	// AppendRelease adds r at the end of the history and, in the same
@@ -30,8 +33,21 @@ type Store interface {
 	// exist. A Patch is a read-modify-write whose lock is per process, so
 	// this check is what keeps one replica from undoing another's change.
 	UpdateRelease(ctx context.Context, deploymentKey string, old, r Release) error
-	// AddCounts applies counter deltas atomically per delta.
-	AddCounts(ctx context.Context, deltas []CountDelta) error
+	// ClearReleases empties a deployment's history and forgets its counters
+	// and the clients counted, in one transaction.
+	ClearReleases(ctx context.Context, deploymentKey string) error
+	// RecordReport counts one device's report atomically:
+	//   - Downloaded, Failed and Succeeded add 1 to downloaded, failed and
+	//     installed of r.Label only the first time r.ClientID reports that
+	//     status for that label; the first Failed or Succeeded of a client
+	//     for a label also adds 1 to clients;
+	//   - Succeeded and the empty status (a device back on its binary) move
+	//     the client's active count: when the label the client was last
+	//     counted on in this deployment differs, that label's active loses 1
+	//     and r.Label's gains 1; with PreviousDeploymentKey set, the client
+	//     also leaves the label it was counted on there.
+	// Active counts therefore never go negative.
+	RecordReport(ctx context.Context, r ClientReport) error
 	// Counts returns the counters of a deployment keyed by label or app version.
 	Counts(ctx context.Context, deploymentKey string) (map[string]Counts, error)
 }
@@ -43,7 +59,11 @@ type MemStore struct {
 	releases map[string][]Release
 	counts   map[string]map[string]Counts
 	diffs    []Diff
+	seen     map[memReport]bool
+	current  map[[2]string]string // (deployment key, client id) -> label counted active
 }
+
+type memReport struct{ key, label, status, client string }
 
 var _ Store = (*MemStore)(nil)
 
@@ -145,26 +165,99 @@ func SameRelease(a, b Release) bool {
 	return a == b
 }
 
-// AddCounts implements Store.
-func (m *MemStore) AddCounts(ctx context.Context, deltas []CountDelta) error {
+// DeleteApp implements Store.
+func (m *MemStore) DeleteApp(ctx context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := slices.IndexFunc(m.apps, func(a App) bool { return a.Name == name })
+	if i < 0 {
+		return appNotFound(name)
+	}
+	m.apps = slices.Delete(m.apps, i, i+1)
+	return nil
+}
+
+// ClearReleases implements Store.
+func (m *MemStore) ClearReleases(ctx context.Context, deploymentKey string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.releases, deploymentKey)
+	delete(m.counts, deploymentKey)
+	for k := range m.seen {
+		if k.key == deploymentKey {
+			delete(m.seen, k)
+		}
+	}
+	for k := range m.current {
+		if k[0] == deploymentKey {
+			delete(m.current, k)
+		}
+	}
+	return nil
+}
+
+// RecordReport implements Store.
+func (m *MemStore) RecordReport(ctx context.Context, r ClientReport) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.counts == nil {
 		m.counts = map[string]map[string]Counts{}
+		m.seen = map[memReport]bool{}
+		m.current = map[[2]string]string{}
 	}
-	for _, d := range deltas {
-		byLabel := m.counts[d.DeploymentKey]
+	add := func(key, label string, f func(*Counts)) {
+		byLabel := m.counts[key]
 		if byLabel == nil {
 			byLabel = map[string]Counts{}
-			m.counts[d.DeploymentKey] = byLabel
+			m.counts[key] = byLabel
 		}
-		c := byLabel[d.Label]
-		c.Active += d.Active
-		c.Downloaded += d.Downloaded
-		c.Installed += d.Installed
-		c.Failed += d.Failed
-		byLabel[d.Label] = c
+		c := byLabel[label]
+		f(&c)
+		byLabel[label] = c
 	}
+	leave := func(key, client string) {
+		if old, ok := m.current[[2]string{key, client}]; ok {
+			delete(m.current, [2]string{key, client})
+			add(key, old, func(c *Counts) { c.Active = max(c.Active-1, 0) })
+		}
+	}
+	if r.Status != "" {
+		k := memReport{r.DeploymentKey, r.Label, r.Status, r.ClientID}
+		if !m.seen[k] {
+			m.seen[k] = true
+			other := StatusFailed
+			if r.Status == StatusFailed {
+				other = StatusSucceeded
+			}
+			first := r.Status != StatusDownloaded && !m.seen[memReport{r.DeploymentKey, r.Label, other, r.ClientID}]
+			add(r.DeploymentKey, r.Label, func(c *Counts) {
+				switch r.Status {
+				case StatusDownloaded:
+					c.Downloaded++
+				case StatusFailed:
+					c.Failed++
+				case StatusSucceeded:
+					c.Installed++
+				}
+				if first {
+					c.Clients++
+				}
+			})
+		}
+	}
+	if r.Status != StatusSucceeded && r.Status != "" {
+		return nil
+	}
+	if r.PreviousDeploymentKey != "" && r.PreviousDeploymentKey != r.DeploymentKey {
+		leave(r.PreviousDeploymentKey, r.ClientID)
+	}
+	ck := [2]string{r.DeploymentKey, r.ClientID}
+	if cur, ok := m.current[ck]; ok && cur == r.Label {
+		return nil
+	}
+	leave(r.DeploymentKey, r.ClientID)
+	m.current[ck] = r.Label
+	add(r.DeploymentKey, r.Label, func(c *Counts) { c.Active++ })
 	return nil
 }
 

@@ -8,6 +8,8 @@
 //	                                       exit 3 when a change is native
 //	releasepilot status|halt|resume|advance|complete|rollback|approve ID
 //	                                       operate a release through the API
+//	releasepilot ota release ...           release a hotfix over the air
+//	releasepilot access-key create|list|revoke
 package main
 
 import (
@@ -57,6 +59,8 @@ Commands:
   approve   approve a waiting lane         cancel    cancel a lane
 
   ota release --expo-dist DIR   release an npx expo export over Expo Updates
+  ota release  release a JS bundle over the air by hand (a hotfix), still gated
+  access-key   create, list or revoke access keys (CodePush CLI, scripts)
 
 Run "releasepilot <command> --help" for a command's flags.
 `
@@ -164,6 +168,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "ota" && len(args) > 1 && args[1] == "release" && hasExpoDist(args[2:]) {
 		return runOTAExpo(ctx, args[2:], stdout, stderr)
+	}
+	switch args[0] {
+	case "ota":
+		return runOTA(ctx, args[1:], stdout, stderr)
+	case "access-key":
+		return runAccessKey(ctx, args[1:], stdout, stderr)
 	}
 	if _, ok := remoteCommands[args[0]]; ok {
 		return runRemote(ctx, args[0], args[1:], stdout, stderr)

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -164,23 +165,30 @@ func TestStore(t *testing.T, newStore func(t *testing.T) codepush.Store) {
 		require.NoError(t, s.UpdateRelease(ctx, key, cur, next))
 	})
 
-	t.Run("counts", func(t *testing.T) {
+	t.Run("reports", func(t *testing.T) {
 		s := newStore(t)
 		require.NoError(t, s.SaveApp(ctx, app))
-		key := app.Deployments[1].Key
+		key, staging := app.Deployments[1].Key, app.Deployments[0].Key
 		m, err := s.Counts(ctx, key)
 		require.NoError(t, err)
 		require.Empty(t, m)
+		report := func(r codepush.ClientReport) {
+			t.Helper()
+			if r.DeploymentKey == "" {
+				r.DeploymentKey = key
+			}
+			require.NoError(t, s.RecordReport(ctx, r))
+		}
+
+		// Twenty devices report the same install twice each, concurrently:
+		// each is counted once.
 		var wg sync.WaitGroup
-		errs := make(chan error, 20)
-		for i := 0; i < 20; i++ {
+		errs := make(chan error, 40)
+		for i := 0; i < 40; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs <- s.AddCounts(ctx, []codepush.CountDelta{
-					{DeploymentKey: key, Label: "v2", Counts: codepush.Counts{Active: 1, Installed: 1, Downloaded: 1}},
-					{DeploymentKey: key, Label: "v1", Counts: codepush.Counts{Active: -1}},
-				})
+				errs <- s.RecordReport(ctx, codepush.ClientReport{DeploymentKey: key, ClientID: fmt.Sprintf("device-%d", i%20), Label: "v2", Status: codepush.StatusSucceeded})
 			}()
 		}
 		wg.Wait()
@@ -188,16 +196,76 @@ func TestStore(t *testing.T, newStore func(t *testing.T) codepush.Store) {
 		for err := range errs {
 			require.NoError(t, err)
 		}
-		require.NoError(t, s.AddCounts(ctx, []codepush.CountDelta{{DeploymentKey: key, Label: "v2", Counts: codepush.Counts{Failed: 2}}}))
 		m, err = s.Counts(ctx, key)
 		require.NoError(t, err)
-		require.Equal(t, map[string]codepush.Counts{
-			"v2": {Active: 20, Installed: 20, Downloaded: 20, Failed: 2},
-			"v1": {Active: -20},
-		}, m)
-		m, err = s.Counts(ctx, app.Deployments[0].Key)
+		require.Equal(t, map[string]codepush.Counts{"v2": {Active: 20, Installed: 20, Clients: 20}}, m)
+
+		// Downloads and failures count once per device; a device that failed
+		// and then installed is one client of the label.
+		for range 3 {
+			report(codepush.ClientReport{ClientID: "device-0", Label: "v3", Status: codepush.StatusDownloaded})
+			report(codepush.ClientReport{ClientID: "device-0", Label: "v3", Status: codepush.StatusFailed})
+		}
+		report(codepush.ClientReport{ClientID: "device-0", Label: "v3", Status: codepush.StatusSucceeded})
+		report(codepush.ClientReport{ClientID: "device-1", Label: "v3", Status: codepush.StatusFailed})
+		m, err = s.Counts(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, codepush.Counts{Active: 1, Downloaded: 1, Installed: 1, Failed: 2, Clients: 2}, m["v3"])
+		require.Equal(t, codepush.Counts{Active: 19, Installed: 20, Clients: 20}, m["v2"], "device-0 moved from v2 to v3")
+
+		// Active counts follow the device, not the report's claims: back on
+		// the binary, again, and to a label it was never counted on before
+		// (from another deployment): nothing goes negative.
+		report(codepush.ClientReport{ClientID: "device-0", Label: "1.4.0"})
+		report(codepush.ClientReport{ClientID: "device-0", Label: "1.4.0"})
+		report(codepush.ClientReport{DeploymentKey: staging, ClientID: "device-5", Label: "v1", Status: codepush.StatusSucceeded})
+		report(codepush.ClientReport{ClientID: "device-5", Label: "v3", Status: codepush.StatusSucceeded, PreviousDeploymentKey: staging})
+		report(codepush.ClientReport{ClientID: "stranger", Label: "v3", Status: codepush.StatusSucceeded, PreviousDeploymentKey: staging})
+		m, err = s.Counts(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, codepush.Counts{Active: 2, Downloaded: 1, Installed: 3, Failed: 2, Clients: 4}, m["v3"])
+		require.Equal(t, codepush.Counts{Active: 18, Installed: 20, Clients: 20}, m["v2"])
+		require.Equal(t, codepush.Counts{Active: 1}, m["1.4.0"])
+		sm, err := s.Counts(ctx, staging)
+		require.NoError(t, err)
+		require.Equal(t, codepush.Counts{Active: 0, Installed: 1, Clients: 1}, sm["v1"], "device-5 left Staging's v1")
+		for label, c := range m {
+			require.GreaterOrEqual(t, c.Active, int64(0), label)
+		}
+
+		// Clearing a deployment forgets its counters and its clients.
+		require.NoError(t, s.ClearReleases(ctx, key))
+		m, err = s.Counts(ctx, key)
 		require.NoError(t, err)
 		require.Empty(t, m)
+		report(codepush.ClientReport{ClientID: "device-1", Label: "v1", Status: codepush.StatusSucceeded})
+		m, err = s.Counts(ctx, key)
+		require.NoError(t, err)
+		require.Equal(t, map[string]codepush.Counts{"v1": {Active: 1, Installed: 1, Clients: 1}}, m)
+	})
+
+	t.Run("clear and delete", func(t *testing.T) {
+		s := newStore(t)
+		require.NoError(t, s.SaveApp(ctx, app))
+		key := app.Deployments[1].Key
+		require.NoError(t, s.AppendRelease(ctx, key, rel("v1", 100)))
+		require.NoError(t, s.AppendRelease(ctx, app.Deployments[0].Key, rel("v1", 100)))
+		require.NoError(t, s.ClearReleases(ctx, key))
+		h, err := s.Releases(ctx, key)
+		require.NoError(t, err)
+		require.Empty(t, h)
+		h, err = s.Releases(ctx, app.Deployments[0].Key)
+		require.NoError(t, err)
+		require.Len(t, h, 1, "other deployments keep their history")
+		require.NoError(t, s.AppendRelease(ctx, key, rel("v1", 100)), "labels start again after a clear")
+
+		require.NoError(t, s.DeleteApp(ctx, app.Name))
+		apps, err := s.Apps(ctx)
+		require.NoError(t, err)
+		require.Empty(t, apps)
+		err = s.DeleteApp(ctx, app.Name)
+		require.Equal(t, codepush.KindNotFound, codepush.KindOf(err), "deleting a missing app: %v", err)
+		require.NoError(t, s.SaveApp(ctx, app), "a deleted app's deployment keys are free again")
 	})
 }
 

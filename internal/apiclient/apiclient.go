@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,25 +34,32 @@ func (e *Error) Error() string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
-	base, err := url.Parse(strings.TrimRight(c.BaseURL, "/") + "/")
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return fmt.Errorf("server: %q is not an http(s) URL", c.BaseURL)
-	}
-	u := base.ResolveReference(&url.URL{Path: strings.TrimPrefix(path, "/"), RawQuery: query.Encode()})
 	var rd io.Reader
+	ct := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		rd, ct = bytes.NewReader(b), "application/json"
 	}
+	return c.send(ctx, method, path, query, rd, ct, out)
+}
+
+// send makes one request with a body of content type ct and decodes a JSON
+// answer into out.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, rd io.Reader, ct string, out any) error {
+	base, err := url.Parse(strings.TrimRight(c.BaseURL, "/") + "/")
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
+		return fmt.Errorf("server: %q is not an http(s) URL", c.BaseURL)
+	}
+	u := base.ResolveReference(&url.URL{Path: strings.TrimPrefix(path, "/"), RawQuery: query.Encode()})
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
@@ -126,4 +134,51 @@ func (c *Client) command(ctx context.Context, id, command, platform, reason stri
 		body["platform"] = platform
 	}
 	return out, c.do(ctx, http.MethodPost, path, q, body, &out)
+}
+
+// AccessKeys lists the access keys (never their secrets).
+func (c *Client) AccessKeys(ctx context.Context) (map[string]any, error) {
+	var out map[string]any
+	return out, c.do(ctx, http.MethodGet, "v1/access-keys", nil, nil, &out)
+}
+
+// CreateAccessKey makes an access key; the answer holds its secret, once.
+// ttl is a Go duration ("720h"), empty for a key that does not expire.
+func (c *Client) CreateAccessKey(ctx context.Context, name, role, ttl string) (map[string]any, error) {
+	var out map[string]any
+	return out, c.do(ctx, http.MethodPost, "v1/access-keys", nil, map[string]string{"name": name, "role": role, "ttl": ttl}, &out)
+}
+
+// RevokeAccessKey deletes an access key.
+func (c *Client) RevokeAccessKey(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "v1/access-keys/"+url.PathEscape(name), nil, nil, nil)
+}
+
+// OTARelease uploads a hotfix: release is the JSON of the "release" field
+// (app, platform, deployment, commit, …) and pkg the bundle zip.
+func (c *Client) OTARelease(ctx context.Context, release map[string]any, pkg io.Reader) (map[string]any, error) {
+	info, err := json.Marshal(release)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		err := mw.WriteField("release", string(info))
+		if err == nil {
+			var fw io.Writer
+			if fw, err = mw.CreateFormFile("package", "CodePush.zip"); err == nil {
+				if _, err = io.Copy(fw, pkg); err == nil {
+					err = mw.Close()
+				}
+			}
+		}
+		pw.CloseWithError(err)
+	}()
+	var out map[string]any
+	cc := *c
+	if cc.HTTP == nil {
+		cc.HTTP = &http.Client{Timeout: 10 * time.Minute} // fingerprinting a commit reads it from GitHub
+	}
+	return out, cc.send(ctx, http.MethodPost, "v1/ota/releases", nil, pr, mw.FormDataContentType(), &out)
 }

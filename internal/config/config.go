@@ -5,13 +5,18 @@ package config
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/swapjoy/releasepilot/codepush"
 )
 
 // DefaultPath is read when --config is not given and the file exists.
@@ -183,6 +188,37 @@ type CodePush struct {
 	// each new release gets a diff package against (default 5; 0 uses the
 	// default, -1 turns diffs off).
 	DiffCount int `yaml:"diff_count"`
+	// TrustedProxies are the addresses or CIDR blocks of reverse proxies
+	// whose X-Forwarded-Proto/-Host/-For headers are believed (download URLs
+	// and the client address of status reports).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ReportRatePerMinute and ReportBurst limit device status reports per
+	// client address (IPv6: per /64); defaults 12 and 24.
+	ReportRatePerMinute int `yaml:"report_rate_per_minute"`
+	ReportBurst         int `yaml:"report_burst"`
+}
+
+// Proxies returns TrustedProxies parsed; Validate has checked them.
+func (c CodePush) Proxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := parseProxy(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // S3 is an S3-compatible bucket for OTA packages (codepush.storage: s3).
@@ -340,6 +376,24 @@ type OTA struct {
 	Protocol string `yaml:"protocol"`
 	// Expo configures protocol "expo".
 	Expo Expo `yaml:"expo"`
+	// AllowUnverifiedStaging lets releases made by hand that name no commit
+	// reach Staging (never Production); off by default.
+	AllowUnverifiedStaging bool `yaml:"allow_unverified_staging"`
+	// SigningPublicKey is the PEM RSA public key (the app's
+	// CodePushPublicKey) every package released to the app's CodePush apps
+	// must be signed with; empty: unsigned packages are accepted.
+	SigningPublicKey     string `yaml:"signing_public_key"`
+	SigningPublicKeyFile string `yaml:"signing_public_key_file"`
+}
+
+// SigningKey returns the parsed signing public key, or nil; Validate has
+// checked it.
+func (o OTA) SigningKey() *rsa.PublicKey {
+	if o.SigningPublicKey == "" {
+		return nil
+	}
+	k, _ := codepush.ParsePublicKey([]byte(o.SigningPublicKey))
+	return k
 }
 
 // Expo configures an app served over the Expo Updates protocol.

@@ -1,8 +1,13 @@
 package config
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -107,6 +112,10 @@ func TestParseErrors(t *testing.T) {
 		{"asc key without key id", "appstore:\n  issuer_id: abc\n  private_key: \"-----BEGIN PRIVATE KEY-----\"\n", "appstore.key_id: empty while appstore.private_key is set"},
 		{"asc key not pem", "appstore:\n  key_id: K\n  issuer_id: abc\n  private_key: \"c2VjcmV0\"\n", "appstore.private_key: not a PKCS#8 PEM key"},
 		{"bad package storage", "codepush:\n  storage: ftp\n", `codepush.storage: "ftp" is not one of auto, database, directory, s3`},
+		{"bad trusted proxy", "codepush:\n  trusted_proxies: [10.0.0.0/8, lb.internal]\n", `codepush.trusted_proxies[1]: "lb.internal" is not an IP address or CIDR block`},
+		{"negative report rate", "codepush:\n  report_rate_per_minute: -1\n", "codepush.report_rate_per_minute: -1 is negative"},
+		{"bad signing key", app + "    ota:\n      enabled: true\n      signing_public_key: not a key\n", "apps[0].ota.signing_public_key: not an RSA public key in PEM"},
+		{"missing signing key file", app + "    ota:\n      signing_public_key_file: /nonexistent/key.pem\n", `apps[0].ota.signing_public_key_file: cannot read "/nonexistent/key.pem"`},
 		{"phased without app store", app + "    ios:\n      enabled: true\n      bundle_id: com.a\n      phased_release: true\n", "apps[0].ios.phased_release: true while ios.app_store is false"},
 		{"ios without bundle", app + "    ios:\n      enabled: true\n", "apps[0].ios.bundle_id: empty while ios.enabled is true"},
 		{"gate max nan", app + "    rollout:\n      gates: [{metric: crash_rate, max: .nan}]\n", "apps[0].rollout.gates[0].max: NaN is not a finite number"},
@@ -177,4 +186,20 @@ func TestExampleConfigIsValid(t *testing.T) {
 	c, err := Load("../../configs/releasepilot.example.yaml")
 	require.NoError(t, err)
 	require.NotEmpty(t, c.Apps)
+}
+
+func TestCodePushSecurityKeys(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "codepush.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644))
+	c, err := Parse([]byte("codepush:\n  trusted_proxies: [10.0.0.0/8, \"::ffff:127.0.0.1\", 2001:db8::/32]\n"+
+		"apps:\n  - name: acme\n    repository: acme/mobile\n    webhook_secret: x\n    ota: {enabled: true, signing_public_key_file: codepush.pem, allow_unverified_staging: true}\n"), dir)
+	require.NoError(t, err)
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("2001:db8::/32")}, c.CodePush.Proxies())
+	require.True(t, c.Apps[0].OTA.SigningKey().Equal(&key.PublicKey), "read relative to the config file")
+	require.True(t, c.Apps[0].OTA.AllowUnverifiedStaging)
+	require.Equal(t, 0, c.CodePush.ReportRatePerMinute, "0: the codepush default")
 }

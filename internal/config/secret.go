@@ -102,6 +102,10 @@ func (c *Config) resolveSecrets(baseDir string) error {
 	}
 	for i := range c.Apps {
 		set(fmt.Sprintf("apps[%d].webhook_secret", i), &c.Apps[i].WebhookSecret, &c.Apps[i].WebhookSecretFile)
+		// Not a secret, but read the same way.
+		k := Secret(c.Apps[i].OTA.SigningPublicKey)
+		set(fmt.Sprintf("apps[%d].ota.signing_public_key", i), &k, &c.Apps[i].OTA.SigningPublicKeyFile)
+		c.Apps[i].OTA.SigningPublicKey = k.Value()
 	}
 	return err
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/robfig/cron/v3"
+
+	"github.com/swapjoy/releasepilot/codepush"
 )
 
 // Defaults used when a key is absent.
@@ -215,6 +217,17 @@ func (c *Config) validate() error {
 		if err := checkURL("codepush.public_url", c.CodePush.PublicURL); err != nil {
 			return err
 		}
+	}
+	for i, p := range c.CodePush.TrustedProxies {
+		if _, err := parseProxy(p); err != nil {
+			return fmt.Errorf("codepush.trusted_proxies[%d]: %q is not an IP address or CIDR block (e.g. 10.0.0.0/8)", i, p)
+		}
+	}
+	if c.CodePush.ReportRatePerMinute < 0 {
+		return fmt.Errorf("codepush.report_rate_per_minute: %d is negative", c.CodePush.ReportRatePerMinute)
+	}
+	if c.CodePush.ReportBurst < 0 {
+		return fmt.Errorf("codepush.report_burst: %d is negative", c.CodePush.ReportBurst)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -456,6 +469,11 @@ func (a *App) validate(p string) error {
 	}
 	if err := a.validateWaits(p); err != nil {
 		return err
+	}
+	if a.OTA.SigningPublicKey != "" {
+		if _, err := codepush.ParsePublicKey([]byte(a.OTA.SigningPublicKey)); err != nil {
+			return fmt.Errorf("%s.ota.signing_public_key: not an RSA public key in PEM (-----BEGIN PUBLIC KEY-----, as openssl rsa -pubout writes it): %v", p, err)
+		}
 	}
 	if err := checkStages(p+".android.stages", a.Android.Stages); err != nil {
 		return err

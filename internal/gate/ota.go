@@ -18,32 +18,34 @@ import (
 // rollout.gates[].metric).
 const OTAFailureRate = "ota_failure_rate"
 
-// OTAObservation is the ota_failure_rate of one release from its
-// client-reported counters: failed / (installed + failed), where failed
-// counts the devices that rolled the update back. The samples are the
-// reports; with none, the observation is not Fresh and a gate holds.
+// OTAObservation is the ota_failure_rate of one release from its devices'
+// reports: failed / clients, where failed counts the devices that rolled
+// the update back and clients the devices that reported installing it or
+// rolling it back (codepush counts each client id once per label and
+// status). The samples are those devices; with none, the observation is not
+// Fresh and a gate holds. A gate rule's min_samples is therefore a number of
+// devices.
 //
-// Residual risk: the counters come from unauthenticated report_status
-// requests, and the deployment key that authorises them ships inside every
-// app binary. The CodePush server refuses reports naming a label that is not
-// a release of the deployment, app versions that are not semantic versions
-// and oversized fields, so forged reports cannot create arbitrary counter
-// rows; but a well-formed forged report is indistinguishable from a real
-// one. Anyone who extracts the key can therefore inflate installs (diluting
-// a real failure rate, so a bad release advances) or failures (halting a
-// good one). Samples are reports, not distinct devices: the counters keep no
-// per-device state, and client ids are chosen by the client, so counting
-// distinct ids would not stop a forger either. Gate rules should set
-// min_samples well above what one device would send, and a lane whose
-// failure rate is suspiciously low can be halted by hand; a failure-rate
-// gate is a safety net for honest fleets, not a defence against a hostile
-// one.
+// What it can be trusted for: telling a release that crashes on start (the
+// client rolls it back and says so) from one that does not, across an
+// honest fleet. What it cannot: report_status requests are unauthenticated
+// by protocol — the deployment key that authorises them ships inside every
+// app binary, and client ids are whatever the client says. The server
+// refuses labels that are not releases of the deployment and malformed or
+// oversized fields, counts a client id once per label and status, and
+// limits reports per client address (codepush.report_rate_per_minute and
+// report_burst), so one address adds at most the burst at once and the rate
+// after that. Someone with many addresses can still invent devices: inflate
+// installs (diluting a real failure rate, so a bad release advances) or
+// failures (halting a good one). Set min_samples well above the burst, keep
+// an eye on lanes whose failure rate looks too good, and halt by hand when
+// in doubt: the gate is a safety net for honest fleets, not a defence
+// against a hostile one.
 func OTAObservation(c codepush.Counts) release.Observation {
-	samples := c.Installed + c.Failed
-	if samples <= 0 {
+	if c.Clients <= 0 {
 		return release.Observation{}
 	}
-	return release.Observation{Value: float64(c.Failed) / float64(samples), Samples: samples, Fresh: true}
+	return release.Observation{Value: float64(min(c.Failed, c.Clients)) / float64(c.Clients), Samples: c.Clients, Fresh: true}
 }
 
 // OTACounters reads the report counters of a CodePush deployment by label;
@@ -68,6 +70,7 @@ type OTAReports struct {
 const (
 	otaInstalled = "installed"
 	otaFailed    = "failed"
+	otaClients   = "clients" // devices that reported an install or a rollback
 )
 
 // Measure implements the gate provider.
@@ -89,19 +92,24 @@ func (o *OTAReports) Measure(ctx context.Context, r release.GateRule, t Target) 
 	}
 	c := all[t.Label]
 	rd := release.Reading{Source: fmt.Sprintf("install reports of %s Production %s", t.CodePushApp, t.Label),
-		Values: map[string]float64{otaInstalled: float64(c.Installed), otaFailed: float64(c.Failed)}}
-	if c.Installed+c.Failed <= 0 {
+		Values: map[string]float64{otaInstalled: float64(c.Installed), otaFailed: float64(c.Failed), otaClients: float64(c.Clients)}}
+	if c.Clients <= 0 {
 		rd.Inconclusive = fmt.Sprintf("no device has reported on %s yet", t.Label)
 		return rd, nil
 	}
 	base, ok := t.Baseline[otaInstalled]
-	if !ok {
-		rd.Stale = fmt.Sprintf("first measurement of this stage: %d installs and %d rollbacks so far are its baseline; the stage is judged on reports after it", c.Installed, c.Failed)
+	baseClients, okClients := t.Baseline[otaClients]
+	if !ok || !okClients {
+		rd.Stale = fmt.Sprintf("first measurement of this stage: %d devices (%d installs, %d rollbacks) so far are its baseline; the stage is judged on reports after it",
+			c.Clients, c.Installed, c.Failed)
 		return rd, nil
 	}
-	stage := OTAObservation(codepush.Counts{Installed: c.Installed - int64(base), Failed: c.Failed - int64(t.Baseline[otaFailed])})
+	// The stage's devices are those that first reported on the release
+	// during it; its failures, the rollbacks reported during it.
+	stage := OTAObservation(codepush.Counts{Installed: c.Installed - int64(base), Failed: c.Failed - int64(t.Baseline[otaFailed]),
+		Clients: c.Clients - int64(baseClients)})
 	if !stage.Fresh {
-		rd.Stale = fmt.Sprintf("no device has reported on %s since the stage began (%d reports before it)", t.Label, c.Installed+c.Failed)
+		rd.Stale = fmt.Sprintf("no new device has reported on %s since the stage began (%d devices before it)", t.Label, c.Clients)
 		return rd, nil
 	}
 	rd.Value, rd.Samples = stage.Value, stage.Samples
@@ -116,6 +124,10 @@ type OTAApp struct {
 	// Expo: the app speaks the Expo Updates protocol, whose releases target
 	// an exact runtime version instead of a semver range (see CheckExpo).
 	Expo bool
+	// AllowUnverifiedStaging lets releases that name no commit reach the
+	// Staging deployment, unchecked (ota.allow_unverified_staging); they
+	// still cannot be promoted.
+	AllowUnverifiedStaging bool
 }
 
 // CodePushAppName is the CodePush app of an app's OTA lane on a platform:
@@ -164,7 +176,12 @@ func (g *NativeGate) CheckRelease(ctx context.Context, app, deployment, targetRa
 		return &codepush.Error{Kind: codepush.KindInvalid, Field: "appVersion", Value: targetRange, Message: "not a valid semver range"}
 	}
 	if commit == "" {
-		return refuse("commit", "", "the release names no commit, so its native fingerprint cannot be compared with the binaries it targets")
+		if deployment == codepush.Staging && target.AllowUnverifiedStaging {
+			return nil
+		}
+		return &codepush.Error{Kind: codepush.KindInvalid, Field: "commit", Message: "native gate: the release names no commit, so its native fingerprint " +
+			"cannot be compared with the binaries it targets. Say which commit the bundle was built from: releasepilot ota release --commit SHA, " +
+			"the \"commit\" field of the API, or a line \"Commit: SHA\" in the CodePush CLI's --description"}
 	}
 	fp, err := g.fingerprint(ctx, target, commit)
 	if err != nil {

@@ -232,7 +232,7 @@ func TestNativeGateFailsClosed(t *testing.T) {
 		app, rng, commit string
 		want             []string
 	}{
-		"no commit":             {"acme-ios", "1.4.0", "", []string{`commit "": native gate: the release names no commit`}},
+		"no commit":             {"acme-ios", "1.4.0", "", []string{`commit "": native gate: the release names no commit`, `a line "Commit: SHA" in the CodePush CLI's --description`, "releasepilot ota release --commit SHA"}},
 		"unknown fingerprint":   {"acme-ios", "1.4.0", "cafe", []string{"no ios native fingerprint is recorded for commit cafe of acme"}},
 		"no covered binary":     {"acme-ios", "2.0.0", "c140", []string{"the range covers no recorded ios binary of acme (recorded: 1.4.0, 1.4.2)"}},
 		"unknown CodePush app":  {"other-ios", "1.4.0", "c140", []string{`CodePush app "other-ios" is not the OTA app of any configured app`}},
@@ -240,7 +240,11 @@ func TestNativeGateFailsClosed(t *testing.T) {
 	} {
 		err := b.gate.CheckRelease(ctx, tc.app, codepush.Staging, tc.rng, tc.commit)
 		require.Error(t, err, name)
-		require.Equal(t, codepush.KindConflict, codepush.KindOf(err), name)
+		want := codepush.KindConflict
+		if tc.commit == "" {
+			want = codepush.KindInvalid // a missing input, with how to give it
+		}
+		require.Equal(t, want, codepush.KindOf(err), name)
 		for _, w := range tc.want {
 			require.Contains(t, err.Error(), w, name)
 		}
@@ -275,8 +279,26 @@ func TestMatchingRangeLeavesOutAmbiguousVersions(t *testing.T) {
 func TestOTAObservation(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, release.Observation{}, gate.OTAObservation(codepush.Counts{Downloaded: 50}), "no reports: not fresh")
-	require.Equal(t, release.Observation{Value: 0.2, Samples: 10, Fresh: true}, gate.OTAObservation(codepush.Counts{Installed: 8, Failed: 2, Downloaded: 12, Active: 8}))
-	require.Equal(t, release.Observation{Value: 0, Samples: 5, Fresh: true}, gate.OTAObservation(codepush.Counts{Installed: 5}))
+	require.Equal(t, release.Observation{}, gate.OTAObservation(codepush.Counts{Installed: 8, Failed: 2}), "counts of reports, not of devices: not fresh")
+	require.Equal(t, release.Observation{Value: 0.2, Samples: 10, Fresh: true}, gate.OTAObservation(codepush.Counts{Installed: 8, Failed: 2, Downloaded: 12, Active: 8, Clients: 10}))
+	require.Equal(t, release.Observation{Value: 0.25, Samples: 8, Fresh: true},
+		gate.OTAObservation(codepush.Counts{Installed: 8, Failed: 2, Clients: 8}), "two devices failed, then installed: the samples are the 8 devices")
+	require.Equal(t, release.Observation{Value: 0, Samples: 5, Fresh: true}, gate.OTAObservation(codepush.Counts{Installed: 5, Clients: 5}))
+}
+
+func TestNativeGateUnverifiedStaging(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	g := &gate.NativeGate{Apps: map[string]gate.OTAApp{
+		"open-ios":   {App: "open", Platform: release.IOS, AllowUnverifiedStaging: true},
+		"closed-ios": {App: "closed", Platform: release.IOS},
+	}}
+	require.NoError(t, g.CheckRelease(ctx, "open-ios", codepush.Staging, "1.4.0", ""), "allowed on Staging")
+	for _, tc := range []struct{ app, dep string }{{"open-ios", codepush.Production}, {"closed-ios", codepush.Staging}, {"open-ios", "QA"}} {
+		err := g.CheckRelease(ctx, tc.app, tc.dep, "1.4.0", "")
+		require.Equal(t, codepush.KindInvalid, codepush.KindOf(err), "%s %s", tc.app, tc.dep)
+		require.ErrorContains(t, err, "names no commit")
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -85,7 +85,7 @@ func TestOTAReportsProvider(t *testing.T) {
 	target := func(baseline map[string]float64) gate.Target {
 		return gate.Target{App: "acme", Platform: release.IOS, Kind: release.KindOTA, CodePushApp: "acme-ios", Label: "v7", Baseline: baseline}
 	}
-	base := map[string]float64{"installed": 100, "failed": 2}
+	base := map[string]float64{"installed": 100, "failed": 2, "clients": 102}
 	tests := []struct {
 		name     string
 		counts   codepush.Counts
@@ -93,12 +93,18 @@ func TestOTAReportsProvider(t *testing.T) {
 		phase    release.Phase
 		reason   string
 	}{
-		{"pass", codepush.Counts{Installed: 196, Failed: 6}, base, release.PhaseSuccessful, "0.04 is ≤ 0.05 over 100 samples"},
-		{"fail on the stage's reports, not the release's", codepush.Counts{Installed: 150, Failed: 52}, base, release.PhaseFailed, "0.5 is above max 0.05 over 100 samples"},
+		{"pass", codepush.Counts{Installed: 196, Failed: 6, Clients: 202}, base, release.PhaseSuccessful, "0.04 is ≤ 0.05 over 100 samples"},
+		{"fail on the stage's reports, not the release's", codepush.Counts{Installed: 150, Failed: 52, Clients: 202}, base, release.PhaseFailed, "0.5 is above max 0.05 over 100 samples"},
 		{"no reports at all are inconclusive", codepush.Counts{Downloaded: 40}, base, release.PhaseInconclusive, "no device has reported on v7 yet"},
-		{"the first measurement of a stage is its baseline", codepush.Counts{Installed: 100, Failed: 2}, nil, release.PhaseStale, "first measurement of this stage: 100 installs and 2 rollbacks so far are its baseline"},
-		{"no report since the stage began is stale", codepush.Counts{Installed: 100, Failed: 2}, base, release.PhaseStale, "no device has reported on v7 since the stage began (102 reports before it)"},
-		{"too few reports in the stage", codepush.Counts{Installed: 103, Failed: 3}, base, release.PhaseInconclusive, "over 4 samples, need 10"},
+		{"the first measurement of a stage is its baseline", codepush.Counts{Installed: 100, Failed: 2, Clients: 102}, nil, release.PhaseStale,
+			"first measurement of this stage: 102 devices (100 installs, 2 rollbacks) so far are its baseline"},
+		{"a baseline without devices (taken before they were counted) is taken again", codepush.Counts{Installed: 196, Failed: 6, Clients: 202},
+			map[string]float64{"installed": 100, "failed": 2}, release.PhaseStale, "first measurement of this stage"},
+		{"no report since the stage began is stale", codepush.Counts{Installed: 100, Failed: 2, Clients: 102}, base, release.PhaseStale,
+			"no new device has reported on v7 since the stage began (102 devices before it)"},
+		{"too few devices in the stage", codepush.Counts{Installed: 103, Failed: 3, Clients: 106}, base, release.PhaseInconclusive, "over 4 samples, need 10"},
+		// Reports count devices: 10,000 reports of one device are one sample.
+		{"reports without devices are no samples", codepush.Counts{Installed: 100, Failed: 10002, Clients: 103}, base, release.PhaseInconclusive, "over 1 samples, need 10"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

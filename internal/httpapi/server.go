@@ -50,6 +50,7 @@ type Server struct {
 	deps Deps
 	mux  *http.ServeMux
 	log  *slog.Logger
+	auth *Authenticator
 }
 
 // New builds the server and registers the base routes. Other packages add
@@ -67,7 +68,10 @@ func New(d Deps) *Server {
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics()
 	}
-	s := &Server{deps: d, mux: http.NewServeMux(), log: d.Logger}
+	s := &Server{deps: d, mux: http.NewServeMux(), log: d.Logger, auth: &Authenticator{Tokens: d.Tokens, Now: d.Now}}
+	if d.Store != nil {
+		s.auth.Keys = d.Store // access keys are credentials too
+	}
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.Handle("GET /metrics", d.Metrics.Handler())
 	if d.Store != nil {
@@ -75,6 +79,7 @@ func New(d Deps) *Server {
 		s.Handle("GET /v1/releases/{id}", RoleViewer, http.HandlerFunc(s.getRelease))
 		s.Handle("GET /v1/releases/{id}/events", RoleViewer, http.HandlerFunc(s.releaseEvents))
 		s.registerCommands()
+		s.registerAccessKeys()
 		if d.Slack != nil {
 			s.Handle("POST /webhooks/slack", RoleNone, http.HandlerFunc(s.slackCommand))
 		}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/rsa"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,9 +12,11 @@ import (
 	"github.com/swapjoy/releasepilot/codepush"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
+	"github.com/swapjoy/releasepilot/internal/hotfix"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/jobs/otalane"
+	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -22,11 +25,18 @@ import (
 func (s *Service) setupOTA(ctx context.Context) error {
 	apps := map[string]config.App{}
 	otaApps := map[string]gate.OTAApp{}
+	targets := map[string]hotfix.Target{}
+	signing := map[string]*rsa.PublicKey{}
 	for _, a := range s.Config.Apps {
 		apps[a.Name] = a
 		if a.OTA.Enabled {
 			for _, p := range release.Platforms {
-				otaApps[gate.CodePushAppName(a.OTA.AppName, p)] = gate.OTAApp{App: a.Name, Platform: p, Expo: a.OTA.Protocol == "expo"}
+				name := gate.CodePushAppName(a.OTA.AppName, p)
+				otaApps[name] = gate.OTAApp{App: a.Name, Platform: p, Expo: a.OTA.Protocol == "expo", AllowUnverifiedStaging: a.OTA.AllowUnverifiedStaging}
+				targets[name] = hotfix.Target{App: a, Platform: p}
+				if k := a.OTA.SigningKey(); k != nil {
+					signing[name] = k
+				}
 			}
 		}
 	}
@@ -43,13 +53,18 @@ func (s *Service) setupOTA(ctx context.Context) error {
 		return err
 	}
 	cp, err := codepush.New(ctx, codepush.Config{
-		Store:     cps,
-		Blobs:     blobs,
-		Gate:      &gate.NativeGate{Store: s.Store, Apps: otaApps},
-		PublicURL: s.Config.CodePush.PublicURL,
-		Logger:    s.Log.With("component", "codepush"),
-		DiffCount: s.Config.CodePush.DiffCount,
-		Diffs:     jobs.DiffScheduler{Runner: func() *jobs.Runner { return s.Jobs }},
+		Store:            cps,
+		Blobs:            blobs,
+		Gate:             &gate.NativeGate{Store: s.Store, Apps: otaApps},
+		PublicURL:        s.Config.CodePush.PublicURL,
+		TrustedProxies:   s.Config.CodePush.Proxies(),
+		ListenAddr:       s.Config.Listen,
+		SigningKeys:      signing,
+		ReportsPerMinute: s.Config.CodePush.ReportRatePerMinute,
+		ReportBurst:      s.Config.CodePush.ReportBurst,
+		Logger:           s.Log.With("component", "codepush"),
+		DiffCount:        s.Config.CodePush.DiffCount,
+		Diffs:            jobs.DiffScheduler{Runner: func() *jobs.Runner { return s.Jobs }},
 	})
 	if err != nil {
 		return fmt.Errorf("codepush: %w", err)
@@ -85,9 +100,23 @@ func (s *Service) setupOTA(ctx context.Context) error {
 	if err := s.setupExpo(cp); err != nil {
 		return err
 	}
-	mgmt := http.StripPrefix("/v1/codepush", codePushActor(cp.ManagementHandler()))
+	// People change CodePush through releasepilot's rules: hand-made
+	// releases are gated, staged and audited like tagged ones.
+	hf := &hotfix.Releaser{Service: cp, Store: s.Store, Targets: targets, Log: s.Log.With("component", "hotfix")}
+	if s.Planner != nil && s.Planner.Repo != nil {
+		hf.Fingerprints = &hotfix.RepoFingerprints{Store: s.Store, Packages: s.Planner.Packages,
+			Repo: func(fullName string) (nativecheck.Source, error) { return s.Planner.Repo(fullName) }}
+	}
+	mgmt := http.StripPrefix("/v1/codepush", codePushActor(cp.NewManagementHandler(codepush.ManagementOptions{Operations: hf, JSONErrors: true})))
 	s.addRoute("GET /v1/codepush/", httpapi.RoleViewer, mgmt)
 	s.addRoute("/v1/codepush/", httpapi.RoleOperator, mgmt)
+	s.addRoute("POST /v1/ota/releases", httpapi.RoleOperator, &httpapi.HotfixAPI{Hotfix: hf, Log: s.Log.With("component", "hotfix")})
+	// The legacy CodePush management API at the root, for code-push-cli.
+	legacy := &httpapi.CodePushAPI{Auth: serverCredentials{s}, Management: cp.NewManagementHandler(codepush.ManagementOptions{Operations: hf}),
+		Store: s.Store, Log: s.Log.With("component", "codepush-api")}
+	for _, p := range legacy.Patterns() {
+		s.addRoute(p, httpapi.RoleNone, legacy)
+	}
 
 	s.addWorkers(func(ws *river.Workers) { river.AddWorker(ws, &jobs.CodePushDiffsWorker{CodePush: cp}) })
 	ota := &otalane.OTA{Store: s.Store, CodePush: cp, Apps: apps, Assets: s.Assets, Log: s.Log.With("lane", "ota")}
@@ -127,6 +156,14 @@ func ensureCodePushApp(ctx context.Context, cp *codepush.Service, name string) e
 		}
 	}
 	return nil
+}
+
+// serverCredentials reaches the HTTP server's authenticator, which exists
+// only after setup.
+type serverCredentials struct{ s *Service }
+
+func (c serverCredentials) Principal(ctx context.Context, credential string) (httpapi.Principal, error) {
+	return c.s.HTTP.Authenticator().Principal(ctx, credential)
 }
 
 // codePushActor names the authenticated caller in CodePush's history.

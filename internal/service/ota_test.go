@@ -200,22 +200,24 @@ func TestOTAServedEndToEnd(t *testing.T) {
 			require.Equal(t, http.StatusUnauthorized, code)
 			code, body := a.do(t, "GET", "/v1/codepush/apps", viewerToken, nil, "")
 			require.Equal(t, http.StatusOK, code, string(body))
-			var apps struct {
-				Apps []struct {
-					Name        string `json:"name"`
-					Deployments []struct{ Name, Key string }
-				} `json:"apps"`
-			}
-			require.NoError(t, json.Unmarshal(body, &apps))
+			require.JSONEq(t, `{"apps":[
+				{"name":"acme-android","collaborators":{"token:viewer":{"isCurrentAccount":true,"permission":"Owner"}},"deployments":["Production","Staging"]},
+				{"name":"acme-ios","collaborators":{"token:viewer":{"isCurrentAccount":true,"permission":"Owner"}},"deployments":["Production","Staging"]}]}`, string(body))
 			keys := map[string]string{}
-			for _, app := range apps.Apps {
-				for _, d := range app.Deployments {
-					keys[app.Name+"/"+d.Name] = d.Key
+			for _, app := range []string{"acme-ios", "acme-android"} {
+				code, body := a.do(t, "GET", "/v1/codepush/apps/"+app+"/deployments", viewerToken, nil, "")
+				require.Equal(t, http.StatusOK, code, string(body))
+				var deps struct {
+					Deployments []struct{ Name, Key string } `json:"deployments"`
 				}
+				require.NoError(t, json.Unmarshal(body, &deps))
+				for _, d := range deps.Deployments {
+					keys[app+"/"+d.Name] = d.Key
+				}
+				_, bodyB := b.do(t, "GET", "/v1/codepush/apps/"+app+"/deployments", viewerToken, nil, "")
+				require.JSONEq(t, string(body), string(bodyB), "both replicas hold the same keys")
 			}
-			require.Len(t, keys, 4, "Staging and Production of acme-ios and acme-android, created once: %s", body)
-			_, bodyB := b.do(t, "GET", "/v1/codepush/apps", viewerToken, nil, "")
-			require.JSONEq(t, string(body), string(bodyB), "both replicas hold the same keys")
+			require.Len(t, keys, 4, "Staging and Production of acme-ios and acme-android, created once: %v", keys)
 			prodKey := keys["acme-ios/Production"]
 			require.NotEmpty(t, prodKey)
 
@@ -234,9 +236,31 @@ func TestOTAServedEndToEnd(t *testing.T) {
 			rb, ct = releaseBody(t, map[string]any{"appVersion": "1.4.0", "commit": "c142", "description": "typo"}, "bundle v2")
 			code, body = a.do(t, "POST", path, operatorToken, rb, ct)
 			require.Equal(t, http.StatusCreated, code, string(body))
+			require.Contains(t, string(body), `"rollout":10`, "a release by hand starts at the plan's first stage")
 
-			// The other replica serves it without any call on its side.
-			q := url.Values{"deploymentKey": {prodKey}, "appVersion": {"1.4.0"}, "clientUniqueId": {"device-1"}}
+			// It is a release with a rolling OTA lane, by the token's name.
+			rels, err := a.svc.Store.ListReleases(context.Background(), "acme", 10)
+			require.NoError(t, err)
+			require.Len(t, rels, 1)
+			require.Equal(t, "hotfix:acme-ios/Production/v1", rels[0].Tag)
+			lanes, err := a.svc.Store.Lanes(context.Background(), rels[0].ID)
+			require.NoError(t, err)
+			require.Len(t, lanes, 1)
+			require.Equal(t, release.StateRolling, lanes[0].Status.State)
+			require.Equal(t, 10, lanes[0].Status.Percent)
+			evs, err := a.svc.Store.Events(context.Background(), rels[0].ID, 0, 10)
+			require.NoError(t, err)
+			require.Equal(t, "token:ops", evs[0].Actor)
+
+			// The other replica serves it without any call on its side, to a
+			// device in the first 10 %.
+			device := ""
+			for i := 0; device == ""; i++ {
+				if id := fmt.Sprintf("device-%d", i); codepush.InRollout(id, 10, "v1") {
+					device = id
+				}
+			}
+			q := url.Values{"deploymentKey": {prodKey}, "appVersion": {"1.4.0"}, "clientUniqueId": {device}}
 			var info struct {
 				UpdateInfo struct {
 					IsAvailable bool   `json:"isAvailable"`
@@ -260,10 +284,13 @@ func TestOTAServedEndToEnd(t *testing.T) {
 			require.Equal(t, "bundle v2", string(pkg))
 
 			// Snake-case route and reports, then metrics through the first replica.
-			code, body = b.do(t, "GET", "/v0.1/public/codepush/update_check?deployment_key="+prodKey+"&app_version=1.4.0", "", nil, "")
+			code, body = b.do(t, "GET", "/v0.1/public/codepush/update_check?deployment_key="+prodKey+"&app_version=1.4.0&client_unique_id="+device, "", nil, "")
 			require.Equal(t, http.StatusOK, code, string(body))
 			require.Contains(t, string(body), `"label":"v1"`)
-			report := fmt.Sprintf(`{"deploymentKey":%q,"appVersion":"1.4.0","label":"v1","status":"DeploymentSucceeded","clientUniqueId":"device-1"}`, prodKey)
+			code, body = b.do(t, "GET", "/v0.1/public/codepush/update_check?deployment_key="+prodKey+"&app_version=1.4.0", "", nil, "")
+			require.Equal(t, http.StatusOK, code, string(body))
+			require.Contains(t, string(body), `"is_available":false`, "a device outside the rollout (no id: never in one) is not offered it")
+			report := fmt.Sprintf(`{"deploymentKey":%q,"appVersion":"1.4.0","label":"v1","status":"DeploymentSucceeded","clientUniqueId":%q}`, prodKey, device)
 			code, body = b.do(t, "POST", "/reportStatus/deploy", "", strings.NewReader(report), "application/json")
 			require.Equal(t, http.StatusOK, code, string(body))
 			code, body = a.do(t, "GET", "/v1/codepush/apps/acme-ios/deployments/Production/metrics", viewerToken, nil, "")
@@ -310,7 +337,14 @@ func BenchmarkUpdateCheckMounted(b *testing.B) {
 	require.NoError(b, err)
 	app, err := alone.App(ctx, "acme-ios")
 	require.NoError(b, err)
-	path := "/v0.1/public/codepush/update_check?deployment_key=" + app.Deployments[1].Key + "&app_version=1.4.0&client_unique_id=device-1"
+	// The release starts at the plan's first stage: ask as a device in it.
+	device := ""
+	for i := 0; device == ""; i++ {
+		if id := fmt.Sprintf("device-%d", i); codepush.InRollout(id, 10, "v1") {
+			device = id
+		}
+	}
+	path := "/v0.1/public/codepush/update_check?deployment_key=" + app.Deployments[1].Key + "&app_version=1.4.0&client_unique_id=" + device
 	for _, bc := range []struct {
 		name    string
 		handler http.Handler
@@ -410,20 +444,13 @@ apps:
 	require.Contains(t, string(body), `"label":"v1"`)
 
 	// Devices of the first 10 % are offered the bundle; the others are not yet.
-	code, body = r.do(t, "GET", "/v1/codepush/apps/acme-ios", viewerToken, nil, "")
+	code, body = r.do(t, "GET", "/v1/codepush/apps/acme-ios/deployments/Production", viewerToken, nil, "")
 	require.Equal(t, http.StatusOK, code)
 	var one struct {
-		App struct {
-			Deployments []struct{ Name, Key string } `json:"deployments"`
-		} `json:"app"`
+		Deployment struct{ Name, Key string } `json:"deployment"`
 	}
 	require.NoError(t, json.Unmarshal(body, &one), string(body))
-	var prodKey string
-	for _, dep := range one.App.Deployments {
-		if dep.Name == "Production" {
-			prodKey = dep.Key
-		}
-	}
+	prodKey := one.Deployment.Key
 	require.NotEmpty(t, prodKey, string(body))
 	in, out := "", ""
 	for i := 0; in == "" || out == ""; i++ {
@@ -434,11 +461,15 @@ apps:
 			out = id
 		}
 	}
-	for id, offered := range map[string]bool{in: true, out: false} {
+	// The history is read from the database, which the promotion commits
+	// to just before it refreshes the served view: look until it serves.
+	check := func(id string) string {
 		code, body := r.do(t, "GET", "/updateCheck?deploymentKey="+prodKey+"&appVersion=1.4.0&clientUniqueId="+id, "", nil, "")
 		require.Equal(t, http.StatusOK, code)
-		require.Contains(t, string(body), fmt.Sprintf(`"isAvailable":%t`, offered), "device %s: %s", id, body)
+		return string(body)
 	}
+	require.Eventually(t, func() bool { return strings.Contains(check(in), `"isAvailable":true`) }, 5*time.Second, 10*time.Millisecond, "device %s is offered the bundle", in)
+	require.Contains(t, check(out), `"isAvailable":false`, "device %s is not, yet", out)
 
 	lanes := func() []release.Lane {
 		rels, err := svc.Store.ListReleases(ctx, "acme", 10)

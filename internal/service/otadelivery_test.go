@@ -85,7 +85,9 @@ apps:
 			logo := incompressible(50000)
 			v1 := map[string]string{"CodePush/main.jsbundle": "bundle 1", "CodePush/assets/logo.png": logo, "CodePush/assets/old.png": "old"}
 			v2 := map[string]string{"CodePush/main.jsbundle": "bundle 2", "CodePush/assets/logo.png": logo, "CodePush/assets/new.png": "new"}
-			path := "/v1/codepush/apps/acme-ios/deployments/Production/release"
+			// Staging: a release by hand to Production starts a staged
+			// rollout, which must finish before the next release.
+			path := "/v1/codepush/apps/acme-ios/deployments/Staging/release"
 			var hashes []string
 			for _, files := range []map[string]string{v1, v2} {
 				rb, ct := releaseBody(t, map[string]any{"appVersion": "1.4.0", "commit": "c142"}, releaseZip(t, files))
@@ -99,23 +101,13 @@ apps:
 				require.NoError(t, json.Unmarshal(body, &rel), string(body))
 				hashes = append(hashes, rel.Package.PackageHash)
 			}
-			code, body := r.do(t, "GET", "/v1/codepush/apps", operatorToken, nil, "")
+			code, body := r.do(t, "GET", "/v1/codepush/apps/acme-ios/deployments/Staging", operatorToken, nil, "")
 			require.Equal(t, http.StatusOK, code)
-			var apps struct {
-				Apps []struct {
-					Name        string
-					Deployments []struct{ Name, Key string }
-				}
+			var dep struct {
+				Deployment struct{ Key string }
 			}
-			require.NoError(t, json.Unmarshal(body, &apps))
-			var key string
-			for _, a := range apps.Apps {
-				for _, d := range a.Deployments {
-					if a.Name == "acme-ios" && d.Name == "Production" {
-						key = d.Key
-					}
-				}
-			}
+			require.NoError(t, json.Unmarshal(body, &dep))
+			key := dep.Deployment.Key
 			q := url.Values{"deployment_key": {key}, "app_version": {"1.4.0"}, "package_hash": {hashes[0]}, "label": {"v1"}}
 			var info struct {
 				UpdateInfo struct {

@@ -252,7 +252,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	for _, rt := range svc.routes {
 		svc.HTTP.Handle(rt.pattern, rt.role, rt.handler)
 	}
-	if err := svc.setupDashboard(httpapi.TokenCredentials(tokens), freezes); err != nil {
+	// Tokens and access keys sign people in to the dashboard.
+	if err := svc.setupDashboard(svc.HTTP.Authenticator(), freezes); err != nil {
 		return nil, err
 	}
 	ok = true

@@ -123,8 +123,44 @@ func (c *CodePush) SetupLock(ctx context.Context, fn func(ctx context.Context) e
 // change log ("rpcpchng"), so that seq order is commit order.
 const changeLock = 0x7270637063686e67
 
-// change runs fn in a transaction that also logs keys as changed.
-func (c *CodePush) change(ctx context.Context, fn func(tx *Store) ([]string, error)) error {
+// HistoryChange is a change to a deployment's history, as a history hook
+// sees it inside the change's transaction.
+type HistoryChange struct {
+	Op            HistoryOp
+	DeploymentKey string
+	// Release is the release appended or its new state; Old, for an
+	// update, the state it replaced.
+	Release, Old codepush.Release
+}
+
+// HistoryOp names what changed a history.
+type HistoryOp string
+
+// History operations.
+const (
+	HistoryAppend HistoryOp = "append"
+	HistoryUpdate HistoryOp = "update"
+	HistoryClear  HistoryOp = "clear"
+)
+
+// HistoryHook runs inside the transaction of a history change; an error
+// rolls the change back.
+type HistoryHook func(ctx context.Context, tx *Store, ch HistoryChange) error
+
+type historyHookKey struct{}
+
+// WithHistoryHook returns ctx with fn run inside the transaction of every
+// history change the CodePush store makes with that context, so that what
+// the embedding service records about the change (a release and its lane,
+// an audit event) commits with it or not at all. fn must write through tx
+// only.
+func WithHistoryHook(ctx context.Context, fn HistoryHook) context.Context {
+	return context.WithValue(ctx, historyHookKey{}, fn)
+}
+
+// change runs fn in a transaction that also logs keys as changed, and runs
+// the context's history hook, if any, with what hc returns.
+func (c *CodePush) change(ctx context.Context, fn func(tx *Store) ([]string, error), hc ...HistoryChange) error {
 	return c.st.Tx(ctx, func(tx *Store) error {
 		if c.db.Engine == Postgres {
 			// Held until commit: a lower seq can never commit after a higher
@@ -136,6 +172,13 @@ func (c *CodePush) change(ctx context.Context, fn func(tx *Store) ([]string, err
 		keys, err := fn(tx)
 		if err != nil {
 			return err
+		}
+		if hook, ok := ctx.Value(historyHookKey{}).(HistoryHook); ok {
+			for _, ch := range hc {
+				if err := hook(ctx, tx, ch); err != nil {
+					return err
+				}
+			}
 		}
 		now := time.Now().UnixMilli()
 		for _, k := range dedupeKeys(keys) {
@@ -316,7 +359,7 @@ func (c *CodePush) AppendRelease(ctx context.Context, deploymentKey string, r co
 			}
 		}
 		return []string{deploymentKey}, nil
-	})
+	}, HistoryChange{Op: HistoryAppend, DeploymentKey: deploymentKey, Release: r})
 	if err != nil && codepush.KindOf(err) == "" {
 		return fmt.Errorf("append codepush release %s: %w", r.Label, err)
 	}
@@ -356,16 +399,178 @@ func (c *CodePush) UpdateRelease(ctx context.Context, deploymentKey string, old,
 			return nil, cpConflict("release %s was changed by someone else since it was read; read it again and retry", r.Label)
 		}
 		return []string{deploymentKey}, nil
-	})
+	}, HistoryChange{Op: HistoryUpdate, DeploymentKey: deploymentKey, Release: r, Old: old})
 	if err != nil && codepush.KindOf(err) == "" {
 		return fmt.Errorf("update codepush release %s: %w", r.Label, err)
 	}
 	return err
 }
 
-// AddCounts implements codepush.Store. The deltas apply in one transaction,
-// each as an atomic increment; they are applied in key order so that two
-// reports touching the same labels cannot deadlock on Postgres.
+// DeleteApp implements codepush.Store: the app and its deployments go;
+// their histories stay stored but unreachable.
+func (c *CodePush) DeleteApp(ctx context.Context, name string) error {
+	err := c.change(ctx, func(tx *Store) ([]string, error) {
+		rows, err := tx.q.QueryContext(ctx, `SELECT key FROM codepush_deployments WHERE app = $1`, name)
+		if err != nil {
+			return nil, err
+		}
+		var keys []string
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			keys = append(keys, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if _, err := tx.q.ExecContext(ctx, `DELETE FROM codepush_deployments WHERE app = $1`, name); err != nil {
+			return nil, err
+		}
+		res, err := tx.q.ExecContext(ctx, `DELETE FROM codepush_apps WHERE name = $1`, name)
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 0 {
+			return nil, cpNotFound("App %q does not exist.", name)
+		}
+		return keys, nil
+	})
+	if err != nil && codepush.KindOf(err) == "" {
+		return fmt.Errorf("delete codepush app %s: %w", name, err)
+	}
+	return err
+}
+
+// ClearReleases implements codepush.Store.
+func (c *CodePush) ClearReleases(ctx context.Context, deploymentKey string) error {
+	err := c.change(ctx, func(tx *Store) ([]string, error) {
+		for _, table := range []string{"codepush_releases", "codepush_counts", "codepush_reports", "codepush_clients"} {
+			if _, err := tx.q.ExecContext(ctx, `DELETE FROM `+table+` WHERE deployment_key = $1`, deploymentKey); err != nil {
+				return nil, err
+			}
+		}
+		return []string{deploymentKey}, nil
+	}, HistoryChange{Op: HistoryClear, DeploymentKey: deploymentKey})
+	if err != nil && codepush.KindOf(err) == "" {
+		return fmt.Errorf("clear codepush history: %w", err)
+	}
+	return err
+}
+
+// RecordReport implements codepush.Store. Uniqueness is the database's: a
+// report is counted only by the transaction whose insert into
+// codepush_reports took, and a client's active label row is locked (Postgres)
+// or written under SQLite's single writer, so concurrent reports of one
+// device count once.
+func (c *CodePush) RecordReport(ctx context.Context, r codepush.ClientReport) error {
+	err := c.st.Tx(ctx, func(tx *Store) error {
+		bump := func(key, label, col string, delta int) error {
+			expr := col + ` + 1`
+			if delta < 0 {
+				expr = `CASE WHEN ` + col + ` > 0 THEN ` + col + ` - 1 ELSE 0 END`
+			}
+			ins := 0
+			if delta > 0 {
+				ins = 1
+			}
+			_, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_counts (deployment_key, label, `+col+`) VALUES ($1, $2, $3)
+				ON CONFLICT (deployment_key, label) DO UPDATE SET `+col+` = `+strings.ReplaceAll(expr, col, "codepush_counts."+col),
+				key, label, ins)
+			return err
+		}
+		if r.Status != "" {
+			res, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_reports (deployment_key, label, status, client_id) VALUES ($1, $2, $3, $4)
+				ON CONFLICT DO NOTHING`, r.DeploymentKey, r.Label, r.Status, r.ClientID)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				col := map[string]string{codepush.StatusDownloaded: "downloaded", codepush.StatusFailed: "failed", codepush.StatusSucceeded: "installed"}[r.Status]
+				if col == "" {
+					return fmt.Errorf("unknown report status %q", r.Status)
+				}
+				if err := bump(r.DeploymentKey, r.Label, col, 1); err != nil {
+					return err
+				}
+				if r.Status != codepush.StatusDownloaded {
+					var deploys int
+					if err := tx.q.QueryRowContext(ctx, `SELECT count(*) FROM codepush_reports WHERE deployment_key = $1 AND label = $2 AND client_id = $3
+						AND status IN ($4, $5)`, r.DeploymentKey, r.Label, r.ClientID, codepush.StatusSucceeded, codepush.StatusFailed).Scan(&deploys); err != nil {
+						return err
+					}
+					if deploys == 1 {
+						if err := bump(r.DeploymentKey, r.Label, "clients", 1); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		if r.Status != codepush.StatusSucceeded && r.Status != "" {
+			return nil
+		}
+		// current locks (Postgres) and returns the label the client is
+		// counted active on in key, creating an empty row to lock if needed.
+		current := func(key string) (string, error) {
+			if _, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_clients (deployment_key, client_id, label) VALUES ($1, $2, '')
+				ON CONFLICT DO NOTHING`, key, r.ClientID); err != nil {
+				return "", err
+			}
+			q := `SELECT label FROM codepush_clients WHERE deployment_key = $1 AND client_id = $2`
+			if c.db.Engine == Postgres {
+				q += ` FOR UPDATE`
+			}
+			var label string
+			err := tx.q.QueryRowContext(ctx, q, key, r.ClientID).Scan(&label)
+			return label, err
+		}
+		if pk := r.PreviousDeploymentKey; pk != "" && pk != r.DeploymentKey {
+			prev, err := current(pk)
+			if err != nil {
+				return err
+			}
+			if prev != "" {
+				if err := bump(pk, prev, "active", -1); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.q.ExecContext(ctx, `DELETE FROM codepush_clients WHERE deployment_key = $1 AND client_id = $2`, pk, r.ClientID); err != nil {
+				return err
+			}
+		}
+		cur, err := current(r.DeploymentKey)
+		if err != nil || cur == r.Label {
+			return err
+		}
+		if cur != "" {
+			if err := bump(r.DeploymentKey, cur, "active", -1); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.q.ExecContext(ctx, `UPDATE codepush_clients SET label = $3 WHERE deployment_key = $1 AND client_id = $2`,
+			r.DeploymentKey, r.ClientID, r.Label); err != nil {
+			return err
+		}
+		return bump(r.DeploymentKey, r.Label, "active", 1)
+	})
+	if err != nil {
+		return fmt.Errorf("codepush report: %w", err)
+	}
+	return nil
+}
+
+// AddCounts adds counter deltas in bulk, in one transaction, in key order
+// (so two calls cannot deadlock on Postgres). It is for imports and
+// fixtures: devices' reports go through RecordReport, which counts each
+// device once. No counter goes below zero.
 func (c *CodePush) AddCounts(ctx context.Context, deltas []codepush.CountDelta) error {
 	if len(deltas) == 0 {
 		return nil
@@ -379,12 +584,16 @@ func (c *CodePush) AddCounts(ctx context.Context, deltas []codepush.CountDelta) 
 	})
 	err := c.st.Tx(ctx, func(tx *Store) error {
 		for _, d := range ds {
-			if _, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_counts (deployment_key, label, active, downloaded, installed, failed)
-				VALUES ($1, $2, $3, $4, $5, $6)
-				ON CONFLICT (deployment_key, label) DO UPDATE SET active = codepush_counts.active + excluded.active,
-					downloaded = codepush_counts.downloaded + excluded.downloaded, installed = codepush_counts.installed + excluded.installed,
-					failed = codepush_counts.failed + excluded.failed`,
-				d.DeploymentKey, d.Label, d.Active, d.Downloaded, d.Installed, d.Failed); err != nil {
+			if _, err := tx.q.ExecContext(ctx, `INSERT INTO codepush_counts (deployment_key, label) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+				d.DeploymentKey, d.Label); err != nil {
+				return err
+			}
+			set := make([]string, 0, 5)
+			for i, col := range []string{"active", "downloaded", "installed", "failed", "clients"} {
+				set = append(set, fmt.Sprintf(`%[1]s = CASE WHEN %[1]s + $%[2]d > 0 THEN %[1]s + $%[2]d ELSE 0 END`, col, i+3))
+			}
+			if _, err := tx.q.ExecContext(ctx, `UPDATE codepush_counts SET `+strings.Join(set, ", ")+` WHERE deployment_key = $1 AND label = $2`,
+				d.DeploymentKey, d.Label, d.Active, d.Downloaded, d.Installed, d.Failed, d.Clients); err != nil {
 				return err
 			}
 		}
@@ -398,7 +607,7 @@ func (c *CodePush) AddCounts(ctx context.Context, deltas []codepush.CountDelta) 
 
 // Counts implements codepush.Store.
 func (c *CodePush) Counts(ctx context.Context, deploymentKey string) (map[string]codepush.Counts, error) {
-	rows, err := c.db.SQL.QueryContext(ctx, `SELECT label, active, downloaded, installed, failed FROM codepush_counts WHERE deployment_key = $1`, deploymentKey)
+	rows, err := c.db.SQL.QueryContext(ctx, `SELECT label, active, downloaded, installed, failed, clients FROM codepush_counts WHERE deployment_key = $1`, deploymentKey)
 	if err != nil {
 		return nil, fmt.Errorf("codepush counters: %w", err)
 	}
@@ -407,7 +616,7 @@ func (c *CodePush) Counts(ctx context.Context, deploymentKey string) (map[string
 	for rows.Next() {
 		var label string
 		var n codepush.Counts
-		if err := rows.Scan(&label, &n.Active, &n.Downloaded, &n.Installed, &n.Failed); err != nil {
+		if err := rows.Scan(&label, &n.Active, &n.Downloaded, &n.Installed, &n.Failed, &n.Clients); err != nil {
 			return nil, err
 		}
 		out[label] = n

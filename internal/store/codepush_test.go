@@ -40,7 +40,7 @@ func TestCodePushChangeLog(t *testing.T) {
 			app := codepush.App{Name: "acme-ios", CreatedAt: now, Deployments: []codepush.Deployment{{Name: "Staging", Key: "staging-key-0123456789"}, {Name: "Production", Key: "production-key-0123456789"}}}
 			require.NoError(t, cp.SaveApp(ctx, app))
 			require.NoError(t, cp.AppendRelease(ctx, "production-key-0123456789", codepush.Release{Label: "v1", AppVersion: "1.4.0"}))
-			require.NoError(t, cp.AddCounts(ctx, []codepush.CountDelta{{DeploymentKey: "production-key-0123456789", Label: "v1", Counts: codepush.Counts{Installed: 1}}}))
+			require.NoError(t, cp.RecordReport(ctx, codepush.ClientReport{DeploymentKey: "production-key-0123456789", ClientID: "device-1", Label: "v1", Status: codepush.StatusSucceeded}))
 			// A refused append logs nothing.
 			require.Error(t, cp.AppendRelease(ctx, "production-key-0123456789", codepush.Release{Label: "v1", AppVersion: "1.4.0"}))
 			// Dropping a deployment logs its key, so followers forget it.
@@ -161,7 +161,7 @@ func TestCodePushReplicasFollowEachOther(t *testing.T) {
 			}, 5*time.Second, 5*time.Millisecond, "B stops serving a release disabled through A")
 
 			// Counters written through B are read through A.
-			require.NoError(t, b.ReportDeploy(ctx, codepush.DeployReport{DeploymentKey: prodKey, AppVersion: "1.4.0", Label: "v1", Status: codepush.StatusFailed}))
+			require.NoError(t, b.ReportDeploy(ctx, codepush.DeployReport{DeploymentKey: prodKey, AppVersion: "1.4.0", Label: "v1", Status: codepush.StatusFailed, ClientUniqueID: "device-1"}))
 			m, err := a.Metrics(ctx, "acme-ios", codepush.Production)
 			require.NoError(t, err)
 			require.EqualValues(t, 1, m["v1"].Failed)
@@ -238,4 +238,26 @@ func TestCodePushFollowerRetriesWhatItCouldNotApply(t *testing.T) {
 	require.Equal(t, last, f.Since)
 	require.NoError(t, f.Poll(ctx))
 	require.Len(t, seen, 1, "nothing new")
+}
+
+// TestCodePushAddCountsNeverNegative: bulk counters (imports, fixtures)
+// add up, and none goes below zero.
+func TestCodePushAddCountsNeverNegative(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			cp := store.NewCodePush(storetest.Open(t, e))
+			const key = "production-key-0123456789"
+			require.NoError(t, cp.AddCounts(ctx, []codepush.CountDelta{
+				{DeploymentKey: key, Label: "v1", Counts: codepush.Counts{Active: 5, Installed: 7, Clients: 7}},
+				{DeploymentKey: key, Label: "1.4.0", Counts: codepush.Counts{Active: -3}},
+			}))
+			require.NoError(t, cp.AddCounts(ctx, []codepush.CountDelta{{DeploymentKey: key, Label: "v1", Counts: codepush.Counts{Active: -9, Failed: 2}}}))
+			m, err := cp.Counts(ctx, key)
+			require.NoError(t, err)
+			require.Equal(t, map[string]codepush.Counts{"v1": {Installed: 7, Failed: 2, Clients: 7}, "1.4.0": {}}, m)
+		})
+	}
 }

@@ -51,7 +51,7 @@ func TestOTAGatesThroughGates(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ms, 1)
 	require.Equal(t, release.PhaseStale, ms[0].Phase)
-	require.Equal(t, "first measurement of this stage: 40 installs and 10 rollbacks so far are its baseline; the stage is judged on reports after it", ms[0].Reason)
+	require.Equal(t, "first measurement of this stage: 50 devices (40 installs, 10 rollbacks) so far are its baseline; the stage is judged on reports after it", ms[0].Reason)
 
 	// The stage's own reports: 3 rollbacks of 12 halt it.
 	b.report(t, "v1", 9, 3)

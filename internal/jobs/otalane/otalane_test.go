@@ -186,7 +186,7 @@ func (b *otaBundle) report(t *testing.T, label string, installed, failed int) {
 			status = codepush.StatusFailed
 		}
 		require.NoError(t, b.cp.ReportDeploy(ctx, codepush.DeployReport{DeploymentKey: b.prod, AppVersion: "1.4.0", Label: label,
-			Status: status, ClientUniqueID: fmt.Sprintf("device-%d", i)}))
+			Status: status, ClientUniqueID: fmt.Sprintf("device-%d-%d-%d", installed, failed, i)})) // each call reports new devices: a device counts once
 	}
 }
 
