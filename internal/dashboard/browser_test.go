@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -252,21 +253,28 @@ func TestBrowser(t *testing.T) {
 	// refused too: the cookie is SameSite=Strict and the request is
 	// cross-site (Sec-Fetch-Site), so it never counts as the operator's.
 	csrf := get(t, opCtx, chromedp.Value(`form[action="/signout"] input[name=csrf]`))
-	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Another loopback address is another site, with no name to resolve.
+	evil := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, `<!doctype html><title>evil</title><script>
+const done = (what) => { const p = document.createElement("p"); p.id = "sent"; p.textContent = what; document.body.appendChild(p); };
 fetch(%q, {method: "POST", mode: "no-cors", credentials: "include", body: new URLSearchParams({csrf: %q, reason: "forged"})})
-  .then(() => { const p = document.createElement("p"); p.id = "sent"; p.textContent = "sent"; document.body.appendChild(p); });
+  .then(() => done("sent"), (err) => done("fetch failed: " + err));
 </script>`, demo.URL+"/lanes/"+iosLane+"/resume", csrf)
 	}))
+	evilLn, err := net.Listen("tcp", "127.0.0.2:0")
+	require.NoError(t, err)
+	evil.Listener.Close()
+	evil.Listener = evilLn
+	evil.Start()
 	defer evil.Close()
-	forgeCtx, cancelForge := chromedp.NewContext(opCtx) // a new tab with the operator's cookies
-	defer cancelForge()
-	step(t, forgeCtx,
-		chromedp.Navigate(strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)),
+	// The operator's own tab visits the other site, cookies and all.
+	step(t, opCtx,
+		chromedp.Navigate(evil.URL),
 		chromedp.WaitVisible("#sent"),
 	)
-	cancelForge()
+	require.Equal(t, "sent", get(t, opCtx, chromedp.Text("#sent")), "the cross-site page's request")
+	step(t, opCtx, chromedp.Navigate(releaseURL), chromedp.WaitVisible("#signout"))
 	require.Equal(t, "halted", laneState(t, ctx, demo, iosLane), "no forged request resumed the lane")
 	require.Equal(t, "2", metric(t, ctx, demo, `releasepilot_http_requests_total{method="POST",route="POST /lanes/{id}/{command}",status="403"}`),
 		"both forged requests reached the server and were refused")
@@ -309,7 +317,20 @@ func step(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 45*time.Second)
 	defer cancel()
-	require.NoError(t, chromedp.Do(c, actions...))
+	if err := chromedp.Do(c, actions...); err != nil {
+		require.NoError(t, err, "the page at that moment:\n%s", pageText(ctx))
+	}
+}
+
+// pageText is what the tab shows, for a failure message.
+func pageText(ctx context.Context) string {
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	text, err := chromedp.Run(c, chromedp.Evaluate[string](`location.href + "\n" + (document.body ? document.body.innerText : "(no body)")`))
+	if err != nil {
+		return "(could not read the page: " + err.Error() + ")"
+	}
+	return text
 }
 
 // get runs one action with a time limit and returns its result.
