@@ -24,6 +24,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane/lanetest"
 	"github.com/swapjoy/releasepilot/internal/jobs/otalane"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
@@ -72,7 +73,7 @@ func setupExpoLane(t *testing.T) *expoLane {
 	ctx := context.Background()
 	db := storetest.Open(t, store.SQLite)
 	st := store.New(db)
-	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: otaRepo{}, assets: &otaAssets{bundles: map[string]string{}}}
+	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: otaRepo{}, assets: lanetest.NewAssets("acme/mobile", t.TempDir())}
 	clock := func() time.Time { return b.now }
 	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, b.now))
 	native := &gate.NativeGate{Store: st, Apps: map[string]gate.OTAApp{"acme-ios": {App: "acme", Platform: release.IOS, Expo: true}}}
@@ -99,7 +100,7 @@ func setupExpoLane(t *testing.T) *expoLane {
 func (e *expoLane) expoLane(t *testing.T, tag, commit, podfile string) release.Lane {
 	t.Helper()
 	e.commit(t, commit, map[string]string{"ios/Podfile": podfile, "src/App.tsx": tag})
-	e.assets.bundles[tag+" expo-dist.tar.gz"] = exportTarGz(t)
+	e.assets.Put(tag, "expo-dist.tar.gz", "expo-dist.tar.gz", []byte(exportTarGz(t)))
 	r, _, err := e.st.CreateRelease(context.Background(), release.Release{App: "acme", Tag: tag, Version: tag[1:], Commit: commit, CreatedAt: e.now})
 	require.NoError(t, err)
 	l, err := e.st.CreateLane(context.Background(), release.Lane{ReleaseID: r.ID, Platform: release.IOS, Kind: release.KindOTA,
@@ -166,7 +167,7 @@ func TestExpoLaneStagesRollsOutHaltsAndRollsBackToEmbedded(t *testing.T) {
 	require.Equal(t, release.StateRolling, e.laneStatus(t, l).State)
 	require.NoError(t, e.work(ctx, l), "a retried job changes nothing")
 	require.Len(t, e.history(t, codepush.Staging), 1)
-	require.Equal(t, 1, e.assets.fetches)
+	require.Equal(t, 1, e.assets.Fetches())
 
 	require.NoError(t, e.ro.Pass(ctx))
 	require.InDelta(t, 10, e.offered(t), 9, "about a tenth of the installs (eas-client-id buckets)")

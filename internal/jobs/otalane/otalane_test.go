@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane/lanetest"
 	"github.com/swapjoy/releasepilot/internal/jobs/otalane"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
@@ -51,38 +49,12 @@ func (r otaRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error
 	return []byte(c), nil
 }
 
-// otaAssets serves bundles from memory, as GitHub release assets would be.
-type otaAssets struct {
-	mu      sync.Mutex
-	bundles map[string]string // "tag pattern" -> content
-	fetches int
-}
-
-func (a *otaAssets) FetchAsset(_ context.Context, repository, tag, pattern string) (*os.File, string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.fetches++
-	c, ok := a.bundles[tag+" "+pattern]
-	if !ok || repository != "acme/mobile" {
-		return nil, "", fmt.Errorf("asset %s of %s: %w", pattern, tag, fs.ErrNotExist)
-	}
-	f, err := os.CreateTemp("", "bundle-*")
-	if err != nil {
-		return nil, "", err
-	}
-	if _, err := f.WriteString(c); err != nil {
-		return nil, "", err
-	}
-	_, err = f.Seek(0, 0)
-	return f, filepath.Base(pattern), err
-}
-
 type otaBundle struct {
 	st     *store.Store
 	cp     *codepush.Service
 	ota    *otalane.OTA
 	ro     *jobs.Rollouts
-	assets *otaAssets
+	assets *lanetest.Assets
 	now    time.Time
 	repo   otaRepo
 	prod   string // Production deployment key
@@ -96,7 +68,7 @@ func setupOTA(t *testing.T) *otaBundle {
 	db := storetest.Open(t, store.SQLite)
 	st := store.New(db)
 	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: otaRepo{},
-		assets: &otaAssets{bundles: map[string]string{}}}
+		assets: lanetest.NewAssets("acme/mobile", t.TempDir())}
 	clock := func() time.Time { return b.now }
 	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, b.now))
 	native := &gate.NativeGate{Store: st, Apps: map[string]gate.OTAApp{"acme-ios": {App: "acme", Platform: release.IOS}}}
@@ -147,7 +119,7 @@ func (b *otaBundle) lane(t *testing.T, tag, commit, bundle string) release.Lane 
 	t.Helper()
 	ctx := context.Background()
 	b.commit(t, commit, map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": bundle})
-	b.assets.bundles[tag+" bundle-ios.zip"] = bundle
+	b.assets.Put(tag, "bundle-ios.zip", "bundle-ios.zip", []byte(bundle))
 	r, _, err := b.st.CreateRelease(ctx, release.Release{App: "acme", Tag: tag, Version: tag[1:], Commit: commit, CreatedAt: b.now})
 	require.NoError(t, err)
 	l, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: r.ID, Platform: release.IOS, Kind: release.KindOTA,
@@ -228,7 +200,7 @@ func TestOTALaneStagesPromotesAndRollsOutThroughTheReconciler(t *testing.T) {
 	require.NoError(t, b.work(ctx, l))
 	require.Len(t, b.history(t, codepush.Staging), 1)
 	require.Len(t, b.history(t, codepush.Production), 1)
-	require.Equal(t, 1, b.assets.fetches)
+	require.Equal(t, 1, b.assets.Fetches())
 
 	// The reconciler's first step is the 10 % the lane already set.
 	require.NoError(t, b.ro.Pass(ctx))
@@ -389,7 +361,7 @@ func TestOTALaneFailsWithAReason(t *testing.T) {
 
 	// No bundle asset yet: wait for it, then give up with a reason.
 	missing := b.lane(t, "v1.4.5", "c145", "bundle 1.4.5\n")
-	delete(b.assets.bundles, "v1.4.5 bundle-ios.zip")
+	b.assets.Delete("v1.4.5", "bundle-ios.zip")
 	err = b.work(ctx, missing)
 	var snooze *river.JobSnoozeError
 	require.ErrorAs(t, err, &snooze)
@@ -433,7 +405,7 @@ func TestOTALaneSoaksOnStagingBeforeProduction(t *testing.T) {
 	require.Len(t, b.history(t, codepush.Staging), 1)
 	require.Len(t, b.history(t, codepush.Production), 1)
 	require.Equal(t, release.StateRolling, b.laneStatus(t, l).State)
-	require.Equal(t, 1, b.assets.fetches)
+	require.Equal(t, 1, b.assets.Fetches())
 }
 
 func TestOTARollbackWithoutAnEarlierReleaseDisables(t *testing.T) {
