@@ -1,11 +1,12 @@
 // Package lanetest is what the tests of the lane packages (ioslane,
 // androidlane, otalane) share: GitHub release assets served from memory,
-// and a tag deleted while a lane job downloads its asset. Only tests
-// import it.
+// a tag deleted while a lane job downloads its asset, and the check that
+// jobs.PastPointOfNoReturn reads a lane's own data. Only tests import it.
 package lanetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -119,4 +120,27 @@ func (d deletingTag) FetchAsset(ctx context.Context, repository, tag, pattern st
 	f, name, err := d.Assets.FetchAsset(ctx, repository, tag, pattern)
 	d.during()
 	return f, name, err
+}
+
+// PointOfNoReturn is a lane and its data (a lane package's own data type),
+// with what jobs.PastPointOfNoReturn must answer for them.
+type PointOfNoReturn struct {
+	Lane release.Lane
+	Data any
+	Past bool
+	Why  string
+}
+
+// CheckPointOfNoReturn checks jobs.PastPointOfNoReturn against each case,
+// reading the data as the lane package stores it (JSON), so a renamed field
+// of the lane's data fails.
+func CheckPointOfNoReturn(t testing.TB, cases []PointOfNoReturn) {
+	t.Helper()
+	for _, tc := range cases {
+		b, err := json.Marshal(tc.Data)
+		require.NoError(t, err)
+		past, why := jobs.PastPointOfNoReturn(tc.Lane, b)
+		require.Equal(t, tc.Past, past, "%+v", tc.Data)
+		require.Equal(t, tc.Why, why)
+	}
 }
