@@ -27,6 +27,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/jobs/lane/lanetest"
 	"github.com/swapjoy/releasepilot/internal/jobs/otalane"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/nativecheck/nativechecktest"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
@@ -73,7 +74,7 @@ func setupExpoLane(t *testing.T) *expoLane {
 	ctx := context.Background()
 	db := storetest.Open(t, store.SQLite)
 	st := store.New(db)
-	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: otaRepo{}, assets: lanetest.NewAssets("acme/mobile", t.TempDir())}
+	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: nativechecktest.Repo{}, assets: lanetest.NewAssets("acme/mobile", t.TempDir())}
 	clock := func() time.Time { return b.now }
 	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, b.now))
 	native := &gate.NativeGate{Store: st, Apps: map[string]gate.OTAApp{"acme-ios": {App: "acme", Platform: release.IOS, Expo: true}}}

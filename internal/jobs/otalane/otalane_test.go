@@ -2,13 +2,9 @@ package otalane_test
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"maps"
-	"slices"
 	"testing"
 	"time"
 
@@ -23,31 +19,11 @@ import (
 	"github.com/swapjoy/releasepilot/internal/jobs/lane/lanetest"
 	"github.com/swapjoy/releasepilot/internal/jobs/otalane"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/nativecheck/nativechecktest"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
 )
-
-// otaRepo is a repository in memory: commit -> path -> content.
-type otaRepo map[string]map[string]string
-
-func (r otaRepo) Tree(_ context.Context, commit string) ([]nativecheck.Entry, bool, error) {
-	var out []nativecheck.Entry
-	for _, p := range slices.Sorted(maps.Keys(r[commit])) {
-		c := r[commit][p]
-		sum := sha1.Sum([]byte(fmt.Sprintf("blob %d\x00%s", len(c), c)))
-		out = append(out, nativecheck.Entry{Path: p, Type: "blob", Mode: "100644", SHA: hex.EncodeToString(sum[:]), Size: int64(len(c))})
-	}
-	return out, false, nil
-}
-
-func (r otaRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
-	c, ok := r[commit][path]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	return []byte(c), nil
-}
 
 type otaBundle struct {
 	st     *store.Store
@@ -56,7 +32,7 @@ type otaBundle struct {
 	ro     *jobs.Rollouts
 	assets *lanetest.Assets
 	now    time.Time
-	repo   otaRepo
+	repo   nativechecktest.Repo
 	prod   string // Production deployment key
 }
 
@@ -67,7 +43,7 @@ func setupOTA(t *testing.T) *otaBundle {
 	ctx := context.Background()
 	db := storetest.Open(t, store.SQLite)
 	st := store.New(db)
-	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: otaRepo{},
+	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: nativechecktest.Repo{},
 		assets: lanetest.NewAssets("acme/mobile", t.TempDir())}
 	clock := func() time.Time { return b.now }
 	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, b.now))
