@@ -40,6 +40,24 @@ var otaGates = []release.GateRule{{Metric: gate.OTAFailureRate, Max: 0.05, MinSa
 
 func setupOTA(t *testing.T) *otaBundle {
 	t.Helper()
+	b := newOTABundle(t, gate.OTAApp{App: "acme", Platform: release.IOS},
+		config.OTA{Enabled: true, Stages: release.DefaultStages, AppName: "acme", BundleAsset: "bundle-{platform}.zip"})
+	// Two binaries share the native code of 1.4.0; 1.3.0 is older native code.
+	base := map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": "v1\n"}
+	b.commit(t, "c130", map[string]string{"ios/Podfile": "platform :ios, '14.0'\n", "src/App.tsx": "v0\n"})
+	b.commit(t, "c140", base)
+	b.commit(t, "c141", with(base, "src/App.tsx", "v141\n"))
+	for _, bin := range [][3]string{{"1.3.0", "30", "c130"}, {"1.4.0", "40", "c140"}, {"1.4.1", "41", "c141"}} {
+		b.binary(t, bin[0], bin[1], bin[2])
+	}
+	return b
+}
+
+// newOTABundle is an OTA lane executor for the app acme configured with
+// ota, over a fresh store and a CodePush service whose app acme-ios is
+// gated by native (as acme-ios); nothing is committed or recorded yet.
+func newOTABundle(t *testing.T, native gate.OTAApp, ota config.OTA) *otaBundle {
+	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t, store.SQLite)
 	st := store.New(db)
@@ -47,28 +65,15 @@ func setupOTA(t *testing.T) *otaBundle {
 		assets: lanetest.NewAssets("acme/mobile", t.TempDir())}
 	clock := func() time.Time { return b.now }
 	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, b.now))
-	native := &gate.NativeGate{Store: st, Apps: map[string]gate.OTAApp{"acme-ios": {App: "acme", Platform: release.IOS}}}
-	cp, err := codepush.New(ctx, codepush.Config{Store: store.NewCodePush(db), Blobs: codepush.DirBlobs{Dir: t.TempDir()}, Gate: native, Now: clock})
+	gated := &gate.NativeGate{Store: st, Apps: map[string]gate.OTAApp{"acme-ios": native}}
+	cp, err := codepush.New(ctx, codepush.Config{Store: store.NewCodePush(db), Blobs: codepush.DirBlobs{Dir: t.TempDir()}, Gate: gated, Now: clock})
 	require.NoError(t, err)
 	app, err := cp.CreateApp(ctx, "acme-ios", false)
 	require.NoError(t, err)
 	b.cp, b.prod = cp, app.Deployments[1].Key
-	apps := map[string]config.App{"acme": {Name: "acme", Repository: "acme/mobile",
-		OTA: config.OTA{Enabled: true, Stages: release.DefaultStages, AppName: "acme", BundleAsset: "bundle-{platform}.zip"}}}
+	apps := map[string]config.App{"acme": {Name: "acme", Repository: "acme/mobile", OTA: ota}}
 	b.ota = &otalane.OTA{Store: st, CodePush: cp, Apps: apps, Assets: b.assets, Now: clock}
 	b.ro = &jobs.Rollouts{Store: st, Executors: jobs.Executors{{Kind: release.KindOTA, Platform: release.IOS}: b.ota}, Now: clock}
-
-	// Two binaries share the native code of 1.4.0; 1.3.0 is older native code.
-	base := map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": "v1\n"}
-	b.commit(t, "c130", map[string]string{"ios/Podfile": "platform :ios, '14.0'\n", "src/App.tsx": "v0\n"})
-	b.commit(t, "c140", base)
-	b.commit(t, "c141", with(base, "src/App.tsx", "v141\n"))
-	for _, bin := range [][3]string{{"1.3.0", "30", "c130"}, {"1.4.0", "40", "c140"}, {"1.4.1", "41", "c141"}} {
-		fp, err := st.GetFingerprint(ctx, "acme", release.IOS, bin[2], nativecheck.Algorithm)
-		require.NoError(t, err)
-		_, err = st.RecordBinary(ctx, release.Binary{App: "acme", Platform: release.IOS, Version: bin[0], BuildNumber: bin[1], Commit: bin[2], Fingerprint: fp.Hash, CreatedAt: b.now})
-		require.NoError(t, err)
-	}
 	return b
 }
 
@@ -88,6 +93,16 @@ func (b *otaBundle) commit(t *testing.T, sha string, files map[string]string) {
 	require.NoError(t, err)
 	require.NoError(t, b.st.SaveFingerprint(context.Background(), store.Fingerprint{App: "acme", Platform: release.IOS, Commit: sha,
 		Algorithm: fp.Algorithm, Hash: fp.Hash, Data: data, CreatedAt: b.now}))
+}
+
+// binary records an iOS binary built from commit, with its fingerprint.
+func (b *otaBundle) binary(t *testing.T, version, build, commit string) {
+	t.Helper()
+	ctx := context.Background()
+	fp, err := b.st.GetFingerprint(ctx, "acme", release.IOS, commit, nativecheck.Algorithm)
+	require.NoError(t, err)
+	_, err = b.st.RecordBinary(ctx, release.Binary{App: "acme", Platform: release.IOS, Version: version, BuildNumber: build, Commit: commit, Fingerprint: fp.Hash, CreatedAt: b.now})
+	require.NoError(t, err)
 }
 
 // lane plans an OTA lane for a JS-only tag, as plan_release would.
