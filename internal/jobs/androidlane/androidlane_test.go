@@ -138,6 +138,19 @@ func setupAndroid(t testing.TB, e store.Engine, change func(app *config.App), pl
 	return b
 }
 
+// gatedAfterSoak runs the lane job and a reconcile pass (10 %), then,
+// an hour (the soak) later, a pass that reads the gates; it returns the
+// lane's status after it.
+func (b *androidBundle) gatedAfterSoak(t *testing.T) release.Status {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, b.work(t))
+	require.NoError(t, b.ro.Pass(ctx))
+	b.advance(time.Hour)
+	require.NoError(t, b.ro.Pass(ctx))
+	return b.status(t)
+}
+
 // putAAB makes the GitHub release of tag hold the AAB data.
 func (b *androidBundle) putAAB(tag string, data []byte) {
 	b.assets.Put(tag, "*.aab", "app-release.aab", data)
@@ -508,11 +521,7 @@ func TestAndroidGates(t *testing.T) {
 		// Processed only up to the start of the rollout's day.
 		b.fake.SetVitals(androidPkg, playstoretest.CrashRateMetricSet, playstoretest.VitalsSeries{FreshUntil: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC),
 			Points: []playstoretest.VitalsPoint{{Day: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), VersionCode: 42, Rate: 0.001, DistinctUsers: 9000}}})
-		require.NoError(t, b.work(t))
-		require.NoError(t, b.ro.Pass(ctx))
-		b.advance(time.Hour)
-		require.NoError(t, b.ro.Pass(ctx))
-		st := b.status(t)
+		st := b.gatedAfterSoak(t)
 		require.Equal(t, release.StateWaiting, st.State)
 		require.Equal(t, "gate crash_rate: no fresh data yet", st.Reason)
 		require.Equal(t, 10, st.Percent)
@@ -522,11 +531,7 @@ func TestAndroidGates(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
 		b.vitals(0.002, 0.001, 10)
-		require.NoError(t, b.work(t))
-		require.NoError(t, b.ro.Pass(ctx))
-		b.advance(time.Hour)
-		require.NoError(t, b.ro.Pass(ctx))
-		st := b.status(t)
+		st := b.gatedAfterSoak(t)
 		require.Equal(t, release.StateWaiting, st.State)
 		// 26–30 Nov, 10 users a day: the stage began on 25 Nov, a day that
 		// counts for nobody, and daily distinct users are not added up
@@ -538,11 +543,7 @@ func TestAndroidGates(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
 		b.vitals(0.002, 0.02, 5000)
-		require.NoError(t, b.work(t))
-		require.NoError(t, b.ro.Pass(ctx))
-		b.advance(time.Hour)
-		require.NoError(t, b.ro.Pass(ctx))
-		st := b.status(t)
+		st := b.gatedAfterSoak(t)
 		require.Equal(t, release.StateHalted, st.State)
 		require.Equal(t, "gate anr_rate failed: 0.02 is above 0.005", st.Reason)
 		androidGolden(t, "production_10_halted.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))

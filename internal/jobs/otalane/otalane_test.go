@@ -119,6 +119,17 @@ func (b *otaBundle) lane(t *testing.T, tag, commit, bundle string) release.Lane 
 	return l
 }
 
+// rolling plans an OTA lane (see lane), runs its job and one reconcile
+// pass: the release is in Production at the first stage.
+func (b *otaBundle) rolling(t *testing.T, tag, commit, bundle string) release.Lane {
+	t.Helper()
+	ctx := context.Background()
+	l := b.lane(t, tag, commit, bundle)
+	require.NoError(t, b.work(ctx, l))
+	require.NoError(t, b.ro.Pass(ctx))
+	return l
+}
+
 func (b *otaBundle) work(ctx context.Context, l release.Lane) error {
 	w := &otalane.Worker{OTA: b.ota}
 	return w.Work(ctx, &river.Job[lane.OTAArgs]{Args: lane.OTAArgs{LaneID: l.ID}})
@@ -254,9 +265,7 @@ func TestOTALaneHaltsOnFailuresAndHoldsWithoutReports(t *testing.T) {
 	t.Parallel()
 	b := setupOTA(t)
 	ctx := context.Background()
-	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
-	require.NoError(t, b.work(ctx, l))
-	require.NoError(t, b.ro.Pass(ctx)) // 10 %
+	l := b.rolling(t, "v1.4.2", "c142", "bundle 1.4.2\n") // 10 %
 
 	// No device reported yet: the gate holds, never advances.
 	b.now = b.now.Add(3 * time.Hour)
@@ -317,9 +326,7 @@ func TestOTALaneRollbackGoesBackToThePreviousRelease(t *testing.T) {
 	_, err := b.ro.Command(ctx, first.ID, release.CmdComplete, "token:ana", "")
 	require.NoError(t, err)
 
-	second := b.lane(t, "v1.4.3", "c143", "bundle 1.4.3\n")
-	require.NoError(t, b.work(ctx, second))
-	require.NoError(t, b.ro.Pass(ctx))
+	second := b.rolling(t, "v1.4.3", "c143", "bundle 1.4.3\n")
 	_, err = b.ro.Command(ctx, second.ID, release.CmdRollback, "token:ana", "login broken")
 	require.NoError(t, err)
 	prod := b.history(t, codepush.Production)
@@ -403,9 +410,7 @@ func TestOTARollbackWithoutAnEarlierReleaseDisables(t *testing.T) {
 	t.Parallel()
 	b := setupOTA(t)
 	ctx := context.Background()
-	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
-	require.NoError(t, b.work(ctx, l))
-	require.NoError(t, b.ro.Pass(ctx))
+	l := b.rolling(t, "v1.4.2", "c142", "bundle 1.4.2\n")
 	_, err := b.ro.Command(ctx, l.ID, release.CmdRollback, "token:ana", "crash on launch")
 	require.NoError(t, err)
 	prod := b.history(t, codepush.Production)
@@ -422,15 +427,11 @@ func TestOTARollbackAfterAHaltedLaneServesTheBadReleaseToNobody(t *testing.T) {
 	t.Parallel()
 	b := setupOTA(t)
 	ctx := context.Background()
-	first := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
-	require.NoError(t, b.work(ctx, first))
-	require.NoError(t, b.ro.Pass(ctx))
+	first := b.rolling(t, "v1.4.2", "c142", "bundle 1.4.2\n")
 	_, err := b.ro.Command(ctx, first.ID, release.CmdHalt, "token:ana", "crash")
 	require.NoError(t, err)
 
-	second := b.lane(t, "v1.4.3", "c143", "bundle 1.4.3\n")
-	require.NoError(t, b.work(ctx, second))
-	require.NoError(t, b.ro.Pass(ctx))
+	second := b.rolling(t, "v1.4.3", "c143", "bundle 1.4.3\n")
 	prod := b.history(t, codepush.Production)
 	require.Len(t, prod, 2)
 	require.True(t, prod[0].Disabled)
@@ -454,9 +455,7 @@ func TestOTAAdvanceDoesNotReenableAReleaseDisabledElsewhere(t *testing.T) {
 	t.Parallel()
 	b := setupOTA(t)
 	ctx := context.Background()
-	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
-	require.NoError(t, b.work(ctx, l))
-	require.NoError(t, b.ro.Pass(ctx)) // 10 %
+	l := b.rolling(t, "v1.4.2", "c142", "bundle 1.4.2\n") // 10 %
 
 	disable := true
 	_, _, err := b.cp.Patch(codepush.WithActor(ctx, codepush.Actor{Name: "ops@example.com"}), "acme-ios", codepush.Production,
