@@ -87,33 +87,43 @@ func (b DirBlobs) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &verifyingReader{f: f, h: sha256.New(), want: key}, nil
+	size := int64(-1)
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	return VerifyBlob(f, key, size, "codepush: blob"), nil
+}
+
+// VerifyBlob reads a stored blob through its name: every Blobs store names
+// content by its SHA-256, so the read that reaches the end fails unless the
+// bytes hash to key, and a store that hands back other bytes is caught
+// before a client installs them. Size reports size (the package route's
+// Content-Length; -1 when unknown). corrupt begins the error, naming the
+// store's kind of object ("codepush: blob").
+func VerifyBlob(rc io.ReadCloser, key string, size int64, corrupt string) io.ReadCloser {
+	return &verifyingReader{rc: rc, h: sha256.New(), want: key, size: size, corrupt: corrupt}
 }
 
 type verifyingReader struct {
-	f    *os.File
-	h    hash.Hash
-	want string
+	rc      io.ReadCloser
+	h       hash.Hash
+	want    string
+	size    int64
+	corrupt string
 }
 
 func (v *verifyingReader) Read(p []byte) (int, error) {
-	n, err := v.f.Read(p)
+	n, err := v.rc.Read(p)
 	v.h.Write(p[:n])
 	if err == io.EOF {
 		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
-			return n, fmt.Errorf("codepush: blob %s is corrupt (content hashes to %s)", v.want, got)
+			return n, fmt.Errorf("%s %s is corrupt (content hashes to %s)", v.corrupt, v.want, got)
 		}
 	}
 	return n, err
 }
 
-func (v *verifyingReader) Close() error { return v.f.Close() }
+func (v *verifyingReader) Close() error { return v.rc.Close() }
 
-// Size is the blob's length in bytes (the package route's Content-Length).
-func (v *verifyingReader) Size() int64 {
-	st, err := v.f.Stat()
-	if err != nil {
-		return -1
-	}
-	return st.Size()
-}
+// Size is the blob's length in bytes.
+func (v *verifyingReader) Size() int64 { return v.size }

@@ -99,31 +99,59 @@ func TestComponentConfigErrorsExit2(t *testing.T) {
 	}
 }
 
-// serveAndCheckHealth runs `serve` with the config, waits for the started
-// log line, asks /health, then stops it with a cancelled context (as SIGTERM).
-func serveAndCheckHealth(t *testing.T, cfgYAML string, engine string) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "releasepilot.yaml")
+// serving is `serve` running inside the test.
+type serving struct {
+	addr    string
+	started map[string]any // its "releasepilot started" log record
+	out     syncBuf
+	errb    syncBuf
+	cancel  context.CancelFunc
+	done    chan int
+}
+
+// startServe runs `serve` with the config and waits for the started log
+// line, which gives the address it listens on.
+func startServe(t *testing.T, cfgYAML string) *serving {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "releasepilot.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(cfgYAML), 0o600))
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuf
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &out, &errb) }()
-
-	var addr string
+	s := &serving{cancel: cancel, done: make(chan int, 1)}
+	go func() { s.done <- run(ctx, []string{"serve", "--config", cfg}, &s.out, &s.errb) }()
 	require.Eventually(t, func() bool {
-		for _, line := range strings.Split(errb.String(), "\n") {
+		for _, line := range strings.Split(s.errb.String(), "\n") {
 			var rec map[string]any
 			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "releasepilot started" {
-				addr, _ = rec["addr"].(string)
-				require.Equal(t, engine, rec["database"])
+				s.addr, _ = rec["addr"].(string)
+				s.started = rec
 				return true
 			}
 		}
 		return false
-	}, 30*time.Second, 20*time.Millisecond, "serve did not start: %s", errb.String())
+	}, 30*time.Second, 20*time.Millisecond, "serve did not start: %s", s.errb.String())
+	return s
+}
 
-	res, err := http.Get("http://" + addr + "/health")
+// stop cancels serve's context, as SIGTERM does, and requires it to exit 0
+// within wait.
+func (s *serving) stop(t *testing.T, wait time.Duration) {
+	t.Helper()
+	s.cancel()
+	select {
+	case code := <-s.done:
+		require.Equal(t, 0, code, s.errb.String())
+	case <-time.After(wait):
+		t.Fatal("serve did not stop")
+	}
+}
+
+// serveAndCheckHealth runs `serve` with the config, waits for the started
+// log line, asks /health, then stops it with a cancelled context (as SIGTERM).
+func serveAndCheckHealth(t *testing.T, cfgYAML string, engine string) {
+	s := startServe(t, cfgYAML)
+	require.Equal(t, engine, s.started["database"])
+
+	res, err := http.Get("http://" + s.addr + "/health")
 	require.NoError(t, err)
 	defer res.Body.Close()
 	require.Equal(t, 200, res.StatusCode)
@@ -136,14 +164,8 @@ func serveAndCheckHealth(t *testing.T, cfgYAML string, engine string) {
 		require.NotEmpty(t, h[k], k)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, errb.String())
-	case <-time.After(40 * time.Second):
-		t.Fatal("serve did not stop")
-	}
-	require.Contains(t, errb.String(), "releasepilot stopped")
+	s.stop(t, 40*time.Second)
+	require.Contains(t, s.errb.String(), "releasepilot stopped")
 }
 
 func TestServeSQLite(t *testing.T) {

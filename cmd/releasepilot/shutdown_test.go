@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,24 +15,9 @@ import (
 func TestShutdownWithASlowClientExits0(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "releasepilot.yaml")
 	token := "operator-token-0123456789"
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("listen: 127.0.0.1:0\ndata_dir: %s/data\nshutdown_timeout: 1s\ntokens:\n  - {name: ops, role: operator, token: %q}\n", dir, token)), 0o600))
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuf
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &out, &errb) }()
-	var addr string
-	require.Eventually(t, func() bool {
-		for _, line := range strings.Split(errb.String(), "\n") {
-			var rec map[string]any
-			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "releasepilot started" {
-				addr, _ = rec["addr"].(string)
-				return true
-			}
-		}
-		return false
-	}, 30*time.Second, 20*time.Millisecond, "serve did not start: %s", errb.String())
+	srv := startServe(t, fmt.Sprintf("listen: 127.0.0.1:0\ndata_dir: %s/data\nshutdown_timeout: 1s\ntokens:\n  - {name: ops, role: operator, token: %q}\n", dir, token))
+	addr := srv.addr
 
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
@@ -47,16 +27,10 @@ func TestShutdownWithASlowClientExits0(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the handler is reading the body
 
 	stopAt := time.Now()
-	cancel()
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, errb.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	srv.stop(t, 20*time.Second)
 	took := time.Since(stopAt)
 	require.Less(t, took, 10*time.Second, "the drain ends at shutdown_timeout, not when the client gives up")
 	require.GreaterOrEqual(t, took, 900*time.Millisecond, "the request was given shutdown_timeout to finish")
-	require.Contains(t, errb.String(), "HTTP connections still open at the end of shutdown_timeout; closing them")
-	require.Contains(t, errb.String(), "releasepilot stopped")
+	require.Contains(t, srv.errb.String(), "HTTP connections still open at the end of shutdown_timeout; closing them")
+	require.Contains(t, srv.errb.String(), "releasepilot stopped")
 }

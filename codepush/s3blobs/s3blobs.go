@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -205,7 +204,7 @@ func (b *Blobs) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 		}
 		return nil, fmt.Errorf("s3 get %s: %w", key, err)
 	}
-	return &verifying{rc: obj, h: sha256.New(), want: key, size: info.Size}, nil
+	return codepush.VerifyBlob(obj, key, info.Size, "s3blobs: object"), nil
 }
 
 // BlobURL implements codepush.BlobURLer: the public base URL's object, or a
@@ -228,26 +227,3 @@ func (b *Blobs) BlobURL(ctx context.Context, key, contentType string) (string, e
 	}
 	return u.String(), nil
 }
-
-type verifying struct {
-	rc   io.ReadCloser
-	h    hash.Hash
-	want string
-	size int64
-}
-
-// Size is the object's length in bytes.
-func (v *verifying) Size() int64 { return v.size }
-
-func (v *verifying) Read(p []byte) (int, error) {
-	n, err := v.rc.Read(p)
-	v.h.Write(p[:n])
-	if err == io.EOF {
-		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
-			return n, fmt.Errorf("s3blobs: object %s is corrupt (content hashes to %s)", v.want, got)
-		}
-	}
-	return n, err
-}
-
-func (v *verifying) Close() error { return v.rc.Close() }

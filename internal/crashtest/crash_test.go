@@ -50,13 +50,11 @@ func TestKillMidUpload(t *testing.T) {
 		commit := androidRelease(c)
 		hold := c.fakes.rule(Rule{Fake: "play", Path: playUpload})
 		rel := c.tag("v1.1.0", commit)
-		c.fakes.hit(hold)
-		killed := c.kill(c.runner("android_lane"))
-		c.fakes.releaseRule(hold)
+		killed := c.killHeld(hold, func() int { return c.runner("android_lane") })
 		up := c.event(rel, "android.bundle_uploaded", 0, nil)
 		resumed(t, "the upload", killed, up.At)
 		l := c.lane(rel, release.Android)
-		c.until(l.ID, "completed", func(s release.Status) bool { return s.State == release.StateCompleted })
+		c.untilCompleted(l.ID)
 		requireFullRollout(t, c)
 		uploads := 0
 		for _, m := range c.fakes.mutations() {
@@ -78,9 +76,7 @@ func TestKillMidIOSUpload(t *testing.T) {
 		commit := androidRelease(c)
 		hold := c.fakes.rule(Rule{Fake: "asc", Method: http.MethodPut, Path: `^/presigned-upload/`, Skip: 1})
 		rel := c.tag("v1.1.0", commit)
-		c.fakes.hit(hold)
-		killed := c.kill(c.runner("ios_lane"))
-		c.fakes.releaseRule(hold)
+		killed := c.killHeld(hold, func() int { return c.runner("ios_lane") })
 		up := c.event(rel, "ios.uploaded", 0, nil)
 		resumed(t, "the upload", killed, up.At)
 		l := c.lane(rel, release.IOS)
@@ -98,7 +94,7 @@ func iosToTheEnd(t *testing.T, c *cluster, laneID string) {
 	t.Helper()
 	c.until(laneID, "the phased release started", func(s release.Status) bool { return s.Percent > 0 })
 	c.command(laneID, "complete")
-	c.until(laneID, "completed", func(s release.Status) bool { return s.State == release.StateCompleted })
+	c.untilCompleted(laneID)
 	var data struct {
 		VersionID string `json:"version_id"`
 	}
@@ -126,12 +122,10 @@ func TestKillAfterPlayCommitBeforeRecord(t *testing.T) {
 		hold := c.fakes.rule(Rule{Fake: "play", Method: http.MethodPost, Path: playCommit, Phase: "after", Track: `"userFraction": 0.25`})
 		rel := c.tag("v1.1.0", commit)
 		l := c.lane(rel, release.Android)
-		c.fakes.hit(hold)
-		killed := c.kill(c.leaseHolder(l.ID))
-		c.fakes.releaseRule(hold)
+		killed := c.killHeld(hold, func() int { return c.leaseHolder(l.ID) })
 		adv := c.event(rel, "rollout.advance", 0, func(e release.Event) bool { return e.Details["percent"] == float64(25) })
 		resumed(t, "25% recorded", killed, adv.At)
-		c.until(l.ID, "completed", func(s release.Status) bool { return s.State == release.StateCompleted })
+		c.untilCompleted(l.ID)
 		requireFullRollout(t, c)
 		n25 := 0
 		evs, err := c.st.Events(t.Context(), rel, 0, 1000)
@@ -182,17 +176,7 @@ func requireHalted(t *testing.T, c *cluster, rel string, l release.Lane) {
 // the survivor applies it, and nothing advances meanwhile.
 func TestKillHaltBeforeItReachesPlay(t *testing.T) {
 	t.Parallel()
-	each(t, func(t *testing.T, engine store.Engine, n int) {
-		c, rel, l := haltAtTen(t, engine, n)
-		hold := c.fakes.rule(Rule{Fake: "play", Method: http.MethodPut, Path: playTrack, Body: `"halted"`})
-		c.command(l.ID, "halt")
-		c.fakes.hit(hold)
-		killed := c.kill(c.leaseHolder(l.ID))
-		c.fakes.releaseRule(hold)
-		applied := c.event(rel, "command.applied", 0, nil)
-		resumed(t, "the halt", killed, applied.At)
-		requireHalted(t, c, rel, l)
-	})
+	killDuringHalt(t, Rule{Fake: "play", Method: http.MethodPut, Path: playTrack, Body: `"halted"`})
 }
 
 // TestKillHaltAfterItReachedPlay: Play applied the halt and the replica died
@@ -200,13 +184,18 @@ func TestKillHaltBeforeItReachesPlay(t *testing.T) {
 // and records the halt.
 func TestKillHaltAfterItReachedPlay(t *testing.T) {
 	t.Parallel()
+	killDuringHalt(t, Rule{Fake: "play", Method: http.MethodPost, Path: playCommit, Phase: "after", Track: `"status": "halted"`})
+}
+
+// killDuringHalt halts a lane at 10 %, kills the lane's lease holder while
+// the Play request hold matches is held, and checks that the survivor
+// applies the halt once and nothing moves after it.
+func killDuringHalt(t *testing.T, hold Rule) {
 	each(t, func(t *testing.T, engine store.Engine, n int) {
 		c, rel, l := haltAtTen(t, engine, n)
-		hold := c.fakes.rule(Rule{Fake: "play", Method: http.MethodPost, Path: playCommit, Phase: "after", Track: `"status": "halted"`})
+		rule := c.fakes.rule(hold)
 		c.command(l.ID, "halt")
-		c.fakes.hit(hold)
-		killed := c.kill(c.leaseHolder(l.ID))
-		c.fakes.releaseRule(hold)
+		killed := c.killHeld(rule, func() int { return c.leaseHolder(l.ID) })
 		applied := c.event(rel, "command.applied", 0, nil)
 		resumed(t, "the halt", killed, applied.At)
 		requireHalted(t, c, rel, l)
@@ -232,7 +221,7 @@ func TestKillDuringSoak(t *testing.T) {
 			from = soakEnd // the schedule could not move before the soak ended
 		}
 		resumed(t, "the next step after the soak", from, adv.At)
-		c.until(l.ID, "completed", func(s release.Status) bool { return s.State == release.StateCompleted })
+		c.untilCompleted(l.ID)
 		requireFullRollout(t, c)
 	})
 }
@@ -249,9 +238,7 @@ func TestKillDuringIOSPhasedStep(t *testing.T) {
 		hold := c.fakes.rule(Rule{Fake: "asc", Method: http.MethodPost, Path: `^/v1/appStoreVersionReleaseRequests$`, Phase: "after"})
 		rel := c.tag("v1.1.0", commit)
 		l := c.lane(rel, release.IOS)
-		c.fakes.hit(hold)
-		killed := c.kill(c.leaseHolder(l.ID))
-		c.fakes.releaseRule(hold)
+		killed := c.killHeld(hold, func() int { return c.leaseHolder(l.ID) })
 		adv := c.event(rel, "rollout.advance", 0, nil)
 		resumed(t, "the phased release step", killed, adv.At)
 		iosToTheEnd(t, c, l.ID)
@@ -282,7 +269,7 @@ func TestKillDuringOTAPromotion(t *testing.T) {
 		resumed(t, "the promotion", killed, promoted.At)
 		l := c.lane(rel, release.Android)
 		require.Equal(t, release.KindOTA, l.Kind)
-		c.until(l.ID, "completed", func(s release.Status) bool { return s.State == release.StateCompleted })
+		c.untilCompleted(l.ID)
 		ev := c.events(rel)
 		require.Equal(t, 1, ev["ota.promoted"])
 		require.Equal(t, 1, ev["ota.staged"])
@@ -314,13 +301,11 @@ func TestKillDuringPlanning(t *testing.T) {
 		commit := androidRelease(c)
 		hold := c.fakes.rule(Rule{Fake: "github", Method: http.MethodGet, Path: `/git/trees/`})
 		rel := c.tag("v1.1.0", commit)
-		c.fakes.hit(hold)
-		killed := c.kill(c.runner("plan_release"))
-		c.fakes.releaseRule(hold)
+		killed := c.killHeld(hold, func() int { return c.runner("plan_release") })
 		planned := c.event(rel, "release.planned", 0, nil)
 		resumed(t, "planning", killed, planned.At)
 		l := c.lane(rel, release.Android)
-		c.until(l.ID, "completed", func(s release.Status) bool { return s.State == release.StateCompleted })
+		c.untilCompleted(l.ID)
 		lanes, err := c.st.Lanes(t.Context(), rel)
 		require.NoError(t, err)
 		ev := c.events(rel)

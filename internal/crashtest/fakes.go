@@ -426,7 +426,7 @@ func (f *Fakes) AddRelease(r RepoRelease) (string, error) {
 	}
 	if r.Bundles {
 		for _, p := range []string{"ios", "android"} {
-			z, err := zipOf("index."+p+".bundle", "__d(function(){/* "+r.App+" */});\n")
+			z, err := githubtest.Zip("index."+p+".bundle", "__d(function(){/* "+r.App+" */});\n")
 			if err != nil {
 				return "", err
 			}
@@ -439,38 +439,8 @@ func (f *Fakes) AddRelease(r RepoRelease) (string, error) {
 
 // AppFiles is a small bare React Native app at a version.
 func AppFiles(version, build, lodash, app string) githubtest.Files {
-	pj, _ := json.Marshal(map[string]any{"name": "crash-app", "version": version,
-		"dependencies": map[string]string{"react-native": "0.81.0", "lodash": lodash}})
-	lock, _ := json.Marshal(map[string]any{"name": "crash-app", "lockfileVersion": 3, "requires": true, "packages": map[string]any{
-		"":                          map[string]any{"name": "crash-app", "version": version},
-		"node_modules/react-native": map[string]any{"version": "0.81.0", "resolved": "https://registry.npmjs.org/react-native/-/react-native-0.81.0.tgz"},
-		"node_modules/lodash":       map[string]any{"version": lodash, "resolved": "https://registry.npmjs.org/lodash/-/lodash-" + lodash + ".tgz"},
-	}})
-	return githubtest.Files{
-		"package.json":             string(pj),
-		"package-lock.json":        string(lock),
-		"index.js":                 "import App from './src/App';\n",
-		"src/App.tsx":              "export default () => '" + app + "'\n",
-		"ios/Crash/Info.plist":     "<plist><dict><key>CFBundleShortVersionString</key><string>" + version + "</string><key>CFBundleVersion</key><string>" + build + "</string></dict></plist>\n",
-		"ios/Podfile":              "platform :ios, '15.1'\nuse_react_native!\n",
-		"android/app/build.gradle": "android {\n  defaultConfig {\n    versionCode " + build + "\n    versionName \"" + version + "\"\n  }\n}\n",
-	}
-}
-
-func zipOf(name, content string) ([]byte, error) {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	w, err := zw.Create(name)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := io.WriteString(w, content); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return githubtest.RNApp{Name: "crash-app", IOSProject: "Crash", Version: version, Build: build, Lodash: lodash,
+		Source: "export default () => '" + app + "'\n"}.Files()
 }
 
 // BundleWithVersionCode is an Android App Bundle that both sides read the

@@ -542,6 +542,23 @@ func (c *cluster) until(laneID, what string, ok func(release.Status) bool) relea
 	}
 }
 
+// untilCompleted waits for the lane to complete and returns it.
+func (c *cluster) untilCompleted(laneID string) release.Lane {
+	c.t.Helper()
+	return c.until(laneID, "completed", func(s release.Status) bool { return s.State == release.StateCompleted })
+}
+
+// killHeld waits until the rule hold holds a request, SIGKILLs the replica
+// victim names then (it is asked only once the request is held), lets the
+// held request go on, and returns when the replica died.
+func (c *cluster) killHeld(hold int, victim func() int) time.Time {
+	c.t.Helper()
+	c.fakes.hit(hold)
+	killed := c.kill(victim())
+	c.fakes.releaseRule(hold)
+	return killed
+}
+
 // event waits for the first event of kind on the release after afterID that
 // satisfies match (nil: any), and returns it.
 func (c *cluster) event(releaseID, kind string, afterID int64, match func(release.Event) bool) release.Event {

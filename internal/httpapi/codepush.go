@@ -110,35 +110,14 @@ func (c *CodePushAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A copy: the mux records its match on the request, and the server's
 	// own mux must keep seeing that it matched.
 	r = r.WithContext(r.Context())
-	c.mux.ServeHTTP(&codePushUnmatched{ResponseWriter: w, r: r}, r)
+	c.mux.ServeHTTP(&unmatchedWriter{ResponseWriter: w, r: r, answer: codePushUnmatched}, r)
 }
 
 // codePushUnmatched answers the mux's own 404 and 405 as Express does,
 // in plain text.
-type codePushUnmatched struct {
-	http.ResponseWriter
-	r          *http.Request
-	suppressed bool
+func codePushUnmatched(w http.ResponseWriter, r *http.Request, code int, _ string) {
+	writeCodePushText(w, code, fmt.Sprintf("Cannot %s %s", r.Method, r.URL.Path))
 }
-
-func (w *codePushUnmatched) WriteHeader(code int) {
-	if w.r.Pattern == "" && (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) {
-		w.suppressed = true
-		w.Header().Del("X-Content-Type-Options")
-		writeCodePushText(w.ResponseWriter, code, fmt.Sprintf("Cannot %s %s", w.r.Method, w.r.URL.Path))
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *codePushUnmatched) Write(b []byte) (int, error) {
-	if w.suppressed {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *codePushUnmatched) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 var codePushTextEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 

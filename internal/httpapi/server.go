@@ -100,40 +100,49 @@ func (s *Server) Handle(pattern string, role Role, h http.Handler) {
 // recovery around it.
 func (s *Server) Handler() http.Handler {
 	return s.deps.Metrics.instrument(s.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mux.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
+		s.mux.ServeHTTP(&unmatchedWriter{ResponseWriter: w, r: r, answer: jsonUnmatched}, r)
 	})))
 }
 
-// muxErrorWriter turns the mux's own plain-text 404 and 405 answers (no
-// pattern matched) into JSON errors like every other answer.
-type muxErrorWriter struct {
+// jsonUnmatched answers the mux's own 404 and 405 as JSON errors like every
+// other answer of the API.
+func jsonUnmatched(w http.ResponseWriter, r *http.Request, code int, allow string) {
+	if code == http.StatusNotFound {
+		WriteError(w, code, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	} else {
+		WriteError(w, code, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+	}
+}
+
+// unmatchedWriter replaces the mux's own plain-text 404 and 405 answers (no
+// pattern matched) with answer's, and drops the body the mux writes after
+// them. The API and the CodePush routes share it; each answers in its own
+// dialect.
+type unmatchedWriter struct {
 	http.ResponseWriter
 	r          *http.Request
+	answer     func(w http.ResponseWriter, r *http.Request, code int, allow string)
 	suppressed bool
 }
 
-func (w *muxErrorWriter) WriteHeader(code int) {
+func (w *unmatchedWriter) WriteHeader(code int) {
 	if w.r.Pattern == "" && (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) {
 		w.suppressed = true
 		w.Header().Del("X-Content-Type-Options")
-		if code == http.StatusNotFound {
-			WriteError(w.ResponseWriter, code, "not_found", fmt.Sprintf("no route for %s %s", w.r.Method, w.r.URL.Path))
-		} else {
-			WriteError(w.ResponseWriter, code, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s (allowed: %s)", w.r.Method, w.r.URL.Path, w.Header().Get("Allow")))
-		}
+		w.answer(w.ResponseWriter, w.r, code, w.Header().Get("Allow"))
 		return
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *muxErrorWriter) Write(b []byte) (int, error) {
+func (w *unmatchedWriter) Write(b []byte) (int, error) {
 	if w.suppressed {
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
 }
 
-func (w *muxErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *unmatchedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

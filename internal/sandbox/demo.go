@@ -9,8 +9,6 @@
 package sandbox
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -225,7 +223,7 @@ apps:
 	second := repo.Commit("fix: greet by name", appFiles("1.0.1", "2", "4.17.22", "export default (n) => `Hello ${n}`\n"), first)
 	assets := map[string][]byte{}
 	for _, platform := range []string{"android", "ios"} {
-		b, err := zipBundle("index."+platform+".bundle", "__d(function(){/* Hello ${n} */});\n")
+		b, err := githubtest.Zip("index."+platform+".bundle", "__d(function(){/* Hello ${n} */});\n")
 		if err != nil {
 			return demo, err
 		}
@@ -558,38 +556,7 @@ func updateCheck(ctx context.Context, base, key, appVersion string) (string, err
 	return fmt.Sprintf("%s is available (target %s), download %s", body.UpdateInfo.Label, body.UpdateInfo.AppVersion, body.UpdateInfo.DownloadURL), nil
 }
 
-func zipBundle(name, content string) ([]byte, error) {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	w, err := zw.Create(name)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := io.WriteString(w, content); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
 // appFiles is a small bare React Native app at a version.
 func appFiles(version, build, lodash, app string) githubtest.Files {
-	pj, _ := json.Marshal(map[string]any{"name": "demo-app", "version": version,
-		"dependencies": map[string]string{"react-native": "0.81.0", "lodash": lodash}})
-	lock, _ := json.Marshal(map[string]any{"name": "demo-app", "lockfileVersion": 3, "requires": true, "packages": map[string]any{
-		"":                          map[string]any{"name": "demo-app", "version": version},
-		"node_modules/react-native": map[string]any{"version": "0.81.0", "resolved": "https://registry.npmjs.org/react-native/-/react-native-0.81.0.tgz"},
-		"node_modules/lodash":       map[string]any{"version": lodash, "resolved": "https://registry.npmjs.org/lodash/-/lodash-" + lodash + ".tgz"},
-	}})
-	return githubtest.Files{
-		"package.json":             string(pj),
-		"package-lock.json":        string(lock),
-		"index.js":                 "import App from './src/App';\n",
-		"src/App.tsx":              app,
-		"ios/Podfile":              "platform :ios, '15.1'\nuse_react_native!\n",
-		"ios/Demo/Info.plist":      "<plist><dict><key>CFBundleShortVersionString</key><string>" + version + "</string><key>CFBundleVersion</key><string>" + build + "</string></dict></plist>\n",
-		"android/app/build.gradle": "android {\n  defaultConfig {\n    versionCode " + build + "\n    versionName \"" + version + "\"\n  }\n}\n",
-	}
+	return githubtest.RNApp{Name: "demo-app", IOSProject: "Demo", Version: version, Build: build, Lodash: lodash, Source: app}.Files()
 }

@@ -3,18 +3,14 @@ package service_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +23,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/github/githubtest"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/nativecheck/nativechecktest"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/service"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -37,27 +34,6 @@ const (
 	viewerToken   = "viewer-token-0123456789"
 	operatorToken = "operator-token-0123456789"
 )
-
-// repo is a repository in memory: commit -> path -> content.
-type repo map[string]map[string]string
-
-func (r repo) Tree(_ context.Context, commit string) ([]nativecheck.Entry, bool, error) {
-	var out []nativecheck.Entry
-	for _, p := range slices.Sorted(maps.Keys(r[commit])) {
-		c := r[commit][p]
-		sum := sha1.Sum([]byte(fmt.Sprintf("blob %d\x00%s", len(c), c)))
-		out = append(out, nativecheck.Entry{Path: p, Type: "blob", Mode: "100644", SHA: hex.EncodeToString(sum[:]), Size: int64(len(c))})
-	}
-	return out, false, nil
-}
-
-func (r repo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
-	c, ok := r[commit][path]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	return []byte(c), nil
-}
 
 // replica is one releasepilot process serving HTTP.
 type replica struct {
@@ -140,7 +116,7 @@ func seedBinary(t testing.TB, st *store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	base := map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": "v1\n"}
-	r := repo{"c140": base, "c142": maps.Clone(base), "c150": maps.Clone(base)}
+	r := nativechecktest.Repo{"c140": base, "c142": maps.Clone(base), "c150": maps.Clone(base)}
 	r["c142"]["src/App.tsx"] = "v2\n"
 	r["c150"]["ios/Podfile"] = "platform :ios, '17.0'\n"
 	hashes := map[string]string{}

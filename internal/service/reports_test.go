@@ -16,6 +16,7 @@ import (
 	"github.com/swapjoy/releasepilot/codepush"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/nativecheck/nativechecktest"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/service"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -27,7 +28,7 @@ func seedApp(t *testing.T, st *store.Store, app string) {
 	t.Helper()
 	ctx := context.Background()
 	base := map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": "v1\n"}
-	r := repo{"c140": base, "c142": maps.Clone(base)}
+	r := nativechecktest.Repo{"c140": base, "c142": maps.Clone(base)}
 	r["c142"]["src/App.tsx"] = "v2\n"
 	hashes := map[string]string{}
 	for _, c := range []string{"c140", "c142"} {

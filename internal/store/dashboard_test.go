@@ -10,22 +10,11 @@ import (
 
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
-	"github.com/swapjoy/releasepilot/internal/store/storetest"
 )
 
 func TestDashboardQueries(t *testing.T) {
 	t.Parallel()
-	for _, e := range storetest.Engines {
-		t.Run(string(e), func(t *testing.T) {
-			t.Parallel()
-			for name, fn := range dashboardConformance {
-				t.Run(name, func(t *testing.T) {
-					t.Parallel()
-					fn(t, store.New(storetest.Open(t, e)))
-				})
-			}
-		})
-	}
+	runConformance(t, dashboardConformance)
 }
 
 var dashboardConformance = map[string]func(t *testing.T, s *store.Store){

@@ -19,14 +19,20 @@ var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 // TestConformance runs the same behaviour checks on every engine.
 func TestConformance(t *testing.T) {
 	t.Parallel()
+	runConformance(t, conformance)
+}
+
+// runConformance runs every check of suite on every engine, each on a
+// fresh migrated database, all in parallel.
+func runConformance(t *testing.T, suite map[string]func(t *testing.T, s *store.Store)) {
+	t.Helper()
 	for _, e := range storetest.Engines {
 		t.Run(string(e), func(t *testing.T) {
 			t.Parallel()
-			for name, fn := range conformance {
+			for name, fn := range suite {
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
-					db := storetest.Open(t, e)
-					fn(t, store.New(db))
+					fn(t, store.New(storetest.Open(t, e)))
 				})
 			}
 		})

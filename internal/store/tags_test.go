@@ -14,17 +14,7 @@ import (
 
 func TestTagsAndDeployments(t *testing.T) {
 	t.Parallel()
-	for _, e := range storetest.Engines {
-		t.Run(string(e), func(t *testing.T) {
-			t.Parallel()
-			for name, fn := range tagConformance {
-				t.Run(name, func(t *testing.T) {
-					t.Parallel()
-					fn(t, store.New(storetest.Open(t, e)))
-				})
-			}
-		})
-	}
+	runConformance(t, tagConformance)
 }
 
 func seedLane(t *testing.T, s *store.Store, rel release.Release, p release.Platform) release.Lane {

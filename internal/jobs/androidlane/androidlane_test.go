@@ -9,13 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/jobs/androidlane"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane/lanetest"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -52,41 +51,6 @@ func androidUpdating() bool {
 
 const androidPkg = "com.acme.mobile"
 
-// androidAssets serves GitHub release assets from memory.
-type androidAssets struct {
-	mu      sync.Mutex
-	dir     string
-	assets  map[string][]byte // by tag
-	fetches int
-}
-
-func (f *androidAssets) FetchAsset(_ context.Context, repository, tag, pattern string) (*os.File, string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fetches++
-	data, ok := f.assets[tag]
-	if !ok || repository != "acme/mobile" || pattern != "*.aab" {
-		return nil, "", fmt.Errorf("release %s of %s has no asset %s: %w", tag, repository, pattern, fs.ErrNotExist)
-	}
-	tmp, err := os.CreateTemp(f.dir, "asset-*.aab")
-	if err != nil {
-		return nil, "", err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return nil, "", err
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return nil, "", err
-	}
-	return tmp, "app-release.aab", nil
-}
-
-func (f *androidAssets) set(tag string, data []byte) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.assets[tag] = data
-}
-
 // fakeBundleVersionCode reads the versionCode of a playstoretest.FakeBundle
 // (the fake's stand-in for the manifest): the number its first line ends
 // with, checked against FakeBundle itself.
@@ -110,7 +74,7 @@ type androidBundle struct {
 	android *androidlane.Android
 	worker  *androidlane.Worker
 	ro      *jobs.Rollouts
-	assets  *androidAssets
+	assets  *lanetest.Assets
 	app     config.App
 	rel     release.Release
 	lane    release.Lane
@@ -151,7 +115,8 @@ func setupAndroid(t testing.TB, e store.Engine, change func(app *config.App), pl
 	if change != nil {
 		change(&b.app)
 	}
-	b.assets = &androidAssets{dir: t.TempDir(), assets: map[string][]byte{"v1.4.0": playstoretest.FakeBundle(42, 4096)}}
+	b.assets = lanetest.NewAssets("acme/mobile", t.TempDir())
+	b.putAAB("v1.4.0", playstoretest.FakeBundle(42, 4096))
 	clock := func() time.Time { return b.now }
 	b.android = &androidlane.Android{Store: b.st, Play: b.play, Apps: map[string]config.App{"acme": b.app}, Assets: b.assets,
 		Vitals: &gate.PlayVitals{Reader: b.play, MaxAge: -1, Now: clock}, BundleVersionCode: fakeBundleVersionCode, Now: clock}
@@ -171,6 +136,24 @@ func setupAndroid(t testing.TB, e store.Engine, change func(app *config.App), pl
 	b.lane, err = b.st.CreateLane(ctx, release.Lane{ReleaseID: b.rel.ID, Platform: release.Android, Kind: release.KindStore, Plan: p}, b.now)
 	require.NoError(t, err)
 	return b
+}
+
+// gatedAfterSoak runs the lane job and a reconcile pass (10 %), then,
+// an hour (the soak) later, a pass that reads the gates; it returns the
+// lane's status after it.
+func (b *androidBundle) gatedAfterSoak(t *testing.T) release.Status {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, b.work(t))
+	require.NoError(t, b.ro.Pass(ctx))
+	b.advance(time.Hour)
+	require.NoError(t, b.ro.Pass(ctx))
+	return b.status(t)
+}
+
+// putAAB makes the GitHub release of tag hold the AAB data.
+func (b *androidBundle) putAAB(tag string, data []byte) {
+	b.assets.Put(tag, "*.aab", "app-release.aab", data)
 }
 
 func (b *androidBundle) advance(d time.Duration) {
@@ -538,11 +521,7 @@ func TestAndroidGates(t *testing.T) {
 		// Processed only up to the start of the rollout's day.
 		b.fake.SetVitals(androidPkg, playstoretest.CrashRateMetricSet, playstoretest.VitalsSeries{FreshUntil: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC),
 			Points: []playstoretest.VitalsPoint{{Day: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), VersionCode: 42, Rate: 0.001, DistinctUsers: 9000}}})
-		require.NoError(t, b.work(t))
-		require.NoError(t, b.ro.Pass(ctx))
-		b.advance(time.Hour)
-		require.NoError(t, b.ro.Pass(ctx))
-		st := b.status(t)
+		st := b.gatedAfterSoak(t)
 		require.Equal(t, release.StateWaiting, st.State)
 		require.Equal(t, "gate crash_rate: no fresh data yet", st.Reason)
 		require.Equal(t, 10, st.Percent)
@@ -552,11 +531,7 @@ func TestAndroidGates(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
 		b.vitals(0.002, 0.001, 10)
-		require.NoError(t, b.work(t))
-		require.NoError(t, b.ro.Pass(ctx))
-		b.advance(time.Hour)
-		require.NoError(t, b.ro.Pass(ctx))
-		st := b.status(t)
+		st := b.gatedAfterSoak(t)
 		require.Equal(t, release.StateWaiting, st.State)
 		// 26–30 Nov, 10 users a day: the stage began on 25 Nov, a day that
 		// counts for nobody, and daily distinct users are not added up
@@ -568,11 +543,7 @@ func TestAndroidGates(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
 		b.vitals(0.002, 0.02, 5000)
-		require.NoError(t, b.work(t))
-		require.NoError(t, b.ro.Pass(ctx))
-		b.advance(time.Hour)
-		require.NoError(t, b.ro.Pass(ctx))
-		st := b.status(t)
+		st := b.gatedAfterSoak(t)
 		require.Equal(t, release.StateHalted, st.State)
 		require.Equal(t, "gate anr_rate failed: 0.02 is above 0.005", st.Reason)
 		androidGolden(t, "production_10_halted.json", b.fake.TrackJSON(androidPkg, playstore.TrackProduction))
@@ -598,7 +569,7 @@ func TestAndroidLanePickUpCIBundle(t *testing.T) {
 	commits := b.fake.Commits(androidPkg)
 	require.NoError(t, b.work(t))
 	require.Equal(t, commits, b.fake.Commits(androidPkg), "already on internal: nothing to commit")
-	require.Zero(t, b.assets.fetches, "nothing is fetched from GitHub")
+	require.Zero(t, b.assets.Fetches(), "nothing is fetched from GitHub")
 	bin, err := b.st.LatestBinary(ctx, "acme", release.Android)
 	require.NoError(t, err)
 	require.Equal(t, "43", bin.BuildNumber)
@@ -663,7 +634,7 @@ func TestAndroidLaneFailures(t *testing.T) {
 	t.Run("an old bundle already in the app fails the lane", func(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
-		b.assets.set("v1.4.0", playstoretest.FakeBundle(41, 4096))
+		b.putAAB("v1.4.0", playstoretest.FakeBundle(41, 4096))
 		b.fake.SeedBundles(androidPkg, 41)
 		var cancel *rivertype.JobCancelError
 		require.ErrorAs(t, b.work(t), &cancel)
@@ -689,7 +660,7 @@ func TestAndroidLaneFailures(t *testing.T) {
 
 		require.NoError(t, b.work(t))
 		require.Equal(t, 1, b.fake.Calls(playstoretest.MethodBundlesUpload), "the bundle was not sent again")
-		require.Equal(t, 1, b.assets.fetches, "nor fetched again")
+		require.Equal(t, 1, b.assets.Fetches(), "nor fetched again")
 		require.Equal(t, release.StateRolling, b.status(t).State)
 		androidGolden(t, "internal.json", b.fake.TrackJSON(androidPkg, playstore.TrackInternal))
 	})
@@ -751,11 +722,11 @@ func TestAndroidLaneFailures(t *testing.T) {
 	t.Run("a missing asset waits", func(t *testing.T) {
 		t.Parallel()
 		b := setupAndroid(t, store.SQLite, nil)
-		delete(b.assets.assets, "v1.4.0")
+		b.assets.Delete("v1.4.0", "*.aab")
 		var snooze *rivertype.JobSnoozeError
 		require.ErrorAs(t, b.work(t), &snooze)
 		require.Equal(t, release.StatePending, b.status(t).State)
-		b.assets.set("v1.4.0", playstoretest.FakeBundle(42, 100))
+		b.putAAB("v1.4.0", playstoretest.FakeBundle(42, 100))
 		require.NoError(t, b.work(t))
 		require.Equal(t, release.StateRolling, b.status(t).State)
 	})

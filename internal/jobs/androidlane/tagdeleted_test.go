@@ -2,7 +2,6 @@ package androidlane_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -10,27 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/swapjoy/releasepilot/internal/config"
-	"github.com/swapjoy/releasepilot/internal/jobs"
-	"github.com/swapjoy/releasepilot/internal/jobs/lane"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane/lanetest"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
 	"github.com/swapjoy/releasepilot/playstore/playstoretest"
 )
-
-// deletingAssets deletes the tag while the lane job downloads its bundle:
-// the job has read its lane as pending and holds the AAB when the
-// withdrawal commits.
-type deletingAssets struct {
-	lane.Assets
-	during func()
-}
-
-func (d deletingAssets) FetchAsset(ctx context.Context, repository, tag, pattern string) (*os.File, string, error) {
-	f, name, err := d.Assets.FetchAsset(ctx, repository, tag, pattern)
-	d.during()
-	return f, name, err
-}
 
 // A lane job already running when its tag is deleted does not upload: the
 // withdrawal commits first, and the job's next record is refused.
@@ -40,13 +24,9 @@ func TestTagDeletedWhileAndroidLaneDownloads(t *testing.T) {
 		t.Run(string(e), func(t *testing.T) {
 			t.Parallel()
 			b := setupAndroid(t, e, nil)
-			changes := &jobs.TagChanges{Store: b.st, Apps: map[string]config.App{"acme": b.app}, Now: func() time.Time { return b.now }}
-			b.android.Assets = deletingAssets{Assets: b.assets, during: func() {
-				ctx := context.Background()
-				_, err := b.st.SetTagState(ctx, b.rel.ID, release.TagDeleted, "", b.now)
-				require.NoError(t, err)
-				require.NoError(t, changes.Apply(ctx, jobs.TagChangeArgs{ReleaseID: b.rel.ID, Change: jobs.TagChangeDeleted}))
-			}}
+			// The job has read its lane as pending and holds the AAB when
+			// the withdrawal commits.
+			b.android.Assets = lanetest.DeletingTag(t, b.assets, b.st, map[string]config.App{"acme": b.app}, b.rel.ID, func() time.Time { return b.now })
 			err := b.work(t)
 			var cancel *river.JobCancelError
 			require.ErrorAs(t, err, &cancel, "the job stops for good")

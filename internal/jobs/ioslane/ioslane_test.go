@@ -9,8 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -31,6 +29,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/jobs/ioslane"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane/lanetest"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -63,30 +62,6 @@ func (c *iosClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// iosAssets serves an IPA from memory as the GitHub release asset.
-type iosAssets struct {
-	dir string
-	ipa map[string][]byte // by tag
-}
-
-func (a *iosAssets) FetchAsset(_ context.Context, repository, tag, pattern string) (*os.File, string, error) {
-	data, ok := a.ipa[tag]
-	if !ok || repository != "acme/mobile" || pattern != "*.ipa" {
-		return nil, "", fmt.Errorf("release %s has no asset %s: %w", tag, pattern, fs.ErrNotExist)
-	}
-	f, err := os.CreateTemp(a.dir, "asset-*.ipa")
-	if err != nil {
-		return nil, "", err
-	}
-	if _, err := f.Write(data); err != nil {
-		return nil, "", err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, "", err
-	}
-	return f, "Acme.ipa", nil
-}
-
 type iosOpts struct {
 	version   string // release version (default "1.4.0+45")
 	polls     int    // processing reads until the build is done (default 10)
@@ -115,7 +90,7 @@ type iosBundle struct {
 	lane    release.Lane
 	appID   string
 	buildID string
-	assets  *iosAssets
+	assets  *lanetest.Assets
 }
 
 // setupIOS builds a fake App Store Connect with the app, its live version
@@ -162,7 +137,7 @@ func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
 	if o.configure != nil {
 		o.configure(&b.app)
 	}
-	b.assets = &iosAssets{dir: t.TempDir(), ipa: map[string][]byte{}}
+	b.assets = lanetest.NewAssets("acme/mobile", t.TempDir())
 	b.st = store.New(storetest.Open(t, e))
 	b.ios = &ioslane.IOS{Store: b.st, ASC: b.asc, Apps: map[string]config.App{"acme": b.app}, Assets: b.assets, Now: b.clock.Now}
 	b.worker = &ioslane.Worker{IOS: b.ios}
@@ -189,6 +164,11 @@ func setupIOS(t testing.TB, e store.Engine, o iosOpts) *iosBundle {
 	b.lane, err = b.st.CreateLane(ctx, release.Lane{ReleaseID: b.rel.ID, Platform: release.IOS, Kind: release.KindStore, Plan: plan}, iosStart)
 	require.NoError(t, err)
 	return b
+}
+
+// putIPA makes the GitHub release of tag hold the IPA data.
+func (b *iosBundle) putIPA(tag string, data []byte) {
+	b.assets.Put(tag, "*.ipa", "Acme.ipa", data)
 }
 
 // work runs the lane job once, as River would.
@@ -584,7 +564,7 @@ func TestIOSLaneUpload(t *testing.T) {
 	var snooze *river.JobSnoozeError
 	require.ErrorAs(t, err, &snooze)
 	require.EqualValues(t, 0, b.asc.UploadParts())
-	b.assets.ipa["v1.4.0"] = makeIPA(t, xmlPlist("1.4.0", "46"))
+	b.putIPA("v1.4.0", makeIPA(t, xmlPlist("1.4.0", "46")))
 
 	var uploads []int64
 	_, err = b.runLane(t, func(int, error) { uploads = append(uploads, b.asc.UploadParts()) })
@@ -608,7 +588,7 @@ func TestIOSLaneUploadRefused(t *testing.T) {
 	b := setupIOS(t, store.SQLite, iosOpts{version: "1.4.0", noBuild: true, configure: func(a *config.App) {
 		a.IOS.BuildSource, a.IOS.IPAAsset = "upload", "*.ipa"
 	}, options: func(o *appstoretest.Options) { o.UploadProcessingPolls = 3 }})
-	b.assets.ipa["v1.4.0"] = makeIPA(t, xmlPlist("1.4.0", "46"))
+	b.putIPA("v1.4.0", makeIPA(t, xmlPlist("1.4.0", "46")))
 	err := b.work(context.Background())
 	var snooze *river.JobSnoozeError
 	require.ErrorAs(t, err, &snooze)
@@ -629,7 +609,7 @@ func TestIOSLaneUploadWrongVersion(t *testing.T) {
 	b := setupIOS(t, store.SQLite, iosOpts{noBuild: true, configure: func(a *config.App) {
 		a.IOS.BuildSource, a.IOS.IPAAsset = "upload", "*.ipa"
 	}})
-	b.assets.ipa["v1.4.0+45"] = makeIPA(t, xmlPlist("1.4.0", "47"))
+	b.putIPA("v1.4.0+45", makeIPA(t, xmlPlist("1.4.0", "47")))
 	_, err := b.runLane(t, nil)
 	require.Error(t, err)
 	require.Equal(t, "asset Acme.ipa of v1.4.0+45 is build 47, but this lane ships build 45; tag a new release for a new build", b.status(t).Reason)
@@ -831,7 +811,7 @@ func TestIOSLaneCrashBetweenSteps(t *testing.T) {
 			}
 			setup := func() *iosBundle {
 				b := setupIOS(t, store.SQLite, opts)
-				b.assets.ipa["v1.4.0+45"] = makeIPA(t, xmlPlist("1.4.0", "45"))
+				b.putIPA("v1.4.0+45", makeIPA(t, xmlPlist("1.4.0", "45")))
 				return b
 			}
 			clean := setup()

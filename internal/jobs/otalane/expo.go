@@ -2,14 +2,8 @@ package otalane
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"strings"
-	"time"
-
-	"github.com/riverqueue/river"
 
 	"github.com/swapjoy/releasepilot/codepush"
 	"github.com/swapjoy/releasepilot/codepush/expoupdates"
@@ -32,38 +26,12 @@ func (o *OTA) stageExpo(ctx context.Context, l release.Lane, rel release.Release
 	if err != nil {
 		return otaReason("read the Staging history", err)
 	}
-	var staged *codepush.Release
-	for i := len(hist) - 1; i >= 0; i-- {
-		if h := hist[i]; h.Commit == rel.Commit && h.Method == codepush.MethodUpload {
-			staged = &hist[i]
-			break
-		}
-	}
+	staged := lastUpload(hist, rel.Commit, "")
 	if staged == nil {
 		pattern := strings.ReplaceAll(app.OTA.Expo.DistAsset, "{platform}", string(l.Platform))
-		if o.Assets == nil {
-			return refuseLane("no source of GitHub release assets is configured to fetch %q", pattern)
-		}
-		f, name, err := o.Assets.FetchAsset(ctx, app.Repository, rel.Tag, pattern)
-		if errors.Is(err, fs.ErrNotExist) {
-			wait := app.OTA.BundleTimeout.D()
-			if wait <= 0 {
-				wait = o.AssetWait
-			}
-			if wait <= 0 {
-				wait = config.DefaultOTABundleTimeout
-			}
-			if o.now().Sub(rel.CreatedAt) > wait {
-				return refuseLane("the GitHub release of %s has no asset matching %q after %s", rel.Tag, pattern, wait)
-			}
-			reason := lane.WaitReason(fmt.Sprintf("the export %q has not appeared on the GitHub release %s", pattern, rel.Tag), rel.CreatedAt, wait)
-			if err := lane.Waiting(ctx, o.Store, l.ID, reason, o.now()); err != nil {
-				return err
-			}
-			return river.JobSnooze(time.Minute)
-		}
+		f, name, err := o.fetchAsset(ctx, l, rel, app, pattern, "export", "export")
 		if err != nil {
-			return fmt.Errorf("fetch %s export %q: %w", rel.Tag, pattern, err)
+			return err
 		}
 		defer os.Remove(f.Name())
 		defer f.Close()

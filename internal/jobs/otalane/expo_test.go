@@ -23,12 +23,7 @@ import (
 	"github.com/swapjoy/releasepilot/codepush/expoupdates"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
-	"github.com/swapjoy/releasepilot/internal/jobs"
-	"github.com/swapjoy/releasepilot/internal/jobs/otalane"
-	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
-	"github.com/swapjoy/releasepilot/internal/store"
-	"github.com/swapjoy/releasepilot/internal/store/storetest"
 )
 
 // exportTarGz is the committed `npx expo export` fixture as CI would attach
@@ -69,28 +64,11 @@ type expoLane struct {
 // policy) was built from c100.
 func setupExpoLane(t *testing.T) *expoLane {
 	t.Helper()
-	ctx := context.Background()
-	db := storetest.Open(t, store.SQLite)
-	st := store.New(db)
-	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: otaRepo{}, assets: &otaAssets{bundles: map[string]string{}}}
-	clock := func() time.Time { return b.now }
-	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, b.now))
-	native := &gate.NativeGate{Store: st, Apps: map[string]gate.OTAApp{"acme-ios": {App: "acme", Platform: release.IOS, Expo: true}}}
-	cp, err := codepush.New(ctx, codepush.Config{Store: store.NewCodePush(db), Blobs: codepush.DirBlobs{Dir: t.TempDir()}, Gate: native, Now: clock})
-	require.NoError(t, err)
-	app, err := cp.CreateApp(ctx, "acme-ios", false)
-	require.NoError(t, err)
-	b.cp, b.prod = cp, app.Deployments[1].Key
-	apps := map[string]config.App{"acme": {Name: "acme", Repository: "acme/mobile", OTA: config.OTA{Enabled: true, Stages: release.DefaultStages,
-		AppName: "acme", Protocol: "expo", Expo: config.Expo{DistAsset: "expo-dist.tar.gz"}}}}
-	b.ota = &otalane.OTA{Store: st, CodePush: cp, Apps: apps, Assets: b.assets, Now: clock}
-	b.ro = &jobs.Rollouts{Store: st, Executors: jobs.Executors{{Kind: release.KindOTA, Platform: release.IOS}: b.ota}, Now: clock}
+	b := newOTABundle(t, gate.OTAApp{App: "acme", Platform: release.IOS, Expo: true}, config.OTA{Enabled: true, Stages: release.DefaultStages,
+		AppName: "acme", Protocol: "expo", Expo: config.Expo{DistAsset: "expo-dist.tar.gz"}})
 	b.commit(t, "c100", map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": "v0\n"})
-	fp, err := st.GetFingerprint(ctx, "acme", release.IOS, "c100", nativecheck.Algorithm)
-	require.NoError(t, err)
-	_, err = st.RecordBinary(ctx, release.Binary{App: "acme", Platform: release.IOS, Version: "1.0.0", BuildNumber: "1", Commit: "c100", Fingerprint: fp.Hash, CreatedAt: b.now})
-	require.NoError(t, err)
-	srv := httptest.NewServer(expoupdates.NewServer(expoupdates.Config{CodePush: cp,
+	b.binary(t, "1.0.0", "1", "c100")
+	srv := httptest.NewServer(expoupdates.NewServer(expoupdates.Config{CodePush: b.cp,
 		Apps: map[string]expoupdates.App{"acme": {CodePushApps: map[string]string{"ios": "acme-ios"}}}}).Handler())
 	t.Cleanup(srv.Close)
 	return &expoLane{otaBundle: b, srv: srv}
@@ -99,7 +77,7 @@ func setupExpoLane(t *testing.T) *expoLane {
 func (e *expoLane) expoLane(t *testing.T, tag, commit, podfile string) release.Lane {
 	t.Helper()
 	e.commit(t, commit, map[string]string{"ios/Podfile": podfile, "src/App.tsx": tag})
-	e.assets.bundles[tag+" expo-dist.tar.gz"] = exportTarGz(t)
+	e.assets.Put(tag, "expo-dist.tar.gz", "expo-dist.tar.gz", []byte(exportTarGz(t)))
 	r, _, err := e.st.CreateRelease(context.Background(), release.Release{App: "acme", Tag: tag, Version: tag[1:], Commit: commit, CreatedAt: e.now})
 	require.NoError(t, err)
 	l, err := e.st.CreateLane(context.Background(), release.Lane{ReleaseID: r.ID, Platform: release.IOS, Kind: release.KindOTA,
@@ -166,7 +144,7 @@ func TestExpoLaneStagesRollsOutHaltsAndRollsBackToEmbedded(t *testing.T) {
 	require.Equal(t, release.StateRolling, e.laneStatus(t, l).State)
 	require.NoError(t, e.work(ctx, l), "a retried job changes nothing")
 	require.Len(t, e.history(t, codepush.Staging), 1)
-	require.Equal(t, 1, e.assets.fetches)
+	require.Equal(t, 1, e.assets.Fetches())
 
 	require.NoError(t, e.ro.Pass(ctx))
 	require.InDelta(t, 10, e.offered(t), 9, "about a tenth of the installs (eas-client-id buckets)")

@@ -2,16 +2,9 @@ package otalane_test
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"maps"
-	"os"
-	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,68 +16,23 @@ import (
 	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/jobs"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane/lanetest"
 	"github.com/swapjoy/releasepilot/internal/jobs/otalane"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/nativecheck/nativechecktest"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
 )
-
-// otaRepo is a repository in memory: commit -> path -> content.
-type otaRepo map[string]map[string]string
-
-func (r otaRepo) Tree(_ context.Context, commit string) ([]nativecheck.Entry, bool, error) {
-	var out []nativecheck.Entry
-	for _, p := range slices.Sorted(maps.Keys(r[commit])) {
-		c := r[commit][p]
-		sum := sha1.Sum([]byte(fmt.Sprintf("blob %d\x00%s", len(c), c)))
-		out = append(out, nativecheck.Entry{Path: p, Type: "blob", Mode: "100644", SHA: hex.EncodeToString(sum[:]), Size: int64(len(c))})
-	}
-	return out, false, nil
-}
-
-func (r otaRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
-	c, ok := r[commit][path]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	return []byte(c), nil
-}
-
-// otaAssets serves bundles from memory, as GitHub release assets would be.
-type otaAssets struct {
-	mu      sync.Mutex
-	bundles map[string]string // "tag pattern" -> content
-	fetches int
-}
-
-func (a *otaAssets) FetchAsset(_ context.Context, repository, tag, pattern string) (*os.File, string, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.fetches++
-	c, ok := a.bundles[tag+" "+pattern]
-	if !ok || repository != "acme/mobile" {
-		return nil, "", fmt.Errorf("asset %s of %s: %w", pattern, tag, fs.ErrNotExist)
-	}
-	f, err := os.CreateTemp("", "bundle-*")
-	if err != nil {
-		return nil, "", err
-	}
-	if _, err := f.WriteString(c); err != nil {
-		return nil, "", err
-	}
-	_, err = f.Seek(0, 0)
-	return f, filepath.Base(pattern), err
-}
 
 type otaBundle struct {
 	st     *store.Store
 	cp     *codepush.Service
 	ota    *otalane.OTA
 	ro     *jobs.Rollouts
-	assets *otaAssets
+	assets *lanetest.Assets
 	now    time.Time
-	repo   otaRepo
+	repo   nativechecktest.Repo
 	prod   string // Production deployment key
 }
 
@@ -92,35 +40,40 @@ var otaGates = []release.GateRule{{Metric: gate.OTAFailureRate, Max: 0.05, MinSa
 
 func setupOTA(t *testing.T) *otaBundle {
 	t.Helper()
-	ctx := context.Background()
-	db := storetest.Open(t, store.SQLite)
-	st := store.New(db)
-	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: otaRepo{},
-		assets: &otaAssets{bundles: map[string]string{}}}
-	clock := func() time.Time { return b.now }
-	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, b.now))
-	native := &gate.NativeGate{Store: st, Apps: map[string]gate.OTAApp{"acme-ios": {App: "acme", Platform: release.IOS}}}
-	cp, err := codepush.New(ctx, codepush.Config{Store: store.NewCodePush(db), Blobs: codepush.DirBlobs{Dir: t.TempDir()}, Gate: native, Now: clock})
-	require.NoError(t, err)
-	app, err := cp.CreateApp(ctx, "acme-ios", false)
-	require.NoError(t, err)
-	b.cp, b.prod = cp, app.Deployments[1].Key
-	apps := map[string]config.App{"acme": {Name: "acme", Repository: "acme/mobile",
-		OTA: config.OTA{Enabled: true, Stages: release.DefaultStages, AppName: "acme", BundleAsset: "bundle-{platform}.zip"}}}
-	b.ota = &otalane.OTA{Store: st, CodePush: cp, Apps: apps, Assets: b.assets, Now: clock}
-	b.ro = &jobs.Rollouts{Store: st, Executors: jobs.Executors{{Kind: release.KindOTA, Platform: release.IOS}: b.ota}, Now: clock}
-
+	b := newOTABundle(t, gate.OTAApp{App: "acme", Platform: release.IOS},
+		config.OTA{Enabled: true, Stages: release.DefaultStages, AppName: "acme", BundleAsset: "bundle-{platform}.zip"})
 	// Two binaries share the native code of 1.4.0; 1.3.0 is older native code.
 	base := map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": "v1\n"}
 	b.commit(t, "c130", map[string]string{"ios/Podfile": "platform :ios, '14.0'\n", "src/App.tsx": "v0\n"})
 	b.commit(t, "c140", base)
 	b.commit(t, "c141", with(base, "src/App.tsx", "v141\n"))
 	for _, bin := range [][3]string{{"1.3.0", "30", "c130"}, {"1.4.0", "40", "c140"}, {"1.4.1", "41", "c141"}} {
-		fp, err := st.GetFingerprint(ctx, "acme", release.IOS, bin[2], nativecheck.Algorithm)
-		require.NoError(t, err)
-		_, err = st.RecordBinary(ctx, release.Binary{App: "acme", Platform: release.IOS, Version: bin[0], BuildNumber: bin[1], Commit: bin[2], Fingerprint: fp.Hash, CreatedAt: b.now})
-		require.NoError(t, err)
+		b.binary(t, bin[0], bin[1], bin[2])
 	}
+	return b
+}
+
+// newOTABundle is an OTA lane executor for the app acme configured with
+// ota, over a fresh store and a CodePush service whose app acme-ios is
+// gated by native (as acme-ios); nothing is committed or recorded yet.
+func newOTABundle(t *testing.T, native gate.OTAApp, ota config.OTA) *otaBundle {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.Open(t, store.SQLite)
+	st := store.New(db)
+	b := &otaBundle{st: st, now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), repo: nativechecktest.Repo{},
+		assets: lanetest.NewAssets("acme/mobile", t.TempDir())}
+	clock := func() time.Time { return b.now }
+	require.NoError(t, st.UpsertApp(ctx, release.App{Name: "acme", Repository: "acme/mobile"}, b.now))
+	gated := &gate.NativeGate{Store: st, Apps: map[string]gate.OTAApp{"acme-ios": native}}
+	cp, err := codepush.New(ctx, codepush.Config{Store: store.NewCodePush(db), Blobs: codepush.DirBlobs{Dir: t.TempDir()}, Gate: gated, Now: clock})
+	require.NoError(t, err)
+	app, err := cp.CreateApp(ctx, "acme-ios", false)
+	require.NoError(t, err)
+	b.cp, b.prod = cp, app.Deployments[1].Key
+	apps := map[string]config.App{"acme": {Name: "acme", Repository: "acme/mobile", OTA: ota}}
+	b.ota = &otalane.OTA{Store: st, CodePush: cp, Apps: apps, Assets: b.assets, Now: clock}
+	b.ro = &jobs.Rollouts{Store: st, Executors: jobs.Executors{{Kind: release.KindOTA, Platform: release.IOS}: b.ota}, Now: clock}
 	return b
 }
 
@@ -142,17 +95,38 @@ func (b *otaBundle) commit(t *testing.T, sha string, files map[string]string) {
 		Algorithm: fp.Algorithm, Hash: fp.Hash, Data: data, CreatedAt: b.now}))
 }
 
+// binary records an iOS binary built from commit, with its fingerprint.
+func (b *otaBundle) binary(t *testing.T, version, build, commit string) {
+	t.Helper()
+	ctx := context.Background()
+	fp, err := b.st.GetFingerprint(ctx, "acme", release.IOS, commit, nativecheck.Algorithm)
+	require.NoError(t, err)
+	_, err = b.st.RecordBinary(ctx, release.Binary{App: "acme", Platform: release.IOS, Version: version, BuildNumber: build, Commit: commit, Fingerprint: fp.Hash, CreatedAt: b.now})
+	require.NoError(t, err)
+}
+
 // lane plans an OTA lane for a JS-only tag, as plan_release would.
 func (b *otaBundle) lane(t *testing.T, tag, commit, bundle string) release.Lane {
 	t.Helper()
 	ctx := context.Background()
 	b.commit(t, commit, map[string]string{"ios/Podfile": "platform :ios, '15.0'\n", "src/App.tsx": bundle})
-	b.assets.bundles[tag+" bundle-ios.zip"] = bundle
+	b.assets.Put(tag, "bundle-ios.zip", "bundle-ios.zip", []byte(bundle))
 	r, _, err := b.st.CreateRelease(ctx, release.Release{App: "acme", Tag: tag, Version: tag[1:], Commit: commit, CreatedAt: b.now})
 	require.NoError(t, err)
 	l, err := b.st.CreateLane(ctx, release.Lane{ReleaseID: r.ID, Platform: release.IOS, Kind: release.KindOTA,
 		Plan: release.StagedPlan(release.DefaultStages, release.Wait{Soak: release.Duration(time.Hour)}, otaGates)}, b.now)
 	require.NoError(t, err)
+	return l
+}
+
+// rolling plans an OTA lane (see lane), runs its job and one reconcile
+// pass: the release is in Production at the first stage.
+func (b *otaBundle) rolling(t *testing.T, tag, commit, bundle string) release.Lane {
+	t.Helper()
+	ctx := context.Background()
+	l := b.lane(t, tag, commit, bundle)
+	require.NoError(t, b.work(ctx, l))
+	require.NoError(t, b.ro.Pass(ctx))
 	return l
 }
 
@@ -228,7 +202,7 @@ func TestOTALaneStagesPromotesAndRollsOutThroughTheReconciler(t *testing.T) {
 	require.NoError(t, b.work(ctx, l))
 	require.Len(t, b.history(t, codepush.Staging), 1)
 	require.Len(t, b.history(t, codepush.Production), 1)
-	require.Equal(t, 1, b.assets.fetches)
+	require.Equal(t, 1, b.assets.Fetches())
 
 	// The reconciler's first step is the 10 % the lane already set.
 	require.NoError(t, b.ro.Pass(ctx))
@@ -291,9 +265,7 @@ func TestOTALaneHaltsOnFailuresAndHoldsWithoutReports(t *testing.T) {
 	t.Parallel()
 	b := setupOTA(t)
 	ctx := context.Background()
-	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
-	require.NoError(t, b.work(ctx, l))
-	require.NoError(t, b.ro.Pass(ctx)) // 10 %
+	l := b.rolling(t, "v1.4.2", "c142", "bundle 1.4.2\n") // 10 %
 
 	// No device reported yet: the gate holds, never advances.
 	b.now = b.now.Add(3 * time.Hour)
@@ -354,9 +326,7 @@ func TestOTALaneRollbackGoesBackToThePreviousRelease(t *testing.T) {
 	_, err := b.ro.Command(ctx, first.ID, release.CmdComplete, "token:ana", "")
 	require.NoError(t, err)
 
-	second := b.lane(t, "v1.4.3", "c143", "bundle 1.4.3\n")
-	require.NoError(t, b.work(ctx, second))
-	require.NoError(t, b.ro.Pass(ctx))
+	second := b.rolling(t, "v1.4.3", "c143", "bundle 1.4.3\n")
 	_, err = b.ro.Command(ctx, second.ID, release.CmdRollback, "token:ana", "login broken")
 	require.NoError(t, err)
 	prod := b.history(t, codepush.Production)
@@ -389,7 +359,7 @@ func TestOTALaneFailsWithAReason(t *testing.T) {
 
 	// No bundle asset yet: wait for it, then give up with a reason.
 	missing := b.lane(t, "v1.4.5", "c145", "bundle 1.4.5\n")
-	delete(b.assets.bundles, "v1.4.5 bundle-ios.zip")
+	b.assets.Delete("v1.4.5", "bundle-ios.zip")
 	err = b.work(ctx, missing)
 	var snooze *river.JobSnoozeError
 	require.ErrorAs(t, err, &snooze)
@@ -433,16 +403,14 @@ func TestOTALaneSoaksOnStagingBeforeProduction(t *testing.T) {
 	require.Len(t, b.history(t, codepush.Staging), 1)
 	require.Len(t, b.history(t, codepush.Production), 1)
 	require.Equal(t, release.StateRolling, b.laneStatus(t, l).State)
-	require.Equal(t, 1, b.assets.fetches)
+	require.Equal(t, 1, b.assets.Fetches())
 }
 
 func TestOTARollbackWithoutAnEarlierReleaseDisables(t *testing.T) {
 	t.Parallel()
 	b := setupOTA(t)
 	ctx := context.Background()
-	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
-	require.NoError(t, b.work(ctx, l))
-	require.NoError(t, b.ro.Pass(ctx))
+	l := b.rolling(t, "v1.4.2", "c142", "bundle 1.4.2\n")
 	_, err := b.ro.Command(ctx, l.ID, release.CmdRollback, "token:ana", "crash on launch")
 	require.NoError(t, err)
 	prod := b.history(t, codepush.Production)
@@ -459,15 +427,11 @@ func TestOTARollbackAfterAHaltedLaneServesTheBadReleaseToNobody(t *testing.T) {
 	t.Parallel()
 	b := setupOTA(t)
 	ctx := context.Background()
-	first := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
-	require.NoError(t, b.work(ctx, first))
-	require.NoError(t, b.ro.Pass(ctx))
+	first := b.rolling(t, "v1.4.2", "c142", "bundle 1.4.2\n")
 	_, err := b.ro.Command(ctx, first.ID, release.CmdHalt, "token:ana", "crash")
 	require.NoError(t, err)
 
-	second := b.lane(t, "v1.4.3", "c143", "bundle 1.4.3\n")
-	require.NoError(t, b.work(ctx, second))
-	require.NoError(t, b.ro.Pass(ctx))
+	second := b.rolling(t, "v1.4.3", "c143", "bundle 1.4.3\n")
 	prod := b.history(t, codepush.Production)
 	require.Len(t, prod, 2)
 	require.True(t, prod[0].Disabled)
@@ -491,9 +455,7 @@ func TestOTAAdvanceDoesNotReenableAReleaseDisabledElsewhere(t *testing.T) {
 	t.Parallel()
 	b := setupOTA(t)
 	ctx := context.Background()
-	l := b.lane(t, "v1.4.2", "c142", "bundle 1.4.2\n")
-	require.NoError(t, b.work(ctx, l))
-	require.NoError(t, b.ro.Pass(ctx)) // 10 %
+	l := b.rolling(t, "v1.4.2", "c142", "bundle 1.4.2\n") // 10 %
 
 	disable := true
 	_, _, err := b.cp.Patch(codepush.WithActor(ctx, codepush.Actor{Name: "ops@example.com"}), "acme-ios", codepush.Production,

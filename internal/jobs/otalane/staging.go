@@ -55,38 +55,12 @@ func (o *OTA) stage(ctx context.Context, l release.Lane, rel release.Release, ap
 	if err != nil {
 		return otaReason("read the Staging history", err)
 	}
-	var staged *codepush.Release
-	for i := len(hist) - 1; i >= 0; i-- {
-		if h := hist[i]; h.Commit == rel.Commit && h.Method == codepush.MethodUpload && h.AppVersion == data.TargetRange {
-			staged = &hist[i]
-			break
-		}
-	}
+	staged := lastUpload(hist, rel.Commit, data.TargetRange)
 	if staged == nil {
 		pattern := strings.ReplaceAll(app.OTA.BundleAsset, "{platform}", string(l.Platform))
-		if o.Assets == nil {
-			return refuseLane("no source of GitHub release assets is configured to fetch %q", pattern)
-		}
-		f, name, err := o.Assets.FetchAsset(ctx, app.Repository, rel.Tag, pattern)
-		if errors.Is(err, fs.ErrNotExist) {
-			wait := app.OTA.BundleTimeout.D()
-			if wait <= 0 {
-				wait = o.AssetWait
-			}
-			if wait <= 0 {
-				wait = config.DefaultOTABundleTimeout
-			}
-			if o.now().Sub(rel.CreatedAt) > wait {
-				return refuseLane("the GitHub release of %s has no asset matching %q after %s", rel.Tag, pattern, wait)
-			}
-			reason := lane.WaitReason(fmt.Sprintf("the asset %q has not appeared on the GitHub release %s", pattern, rel.Tag), rel.CreatedAt, wait)
-			if err := lane.Waiting(ctx, o.Store, l.ID, reason, o.now()); err != nil {
-				return err
-			}
-			return river.JobSnooze(time.Minute)
-		}
+		f, name, err := o.fetchAsset(ctx, l, rel, app, pattern, "asset", "bundle")
 		if err != nil {
-			return fmt.Errorf("fetch %s bundle %q: %w", rel.Tag, pattern, err)
+			return err
 		}
 		defer os.Remove(f.Name())
 		defer f.Close()
@@ -114,6 +88,51 @@ func (o *OTA) stage(ctx context.Context, l release.Lane, rel release.Release, ap
 	}
 	return lane.Progress(ctx, o.Store, l, "ota.staged", map[string]any{"codepush_app": data.CodePushApp, "label": staged.Label,
 		"target_range": staged.AppVersion, "package_hash": staged.PackageHash, "size": staged.Size}, o.now())
+}
+
+// lastUpload is the latest upload in a deployment's history of commit (for
+// appVersion, unless it is ""): the release an earlier run of the lane made,
+// so a retry releases nothing twice.
+func lastUpload(hist []codepush.Release, commit, appVersion string) *codepush.Release {
+	for i := len(hist) - 1; i >= 0; i-- {
+		if h := hist[i]; h.Commit == commit && h.Method == codepush.MethodUpload && (appVersion == "" || h.AppVersion == appVersion) {
+			return &hist[i]
+		}
+	}
+	return nil
+}
+
+// fetchAsset fetches the GitHub release asset of rel matching pattern to a
+// temporary file (the caller closes and removes it). While the asset has not
+// appeared the lane waits (app.ota.bundle_timeout, else AssetWait, else the
+// default) and the job snoozes; after that the lane is refused. noun names
+// the asset in the wait reason, what in a fetch error.
+func (o *OTA) fetchAsset(ctx context.Context, l release.Lane, rel release.Release, app config.App, pattern, noun, what string) (*os.File, string, error) {
+	if o.Assets == nil {
+		return nil, "", refuseLane("no source of GitHub release assets is configured to fetch %q", pattern)
+	}
+	f, name, err := o.Assets.FetchAsset(ctx, app.Repository, rel.Tag, pattern)
+	if errors.Is(err, fs.ErrNotExist) {
+		wait := app.OTA.BundleTimeout.D()
+		if wait <= 0 {
+			wait = o.AssetWait
+		}
+		if wait <= 0 {
+			wait = config.DefaultOTABundleTimeout
+		}
+		if o.now().Sub(rel.CreatedAt) > wait {
+			return nil, "", refuseLane("the GitHub release of %s has no asset matching %q after %s", rel.Tag, pattern, wait)
+		}
+		reason := lane.WaitReason(fmt.Sprintf("the %s %q has not appeared on the GitHub release %s", noun, pattern, rel.Tag), rel.CreatedAt, wait)
+		if err := lane.Waiting(ctx, o.Store, l.ID, reason, o.now()); err != nil {
+			return nil, "", err
+		}
+		return nil, "", river.JobSnooze(time.Minute)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch %s %s %q: %w", rel.Tag, what, pattern, err)
+	}
+	return f, name, nil
 }
 
 func otaDescription(rel release.Release) string {

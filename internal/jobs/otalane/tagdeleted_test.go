@@ -2,29 +2,16 @@ package otalane_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/swapjoy/releasepilot/codepush"
-	"github.com/swapjoy/releasepilot/internal/jobs"
-	"github.com/swapjoy/releasepilot/internal/jobs/lane"
+	"github.com/swapjoy/releasepilot/internal/jobs/lane/lanetest"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
-
-type deletingAssets struct {
-	lane.Assets
-	during func()
-}
-
-func (d deletingAssets) FetchAsset(ctx context.Context, repository, tag, pattern string) (*os.File, string, error) {
-	f, name, err := d.Assets.FetchAsset(ctx, repository, tag, pattern)
-	d.during()
-	return f, name, err
-}
 
 // An OTA lane whose tag is deleted while its job downloads the bundle
 // releases nothing, not even to Staging.
@@ -32,13 +19,7 @@ func TestTagDeletedWhileOTALaneDownloads(t *testing.T) {
 	t.Parallel()
 	b := setupOTA(t)
 	l := b.lane(t, "v1.4.2", "c142", "v142\n")
-	changes := &jobs.TagChanges{Store: b.st, Apps: b.ota.Apps, Now: func() time.Time { return b.now }}
-	b.ota.Assets = deletingAssets{Assets: b.assets, during: func() {
-		ctx := context.Background()
-		_, err := b.st.SetTagState(ctx, l.ReleaseID, release.TagDeleted, "", b.now)
-		require.NoError(t, err)
-		require.NoError(t, changes.Apply(ctx, jobs.TagChangeArgs{ReleaseID: l.ReleaseID, Change: jobs.TagChangeDeleted}))
-	}}
+	b.ota.Assets = lanetest.DeletingTag(t, b.assets, b.st, b.ota.Apps, l.ReleaseID, func() time.Time { return b.now })
 	err := b.work(context.Background(), l)
 	require.ErrorIs(t, err, store.ErrWithdrawn)
 	require.Equal(t, release.StateCancelled, b.laneStatus(t, l).State)
@@ -51,13 +32,7 @@ func TestTagDeletedWhileExpoLaneDownloads(t *testing.T) {
 	t.Parallel()
 	e := setupExpoLane(t)
 	l := e.expoLane(t, "v1.0.1", "c101", "platform :ios, '15.0'\n")
-	changes := &jobs.TagChanges{Store: e.st, Apps: e.ota.Apps, Now: func() time.Time { return e.now }}
-	e.ota.Assets = deletingAssets{Assets: e.ota.Assets, during: func() {
-		ctx := context.Background()
-		_, err := e.st.SetTagState(ctx, l.ReleaseID, release.TagDeleted, "", e.now)
-		require.NoError(t, err)
-		require.NoError(t, changes.Apply(ctx, jobs.TagChangeArgs{ReleaseID: l.ReleaseID, Change: jobs.TagChangeDeleted}))
-	}}
+	e.ota.Assets = lanetest.DeletingTag(t, e.ota.Assets, e.st, e.ota.Apps, l.ReleaseID, func() time.Time { return e.now })
 	err := e.work(context.Background(), l)
 	require.ErrorIs(t, err, store.ErrWithdrawn)
 	require.Equal(t, release.StateCancelled, e.laneStatus(t, l).State)
