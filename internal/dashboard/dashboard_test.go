@@ -641,3 +641,31 @@ func TestOTAPageShowsDeploymentsReleasesAndAdoption(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, res.StatusCode, "without an OTA reader the page does not exist")
 	})
 }
+
+// TestReleasePageShowsTagStatus: a release whose tag moved or was deleted
+// says so under its title, as the API's tag_status does, and links the
+// release that took the tag over.
+func TestReleasePageShowsTagStatus(t *testing.T) {
+	t.Parallel()
+	b := setup(t, store.SQLite)
+	ctx := context.Background()
+	br := b.signIn(t, b.srv.URL, viewerSecret)
+	_, page := br.get("/releases/" + b.rel.ID)
+	require.NotContains(t, page, `class="tag-status"`, "the tag still names the release's commit")
+
+	_, err := b.st.SetTagState(ctx, b.rel.ID, release.TagMoved, "def4567890abcdef", t0)
+	require.NoError(t, err)
+	_, page = br.get("/releases/" + b.rel.ID)
+	require.Contains(t, page, `<p class="tag-status" role="note"><strong>Tag:</strong> tag v1.4.0 moved to def4567890ab; this release stays on abc123 (on_tag_move: refuse) — tag a new version to ship def4567890ab</p>`)
+
+	next, err := b.st.SupersedeRelease(ctx, b.rel.ID, release.Release{App: "acme", Tag: "v1.4.0", Version: "1.4.0", Commit: "def4567890abcdef", CreatedAt: t0})
+	require.NoError(t, err)
+	_, page = br.get("/releases/" + b.rel.ID)
+	require.Contains(t, page, `<strong>Tag:</strong> tag v1.4.0 moved to def4567890ab; release `+next.ID+` restarted it there`)
+	require.Contains(t, page, `<a href="/releases/`+next.ID+`">Open release `+next.ID+`</a>, which took over the tag.`)
+
+	_, err = b.st.SetTagState(ctx, next.ID, release.TagDeleted, "", t0)
+	require.NoError(t, err)
+	_, page = br.get("/releases/" + next.ID)
+	require.Contains(t, page, `<strong>Tag:</strong> tag v1.4.0 was deleted; lanes that had not passed their point of no return were cancelled</p>`)
+}

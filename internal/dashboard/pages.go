@@ -482,6 +482,11 @@ type releaseView struct {
 	Now         time.Time
 }
 
+// TagStatus says what became of the release's tag (moved to what, deleted,
+// restarted as which release), as the API's tag_status does; "" while the
+// tag names the release's commit.
+func (v releaseView) TagStatus() string { return release.TagStatus(v.Release) }
+
 // loadRelease reads a release with its lanes' panels and the newest audit
 // entries (before beforeID when set).
 func (db *Dashboard) loadRelease(ctx context.Context, id string, v *viewer, beforeID int64) (releaseView, error) {
