@@ -1,6 +1,7 @@
 package codepush
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -260,13 +261,29 @@ type errorBody struct {
 	} `json:"error"`
 }
 
+// StatusClientClosedRequest (nginx's 499) is the status of a request whose
+// client went away before it was answered: nothing failed on the server's
+// side, and nobody reads the answer.
+const StatusClientClosedRequest = 499
+
+// ClientGone reports whether err, an internal error answering r, comes from
+// r's client going away (its context cancelled) rather than from a fault
+// of the server.
+func ClientGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(r.Context().Err(), context.Canceled)
+}
+
 // writeError answers with the JSON error shape {"error":{"code","message"}}
-// (plus field and value when known).
+// (plus field and value when known). An internal error of a request whose
+// client went away is no error of ours: it is logged at debug and answered
+// with 499.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var b errorBody
 	var e *Error
 	if errors.As(err, &e) {
 		b.Error.Code, b.Error.Field, b.Error.Value, b.Error.Message = e.Kind, e.Field, e.Value, e.Message
+	} else if s.clientGone(w, r, err) {
+		return
 	} else {
 		b.Error.Code, b.Error.Message = "internal", "internal error"
 		s.cfg.Logger.ErrorContext(r.Context(), "codepush: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -279,11 +296,25 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 func (s *Service) writeTextError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
+		if s.clientGone(w, r, err) {
+			return
+		}
 		s.cfg.Logger.ErrorContext(r.Context(), "codepush: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeText(w, http.StatusInternalServerError, "Internal Server Error")
 		return
 	}
 	writeText(w, HTTPStatus(err), e.Text())
+}
+
+// clientGone answers 499 to a request whose client went away, logging err
+// at debug, and reports whether it did.
+func (s *Service) clientGone(w http.ResponseWriter, r *http.Request, err error) bool {
+	if !ClientGone(r, err) {
+		return false
+	}
+	s.cfg.Logger.DebugContext(r.Context(), "codepush: client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+	w.WriteHeader(StatusClientClosedRequest)
+	return true
 }
 
 var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")

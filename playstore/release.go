@@ -363,12 +363,16 @@ func (c *Client) Halt(ctx context.Context, pkg, track string, versionCode int64)
 }
 
 // Resume serves our halted release again at fraction, which must be at least
-// the fraction it was halted at; 0 means that same fraction, and for a
-// release halted after it was fully rolled out (no fraction), everyone
-// again (completed). A release already inProgress at that fraction or
-// higher is a no-op.
+// the fraction it was halted at; 0 means that same fraction (for a release
+// halted after it was fully rolled out, which has none, everyone again), and
+// 1 means everyone: the release becomes completed and the older completed
+// release leaves the track. A release already inProgress at that fraction
+// or higher, or already completed when fraction is 1, is a no-op.
+//
+// Resume is how a person's decision serves a halted release again; Complete
+// refuses to undo a halt.
 func (c *Client) Resume(ctx context.Context, pkg, track string, versionCode int64, fraction float64) (Result, error) {
-	if fraction != 0 {
+	if fraction != 0 && fraction != 1 {
 		if err := checkFraction(fraction); err != nil {
 			return Result{}, err
 		}
@@ -381,17 +385,22 @@ func (c *Client) Resume(ctx context.Context, pkg, track string, versionCode int6
 		r := fromAPI(rels[i])
 		switch r.Status {
 		case StatusInProgress:
-			if r.UserFraction >= fraction {
+			if fraction < 1 && r.UserFraction >= fraction {
 				return nil, nil
 			}
-			return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Resume", Reason: "already in progress; use SetFraction to raise it"}
+			return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Resume", Reason: "already in progress; use SetFraction to raise it or Complete to serve everyone"}
+		case StatusCompleted:
+			if fraction == 1 {
+				return nil, nil
+			}
+			return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Resume", Reason: "only a halted release can be resumed"}
 		case StatusHalted:
 		default:
 			return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Resume", Reason: "only a halted release can be resumed"}
 		}
-		if fraction == 0 && r.UserFraction == 0 {
-			// Halted after a full rollout: serve it to everyone again.
-			r.Status = StatusCompleted
+		if fraction == 1 || fraction == 0 && r.UserFraction == 0 {
+			// To everyone: completed, as after a full rollout.
+			r.Status, r.UserFraction = StatusCompleted, 0
 			return place(pkg, track, rels, r)
 		}
 		if fraction == 0 {
@@ -408,9 +417,16 @@ func (c *Client) Resume(ctx context.Context, pkg, track string, versionCode int6
 	})
 }
 
-// Complete serves our release to everyone (status completed, no fraction);
-// the older completed release leaves the track. It refuses when another
-// release is in progress or halted. An already completed release is a no-op.
+// Complete serves our inProgress release to everyone (status completed, no
+// fraction); the older completed release leaves the track. It refuses when
+// another release is in progress or halted. An already completed release
+// is a no-op.
+//
+// A halted release is refused with a *StateError (Status halted): whoever
+// halted it — releasepilot, or a person in the Play Console — stopped it on
+// purpose, and a scheduled step must not undo that. A person who means to
+// serve it to everyone resumes it with fraction 1. The track is read inside
+// the edit, so the check costs no call.
 func (c *Client) Complete(ctx context.Context, pkg, track string, versionCode int64) (Result, error) {
 	return c.moveRollout(ctx, "Complete", pkg, track, func(ts TrackState, rels []*androidpublisher.TrackRelease) ([]*androidpublisher.TrackRelease, error) {
 		i, err := ours(pkg, track, rels, versionCode)
@@ -418,8 +434,12 @@ func (c *Client) Complete(ctx context.Context, pkg, track string, versionCode in
 			return nil, err
 		}
 		r := fromAPI(rels[i])
-		if r.Status == StatusCompleted {
+		switch r.Status {
+		case StatusCompleted:
 			return nil, nil
+		case StatusHalted:
+			return nil, &StateError{Package: pkg, Track: track, VersionCode: versionCode, Status: r.Status, Op: "Complete",
+				Reason: "halted releases are not completed by Complete; resume it with fraction 1 to serve it to everyone"}
 		}
 		r.Status, r.UserFraction = StatusCompleted, 0
 		return place(pkg, track, rels, r)

@@ -195,3 +195,54 @@ func TestPromoteRefusesBadTargetsBeforeCallingPlay(t *testing.T) {
 	require.ErrorIs(t, err, playstore.ErrNotFound, "41 is not on beta")
 	require.Equal(t, 0, tb.fake.OpenEdits(pkg))
 }
+
+// TestCompleteLeavesAHaltedReleaseHalted: a release halted outside the
+// caller (in the Play Console) is not completed by Complete — the track is
+// read inside the edit, so the refusal costs no extra call and commits
+// nothing. Resume with fraction 1, a person's decision, serves it to
+// everyone; run again, it changes nothing.
+func TestCompleteLeavesAHaltedReleaseHalted(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	tb.fake.ConsoleUpdate(pkg, "production",
+		playstoretest.Release{Name: "1.4.1", VersionCodes: []int64{41}, Status: "completed"},
+		playstoretest.Release{Name: "1.4.2", VersionCodes: []int64{42}, Status: "halted", UserFraction: 0.5})
+	halted := tb.fake.TrackJSON(pkg, "production")
+
+	res, err := tb.client.Complete(ctx, pkg, "production", 42)
+	var se *playstore.StateError
+	require.ErrorAs(t, err, &se)
+	require.ErrorIs(t, err, playstore.ErrState)
+	require.Equal(t, playstore.StatusHalted, se.Status)
+	require.Equal(t, "Complete", se.Op)
+	require.False(t, res.Changed)
+	require.Equal(t, 3, res.Calls, "insert, get track, delete edit: the track read inside the edit is the check")
+	require.Zero(t, tb.fake.Commits(pkg))
+	require.Equal(t, string(halted), string(tb.fake.TrackJSON(pkg, "production")), "still halted")
+	require.Equal(t, 0, tb.fake.OpenEdits(pkg))
+
+	_, err = tb.client.Resume(ctx, pkg, "production", 42, 1.5)
+	require.ErrorIs(t, err, playstore.ErrInvalid)
+
+	res, err = tb.client.Resume(ctx, pkg, "production", 42, 1)
+	require.NoError(t, err)
+	require.True(t, res.Changed)
+	require.Equal(t, 4, res.Calls)
+	require.Equal(t, []playstoretest.Release{{Name: "1.4.2", VersionCodes: []int64{42}, Status: "completed"}}, tb.fake.Track(pkg, "production"),
+		"served to everyone; the older completed release left the track")
+
+	res, err = tb.client.Resume(ctx, pkg, "production", 42, 1)
+	require.NoError(t, err)
+	require.False(t, res.Changed, "already completed")
+	require.Equal(t, 3, res.Calls)
+	res, err = tb.client.Complete(ctx, pkg, "production", 42)
+	require.NoError(t, err)
+	require.False(t, res.Changed)
+
+	// An inProgress release is completed by Complete, not by Resume.
+	tb.fake.ConsoleUpdate(pkg, "production", playstoretest.Release{Name: "1.4.3", VersionCodes: []int64{43}, Status: "inProgress", UserFraction: 0.2})
+	_, err = tb.client.Resume(ctx, pkg, "production", 43, 1)
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, playstore.StatusInProgress, se.Status)
+}

@@ -18,9 +18,11 @@ const otaExpoHelp = `releasepilot ota release --expo-dist DIR --app APP --commit
 Release the output of "npx expo export" (DIR holds metadata.json) over the
 Expo Updates protocol: each exported platform (or --platform) becomes an
 update of the app's OTA deployment, through the same rules as CodePush
-releases: the native gate (the commit's native fingerprint must equal the
-fingerprint of the binaries with the update's runtime version), the
-unfinished-rollout lock, rollouts, halt and rollback, and the history.
+releases made by hand: the native gate (--commit is required; its native
+fingerprint must equal the fingerprint of the binaries with the update's
+runtime version), the unfinished-rollout lock, a staged rollout on
+Production (an OTA lane starting at the app's first stage) with its gates,
+halt and rollback, and the audit log with you as actor.
 
 The runtime version is read from DIR/expoConfig.json (write it with
 "npx expo config --json --type public > DIR/expoConfig.json") unless

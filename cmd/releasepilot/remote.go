@@ -112,13 +112,18 @@ func runRemote(ctx context.Context, cmd string, args []string, stdout, stderr io
 }
 
 // printRelease writes a release as a release engineer reads it: one line
-// for the release, then per lane its state, percentage and what comes next.
+// for the release (and one for its tag when it moved or was deleted), then
+// per lane its state, percentage and what comes next.
 func printRelease(w io.Writer, rel map[string]any) {
 	commit := str(rel["commit"])
 	if len(commit) > 12 {
 		commit = commit[:12]
 	}
 	fmt.Fprintf(w, "%s  %s %s  commit %s  %s\n", str(rel["id"]), str(rel["app"]), str(rel["tag"]), commit, str(rel["state"]))
+	if ts := str(rel["tag_status"]); ts != "" {
+		// The tag moved or was deleted after the release began.
+		fmt.Fprintf(w, "  tag: %s\n", ts)
+	}
 	lanes, _ := rel["lanes"].([]any)
 	if len(lanes) == 0 {
 		fmt.Fprintln(w, "  no lanes yet: the release is being planned")

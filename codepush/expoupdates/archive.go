@@ -176,10 +176,10 @@ func extractZip(r io.Reader, dir string) error {
 // releasepilot app), deployment (default Staging), platform (ios, android,
 // or empty for every exported platform), runtimeVersion (default: from the
 // export's app config), commit, description, rollout and mandatory. Each
-// platform is released through the CodePush rules (the release gate among
-// them); the answer lists the releases made. The caller authenticates and
-// puts the actor in the context (codepush.WithActor).
-func ReleaseHandler(cp *codepush.Service, apps map[string]App) http.Handler {
+// platform is released through cp's rules (the release gate among them);
+// the answer lists the releases made. The caller authenticates and puts
+// the actor in the context (codepush.WithActor).
+func ReleaseHandler(cp Releaser, apps map[string]App) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		out, err := handleRelease(cp, apps, w, r)
 		if err != nil {
@@ -192,7 +192,7 @@ func ReleaseHandler(cp *codepush.Service, apps map[string]App) http.Handler {
 	})
 }
 
-func handleRelease(cp *codepush.Service, apps map[string]App, w http.ResponseWriter, r *http.Request) ([]map[string]any, error) {
+func handleRelease(cp Releaser, apps map[string]App, w http.ResponseWriter, r *http.Request) ([]map[string]any, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, invalidf("body", "", "a multipart/form-data body with the export in \"dist\" is required")

@@ -22,12 +22,23 @@ type ReleaseInput struct {
 	Commit         string
 }
 
+// Releaser appends releases to a deployment's history under the CodePush
+// rules, storing packages in Blobs: a *codepush.Service, or a wrapper of
+// one that adds rules of its own (releasepilot's staged rollouts and audit
+// log for releases made by hand).
+type Releaser interface {
+	Blobs() codepush.Blobs
+	Release(ctx context.Context, in codepush.ReleaseInput) (codepush.Release, error)
+}
+
+var _ Releaser = (*codepush.Service)(nil)
+
 // Release stores an export's bundle and assets and appends the update to the
-// deployment's history through the CodePush rules: the gate (the native
+// deployment's history through cp's rules: the gate (the native
 // fingerprint of the commit against the binaries of the runtime version),
 // the unfinished-rollout lock, identical-content refusal, labels and
 // history.
-func Release(ctx context.Context, cp *codepush.Service, in ReleaseInput) (codepush.Release, Update, error) {
+func Release(ctx context.Context, cp Releaser, in ReleaseInput) (codepush.Release, Update, error) {
 	if in.Dist == nil {
 		return codepush.Release{}, Update{}, errors.New("expoupdates: no export")
 	}

@@ -125,6 +125,11 @@ func writeError(w http.ResponseWriter, err error, log *slog.Logger, r *http.Requ
 		status, msg = he.status, he.msg
 	case errors.As(err, &ce):
 		status, msg = codepush.HTTPStatus(err), err.Error()
+	case codepush.ClientGone(r, err):
+		// The device went away: nothing failed here, nobody reads the answer.
+		log.DebugContext(r.Context(), "expo: client went away", "path", r.URL.Path, "err", err)
+		w.WriteHeader(codepush.StatusClientClosedRequest)
+		return
 	default:
 		log.ErrorContext(r.Context(), "expo: request failed", "path", r.URL.Path, "err", err)
 	}

@@ -152,7 +152,8 @@ func (c *Config) applyDefaults() {
 }
 
 // NotifyTopics are the events notify targets may subscribe to.
-var NotifyTopics = []string{"started", "planned", "refused", "advanced", "halted", "resumed", "completed", "failed"}
+var NotifyTopics = []string{"started", "planned", "refused", "advanced", "halted", "resumed", "completed", "failed",
+	"cancelled", "tag_moved", "tag_deleted"}
 
 var (
 	appName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)

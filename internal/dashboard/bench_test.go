@@ -23,7 +23,8 @@ import (
 // benchData is a database with 1,000 releases of two apps, each with an
 // iOS and an Android lane (2,000 lanes), and 10,000 audit events: 9 for
 // every release but the busiest, which has 1,009 (a long-running release
-// with many gate holds), and an OTA app with 50 releases per deployment.
+// with many gate holds) and 500 gate measurements per lane in the current
+// stage, and an OTA app with 50 releases per deployment.
 type benchData struct {
 	handler http.Handler
 	cookie  *http.Cookie
@@ -80,6 +81,17 @@ func seedBench(b *testing.B, e store.Engine) *benchData {
 						return err
 					}
 					events++
+				}
+				if i == 999 {
+					// Its gate measured every few minutes of the stage:
+					// the panel folds them to the newest.
+					for j := range 500 {
+						m := release.Judge(plan.Rules()[0], release.Reading{Value: 0.004, Samples: int64(10 * j)}, at.Add(time.Duration(j+1)*5*time.Minute))
+						m.LaneID, m.Percent = l.ID, 10
+						if _, err := tx.RecordMeasurement(ctx, m); err != nil {
+							return err
+						}
+					}
 				}
 			}
 			if _, err := tx.AppendEvent(ctx, release.Event{At: at, Actor: "github", ReleaseID: r.ID, Kind: "release.created", Details: map[string]any{"tag": r.Tag}}); err != nil {

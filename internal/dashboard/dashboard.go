@@ -44,21 +44,12 @@ type OTAReader interface {
 	Counts(ctx context.Context, deploymentKey string) (map[string]codepush.Counts, error)
 }
 
-// GateReading is the latest measured value of one gate metric for a lane.
-type GateReading struct {
-	Value   float64
-	Samples int64
-	// Fresh is false when the value is older than the lane's step (gates
-	// hold on stale data).
-	Fresh bool
-	At    time.Time
-}
-
-// GateReadings gives the latest stored measurements of a lane's gate
-// metrics, by metric name. Without one, the dashboard shows the gates'
-// rules and the last verdict the lane's gates gave (from the audit log).
+// GateReadings gives a lane's gate readings in the stage that began at
+// since, by gate key (release.GateRule.Key): each rule's newest stored
+// measurement, judged as the reconciler judged it, and its failures in a
+// row. *store.Store is one, and the default.
 type GateReadings interface {
-	LatestReadings(ctx context.Context, lane release.Lane) (map[string]GateReading, error)
+	GateReadings(ctx context.Context, laneID string, since time.Time) (map[string]release.GateReading, error)
 }
 
 // Deps are what the dashboard needs. Store, Commands and Credentials are
@@ -69,7 +60,7 @@ type Deps struct {
 	Credentials httpapi.Credentials
 	// OTA, when set, serves the OTA deployments page.
 	OTA OTAReader
-	// Gates, when set, supplies measured gate values.
+	// Gates supplies the gates' measurements; default: Store.
 	Gates   GateReadings
 	Freezes []release.Freeze
 	Now     func() time.Time
@@ -106,6 +97,9 @@ func New(d Deps) (*Dashboard, error) {
 	}
 	if d.LiveInterval <= 0 {
 		d.LiveInterval = time.Second
+	}
+	if d.Gates == nil && d.Store != nil {
+		d.Gates = d.Store
 	}
 	pages, err := parsePages()
 	if err != nil {

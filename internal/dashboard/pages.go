@@ -143,13 +143,41 @@ type stepView struct {
 	Phase string
 }
 
+// ruleView is one gate rule of a lane and its newest measurement in the
+// current stage, as the gate judged it.
 type ruleView struct {
+	Provider string
+	// Metric is what the rule measures; for a Prometheus rule, its query
+	// (Query is set) or the metric name it is given.
 	Metric     string
-	Max        float64
+	Query      string
+	Bounds     string
 	MinSamples int64
-	Reading    *GateReading
-	// Verdict says how the reading compares: pass, fail, hold.
-	Verdict string
+	// FailureLimit is how many failed measurements in a row the rule
+	// allows; one more halts the lane.
+	FailureLimit int
+	Every        time.Duration
+	// Status is the rule's newest measurement (Phase empty: none in this
+	// stage yet), from release.GateStatuses.
+	Status release.GateStatus
+	// Measured says its value and samples: "0.962 (5,120 samples)".
+	Measured string
+}
+
+// measured says a measurement's value for people: no value when the
+// provider gave none, and no sample count for a single value (a PromQL
+// result).
+func measured(st release.GateStatus) string {
+	switch {
+	case st.Phase == "":
+		return ""
+	case st.Phase == release.PhaseError,
+		st.Samples == 0 && st.Value == 0 && (st.Phase == release.PhaseInconclusive || st.Phase == release.PhaseStale):
+		return "no value"
+	case st.Samples == 1:
+		return strconv.FormatFloat(st.Value, 'g', 4, 64)
+	}
+	return fmt.Sprintf("%s (%s samples)", strconv.FormatFloat(st.Value, 'g', 4, 64), groupDigits(st.Samples))
 }
 
 type freezeView struct {
@@ -243,7 +271,7 @@ func stepLabel(s release.Step) (label, detail string) {
 	case s.Gate != nil:
 		var rules []string
 		for _, r := range s.Gate.Rules {
-			rules = append(rules, fmt.Sprintf("%s ≤ %g", r.Metric, r.Max))
+			rules = append(rules, r.Name()+" "+r.Bounds())
 		}
 		return "Gate", strings.Join(rules, ", ")
 	case s.Approval != nil:
@@ -313,7 +341,7 @@ func (db *Dashboard) panel(ctx context.Context, rel release.Release, l release.L
 			p.Freezes = append(p.Freezes, freezeView{From: f.From, To: f.To, Reason: f.Reason, Active: !now.Before(f.From)})
 		}
 	}
-	db.gates(ctx, rel, l, &p)
+	db.gates(ctx, rel, l, &p, now)
 	if v.CanOperate() && !terminal {
 		for _, c := range commandOrder {
 			// The same pure rule the command core applies decides which
@@ -329,47 +357,27 @@ func (db *Dashboard) panel(ctx context.Context, rel release.Release, l release.L
 	return p
 }
 
-// gates fills the gate rules that judge the lane's next advance (or its
-// last one), with measured values when a GateReadings is configured and
-// otherwise the last verdict the gates gave.
-func (db *Dashboard) gates(ctx context.Context, rel release.Release, l release.Lane, p *lanePanel) {
-	var g *release.Gate
-	for i := max(l.Status.StepIndex, 0); i < len(l.Plan.Steps); i++ {
-		if l.Plan.Steps[i].Gate != nil {
-			g = l.Plan.Steps[i].Gate
-			break
-		}
-	}
-	if g == nil {
-		for i := min(l.Status.StepIndex, len(l.Plan.Steps)) - 1; i >= 0; i-- {
-			if l.Plan.Steps[i].Gate != nil {
-				g = l.Plan.Steps[i].Gate
-				break
-			}
-		}
-	}
-	if g == nil {
+// gates fills every gate rule of the lane's plan (each judges the lane at
+// any step: a failure past its limit halts it) with its newest measurement
+// in the current stage, as the reconciler judged it. When nothing was
+// measured in the stage, the last verdict the gates gave (from the audit
+// log) is shown beside the rules.
+func (db *Dashboard) gates(ctx context.Context, rel release.Release, l release.Lane, p *lanePanel, now time.Time) {
+	rules := l.Plan.Rules()
+	if len(rules) == 0 {
 		return
 	}
-	var readings map[string]GateReading
-	if db.d.Gates != nil {
-		var err error
-		if readings, err = db.d.Gates.LatestReadings(ctx, l); err != nil {
-			db.log.Warn("dashboard: gate readings", "lane", l.ID, "err", err)
-		}
+	readings, err := db.d.Gates.GateReadings(ctx, l.ID, l.Status.StageStart())
+	if err != nil {
+		db.log.Warn("dashboard: gate readings", "lane", l.ID, "err", err)
+		readings = nil
 	}
-	for _, r := range g.Rules {
-		rv := ruleView{Metric: r.Metric, Max: r.Max, MinSamples: r.MinSamples}
-		if rd, ok := readings[r.Metric]; ok {
-			rv.Reading = &rd
-			switch {
-			case !rd.Fresh || rd.Samples < r.MinSamples:
-				rv.Verdict = "hold"
-			case rd.Value > r.Max:
-				rv.Verdict = "fail"
-			default:
-				rv.Verdict = "pass"
-			}
+	for i, st := range release.GateStatuses(l.Plan, readings, now) {
+		r := rules[i]
+		rv := ruleView{Provider: r.ProviderName(), Metric: r.Metric, Bounds: r.Bounds(), MinSamples: r.MinSamples,
+			FailureLimit: r.FailureLimit, Every: r.Every(), Status: st, Measured: measured(st)}
+		if rv.Provider == release.ProviderPrometheus {
+			rv.Query = r.Query
 		}
 		p.Gates = append(p.Gates, rv)
 	}
@@ -473,6 +481,11 @@ type releaseView struct {
 	Viewer      *viewer
 	Now         time.Time
 }
+
+// TagStatus says what became of the release's tag (moved to what, deleted,
+// restarted as which release), as the API's tag_status does; "" while the
+// tag names the release's commit.
+func (v releaseView) TagStatus() string { return release.TagStatus(v.Release) }
 
 // loadRelease reads a release with its lanes' panels and the newest audit
 // entries (before beforeID when set).

@@ -34,6 +34,9 @@ func (g *NativeGate) checkExpo(ctx context.Context, target OTAApp, runtimeVersio
 		return refuse("runtimeVersion", runtimeVersion, "no recorded %s binary of %s has runtime version %q (recorded versions: %s)",
 			target.Platform, target.App, runtimeVersion, versionList(bins))
 	}
+	if covered, err = CurrentFingerprints(ctx, g.Store, target.App, target.Platform, covered); err != nil {
+		return err
+	}
 	var diffs []string
 	for _, b := range covered {
 		if b.Fingerprint == fp.Hash {

@@ -195,6 +195,9 @@ func (g *NativeGate) CheckRelease(ctx context.Context, app, deployment, targetRa
 	if len(covered) == 0 {
 		return refuse("appVersion", targetRange, "the range covers no recorded %s binary of %s (recorded: %s)", target.Platform, target.App, versionList(bins))
 	}
+	if covered, err = CurrentFingerprints(ctx, g.Store, target.App, target.Platform, covered); err != nil {
+		return err
+	}
 	var diffs []string
 	for _, b := range covered {
 		if b.Fingerprint == fp.Hash {
@@ -235,7 +238,41 @@ func (g *NativeGate) explain(ctx context.Context, target OTAApp, b release.Binar
 	if err == nil && json.Unmarshal(stored.Data, &live) == nil && live.Verify() && live.Hash == b.Fingerprint {
 		return nativecheck.Explain(live, fp).String()
 	}
-	return fmt.Sprintf("fingerprint %s differs from the binary's %s (the binary's inputs are not recorded, so the files cannot be listed)", shortSHA(fp.Hash), shortSHA(b.Fingerprint))
+	return fmt.Sprintf("fingerprint %s differs from the binary's %s (the binary's inputs are not recorded under the current rules, %s — "+
+		"it was fingerprinted under older rules, or its commit could not be read — so it cannot be shown to match, and the files cannot be listed)",
+		shortSHA(fp.Hash), shortSHA(b.Fingerprint), fp.Algorithm)
+}
+
+// CurrentFingerprints returns bins with each binary's native fingerprint
+// as the current rules (nativecheck.Algorithm) compute it. A binary
+// recorded before the algorithm changed carries a hash that no current
+// fingerprint can equal (the algorithm is part of the hash); when its
+// commit has been fingerprinted again under the current rules (the
+// planner does it for the live binary, a hand-made release for the
+// binaries it targets), that fingerprint stands in for it, as the planner
+// compares. Otherwise the recorded hash stays, and a comparison with a
+// current fingerprint fails: never accepted blindly. A stored fingerprint
+// that does not verify is not used.
+func CurrentFingerprints(ctx context.Context, fps Fingerprints, app string, p release.Platform, bins []release.Binary) ([]release.Binary, error) {
+	out := make([]release.Binary, len(bins))
+	copy(out, bins)
+	for i, b := range out {
+		if b.Commit == "" {
+			continue
+		}
+		stored, err := fps.GetFingerprint(ctx, app, p, b.Commit, nativecheck.Algorithm)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fingerprint of binary %s (commit %s): %w", b.Version, shortSHA(b.Commit), err)
+		}
+		var fp nativecheck.Fingerprint
+		if json.Unmarshal(stored.Data, &fp) == nil && fp.Verify() && fp.Hash == stored.Hash {
+			out[i].Fingerprint = stored.Hash
+		}
+	}
+	return out, nil
 }
 
 // Covered returns the binaries whose version rng covers.

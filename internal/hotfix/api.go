@@ -83,6 +83,11 @@ func (h *Releaser) defaultRange(ctx context.Context, t Target, commit string) (s
 	if err != nil {
 		return "", err
 	}
+	// Under the current rules, as the gate judges them (prepare has
+	// fingerprinted the binaries' commits again where it could).
+	if bins, err = gate.CurrentFingerprints(ctx, h.Store, t.App.Name, t.Platform, bins); err != nil {
+		return "", err
+	}
 	if len(bins) == 0 {
 		return "", &codepush.Error{Kind: codepush.KindConflict, Field: "target_binary",
 			Message: fmt.Sprintf("no %s store binary of %s is recorded, so none can be targeted (releasepilot records the binaries its store lanes ship)", t.Platform, t.App.Name)}

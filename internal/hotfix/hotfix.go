@@ -114,6 +114,11 @@ func CommitFromDescription(d string) string {
 
 var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
+// maxRefingerprint bounds how many binaries a release without a target
+// range fingerprints again under the current rules (each reads its commit
+// from GitHub once; the result is recorded).
+const maxRefingerprint = 20
+
 // lanePlan is the plan of an app's OTA lane, as a tagged release gets it
 // (internal/jobs' planner builds the same); start below the first stage adds a stage
 // at start in front.
@@ -160,10 +165,14 @@ func statusAt(plan release.Plan, st release.Status, pct int, reason string, now 
 }
 
 // prepare makes sure the native gate can judge commit against the binaries
-// rng covers: it fingerprints the commit through GitHub when releasepilot
-// has no fingerprint of it, and the covered binaries' commits too, so that
-// a refusal can name the files and packages that differ. Without a commit
-// there is nothing to prepare; the gate decides.
+// rng covers (a semver range; an Expo app's runtime version; "" for every
+// recorded binary): it fingerprints the commit through GitHub when
+// releasepilot has no fingerprint of it, and the covered binaries' commits
+// too when they have none under the current rules — a binary recorded
+// before the fingerprint algorithm changed is then judged under the
+// current rules, as the planner judges the live binary, and a refusal can
+// name the files and packages that differ. Without a commit there is
+// nothing to prepare; the gate decides.
 func (h *Releaser) prepare(ctx context.Context, t Target, commit, rng string) error {
 	if commit == "" {
 		return nil
@@ -192,25 +201,40 @@ func (h *Releaser) prepare(ctx context.Context, t Target, commit, rng string) er
 			return err
 		}
 	}
-	r, ok := codepush.ParseRange(rng)
-	if !ok {
-		return nil // the Service names the bad range
-	}
 	bins, err := h.Store.Binaries(ctx, t.App.Name, t.Platform)
 	if err != nil {
 		return err
 	}
-	for _, b := range gate.Covered(bins, r) {
-		if b.Commit == "" || !fullSHA.MatchString(b.Commit) || h.Fingerprints == nil {
+	var covered []release.Binary
+	switch {
+	case t.App.OTA.Protocol == "expo":
+		covered = gate.WithRuntimeVersion(bins, rng)
+	case rng == "":
+		// The default range may name any binary; the newest matter, and
+		// an older one left under older rules is only left out of it.
+		covered = slices.SortedFunc(slices.Values(bins), func(a, b release.Binary) int { return b.CreatedAt.Compare(a.CreatedAt) })
+		covered = covered[:min(len(covered), maxRefingerprint)]
+	default:
+		r, ok := codepush.ParseRange(rng)
+		if !ok {
+			return nil // the Service names the bad range
+		}
+		covered = gate.Covered(bins, r)
+	}
+	seen := map[string]bool{commit: true}
+	for _, b := range covered {
+		if seen[b.Commit] || b.Commit == "" || !fullSHA.MatchString(b.Commit) || h.Fingerprints == nil {
 			continue
 		}
+		seen[b.Commit] = true
 		if ok, err := known(b.Commit); err != nil || ok {
 			continue
 		}
-		// Only the explanation of a refusal needs it: a failure here is
-		// not the release's problem.
+		// A failure here is not the release's to report: the gate then
+		// cannot show that the binary matches, and refuses it (fail
+		// closed), saying why.
 		if err := h.Fingerprints.Ensure(ctx, t.App, b.Commit); err != nil {
-			h.log().Warn("hotfix: cannot fingerprint a binary's commit; a refusal will not list the files", "commit", b.Commit, "err", err)
+			h.log().Warn("hotfix: cannot fingerprint a binary's commit under the current rules; the gate will refuse that binary", "commit", b.Commit, "version", b.Version, "err", err)
 		}
 	}
 	return nil

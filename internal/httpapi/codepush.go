@@ -151,6 +151,8 @@ func (c *CodePushAPI) authenticate(min Role, f func(http.ResponseWriter, *http.R
 		case errors.Is(err, ErrUnknownCredential):
 			writeCodePushText(w, http.StatusUnauthorized, "The session or access key being used is invalid, please run \"code-push login SERVER_URL --accessKey KEY\" again with a releasepilot access key.")
 			return
+		case err != nil && c.clientGone(w, r, err):
+			return
 		case err != nil:
 			c.log().Error("codepush api: authenticate", "err", err)
 			writeCodePushText(w, http.StatusServiceUnavailable, "The CodePush server temporarily timed out. Please try again.")
@@ -201,7 +203,7 @@ func mine(p Principal, k store.AccessKey) bool {
 func (c *CodePushAPI) listKeys(w http.ResponseWriter, r *http.Request, p Principal) {
 	ks, err := c.Store.AccessKeys(r.Context())
 	if err != nil {
-		c.storeError(w, err)
+		c.storeError(w, r, err)
 		return
 	}
 	out := []restAccessKey{}
@@ -251,7 +253,7 @@ func (c *CodePushAPI) addKey(w http.ResponseWriter, r *http.Request, p Principal
 		writeCodePushText(w, http.StatusConflict, fmt.Sprintf("The access key %q already exists.", name))
 		return
 	case err != nil:
-		c.storeError(w, err)
+		c.storeError(w, r, err)
 		return
 	}
 	rk := toRestAccessKey(k)
@@ -327,7 +329,7 @@ func (c *CodePushAPI) patchKey(w http.ResponseWriter, r *http.Request, p Princip
 		return
 	}
 	if err != nil {
-		c.storeError(w, err)
+		c.storeError(w, r, err)
 		return
 	}
 	writeCodePushJSON(w, http.StatusOK, map[string]any{"accessKey": toRestAccessKey(next)})
@@ -354,10 +356,25 @@ func (c *CodePushAPI) keyError(w http.ResponseWriter, r *http.Request, err error
 		writeCodePushText(w, http.StatusNotFound, fmt.Sprintf("Access key %q does not exist.", name))
 		return
 	}
-	c.storeError(w, err)
+	c.storeError(w, r, err)
 }
 
-func (c *CodePushAPI) storeError(w http.ResponseWriter, err error) {
+func (c *CodePushAPI) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	if c.clientGone(w, r, err) {
+		return
+	}
 	c.log().Error("codepush api: store", "err", err)
 	writeCodePushText(w, http.StatusInternalServerError, "Internal Server Error")
+}
+
+// clientGone answers 499 to a request whose client went away, as the /v1
+// API does (WriteStoreError), logging err at debug; it reports whether it
+// did.
+func (c *CodePushAPI) clientGone(w http.ResponseWriter, r *http.Request, err error) bool {
+	if !codepush.ClientGone(r, err) {
+		return false
+	}
+	c.log().Debug("codepush api: client went away", "path", r.URL.Path, "err", err)
+	w.WriteHeader(StatusClientClosedRequest)
+	return true
 }

@@ -1,6 +1,6 @@
 // Package notify sends releasepilot's audit events that people care about —
-// a lane halted, failed, completed, refused — to Slack incoming webhooks and
-// generic JSON webhooks.
+// a lane halted, failed, completed, refused or cancelled, a release's tag
+// moved or deleted — to Slack incoming webhooks and generic JSON webhooks.
 //
 // Delivery is a pass over the audit log from a per-target cursor kept in the
 // database, run by the leader with the reconciler: each event goes out once
@@ -39,13 +39,20 @@ const (
 	TopicResumed   = "resumed"   // a halted rollout was resumed
 	TopicCompleted = "completed" // a lane reached 100 %
 	TopicFailed    = "failed"    // a lane failed
+	// TopicCancelled: a lane was cancelled — by a person, because its tag
+	// moved or was deleted before its point of no return, or because a
+	// newer hand-made release superseded it.
+	TopicCancelled  = "cancelled"
+	TopicTagMoved   = "tag_moved"   // a release's tag now names another commit (or names its own again)
+	TopicTagDeleted = "tag_deleted" // a release's tag was deleted
 )
 
 // Topics lists every topic.
-var Topics = []string{TopicStarted, TopicPlanned, TopicRefused, TopicAdvanced, TopicHalted, TopicResumed, TopicCompleted, TopicFailed}
+var Topics = []string{TopicStarted, TopicPlanned, TopicRefused, TopicAdvanced, TopicHalted, TopicResumed, TopicCompleted, TopicFailed,
+	TopicCancelled, TopicTagMoved, TopicTagDeleted}
 
 // DefaultTopics are sent when a target names none.
-var DefaultTopics = []string{TopicRefused, TopicHalted, TopicCompleted, TopicFailed}
+var DefaultTopics = []string{TopicRefused, TopicHalted, TopicCompleted, TopicFailed, TopicCancelled, TopicTagMoved, TopicTagDeleted}
 
 // Target is one destination.
 type Target struct {
@@ -72,8 +79,14 @@ func Topic(e release.Event) string {
 		return TopicPlanned
 	case "rollout.advance", "command.advance":
 		return TopicAdvanced
-	case "rollout.halt", "command.halt", "command.pause", "command.rollback", "command.cancel":
+	case "rollout.halt", "command.halt", "command.pause", "command.rollback":
 		return TopicHalted
+	case "command.cancel", "lane.cancelled":
+		return TopicCancelled
+	case "tag.moved":
+		return TopicTagMoved
+	case "tag.deleted":
+		return TopicTagDeleted
 	case "command.resume":
 		return TopicResumed
 	case "rollout.complete", "command.complete":
@@ -106,6 +119,12 @@ func Text(e release.Event, rel release.Release) string {
 		return fmt.Sprintf("✅ %s [%s]: at 100%%", name, p)
 	case TopicFailed:
 		return fmt.Sprintf("❌ %s [%s]: failed — %s", name, p, reason)
+	case TopicCancelled:
+		return fmt.Sprintf("🚫 %s [%s]: cancelled by %s — %s", name, p, e.Actor, reason)
+	case TopicTagMoved:
+		return fmt.Sprintf("🏷️ %s: tag moved from %s to %s — %v", name, release.ShortSHA(fmt.Sprint(e.Details["from"])), release.ShortSHA(fmt.Sprint(e.Details["to"])), e.Details["outcome"])
+	case TopicTagDeleted:
+		return fmt.Sprintf("🏷️ %s: tag deleted — %v", name, e.Details["outcome"])
 	}
 	return fmt.Sprintf("%s: %s", name, e.Kind)
 }

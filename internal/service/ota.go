@@ -97,15 +97,15 @@ func (s *Service) setupOTA(ctx context.Context) error {
 	} {
 		s.addRoute(p, httpapi.RoleNone, acq)
 	}
-	if err := s.setupExpo(cp); err != nil {
-		return err
-	}
 	// People change CodePush through releasepilot's rules: hand-made
 	// releases are gated, staged and audited like tagged ones.
 	hf := &hotfix.Releaser{Service: cp, Store: s.Store, Targets: targets, Log: s.Log.With("component", "hotfix")}
 	if s.Planner != nil && s.Planner.Repo != nil {
 		hf.Fingerprints = &hotfix.RepoFingerprints{Store: s.Store, Packages: s.Planner.Packages,
 			Repo: func(fullName string) (nativecheck.Source, error) { return s.Planner.Repo(fullName) }}
+	}
+	if err := s.setupExpo(cp, hf); err != nil {
+		return err
 	}
 	mgmt := http.StripPrefix("/v1/codepush", codePushActor(cp.NewManagementHandler(codepush.ManagementOptions{Operations: hf, JSONErrors: true})))
 	s.addRoute("GET /v1/codepush/", httpapi.RoleViewer, mgmt)

@@ -9,6 +9,7 @@ import (
 	"github.com/swapjoy/releasepilot/codepush/s3blobs"
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/gate"
+	"github.com/swapjoy/releasepilot/internal/hotfix"
 	"github.com/swapjoy/releasepilot/internal/httpapi"
 	"github.com/swapjoy/releasepilot/internal/release"
 )
@@ -35,8 +36,11 @@ const PathExpoRelease = "/v1/expo/release"
 
 // setupExpo serves the apps whose OTA protocol is expo over the Expo Updates
 // protocol, from the same CodePush apps (<ota.app_name>-ios and -android):
-// GET /expo/manifest/<app> and the assets. Devices need no token.
-func (s *Service) setupExpo(cp *codepush.Service) error {
+// GET /expo/manifest/<app> and the assets. Devices need no token. Exports
+// released by hand go through hf, as CodePush releases by hand do: the
+// commit fingerprinted and gated, a staged start on Production, an OTA lane,
+// the caller in the audit log.
+func (s *Service) setupExpo(cp *codepush.Service, hf *hotfix.Releaser) error {
 	apps := map[string]expoupdates.App{}
 	for i, a := range s.Config.Apps {
 		if !a.OTA.Enabled || a.OTA.Protocol != "expo" {
@@ -63,6 +67,6 @@ func (s *Service) setupExpo(cp *codepush.Service) error {
 	s.addRoute(expoupdates.PathManifest, httpapi.RoleNone, h)
 	s.addRoute("GET "+expoupdates.PathAssets+"{file}", httpapi.RoleNone, h)
 	// `releasepilot ota release --expo-dist`: operators release an export.
-	s.addRoute("POST "+PathExpoRelease, httpapi.RoleOperator, codePushActor(expoupdates.ReleaseHandler(cp, apps)))
+	s.addRoute("POST "+PathExpoRelease, httpapi.RoleOperator, codePushActor(expoupdates.ReleaseHandler(hf, apps)))
 	return nil
 }

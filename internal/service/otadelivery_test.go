@@ -21,6 +21,7 @@ import (
 	"github.com/swapjoy/releasepilot/codepush/s3blobs/s3test"
 	"github.com/swapjoy/releasepilot/internal/apiclient"
 	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/service"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
 )
@@ -167,8 +168,11 @@ func incompressible(n int) string {
 
 // TestExpoReleaseThroughTheService releases the committed `npx expo export`
 // fixture the way `releasepilot ota release --expo-dist` does, behind the
-// operator token and the native gate, and serves it to an expo-updates
-// request; a halt (disable) withdraws it from new installs.
+// operator token and the native gate, with the rules of a CodePush release
+// made by hand: a commit required, a staged start on Production, an OTA lane
+// whose halt and resume disable and enable the update, the operator in the
+// audit log. Rolled out, it is served to an expo-updates request; disabled,
+// it is withdrawn from new installs.
 func TestExpoReleaseThroughTheService(t *testing.T) {
 	for _, e := range storetest.Engines {
 		t.Run(string(e), func(t *testing.T) {
@@ -220,10 +224,37 @@ apps:
 			require.Equal(t, http.StatusConflict, code, body)
 			require.Contains(t, body, "ios/Podfile")
 
+			// No commit: refused, whatever the deployment.
+			noCommit := with("deployment", "Staging")
+			delete(noCommit, "commit")
+			code, body = upload(operatorToken, noCommit)
+			require.Equal(t, http.StatusConflict, code, body)
+			require.Contains(t, body, "the update names no commit")
+
+			// A release by hand to Production is a staged rollout, as a
+			// CodePush hotfix is: the app's first stage however much it asks
+			// for, an OTA lane, and the operator in the audit log.
 			code, body = upload(operatorToken, with("rollout", "100"))
 			require.Equal(t, http.StatusCreated, code, body)
 			require.Contains(t, body, `"label":"v1"`)
+			require.Contains(t, body, `"rollout":10`)
 			require.Contains(t, body, `"releasedBy":"token:ops"`)
+			rel, err := svc.Store.ReleaseByTag(ctx, "acme", "hotfix:acme-ios/Production/v1")
+			require.NoError(t, err)
+			require.Equal(t, "c142", rel.Commit)
+			lanes, err := svc.Store.Lanes(ctx, rel.ID)
+			require.NoError(t, err)
+			require.Len(t, lanes, 1)
+			l := lanes[0]
+			require.Equal(t, release.KindOTA, l.Kind)
+			require.Equal(t, release.StateRolling, l.Status.State)
+			require.Equal(t, 10, l.Status.Percent)
+			evs, err := svc.Store.Events(ctx, rel.ID, 0, 10)
+			require.NoError(t, err)
+			require.Len(t, evs, 1)
+			require.Equal(t, "ota.promoted", evs[0].Kind)
+			require.Equal(t, "token:ops", evs[0].Actor)
+			require.Equal(t, "1.4.0", evs[0].Details["target_range"])
 
 			get := func(current string) (int, http.Header, string) {
 				req, _ := http.NewRequest("GET", r.url+"/expo/manifest/acme", nil)
@@ -239,14 +270,39 @@ apps:
 				b, _ := io.ReadAll(resp.Body)
 				return resp.StatusCode, resp.Header, string(b)
 			}
+			disabled := func() bool {
+				code, b := r.do(t, "GET", "/v1/codepush/apps/acme-ios/deployments/Production/history", operatorToken, nil, "")
+				require.Equal(t, http.StatusOK, code, string(b))
+				return strings.Contains(string(b), `"isDisabled":true`)
+			}
+			state := func() release.State {
+				got, err := svc.Store.GetLane(ctx, l.ID)
+				require.NoError(t, err)
+				return got.Status.State
+			}
+
+			// The lane's halt disables the update; its resume enables it.
+			code, cb := r.do(t, "POST", "/v1/lanes/"+l.ID+"/halt", operatorToken, strings.NewReader(`{"reason":"crash reports"}`), "application/json")
+			require.Equal(t, http.StatusAccepted, code, string(cb))
+			require.Eventually(t, func() bool { return state() == release.StateHalted && disabled() }, 20*time.Second, 20*time.Millisecond)
+			code, cb = r.do(t, "POST", "/v1/lanes/"+l.ID+"/resume", operatorToken, strings.NewReader(`{"reason":"false alarm"}`), "application/json")
+			require.Equal(t, http.StatusAccepted, code, string(cb))
+			require.Eventually(t, func() bool { return state() == release.StateRolling && !disabled() }, 20*time.Second, 20*time.Millisecond)
+
+			// Rolled out to everyone (here by the CodePush API, a command
+			// to the lane), every install is offered it.
+			code, pb := r.do(t, "PATCH", "/v1/codepush/apps/acme-ios/deployments/Production/release", operatorToken,
+				strings.NewReader(`{"packageInfo":{"rollout":100}}`), "application/json")
+			require.Equal(t, http.StatusOK, code, string(pb))
+			require.Equal(t, release.StateCompleted, state())
 			code, h, body := get("e0e0e0e0-0000-4000-8000-000000000000")
 			require.Equal(t, http.StatusOK, code, body)
 			require.Equal(t, "1", h.Get("expo-protocol-version"))
 			require.Contains(t, body, `"runtimeVersion":"1.4.0"`)
 			require.Contains(t, body, r.url+"/expo/assets/")
 
-			// Halting the lane disables the release: new installs get nothing.
-			code, pb := r.do(t, "PATCH", "/v1/codepush/apps/acme-ios/deployments/Production/release", operatorToken,
+			// Disabled by hand afterwards: new installs get nothing.
+			code, pb = r.do(t, "PATCH", "/v1/codepush/apps/acme-ios/deployments/Production/release", operatorToken,
 				strings.NewReader(`{"packageInfo":{"isDisabled":true}}`), "application/json")
 			require.Equal(t, http.StatusOK, code, string(pb))
 			require.Eventually(t, func() bool {

@@ -160,3 +160,23 @@ func TestReportingDailyTimelineRules(t *testing.T) {
 	code, _ = query(date(15, `,"time_zone":`+la+`,"minutes":1`), end)
 	require.Equal(t, 400, code)
 }
+
+// TestHaltedReleaseCanBeCompleted: Play itself completes a halted release
+// when a track update asks for it (what the Play Console's "resume and
+// roll out to everyone" does). The playstore client's Complete refuses to,
+// so that a scheduled step never undoes a halt: that rule is the client's,
+// and the fake must not lend it a hand.
+func TestHaltedReleaseCanBeCompleted(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	tb.fake.ConsoleUpdate(pkg, "production",
+		playstoretest.Release{VersionCodes: []int64{41}, Status: "completed"},
+		playstoretest.Release{VersionCodes: []int64{42}, Status: "halted", UserFraction: 0.5})
+	id := tb.insert(t)
+	_, err := tb.svc.Edits.Tracks.Update(pkg, id, "production", &androidpublisher.Track{Track: "production",
+		Releases: []*androidpublisher.TrackRelease{{Status: "completed", VersionCodes: []int64{42}}}}).Do()
+	require.NoError(t, err)
+	_, err = tb.svc.Edits.Commit(pkg, id).ChangesInReviewBehavior("ERROR_IF_IN_REVIEW").Do()
+	require.NoError(t, err)
+	require.Equal(t, []playstoretest.Release{{VersionCodes: []int64{42}, Status: "completed"}}, tb.fake.Track(pkg, "production"))
+}

@@ -815,6 +815,62 @@ func TestAndroidExecutor(t *testing.T) {
 		require.Equal(t, 0.1, r.UserFraction)
 	})
 
+	t.Run("a release halted in the Console at 50 % is not completed by the scheduled 100 %", func(t *testing.T) {
+		t.Parallel()
+		b := setupAndroid(t, store.SQLite, nil, release.StagedPlan([]int{50, 100}, release.Wait{Soak: release.Duration(time.Hour)}, nil))
+		require.NoError(t, b.work(t))
+		require.NoError(t, b.ro.Pass(ctx))
+		require.Equal(t, 50, b.status(t).Percent)
+		b.fake.ConsoleUpdate(androidPkg, playstore.TrackProduction,
+			playstoretest.Release{Name: "1.3.0 (41)", VersionCodes: []int64{41}, Status: playstoretest.StatusCompleted},
+			playstoretest.Release{Name: "1.4.0 (42)", VersionCodes: []int64{42}, Status: playstoretest.StatusHalted, UserFraction: 0.5})
+		halted := b.fake.TrackJSON(androidPkg, playstore.TrackProduction)
+		commits := b.fake.Commits(androidPkg)
+
+		b.advance(2 * time.Hour) // the soak is over: the plan's next step is 100 %
+		before := b.calls()
+		require.NoError(t, b.ro.Pass(ctx), "the lane follows Play instead of failing the step every pass")
+		require.Equal(t, 3, b.calls()-before, "insert, get track, delete edit: no extra call to see the halt")
+		st := b.status(t)
+		require.Equal(t, release.StateHalted, st.State, "the lane records what Play shows")
+		require.Equal(t, 50, st.Percent)
+		require.Equal(t, "Play shows versionCode 42 halted on the production track; resume the lane to continue", st.Reason)
+		require.Equal(t, string(halted), string(b.fake.TrackJSON(androidPkg, playstore.TrackProduction)), "still halted at 50 %")
+		require.Equal(t, commits, b.fake.Commits(androidPkg), "nothing committed")
+
+		b.advance(time.Hour)
+		before = b.calls()
+		require.NoError(t, b.ro.Pass(ctx))
+		require.Equal(t, before, b.calls(), "a halted lane is left alone")
+
+		// A person's complete serves it to everyone.
+		_, err := b.ro.Command(ctx, b.lane.ID, release.CmdComplete, "token:alice", "the crash was a false alarm")
+		require.NoError(t, err)
+		require.Equal(t, release.StateCompleted, b.status(t).State)
+		track := b.fake.Track(androidPkg, playstore.TrackProduction)
+		require.Len(t, track, 1, "the older completed release left the track")
+		require.Equal(t, playstoretest.StatusCompleted, track[0].Status)
+		require.Equal(t, []int64{42}, track[0].VersionCodes)
+	})
+
+	t.Run("a person's complete serves a release Play shows halted", func(t *testing.T) {
+		t.Parallel()
+		b := setupAndroid(t, store.SQLite, nil, release.StagedPlan([]int{50, 100}, release.Wait{Soak: release.Duration(time.Hour)}, nil))
+		require.NoError(t, b.work(t))
+		require.NoError(t, b.ro.Pass(ctx))
+		// Halted in the console; the lane has not looked since.
+		b.fake.ConsoleUpdate(androidPkg, playstore.TrackProduction,
+			playstoretest.Release{Name: "1.3.0 (41)", VersionCodes: []int64{41}, Status: playstoretest.StatusCompleted},
+			playstoretest.Release{Name: "1.4.0 (42)", VersionCodes: []int64{42}, Status: playstoretest.StatusHalted, UserFraction: 0.5})
+		require.Equal(t, 50, b.status(t).Percent)
+		_, err := b.ro.Command(ctx, b.lane.ID, release.CmdComplete, "token:alice", "everyone now")
+		require.NoError(t, err)
+		require.Equal(t, release.StateCompleted, b.status(t).State)
+		r, ok := androidRelease(b.fake.Track(androidPkg, playstore.TrackProduction), 42)
+		require.True(t, ok)
+		require.Equal(t, playstoretest.StatusCompleted, r.Status)
+	})
+
 	t.Run("resume where Play halted when a step raced the halt", func(t *testing.T) {
 		t.Parallel()
 		b := ready(t, nil)

@@ -18,12 +18,14 @@ import (
 //     the fraction; later stages raise the fraction; a halted or paused lane
 //     (a resume) serves the halted release again;
 //   - halt, rollback: status halted, fraction kept;
-//   - complete: status completed.
+//   - complete: status completed; a halted release only by a person's
+//     resume or complete command (Play's Resume to everyone).
 //
 // Another release in progress or halted on the track is never dropped or
 // halted: the operation fails with Play's conflict, which the reconciler
 // records as the reason. A release halted on Play behind releasepilot's back
-// is not resumed by a scheduled advance either.
+// is neither resumed nor completed by a scheduled step: the lane records
+// itself halted (lane.RemoteStoppedError).
 func (a *Android) Execute(ctx context.Context, l release.Lane, d release.Decision) error {
 	switch d.Action {
 	case release.ActionNone, release.ActionHold:
@@ -118,7 +120,20 @@ func (a *Android) Execute(ctx context.Context, l release.Lane, d release.Decisio
 			return err
 		}
 	case release.ActionComplete:
-		res, err = a.Play.Complete(ctx, pkg, track, vc)
+		// Only a person undoes a halt: a resume or a complete command. A
+		// halted lane's complete serves the halted release to everyone
+		// (Resume to completed); otherwise Complete, which refuses a
+		// release halted behind the lane's back (in the Play Console).
+		resuming := lane.Resuming(l)
+		person := resuming || d.Command == release.CmdComplete
+		if resuming {
+			res, err = a.Play.Resume(ctx, pkg, track, vc, 1)
+			if se := (*playstore.StateError)(nil); errors.As(err, &se) && se.Status == playstore.StatusInProgress {
+				res, err = a.Play.Complete(ctx, pkg, track, vc) // resumed in the console meanwhile
+			}
+		} else {
+			res, err = a.Play.Complete(ctx, pkg, track, vc)
+		}
 		if errors.Is(err, playstore.ErrNotFound) && l.Status.Percent == 0 {
 			var rel release.Release
 			var app config.App
@@ -126,6 +141,16 @@ func (a *Android) Execute(ctx context.Context, l release.Lane, d release.Decisio
 				return err
 			}
 			res, err = a.Play.PutRelease(ctx, pkg, track, a.playRelease(rel, app, vc, playstore.StatusCompleted, 0))
+		}
+		if se := (*playstore.StateError)(nil); errors.As(err, &se) && se.Status == playstore.StatusHalted {
+			if !person {
+				// Halted on Play but not in the lane: the plan's 100 %
+				// leaves it halted, and the lane follows Play.
+				return &lane.RemoteStoppedError{Reason: fmt.Sprintf("Play shows versionCode %d halted on the %s track; resume the lane to continue", vc, track)}
+			}
+			// A person's complete of a lane Play shows halted: serve it
+			// to everyone.
+			res, err = a.Play.Resume(ctx, pkg, track, vc, 1)
 		}
 		if err != nil {
 			return err

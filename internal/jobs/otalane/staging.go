@@ -32,6 +32,12 @@ func (o *OTA) target(ctx context.Context, l release.Lane, rel release.Release, a
 	if err != nil {
 		return err
 	}
+	// Binaries recorded under an older fingerprint algorithm are compared
+	// by their commit's fingerprint under the current rules (the planner
+	// recorded the live binary's).
+	if bins, err = gate.CurrentFingerprints(ctx, o.Store, app.Name, l.Platform, bins); err != nil {
+		return err
+	}
 	rng, excluded := gate.MatchingRange(bins, fp)
 	if rng == "" {
 		return refuseLane("no recorded %s binary has the native fingerprint %s of commit %s; a store release is needed", l.Platform, short(fp), short7(rel.Commit))
