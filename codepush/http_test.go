@@ -444,3 +444,29 @@ func TestReportStatusRefusesWhatNoDeviceSends(t *testing.T) {
 	code, body = hb.do(t, "POST", PathReportDeployV01, strings.NewReader(`{"app_version":"1.1","deployment_key":"`+key+`","client_unique_id":"a","previous_label_or_app_version":"v1"}`), "application/json")
 	require.Equal(t, 200, code, string(body))
 }
+
+// TestReleaseUploadCutShort: a multipart upload whose package part never
+// ends (the closing boundary is missing, the body complete) is a bad
+// request naming the package, on both error dialects; nothing is released.
+func TestReleaseUploadCutShort(t *testing.T) {
+	t.Parallel()
+	hb := setupHTTP(t)
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	require.NoError(t, mw.WriteField("packageInfo", `{"appVersion":"1.0.0"}`))
+	fw, err := mw.CreateFormFile("package", "main.jsbundle")
+	require.NoError(t, err)
+	_, err = fw.Write([]byte("bundle, cut short"))
+	require.NoError(t, err)
+	// No mw.Close(): the closing boundary never comes.
+	body := buf.Bytes()
+	code, b := hb.do(t, "POST", "/v1/codepush/apps/Swap-iOS/deployments/Staging/release", bytes.NewReader(body), mw.FormDataContentType())
+	require.Equal(t, 400, code, string(b))
+	require.Equal(t, "package", decode(t, b)["error"].(map[string]any)["field"])
+	code, b = hb.do(t, "POST", "/cps/apps/Swap-iOS/deployments/Staging/release", bytes.NewReader(body), mw.FormDataContentType())
+	require.Equal(t, 400, code, string(b))
+	textError(t, b, "package", "")
+	code, b = hb.do(t, "GET", "/v1/codepush/apps/Swap-iOS/deployments/Staging/history", nil, "")
+	require.Equal(t, 200, code, string(b))
+	require.Empty(t, decode(t, b)["history"], "nothing was released")
+}

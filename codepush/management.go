@@ -166,6 +166,21 @@ func (h *mgmt) decode(r *http.Request, v any) error {
 	return nil
 }
 
+// partReader keeps the error of reading an upload apart from the errors of
+// spooling it to disk.
+type partReader struct {
+	r   io.Reader
+	err error
+}
+
+func (p *partReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err != nil && err != io.EOF {
+		p.err = err
+	}
+	return n, err
+}
+
 // restPackage is code-push-server's REST Package shape.
 type restPackage struct {
 	Label              string `json:"label"`
@@ -493,10 +508,16 @@ func (h *mgmt) release(w http.ResponseWriter, r *http.Request) {
 				h.fail(w, r, invalid("package", "", "only one package file may be uploaded"))
 				return
 			}
-			if tmp, _, err = s.spool(part); err != nil {
+			src := &partReader{r: part}
+			if tmp, _, err = s.spool(src); err != nil {
 				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
+				switch {
+				case errors.As(err, &mbe):
 					err = s.checkSize(s.cfg.MaxPackageSize + 1)
+				case src.err != nil && !ClientGone(r, src.err):
+					// The body ended (or broke) inside the package: the
+					// upload's fault, not the server's.
+					err = invalid("package", "", "the upload ended before the package did: %v", src.err)
 				}
 				h.fail(w, r, err)
 				return

@@ -46,6 +46,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{[]string{"migrate", "-h"}, 0, "Apply the database migrations", ""},
 		{[]string{"version", "--help"}, 0, "Print the version", ""},
 		{[]string{"demo", "--help"}, 0, "--keep-serving", ""},
+		{[]string{"demo", "--help"}, 0, "four times against in-process fakes of GitHub, npm,\nApp Store Connect, Google Play and Sentry", ""},
 		{[]string{"serve", "--bogus"}, 2, "", "flag provided but not defined: -bogus"},
 		{[]string{"serve", "extra"}, 2, "", `unexpected argument "extra"`},
 		{[]string{"version"}, 0, "releasepilot dev", ""},

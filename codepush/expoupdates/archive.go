@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/swapjoy/releasepilot/codepush"
 )
@@ -70,23 +71,53 @@ func safePath(dir, name string) (string, error) {
 	return filepath.Join(dir, filepath.FromSlash(name)), nil
 }
 
-func writeOut(p string, r io.Reader, budget *int64) error {
+// writeOut writes the archive entry name to p. What is wrong with the
+// archive — an entry that cannot be read to its end (cut short, a bad
+// checksum), a path named twice, or a path that is both a file and a
+// directory — is the uploader's and is invalid, naming the entry; only this
+// machine's own failures (a full disk) are errors of the server.
+func writeOut(p, name string, r io.Reader, budget *int64) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+			return invalidf("dist", name, "a path under a file of the same name")
+		}
 		return err
 	}
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return invalidf("dist", name, "named twice in the archive (or also a directory)")
+	}
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(f, io.LimitReader(r, *budget+1))
+	src := &entryReader{r: io.LimitReader(r, *budget+1)}
+	n, err := io.Copy(f, src)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	*budget -= n
+	if src.err != nil {
+		return invalidf("dist", name, "cannot be read to its end: %v", src.err)
+	}
 	if err == nil && *budget < 0 {
 		err = invalidf("dist", "", "the export is larger than %d bytes unpacked", int64(MaxArchiveBytes))
 	}
 	return err
+}
+
+// entryReader keeps the error of reading an archive entry apart from the
+// errors of writing it out.
+type entryReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *entryReader) Read(b []byte) (int, error) {
+	n, err := e.r.Read(b)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 func extractTarGz(r io.Reader, dir string) error {
@@ -114,10 +145,13 @@ func extractTarGz(r io.Reader, dir string) error {
 		switch h.Typeflag {
 		case tar.TypeDir:
 			if err := os.MkdirAll(p, 0o755); err != nil {
+				if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+					return invalidf("dist", h.Name, "a directory of the same name as a file")
+				}
 				return err
 			}
 		case tar.TypeReg:
-			if err := writeOut(p, tr, &budget); err != nil {
+			if err := writeOut(p, h.Name, tr, &budget); err != nil {
 				return err
 			}
 		case tar.TypeXGlobalHeader, tar.TypeXHeader:
@@ -162,7 +196,7 @@ func extractZip(r io.Reader, dir string) error {
 		if err != nil {
 			return invalidf("dist", f.Name, "%v", err)
 		}
-		err = writeOut(p, rc, &budget)
+		err = writeOut(p, f.Name, rc, &budget)
 		rc.Close()
 		if err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -97,6 +98,61 @@ func TestExtractDist(t *testing.T) {
 			_, err := expoupdates.ExtractDist(bytes.NewReader(tc.archive), t.TempDir())
 			require.ErrorContains(t, err, tc.msg)
 			require.Equal(t, codepush.KindInvalid, codepush.KindOf(err))
+		})
+	}
+}
+
+// TestExtractDistBrokenArchives: an archive cut short in transfer, one that
+// names a file twice, or a path both as a file and as a directory is the
+// uploader's mistake: refused as invalid (a 400 naming "dist"), never an
+// internal error.
+func TestExtractDistBrokenArchives(t *testing.T) {
+	noise := make([]byte, 256<<10) // incompressible: the cut falls inside the file
+	rand.New(rand.NewSource(1)).Read(noise)
+	full := tarGz(t, map[string][]byte{"metadata.json": noise}, "")
+	var dup bytes.Buffer
+	gz := gzip.NewWriter(&dup)
+	tw := tar.NewWriter(gz)
+	for range 2 {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: "metadata.json", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg}))
+		_, err := tw.Write([]byte("{}"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, gz.Close())
+	var dupZip bytes.Buffer
+	zw := zip.NewWriter(&dupZip)
+	for _, n := range []string{"dist/a", "dist/a/b"} {
+		w, err := zw.Create(n)
+		require.NoError(t, err)
+		_, err = w.Write([]byte("x"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, zw.Close())
+	// A stored (uncompressed) entry with a byte changed: its CRC-32 fails.
+	var bad bytes.Buffer
+	zw = zip.NewWriter(&bad)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "metadata.json", Method: zip.Store})
+	require.NoError(t, err)
+	_, err = w.Write([]byte(`{"version":0,"bundler":"metro"}`))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	corrupt := bytes.Replace(bad.Bytes(), []byte(`"metro"`), []byte(`"metrO"`), 1)
+	for name, tc := range map[string]struct {
+		archive []byte
+		msg     string
+	}{
+		"truncated tar.gz":    {full[:len(full)/2], "dist"},
+		"a file named twice":  {dup.Bytes(), "metadata.json"},
+		"a file and a dir":    {dupZip.Bytes(), "dist/a/b"},
+		"gzip header only":    {full[:12], "dist"},
+		"a corrupt zip entry": {corrupt, "metadata.json"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := expoupdates.ExtractDist(bytes.NewReader(tc.archive), t.TempDir())
+			require.ErrorContains(t, err, tc.msg)
+			require.Equal(t, codepush.KindInvalid, codepush.KindOf(err), "%v", err)
+			require.NotContains(t, err.Error(), os.TempDir(), "the server's own paths stay out of the answer")
 		})
 	}
 }

@@ -73,7 +73,7 @@ func TestSentryMeasure(t *testing.T) {
 		require.Empty(t, rd.Stale)
 		require.Empty(t, rd.Inconclusive)
 		require.InDelta(t, 0.995, rd.Values[gate.CrashFreeUsers], 1e-9)
-		require.Equal(t, 1200.0, rd.Values["count_unique(user)"])
+		require.Equal(t, 400.0, rd.Values["count_unique(user)"], "the same 400 users in each of the three hours")
 		require.Equal(t, `sentry acme-org project acme-mobile environment production, release:"com.acme.mobile@1.4.0+42" since 2026-11-25T10:00:00Z`, rd.Source)
 		require.Equal(t, release.PhaseSuccessful, release.Judge(sessionRule, rd, sentryNow).Phase)
 
@@ -89,6 +89,19 @@ func TestSentryMeasure(t *testing.T) {
 			"end":         {"2026-11-25T12:30:00Z"},
 			"interval":    {"1h"},
 		}, reqs[0].Query())
+	})
+
+	t.Run("users who come back each hour are counted once against min_samples", func(t *testing.T) {
+		t.Parallel()
+		b := sentrySetup(t)
+		// The same 400 people each hour for three hours: 400 users, as
+		// Sentry counts them, short of the rule's 1,000.
+		b.fake.SetCrashFree("acme-mobile", "production", iosRelease, stageAt, sentryNow, 1000, 400, 0.999)
+		rule := release.GateRule{Provider: release.ProviderSentry, Metric: gate.CrashFreeUsers, Min: fp(0.98), NoMax: true, MinSamples: 1000}
+		rd, err := b.provider.Measure(ctx, rule, iosTarget())
+		require.NoError(t, err)
+		require.Equal(t, int64(400), rd.Samples)
+		require.Equal(t, release.PhaseInconclusive, release.Judge(rule, rd, sentryNow).Phase)
 	})
 
 	t.Run("fail", func(t *testing.T) {
@@ -145,7 +158,7 @@ func TestSentryMeasure(t *testing.T) {
 		rd, err := b.provider.Measure(ctx, rule, iosTarget())
 		require.NoError(t, err)
 		require.InDelta(t, 0.02, rd.Value, 1e-9)
-		require.Equal(t, int64(1200), rd.Samples, "users")
+		require.Equal(t, int64(400), rd.Samples, "users: the same 400 people in each hour")
 		require.Equal(t, release.PhaseFailed, release.Judge(rule, rd, sentryNow).Phase)
 	})
 }

@@ -260,7 +260,10 @@ func (h *Releaser) Release(ctx context.Context, in codepush.ReleaseInput) (codep
 	start := 0
 	if in.Deployment == codepush.Production {
 		first := firstPercent(t.App)
-		if in.Rollout == 0 || in.Rollout > first {
+		// Asking for more than the first stage starts there; a value no
+		// CodePush server accepts (above 100) is left for the Service to
+		// refuse, naming it.
+		if in.Rollout == 0 || (in.Rollout > first && in.Rollout <= 100) {
 			in.Rollout = first
 		}
 		start = in.Rollout
@@ -478,7 +481,7 @@ func (h *Releaser) Promote(ctx context.Context, app, from, to string, info codep
 	start := 0
 	if to == codepush.Production {
 		first := firstPercent(t.App)
-		if info.Rollout == nil || *info.Rollout > first {
+		if info.Rollout == nil || (*info.Rollout > first && *info.Rollout <= 100) { // above 100: the Service refuses it
 			info.Rollout = &first
 		}
 		start = *info.Rollout

@@ -334,3 +334,28 @@ func TestCommitFromDescription(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestProductionRolloutOutOfRange: a Production release or promotion asking
+// for more than the first stage starts at the first stage, but a rollout
+// no CodePush server accepts (above 100) is refused naming the value, as
+// it is on every other deployment, and releases nothing.
+func TestProductionRolloutOutOfRange(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, e)
+			_, err := b.h.Release(b.ctx, codepush.ReleaseInput{App: "acme-ios", Deployment: codepush.Staging, AppVersion: "1.4.0", Commit: b.fix, Package: bundle(t, "one")})
+			require.NoError(t, err)
+			_, err = b.h.Promote(b.ctx, "acme-ios", codepush.Staging, codepush.Production, codepush.PackageInfo{Rollout: ptr(500)})
+			require.Equal(t, codepush.KindInvalid, codepush.KindOf(err), "%v", err)
+			require.ErrorContains(t, err, "500")
+			_, err = b.h.Release(b.ctx, codepush.ReleaseInput{App: "acme-ios", Deployment: codepush.Production, AppVersion: "1.4.0", Commit: b.fix, Rollout: 101, Package: bundle(t, "two")})
+			require.Equal(t, codepush.KindInvalid, codepush.KindOf(err), "%v", err)
+			require.ErrorContains(t, err, "101")
+			hist, err := b.cp.History(b.ctx, "acme-ios", codepush.Production)
+			require.NoError(t, err)
+			require.Empty(t, hist, "nothing reached Production")
+		})
+	}
+}

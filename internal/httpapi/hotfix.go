@@ -44,6 +44,10 @@ type hotfixRequest struct {
 	Rollout      int    `json:"rollout"`
 }
 
+// hotfixFields maps the CodePush names of the fields a refusal may name to
+// the "release" field's names.
+var hotfixFields = map[string]string{"appVersion": "target_binary", "isMandatory": "mandatory"}
+
 func (h *HotfixAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	max := h.MaxPackageSize
 	if max <= 0 {
@@ -132,9 +136,14 @@ func (h *HotfixAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &ce) {
 			msg := ce.Message
 			if ce.Field != "" {
-				msg = ce.Field + ": " + msg
+				// Name the field as this API's caller sent it.
+				field := ce.Field
+				if f, ok := hotfixFields[field]; ok {
+					field = f
+				}
+				msg = field + ": " + msg
 				if ce.Value != "" {
-					msg = fmt.Sprintf("%s: %q: %s", ce.Field, ce.Value, ce.Message)
+					msg = fmt.Sprintf("%s: %q: %s", field, ce.Value, ce.Message)
 				}
 			}
 			WriteError(w, codepush.HTTPStatus(err), string(ce.Kind), msg)

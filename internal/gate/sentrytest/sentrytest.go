@@ -9,8 +9,10 @@
 // auth tokens, known fields and groupBy values, an interval of at least one
 // hour and at most a day that divides a day, the date range rounded to the
 // interval, at most 10,000 data points, and 400 answers with Sentry's error
-// body {"detail": "..."} for bad parameters. Tests set crash-free rates per
-// release over time and inject failures.
+// body {"detail": "..."} for bad parameters. count_unique(user) and the user
+// crash rates count each user once over a window, as Sentry's do (see
+// Hour), never the sum of the hours. Tests set crash-free rates per release
+// over time and inject failures.
 package sentrytest
 
 import (
@@ -62,11 +64,33 @@ func specRouter() (routers.Router, error) {
 }
 
 // Hour is one hour of a release's sessions in one project and environment.
+//
+// Users are people, and count_unique(user) over several hours counts each
+// once, as Sentry does: the fake numbers a release's users (per project and
+// environment) and an hour's Users are its first Users of them — the same
+// people come back — so the distinct users of a window are those of its
+// busiest hour, never the sum of the hours; CrashedUsers likewise.
 type Hour struct {
 	Sessions     int64
 	Crashed      int64 // sessions that ended in a crash
 	Users        int64 // distinct users with a session that hour
 	CrashedUsers int64
+}
+
+// people are the distinct users of one release, project and environment
+// within a total or one series interval.
+type people struct{ users, crashed int64 }
+
+// distinct adds up the distinct users of a group: each series' busiest
+// hour, summed over the series (releases, projects, environments) that
+// make up the group.
+func distinct(h Hour, ps map[seriesKey]people) Hour {
+	h.Users, h.CrashedUsers = 0, 0
+	for _, p := range ps {
+		h.Users += p.users
+		h.CrashedUsers += p.crashed
+	}
+	return h
 }
 
 type seriesKey struct {
@@ -386,6 +410,9 @@ func (s *Server) query(q url.Values) (map[string]any, error) {
 		totals Hour
 		series []Hour
 		status string
+		// the users of each series in the totals and in each interval
+		totalUsers  map[seriesKey]people
+		seriesUsers []map[seriesKey]people
 	}
 	groups := map[string]*group{}
 	var order []string
@@ -422,7 +449,8 @@ func (s *Server) query(q url.Values) (map[string]any, error) {
 				key, _ := json.Marshal(by)
 				g, ok := groups[string(key)]
 				if !ok {
-					g = &group{by: by, series: make([]Hour, len(intervals)), status: st}
+					g = &group{by: by, series: make([]Hour, len(intervals)), status: st,
+						totalUsers: map[seriesKey]people{}, seriesUsers: make([]map[seriesKey]people, len(intervals))}
 					groups[string(key)] = g
 					order = append(order, string(key))
 				}
@@ -430,6 +458,13 @@ func (s *Server) query(q url.Values) (map[string]any, error) {
 				g.totals = add(g.totals, part)
 				i := (ts - start.Unix()) / interval
 				g.series[i] = add(g.series[i], part)
+				if g.seriesUsers[i] == nil {
+					g.seriesUsers[i] = map[seriesKey]people{}
+				}
+				for _, ps := range []map[seriesKey]people{g.totalUsers, g.seriesUsers[i]} {
+					p := ps[k]
+					ps[k] = people{max(p.users, part.Users), max(p.crashed, part.CrashedUsers)}
+				}
 			}
 		}
 	}
@@ -443,6 +478,10 @@ func (s *Server) query(q url.Values) (map[string]any, error) {
 	includeTotals, includeSeries := q.Get("includeTotals") != "0", q.Get("includeSeries") != "0"
 	for _, key := range order {
 		g := groups[key]
+		g.totals = distinct(g.totals, g.totalUsers)
+		for i := range g.series {
+			g.series[i] = distinct(g.series[i], g.seriesUsers[i])
+		}
 		totals, series := map[string]any{}, map[string]any{}
 		for _, f := range fields {
 			if includeTotals {

@@ -151,7 +151,7 @@ func TestCrashFreeRates(t *testing.T) {
 	require.InDelta(t, 0.99, totals["crash_free_rate(session)"], 1e-9)
 	require.InDelta(t, 0.99, totals["crash_free_rate(user)"], 1e-9)
 	require.Equal(t, 3000.0, totals["sum(session)"], "10:00, 11:00 and 12:00")
-	require.Equal(t, 1200.0, totals["count_unique(user)"])
+	require.Equal(t, 400.0, totals["count_unique(user)"], "the same 400 users each hour are 400 people, not 1,200")
 	require.Len(t, g["series"].(map[string]any)["sum(session)"], 3)
 
 	// Another release has no sessions: no group, not a group of zeros.
@@ -202,4 +202,34 @@ func TestFaultsAndViolations(t *testing.T) {
 	require.Equal(t, 400, status)
 	require.Len(t, b.fake.Violations(), 1)
 	require.Contains(t, b.fake.Violations()[0], "includeTotals")
+}
+
+// TestUniqueUsersAreCountedOnce: count_unique(user) and the user crash
+// rates over several hours count each person once, as Sentry does, in the
+// totals and in a series interval longer than an hour; only different
+// releases (or projects, environments) add up.
+func TestUniqueUsersAreCountedOnce(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 25, 12, 30, 0, 0, time.UTC)
+	b := setup(t, now)
+	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	b.fake.Record("mobile", "production", "a@1", day.Add(9*time.Hour), sentrytest.Hour{Sessions: 300, Crashed: 3, Users: 100, CrashedUsers: 2})
+	b.fake.Record("mobile", "production", "a@1", day.Add(10*time.Hour), sentrytest.Hour{Sessions: 900, Crashed: 9, Users: 250, CrashedUsers: 5})
+	b.fake.Record("mobile", "production", "a@1", day.Add(11*time.Hour), sentrytest.Hour{Sessions: 600, Crashed: 6, Users: 200, CrashedUsers: 4})
+	b.fake.Record("mobile", "production", "b@2", day.Add(11*time.Hour), sentrytest.Hour{Sessions: 100, Crashed: 0, Users: 50})
+	q := vals("field", "count_unique(user)", "field", "crash_free_rate(user)", "field", "sum(session)", "project", "mobile",
+		"query", `release:"a@1"`, "start", "2026-11-25T00:00:00Z", "end", "2026-11-26T00:00:00Z", "interval", "1d")
+	status, body := b.get(t, q, token)
+	require.Equal(t, 200, status, body)
+	g := body["groups"].([]any)[0].(map[string]any)
+	totals := g["totals"].(map[string]any)
+	require.Equal(t, 250.0, totals["count_unique(user)"], "the busiest hour's users; the others came back")
+	require.InDelta(t, 1-5.0/250, totals["crash_free_rate(user)"], 1e-9)
+	require.Equal(t, 1800.0, totals["sum(session)"], "sessions do add up")
+	require.Equal(t, []any{250.0}, g["series"].(map[string]any)["count_unique(user)"], "a one-day interval counts people once too")
+
+	q.Set("query", `release:["a@1","b@2"]`)
+	_, body = b.get(t, q, token)
+	totals = body["groups"].([]any)[0].(map[string]any)["totals"].(map[string]any)
+	require.Equal(t, 300.0, totals["count_unique(user)"], "two releases' users add up")
 }
