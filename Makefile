@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/swapjoy/releasepilot/internal/service.Version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: build run test test-race crash-test lint bench fuzz clean
+.PHONY: build run test test-race crash-test lint bench load fuzz clean
 
 build: ## build bin/releasepilot
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/releasepilot ./cmd/releasepilot
@@ -24,9 +24,13 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags crash ./internal/crashtest/
+	$(GO) vet -tags load ./internal/loadtest/
 
 bench: ## benchmarks (figures go to BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+load: ## load benchmarks of issue 13 (webhook intake, update checks through serve with wrk); needs RELEASEPILOT_TEST_POSTGRES_URL
+	$(GO) test -tags load -run '^$$' -bench . -benchtime 1x -count=1 -timeout 30m -v ./internal/loadtest/
 
 clean:
 	rm -rf bin data
