@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/swapjoy/releasepilot/codepush"
-	"github.com/swapjoy/releasepilot/internal/apiclient"
 )
 
 const otaReleaseHelp = `releasepilot ota release --app APP --platform ios|android --bundle DIR --commit SHA [flags]
@@ -40,8 +39,7 @@ func runOTA(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("ota release", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", envOr("RELEASEPILOT_URL", "http://127.0.0.1:8080"), "releasepilot server URL")
-	token := fs.String("token", "", "API token or access key with the operator role (default $RELEASEPILOT_TOKEN)")
+	srv := addServerFlags(fs, "API token or access key with the operator role")
 	app := fs.String("app", "", "releasepilot app name (required)")
 	platform := fs.String("platform", "", "ios or android (required)")
 	bundle := fs.String("bundle", "", "directory with the bundle and its assets (required)")
@@ -96,19 +94,10 @@ func runOTA(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ota release: package %s: %v\n", *bundle, err)
 		return 2
 	}
-	tok := *token
-	if tok == "" {
-		tok = os.Getenv("RELEASEPILOT_TOKEN")
-	}
-	c := &apiclient.Client{BaseURL: *server, Token: tok}
-	out, err := c.OTARelease(ctx, map[string]any{"app": *app, "platform": *platform, "deployment": *deployment, "commit": *commit,
+	out, err := srv.client().OTARelease(ctx, map[string]any{"app": *app, "platform": *platform, "deployment": *deployment, "commit": *commit,
 		"target_binary": *target, "description": *description, "mandatory": *mandatory, "rollout": *rollout}, zf)
 	if err != nil {
-		fmt.Fprintln(stderr, "releasepilot:", err)
-		if ae, ok := err.(*apiclient.Error); ok && ae.Status < 500 {
-			return 2
-		}
-		return 1
+		return failed(stderr, err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -154,33 +143,16 @@ func runAccessKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fs := flag.NewFlagSet("access-key "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", envOr("RELEASEPILOT_URL", "http://127.0.0.1:8080"), "releasepilot server URL")
-	token := fs.String("token", "", "admin API token or access key (default $RELEASEPILOT_TOKEN)")
+	srv := addServerFlags(fs, "admin API token or access key")
 	name := fs.String("name", "", "create: the key's name, shown as the actor in the audit log")
 	role := fs.String("role", "", "create: viewer, operator or admin")
 	ttl := fs.String("ttl", "", "create: lifetime, e.g. 720h (default: does not expire)")
 	// revoke takes the name as an argument, before or after flags.
-	var rest []string
-	args = args[1:]
-	for {
-		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				fmt.Fprintln(stdout, accessKeyHelp)
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
+	rest, code, done := parseInterspersed(fs, args[1:], func() { fmt.Fprintln(stdout, accessKeyHelp) })
+	if done {
+		return code
 	}
-	tok := *token
-	if tok == "" {
-		tok = os.Getenv("RELEASEPILOT_TOKEN")
-	}
-	c := &apiclient.Client{BaseURL: *server, Token: tok}
+	c := srv.client()
 	var err error
 	switch {
 	case sub == "create" && len(rest) == 0:
@@ -195,7 +167,7 @@ func runAccessKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				exp = "never"
 			}
 			fmt.Fprintf(stdout, "access key %s (%s, expires %s):\n%s\n\nIt is shown this once; releasepilot keeps only its hash.\nCodePush CLI: code-push login %s --accessKey <key>\n",
-				str(out["name"]), str(out["role"]), exp, str(out["key"]), strings.TrimRight(*server, "/"))
+				str(out["name"]), str(out["role"]), exp, str(out["key"]), strings.TrimRight(*srv.server, "/"))
 		}
 	case sub == "list" && len(rest) == 0:
 		var out map[string]any
@@ -222,11 +194,7 @@ func runAccessKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 2
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "releasepilot:", err)
-		if ae, ok := err.(*apiclient.Error); ok && ae.Status < 500 {
-			return 2
-		}
-		return 1
+		return failed(stderr, err)
 	}
 	return 0
 }

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 
-	"github.com/swapjoy/releasepilot/internal/apiclient"
 )
 
 const otaExpoHelp = `releasepilot ota release --expo-dist DIR --app APP --commit SHA [flags]
@@ -35,8 +32,7 @@ RELEASEPILOT_URL and RELEASEPILOT_TOKEN.`
 func runOTAExpo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ota release", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", envOr("RELEASEPILOT_URL", "http://127.0.0.1:8080"), "releasepilot server URL")
-	token := fs.String("token", "", "API token (default $RELEASEPILOT_TOKEN)")
+	srv := addServerFlags(fs, "API token")
 	dist := fs.String("expo-dist", "", "output directory of npx expo export (required)")
 	app := fs.String("app", "", "the releasepilot app (required)")
 	deployment := fs.String("deployment", "Staging", "deployment (channel) to release to")
@@ -68,58 +64,16 @@ func runOTAExpo(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "ota release: --expo-dist %q: no metadata.json (is it the output directory of npx expo export?)\n", *dist)
 		return 2
 	}
-	tok := *token
-	if tok == "" {
-		tok = os.Getenv("RELEASEPILOT_TOKEN")
-	}
 	fields := map[string]string{"app": *app, "deployment": *deployment, "platform": *platform, "runtimeVersion": *runtime,
 		"commit": *commit, "description": *description, "mandatory": fmt.Sprint(*mandatory)}
 	if *rollout > 0 {
 		fields["rollout"] = fmt.Sprint(*rollout)
 	}
-	body, contentType := apiclient.ExpoDistBody(*dist, fields)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(*server, "/")+"/v1/expo/release", body)
+	releases, err := srv.client().ExpoRelease(ctx, *dist, fields)
 	if err != nil {
-		fmt.Fprintln(stderr, "releasepilot:", err)
-		return 2
+		return failed(stderr, err)
 	}
-	req.Header.Set("Content-Type", contentType)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintln(stderr, "releasepilot:", err)
-		return 1
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusCreated {
-		msg := strings.TrimSpace(string(b))
-		var e struct {
-			Error any `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error != nil {
-			if m, ok := e.Error.(map[string]any); ok && m["message"] != nil {
-				msg = fmt.Sprint(m["message"])
-			} else {
-				msg = fmt.Sprint(e.Error)
-			}
-		}
-		fmt.Fprintf(stderr, "releasepilot: %s (HTTP %d)\n", msg, resp.StatusCode)
-		if resp.StatusCode < 500 {
-			return 2
-		}
-		return 1
-	}
-	var out struct {
-		Releases []map[string]any `json:"releases"`
-	}
-	if err := json.Unmarshal(b, &out); err != nil {
-		fmt.Fprintln(stderr, "releasepilot: unreadable answer:", err)
-		return 1
-	}
-	for _, r := range out.Releases {
+	for _, r := range releases {
 		fmt.Fprintf(stdout, "%s %s on %s: runtime version %s, rollout %v%%, %v assets\n",
 			r["app"], r["label"], r["deployment"], r["runtimeVersion"], r["rollout"], r["assets"])
 	}

@@ -84,5 +84,6 @@ func TestOTAReleaseExpoDist(t *testing.T) {
 	defer refuse.Close()
 	code, _, errs = runCmd("ota", "release", "--server", refuse.URL, "--expo-dist", dist, "--app", "acme")
 	require.Equal(t, 2, code)
-	require.Contains(t, errs, "native gate: commit c150 changes native code (HTTP 409)")
+	require.Contains(t, errs, "409")
+	require.Contains(t, errs, "native gate: commit c150 changes native code")
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/swapjoy/releasepilot/internal/apiclient"
 )
 
 const remoteHelp = `releasepilot %[1]s [flags] <release-id|lane-id>
@@ -34,8 +33,7 @@ var remoteCommands = map[string]string{
 func runRemote(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", envOr("RELEASEPILOT_URL", "http://127.0.0.1:8080"), "releasepilot server URL")
-	token := fs.String("token", "", "API token (default $RELEASEPILOT_TOKEN)")
+	srv := addServerFlags(fs, "API token")
 	platform := fs.String("platform", "", "lane platform when the release has several: ios or android")
 	reason := fs.String("reason", "", "why; recorded in the audit log")
 	app := fs.String("app", "", "with status and no id: list this app's releases")
@@ -46,27 +44,14 @@ func runRemote(ctx context.Context, cmd string, args []string, stdout, stderr io
 		fs.PrintDefaults()
 	}
 	// Flags may come before or after the id.
-	var ids []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				fs.SetOutput(stdout)
-				fs.Usage()
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		ids = append(ids, fs.Arg(0))
-		args = fs.Args()[1:]
+	ids, code, done := parseInterspersed(fs, args, func() {
+		fs.SetOutput(stdout)
+		fs.Usage()
+	})
+	if done {
+		return code
 	}
-	tok := *token
-	if tok == "" {
-		tok = os.Getenv("RELEASEPILOT_TOKEN")
-	}
-	c := &apiclient.Client{BaseURL: *server, Token: tok}
+	c := srv.client()
 	var (
 		out map[string]any
 		err error
@@ -91,11 +76,7 @@ func runRemote(ctx context.Context, cmd string, args []string, stdout, stderr io
 		out, err = c.Command(ctx, ids[0], cmd, *platform, *reason)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "releasepilot:", err)
-		if ae, ok := err.(*apiclient.Error); ok && ae.Status < 500 {
-			return 2
-		}
-		return 1
+		return failed(stderr, err)
 	}
 	if cmd == "status" && !*asJSON {
 		if len(ids) == 0 {

@@ -176,9 +176,15 @@ func (c *Client) OTARelease(ctx context.Context, release map[string]any, pkg io.
 		pw.CloseWithError(err)
 	}()
 	var out map[string]any
+	return out, c.uploading().send(ctx, http.MethodPost, "v1/ota/releases", nil, pr, mw.FormDataContentType(), &out)
+}
+
+// uploading is the client for a release upload: the server fingerprints the
+// commit (reading it from GitHub) before it answers, so it may take minutes.
+func (c *Client) uploading() *Client {
 	cc := *c
 	if cc.HTTP == nil {
-		cc.HTTP = &http.Client{Timeout: 10 * time.Minute} // fingerprinting a commit reads it from GitHub
+		cc.HTTP = &http.Client{Timeout: 10 * time.Minute}
 	}
-	return out, cc.send(ctx, http.MethodPost, "v1/ota/releases", nil, pr, mw.FormDataContentType(), &out)
+	return &cc
 }

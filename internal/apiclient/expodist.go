@@ -3,12 +3,26 @@ package apiclient
 import (
 	"archive/tar"
 	"compress/gzip"
+	"context"
 	"io"
 	"io/fs"
 	"mime/multipart"
+	"net/http"
 	"os"
 	"path/filepath"
 )
+
+// ExpoRelease releases the output directory dir of npx expo export with the
+// text fields of POST /v1/expo/release; the answer lists one release per
+// platform.
+func (c *Client) ExpoRelease(ctx context.Context, dir string, fields map[string]string) ([]map[string]any, error) {
+	body, contentType := ExpoDistBody(dir, fields)
+	var out struct {
+		Releases []map[string]any `json:"releases"`
+	}
+	err := c.uploading().send(ctx, http.MethodPost, "v1/expo/release", nil, body, contentType, &out)
+	return out.Releases, err
+}
 
 // ExpoDistBody streams a multipart form for POST /v1/expo/release: the
 // text fields, then the export directory dir as a tar.gz in "dist". The
