@@ -34,15 +34,9 @@ func (g *NativeGate) checkExpo(ctx context.Context, target OTAApp, runtimeVersio
 		return refuse("runtimeVersion", runtimeVersion, "no recorded %s binary of %s has runtime version %q (recorded versions: %s)",
 			target.Platform, target.App, runtimeVersion, versionList(bins))
 	}
-	if covered, err = CurrentFingerprints(ctx, g.Store, target.App, target.Platform, covered); err != nil {
+	covered, diffs, err := g.nativeDiffs(ctx, target, covered, fp)
+	if err != nil {
 		return err
-	}
-	var diffs []string
-	for _, b := range covered {
-		if b.Fingerprint == fp.Hash {
-			continue
-		}
-		diffs = append(diffs, fmt.Sprintf("binary %s (build %s, commit %s): %s", b.Version, b.BuildNumber, shortSHA(b.Commit), g.explain(ctx, target, b, fp)))
 	}
 	if len(diffs) > 0 {
 		return refuse("runtimeVersion", runtimeVersion, "commit %s changes native code that %d of the %d %s binaries with runtime version %q do not have:\n%s",

@@ -195,15 +195,9 @@ func (g *NativeGate) CheckRelease(ctx context.Context, app, deployment, targetRa
 	if len(covered) == 0 {
 		return refuse("appVersion", targetRange, "the range covers no recorded %s binary of %s (recorded: %s)", target.Platform, target.App, versionList(bins))
 	}
-	if covered, err = CurrentFingerprints(ctx, g.Store, target.App, target.Platform, covered); err != nil {
+	covered, diffs, err := g.nativeDiffs(ctx, target, covered, fp)
+	if err != nil {
 		return err
-	}
-	var diffs []string
-	for _, b := range covered {
-		if b.Fingerprint == fp.Hash {
-			continue
-		}
-		diffs = append(diffs, fmt.Sprintf("binary %s (build %s, commit %s): %s", b.Version, b.BuildNumber, shortSHA(b.Commit), g.explain(ctx, target, b, fp)))
 	}
 	if len(diffs) > 0 {
 		return refuse("appVersion", targetRange, "commit %s changes native code that %d of the %d %s binaries in the range do not have:\n%s",
@@ -232,6 +226,24 @@ func (g *NativeGate) fingerprint(ctx context.Context, target OTAApp, commit stri
 
 // explain says how a binary's native inputs differ from fp's, from the
 // binary's recorded fingerprint when there is one.
+// nativeDiffs brings the covered binaries' fingerprints to the current
+// algorithm and says, for each whose native code differs from the
+// release's commit, what differs.
+func (g *NativeGate) nativeDiffs(ctx context.Context, target OTAApp, covered []release.Binary, fp nativecheck.Fingerprint) ([]release.Binary, []string, error) {
+	covered, err := CurrentFingerprints(ctx, g.Store, target.App, target.Platform, covered)
+	if err != nil {
+		return nil, nil, err
+	}
+	var diffs []string
+	for _, b := range covered {
+		if b.Fingerprint == fp.Hash {
+			continue
+		}
+		diffs = append(diffs, fmt.Sprintf("binary %s (build %s, commit %s): %s", b.Version, b.BuildNumber, shortSHA(b.Commit), g.explain(ctx, target, b, fp)))
+	}
+	return covered, diffs, nil
+}
+
 func (g *NativeGate) explain(ctx context.Context, target OTAApp, b release.Binary, fp nativecheck.Fingerprint) string {
 	stored, err := g.Store.GetFingerprint(ctx, target.App, target.Platform, b.Commit, fp.Algorithm)
 	var live nativecheck.Fingerprint
