@@ -16,6 +16,7 @@ import (
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/github"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
+	"github.com/swapjoy/releasepilot/internal/jobs/queue"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -34,9 +35,10 @@ type PlanReleaseArgs struct {
 
 func (PlanReleaseArgs) Kind() string { return "plan_release" }
 
-// InsertOpts makes planning unique per app and tag.
+// InsertOpts makes planning unique per app and tag, on the plan queue
+// after lane steps.
 func (PlanReleaseArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 8, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: queue.Plan, Priority: queue.PriorityPlan, MaxAttempts: 8, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // RepoReader is what planning reads from GitHub.
