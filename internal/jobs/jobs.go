@@ -391,10 +391,13 @@ func (r *Runner) EnqueueTx(ctx context.Context, tx *store.Store, args river.JobA
 }
 
 // CancelLaneJobs cancels the unfinished jobs working on a lane (every job
-// whose args carry its lane_id), except commands.
+// whose args carry its lane_id, on any queue), except commands. The
+// database picks them by lane_id: a backlog of thousands of other jobs
+// neither hides them nor slows the halt that calls this.
 func (r *Runner) CancelLaneJobs(ctx context.Context, laneID string) error {
 	params := river.NewJobListParams().States(rivertype.JobStateAvailable, rivertype.JobStateRunning,
-		rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStatePending).First(1000)
+		rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStatePending).
+		Where("args ->> 'lane_id' = @lane_id", river.NamedArgs{"lane_id": laneID}).First(1000)
 	res, err := r.Client.JobList(ctx, params)
 	if err != nil {
 		return fmt.Errorf("list lane jobs: %w", err)
