@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
 	"github.com/swapjoy/releasepilot/internal/jobs/queue"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -390,12 +391,12 @@ func (r *Runner) EnqueueTx(ctx context.Context, tx *store.Store, args river.JobA
 	return res.Job.ID, res.UniqueSkippedAsDuplicate, nil
 }
 
-// CancelLaneJobs cancels the unfinished jobs working on a lane (every job
-// whose args carry its lane_id, on any queue), except commands. The
-// database picks them by lane_id: a backlog of thousands of other jobs
-// neither hides them nor slows the halt that calls this.
+// CancelLaneJobs cancels the unfinished lane step jobs (lane.Kinds) working
+// on a lane, on any queue; commands stay. The database picks them by kind
+// (indexed) and args lane_id: a backlog of thousands of other jobs neither
+// hides them nor slows the halt that calls this.
 func (r *Runner) CancelLaneJobs(ctx context.Context, laneID string) error {
-	params := river.NewJobListParams().States(rivertype.JobStateAvailable, rivertype.JobStateRunning,
+	params := river.NewJobListParams().Kinds(lane.Kinds()...).States(rivertype.JobStateAvailable, rivertype.JobStateRunning,
 		rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStatePending).
 		Where("args ->> 'lane_id' = @lane_id", river.NamedArgs{"lane_id": laneID}).First(1000)
 	res, err := r.Client.JobList(ctx, params)

@@ -60,6 +60,12 @@ func (OTAArgs) InsertOpts() river.InsertOpts { return insertOpts }
 // before new planning.
 var insertOpts = river.InsertOpts{Queue: queue.Plan, Priority: queue.PriorityLane}
 
+// Kinds are the kinds of lane step jobs: what a halt or a withdrawn lane
+// cancels.
+func Kinds() []string {
+	return []string{IOSArgs{}.Kind(), AndroidArgs{}.Kind(), OTAArgs{}.Kind()}
+}
+
 // Start returns the job that starts a planned lane, or nil for a lane
 // that does not run (refused).
 func Start(l release.Lane) river.JobArgs {
