@@ -50,9 +50,6 @@ func (h *haltWatch) Execute(ctx context.Context, l release.Lane, d release.Decis
 // halt reaches the store within one reconcile interval, and reconcile
 // passes keep their schedule all along.
 func TestHaltUnderAPlanBacklog(t *testing.T) {
-	if testing.Short() {
-		t.Skip("queues 20,000 jobs")
-	}
 	const interval = time.Second
 	for _, e := range storetest.Engines {
 		t.Run(string(e), func(t *testing.T) {
