@@ -86,8 +86,8 @@ type Jobs struct {
 	PlanWorkers int `yaml:"plan_workers"`
 	// Workers is the old name of PlanWorkers (one queue did everything).
 	Workers int `yaml:"workers"`
-	// PlanPerRepository bounds the plan_release jobs of one repository
-	// running at once, across replicas.
+	// PlanPerRepository: a plan_release job waits while this many older
+	// plan jobs of its repository run, on any replica.
 	PlanPerRepository int      `yaml:"plan_per_repository"`
 	ReconcileInterval Duration `yaml:"reconcile_interval"`
 	// RescueAfter: a replica silent this long is dead; its running jobs go

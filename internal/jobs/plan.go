@@ -75,10 +75,12 @@ type Planner struct {
 type PlanReleaseWorker struct {
 	river.WorkerDefaults[PlanReleaseArgs]
 	Planner *Planner
-	// PerRepository bounds the plan_release jobs of one repository that
-	// run at once, across replicas (0: no bound). A job over the bound
-	// snoozes, so a repository with a burst of tags, or whose planning
-	// keeps failing slowly, leaves the other plan workers to the rest.
+	// PerRepository: a plan_release job snoozes while this many older
+	// plan jobs of its repository run, on any replica (0: never). So a
+	// repository with a burst of tags, or whose planning keeps failing
+	// slowly, leaves the other plan workers to the rest. The bound is
+	// checked when a job starts: a newer job that started while older ones
+	// were snoozed can take a repository one or two over it for one plan.
 	PerRepository int
 }
 
