@@ -80,7 +80,7 @@ type PlanReleaseWorker struct {
 	// repository with a burst of tags, or whose planning keeps failing
 	// slowly, leaves the other plan workers to the rest. The bound is
 	// checked when a job starts: a newer job that started while older ones
-	// were snoozed can take a repository one or two over it for one plan.
+	// were snoozed can take a repository over it until that plan ends.
 	PerRepository int
 }
 
