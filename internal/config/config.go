@@ -79,7 +79,16 @@ type Log struct {
 
 // Jobs configures River.
 type Jobs struct {
-	Workers           int      `yaml:"workers"`
+	// ControlWorkers run the control queue: reconcile passes, commands,
+	// moved and deleted tags.
+	ControlWorkers int `yaml:"control_workers"`
+	// PlanWorkers run the plan queue: planning, lane steps, diff builds.
+	PlanWorkers int `yaml:"plan_workers"`
+	// Workers is the old name of PlanWorkers (one queue did everything).
+	Workers int `yaml:"workers"`
+	// PlanPerRepository: a plan_release job waits while this many older
+	// plan jobs of its repository run, on any replica.
+	PlanPerRepository int      `yaml:"plan_per_repository"`
 	ReconcileInterval Duration `yaml:"reconcile_interval"`
 	// RescueAfter: a replica silent this long is dead; its running jobs go
 	// to the others and its lanes are free.

@@ -29,3 +29,43 @@ func TestJobsCrashSafetyKeys(t *testing.T) {
 		require.ErrorContains(t, err, want, yaml)
 	}
 }
+
+// TestJobsQueueKeys: each queue has its own workers; jobs.workers, the old
+// one-queue key, still sets the plan queue's; bad values name key and value.
+func TestJobsQueueKeys(t *testing.T) {
+	c, err := Parse([]byte("listen: 127.0.0.1:0\n"), t.TempDir())
+	require.NoError(t, err)
+	require.Equal(t, DefaultControlWorkers, c.Jobs.ControlWorkers)
+	require.Equal(t, DefaultWorkers, c.Jobs.PlanWorkers)
+	require.Equal(t, DefaultPlanPerRepository, c.Jobs.PlanPerRepository)
+
+	c, err = Parse([]byte("jobs:\n  control_workers: 3\n  plan_workers: 40\n  plan_per_repository: 4\n"), t.TempDir())
+	require.NoError(t, err)
+	require.Equal(t, 3, c.Jobs.ControlWorkers)
+	require.Equal(t, 40, c.Jobs.PlanWorkers)
+	require.Equal(t, 4, c.Jobs.PlanPerRepository)
+
+	c, err = Parse([]byte("jobs:\n  workers: 25\n"), t.TempDir())
+	require.NoError(t, err)
+	require.Equal(t, 25, c.Jobs.PlanWorkers, "the old key sets the plan queue")
+	require.Equal(t, DefaultControlWorkers, c.Jobs.ControlWorkers)
+
+	c, err = Parse([]byte("jobs:\n  workers: 25\n  plan_workers: 25\n"), t.TempDir())
+	require.NoError(t, err)
+	require.Equal(t, 25, c.Jobs.PlanWorkers)
+
+	for yaml, want := range map[string]string{
+		"jobs:\n  control_workers: -1\n":                       "jobs.control_workers: -1 is not between 1 and 1000",
+		"jobs:\n  control_workers: 5000\n":                     "jobs.control_workers: 5000 is not between 1 and 1000",
+		"jobs:\n  plan_workers: -2\n":                          "jobs.plan_workers: -2 is not between 1 and 1000",
+		"jobs:\n  workers: -3\n":                               "jobs.workers: -3 is not between 1 and 1000",
+		"jobs:\n  workers: 2000\n":                             "jobs.workers: 2000 is not between 1 and 1000",
+		"jobs:\n  workers: 5\n  plan_workers: 8\n":             "jobs.workers: 5 differs from jobs.plan_workers: 8",
+		"jobs:\n  plan_per_repository: -1\n":                   "jobs.plan_per_repository: -1 is not between 1 and jobs.plan_workers (10)",
+		"jobs:\n  plan_workers: 2\n  plan_per_repository: 3\n": "jobs.plan_per_repository: 3 is not between 1 and jobs.plan_workers (2)",
+		"jobs:\n  control_workers: many\n":                     `jobs.control_workers`,
+	} {
+		_, err := Parse([]byte(yaml), t.TempDir())
+		require.ErrorContains(t, err, want, yaml)
+	}
+}

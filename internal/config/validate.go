@@ -31,6 +31,8 @@ const (
 	DefaultRescueAfter       = 15 * time.Second
 	DefaultActionTimeout     = 30 * time.Second
 	DefaultWorkers           = 10
+	DefaultControlWorkers    = 5
+	DefaultPlanPerRepository = 2
 	DefaultTagPattern        = "v*"
 	DefaultGitHubAPI         = "https://api.github.com/"
 	DefaultNPMRegistry       = "https://registry.npmjs.org/"
@@ -60,8 +62,19 @@ func (c *Config) applyDefaults() {
 	if c.Jobs.ReconcileInterval == 0 {
 		c.Jobs.ReconcileInterval = Duration(DefaultReconcileInterval)
 	}
-	if c.Jobs.Workers == 0 {
-		c.Jobs.Workers = DefaultWorkers
+	if c.Jobs.ControlWorkers == 0 {
+		c.Jobs.ControlWorkers = DefaultControlWorkers
+	}
+	// jobs.workers was the one queue's workers: it still sets the plan
+	// queue's (validate refuses both set to different values).
+	if c.Jobs.PlanWorkers == 0 {
+		c.Jobs.PlanWorkers = DefaultWorkers
+		if c.Jobs.Workers > 0 {
+			c.Jobs.PlanWorkers = c.Jobs.Workers
+		}
+	}
+	if c.Jobs.PlanPerRepository == 0 {
+		c.Jobs.PlanPerRepository = DefaultPlanPerRepository
 	}
 	if c.Jobs.RescueAfter == 0 {
 		c.Jobs.RescueAfter = Duration(DefaultRescueAfter)
@@ -240,8 +253,19 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("log.format: %q is not one of auto, json, text", c.Log.Format)
 	}
-	if c.Jobs.Workers < 1 || c.Jobs.Workers > 1000 {
-		return fmt.Errorf("jobs.workers: %d is not between 1 and 1000", c.Jobs.Workers)
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{"jobs.workers", c.Jobs.Workers}, {"jobs.control_workers", c.Jobs.ControlWorkers}, {"jobs.plan_workers", c.Jobs.PlanWorkers}} {
+		if (k.n < 1 && k.key != "jobs.workers") || k.n < 0 || k.n > 1000 {
+			return fmt.Errorf("%s: %d is not between 1 and 1000", k.key, k.n)
+		}
+	}
+	if c.Jobs.Workers != 0 && c.Jobs.Workers != c.Jobs.PlanWorkers {
+		return fmt.Errorf("jobs.workers: %d differs from jobs.plan_workers: %d (jobs.workers is the old name of jobs.plan_workers; set one)", c.Jobs.Workers, c.Jobs.PlanWorkers)
+	}
+	if n := c.Jobs.PlanPerRepository; n < 1 || n > c.Jobs.PlanWorkers {
+		return fmt.Errorf("jobs.plan_per_repository: %d is not between 1 and jobs.plan_workers (%d)", n, c.Jobs.PlanWorkers)
 	}
 	if c.Jobs.ReconcileInterval.D() < time.Second {
 		return fmt.Errorf("jobs.reconcile_interval: %s is shorter than 1s", c.Jobs.ReconcileInterval.D())

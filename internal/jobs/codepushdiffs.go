@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/swapjoy/releasepilot/codepush"
+	"github.com/swapjoy/releasepilot/internal/jobs/queue"
 )
 
 // CodePushDiffsArgs asks for the diff packages of one release of a CodePush
@@ -23,9 +24,9 @@ type CodePushDiffsArgs struct {
 // Kind implements river.JobArgs.
 func (CodePushDiffsArgs) Kind() string { return "codepush_diffs" }
 
-// InsertOpts makes one job per release at a time.
+// InsertOpts makes one job per release at a time, last on the plan queue.
 func (CodePushDiffsArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	return river.InsertOpts{Queue: queue.Plan, Priority: queue.PriorityBackground, MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
 		rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
 }

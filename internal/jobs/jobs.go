@@ -20,6 +20,8 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/swapjoy/releasepilot/internal/jobs/lane"
+	"github.com/swapjoy/releasepilot/internal/jobs/queue"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -30,8 +32,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Node names this process in River (client ID); defaults to host-pid.
 	Node string
-	// Workers is the number of concurrent jobs on the default queue.
-	Workers int
+	// ControlWorkers is the number of concurrent jobs on the control
+	// queue (reconcile passes, commands, tag changes). Default 5.
+	ControlWorkers int
+	// PlanWorkers is the number of concurrent jobs on the plan queue
+	// (planning, lane steps, diff builds). Default 10.
+	PlanWorkers int
 	// ReconcileInterval is how often the leader enqueues a reconcile pass.
 	ReconcileInterval time.Duration
 	// Reconcile is the work of one reconcile pass; nil runs Rollouts.Pass
@@ -87,10 +93,10 @@ type ReconcileArgs struct{}
 // Kind implements river.JobArgs.
 func (ReconcileArgs) Kind() string { return "reconcile" }
 
-// InsertOpts keeps reconcile passes short-lived and off the retry treadmill:
-// the next tick is the retry.
+// InsertOpts keeps reconcile passes short-lived and off the retry treadmill
+// (the next tick is the retry), on the control queue.
 func (ReconcileArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 1}
+	return river.InsertOpts{MaxAttempts: 1, Queue: queue.Control, Priority: queue.PriorityControl}
 }
 
 type reconcileWorker struct {
@@ -130,8 +136,11 @@ func New(cfg Config) (*Runner, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 10
+	if cfg.ControlWorkers <= 0 {
+		cfg.ControlWorkers = DefaultControlWorkers
+	}
+	if cfg.PlanWorkers <= 0 {
+		cfg.PlanWorkers = DefaultPlanWorkers
 	}
 	if cfg.ReconcileInterval <= 0 {
 		cfg.ReconcileInterval = time.Minute
@@ -173,7 +182,7 @@ func New(cfg Config) (*Runner, error) {
 	interval := cfg.ReconcileInterval
 	unique := !cfg.noUniqueTicks
 	periodic := river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
-		opts := &river.InsertOpts{MaxAttempts: 1}
+		opts := &river.InsertOpts{MaxAttempts: 1, Queue: queue.Control, Priority: queue.PriorityControl}
 		if unique {
 			opts.UniqueOpts = river.UniqueOpts{ByPeriod: interval}
 		}
@@ -183,7 +192,7 @@ func New(cfg Config) (*Runner, error) {
 	rc := &river.Config{
 		ID:           cfg.Node,
 		Logger:       log.With("component", "river"),
-		Queues:       Queues(cfg.Workers),
+		Queues:       Queues(cfg.ControlWorkers, cfg.PlanWorkers),
 		Workers:      workers,
 		PeriodicJobs: []*river.PeriodicJob{periodic},
 		Schema:       cfg.DB.Schema,
@@ -224,15 +233,11 @@ func New(cfg Config) (*Runner, error) {
 
 // Defaults of Config.
 const (
-	DefaultRescueAfter   = 15 * time.Second
-	DefaultActionTimeout = 30 * time.Second
+	DefaultRescueAfter    = 15 * time.Second
+	DefaultActionTimeout  = 30 * time.Second
+	DefaultControlWorkers = 5
+	DefaultPlanWorkers    = 10
 )
-
-// Queues is River's queue configuration: one default queue today. More
-// queues (priorities, per-store limits) go here.
-func Queues(workers int) map[string]river.QueueConfig {
-	return map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}}
-}
 
 func outcome(k river.EventKind) string {
 	switch k {
@@ -386,11 +391,14 @@ func (r *Runner) EnqueueTx(ctx context.Context, tx *store.Store, args river.JobA
 	return res.Job.ID, res.UniqueSkippedAsDuplicate, nil
 }
 
-// CancelLaneJobs cancels the unfinished jobs working on a lane (every job
-// whose args carry its lane_id), except commands.
+// CancelLaneJobs cancels the unfinished lane step jobs (lane.Kinds) working
+// on a lane, on any queue; commands stay. The database picks them by kind
+// (indexed) and args lane_id: a backlog of thousands of other jobs neither
+// hides them nor slows the halt that calls this.
 func (r *Runner) CancelLaneJobs(ctx context.Context, laneID string) error {
-	params := river.NewJobListParams().States(rivertype.JobStateAvailable, rivertype.JobStateRunning,
-		rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStatePending).First(1000)
+	params := river.NewJobListParams().Kinds(lane.Kinds()...).States(rivertype.JobStateAvailable, rivertype.JobStateRunning,
+		rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStatePending).
+		Where("args ->> 'lane_id' = @lane_id", river.NamedArgs{"lane_id": laneID}).First(1000)
 	res, err := r.Client.JobList(ctx, params)
 	if err != nil {
 		return fmt.Errorf("list lane jobs: %w", err)

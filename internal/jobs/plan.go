@@ -2,20 +2,24 @@ package jobs
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/swapjoy/releasepilot/internal/config"
 	"github.com/swapjoy/releasepilot/internal/github"
 	"github.com/swapjoy/releasepilot/internal/jobs/lane"
+	"github.com/swapjoy/releasepilot/internal/jobs/queue"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -34,9 +38,12 @@ type PlanReleaseArgs struct {
 
 func (PlanReleaseArgs) Kind() string { return "plan_release" }
 
-// InsertOpts makes planning unique per app and tag.
+// InsertOpts makes planning unique per app and tag, on the plan queue
+// after lane steps. Retries back off from 5 s to 10 min (NextRetry), so 14
+// attempts keep trying for 35 to 70 minutes — about as long as River's
+// default backoff did with 8.
 func (PlanReleaseArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 8, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: queue.Plan, Priority: queue.PriorityPlan, MaxAttempts: 14, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // RepoReader is what planning reads from GitHub.
@@ -68,6 +75,40 @@ type Planner struct {
 type PlanReleaseWorker struct {
 	river.WorkerDefaults[PlanReleaseArgs]
 	Planner *Planner
+	// PerRepository: a plan_release job snoozes while this many older
+	// plan jobs of its repository run, on any replica (0: never). So a
+	// repository with a burst of tags, or whose planning keeps failing
+	// slowly, leaves the other plan workers to the rest. The bound is
+	// checked when a job starts: a newer job that started while older ones
+	// were snoozed can take a repository over it until that plan ends.
+	PerRepository int
+}
+
+// Backoffs of planning.
+const (
+	PlanRetryBase  = 5 * time.Second
+	PlanRetryMax   = 10 * time.Minute
+	PlanSnoozeBase = 5 * time.Second
+	PlanSnoozeMax  = time.Minute
+)
+
+// NextRetry backs off: half to all of 5 s·2^(attempt-1), at most 10 min.
+// The jitter spreads a burst that failed together (GitHub down) over time.
+func (w *PlanReleaseWorker) NextRetry(job *river.Job[PlanReleaseArgs]) time.Time {
+	return time.Now().Add(jittered(PlanRetryBase, PlanRetryMax, job.Attempt-1))
+}
+
+// jittered is a random duration between half and all of base·2^n, capped
+// at limit.
+func jittered(base, limit time.Duration, n int) time.Duration {
+	d := limit
+	if n < 0 {
+		n = 0
+	}
+	if n < 30 {
+		d = min(base<<n, limit)
+	}
+	return d/2 + rand.N(d/2+1)
 }
 
 // Timeout bounds planning: a large repository's tree and the npm tarballs
@@ -78,12 +119,55 @@ func (w *PlanReleaseWorker) Timeout(*river.Job[PlanReleaseArgs]) time.Duration {
 }
 
 func (w *PlanReleaseWorker) Work(ctx context.Context, job *river.Job[PlanReleaseArgs]) error {
+	if crowded, err := w.crowded(ctx, job); err != nil {
+		return err
+	} else if crowded {
+		var m struct {
+			Snoozes int `json:"snoozes"`
+		}
+		_ = json.Unmarshal(job.Metadata, &m)
+		return river.JobSnooze(jittered(PlanSnoozeBase, PlanSnoozeMax, m.Snoozes))
+	}
 	err := w.Planner.Plan(ctx, job.Args)
 	var perm *permanentError
 	if errors.As(err, &perm) {
 		return river.JobCancel(err)
 	}
 	return err
+}
+
+// crowded reports whether PerRepository plan_release jobs of job's
+// repository that started before it (lower ids) are running: then it waits.
+// Only older jobs count, so two jobs never both wait for each other. Every
+// replica sees the same running jobs in River's table.
+func (w *PlanReleaseWorker) crowded(ctx context.Context, job *river.Job[PlanReleaseArgs]) (bool, error) {
+	if w.PerRepository <= 0 {
+		return false, nil
+	}
+	client, err := river.ClientFromContextSafely[*sql.Tx](ctx)
+	if err != nil {
+		return false, nil // run outside a River client (a test calling Work)
+	}
+	repo := w.Planner.Apps[job.Args.App].Repository
+	if repo == "" {
+		return false, nil
+	}
+	res, err := client.JobList(ctx, river.NewJobListParams().Kinds(PlanReleaseArgs{}.Kind()).
+		States(rivertype.JobStateRunning).First(1000))
+	if err != nil {
+		return false, fmt.Errorf("list running plan jobs: %w", err)
+	}
+	ahead := 0
+	for _, j := range res.Jobs {
+		var a PlanReleaseArgs
+		if j.ID >= job.ID || json.Unmarshal(j.EncodedArgs, &a) != nil {
+			continue
+		}
+		if w.Planner.Apps[a.App].Repository == repo {
+			ahead++
+		}
+	}
+	return ahead >= w.PerRepository, nil
 }
 
 type permanentError struct{ err error }

@@ -541,12 +541,6 @@ type LaneCommandArgs struct {
 // Kind implements river.JobArgs.
 func (LaneCommandArgs) Kind() string { return "lane_command" }
 
-// InsertOpts gives commands priority over lane work. Attempts are many and
-// close together (see NextRetry): a halt must not wait for a backoff.
-func (LaneCommandArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Priority: 1, MaxAttempts: 50}
-}
-
 // LaneCommandWorker executes queued commands.
 type LaneCommandWorker struct {
 	river.WorkerDefaults[LaneCommandArgs]

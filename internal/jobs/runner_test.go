@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/swapjoy/releasepilot/internal/jobs"
+	"github.com/swapjoy/releasepilot/internal/jobs/queue"
 	"github.com/swapjoy/releasepilot/internal/store"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
 )
@@ -74,54 +75,62 @@ func startRunner(t *testing.T, url, node string, w *stepWorker, rescueAfter time
 // TestDeadReplicaJobsResumeInSeconds: replica A dies (stops beating, fetches
 // nothing more) in the middle of a job; replica B hands the job back to the
 // queue once A counts as dead and runs it, seconds later rather than after
-// River's stuck-job rescue.
+// River's stuck-job rescue. It holds on every queue.
 func TestDeadReplicaJobsResumeInSeconds(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines {
-		t.Run(string(e), func(t *testing.T) {
-			t.Parallel()
-			url := storetest.URL(t, e)
-			ctx := context.Background()
-			started := make(chan string, 10)
-			frozen := make(chan struct{})
-			hold := func(attempt int) string {
-				if attempt == 1 {
-					return "forever"
-				}
-				return ""
-			}
-			a := startRunner(t, url, "replica-a", &stepWorker{node: "replica-a", started: started, hold: hold, release: frozen}, time.Second)
-			t.Cleanup(func() { close(frozen) }) // before a's cleanup stops it
-			res, err := a.Client.Insert(ctx, stepArgs{Name: "upload"}, nil)
-			require.NoError(t, err)
-			require.Equal(t, "replica-a", <-started)
-
-			b := startRunner(t, url, "replica-b", &stepWorker{node: "replica-b", started: started, hold: hold}, time.Second)
-			died := time.Now()
-			a.StopBeating()
-			go func() { _ = a.Client.Stop(context.Background()) }() // fetches nothing more; its job hangs
-
-			select {
-			case node := <-started:
-				require.Equal(t, "replica-b", node)
-			case <-time.After(15 * time.Second):
-				t.Fatal("the dead replica's job was not handed over")
-			}
-			took := time.Since(died)
-			// RescueAfter (1s) and a beat or two, with room for a loaded
-			// machine; River's own rescue would take minutes.
-			require.Less(t, took, 15*time.Second, "resumed %s after the replica died", took)
-			require.Eventually(t, func() bool {
-				j, err := b.Client.JobGet(ctx, res.Job.ID)
-				return err == nil && j.State == rivertype.JobStateCompleted
-			}, 10*time.Second, 50*time.Millisecond)
-			j, err := b.Client.JobGet(ctx, res.Job.ID)
-			require.NoError(t, err)
-			require.Equal(t, []string{"replica-a", "replica-b"}, j.AttemptedBy)
-			require.Len(t, j.Errors, 1)
-			require.Contains(t, j.Errors[0].Error, "replica replica-a stopped beating")
-		})
+		for _, q := range []string{queue.Control, queue.Plan, river.QueueDefault} {
+			t.Run(string(e)+"/"+q, func(t *testing.T) {
+				t.Parallel()
+				deadReplicaJobResumes(t, e, q)
+			})
+		}
 	}
+}
+
+func deadReplicaJobResumes(t *testing.T, e store.Engine, q string) {
+	t.Helper()
+	url := storetest.URL(t, e)
+	ctx := context.Background()
+	started := make(chan string, 10)
+	frozen := make(chan struct{})
+	hold := func(attempt int) string {
+		if attempt == 1 {
+			return "forever"
+		}
+		return ""
+	}
+	a := startRunner(t, url, "replica-a", &stepWorker{node: "replica-a", started: started, hold: hold, release: frozen}, time.Second)
+	t.Cleanup(func() { close(frozen) }) // before a's cleanup stops it
+	res, err := a.Client.Insert(ctx, stepArgs{Name: "upload"}, &river.InsertOpts{Queue: q})
+	require.NoError(t, err)
+	require.Equal(t, "replica-a", <-started)
+
+	b := startRunner(t, url, "replica-b", &stepWorker{node: "replica-b", started: started, hold: hold}, time.Second)
+	died := time.Now()
+	a.StopBeating()
+	go func() { _ = a.Client.Stop(context.Background()) }() // fetches nothing more; its job hangs
+
+	select {
+	case node := <-started:
+		require.Equal(t, "replica-b", node)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the dead replica's job was not handed over")
+	}
+	took := time.Since(died)
+	// RescueAfter (1s) and a beat or two, with room for a loaded
+	// machine; River's own rescue would take minutes.
+	require.Less(t, took, 15*time.Second, "resumed %s after the replica died", took)
+	require.Eventually(t, func() bool {
+		j, err := b.Client.JobGet(ctx, res.Job.ID)
+		return err == nil && j.State == rivertype.JobStateCompleted
+	}, 10*time.Second, 50*time.Millisecond)
+	j, err := b.Client.JobGet(ctx, res.Job.ID)
+	require.NoError(t, err)
+	require.Equal(t, []string{"replica-a", "replica-b"}, j.AttemptedBy)
+	require.Len(t, j.Errors, 1)
+	require.Contains(t, j.Errors[0].Error, "replica replica-a stopped beating")
+	require.Equal(t, q, j.Queue)
 }
 
 // TestStopDrains: Stop lets a running job finish; a job that outlives the

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/swapjoy/releasepilot/internal/config"
+	"github.com/swapjoy/releasepilot/internal/jobs/queue"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 )
@@ -47,10 +48,15 @@ type TagChangeArgs struct {
 
 func (TagChangeArgs) Kind() string { return "tag_change" }
 
-// InsertOpts gives tag changes the priority of commands: a deleted tag
-// should stop an upload before it starts.
-func (TagChangeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Priority: 1, MaxAttempts: 10}
+// InsertOpts gives a moved or deleted tag the queue and priority of
+// commands: it withdraws lanes, and should stop an upload before it
+// starts. A check asks GitHub first and usually finds nothing changed, so
+// it waits with the lane steps on the plan queue.
+func (a TagChangeArgs) InsertOpts() river.InsertOpts {
+	if a.Change == TagChangeCheck {
+		return river.InsertOpts{Queue: queue.Plan, Priority: queue.PriorityLane, MaxAttempts: 10}
+	}
+	return river.InsertOpts{Queue: queue.Control, Priority: queue.PriorityControl, MaxAttempts: 10}
 }
 
 // TagResolver resolves a tag to its commit (fs.ErrNotExist when it is gone).

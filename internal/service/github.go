@@ -87,7 +87,7 @@ func (s *Service) setupGitHub(ctx context.Context) error {
 		Log:     s.Log,
 	}
 	s.addWorkers(func(w *river.Workers) {
-		river.AddWorker(w, &jobs.PlanReleaseWorker{Planner: planner})
+		river.AddWorker(w, &jobs.PlanReleaseWorker{Planner: planner, PerRepository: s.Config.Jobs.PlanPerRepository})
 		river.AddWorker(w, &jobs.TagChangeWorker{Changes: changes})
 	})
 	s.addRoute("POST /webhooks/github", httpapi.RoleNone, &httpapi.GitHubWebhook{Store: s.Store, Jobs: lazyEnqueuer{s}, Apps: hookApps, Log: s.Log})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/swapjoy/releasepilot/internal/jobs/queue"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
@@ -29,6 +30,9 @@ type IOSArgs struct {
 
 func (IOSArgs) Kind() string { return "ios_lane" }
 
+// InsertOpts puts lane steps on the plan queue, before planning.
+func (IOSArgs) InsertOpts() river.InsertOpts { return insertOpts }
+
 // AndroidArgs drives an Android store lane: AAB upload or pickup,
 // internal track, then production at the first stage.
 type AndroidArgs struct {
@@ -37,6 +41,9 @@ type AndroidArgs struct {
 
 func (AndroidArgs) Kind() string { return "android_lane" }
 
+// InsertOpts puts lane steps on the plan queue, before planning.
+func (AndroidArgs) InsertOpts() river.InsertOpts { return insertOpts }
+
 // OTAArgs drives an OTA lane: release to Staging, promote to Production
 // at the first stage.
 type OTAArgs struct {
@@ -44,6 +51,20 @@ type OTAArgs struct {
 }
 
 func (OTAArgs) Kind() string { return "ota_lane" }
+
+// InsertOpts puts lane steps on the plan queue, before planning.
+func (OTAArgs) InsertOpts() river.InsertOpts { return insertOpts }
+
+// insertOpts: lane steps talk to the stores and may wait minutes (uploads,
+// processing), so they run on the plan queue; a lane already under way goes
+// before new planning.
+var insertOpts = river.InsertOpts{Queue: queue.Plan, Priority: queue.PriorityLane}
+
+// Kinds are the kinds of lane step jobs: what a halt or a withdrawn lane
+// cancels.
+func Kinds() []string {
+	return []string{IOSArgs{}.Kind(), AndroidArgs{}.Kind(), OTAArgs{}.Kind()}
+}
 
 // Start returns the job that starts a planned lane, or nil for a lane
 // that does not run (refused).
