@@ -92,7 +92,7 @@ type updateInfoCamel struct {
 
 func (s *Service) handleUpdateCheck(snake bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		req := ParseUpdateQuery(r.URL.Query())
+		req := parseUpdateQuery(r.URL.RawQuery)
 		info, err := s.CheckUpdate(req)
 		if err != nil {
 			if !snake {
@@ -107,15 +107,7 @@ func (s *Service) handleUpdateCheck(snake bool) http.HandlerFunc {
 				return
 			}
 		}
-		if snake {
-			writeJSON(w, http.StatusOK, struct {
-				UpdateInfo updateInfoSnake `json:"update_info"`
-			}{updateInfoSnake(toCamel(info))})
-			return
-		}
-		writeJSON(w, http.StatusOK, struct {
-			UpdateInfo updateInfoCamel `json:"updateInfo"`
-		}{toCamel(info)})
+		writeUpdateCheck(w, snake, toCamel(info))
 	}
 }
 
