@@ -87,6 +87,7 @@ func BenchmarkUpdateCheckServe(b *testing.B) {
 	bare := startBareProcess(b, bareBin, bodyFile, serverCPUs)
 	b.Logf("serve at %s (SQLite), bare net/http at %s; wrk %s; phases of %v, %d ABBA rounds per connection count; pinning: servers %q, wrk %q",
 		serve.url, bare.url, wrk, phase, rounds, serverCPUs, wrkCPUs)
+	b.Logf("the bare server answers serve's update check, %d bytes: %s", len(body), body)
 	b.Logf("load average before: %s", loadAverage())
 
 	drive := func(p *process, c int, d time.Duration) wrkResult {
