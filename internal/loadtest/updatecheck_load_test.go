@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,8 +29,8 @@ import (
 // every request with the JSON body serve gives to an update check. wrk drives
 // both in the same run, 64 and 256 keep-alive connections each, with
 // testdata/updatecheck.lua: every check comes from another device, one in
-// four from a device already on the current release. The phases alternate
-// bare, serve, serve, bare (ABBA) so that a change in the machine's
+// four from a device already on the current release. Short phases alternate
+// bare, serve, serve, bare, bare, serve, … so that a change in the machine's
 // background load hits both alike.
 //
 // The goal (issue 13): serve reaches at least 70 % of the bare server's
@@ -41,8 +42,8 @@ import (
 //
 // Environment:
 //
-//	RELEASEPILOT_LOAD_SECONDS  seconds each server is measured per connection count (default 10: phases of 5 s)
-//	RELEASEPILOT_LOAD_ROUNDS   ABBA rounds per connection count, each two phases per server (default 1)
+//	RELEASEPILOT_LOAD_SECONDS  seconds each server is measured per connection count (default 10)
+//	RELEASEPILOT_LOAD_PHASE    seconds of one phase (default 2); SECONDS must be a multiple
 //	RELEASEPILOT_LOAD_CONNS    connection counts (default 64,256)
 //	RELEASEPILOT_LOAD_SERVER_CPUS, RELEASEPILOT_LOAD_WRK_CPUS
 //	                           taskset CPU lists to pin both servers and wrk (default: no pinning)
@@ -52,7 +53,7 @@ func BenchmarkUpdateCheckServe(b *testing.B) {
 		b.Fatalf("BenchmarkUpdateCheckServe needs wrk, the HTTP load tool, on PATH (Debian: apt-get install wrk): %v", err)
 	}
 	seconds := envInt(b, "RELEASEPILOT_LOAD_SECONDS", 10)
-	rounds := envInt(b, "RELEASEPILOT_LOAD_ROUNDS", 1)
+	phaseSeconds := envInt(b, "RELEASEPILOT_LOAD_PHASE", 2)
 	conns := []int{64, 256}
 	if s := os.Getenv("RELEASEPILOT_LOAD_CONNS"); s != "" {
 		conns = nil
@@ -66,10 +67,10 @@ func BenchmarkUpdateCheckServe(b *testing.B) {
 	}
 	serverCPUs, wrkCPUs := os.Getenv("RELEASEPILOT_LOAD_SERVER_CPUS"), os.Getenv("RELEASEPILOT_LOAD_WRK_CPUS")
 	// wrk takes whole seconds.
-	if seconds%(2*rounds) != 0 {
-		b.Fatalf("RELEASEPILOT_LOAD_SECONDS=%d must split into %d phases of whole seconds (RELEASEPILOT_LOAD_ROUNDS=%d ABBA rounds)", seconds, 2*rounds, rounds)
+	if seconds%phaseSeconds != 0 {
+		b.Fatalf("RELEASEPILOT_LOAD_SECONDS=%d is not a multiple of RELEASEPILOT_LOAD_PHASE=%d", seconds, phaseSeconds)
 	}
-	phase := time.Duration(seconds/(2*rounds)) * time.Second
+	phases, phase := seconds/phaseSeconds, time.Duration(phaseSeconds)*time.Second
 	script, err := filepath.Abs(filepath.Join("testdata", "updatecheck.lua"))
 	if err != nil {
 		b.Fatal(err)
@@ -85,8 +86,8 @@ func BenchmarkUpdateCheckServe(b *testing.B) {
 		b.Fatal(err)
 	}
 	bare := startBareProcess(b, bareBin, bodyFile, serverCPUs)
-	b.Logf("serve at %s (SQLite), bare net/http at %s; wrk %s; phases of %v, %d ABBA rounds per connection count; pinning: servers %q, wrk %q",
-		serve.url, bare.url, wrk, phase, rounds, serverCPUs, wrkCPUs)
+	b.Logf("serve at %s (SQLite), bare net/http at %s; wrk %s; %d phases of %v per server and connection count; pinning: servers %q, wrk %q",
+		serve.url, bare.url, wrk, phases, phase, serverCPUs, wrkCPUs)
 	b.Logf("the bare server answers serve's update check, %d bytes: %s", len(body), body)
 	b.Logf("load average before: %s", loadAverage())
 
@@ -131,15 +132,16 @@ func BenchmarkUpdateCheckServe(b *testing.B) {
 			driven += drive(serve, c, 2*time.Second).requests
 			drive(bare, c, 2*time.Second)
 			var br, sr []wrkResult
-			for range rounds {
-				br = append(br, drive(bare, c, phase))
+			for i := range phases {
+				if i%2 == 0 {
+					br = append(br, drive(bare, c, phase))
+				}
 				r := drive(serve, c, phase)
 				driven += r.requests
 				sr = append(sr, r)
-				r = drive(serve, c, phase)
-				driven += r.requests
-				sr = append(sr, r)
-				br = append(br, drive(bare, c, phase))
+				if i%2 == 1 {
+					br = append(br, drive(bare, c, phase))
+				}
 			}
 			rows = append(rows, row{conns: c, bare: combineWrk(br), serve: combineWrk(sr), bareRounds: br, serveRounds: sr})
 		}
@@ -190,6 +192,13 @@ type wrkResult struct {
 	duration             time.Duration
 	p50, p90, p99, max   time.Duration
 	statusErrs, timeouts int64
+	// pctl is the latency at a grid of percentiles (the PCTL line).
+	pctl []pctlPoint
+}
+
+type pctlPoint struct {
+	p float64
+	v time.Duration
 }
 
 func (r wrkResult) rps() float64 { return float64(r.requests) / r.duration.Seconds() }
@@ -200,7 +209,10 @@ func (r wrkResult) cpuPerRequest() time.Duration { return r.cpu / time.Duration(
 
 func (r wrkResult) failed() bool { return r.errors > 0 || r.statusErrs > 0 || r.timeouts > 0 }
 
-var wrkResultLine = regexp.MustCompile(`(?m)^RESULT (.*)$`)
+var (
+	wrkResultLine = regexp.MustCompile(`(?m)^RESULT (.*)$`)
+	wrkPctlLine   = regexp.MustCompile(`(?m)^PCTL (.*)$`)
+)
 
 // parseWrk reads the RESULT line (exact counts and microseconds) rather than
 // wrk's rounded human summary, which it prints above it for the log.
@@ -228,15 +240,26 @@ func parseWrk(out []byte) (wrkResult, error) {
 	if r.requests == 0 || r.duration <= 0 {
 		return r, fmt.Errorf("wrk made no requests")
 	}
+	m = wrkPctlLine.FindSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("no PCTL line in wrk's output")
+	}
+	for _, f := range strings.Fields(string(m[1])) {
+		ps, vs, _ := strings.Cut(f, ":")
+		p, err1 := strconv.ParseFloat(ps, 64)
+		v, err2 := strconv.ParseInt(vs, 10, 64)
+		if err1 != nil || err2 != nil {
+			return r, fmt.Errorf("PCTL field %q is not percentile:microseconds", f)
+		}
+		r.pctl = append(r.pctl, pctlPoint{p, time.Duration(v) * time.Microsecond})
+	}
 	return r, nil
 }
 
-// combineWrk adds the phases' requests and durations; wrk gives percentiles,
-// not its histogram, so the combined p50 and p99 are the phases' means,
-// weighted by their requests.
+// combineWrk adds the phases' requests and durations, and merges their
+// latency distributions for p50 and p99 (mergedPercentile).
 func combineWrk(rs []wrkResult) wrkResult {
 	var c wrkResult
-	var p50, p99 float64
 	for _, r := range rs {
 		c.cpu += r.cpu
 		c.requests += r.requests
@@ -245,12 +268,44 @@ func combineWrk(rs []wrkResult) wrkResult {
 		c.statusErrs += r.statusErrs
 		c.timeouts += r.timeouts
 		c.max = max(c.max, r.max)
-		p50 += float64(r.p50) * float64(r.requests)
-		p99 += float64(r.p99) * float64(r.requests)
 	}
-	c.p50 = time.Duration(p50 / float64(c.requests))
-	c.p99 = time.Duration(p99 / float64(c.requests))
+	c.p50, c.p99 = mergedPercentile(rs, 50), mergedPercentile(rs, 99)
 	return c
+}
+
+// mergedPercentile is the q-th percentile of all the phases' requests
+// together. wrk gives percentiles, not its histogram, so each phase's
+// distribution is known at the PCTL grid: the share of a phase's requests
+// at or below x is taken as the highest grid percentile whose latency is at
+// most x (a lower bound), and the answer is the smallest latency seen at a
+// grid point where the phases' shares, weighted by their requests, reach q.
+// It errs high, by at most one grid step.
+func mergedPercentile(rs []wrkResult, q float64) time.Duration {
+	var total float64
+	var xs []time.Duration
+	for _, r := range rs {
+		total += float64(r.requests)
+		for _, pt := range r.pctl {
+			xs = append(xs, pt.v)
+		}
+	}
+	slices.Sort(xs)
+	for _, x := range xs {
+		var below float64
+		for _, r := range rs {
+			share := 0.0
+			for _, pt := range r.pctl {
+				if pt.v <= x {
+					share = max(share, pt.p)
+				}
+			}
+			below += share / 100 * float64(r.requests)
+		}
+		if below >= q/100*total {
+			return x
+		}
+	}
+	return xs[len(xs)-1]
 }
 
 func envInt(b *testing.B, name string, def int) int {
@@ -571,4 +626,39 @@ func (p *process) updateChecksCounted(b *testing.B) int64 {
 		b.Fatalf("/metrics: update check counter %q: %v", m[1], err)
 	}
 	return int64(f)
+}
+
+// TestWrkOutput reads wrk's RESULT and PCTL lines and merges phases'
+// percentiles: one phase gives its own; a phase twice as long weighs twice.
+func TestWrkOutput(t *testing.T) {
+	out := []byte("Running 2s test @ http://127.0.0.1:1/\n  Latency Distribution\n     99%    4.00ms\n" +
+		"RESULT requests=1000 duration_us=2000000 p50_us=1000 p90_us=2000 p99_us=4000 max_us=9000 connect_errors=0 read_errors=0 write_errors=0 status_errors=0 timeouts=0\n" +
+		"PCTL 50:1000 90:2000 98:3000 99:4000 100:9000\n")
+	r, err := parseWrk(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.requests != 1000 || r.rps() != 500 || r.p99 != 4*time.Millisecond || r.failed() || len(r.pctl) != 5 {
+		t.Fatalf("parsed %+v", r)
+	}
+	if got := mergedPercentile([]wrkResult{r}, 99); got != 4*time.Millisecond {
+		t.Errorf("one phase: p99 %v, want its own 4ms", got)
+	}
+	slow := wrkResult{requests: 1000, pctl: []pctlPoint{{50, 50 * time.Millisecond}, {100, 60 * time.Millisecond}}}
+	if got := mergedPercentile([]wrkResult{r, slow}, 50); got != 9*time.Millisecond {
+		t.Errorf("half the requests slow: p50 %v, want the fast phase's max 9ms", got)
+	}
+	if got := mergedPercentile([]wrkResult{r, slow}, 99); got != 60*time.Millisecond {
+		t.Errorf("half the requests slow: p99 %v, want 60ms", got)
+	}
+	r.requests = 99 * 1000 // the fast phase is now 99 % of the requests
+	if got := mergedPercentile([]wrkResult{r, slow}, 99); got != 9*time.Millisecond {
+		t.Errorf("1 %% of the requests slow: p99 %v, want 9ms", got)
+	}
+	if _, err := parseWrk([]byte("RESULT requests=0 duration_us=0\nPCTL 50:1\n")); err == nil {
+		t.Error("no requests: want an error")
+	}
+	if _, err := parseWrk([]byte("Socket errors: connect 64\n")); err == nil {
+		t.Error("no RESULT line: want an error")
+	}
 }
