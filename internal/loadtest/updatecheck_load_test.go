@@ -89,6 +89,11 @@ func BenchmarkUpdateCheckServe(b *testing.B) {
 	b.Logf("serve at %s (SQLite), bare net/http at %s; wrk %s; %d phases of %v per server and connection count; pinning: servers %q, wrk %q",
 		serve.url, bare.url, wrk, phases, phase, serverCPUs, wrkCPUs)
 	b.Logf("the bare server answers serve's update check, %d bytes: %s", len(body), body)
+	// What serve does with no requests at all (job queues, pollers): it
+	// competes with the checks for the same cores under load.
+	idle0 := serve.cpuTime(b)
+	time.Sleep(5 * time.Second)
+	b.Logf("serve's CPU with no requests: %v per second (5 s)", (serve.cpuTime(b)-idle0)/5)
 	b.Logf("load average before: %s", loadAverage())
 
 	drive := func(p *process, c int, d time.Duration) wrkResult {
