@@ -30,6 +30,10 @@ bench: ## benchmarks (figures go to BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 load: ## load benchmarks of issue 13 (webhook intake, update checks through serve with wrk); needs RELEASEPILOT_TEST_POSTGRES_URL
+	@command -v wrk >/dev/null || { echo "make load: installing wrk (Debian's package), the load tool of the update-check benchmark"; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq --no-install-recommends wrk >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk >/dev/null; } || \
+	  { echo "make load needs wrk on PATH: apt-get install wrk"; exit 1; }; }
 	$(GO) test -tags load -run '^$$' -bench . -benchtime 1x -count=1 -timeout 30m -v ./internal/loadtest/
 
 clean:

@@ -27,13 +27,30 @@ const (
 // RegisterAcquisition mounts the device-facing routes on mux. They need no
 // authentication: the deployment key is the device's credential.
 func (s *Service) RegisterAcquisition(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+PathUpdateCheck, s.handleUpdateCheck(false))
-	mux.HandleFunc("GET "+PathUpdateCheckV01, s.handleUpdateCheck(true))
-	mux.HandleFunc("POST "+PathReportDeploy, s.handleReportDeploy)
-	mux.HandleFunc("POST "+PathReportDeployV01, s.handleReportDeploy)
-	mux.HandleFunc("POST "+PathReportDownload, s.handleReportDownload)
-	mux.HandleFunc("POST "+PathReportDownloadV01, s.handleReportDownload)
-	mux.HandleFunc("GET "+PathPackages+"{key}", s.handlePackage)
+	for _, rt := range s.AcquisitionRoutes() {
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+}
+
+// Route is a ServeMux pattern and its handler.
+type Route struct {
+	Pattern string
+	Handler http.Handler
+}
+
+// AcquisitionRoutes are the device-facing routes one by one, for a server
+// that mounts them on its own mux with its own middleware: a request is
+// routed once, where AcquisitionHandler would route it a second time.
+func (s *Service) AcquisitionRoutes() []Route {
+	return []Route{
+		{"GET " + PathUpdateCheck, s.handleUpdateCheck(false)},
+		{"GET " + PathUpdateCheckV01, s.handleUpdateCheck(true)},
+		{"POST " + PathReportDeploy, http.HandlerFunc(s.handleReportDeploy)},
+		{"POST " + PathReportDeployV01, http.HandlerFunc(s.handleReportDeploy)},
+		{"POST " + PathReportDownload, http.HandlerFunc(s.handleReportDownload)},
+		{"POST " + PathReportDownloadV01, http.HandlerFunc(s.handleReportDownload)},
+		{"GET " + PathPackages + "{key}", http.HandlerFunc(s.handlePackage)},
+	}
 }
 
 // AcquisitionHandler returns the acquisition routes as one handler.
@@ -92,7 +109,7 @@ type updateInfoCamel struct {
 
 func (s *Service) handleUpdateCheck(snake bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		req := ParseUpdateQuery(r.URL.Query())
+		req := parseUpdateQuery(r.URL.RawQuery)
 		info, err := s.CheckUpdate(req)
 		if err != nil {
 			if !snake {
@@ -107,15 +124,7 @@ func (s *Service) handleUpdateCheck(snake bool) http.HandlerFunc {
 				return
 			}
 		}
-		if snake {
-			writeJSON(w, http.StatusOK, struct {
-				UpdateInfo updateInfoSnake `json:"update_info"`
-			}{updateInfoSnake(toCamel(info))})
-			return
-		}
-		writeJSON(w, http.StatusOK, struct {
-			UpdateInfo updateInfoCamel `json:"updateInfo"`
-		}{toCamel(info)})
+		writeUpdateCheck(w, snake, toCamel(info))
 	}
 }
 

@@ -145,8 +145,22 @@ func parsePartial(s string, allowX bool) (Version, int, bool) {
 	if i := strings.IndexByte(main, '-'); i >= 0 {
 		pre, main, hasPre = main[i+1:], main[:i], true
 	}
-	fields := strings.Split(main, ".")
-	if len(fields) > 3 || (!allowX && len(fields) != 3) {
+	// At most three fields, split without allocating: every update check
+	// parses the device's version.
+	if strings.Count(main, ".") > 2 {
+		return v, 0, false
+	}
+	var buf [3]string
+	fields := buf[:0]
+	for rest := main; ; {
+		f, tail, more := strings.Cut(rest, ".")
+		fields = append(fields, f)
+		if !more {
+			break
+		}
+		rest = tail
+	}
+	if !allowX && len(fields) != 3 {
 		return v, 0, false
 	}
 	nums := [3]uint64{wildcard, wildcard, wildcard}

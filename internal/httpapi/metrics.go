@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,32 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	jobs     *prometheus.CounterVec
+	// series caches each route's counter and histogram by seriesKey, so
+	// that a request does not hash and validate its label values again.
+	series sync.Map
+}
+
+// seriesKey is a request's labels: a route pattern, a method from a fixed
+// set and a status, all bounded, so the cache is too.
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (m *Metrics) routeSeries(k seriesKey) *routeSeries {
+	if s, ok := m.series.Load(k); ok {
+		return s.(*routeSeries)
+	}
+	s, _ := m.series.LoadOrStore(k, &routeSeries{
+		requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status)),
+		duration: m.duration.WithLabelValues(k.route),
+	})
+	return s.(*routeSeries)
 }
 
 // NewMetrics registers the HTTP, job and process metrics.
@@ -111,8 +138,9 @@ func (m *Metrics) instrument(next http.Handler) http.Handler {
 		if ClientGone(r) && (status >= 500 || sw.status == http.StatusOK && sw.wrote == 0) {
 			status = StatusClientClosedRequest
 		}
-		m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Inc()
-		m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		rs := m.routeSeries(seriesKey{route, methodLabel(r.Method), status})
+		rs.requests.Inc()
+		rs.duration.Observe(time.Since(start).Seconds())
 	})
 }
 

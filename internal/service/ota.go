@@ -88,14 +88,10 @@ func (s *Service) setupOTA(ctx context.Context) error {
 
 	// Devices authenticate with their deployment key; management needs a
 	// token: reading is for viewers, changing for operators.
-	acq := cp.AcquisitionHandler()
-	for _, p := range []string{
-		"GET " + codepush.PathUpdateCheck, "GET " + codepush.PathUpdateCheckV01,
-		"POST " + codepush.PathReportDeploy, "POST " + codepush.PathReportDeployV01,
-		"POST " + codepush.PathReportDownload, "POST " + codepush.PathReportDownloadV01,
-		"GET " + codepush.PathPackages + "{key}",
-	} {
-		s.addRoute(p, httpapi.RoleNone, acq)
+	// Each route on the server's own mux: update checks are the busiest
+	// requests there are, and are routed once.
+	for _, rt := range cp.AcquisitionRoutes() {
+		s.addRoute(rt.Pattern, httpapi.RoleNone, rt.Handler)
 	}
 	// People change CodePush through releasepilot's rules: hand-made
 	// releases are gated, staged and audited like tagged ones.
