@@ -396,14 +396,14 @@ func (s *Store) LatestBinary(ctx context.Context, app string, p release.Platform
 	return bs[0], nil
 }
 
-// eventsLock serialises audit-log writers on Postgres ("rpevents"): ids are
-// handed out at insert but become visible at commit, so without it a reader
-// paging by id could pass a lower id that commits later and never see it.
-// SQLite serialises writers already.
-const eventsLock = 0x72706576656e7473
-
-// AppendEvent adds an entry to the audit log and returns its id. Ids grow in
-// commit order on both engines, so readers may page with "after id".
+// AppendEvent adds an entry to the audit log and returns its id.
+//
+// A release's events take turns: the appender bumps the release's counter
+// in event_sequences first and holds that row lock until its transaction
+// commits, so within one release seq and id grow in commit order and
+// per-release readers may page with "after id". Appenders of different
+// releases never wait on each other, so across releases ids are NOT in
+// commit order: readers of the whole log use LogEvents.
 func (s *Store) AppendEvent(ctx context.Context, e release.Event) (int64, error) {
 	if e.Kind == "" || e.Actor == "" {
 		return 0, errors.New("event needs a kind and an actor")
@@ -417,43 +417,31 @@ func (s *Store) AppendEvent(ctx context.Context, e release.Event) (int64, error)
 	}
 	var id int64
 	err := s.Tx(ctx, func(tx *Store) error {
-		if tx.DB.Engine == Postgres {
-			if _, err := tx.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(eventsLock)); err != nil {
-				return err
+		var seq int64
+		if e.ReleaseID != "" {
+			if err := tx.q.QueryRowContext(ctx, `INSERT INTO event_sequences (release_id, seq) VALUES ($1, 1)
+				ON CONFLICT (release_id) DO UPDATE SET seq = event_sequences.seq + 1 RETURNING seq`, e.ReleaseID).Scan(&seq); err != nil {
+				return fmt.Errorf("event sequence of release %s: %w", e.ReleaseID, err)
 			}
 		}
-		return tx.q.QueryRowContext(ctx, `INSERT INTO events (at, actor, release_id, lane_id, kind, details) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, string(details)).Scan(&id)
+		// xid comes from the column's default: the writing transaction on
+		// Postgres, 0 on SQLite.
+		return tx.q.QueryRowContext(ctx, `INSERT INTO events (at, actor, release_id, lane_id, kind, details, seq) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, string(details), seq).Scan(&id)
 	})
 	return id, err
 }
 
-// Events lists audit events of a release ("" for all) after an id, oldest first.
+// Events lists a release's audit events after an id, oldest first. With
+// releaseID "" it lists the whole log by id, which is a listing, not a
+// tail: an event that commits later may have a lower id than one already
+// listed. Readers that follow the whole log use LogEvents.
 func (s *Store) Events(ctx context.Context, releaseID string, afterID int64, limit int) ([]release.Event, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 200
 	}
-	rows, err := s.q.QueryContext(ctx, `SELECT id, at, actor, release_id, lane_id, kind, details FROM events
+	return s.events(ctx, `SELECT id, at, actor, release_id, lane_id, kind, details FROM events
 		WHERE ($1 = '' OR release_id = $1) AND id > $2 ORDER BY id LIMIT $3`, releaseID, afterID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []release.Event
-	for rows.Next() {
-		var e release.Event
-		var at int64
-		var details string
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.ReleaseID, &e.LaneID, &e.Kind, &details); err != nil {
-			return nil, err
-		}
-		e.At = fromMS(at)
-		if err := json.Unmarshal([]byte(details), &e.Details); err != nil {
-			return nil, fmt.Errorf("event %d details: %w", e.ID, err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 // Delivery is a recorded webhook delivery.
