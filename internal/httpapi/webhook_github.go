@@ -198,9 +198,12 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var started []startedRelease
 	redelivery := false
+	// The delivery is recorded with the outcome it most likely has, a new
+	// release with this id, so the common case needs no second write.
+	newID := store.NewID("rel")
 	err = h.Store.Tx(ctx, func(tx *store.Store) error {
 		started = nil
-		isNew, err := tx.RecordDelivery(ctx, store.Delivery{Source: "github", ID: deliveryID, Event: event, ReceivedAt: now(), Outcome: "release"})
+		isNew, err := tx.RecordDelivery(ctx, store.Delivery{Source: "github", ID: deliveryID, Event: event, ReceivedAt: now(), Outcome: "release", ReleaseID: newID})
 		if err != nil {
 			return err
 		}
@@ -208,8 +211,12 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			redelivery = true
 			return nil
 		}
-		for _, m := range matches {
-			sr, why, err := h.apply(ctx, tx, m, d, deliveryID, now())
+		for i, m := range matches {
+			id := newID
+			if i > 0 {
+				id = store.NewID("rel")
+			}
+			sr, why, err := h.apply(ctx, tx, m, d, deliveryID, id, now())
 			if err != nil {
 				return err
 			}
@@ -230,11 +237,14 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Details: map[string]any{"delivery": deliveryID, "event": event, "repository": d.Repository, "tag": d.Tag, "reason": reason}})
 			return err
 		}
-		outcome = "release"
+		recorded := "release"
 		if tc := started[0].TagChange; tc != "" {
-			outcome = "tag " + tc
+			recorded = "tag " + tc
 		}
-		return tx.SetDeliveryOutcome(ctx, "github", deliveryID, outcome, started[0].ReleaseID)
+		if recorded == "release" && started[0].ReleaseID == newID {
+			return nil
+		}
+		return tx.SetDeliveryOutcome(ctx, "github", deliveryID, recorded, started[0].ReleaseID)
 	})
 	if err != nil {
 		outcome = DeliveryError
@@ -293,7 +303,7 @@ type tagMatch struct {
 // delivery's transaction: a new tag starts a release; a known tag that
 // moved, was deleted, or came without a commit gets a tag_change job. It
 // returns nil and a reason when the delivery changes nothing for the app.
-func (h *GitHubWebhook) apply(ctx context.Context, tx *store.Store, m tagMatch, d github.Delivery, deliveryID string, now time.Time) (*startedRelease, string, error) {
+func (h *GitHubWebhook) apply(ctx context.Context, tx *store.Store, m tagMatch, d github.Delivery, deliveryID, newID string, now time.Time) (*startedRelease, string, error) {
 	change := func(rel release.Release, kind, commit string) (*startedRelease, string, error) {
 		args := jobs.TagChangeArgs{ReleaseID: rel.ID, Change: kind, Commit: commit, Delivery: deliveryID, Event: d.Event,
 			Platforms: m.m.Platforms, OTAOnly: m.otaOnly}
@@ -318,7 +328,7 @@ func (h *GitHubWebhook) apply(ctx context.Context, tx *store.Store, m tagMatch, 
 		return change(rel, jobs.TagChangeDeleted, "")
 	}
 
-	rel, created, err := tx.CreateRelease(ctx, release.Release{App: m.app.Name, Tag: d.Tag, Version: m.m.Version.String(), Commit: d.Commit, CreatedAt: now, UpdatedAt: now})
+	rel, created, err := tx.CreateRelease(ctx, release.Release{ID: newID, App: m.app.Name, Tag: d.Tag, Version: m.m.Version.String(), Commit: d.Commit, CreatedAt: now, UpdatedAt: now})
 	if err != nil {
 		return nil, "", err
 	}

@@ -117,19 +117,20 @@ func (s *Store) CreateRelease(ctx context.Context, r release.Release) (release.R
 	if r.State == "" {
 		r.State = release.ReleasePlanning
 	}
-	// Only the tag's current release (not superseded) is unique.
-	res, err := s.q.ExecContext(ctx, `INSERT INTO releases (id, app, tag, version, commit_sha, state, notes, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (app, tag) WHERE superseded_by = '' DO NOTHING`,
-		r.ID, r.App, r.Tag, r.Version, r.Commit, string(r.State), r.Notes, ms(r.CreatedAt))
-	if err != nil {
+	// Only the tag's current release (not superseded) is unique. A new
+	// release comes back from the insert itself (one round trip on the
+	// webhook's path); a known one is read.
+	got, err := scanRelease(s.q.QueryRowContext(ctx, `INSERT INTO releases (id, app, tag, version, commit_sha, state, notes, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (app, tag) WHERE superseded_by = '' DO NOTHING RETURNING `+releaseCols,
+		r.ID, r.App, r.Tag, r.Version, r.Commit, string(r.State), r.Notes, ms(r.CreatedAt)))
+	if err == nil {
+		return got, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
 		return release.Release{}, false, fmt.Errorf("create release %s %s: %w", r.App, r.Tag, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return release.Release{}, false, err
-	}
-	got, err := s.ReleaseByTag(ctx, r.App, r.Tag)
-	return got, n == 1, err
+	got, err = s.ReleaseByTag(ctx, r.App, r.Tag)
+	return got, false, err
 }
 
 const releaseCols = `id, app, tag, version, commit_sha, state, notes, created_at, updated_at, superseded_by, tag_state, tag_commit`
@@ -416,6 +417,15 @@ func (s *Store) AppendEvent(ctx context.Context, e release.Event) (int64, error)
 		}
 	}
 	var id int64
+	if e.ReleaseID != "" && s.DB.Engine == Postgres {
+		// One round trip: the counter's row is locked before the event's
+		// id is drawn, as below.
+		err := s.q.QueryRowContext(ctx, `WITH s AS (INSERT INTO event_sequences (release_id, seq) VALUES ($3, 1)
+				ON CONFLICT (release_id) DO UPDATE SET seq = event_sequences.seq + 1 RETURNING seq)
+			INSERT INTO events (at, actor, release_id, lane_id, kind, details, seq) SELECT $1, $2, $3, $4, $5, $6, s.seq FROM s RETURNING id`,
+			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, string(details)).Scan(&id)
+		return id, err
+	}
 	err := s.Tx(ctx, func(tx *Store) error {
 		var seq int64
 		if e.ReleaseID != "" {
