@@ -9,12 +9,17 @@ import (
 
 // NotifyCursor is the place in the whole audit log (see LogEvents) of the
 // last event delivered to target; a target seen for the first time starts
-// at the newest event, so turning notifications on does not replay history.
+// after the newest event committed, so turning notifications on does not
+// replay history. (An event whose transaction was still open at that
+// moment, behind the newest in commit order, counts as history too.)
 func (s *Store) NotifyCursor(ctx context.Context, target string) (EventCursor, error) {
 	var c EventCursor
 	err := s.q.QueryRowContext(ctx, `SELECT event_xid, event_id FROM notify_cursors WHERE target = $1`, target).Scan(&c.Xid, &c.ID)
 	if errors.Is(err, sql.ErrNoRows) {
-		c, err = s.LastEventCursor(ctx)
+		err = s.q.QueryRowContext(ctx, `SELECT xid, id FROM events ORDER BY xid DESC, id DESC LIMIT 1`).Scan(&c.Xid, &c.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			c, err = EventCursor{}, nil
+		}
 		if err == nil {
 			err = s.SetNotifyCursor(ctx, target, c, time.Now())
 		}
