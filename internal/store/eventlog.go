@@ -34,26 +34,40 @@ type EventHead struct {
 	ReleaseID string
 }
 
-// logSettle bounds how long a reader of the whole log waits for older
+// defaultLogWait is how long a reader of the whole log waits for older
 // transactions still open to finish, when it can see events past them.
-var logSettle = time.Second
+const defaultLogWait = 3 * time.Second
 
-// stableXid is the SQL for "every transaction below this has finished": the
-// xmin of the statement's snapshot on Postgres; on SQLite, whose single
-// writer commits ids in order (xid 0), everything visible is final.
+// pgStableXid is the lowest transaction of this database that the
+// statement's snapshot sees in progress, or the snapshot's xmax when there
+// is none: every transaction below it has finished (and, committed, is
+// visible to the statement) or runs in another database, where it cannot
+// write our events. It is pg_snapshot_xmin without the other databases of
+// the cluster, whose long transactions would hold our readers back. A
+// backend's database never changes, so reading pg_stat_activity after the
+// snapshot was taken is safe; a transaction it cannot place (finished
+// since, or its backend_xid hidden) counts as ours, which only waits.
+const pgStableXid = `(SELECT COALESCE(min(x::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+	FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+	WHERE x::xid NOT IN (SELECT backend_xid FROM pg_stat_activity WHERE backend_xid IS NOT NULL
+		AND datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())))`
+
+// stableXid is the SQL for "every transaction below this that could write
+// our events has finished": pgStableXid on Postgres; on SQLite, whose
+// single writer commits ids in order (xid 0), everything visible is final.
 func (s *Store) stableXid() string {
 	if s.DB.Engine == Postgres {
-		return `pg_snapshot_xmin(pg_current_snapshot())::text::bigint`
+		return pgStableXid
 	}
 	return `9223372036854775807`
 }
 
 // LogEvents lists up to limit events of the whole audit log after a cursor,
-// in commit order. It never skips an event: one written by a transaction
-// still open (so its cursor may come before events committed since) waits
-// until that transaction ends, and so does everything after it. When it can
-// see such later events it waits up to a second for the older
-// transactions, then returns what is final.
+// in commit order. It never skips an event: an event of a transaction that
+// began after another one still open in this database (which may yet
+// commit an event before it) waits until that one ends, and so does
+// everything after it. When it can see such later events it waits up to
+// three seconds for the older transactions, then returns what is final.
 func (s *Store) LogEvents(ctx context.Context, after EventCursor, limit int) ([]LogEvent, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 200
@@ -121,30 +135,34 @@ func (s *Store) EventHeads(ctx context.Context, after EventCursor, limit int) ([
 }
 
 // settle runs read until it sees no event of a transaction that may still
-// be followed by an older one, or logSettle has passed, or the result is
+// be followed by an older one, or s.LogWait has passed, or the result is
 // full. read reports whether it stopped at such an event.
 func (s *Store) settle(ctx context.Context, read func() (blocked bool, err error)) error {
-	deadline := time.Now().Add(logSettle)
-	wait := 5 * time.Millisecond
+	wait := s.LogWait
+	if wait == 0 {
+		wait = defaultLogWait
+	}
+	deadline := time.Now().Add(wait)
+	pause := 5 * time.Millisecond
 	for {
 		blocked, err := read()
-		if err != nil || !blocked || time.Now().After(deadline) {
+		if err != nil || !blocked || !time.Now().Before(deadline) {
 			return err
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
 		}
-		wait = min(2*wait, 50*time.Millisecond)
+		pause = min(2*pause, 50*time.Millisecond)
 	}
 }
 
 // LastEventCursor is the place of the newest event of the whole log ((0, 0)
 // when there is none): a reader that starts there skips the history. Like
-// LogEvents it waits up to a second for transactions older than the newest
+// LogEvents it waits up to three seconds for transactions older than the newest
 // visible event to finish; then it settles for the newest final event, so
 // that it never moves past an event that may still commit before it.
 func (s *Store) LastEventCursor(ctx context.Context) (EventCursor, error) {

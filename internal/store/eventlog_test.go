@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"net/url"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -55,6 +58,9 @@ func TestLogEventsWaitForAnOlderOpenAppend(t *testing.T) {
 	t.Parallel()
 	// On SQLite B cannot append while A is open (one writer at a time).
 	s := store.New(storetest.Open(t, store.Postgres))
+	// A waits for the test: reads need not wait for it (and hold back
+	// every other reader of the test database meanwhile).
+	s.LogWait = -1
 	ctx := context.Background()
 
 	a := appendAndHold(s, "rel_a", "a")
@@ -88,6 +94,10 @@ func TestLogEventsWaitForAnOlderOpenAppend(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, lost, "paging by id lost A")
 
+	// Now wait, for other tests' transactions in the test database.
+	waiting := *s
+	waiting.LogWait = 30 * time.Second
+	s = &waiting
 	second, err := s.LogEvents(ctx, store.EventCursor{}, 10)
 	require.NoError(t, err)
 	require.Equal(t, []string{"a", "b"}, kinds(second))
@@ -251,6 +261,7 @@ func TestMigration0130KeepsTheOrderOfOldEvents(t *testing.T) {
 			require.Equal(t, []string{"old0:1:0", "old1:1:0", "old2:0:0", "old3:2:0", "old4:3:0", "old5:2:0"}, got)
 
 			s := store.New(db)
+			s.LogWait = 30 * time.Second // other tests' transactions in this database hold "new" back a while
 			_, err = s.AppendEvent(ctx, release.Event{At: now, Actor: "new", ReleaseID: "rel_1", Kind: "new"})
 			require.NoError(t, err)
 			var seq int64
@@ -264,4 +275,37 @@ func TestMigration0130KeepsTheOrderOfOldEvents(t *testing.T) {
 			require.Equal(t, []string{"old4", "old5", "new"}, kinds(evs))
 		})
 	}
+}
+
+// TestLogEventsIgnoreOtherDatabases: a transaction open in another
+// database of the cluster cannot write our events, so it does not hold
+// readers back (pg_snapshot_xmin alone would, for as long as it stays open).
+func TestLogEventsIgnoreOtherDatabases(t *testing.T) {
+	t.Parallel()
+	s := store.New(storetest.Open(t, store.Postgres))
+	ctx := context.Background()
+	u, err := url.Parse(os.Getenv(storetest.PostgresEnv))
+	require.NoError(t, err)
+	u.Path = "/postgres"
+	other, err := sql.Open("pgx", u.String())
+	require.NoError(t, err)
+	defer other.Close()
+	tx, err := other.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer tx.Rollback() //nolint:errcheck
+	var otherXid int64
+	require.NoError(t, tx.QueryRowContext(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&otherXid))
+
+	id, err := s.AppendEvent(ctx, release.Event{At: now, Actor: "test", ReleaseID: "rel_1", Kind: "after"})
+	require.NoError(t, err)
+	// Other tests' transactions in this database may hold it back for a
+	// while; the other database's, open until the end, would for good.
+	var evs []store.LogEvent
+	require.Eventually(t, func() bool {
+		evs, err = s.LogEvents(ctx, store.EventCursor{}, 10)
+		require.NoError(t, err)
+		return len(evs) == 1
+	}, 30*time.Second, 10*time.Millisecond, "the other database's transaction does not hold the event back")
+	require.Equal(t, id, evs[0].ID)
+	require.Greater(t, evs[0].Cursor.Xid, otherXid, "the event's transaction began after the open one")
 }

@@ -22,8 +22,12 @@ type querier interface {
 // Store runs releasepilot's queries, on the pool or inside a transaction.
 type Store struct {
 	DB *DB
-	q  querier
-	tx *sql.Tx
+	// LogWait bounds how long a reader of the whole audit log waits for
+	// older transactions to finish (see LogEvents): 0 means three seconds,
+	// a negative value not at all.
+	LogWait time.Duration
+	q       querier
+	tx      *sql.Tx
 }
 
 // New returns a store on db.
@@ -43,7 +47,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&Store{DB: s.DB, q: sqlTx, tx: sqlTx}); err != nil {
+	if err := fn(&Store{DB: s.DB, LogWait: s.LogWait, q: sqlTx, tx: sqlTx}); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
