@@ -224,7 +224,11 @@ func (w *intakeWorld) releases(svc *service.Service) (int, error) {
 
 // planStats says what River did with the plan jobs by the end of the run.
 func (w *intakeWorld) planStats(b *testing.B, svc *service.Service) string {
-	rows, err := svc.DB.SQL.QueryContext(context.Background(), `SELECT args, state, attempt FROM river_job WHERE kind = 'plan_release'`)
+	args := "args::text"
+	if svc.DB.Engine == store.SQLite {
+		args = "json(args)" // River keeps SQLite's args as JSONB
+	}
+	rows, err := svc.DB.SQL.QueryContext(context.Background(), `SELECT `+args+`, state, attempt FROM river_job WHERE kind = 'plan_release'`)
 	require.NoError(b, err)
 	defer rows.Close()
 	type key struct{ app, state string }

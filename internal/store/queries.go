@@ -43,6 +43,25 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	if s.tx != nil {
 		return fn(s)
 	}
+	if s.DB.writer != nil {
+		// SQLite has one writer at a time, and a transaction waiting for
+		// the write lock polls for it, sleeping up to 100 ms between tries:
+		// many of ours waiting at once (webhook deliveries under load) get
+		// it unfairly, some after hundreds of milliseconds. So ours queue
+		// here, in order, and only the first polls (against River's own
+		// writes). The wait is bounded like SQLite's busy timeout.
+		t := time.NewTimer(sqliteBusyTimeout)
+		select {
+		case s.DB.writer <- struct{}{}:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("begin: %w", ctx.Err())
+		case <-t.C:
+			return errors.New("begin: database is busy: another transaction held it for the whole busy timeout")
+		}
+		defer func() { <-s.DB.writer }()
+	}
 	sqlTx, err := s.DB.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
