@@ -97,7 +97,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	db.SetMaxOpenConns(4)
+	// Readers do not wait for each other in WAL mode, and River's workers
+	// read beside every webhook: four connections made deliveries queue
+	// for one behind plan jobs' reads. Writers take turns anyway.
+	db.SetMaxOpenConns(12)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
