@@ -84,7 +84,7 @@ func (h *hub) run() {
 	}()
 	// Streams catch up from their own position when they subscribe, so
 	// the hub starts at the newest event.
-	last, err := h.st.LastEventID(ctx)
+	last, err := h.st.LastEventCursor(ctx)
 	if err != nil {
 		h.log.Warn("dashboard live: read the audit log", "err", err)
 	}
@@ -113,7 +113,7 @@ func (h *hub) run() {
 		if len(heads) == 0 {
 			continue
 		}
-		last = heads[len(heads)-1].ID
+		last = heads[len(heads)-1].Cursor
 		changed := map[string]bool{}
 		for _, e := range heads {
 			changed[e.ReleaseID] = true

@@ -519,12 +519,10 @@ func (db *Dashboard) loadRelease(ctx context.Context, id string, v *viewer, befo
 	if beforeID == 0 && len(evs) > 0 {
 		view.LastEventID = evs[0].ID
 	}
-	if beforeID == 0 && len(evs) == 0 {
-		// Nothing yet: live updates start from the newest event anywhere.
-		if view.LastEventID, err = db.d.Store.LastEventID(ctx); err != nil {
-			return releaseView{}, err
-		}
-	}
+	// With no events yet, live updates start at the release's first:
+	// LastEventID stays 0. (The newest id anywhere would not do: across
+	// releases ids do not commit in order, so this release's first event
+	// may commit later with a lower id.)
 	if more {
 		view.OlderURL = "/releases/" + url.PathEscape(id) + "?before=" + strconv.FormatInt(evs[len(evs)-1].ID, 10) + "#audit"
 	}

@@ -19,6 +19,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	jobs     *prometheus.CounterVec
+	webhooks *prometheus.CounterVec
 	// series caches each route's counter and histogram by seriesKey, so
 	// that a request does not hash and validate its label values again.
 	series sync.Map
@@ -64,14 +65,42 @@ func NewMetrics() *Metrics {
 			Name: "releasepilot_jobs_total",
 			Help: "Finished River jobs by kind and outcome (completed, failed, cancelled, snoozed).",
 		}, []string{"kind", "outcome"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "releasepilot_webhook_deliveries_total",
+			Help: "Webhook deliveries by source and outcome (see Delivery* outcomes); ignored_repo, ignored_tag and ignored_event touched no table.",
+		}, []string{"source", "outcome"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.jobs,
+	m.Registry.MustRegister(m.requests, m.duration, m.jobs, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 // ObserveJob counts a finished job.
 func (m *Metrics) ObserveJob(kind, outcome string) { m.jobs.WithLabelValues(kind, outcome).Inc() }
+
+// Outcomes of a webhook delivery, the outcome label of
+// releasepilot_webhook_deliveries_total.
+const (
+	DeliveryCreated      = "created"       // started at least one release
+	DeliveryTagChange    = "tag_change"    // a released tag moved or was deleted: a tag_change job
+	DeliveryUnchanged    = "unchanged"     // a known tag, delivered again as another event
+	DeliveryRedelivery   = "redelivery"    // a delivery id seen before: nothing done
+	DeliveryIgnored      = "ignored"       // matched an app but changed nothing (recorded)
+	DeliveryIgnoredRepo  = "ignored_repo"  // no app takes tags from the repository: nothing written
+	DeliveryIgnoredTag   = "ignored_tag"   // the tag matches no tag rule: nothing written
+	DeliveryIgnoredEvent = "ignored_event" // not a tag event (branch push, issues…): nothing written
+	DeliveryPing         = "ping"
+	DeliveryRejected     = "rejected" // unsigned, badly signed or malformed: nothing written
+	DeliveryBusy         = "busy"     // too many long deliveries at once: 503
+	DeliveryError        = "error"    // the store failed: 500
+)
+
+// ObserveDelivery counts a webhook delivery; a nil Metrics counts nothing.
+func (m *Metrics) ObserveDelivery(source, outcome string) {
+	if m != nil {
+		m.webhooks.WithLabelValues(source, outcome).Inc()
+	}
+}
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -39,13 +39,17 @@ type Enqueuer interface {
 
 // GitHubWebhook serves POST /webhooks/github: it verifies the delivery,
 // records it once, starts one release per app and tag, and hands moved and
-// deleted tags of known releases to a tag_change job.
+// deleted tags of known releases to a tag_change job. A delivery no app
+// takes (another repository, a tag no rule matches, not a tag event)
+// touches no table: it is answered and counted, nothing more.
 type GitHubWebhook struct {
 	Store *store.Store
 	Jobs  Enqueuer
 	Apps  []GitHubApp
 	Now   func() time.Time
 	Log   *slog.Logger
+	// Metrics counts deliveries by outcome (nil: not counted).
+	Metrics *Metrics
 	// Read bounds what a delivery nobody has authenticated yet may hold:
 	// at most Read.InMemory bytes in memory (github.DefaultInMemory when
 	// 0), the rest spooled to disk while its signature is computed.
@@ -78,6 +82,8 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	outcome := DeliveryRejected
+	defer func() { h.Metrics.ObserveDelivery("github", outcome) }()
 	// Everything that can be refused from the headers alone is refused
 	// before a byte of the body is read.
 	mediaType, err := github.CheckContentType(r.Header.Get("Content-Type"))
@@ -123,6 +129,7 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &se):
 			WriteError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 		case errors.Is(err, github.ErrBusy):
+			outcome = DeliveryBusy
 			w.Header().Set("Retry-After", "60")
 			WriteError(w, http.StatusServiceUnavailable, "busy", err.Error())
 		default:
@@ -154,6 +161,7 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if d.Kind == github.KindPing {
+		outcome = DeliveryPing
 		WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "event": "ping", "hook_id": d.HookID})
 		return
 	}
@@ -179,16 +187,23 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reason = fmt.Sprintf("repository %s is not configured for any app", d.Repository)
 		}
 	}
+	if len(matches) == 0 {
+		// Nobody's tag: answered from memory, so a flood of other
+		// repositories' or branches' deliveries costs the database nothing.
+		outcome = ignoredOutcome(d, signed)
+		log.Debug("github delivery ignored", "delivery", deliveryID, "event", event, "outcome", outcome, "reason", reason)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 
 	var started []startedRelease
 	redelivery := false
+	// The delivery is recorded with the outcome it most likely has, a new
+	// release with this id, so the common case needs no second write.
+	newID := store.NewID("rel")
 	err = h.Store.Tx(ctx, func(tx *store.Store) error {
 		started = nil
-		outcome := "ignored: " + reason
-		if len(matches) > 0 {
-			outcome = "release"
-		}
-		isNew, err := tx.RecordDelivery(ctx, store.Delivery{Source: "github", ID: deliveryID, Event: event, ReceivedAt: now(), Outcome: outcome})
+		isNew, err := tx.RecordDelivery(ctx, store.Delivery{Source: "github", ID: deliveryID, Event: event, ReceivedAt: now(), Outcome: "release", ReleaseID: newID})
 		if err != nil {
 			return err
 		}
@@ -196,8 +211,12 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			redelivery = true
 			return nil
 		}
-		for _, m := range matches {
-			sr, why, err := h.apply(ctx, tx, m, d, deliveryID, now())
+		for i, m := range matches {
+			id := newID
+			if i > 0 {
+				id = store.NewID("rel")
+			}
+			sr, why, err := h.apply(ctx, tx, m, d, deliveryID, id, now())
 			if err != nil {
 				return err
 			}
@@ -218,30 +237,60 @@ func (h *GitHubWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Details: map[string]any{"delivery": deliveryID, "event": event, "repository": d.Repository, "tag": d.Tag, "reason": reason}})
 			return err
 		}
-		outcome = "release"
+		recorded := "release"
 		if tc := started[0].TagChange; tc != "" {
-			outcome = "tag " + tc
+			recorded = "tag " + tc
 		}
-		return tx.SetDeliveryOutcome(ctx, "github", deliveryID, outcome, started[0].ReleaseID)
+		if recorded == "release" && started[0].ReleaseID == newID {
+			return nil
+		}
+		return tx.SetDeliveryOutcome(ctx, "github", deliveryID, recorded, started[0].ReleaseID)
 	})
 	if err != nil {
+		outcome = DeliveryError
 		log.Error("github webhook", "delivery", deliveryID, "err", err)
 		WriteError(w, http.StatusInternalServerError, "internal", "could not record the delivery")
 		return
 	}
 	switch {
 	case redelivery:
+		outcome = DeliveryRedelivery
 		WriteJSON(w, http.StatusOK, map[string]any{"delivery": deliveryID, "status": "already processed"})
 	case len(started) == 0:
+		outcome = DeliveryIgnored
 		log.Info("github delivery ignored", "delivery", deliveryID, "event", event, "reason", reason)
 		w.WriteHeader(http.StatusNoContent)
 	default:
+		outcome = DeliveryUnchanged
+		for _, sr := range started {
+			switch {
+			case sr.New:
+				outcome = DeliveryCreated
+			case sr.TagChange != "" && outcome != DeliveryCreated:
+				outcome = DeliveryTagChange
+			}
+		}
 		out := map[string]any{"delivery": deliveryID, "release_id": started[0].ReleaseID, "releases": started}
 		b, _ := json.Marshal(out)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write(append(b, '\n'))
 	}
+}
+
+// ignoredOutcome says why no app takes a delivery: not a tag event, a
+// repository no signed app takes tags from, or a tag none of its rules
+// match.
+func ignoredOutcome(d github.Delivery, signed []GitHubApp) string {
+	if d.Kind != github.KindTagCreated && d.Kind != github.KindTagDeleted {
+		return DeliveryIgnoredEvent
+	}
+	for _, a := range signed {
+		if strings.EqualFold(d.Repository, a.Rule.Repository) || a.OTARule.Pattern != "" && strings.EqualFold(d.Repository, a.OTARule.Repository) {
+			return DeliveryIgnoredTag
+		}
+	}
+	return DeliveryIgnoredRepo
 }
 
 type tagMatch struct {
@@ -254,7 +303,7 @@ type tagMatch struct {
 // delivery's transaction: a new tag starts a release; a known tag that
 // moved, was deleted, or came without a commit gets a tag_change job. It
 // returns nil and a reason when the delivery changes nothing for the app.
-func (h *GitHubWebhook) apply(ctx context.Context, tx *store.Store, m tagMatch, d github.Delivery, deliveryID string, now time.Time) (*startedRelease, string, error) {
+func (h *GitHubWebhook) apply(ctx context.Context, tx *store.Store, m tagMatch, d github.Delivery, deliveryID, newID string, now time.Time) (*startedRelease, string, error) {
 	change := func(rel release.Release, kind, commit string) (*startedRelease, string, error) {
 		args := jobs.TagChangeArgs{ReleaseID: rel.ID, Change: kind, Commit: commit, Delivery: deliveryID, Event: d.Event,
 			Platforms: m.m.Platforms, OTAOnly: m.otaOnly}
@@ -279,7 +328,7 @@ func (h *GitHubWebhook) apply(ctx context.Context, tx *store.Store, m tagMatch, 
 		return change(rel, jobs.TagChangeDeleted, "")
 	}
 
-	rel, created, err := tx.CreateRelease(ctx, release.Release{App: m.app.Name, Tag: d.Tag, Version: m.m.Version.String(), Commit: d.Commit, CreatedAt: now, UpdatedAt: now})
+	rel, created, err := tx.CreateRelease(ctx, release.Release{ID: newID, App: m.app.Name, Tag: d.Tag, Version: m.m.Version.String(), Commit: d.Commit, CreatedAt: now, UpdatedAt: now})
 	if err != nil {
 		return nil, "", err
 	}

@@ -48,13 +48,14 @@ func setupExampleHookWith(t *testing.T, e store.Engine, read github.ReadOptions)
 		river.AddWorker(w, &jobs.TagChangeWorker{})
 	}}})
 	require.NoError(t, err)
-	h := &httpapi.GitHubWebhook{Store: st, Jobs: runner, Now: func() time.Time { return t0 }, Read: read, Apps: []httpapi.GitHubApp{
+	m := httpapi.NewMetrics()
+	h := &httpapi.GitHubWebhook{Store: st, Jobs: runner, Now: func() time.Time { return t0 }, Read: read, Metrics: m, Apps: []httpapi.GitHubApp{
 		{Name: "other", Secret: []byte("another app's secret"), Rule: github.TagRule{Repository: "acme/other", Pattern: "v*"}},
 		{Name: "hello", Secret: []byte(hookSecret), Rule: github.TagRule{Repository: exampleRepo, Pattern: `re:^v?(?P<version>\d+\.\d+\.\d+)$`}},
 	}}
-	s := httpapi.New(httpapi.Deps{Store: st})
+	s := httpapi.New(httpapi.Deps{Store: st, Metrics: m})
 	s.Handle("POST /webhooks/github", httpapi.RoleNone, h)
-	return &hookBundle{st: st, db: db, handler: s.Handler()}
+	return &hookBundle{st: st, db: db, handler: s.Handler(), metrics: m}
 }
 
 // retag rewrites an example's tag, so the same real delivery names a tag
@@ -137,9 +138,12 @@ func TestOctokitExampleDeliveries(t *testing.T) {
 					require.Zero(t, plans)
 				}
 				if code == 204 {
-					dl, err := b.st.GetDelivery(context.Background(), "github", d.ID)
-					require.NoError(t, err)
-					require.True(t, strings.HasPrefix(dl.Outcome, "ignored: "), dl.Outcome)
+					// No app takes these: counted, not recorded.
+					_, err := b.st.GetDelivery(context.Background(), "github", d.ID)
+					require.ErrorIs(t, err, store.ErrNotFound)
+					counted := b.deliveriesCounted(t)
+					require.Len(t, counted, 2, "the unsigned try and this one")
+					require.Equal(t, 1.0, counted["rejected"])
 				}
 			})
 		}

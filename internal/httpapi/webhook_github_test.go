@@ -33,6 +33,7 @@ type hookBundle struct {
 	st      *store.Store
 	db      *store.DB
 	handler http.Handler
+	metrics *httpapi.Metrics
 }
 
 func setupHook(t testing.TB) *hookBundle {
@@ -45,13 +46,14 @@ func setupHook(t testing.TB) *hookBundle {
 		river.AddWorker(w, &jobs.TagChangeWorker{})
 	}}})
 	require.NoError(t, err)
-	h := &httpapi.GitHubWebhook{Store: st, Jobs: runner, Now: func() time.Time { return t0 }, Apps: []httpapi.GitHubApp{{
+	m := httpapi.NewMetrics()
+	h := &httpapi.GitHubWebhook{Store: st, Jobs: runner, Now: func() time.Time { return t0 }, Metrics: m, Apps: []httpapi.GitHubApp{{
 		Name: "acme", Secret: []byte(hookSecret), Rule: github.TagRule{Repository: repoName, Pattern: "v*"},
 		OTARule: github.TagRule{Repository: repoName, Pattern: "ota/v*"},
 	}}}
-	s := httpapi.New(httpapi.Deps{Store: st})
+	s := httpapi.New(httpapi.Deps{Store: st, Metrics: m})
 	s.Handle("POST /webhooks/github", httpapi.RoleNone, h)
-	return &hookBundle{st: st, db: db, handler: s.Handler()}
+	return &hookBundle{st: st, db: db, handler: s.Handler(), metrics: m}
 }
 
 func (b *hookBundle) send(t *testing.T, d githubtest.Delivery) (int, string) {
@@ -82,18 +84,19 @@ func TestGitHubDeliveries(t *testing.T) {
 		releases int
 		tag      string
 		commit   string
+		outcome  string
 	}{
-		{"lightweight tag push", githubtest.NewDelivery("push", githubtest.TagPushPayload(repoName, "v1.4.0", commitSHA), secret), 202, 1, "v1.4.0", commitSHA},
-		{"annotated tag push uses head_commit", githubtest.NewDelivery("push", githubtest.AnnotatedTagPushPayload(repoName, "v1.4.1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", commitSHA), secret), 202, 1, "v1.4.1", commitSHA},
-		{"create tag", githubtest.NewDelivery("create", githubtest.TagCreatePayload(repoName, "v1.5.0"), secret), 202, 1, "v1.5.0", ""},
-		{"release published", githubtest.NewDelivery("release", githubtest.ReleasePublishedPayload(repoName, "v1.6.0", "main"), secret), 202, 1, "v1.6.0", ""},
-		{"ota tag", githubtest.NewDelivery("push", githubtest.TagPushPayload(repoName, "ota/v1.4.2", commitSHA), secret), 202, 1, "ota/v1.4.2", commitSHA},
-		{"ping", githubtest.NewDelivery("ping", githubtest.PingPayload(repoName, 42), secret), 200, 0, "", ""},
-		{"branch push", githubtest.NewDelivery("push", githubtest.BranchPushPayload(repoName, "main", commitSHA, commitSHA), secret), 204, 0, "", ""},
-		{"tag delete", githubtest.NewDelivery("push", githubtest.TagDeletePayload(repoName, "v1.4.0", commitSHA), secret), 204, 0, "", ""},
-		{"tag that is not a version", githubtest.NewDelivery("push", githubtest.TagPushPayload(repoName, "nightly", commitSHA), secret), 204, 0, "", ""},
-		{"other repository", githubtest.NewDelivery("push", githubtest.TagPushPayload("evil/fork", "v9.9.9", commitSHA), secret), 204, 0, "", ""},
-		{"issues event", githubtest.NewDelivery("issues", []byte(`{"action":"opened","repository":{"full_name":"acme/acme-mobile"}}`), secret), 204, 0, "", ""},
+		{"lightweight tag push", githubtest.NewDelivery("push", githubtest.TagPushPayload(repoName, "v1.4.0", commitSHA), secret), 202, 1, "v1.4.0", commitSHA, "created"},
+		{"annotated tag push uses head_commit", githubtest.NewDelivery("push", githubtest.AnnotatedTagPushPayload(repoName, "v1.4.1", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", commitSHA), secret), 202, 1, "v1.4.1", commitSHA, "created"},
+		{"create tag", githubtest.NewDelivery("create", githubtest.TagCreatePayload(repoName, "v1.5.0"), secret), 202, 1, "v1.5.0", "", "created"},
+		{"release published", githubtest.NewDelivery("release", githubtest.ReleasePublishedPayload(repoName, "v1.6.0", "main"), secret), 202, 1, "v1.6.0", "", "created"},
+		{"ota tag", githubtest.NewDelivery("push", githubtest.TagPushPayload(repoName, "ota/v1.4.2", commitSHA), secret), 202, 1, "ota/v1.4.2", commitSHA, "created"},
+		{"ping", githubtest.NewDelivery("ping", githubtest.PingPayload(repoName, 42), secret), 200, 0, "", "", "ping"},
+		{"branch push", githubtest.NewDelivery("push", githubtest.BranchPushPayload(repoName, "main", commitSHA, commitSHA), secret), 204, 0, "", "", "ignored_event"},
+		{"tag delete", githubtest.NewDelivery("push", githubtest.TagDeletePayload(repoName, "v1.4.0", commitSHA), secret), 204, 0, "", "", "ignored"},
+		{"tag that is not a version", githubtest.NewDelivery("push", githubtest.TagPushPayload(repoName, "nightly", commitSHA), secret), 204, 0, "", "", "ignored_tag"},
+		{"other repository", githubtest.NewDelivery("push", githubtest.TagPushPayload("evil/fork", "v9.9.9", commitSHA), secret), 204, 0, "", "", "ignored_repo"},
+		{"issues event", githubtest.NewDelivery("issues", []byte(`{"action":"opened","repository":{"full_name":"acme/acme-mobile"}}`), secret), 204, 0, "", "", "ignored_event"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,10 +115,12 @@ func TestGitHubDeliveries(t *testing.T) {
 				require.Equal(t, tt.tag, rel.Tag)
 				require.Equal(t, tt.commit, rel.Commit)
 			}
-			// Every delivery is recorded, with its outcome.
+			require.Equal(t, map[string]float64{tt.outcome: 1}, b.deliveriesCounted(t))
+			// A delivery an app takes is recorded, with its outcome; pings
+			// and deliveries no app takes are only counted.
 			dl, err := b.st.GetDelivery(context.Background(), "github", tt.delivery.ID)
-			if tt.code == 200 {
-				require.ErrorIs(t, err, store.ErrNotFound, "pings are not recorded")
+			if tt.code == 200 || strings.HasPrefix(tt.outcome, "ignored_") {
+				require.ErrorIs(t, err, store.ErrNotFound)
 				return
 			}
 			require.NoError(t, err)

@@ -169,13 +169,13 @@ func (n *Notifier) passTarget(ctx context.Context, t Target) error {
 	if len(topics) == 0 {
 		topics = DefaultTopics
 	}
-	evs, err := n.Store.Events(ctx, "", cursor, 200)
+	evs, err := n.Store.LogEvents(ctx, cursor, 200)
 	if err != nil {
 		return err
 	}
 	releases := map[string]release.Release{}
 	for _, e := range evs {
-		topic := Topic(e)
+		topic := Topic(e.Event)
 		if topic != "" && slices.Contains(topics, topic) {
 			rel, ok := releases[e.ReleaseID]
 			if !ok && e.ReleaseID != "" {
@@ -184,11 +184,11 @@ func (n *Notifier) passTarget(ctx context.Context, t Target) error {
 				}
 				releases[e.ReleaseID] = rel
 			}
-			if err := n.send(ctx, t, e, topic, rel); err != nil {
+			if err := n.send(ctx, t, e.Event, topic, rel); err != nil {
 				return err
 			}
 		}
-		if err := n.Store.SetNotifyCursor(ctx, t.ID(), e.ID, n.now()); err != nil {
+		if err := n.Store.SetNotifyCursor(ctx, t.ID(), e.Cursor, n.now()); err != nil {
 			return err
 		}
 	}

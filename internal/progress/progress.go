@@ -106,7 +106,7 @@ func (m *Mirror) Pass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	evs, err := m.Store.Events(ctx, "", cursor, 200)
+	evs, err := m.Store.LogEvents(ctx, cursor, 200)
 	if err != nil {
 		return err
 	}
@@ -116,13 +116,13 @@ func (m *Mirror) Pass(ctx context.Context) error {
 		if ok, err := m.Store.TryLease(ctx, leaseName, m.Holder, m.now(), leaseTTL); err != nil || !ok {
 			return err
 		}
-		if err := m.mirror(ctx, e); err != nil {
+		if err := m.mirror(ctx, e.Event); err != nil {
 			if !permanent(err) {
 				return fmt.Errorf("github deployments, event %d (%s): %w", e.ID, e.Kind, err)
 			}
 			m.log().Warn("github deployment status not posted", "event", e.ID, "kind", e.Kind, "err", err)
 		}
-		if err := m.Store.SetNotifyCursor(ctx, cursorName, e.ID, m.now()); err != nil {
+		if err := m.Store.SetNotifyCursor(ctx, cursorName, e.Cursor, m.now()); err != nil {
 			return err
 		}
 	}

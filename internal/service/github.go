@@ -90,7 +90,7 @@ func (s *Service) setupGitHub(ctx context.Context) error {
 		river.AddWorker(w, &jobs.PlanReleaseWorker{Planner: planner, PerRepository: s.Config.Jobs.PlanPerRepository})
 		river.AddWorker(w, &jobs.TagChangeWorker{Changes: changes})
 	})
-	s.addRoute("POST /webhooks/github", httpapi.RoleNone, &httpapi.GitHubWebhook{Store: s.Store, Jobs: lazyEnqueuer{s}, Apps: hookApps, Log: s.Log})
+	s.addRoute("POST /webhooks/github", httpapi.RoleNone, &httpapi.GitHubWebhook{Store: s.Store, Jobs: lazyEnqueuer{s}, Apps: hookApps, Log: s.Log, Metrics: s.Metrics})
 	return nil
 }
 

@@ -247,37 +247,9 @@ func (s *Store) LatestGateEvent(ctx context.Context, releaseID, laneID string) (
 	return evs[0], nil
 }
 
-// EventHead is an audit event's id and release, which is all a watcher
-// needs to know that a release changed.
-type EventHead struct {
-	ID        int64
-	ReleaseID string
-}
-
-// EventHeads lists up to limit events after afterID, oldest first, by id
-// and release only. Ids grow in commit order (see AppendEvent), so a
-// reader that keeps the last id it saw misses nothing.
-func (s *Store) EventHeads(ctx context.Context, afterID int64, limit int) ([]EventHead, error) {
-	if limit <= 0 || limit > 10000 {
-		limit = 1000
-	}
-	rows, err := s.q.QueryContext(ctx, `SELECT id, release_id FROM events WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []EventHead
-	for rows.Next() {
-		var h EventHead
-		if err := rows.Scan(&h.ID, &h.ReleaseID); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
-}
-
 // LastEventID is the id of the newest audit event (0 when there is none).
+// A release's stream may start after it; a reader of the whole log starts
+// at LastEventCursor instead.
 func (s *Store) LastEventID(ctx context.Context) (int64, error) {
 	var id int64
 	err := s.q.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&id)

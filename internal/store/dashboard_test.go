@@ -157,12 +157,20 @@ var dashboardConformance = map[string]func(t *testing.T, s *store.Store){
 		require.NoError(t, err)
 		require.Len(t, older, 1)
 
-		heads, err := s.EventHeads(ctx, want, 10)
+		all, err := s.EventHeads(ctx, store.EventCursor{}, 10)
+		require.NoError(t, err)
+		require.Len(t, all, 5)
+		require.Equal(t, want, all[1].Cursor.ID)
+		heads, err := s.EventHeads(ctx, all[1].Cursor, 10)
 		require.NoError(t, err)
 		require.Len(t, heads, 3)
-		require.Equal(t, store.EventHead{ID: other, ReleaseID: r2.ID}, heads[2])
+		require.Equal(t, other, heads[2].Cursor.ID)
+		require.Equal(t, r2.ID, heads[2].ReleaseID)
 		last, err = s.LastEventID(ctx)
 		require.NoError(t, err)
 		require.Equal(t, other, last)
+		lastCursor, err := s.LastEventCursor(ctx)
+		require.NoError(t, err)
+		require.Equal(t, heads[2].Cursor, lastCursor)
 	},
 }

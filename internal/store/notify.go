@@ -7,24 +7,29 @@ import (
 	"time"
 )
 
-// NotifyCursor is the id of the last audit event delivered to target; a
-// target seen for the first time starts at the newest event, so turning
-// notifications on does not replay history.
-func (s *Store) NotifyCursor(ctx context.Context, target string) (int64, error) {
-	var id int64
-	err := s.q.QueryRowContext(ctx, `SELECT event_id FROM notify_cursors WHERE target = $1`, target).Scan(&id)
+// NotifyCursor is the place in the whole audit log (see LogEvents) of the
+// last event delivered to target; a target seen for the first time starts
+// after the newest event committed, so turning notifications on does not
+// replay history. (An event whose transaction was still open at that
+// moment, behind the newest in commit order, counts as history too.)
+func (s *Store) NotifyCursor(ctx context.Context, target string) (EventCursor, error) {
+	var c EventCursor
+	err := s.q.QueryRowContext(ctx, `SELECT event_xid, event_id FROM notify_cursors WHERE target = $1`, target).Scan(&c.Xid, &c.ID)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = s.q.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&id)
+		err = s.q.QueryRowContext(ctx, `SELECT xid, id FROM events ORDER BY xid DESC, id DESC LIMIT 1`).Scan(&c.Xid, &c.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			c, err = EventCursor{}, nil
+		}
 		if err == nil {
-			err = s.SetNotifyCursor(ctx, target, id, time.Now())
+			err = s.SetNotifyCursor(ctx, target, c, time.Now())
 		}
 	}
-	return id, err
+	return c, err
 }
 
-// SetNotifyCursor records that target has every event up to eventID.
-func (s *Store) SetNotifyCursor(ctx context.Context, target string, eventID int64, now time.Time) error {
-	_, err := s.q.ExecContext(ctx, `INSERT INTO notify_cursors (target, event_id, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (target) DO UPDATE SET event_id = excluded.event_id, updated_at = excluded.updated_at`, target, eventID, ms(now))
+// SetNotifyCursor records that target has every event up to c.
+func (s *Store) SetNotifyCursor(ctx context.Context, target string, c EventCursor, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, `INSERT INTO notify_cursors (target, event_xid, event_id, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (target) DO UPDATE SET event_xid = excluded.event_xid, event_id = excluded.event_id, updated_at = excluded.updated_at`, target, c.Xid, c.ID, ms(now))
 	return err
 }

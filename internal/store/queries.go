@@ -22,8 +22,12 @@ type querier interface {
 // Store runs releasepilot's queries, on the pool or inside a transaction.
 type Store struct {
 	DB *DB
-	q  querier
-	tx *sql.Tx
+	// LogWait bounds how long a reader of the whole audit log waits for
+	// older transactions to finish (see LogEvents): 0 means three seconds,
+	// a negative value not at all.
+	LogWait time.Duration
+	q       querier
+	tx      *sql.Tx
 }
 
 // New returns a store on db.
@@ -39,11 +43,30 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 	if s.tx != nil {
 		return fn(s)
 	}
+	if s.DB.writer != nil {
+		// SQLite has one writer at a time, and a transaction waiting for
+		// the write lock polls for it, sleeping up to 100 ms between tries:
+		// many of ours waiting at once (webhook deliveries under load) get
+		// it unfairly, some after hundreds of milliseconds. So ours queue
+		// here, in order, and only the first polls (against River's own
+		// writes). The wait is bounded like SQLite's busy timeout.
+		t := time.NewTimer(sqliteBusyTimeout)
+		select {
+		case s.DB.writer <- struct{}{}:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("begin: %w", ctx.Err())
+		case <-t.C:
+			return errors.New("begin: database is busy: another transaction held it for the whole busy timeout")
+		}
+		defer func() { <-s.DB.writer }()
+	}
 	sqlTx, err := s.DB.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&Store{DB: s.DB, q: sqlTx, tx: sqlTx}); err != nil {
+	if err := fn(&Store{DB: s.DB, LogWait: s.LogWait, q: sqlTx, tx: sqlTx}); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
@@ -117,19 +140,20 @@ func (s *Store) CreateRelease(ctx context.Context, r release.Release) (release.R
 	if r.State == "" {
 		r.State = release.ReleasePlanning
 	}
-	// Only the tag's current release (not superseded) is unique.
-	res, err := s.q.ExecContext(ctx, `INSERT INTO releases (id, app, tag, version, commit_sha, state, notes, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (app, tag) WHERE superseded_by = '' DO NOTHING`,
-		r.ID, r.App, r.Tag, r.Version, r.Commit, string(r.State), r.Notes, ms(r.CreatedAt))
-	if err != nil {
+	// Only the tag's current release (not superseded) is unique. A new
+	// release comes back from the insert itself (one round trip on the
+	// webhook's path); a known one is read.
+	got, err := scanRelease(s.q.QueryRowContext(ctx, `INSERT INTO releases (id, app, tag, version, commit_sha, state, notes, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (app, tag) WHERE superseded_by = '' DO NOTHING RETURNING `+releaseCols,
+		r.ID, r.App, r.Tag, r.Version, r.Commit, string(r.State), r.Notes, ms(r.CreatedAt)))
+	if err == nil {
+		return got, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
 		return release.Release{}, false, fmt.Errorf("create release %s %s: %w", r.App, r.Tag, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return release.Release{}, false, err
-	}
-	got, err := s.ReleaseByTag(ctx, r.App, r.Tag)
-	return got, n == 1, err
+	got, err = s.ReleaseByTag(ctx, r.App, r.Tag)
+	return got, false, err
 }
 
 const releaseCols = `id, app, tag, version, commit_sha, state, notes, created_at, updated_at, superseded_by, tag_state, tag_commit`
@@ -396,14 +420,14 @@ func (s *Store) LatestBinary(ctx context.Context, app string, p release.Platform
 	return bs[0], nil
 }
 
-// eventsLock serialises audit-log writers on Postgres ("rpevents"): ids are
-// handed out at insert but become visible at commit, so without it a reader
-// paging by id could pass a lower id that commits later and never see it.
-// SQLite serialises writers already.
-const eventsLock = 0x72706576656e7473
-
-// AppendEvent adds an entry to the audit log and returns its id. Ids grow in
-// commit order on both engines, so readers may page with "after id".
+// AppendEvent adds an entry to the audit log and returns its id.
+//
+// A release's events take turns: the appender bumps the release's counter
+// in event_sequences first and holds that row lock until its transaction
+// commits, so within one release seq and id grow in commit order and
+// per-release readers may page with "after id". Appenders of different
+// releases never wait on each other, so across releases ids are NOT in
+// commit order: readers of the whole log use LogEvents.
 func (s *Store) AppendEvent(ctx context.Context, e release.Event) (int64, error) {
 	if e.Kind == "" || e.Actor == "" {
 		return 0, errors.New("event needs a kind and an actor")
@@ -416,44 +440,41 @@ func (s *Store) AppendEvent(ctx context.Context, e release.Event) (int64, error)
 		}
 	}
 	var id int64
+	if e.ReleaseID != "" && s.DB.Engine == Postgres {
+		// One round trip: the counter's row is locked before the event's
+		// id is drawn, as below.
+		err := s.q.QueryRowContext(ctx, `WITH s AS (INSERT INTO event_sequences (release_id, seq) VALUES ($3, 1)
+				ON CONFLICT (release_id) DO UPDATE SET seq = event_sequences.seq + 1 RETURNING seq)
+			INSERT INTO events (at, actor, release_id, lane_id, kind, details, seq) SELECT $1, $2, $3, $4, $5, $6, s.seq FROM s RETURNING id`,
+			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, string(details)).Scan(&id)
+		return id, err
+	}
 	err := s.Tx(ctx, func(tx *Store) error {
-		if tx.DB.Engine == Postgres {
-			if _, err := tx.q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(eventsLock)); err != nil {
-				return err
+		var seq int64
+		if e.ReleaseID != "" {
+			if err := tx.q.QueryRowContext(ctx, `INSERT INTO event_sequences (release_id, seq) VALUES ($1, 1)
+				ON CONFLICT (release_id) DO UPDATE SET seq = event_sequences.seq + 1 RETURNING seq`, e.ReleaseID).Scan(&seq); err != nil {
+				return fmt.Errorf("event sequence of release %s: %w", e.ReleaseID, err)
 			}
 		}
-		return tx.q.QueryRowContext(ctx, `INSERT INTO events (at, actor, release_id, lane_id, kind, details) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, string(details)).Scan(&id)
+		// xid comes from the column's default: the writing transaction on
+		// Postgres, 0 on SQLite.
+		return tx.q.QueryRowContext(ctx, `INSERT INTO events (at, actor, release_id, lane_id, kind, details, seq) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, string(details), seq).Scan(&id)
 	})
 	return id, err
 }
 
-// Events lists audit events of a release ("" for all) after an id, oldest first.
+// Events lists a release's audit events after an id, oldest first. With
+// releaseID "" it lists the whole log by id, which is a listing, not a
+// tail: an event that commits later may have a lower id than one already
+// listed. Readers that follow the whole log use LogEvents.
 func (s *Store) Events(ctx context.Context, releaseID string, afterID int64, limit int) ([]release.Event, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 200
 	}
-	rows, err := s.q.QueryContext(ctx, `SELECT id, at, actor, release_id, lane_id, kind, details FROM events
+	return s.events(ctx, `SELECT id, at, actor, release_id, lane_id, kind, details FROM events
 		WHERE ($1 = '' OR release_id = $1) AND id > $2 ORDER BY id LIMIT $3`, releaseID, afterID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []release.Event
-	for rows.Next() {
-		var e release.Event
-		var at int64
-		var details string
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.ReleaseID, &e.LaneID, &e.Kind, &details); err != nil {
-			return nil, err
-		}
-		e.At = fromMS(at)
-		if err := json.Unmarshal([]byte(details), &e.Details); err != nil {
-			return nil, fmt.Errorf("event %d details: %w", e.ID, err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 // Delivery is a recorded webhook delivery.

@@ -12,7 +12,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -45,6 +47,11 @@ type DB struct {
 	// Schema is the Postgres schema from the URL's search_path, or "".
 	Schema   string
 	listener *pgxpool.Pool
+	// writer, on SQLite, lets one of our transactions at a time ask SQLite
+	// for its write lock (see Store.Tx).
+	writer chan struct{}
+	// stopCheckpoints ends SQLite's background checkpointer.
+	stopCheckpoints func()
 }
 
 // SQLitePath is the default database file under a data directory.
@@ -67,6 +74,9 @@ func Open(ctx context.Context, rawURL, dataDir string) (*DB, error) {
 	return nil, errors.New("database.url: scheme is not postgres://, postgresql://, sqlite: or file:")
 }
 
+// sqliteBusyTimeout is how long a SQLite write waits for the lock.
+const sqliteBusyTimeout = 10 * time.Second
+
 func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("database.url: SQLite path is empty")
@@ -79,17 +89,25 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	// WAL for concurrent readers, a busy timeout instead of SQLITE_BUSY, and
 	// BEGIN IMMEDIATE so a transaction never fails upgrading a read lock.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	// Checkpoints run in the background (checkpoints below), not in the
+	// commit that happens to fill the WAL: that commit's caller (a webhook
+	// delivery, say) would wait for the copy and its fsync.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(" + strconv.Itoa(int(sqliteBusyTimeout.Milliseconds())) + ")&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	db.SetMaxOpenConns(4)
+	// Readers do not wait for each other in WAL mode, and River's workers
+	// read beside every webhook: four connections made deliveries queue
+	// for one behind plan jobs' reads. Writers take turns anyway.
+	db.SetMaxOpenConns(12)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &DB{SQL: db, Engine: SQLite}, nil
+	d := &DB{SQL: db, Engine: SQLite, writer: make(chan struct{}, 1)}
+	d.stopCheckpoints = d.checkpoints(sqliteCheckpointEvery)
+	return d, nil
 }
 
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
@@ -150,8 +168,38 @@ func (db *DB) RiverDriver() riverdriver.Driver[*sql.Tx] {
 // Ping checks the connection.
 func (db *DB) Ping(ctx context.Context) error { return db.SQL.PingContext(ctx) }
 
+// sqliteCheckpointEvery is how often the background checkpointer copies
+// the WAL into the database (SQLite's own would every 1000 pages, about a
+// second of writes at 200 webhook deliveries/s).
+const sqliteCheckpointEvery = 500 * time.Millisecond
+
+// checkpoints copies SQLite's WAL into the database every interval, in
+// PASSIVE mode (it waits for no reader or writer), until the returned stop
+// is called.
+func (db *DB) checkpoints(every time.Duration) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_, _ = db.SQL.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-stopped }) }
+}
+
 // Close closes the pools.
 func (db *DB) Close() error {
+	if db.stopCheckpoints != nil {
+		db.stopCheckpoints()
+	}
 	if db.listener != nil {
 		db.listener.Close()
 	}
