@@ -1,0 +1,102 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swapjoy/releasepilot/internal/release"
+	"github.com/swapjoy/releasepilot/internal/store"
+	"github.com/swapjoy/releasepilot/internal/store/storetest"
+)
+
+func init() {
+	conformance["due lanes: keyset batches take every due lane once, oldest first"] = func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seed(t, s)
+		rels := storetest.CreateReleases(t, s.DB, "acme", 25, now)
+		plan := release.StagedPlan(release.DefaultStages, release.Wait{}, nil)
+		var lanes []release.Lane
+		for i := range 25 {
+			st := release.Status{State: release.StateRolling, NextEligibleAt: now.Add(-time.Duration(i%5) * time.Minute)}
+			switch i % 7 {
+			case 3:
+				st.State = release.StateWaiting
+			case 5:
+				st.State = release.StateHalted // never due
+			case 6:
+				st.NextEligibleAt = now.Add(time.Hour) // not yet
+			}
+			lanes = append(lanes, release.Lane{ID: fmt.Sprintf("lane_%02d", i), ReleaseID: rels[i], Platform: release.Android, Kind: release.KindStore, Plan: plan, Status: st})
+		}
+		storetest.CreateLanes(t, s.DB, lanes, now)
+		all, err := s.DueLanes(ctx, now, 100)
+		require.NoError(t, err)
+		require.NotEmpty(t, all)
+		var walked []string
+		var c store.DueCursor
+		for {
+			batch, err := s.DueLanesAfter(ctx, now, c, 4)
+			require.NoError(t, err)
+			if len(batch) == 0 {
+				break
+			}
+			require.LessOrEqual(t, len(batch), 4)
+			for _, l := range batch {
+				walked = append(walked, l.ID)
+			}
+			last := batch[len(batch)-1]
+			c = store.DueCursor{At: last.Status.NextEligibleAt, LaneID: last.ID}
+		}
+		var want []string
+		for _, l := range all {
+			want = append(want, l.ID)
+		}
+		require.Equal(t, want, walked, "the batches walk exactly the due lanes, in (next_eligible_at, id) order")
+		got, err := s.GetLane(ctx, "lane_07")
+		require.NoError(t, err)
+		require.Equal(t, plan, got.Plan, "CreateLanes stores what CreateLane does")
+		require.Equal(t, int64(1), got.Status.Version)
+	}
+
+	conformance["lane leases: a batch takes the free ones in one statement and gives them back"] = func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		r := seed(t, s)
+		var ids []string
+		for i := range 4 {
+			l, err := s.CreateLane(ctx, release.Lane{ReleaseID: r.ID, Platform: release.Platform([]string{"ios", "android", "web", "tv"}[i]), Kind: release.KindStore,
+				Plan: release.StagedPlan(release.DefaultStages, release.Wait{}, nil), Status: release.Status{State: release.StateRolling}}, now)
+			require.NoError(t, err)
+			ids = append(ids, l.ID)
+		}
+		wall := time.Now()
+		ok, err := s.AcquireLaneLease(ctx, ids[1], "other", "theirs", wall.Add(time.Minute), wall, wall.Add(-time.Minute))
+		require.NoError(t, err)
+		require.True(t, ok)
+		got, err := s.AcquireLaneLeases(ctx, ids, "me", "batch", wall.Add(time.Minute), wall, wall.Add(-time.Minute))
+		require.NoError(t, err)
+		require.ElementsMatch(t, []string{ids[0], ids[2], ids[3]}, got, "the lane another action holds is left out")
+		again, err := s.AcquireLaneLeases(ctx, ids[:1], "me", "batch", wall.Add(2*time.Minute), wall, wall.Add(-time.Minute))
+		require.NoError(t, err)
+		require.Equal(t, ids[:1], again, "the same token renews")
+		ok, err = s.AcquireLaneLease(ctx, ids[0], "other", "theirs2", wall.Add(time.Minute), wall, wall.Add(-time.Minute))
+		require.NoError(t, err)
+		require.False(t, ok, "held by the batch")
+
+		byID, err := s.LanesByID(ctx, append([]string{"lane_missing"}, ids...))
+		require.NoError(t, err)
+		require.Len(t, byID, 4)
+		require.Equal(t, ids[2], byID[ids[2]].ID)
+
+		require.NoError(t, s.ReleaseLeases(ctx, "batch"))
+		ok, err = s.AcquireLaneLease(ctx, ids[0], "other", "theirs2", wall.Add(time.Minute), wall, wall.Add(-time.Minute))
+		require.NoError(t, err)
+		require.True(t, ok, "given back")
+		ok, err = s.AcquireLaneLease(ctx, ids[1], "me", "mine", wall.Add(time.Minute), wall, wall.Add(-time.Minute))
+		require.NoError(t, err)
+		require.False(t, ok, "another token's lease stays")
+	}
+}
