@@ -249,13 +249,6 @@ func (r *Rollouts) Pass(ctx context.Context) error {
 	cur, wrapped := resume, resume == (store.DueCursor{})
 	seen := map[string]bool{}
 	for {
-		if time.Now().After(deadline) {
-			r.cursorMu.Lock()
-			r.cursor = cur
-			r.cursorMu.Unlock()
-			r.log().Warn("reconcile pass budget spent; the next pass starts where this one stopped", "budget", r.passBudget().String(), "lanes", len(seen))
-			break
-		}
 		lanes, err := r.Store.DueLanesAfter(ctx, now, cur, passBatch)
 		if err != nil {
 			return errors.Join(append(errs, fmt.Errorf("due lanes: %w", err))...)
@@ -274,7 +267,12 @@ func (r *Rollouts) Pass(ctx context.Context) error {
 		last := lanes[len(lanes)-1]
 		cur = store.DueCursor{At: last.Status.NextEligibleAt, LaneID: last.ID}
 		todo := lanes[:0:0]
+		lapped := false
 		for _, l := range lanes {
+			if resume != (store.DueCursor{}) && wrapped && dueAfter(l, resume) {
+				lapped = true // the first leg of the pass began here
+				break
+			}
 			if !seen[l.ID] {
 				seen[l.ID] = true
 				todo = append(todo, l)
@@ -284,8 +282,35 @@ func (r *Rollouts) Pass(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return errors.Join(append(errs, ctx.Err())...)
 		}
+		if lapped {
+			r.cursorMu.Lock()
+			r.cursor = store.DueCursor{}
+			r.cursorMu.Unlock()
+			break
+		}
+		if time.Now().After(deadline) {
+			// At least one batch a pass, so even a tiny budget moves on.
+			r.cursorMu.Lock()
+			r.cursor = cur
+			r.cursorMu.Unlock()
+			r.log().Warn("reconcile pass budget spent; the next pass starts where this one stopped", "budget", r.passBudget().String(), "lanes", len(seen))
+			break
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// dueAfter reports whether l comes after c in the walk's order.
+func dueAfter(l release.Lane, c store.DueCursor) bool {
+	at := l.Status.NextEligibleAt.UnixMilli()
+	if l.Status.NextEligibleAt.IsZero() {
+		at = 0
+	}
+	cat := c.At.UnixMilli()
+	if c.At.IsZero() {
+		cat = 0
+	}
+	return at > cat || (at == cat && l.ID > c.LaneID)
 }
 
 // reconcileBatch runs one reconcile step for each lane of a batch: one
