@@ -32,7 +32,7 @@ const (
 	DefaultActionTimeout     = 30 * time.Second
 	// DefaultPassBudget leaves a reconcile pass well inside the default
 	// interval (and under River's 5-minute bound of the reconcile job).
-	DefaultPassBudget = 20 * time.Second
+	DefaultPassBudget        = 20 * time.Second
 	DefaultWorkers           = 10
 	DefaultTagPattern        = "v*"
 	DefaultGitHubAPI         = "https://api.github.com/"
