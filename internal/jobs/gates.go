@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/swapjoy/releasepilot/internal/config"
@@ -78,7 +79,7 @@ func (g *Gates) observe(ctx context.Context, l release.Lane) (readings map[strin
 	}
 	moving := l.Status.State == release.StateRolling || l.Status.State == release.StateWaiting
 	if moving && l.Status.Percent > 0 {
-		now := g.now()
+		now := g.passNow(ctx)
 		var due []release.GateRule
 		for _, r := range rules {
 			if r.Due(readings[r.Key()], now) {
@@ -209,7 +210,7 @@ func haltDue(plan release.Plan, readings map[string]release.GateReading) bool {
 // reconciles at once each lane a gate must halt. Provider calls that ask
 // the same question share one answer for the pass.
 func (g *Gates) Pass(ctx context.Context, r *Rollouts) error {
-	if _, ok := ctx.Value(passMarker{}).(bool); !ok {
+	if !inGatePass(ctx) {
 		ctx = WithGatePass(ctx)
 	}
 	lanes, err := g.Store.MovingLanes(ctx, 1000)
@@ -234,11 +235,36 @@ func (g *Gates) Pass(ctx context.Context, r *Rollouts) error {
 
 type passMarker struct{}
 
+// passClock is a pass's clock reading, taken when the pass first needs it.
+type passClock struct {
+	once sync.Once
+	at   time.Time
+}
+
 // WithGatePass returns a context for one reconcile pass in which gate
 // providers asking the same question (same release, same query) share one
-// answer across rules and lanes.
+// answer across rules and lanes, and every lane's gates are measured at
+// the same time: a Prometheus query's evaluation time and a Sentry window's
+// end are part of the question, so lanes measured a second apart would
+// each ask their own. The shared answers go when the context does.
 func WithGatePass(ctx context.Context) context.Context {
-	return context.WithValue(gate.WithPass(ctx), passMarker{}, true)
+	return context.WithValue(gate.WithPass(ctx), passMarker{}, &passClock{})
+}
+
+func inGatePass(ctx context.Context) bool {
+	_, ok := ctx.Value(passMarker{}).(*passClock)
+	return ok
+}
+
+// passNow is the time of the pass in ctx (its first reading of the clock),
+// or now outside a pass.
+func (g *Gates) passNow(ctx context.Context) time.Time {
+	pc, ok := ctx.Value(passMarker{}).(*passClock)
+	if !ok {
+		return g.now()
+	}
+	pc.once.Do(func() { pc.at = g.now() })
+	return pc.at
 }
 
 // unread is a reading of nothing for every rule of the plan: each gate

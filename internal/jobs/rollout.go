@@ -232,6 +232,10 @@ func (r *Rollouts) passBudget() time.Duration {
 // lane's failure does not stop the others; the errors are joined.
 func (r *Rollouts) Pass(ctx context.Context) error {
 	deadline := time.Now().Add(r.passBudget())
+	if !inGatePass(ctx) {
+		// Gate providers answer each question once per pass, not per lane.
+		ctx = WithGatePass(ctx)
+	}
 	var errs []error
 	pending, err := r.Store.LanesWithPendingCommands(ctx, 1000)
 	if err != nil {
