@@ -205,32 +205,44 @@ func haltDue(plan release.Plan, readings map[string]release.GateReading) bool {
 	return false
 }
 
-// Pass measures the due gates of every moving lane, whenever the lane is
-// next due itself (a lane soaking for a day is still watched), and
+// Pass measures the due gates of every moving lane (500 at a time, in id
+// order), whenever the lane is next due itself (a lane soaking for a day
+// is still watched), and
 // reconciles at once each lane a gate must halt. Provider calls that ask
 // the same question share one answer for the pass.
 func (g *Gates) Pass(ctx context.Context, r *Rollouts) error {
 	if !inGatePass(ctx) {
 		ctx = WithGatePass(ctx)
 	}
-	lanes, err := g.Store.MovingLanes(ctx, 1000)
-	if err != nil {
-		return fmt.Errorf("moving lanes: %w", err)
-	}
 	var errs []error
-	for _, l := range lanes {
-		readings, measured, err := g.observe(ctx, l)
+	for after := ""; ; {
+		lanes, err := g.Store.MovingLanesAfter(ctx, after, 500)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("gates of lane %s: %w", l.ID, err))
-			continue
+			return errors.Join(append(errs, fmt.Errorf("moving lanes: %w", err))...)
 		}
-		if measured && r != nil && haltDue(l.Plan, readings) {
-			if err := r.ReconcileLane(ctx, l); err != nil && !errors.Is(err, store.ErrConflict) {
-				errs = append(errs, fmt.Errorf("lane %s: %w", l.ID, err))
+		if len(lanes) == 0 {
+			return errors.Join(errs...)
+		}
+		after = lanes[len(lanes)-1].ID
+		for _, l := range lanes {
+			if len(l.Plan.Rules()) == 0 {
+				continue
+			}
+			readings, measured, err := g.observe(ctx, l)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("gates of lane %s: %w", l.ID, err))
+				continue
+			}
+			if measured && r != nil && haltDue(l.Plan, readings) {
+				if err := r.ReconcileLane(ctx, l); err != nil && !errors.Is(err, store.ErrConflict) {
+					errs = append(errs, fmt.Errorf("lane %s: %w", l.ID, err))
+				}
 			}
 		}
+		if ctx.Err() != nil {
+			return errors.Join(append(errs, ctx.Err())...)
+		}
 	}
-	return errors.Join(errs...)
 }
 
 type passMarker struct{}

@@ -104,3 +104,13 @@ func (s *Store) ReleaseLeases(ctx context.Context, token string) error {
 	_, err := s.q.ExecContext(ctx, `DELETE FROM lane_leases WHERE token = $1`, token)
 	return err
 }
+
+// MovingLanesAfter lists up to limit lanes that are rolling or waiting,
+// whenever they are next due, in id order after the lane id after (""
+// from the start): the gates pass pages through every moving lane with it.
+func (s *Store) MovingLanesAfter(ctx context.Context, after string, limit int) ([]release.Lane, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	return s.lanes(ctx, `SELECT `+laneCols+laneFrom+`WHERE r.state IN ('rolling', 'waiting') AND r.lane_id > $1 ORDER BY r.lane_id LIMIT $2`, after, limit)
+}

@@ -56,6 +56,27 @@ func init() {
 			want = append(want, l.ID)
 		}
 		require.Equal(t, want, walked, "the batches walk exactly the due lanes, in (next_eligible_at, id) order")
+		moving, err := s.MovingLanes(ctx, 100)
+		require.NoError(t, err)
+		var paged []string
+		for after := ""; ; {
+			batch, err := s.MovingLanesAfter(ctx, after, 3)
+			require.NoError(t, err)
+			if len(batch) == 0 {
+				break
+			}
+			for _, l := range batch {
+				paged = append(paged, l.ID)
+			}
+			after = batch[len(batch)-1].ID
+		}
+		var wantMoving []string
+		for _, l := range moving {
+			wantMoving = append(wantMoving, l.ID)
+		}
+		require.Equal(t, wantMoving, paged, "paging walks every moving lane once, due or not")
+		require.Len(t, paged, 25-3, "all but the halted ones")
+
 		got, err := s.GetLane(ctx, "lane_07")
 		require.NoError(t, err)
 		require.Equal(t, plan, got.Plan, "CreateLanes stores what CreateLane does")
