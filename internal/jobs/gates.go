@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,20 +64,42 @@ func (g *Gates) log() *slog.Logger {
 // measured in the stage has an empty reading, which holds its gate). Lanes
 // that are not moving, or not yet at a percentage, are not measured.
 func (g *Gates) Observe(ctx context.Context, l release.Lane) (map[string]release.GateReading, error) {
-	readings, _, err := g.observe(ctx, l)
-	return readings, err
+	o, err := g.observe(ctx, l)
+	if err != nil || len(o.taken) == 0 {
+		return o.readings, err
+	}
+	err = g.Store.Tx(ctx, func(tx *store.Store) error {
+		if err := tx.RecordMeasurements(ctx, o.taken); err != nil {
+			return err
+		}
+		return tx.SetGatesDue(ctx, []store.GatesDue{o.due})
+	})
+	return o.readings, err
 }
 
-func (g *Gates) observe(ctx context.Context, l release.Lane) (readings map[string]release.GateReading, measured bool, err error) {
+// gateObservation is what observing a lane's gates found: the stage's
+// readings (with the new measurements), the new measurements still to be
+// stored, and when the lane's gates are next due.
+type gateObservation struct {
+	readings map[string]release.GateReading
+	taken    []release.Measurement
+	due      store.GatesDue
+}
+
+func (g *Gates) observe(ctx context.Context, l release.Lane) (gateObservation, error) {
+	o := gateObservation{due: store.GatesDue{LaneID: l.ID, Stage: l.Status.StageStartedAt, At: store.GatesNever}}
 	rules := l.Plan.Rules()
 	if len(rules) == 0 {
-		return nil, false, nil
+		return o, nil
 	}
 	since := l.Status.StageStart()
-	readings, err = g.Store.GateReadings(ctx, l.ID, since)
+	// One read of the stage's measurements serves the readings, the due
+	// rules and the baselines.
+	ms, err := g.Store.Measurements(ctx, l.ID, since, 0)
 	if err != nil {
-		return nil, false, err
+		return o, err
 	}
+	readings := release.Readings(ms)
 	moving := l.Status.State == release.StateRolling || l.Status.State == release.StateWaiting
 	if moving && l.Status.Percent > 0 {
 		now := g.passNow(ctx)
@@ -89,15 +112,17 @@ func (g *Gates) observe(ctx context.Context, l release.Lane) (readings map[strin
 		if len(due) > 0 {
 			t, terr := g.target(ctx, l, since, now)
 			for _, r := range due {
-				m := g.measure(ctx, r, t, terr, l, since, now)
-				if _, err := g.Store.RecordMeasurement(ctx, m); err != nil {
-					return nil, false, err
-				}
-				measured = true
+				o.taken = append(o.taken, g.measure(ctx, r, t, terr, l, ms, now))
 			}
-			if readings, err = g.Store.GateReadings(ctx, l.ID, since); err != nil {
-				return nil, false, err
+			readings = release.Readings(append(slices.Clone(ms), o.taken...))
+		}
+		o.due.At = now.Add(100 * 365 * 24 * time.Hour)
+		for _, r := range rules {
+			next := now
+			if rd := readings[r.Key()]; rd.Measurements > 0 {
+				next = rd.Latest.At.Add(r.Every())
 			}
+			o.due.At = minTime(o.due.At, next)
 		}
 	}
 	for _, r := range rules {
@@ -105,12 +130,21 @@ func (g *Gates) observe(ctx context.Context, l release.Lane) (readings map[strin
 			readings[r.Key()] = release.GateReading{}
 		}
 	}
-	return readings, measured, nil
+	o.readings = readings
+	return o, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // measure takes one measurement of r, judged; a provider that cannot be
-// asked gives an error measurement, so the gate holds and says why.
-func (g *Gates) measure(ctx context.Context, r release.GateRule, t gate.Target, targetErr error, l release.Lane, since, now time.Time) release.Measurement {
+// asked gives an error measurement, so the gate holds and says why. stage
+// is the stage's measurements so far, newest first.
+func (g *Gates) measure(ctx context.Context, r release.GateRule, t gate.Target, targetErr error, l release.Lane, stage []release.Measurement, now time.Time) release.Measurement {
 	m := func() release.Measurement {
 		if targetErr != nil {
 			return release.ErrorMeasurement(r, targetErr, now)
@@ -119,12 +153,7 @@ func (g *Gates) measure(ctx context.Context, r release.GateRule, t gate.Target, 
 		if !ok {
 			return release.ErrorMeasurement(r, fmt.Errorf("no %s provider is configured", r.ProviderName()), now)
 		}
-		t.Baseline = nil
-		if base, err := g.baseline(ctx, l.ID, r.Key(), since); err != nil {
-			return release.ErrorMeasurement(r, err, now)
-		} else if base != nil {
-			t.Baseline = base
-		}
+		t.Baseline = baseline(stage, r.Key())
 		rd, err := p.Measure(ctx, r, t)
 		if err != nil {
 			g.log().Warn("gate measurement failed; the gate holds", "lane", l.ID, "gate", r.Key(), "err", err)
@@ -137,18 +166,15 @@ func (g *Gates) measure(ctx context.Context, r release.GateRule, t gate.Target, 
 }
 
 // baseline is the raw figures of the stage's first measurement of a gate
-// that has them.
-func (g *Gates) baseline(ctx context.Context, laneID, key string, since time.Time) (map[string]float64, error) {
-	ms, err := g.Store.Measurements(ctx, laneID, since, 0)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range ms {
+// that has them. (Measurements come newest first, as Store.Measurements
+// returns them; the loop keeps what it always took.)
+func baseline(stage []release.Measurement, key string) map[string]float64 {
+	for _, m := range stage {
 		if m.Gate == key && len(m.Values) > 0 {
-			return m.Values, nil
+			return m.Values
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 // target describes what the lane's gates measure.
@@ -205,38 +231,57 @@ func haltDue(plan release.Plan, readings map[string]release.GateReading) bool {
 	return false
 }
 
-// Pass measures the due gates of every moving lane (500 at a time, in id
-// order), whenever the lane is next due itself (a lane soaking for a day
-// is still watched), and
-// reconciles at once each lane a gate must halt. Provider calls that ask
-// the same question share one answer for the pass.
+// Pass measures the due gates of every moving lane whose gates are due
+// (store.GatesDueLanes: a lane measured within its rules' intervals is not
+// read at all), whenever the lane is next due itself (a lane soaking for a
+// day is still watched), 500 lanes at a time, storing each page's
+// measurements and next due times in one transaction, and reconciles at
+// once each lane a gate must halt. Provider calls that ask the same
+// question share one answer for the pass.
 func (g *Gates) Pass(ctx context.Context, r *Rollouts) error {
 	if !inGatePass(ctx) {
 		ctx = WithGatePass(ctx)
 	}
+	now := g.passNow(ctx)
 	var errs []error
-	for after := ""; ; {
-		lanes, err := g.Store.MovingLanesAfter(ctx, after, 500)
+	for c := (store.GatesDueCursor{}); ; {
+		lanes, next, err := g.Store.GatesDueLanes(ctx, now, c, 500)
 		if err != nil {
-			return errors.Join(append(errs, fmt.Errorf("moving lanes: %w", err))...)
+			return errors.Join(append(errs, fmt.Errorf("lanes whose gates are due: %w", err))...)
 		}
 		if len(lanes) == 0 {
 			return errors.Join(errs...)
 		}
-		after = lanes[len(lanes)-1].ID
+		c = next
+		var taken []release.Measurement
+		var due []store.GatesDue
+		var halts []release.Lane
 		for _, l := range lanes {
-			if len(l.Plan.Rules()) == 0 {
-				continue
-			}
-			readings, measured, err := g.observe(ctx, l)
+			o, err := g.observe(ctx, l)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("gates of lane %s: %w", l.ID, err))
 				continue
 			}
-			if measured && r != nil && haltDue(l.Plan, readings) {
-				if err := r.ReconcileLane(ctx, l); err != nil && !errors.Is(err, store.ErrConflict) {
-					errs = append(errs, fmt.Errorf("lane %s: %w", l.ID, err))
-				}
+			taken = append(taken, o.taken...)
+			due = append(due, o.due)
+			if len(o.taken) > 0 && r != nil && haltDue(l.Plan, o.readings) {
+				halts = append(halts, l)
+			}
+		}
+		err = g.Store.Tx(ctx, func(tx *store.Store) error {
+			if err := tx.RecordMeasurements(ctx, taken); err != nil {
+				return err
+			}
+			return tx.SetGatesDue(ctx, due)
+		})
+		if err != nil {
+			// Nothing of the page was recorded: its gates stay due.
+			errs = append(errs, err)
+			continue
+		}
+		for _, l := range halts {
+			if err := r.ReconcileLane(ctx, l); err != nil && !errors.Is(err, store.ErrConflict) {
+				errs = append(errs, fmt.Errorf("lane %s: %w", l.ID, err))
 			}
 		}
 		if ctx.Err() != nil {

@@ -17,24 +17,14 @@ func (s *Store) RecordMeasurement(ctx context.Context, m release.Measurement) (i
 	if m.LaneID == "" || m.Gate == "" || m.Phase == "" || m.At.IsZero() {
 		return 0, fmt.Errorf("gate measurement: lane, gate, phase and time are required (lane %q, gate %q, phase %q)", m.LaneID, m.Gate, m.Phase)
 	}
-	vals := map[string]float64{}
-	for k, v := range m.Values {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			vals[k] = v
-		}
-	}
-	b, err := json.Marshal(vals)
+	b, value, err := measurementValues(m)
 	if err != nil {
 		return 0, err
-	}
-	value := m.Value
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		value = 0
 	}
 	var id int64
 	err = s.q.QueryRowContext(ctx, `INSERT INTO gate_measurements (lane_id, gate, measured_at, percent, phase, value, samples, reason, source, vals)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-		m.LaneID, m.Gate, ms(m.At), m.Percent, string(m.Phase), value, m.Samples, m.Reason, m.Source, string(b)).Scan(&id)
+		m.LaneID, m.Gate, ms(m.At), m.Percent, string(m.Phase), value, m.Samples, m.Reason, m.Source, b).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record measurement of gate %s of lane %s: %w", m.Gate, m.LaneID, err)
 	}
@@ -113,4 +103,24 @@ func (s *Store) MovingLanes(ctx context.Context, limit int) ([]release.Lane, err
 		limit = 500
 	}
 	return s.lanes(ctx, `SELECT `+laneCols+laneFrom+`WHERE r.state IN ('rolling', 'waiting') ORDER BY l.id LIMIT $1`, limit)
+}
+
+// measurementValues are a measurement's figures as stored: the raw values
+// as JSON and the value, each without NaN or infinities.
+func measurementValues(m release.Measurement) (string, float64, error) {
+	vals := map[string]float64{}
+	for k, v := range m.Values {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			vals[k] = v
+		}
+	}
+	b, err := json.Marshal(vals)
+	if err != nil {
+		return "", 0, err
+	}
+	value := m.Value
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		value = 0
+	}
+	return string(b), value, nil
 }

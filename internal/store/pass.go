@@ -105,12 +105,111 @@ func (s *Store) ReleaseLeases(ctx context.Context, token string) error {
 	return err
 }
 
-// MovingLanesAfter lists up to limit lanes that are rolling or waiting,
-// whenever they are next due, in id order after the lane id after (""
-// from the start): the gates pass pages through every moving lane with it.
-func (s *Store) MovingLanesAfter(ctx context.Context, after string, limit int) ([]release.Lane, error) {
+// GatesDueCursor is where a walk over lanes whose gates are due stands.
+type GatesDueCursor struct {
+	At     int64 // gates_due_at of the last lane taken
+	LaneID string
+}
+
+// GatesDueLanes lists up to limit moving lanes whose gates are due at now
+// (SetGatesDue; a new stage makes them due at once), in (gates due,
+// lane id) order after c, from an index: lanes whose gates were measured
+// within their intervals cost nothing.
+func (s *Store) GatesDueLanes(ctx context.Context, now time.Time, c GatesDueCursor, limit int) ([]release.Lane, GatesDueCursor, error) {
 	if limit <= 0 {
 		limit = 500
 	}
-	return s.lanes(ctx, `SELECT `+laneCols+laneFrom+`WHERE r.state IN ('rolling', 'waiting') AND r.lane_id > $1 ORDER BY r.lane_id LIMIT $2`, after, limit)
+	rows, err := s.q.QueryContext(ctx, `SELECT `+laneCols+`, r.gates_due_at`+laneFrom+`WHERE r.state IN ('rolling', 'waiting') AND r.gates_due_at <= $1
+		AND (r.gates_due_at > $2 OR (r.gates_due_at = $2 AND r.lane_id > $3))
+		ORDER BY r.gates_due_at, r.lane_id LIMIT $4`, now.UnixMilli(), c.At, c.LaneID, limit)
+	if err != nil {
+		return nil, c, fmt.Errorf("lanes whose gates are due: %w", err)
+	}
+	defer rows.Close()
+	var out []release.Lane
+	for rows.Next() {
+		var at int64
+		l, err := scanLane(scanExtra{rows, &at})
+		if err != nil {
+			return nil, c, err
+		}
+		out = append(out, l)
+		c = GatesDueCursor{At: at, LaneID: l.ID}
+	}
+	return out, c, rows.Err()
+}
+
+// scanExtra scans a lane row with one more column after laneCols.
+type scanExtra struct {
+	row   interface{ Scan(...any) error }
+	extra *int64
+}
+
+func (p scanExtra) Scan(dest ...any) error { return p.row.Scan(append(dest, p.extra)...) }
+
+// GatesNever is the gates_due_at of a lane whose gates are not measured in
+// its current stage (no rules, or not yet at a percentage).
+var GatesNever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// GatesDue is when a lane's gates are next due, as judged in the stage
+// that began at Stage.
+type GatesDue struct {
+	LaneID string
+	Stage  time.Time
+	At     time.Time
+}
+
+// SetGatesDue records when the lanes' gates are next due, in one
+// statement. A lane whose stage changed meanwhile keeps its (new stage's)
+// due time.
+func (s *Store) SetGatesDue(ctx context.Context, due []GatesDue) error {
+	if len(due) == 0 {
+		return nil
+	}
+	var values strings.Builder
+	args := make([]any, 0, 3*len(due))
+	for i, d := range due {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&values, "($%d, CAST($%d AS BIGINT), CAST($%d AS BIGINT))", n+1, n+2, n+3)
+		args = append(args, d.LaneID, ms(d.Stage), d.At.UnixMilli())
+	}
+	_, err := s.q.ExecContext(ctx, `UPDATE rollouts SET gates_due_at = v.column3 FROM (VALUES `+values.String()+`) AS v
+		WHERE rollouts.lane_id = v.column1 AND rollouts.stage_started_at = v.column2`, args...)
+	if err != nil {
+		return fmt.Errorf("record when the gates of %d lanes are due: %w", len(due), err)
+	}
+	return nil
+}
+
+// RecordMeasurements stores many measurements in one statement (the gates
+// pass records a page of lanes' at once), on RecordMeasurement's terms.
+func (s *Store) RecordMeasurements(ctx context.Context, list []release.Measurement) error {
+	if len(list) == 0 {
+		return nil
+	}
+	var values strings.Builder
+	args := make([]any, 0, 10*len(list))
+	for i, m := range list {
+		if m.LaneID == "" || m.Gate == "" || m.Phase == "" || m.At.IsZero() {
+			return fmt.Errorf("gate measurement: lane, gate, phase and time are required (lane %q, gate %q, phase %q)", m.LaneID, m.Gate, m.Phase)
+		}
+		vals, value, err := measurementValues(m)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&values, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10)
+		args = append(args, m.LaneID, m.Gate, ms(m.At), m.Percent, string(m.Phase), value, m.Samples, m.Reason, m.Source, vals)
+	}
+	if _, err := s.q.ExecContext(ctx, `INSERT INTO gate_measurements (lane_id, gate, measured_at, percent, phase, value, samples, reason, source, vals)
+		VALUES `+values.String(), args...); err != nil {
+		return fmt.Errorf("record %d gate measurements: %w", len(list), err)
+	}
+	return nil
 }

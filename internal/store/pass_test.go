@@ -56,27 +56,6 @@ func init() {
 			want = append(want, l.ID)
 		}
 		require.Equal(t, want, walked, "the batches walk exactly the due lanes, in (next_eligible_at, id) order")
-		moving, err := s.MovingLanes(ctx, 100)
-		require.NoError(t, err)
-		var paged []string
-		for after := ""; ; {
-			batch, err := s.MovingLanesAfter(ctx, after, 3)
-			require.NoError(t, err)
-			if len(batch) == 0 {
-				break
-			}
-			for _, l := range batch {
-				paged = append(paged, l.ID)
-			}
-			after = batch[len(batch)-1].ID
-		}
-		var wantMoving []string
-		for _, l := range moving {
-			wantMoving = append(wantMoving, l.ID)
-		}
-		require.Equal(t, wantMoving, paged, "paging walks every moving lane once, due or not")
-		require.Len(t, paged, 25-3, "all but the halted ones")
-
 		got, err := s.GetLane(ctx, "lane_07")
 		require.NoError(t, err)
 		require.Equal(t, plan, got.Plan, "CreateLanes stores what CreateLane does")
@@ -119,5 +98,57 @@ func init() {
 		ok, err = s.AcquireLaneLease(ctx, ids[1], "me", "mine", wall.Add(time.Minute), wall, wall.Add(-time.Minute))
 		require.NoError(t, err)
 		require.False(t, ok, "another token's lease stays")
+	}
+
+	conformance["gates due: lanes measured within their intervals are not read; a new stage makes them due"] = func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seed(t, s)
+		rels := storetest.CreateReleases(t, s.DB, "acme", 4, now)
+		plan := release.StagedPlan(release.DefaultStages, release.Wait{}, nil)
+		stage := now.Add(-time.Hour)
+		var lanes []release.Lane
+		for i := range 4 {
+			st := release.Status{State: release.StateRolling, StepIndex: 1, Percent: 10, StageStartedAt: stage}
+			if i == 3 {
+				st.State = release.StateHalted
+			}
+			lanes = append(lanes, release.Lane{ID: fmt.Sprintf("lane_%d", i), ReleaseID: rels[i], Platform: release.Android, Kind: release.KindStore, Plan: plan, Status: st})
+		}
+		storetest.CreateLanes(t, s.DB, lanes, now)
+		ids := func(c store.GatesDueCursor, limit int) ([]string, store.GatesDueCursor) {
+			ls, next, err := s.GatesDueLanes(ctx, now, c, limit)
+			require.NoError(t, err)
+			var out []string
+			for _, l := range ls {
+				out = append(out, l.ID)
+			}
+			return out, next
+		}
+		first, c := ids(store.GatesDueCursor{}, 2)
+		require.Equal(t, []string{"lane_0", "lane_1"}, first, "new lanes' gates are due; halted lanes are not walked")
+		rest, _ := ids(c, 2)
+		require.Equal(t, []string{"lane_2"}, rest)
+
+		require.NoError(t, s.SetGatesDue(ctx, []store.GatesDue{
+			{LaneID: "lane_0", Stage: stage, At: now.Add(5 * time.Minute)},
+			{LaneID: "lane_1", Stage: stage, At: now},
+			{LaneID: "lane_2", Stage: stage.Add(-time.Hour), At: now.Add(time.Hour)}, // judged in another stage: ignored
+		}))
+		all, _ := ids(store.GatesDueCursor{}, 10)
+		require.Equal(t, []string{"lane_2", "lane_1"}, all, "lane_0 is measured for five minutes; lane_1 is due now, after lane_2 (due since 0)")
+
+		l, err := s.GetLane(ctx, "lane_0")
+		require.NoError(t, err)
+		next := l.Status
+		next.Reason = "same stage"
+		next, err = s.UpdateStatus(ctx, l.ID, next)
+		require.NoError(t, err)
+		all, _ = ids(store.GatesDueCursor{}, 10)
+		require.NotContains(t, all, "lane_0", "a status change in the same stage keeps the due time")
+		next.Percent, next.StageStartedAt = 25, now
+		_, err = s.UpdateStatus(ctx, l.ID, next)
+		require.NoError(t, err)
+		all, _ = ids(store.GatesDueCursor{}, 10)
+		require.Contains(t, all, "lane_0", "a new stage's gates are due at once")
 	}
 }
