@@ -64,6 +64,14 @@ func (g *Gates) log() *slog.Logger {
 // measured in the stage has an empty reading, which holds its gate). Lanes
 // that are not moving, or not yet at a percentage, are not measured.
 func (g *Gates) Observe(ctx context.Context, l release.Lane) (map[string]release.GateReading, error) {
+	pc, inPass := ctx.Value(passMarker{}).(*passClock)
+	if inPass {
+		// The gates pass observed the lane already (and stored what it
+		// measured): nothing is due again at the same time.
+		if rd, ok := pc.recall(l); ok {
+			return rd, nil
+		}
+	}
 	o, err := g.observe(ctx, l)
 	if err != nil || len(o.taken) == 0 {
 		return o.readings, err
@@ -94,10 +102,14 @@ func (g *Gates) observe(ctx context.Context, l release.Lane) (gateObservation, e
 	}
 	since := l.Status.StageStart()
 	// One read of the stage's measurements serves the readings, the due
-	// rules and the baselines.
-	ms, err := g.Store.Measurements(ctx, l.ID, since, 0)
-	if err != nil {
-		return o, err
+	// rules and the baselines (the gates pass reads a page's at once).
+	pc, _ := ctx.Value(passMarker{}).(*passClock)
+	ms, _, ok := pc.stageOf(l.ID, since)
+	if !ok {
+		var err error
+		if ms, err = g.Store.Measurements(ctx, l.ID, since, 0); err != nil {
+			return o, err
+		}
 	}
 	readings := release.Readings(ms)
 	moving := l.Status.State == release.StateRolling || l.Status.State == release.StateWaiting
@@ -143,7 +155,7 @@ func minTime(a, b time.Time) time.Time {
 
 // measure takes one measurement of r, judged; a provider that cannot be
 // asked gives an error measurement, so the gate holds and says why. stage
-// is the stage's measurements so far, newest first.
+// is the stage's measurements so far, oldest first.
 func (g *Gates) measure(ctx context.Context, r release.GateRule, t gate.Target, targetErr error, l release.Lane, stage []release.Measurement, now time.Time) release.Measurement {
 	m := func() release.Measurement {
 		if targetErr != nil {
@@ -166,8 +178,7 @@ func (g *Gates) measure(ctx context.Context, r release.GateRule, t gate.Target, 
 }
 
 // baseline is the raw figures of the stage's first measurement of a gate
-// that has them. (Measurements come newest first, as Store.Measurements
-// returns them; the loop keeps what it always took.)
+// that has them (stage is oldest first, as Store.Measurements returns it).
 func baseline(stage []release.Measurement, key string) map[string]float64 {
 	for _, m := range stage {
 		if m.Gate == key && len(m.Values) > 0 {
@@ -181,14 +192,26 @@ func baseline(stage []release.Measurement, key string) map[string]float64 {
 func (g *Gates) target(ctx context.Context, l release.Lane, since, now time.Time) (gate.Target, error) {
 	t := gate.Target{Platform: l.Platform, Kind: l.Kind, LaneID: l.ID, ReleaseID: l.ReleaseID, Percent: l.Status.Percent,
 		StageStarted: since, Now: now}
-	earlier, err := g.Store.MeasuredBefore(ctx, l.ID, since)
-	if err != nil {
-		return t, err
+	pc, _ := ctx.Value(passMarker{}).(*passClock)
+	_, earlier, ok := pc.stageOf(l.ID, since)
+	if !ok {
+		var err error
+		if earlier, err = g.Store.MeasuredBefore(ctx, l.ID, since); err != nil {
+			return t, err
+		}
 	}
 	t.FirstStage = !earlier
-	rel, err := g.Store.GetRelease(ctx, l.ReleaseID)
-	if err != nil {
-		return t, fmt.Errorf("release of lane %s: %w", l.ID, err)
+	rel, ok := release.Release{}, false
+	if pc != nil {
+		pc.mu.Lock()
+		rel, ok = pc.releases[l.ReleaseID]
+		pc.mu.Unlock()
+	}
+	if !ok {
+		var err error
+		if rel, err = g.Store.GetRelease(ctx, l.ReleaseID); err != nil {
+			return t, fmt.Errorf("release of lane %s: %w", l.ID, err)
+		}
 	}
 	t.App, t.Tag, t.Version = rel.App, rel.Tag, rel.Version
 	if app, ok := g.Apps[rel.App]; ok {
@@ -198,7 +221,7 @@ func (g *Gates) target(ctx context.Context, l release.Lane, since, now time.Time
 		}
 	}
 	if l.Kind == release.KindStore {
-		bins, err := g.Store.Binaries(ctx, rel.App, l.Platform)
+		bins, err := g.binaries(ctx, pc, rel.App, l.Platform)
 		if err != nil {
 			return t, err
 		}
@@ -217,6 +240,30 @@ func (g *Gates) target(ctx context.Context, l release.Lane, since, now time.Time
 		}
 	}
 	return t, nil
+}
+
+// binaries are the store binaries of app on p, read once per page of the
+// gates pass.
+func (g *Gates) binaries(ctx context.Context, pc *passClock, app string, p release.Platform) ([]release.Binary, error) {
+	key := app + "|" + string(p)
+	if pc != nil {
+		pc.mu.Lock()
+		bins, ok := pc.binaries[key]
+		pc.mu.Unlock()
+		if ok {
+			return bins, nil
+		}
+	}
+	bins, err := g.Store.Binaries(ctx, app, p)
+	if err != nil || pc == nil {
+		return bins, err
+	}
+	pc.mu.Lock()
+	if pc.binaries != nil {
+		pc.binaries[key] = bins
+	}
+	pc.mu.Unlock()
+	return bins, nil
 }
 
 // haltDue reports whether a rule of the plan has failed more times in a
@@ -253,9 +300,33 @@ func (g *Gates) Pass(ctx context.Context, r *Rollouts) error {
 			return errors.Join(errs...)
 		}
 		c = next
+		if pc, ok := ctx.Value(passMarker{}).(*passClock); ok {
+			ids := make([]string, len(lanes))
+			for i, l := range lanes {
+				ids[i] = l.ReleaseID
+			}
+			rels, err := g.Store.ReleasesByID(ctx, ids)
+			if err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			since := map[string]time.Time{}
+			var stages []store.LaneStage
+			for _, l := range lanes {
+				if len(l.Plan.Rules()) > 0 {
+					since[l.ID] = l.Status.StageStart()
+					stages = append(stages, store.LaneStage{LaneID: l.ID, Since: l.Status.StageStart()})
+				}
+			}
+			stage, before, err := g.Store.StageMeasurements(ctx, stages)
+			if err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			pc.page(rels, since, stage, before)
+		}
 		var taken []release.Measurement
 		var due []store.GatesDue
 		var halts []release.Lane
+		var observed []observedLane
 		for _, l := range lanes {
 			o, err := g.observe(ctx, l)
 			if err != nil {
@@ -264,6 +335,7 @@ func (g *Gates) Pass(ctx context.Context, r *Rollouts) error {
 			}
 			taken = append(taken, o.taken...)
 			due = append(due, o.due)
+			observed = append(observed, observedLane{l, o.readings})
 			if len(o.taken) > 0 && r != nil && haltDue(l.Plan, o.readings) {
 				halts = append(halts, l)
 			}
@@ -279,6 +351,11 @@ func (g *Gates) Pass(ctx context.Context, r *Rollouts) error {
 			errs = append(errs, err)
 			continue
 		}
+		if pc, ok := ctx.Value(passMarker{}).(*passClock); ok {
+			for _, l := range observed {
+				pc.remember(l.lane, l.readings)
+			}
+		}
 		for _, l := range halts {
 			if err := r.ReconcileLane(ctx, l); err != nil && !errors.Is(err, store.ErrConflict) {
 				errs = append(errs, fmt.Errorf("lane %s: %w", l.ID, err))
@@ -292,10 +369,79 @@ func (g *Gates) Pass(ctx context.Context, r *Rollouts) error {
 
 type passMarker struct{}
 
-// passClock is a pass's clock reading, taken when the pass first needs it.
+type observedLane struct {
+	lane     release.Lane
+	readings map[string]release.GateReading
+}
+
+// passClock is a pass's clock reading, taken when the pass first needs it,
+// and the gate readings the pass has observed, by lane.
 type passClock struct {
 	once sync.Once
 	at   time.Time
+
+	mu       sync.Mutex
+	readings map[string]passReadings
+	// The gates pass's current page: its lanes' releases, and the store
+	// binaries of each app and platform as read for the page.
+	releases map[string]release.Release
+	binaries map[string][]release.Binary
+	// The page's lanes' stage measurements and whether each was measured
+	// before its stage, read for the stage that began at since[lane].
+	since  map[string]time.Time
+	stage  map[string][]release.Measurement
+	before map[string]bool
+}
+
+// page starts a new page of the gates pass with what was read for its lanes.
+func (pc *passClock) page(releases map[string]release.Release, since map[string]time.Time, stage map[string][]release.Measurement, before map[string]bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.releases, pc.binaries = releases, map[string][]release.Binary{}
+	pc.since, pc.stage, pc.before = since, stage, before
+}
+
+// stageOf returns the page's read of the lane's stage measurements, and
+// whether it was measured before the stage.
+func (pc *passClock) stageOf(laneID string, since time.Time) (ms []release.Measurement, before, ok bool) {
+	if pc == nil {
+		return nil, false, false
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	at, ok := pc.since[laneID]
+	if !ok || !at.Equal(since) {
+		return nil, false, false
+	}
+	return pc.stage[laneID], pc.before[laneID], true
+}
+
+// passReadings are a lane's readings as of the pass's time, in the stage
+// that began at stage.
+type passReadings struct {
+	stage    time.Time
+	readings map[string]release.GateReading
+}
+
+// remember keeps a lane's readings for the rest of the pass: measured at
+// the pass's time, none of its rules is due again within it.
+func (pc *passClock) remember(l release.Lane, rd map[string]release.GateReading) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.readings == nil {
+		pc.readings = map[string]passReadings{}
+	}
+	pc.readings[l.ID] = passReadings{stage: l.Status.StageStart(), readings: rd}
+}
+
+func (pc *passClock) recall(l release.Lane) (map[string]release.GateReading, bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	p, ok := pc.readings[l.ID]
+	if !ok || !p.stage.Equal(l.Status.StageStart()) {
+		return nil, false
+	}
+	return p.readings, true
 }
 
 // WithGatePass returns a context for one reconcile pass in which gate

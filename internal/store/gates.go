@@ -51,18 +51,9 @@ func (s *Store) Measurements(ctx context.Context, laneID string, since time.Time
 	defer rows.Close()
 	var out []release.Measurement
 	for rows.Next() {
-		var m release.Measurement
-		var at int64
-		var phase, vals string
-		if err := rows.Scan(&m.ID, &m.LaneID, &m.Gate, &at, &m.Percent, &phase, &m.Value, &m.Samples, &m.Reason, &m.Source, &vals); err != nil {
+		m, err := scanMeasurement(rows)
+		if err != nil {
 			return nil, err
-		}
-		m.At, m.Phase = fromMS(at), release.Phase(phase)
-		if err := json.Unmarshal([]byte(vals), &m.Values); err != nil {
-			return nil, fmt.Errorf("measurement %d values: %w", m.ID, err)
-		}
-		if len(m.Values) == 0 {
-			m.Values = nil
 		}
 		out = append(out, m)
 	}
@@ -123,4 +114,25 @@ func measurementValues(m release.Measurement) (string, float64, error) {
 		value = 0
 	}
 	return string(b), value, nil
+}
+
+const measurementCols = `id, lane_id, gate, measured_at, percent, phase, value, samples, reason, source, vals`
+
+func scanMeasurement(row interface{ Scan(...any) error }) (release.Measurement, error) {
+	var m release.Measurement
+	var at int64
+	var phase, vals string
+	if err := row.Scan(&m.ID, &m.LaneID, &m.Gate, &at, &m.Percent, &phase, &m.Value, &m.Samples, &m.Reason, &m.Source, &vals); err != nil {
+		return m, err
+	}
+	m.At, m.Phase = fromMS(at), release.Phase(phase)
+	if vals != "{}" && vals != "" {
+		if err := json.Unmarshal([]byte(vals), &m.Values); err != nil {
+			return m, fmt.Errorf("measurement %d values: %w", m.ID, err)
+		}
+	}
+	if len(m.Values) == 0 {
+		m.Values = nil
+	}
+	return m, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -166,6 +167,20 @@ func (s *Store) SetGatesDue(ctx context.Context, due []GatesDue) error {
 	if len(due) == 0 {
 		return nil
 	}
+	if s.DB.Engine == SQLite {
+		// SQLite joins an UPDATE's target with a VALUES list by scanning
+		// the table for every row of it; row by row in one transaction
+		// (the caller's, or this one) each update is a primary-key lookup.
+		return s.Tx(ctx, func(tx *Store) error {
+			for _, d := range due {
+				if _, err := tx.q.ExecContext(ctx, `UPDATE rollouts SET gates_due_at = $3 WHERE lane_id = $1 AND stage_started_at = $2`,
+					d.LaneID, ms(d.Stage), d.At.UnixMilli()); err != nil {
+					return fmt.Errorf("record when the gates of lane %s are due: %w", d.LaneID, err)
+				}
+			}
+			return nil
+		})
+	}
 	var values strings.Builder
 	args := make([]any, 0, 3*len(due))
 	for i, d := range due {
@@ -187,6 +202,23 @@ func (s *Store) SetGatesDue(ctx context.Context, due []GatesDue) error {
 // RecordMeasurements stores many measurements in one statement (the gates
 // pass records a page of lanes' at once), on RecordMeasurement's terms.
 func (s *Store) RecordMeasurements(ctx context.Context, list []release.Measurement) error {
+	// SQLite (modernc) looks each $n up by name when it binds, so a
+	// statement's cost grows with the square of its parameters: a few
+	// dozen rows a statement there.
+	chunk := 500
+	if s.DB.Engine == SQLite {
+		chunk = 40
+	}
+	for len(list) > chunk {
+		if err := s.recordMeasurements(ctx, list[:chunk]); err != nil {
+			return err
+		}
+		list = list[chunk:]
+	}
+	return s.recordMeasurements(ctx, list)
+}
+
+func (s *Store) recordMeasurements(ctx context.Context, list []release.Measurement) error {
 	if len(list) == 0 {
 		return nil
 	}
@@ -212,4 +244,100 @@ func (s *Store) RecordMeasurements(ctx context.Context, list []release.Measureme
 		return fmt.Errorf("record %d gate measurements: %w", len(list), err)
 	}
 	return nil
+}
+
+// ReleasesByID reads the releases with the given ids in one query, keyed
+// by id; ids that name no release are absent.
+func (s *Store) ReleasesByID(ctx context.Context, ids []string) (map[string]release.Release, error) {
+	out := make(map[string]release.Release, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.q.QueryContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE id IN (`+placeholders(1, len(ids))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %d releases: %w", len(ids), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[r.ID] = r
+	}
+	return out, rows.Err()
+}
+
+// LaneStage names a lane and when its current stage began.
+type LaneStage struct {
+	LaneID string
+	Since  time.Time
+}
+
+// StageMeasurements reads many lanes' measurements of their current stage
+// (as Measurements does for one: oldest first, at most
+// MaxStageMeasurements each) and whether each was measured before it (as
+// MeasuredBefore), a hundred lanes a query.
+func (s *Store) StageMeasurements(ctx context.Context, lanes []LaneStage) (stage map[string][]release.Measurement, before map[string]bool, err error) {
+	stage, before = map[string][]release.Measurement{}, map[string]bool{}
+	for len(lanes) > 0 {
+		part := lanes[:min(100, len(lanes))]
+		lanes = lanes[len(part):]
+		var after, earlier strings.Builder
+		args := make([]any, 0, 2*len(part))
+		for i, l := range part {
+			if i > 0 {
+				after.WriteString(" OR ")
+				earlier.WriteString(" UNION ALL ")
+			}
+			fmt.Fprintf(&after, "(lane_id = $%d AND measured_at > $%d)", len(args)+1, len(args)+2)
+			// One index probe per lane, however long its history.
+			fmt.Fprintf(&earlier, "SELECT * FROM (SELECT lane_id FROM gate_measurements WHERE lane_id = $%d AND measured_at <= $%d LIMIT 1) b%d",
+				len(args)+1, len(args)+2, i)
+			args = append(args, l.LaneID, ms(l.Since))
+		}
+		rows, err := s.q.QueryContext(ctx, `SELECT `+measurementCols+` FROM gate_measurements WHERE `+after.String()+`
+			ORDER BY lane_id, measured_at DESC, id DESC`, args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("measurements of %d lanes: %w", len(part), err)
+		}
+		for rows.Next() {
+			m, err := scanMeasurement(rows)
+			if err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			if len(stage[m.LaneID]) < MaxStageMeasurements {
+				stage[m.LaneID] = append(stage[m.LaneID], m)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+		rows, err = s.q.QueryContext(ctx, earlier.String(), args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("measurements of %d lanes: %w", len(part), err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			before[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, ms := range stage {
+		slices.Reverse(ms)
+	}
+	return stage, before, nil
 }

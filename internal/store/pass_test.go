@@ -151,4 +151,41 @@ func init() {
 		all, _ = ids(store.GatesDueCursor{}, 10)
 		require.Contains(t, all, "lane_0", "a new stage's gates are due at once")
 	}
+
+	conformance["stage measurements: many lanes in one read equal one lane at a time"] = func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seed(t, s)
+		rels := storetest.CreateReleases(t, s.DB, "acme", 130, now)
+		var lanes []release.Lane
+		var stages []store.LaneStage
+		for i := range 130 {
+			id := fmt.Sprintf("lane_%03d", i)
+			lanes = append(lanes, release.Lane{ID: id, ReleaseID: rels[i], Platform: release.Android, Kind: release.KindStore,
+				Plan: release.StagedPlan(release.DefaultStages, release.Wait{}, nil), Status: release.Status{State: release.StateRolling}})
+			stages = append(stages, store.LaneStage{LaneID: id, Since: now.Add(-time.Duration(i%4) * time.Hour)})
+		}
+		storetest.CreateLanes(t, s.DB, lanes, now)
+		var ms []release.Measurement
+		for i := range 130 {
+			for k := range i % 5 { // none to four, some before the stage
+				ms = append(ms, release.Measurement{LaneID: lanes[i].ID, Gate: fmt.Sprintf("g%d", k%2), At: now.Add(-time.Duration(k)*75*time.Minute - time.Minute),
+					Phase: release.PhaseSuccessful, Value: float64(k), Samples: 10, Values: map[string]float64{"n": float64(k)}})
+			}
+		}
+		require.NoError(t, s.RecordMeasurements(ctx, ms))
+		stage, before, err := s.StageMeasurements(ctx, stages)
+		require.NoError(t, err)
+		for _, ls := range stages {
+			want, err := s.Measurements(ctx, ls.LaneID, ls.Since, 0)
+			require.NoError(t, err)
+			if len(want) == 0 {
+				require.Empty(t, stage[ls.LaneID], ls.LaneID)
+			} else {
+				require.Equal(t, want, stage[ls.LaneID], ls.LaneID)
+			}
+			b, err := s.MeasuredBefore(ctx, ls.LaneID, ls.Since)
+			require.NoError(t, err)
+			require.Equal(t, b, before[ls.LaneID], ls.LaneID)
+		}
+	}
 }

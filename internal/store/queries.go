@@ -243,9 +243,11 @@ func scanLane(row interface{ Scan(...any) error }) (release.Lane, error) {
 	l.Platform, l.Kind, l.Status.State = release.Platform(platform), release.LaneKind(kind), release.State(state)
 	l.Status.PendingCommand = release.Command(pending)
 	l.Status.StepStartedAt, l.Status.NextEligibleAt, l.Status.UpdatedAt = fromMS(started), fromMS(next), fromMS(updated)
-	if err := json.Unmarshal([]byte(plan), &l.Plan); err != nil {
+	p, err := parsePlan(plan)
+	if err != nil {
 		return l, fmt.Errorf("lane %s plan: %w", l.ID, err)
 	}
+	l.Plan = p
 	return l, nil
 }
 
