@@ -424,14 +424,26 @@ func (r *Rollouts) write(ctx context.Context, ws []laneWrite) []error {
 	var errs []error
 	done := make([]bool, len(ws))
 	err := r.Store.Tx(ctx, func(tx *store.Store) error {
-		errs = errs[:0]
+		list := make([]store.LaneStatus, len(ws))
+		for i, w := range ws {
+			list[i] = store.LaneStatus{LaneID: w.lane.ID, Next: w.d.Status}
+		}
+		written, err := tx.UpdateStatuses(ctx, list)
+		if err != nil {
+			return err
+		}
 		for i := range ws {
-			done[i] = false
-			ok, err := r.writeOne(ctx, tx, &ws[i])
-			if err != nil {
+			st, ok := written[ws[i].lane.ID]
+			if !ok {
+				done[i] = false
+				r.log().Info("the lane moved while it was reconciled; the next pass looks again", "lane", ws[i].lane.ID)
+				continue
+			}
+			ws[i].d.Status = st
+			if err := r.appendStepEvent(ctx, tx, ws[i]); err != nil {
 				return err
 			}
-			done[i] = ok
+			done[i] = true
 		}
 		return nil
 	})
@@ -473,16 +485,25 @@ func (r *Rollouts) writeOne(ctx context.Context, tx *store.Store, w *laneWrite) 
 		return false, err
 	}
 	w.d.Status = st
+	if err := r.appendStepEvent(ctx, tx, *w); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// appendStepEvent says in the audit log why a reconcile step changed the
+// lane (nothing for a write without an event kind).
+func (r *Rollouts) appendStepEvent(ctx context.Context, tx *store.Store, w laneWrite) error {
 	if w.kind == "" {
-		return true, nil
+		return nil
 	}
 	l, d := w.lane, w.d
 	details := map[string]any{"action": string(d.Action), "percent": d.Percent, "state": string(d.Status.State), "reason": d.Reason, "platform": string(l.Platform)}
 	if len(d.Measurements) > 0 {
 		details["measurements"] = measurementDetails(d.Measurements)
 	}
-	_, err = tx.AppendEvent(ctx, release.Event{At: r.now(), Actor: "system", ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: w.kind, Details: details})
-	return err == nil, err
+	_, err := tx.AppendEvent(ctx, release.Event{At: r.now(), Actor: "system", ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: w.kind, Details: details})
+	return err
 }
 
 // reconcileLeased decides a lane's step and takes its remote action; the

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -351,4 +352,77 @@ func (s *Store) StageMeasurements(ctx context.Context, lanes []LaneStage) (stage
 		slices.Reverse(ms)
 	}
 	return stage, before, nil
+}
+
+// LaneStatus is a lane's next status for UpdateStatuses.
+type LaneStatus struct {
+	LaneID string
+	Next   release.Status
+}
+
+// UpdateStatuses writes many lanes' statuses on UpdateStatus's terms (each
+// only if its stored version is still Next.Version), in one statement on
+// Postgres (row by row on SQLite, where a statement is no round trip). It
+// returns the statuses written, with their new versions, by lane; a lane
+// that moved meanwhile, or is gone, is absent.
+func (s *Store) UpdateStatuses(ctx context.Context, list []LaneStatus) (map[string]release.Status, error) {
+	out := make(map[string]release.Status, len(list))
+	for _, ls := range list {
+		if !ls.Next.State.Valid() {
+			return nil, fmt.Errorf("lane %s: state %q is not a known state", ls.LaneID, ls.Next.State)
+		}
+	}
+	if s.DB.Engine != Postgres || len(list) == 1 {
+		for _, ls := range list {
+			st, err := s.UpdateStatus(ctx, ls.LaneID, ls.Next)
+			if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out[ls.LaneID] = st
+		}
+		return out, nil
+	}
+	var values strings.Builder
+	args := make([]any, 0, 10*len(list))
+	for i, ls := range list {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&values, "($%d, $%d, CAST($%d AS INTEGER), CAST($%d AS INTEGER), $%d, CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT))",
+			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10)
+		st := ls.Next
+		args = append(args, ls.LaneID, string(st.State), st.StepIndex, st.Percent, st.Reason, ms(st.StepStartedAt), ms(st.NextEligibleAt),
+			ms(st.UpdatedAt), st.Version, ms(st.StageStartedAt))
+	}
+	rows, err := s.q.QueryContext(ctx, `UPDATE rollouts r SET state = v.column2, step_index = v.column3, percent = v.column4, reason = v.column5,
+		step_started_at = v.column6, next_eligible_at = v.column7, updated_at = v.column8, stage_started_at = v.column10, version = r.version + 1,
+		gates_due_at = CASE WHEN r.stage_started_at = v.column10 THEN r.gates_due_at ELSE 0 END
+		FROM (VALUES `+values.String()+`) AS v WHERE r.lane_id = v.column1 AND r.version = v.column9 RETURNING r.lane_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("update the statuses of %d lanes: %w", len(list), err)
+	}
+	defer rows.Close()
+	written := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		written[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, ls := range list {
+		if written[ls.LaneID] {
+			st := ls.Next
+			st.Version++
+			out[ls.LaneID] = st
+		}
+	}
+	return out, nil
 }

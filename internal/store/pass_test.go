@@ -188,4 +188,54 @@ func init() {
 			require.Equal(t, b, before[ls.LaneID], ls.LaneID)
 		}
 	}
+
+	conformance["update statuses: many lanes at once, each only at its version"] = func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seed(t, s)
+		rels := storetest.CreateReleases(t, s.DB, "acme", 3, now)
+		var lanes []release.Lane
+		for i := range 3 {
+			lanes = append(lanes, release.Lane{ID: fmt.Sprintf("lane_%d", i), ReleaseID: rels[i], Platform: release.Android, Kind: release.KindStore,
+				Plan: release.StagedPlan(release.DefaultStages, release.Wait{}, nil), Status: release.Status{State: release.StateRolling, StageStartedAt: now}})
+		}
+		storetest.CreateLanes(t, s.DB, lanes, now)
+		require.NoError(t, s.SetGatesDue(ctx, []store.GatesDue{{LaneID: "lane_0", Stage: now, At: now.Add(time.Hour)}, {LaneID: "lane_1", Stage: now, At: now.Add(time.Hour)}}))
+		var list []store.LaneStatus
+		for i, l := range lanes {
+			st, err := s.GetLane(ctx, l.ID)
+			require.NoError(t, err)
+			next := st.Status
+			next.Percent, next.StepIndex, next.Reason, next.UpdatedAt = 10, 1, fmt.Sprintf("step %d", i), now
+			if i == 0 {
+				next.StageStartedAt = now.Add(time.Minute) // a new stage
+			}
+			if i == 2 {
+				next.Version = 7 // someone moved it meanwhile
+			}
+			list = append(list, store.LaneStatus{LaneID: l.ID, Next: next})
+		}
+		list = append(list, store.LaneStatus{LaneID: "lane_gone", Next: release.Status{State: release.StateRolling, Version: 1}})
+		got, err := s.UpdateStatuses(ctx, list)
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		for i := range 2 {
+			l, err := s.GetLane(ctx, lanes[i].ID)
+			require.NoError(t, err)
+			require.Equal(t, got[lanes[i].ID], l.Status, "returned as stored")
+			require.Equal(t, int64(2), l.Status.Version)
+			require.Equal(t, fmt.Sprintf("step %d", i), l.Status.Reason)
+		}
+		l, err := s.GetLane(ctx, "lane_2")
+		require.NoError(t, err)
+		require.Equal(t, int64(1), l.Status.Version, "a lane that moved is not written")
+		due, _, err := s.GatesDueLanes(ctx, now, store.GatesDueCursor{}, 10)
+		require.NoError(t, err)
+		var ids []string
+		for _, l := range due {
+			ids = append(ids, l.ID)
+		}
+		require.Equal(t, []string{"lane_0", "lane_2"}, ids, "lane_0's new stage made its gates due; lane_1 kept its due time")
+		_, err = s.UpdateStatuses(ctx, []store.LaneStatus{{LaneID: "lane_1", Next: release.Status{State: "exploded"}}})
+		require.ErrorContains(t, err, `lane lane_1: state "exploded" is not a known state`)
+	}
 }
