@@ -72,7 +72,7 @@ func TestGatesOfManyLanesShareOneSentryQuery(t *testing.T) {
 	app.IOS.BundleID = "com.acme.mobile"
 	gates := &jobs.Gates{Store: st, Providers: map[string]jobs.GateProvider{release.ProviderSentry: sentry}, Executors: ex,
 		Apps: map[string]config.App{"acme": app}, Now: tick}
-	ro := &jobs.Rollouts{Store: st, Executors: ex, Gates: gates, Now: func() time.Time { return now }}
+	ro := &jobs.Rollouts{Store: st, Executors: ex, Gates: gates, Now: func() time.Time { return now }, PassBudget: time.Hour}
 
 	require.NoError(t, ro.Pass(ctx))
 	require.Equal(t, 1, len(fake.Requests()), "one Sentry query for 30 lanes of one app and version")
