@@ -54,6 +54,7 @@ func BenchmarkReconcilePass(b *testing.B) {
 				benchPass(b, e, c.n, c.due)
 			})
 		}
+		b.Run(fmt.Sprintf("%s/reference/lanes=10000", e), func(b *testing.B) { benchFloor(b, e, 10000) })
 	}
 }
 
@@ -155,4 +156,28 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchFloor is the reference measured beside the pass in the same run:
+// the least any pass that records a step for each of n lanes must do — one
+// primary-key UPDATE of each lane's status, 200 to a transaction — with no
+// reads, gates, leases or events.
+func benchFloor(b *testing.B, e store.Engine, n int) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	st, _, _, ids := seedFleet(b, e, n, soakPlan(), now)
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		for from := 0; from < n; from += 200 {
+			tx, err := st.DB.SQL.BeginTx(ctx, nil)
+			require.NoError(b, err)
+			for _, id := range ids[from:min(from+200, n)] {
+				_, err := tx.ExecContext(ctx, `UPDATE rollouts SET percent = $2, version = version + 1 WHERE lane_id = $1`, id, i%100)
+				require.NoError(b, err)
+			}
+			require.NoError(b, tx.Commit())
+		}
+	}
+	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N)/float64(n), "ns/lane")
 }
