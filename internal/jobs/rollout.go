@@ -432,6 +432,7 @@ func (r *Rollouts) write(ctx context.Context, ws []laneWrite) []error {
 		if err != nil {
 			return err
 		}
+		var events []release.Event
 		for i := range ws {
 			st, ok := written[ws[i].lane.ID]
 			if !ok {
@@ -440,12 +441,12 @@ func (r *Rollouts) write(ctx context.Context, ws []laneWrite) []error {
 				continue
 			}
 			ws[i].d.Status = st
-			if err := r.appendStepEvent(ctx, tx, ws[i]); err != nil {
-				return err
+			if e, ok := r.stepEvent(ws[i]); ok {
+				events = append(events, e)
 			}
 			done[i] = true
 		}
-		return nil
+		return tx.AppendEvents(ctx, events)
 	})
 	if err != nil && len(ws) > 1 {
 		errs = errs[:0]
@@ -494,16 +495,25 @@ func (r *Rollouts) writeOne(ctx context.Context, tx *store.Store, w *laneWrite) 
 // appendStepEvent says in the audit log why a reconcile step changed the
 // lane (nothing for a write without an event kind).
 func (r *Rollouts) appendStepEvent(ctx context.Context, tx *store.Store, w laneWrite) error {
-	if w.kind == "" {
+	e, ok := r.stepEvent(w)
+	if !ok {
 		return nil
+	}
+	_, err := tx.AppendEvent(ctx, e)
+	return err
+}
+
+// stepEvent is the audit event of a reconcile step's write, if it has one.
+func (r *Rollouts) stepEvent(w laneWrite) (release.Event, bool) {
+	if w.kind == "" {
+		return release.Event{}, false
 	}
 	l, d := w.lane, w.d
 	details := map[string]any{"action": string(d.Action), "percent": d.Percent, "state": string(d.Status.State), "reason": d.Reason, "platform": string(l.Platform)}
 	if len(d.Measurements) > 0 {
 		details["measurements"] = measurementDetails(d.Measurements)
 	}
-	_, err := tx.AppendEvent(ctx, release.Event{At: r.now(), Actor: "system", ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: w.kind, Details: details})
-	return err
+	return release.Event{At: r.now(), Actor: "system", ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: w.kind, Details: details}, true
 }
 
 // reconcileLeased decides a lane's step and takes its remote action; the

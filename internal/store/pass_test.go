@@ -238,4 +238,32 @@ func init() {
 		_, err = s.UpdateStatuses(ctx, []store.LaneStatus{{LaneID: "lane_1", Next: release.Status{State: "exploded"}}})
 		require.ErrorContains(t, err, `lane lane_1: state "exploded" is not a known state`)
 	}
+
+	conformance["append events: many in order, as AppendEvent stores each"] = func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		r := seed(t, s)
+		one, err := s.AppendEvent(ctx, release.Event{At: now, Actor: "system", ReleaseID: r.ID, Kind: "rollout.hold", Details: map[string]any{"n": 0}})
+		require.NoError(t, err)
+		var es []release.Event
+		for i := 1; i <= 95; i++ { // more than one statement's worth on either engine
+			es = append(es, release.Event{At: now.Add(time.Duration(i) * time.Second), Actor: "system", ReleaseID: r.ID, LaneID: fmt.Sprintf("lane_%d", i),
+				Kind: "rollout.advance", Details: map[string]any{"n": i}})
+		}
+		es = append(es, release.Event{At: now, Actor: "system", ReleaseID: r.ID, Kind: "rollout.hold"})
+		require.NoError(t, s.Tx(ctx, func(tx *store.Store) error { return tx.AppendEvents(ctx, es) }))
+		got, err := s.Events(ctx, r.ID, one, 1000)
+		require.NoError(t, err)
+		require.Equal(t, 96, len(got))
+		for i, e := range got {
+			require.Greater(t, e.ID, one)
+			if i > 0 {
+				require.Greater(t, e.ID, got[i-1].ID, "in the order given")
+			}
+		}
+		require.Equal(t, "lane_7", got[6].LaneID)
+		require.EqualValues(t, 7, got[6].Details["n"])
+		require.True(t, got[6].At.Equal(now.Add(7*time.Second)))
+		require.Empty(t, got[95].Details)
+		require.ErrorContains(t, s.AppendEvents(ctx, []release.Event{{Kind: "x"}}), "event needs a kind and an actor")
+	}
 }
