@@ -95,7 +95,7 @@ type gateObservation struct {
 }
 
 func (g *Gates) observe(ctx context.Context, l release.Lane) (gateObservation, error) {
-	o := gateObservation{due: store.GatesDue{LaneID: l.ID, Stage: l.Status.StageStartedAt, At: store.GatesNever}}
+	o := gateObservation{due: store.GatesDue{LaneID: l.ID, Stage: l.Status.StageStart(), At: store.GatesNever}}
 	rules := l.Plan.Rules()
 	if len(rules) == 0 {
 		return o, nil

@@ -161,12 +161,23 @@ type scanExtra struct {
 
 func (p scanExtra) Scan(dest ...any) error { return p.row.Scan(append(dest, p.extra)...) }
 
+// stageStartSQL is release.Status.StageStart in SQL, over the stored
+// (pre-update) columns of rollouts (alias r, or none): a lane without a
+// stage start (OTA lanes reach their first percentage outside Reconcile)
+// begins a stage at each step.
+func stageStartSQL(alias string) string {
+	if alias != "" {
+		alias += "."
+	}
+	return `(CASE WHEN ` + alias + `stage_started_at <> 0 THEN ` + alias + `stage_started_at ELSE ` + alias + `step_started_at END)`
+}
+
 // GatesNever is the gates_due_at of a lane whose gates are not measured in
 // its current stage (no rules, or not yet at a percentage).
 var GatesNever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // GatesDue is when a lane's gates are next due, as judged in the stage
-// that began at Stage.
+// that began at Stage (release.Status.StageStart).
 type GatesDue struct {
 	LaneID string
 	Stage  time.Time
@@ -186,7 +197,7 @@ func (s *Store) SetGatesDue(ctx context.Context, due []GatesDue) error {
 		// (the caller's, or this one) each update is a primary-key lookup.
 		return s.Tx(ctx, func(tx *Store) error {
 			for _, d := range due {
-				if _, err := tx.q.ExecContext(ctx, `UPDATE rollouts SET gates_due_at = $3 WHERE lane_id = $1 AND stage_started_at = $2`,
+				if _, err := tx.q.ExecContext(ctx, `UPDATE rollouts SET gates_due_at = $3 WHERE lane_id = $1 AND `+stageStartSQL("")+` = $2`,
 					d.LaneID, ms(d.Stage), d.At.UnixMilli()); err != nil {
 					return fmt.Errorf("record when the gates of lane %s are due: %w", d.LaneID, err)
 				}
@@ -205,7 +216,7 @@ func (s *Store) SetGatesDue(ctx context.Context, due []GatesDue) error {
 		args = append(args, d.LaneID, ms(d.Stage), d.At.UnixMilli())
 	}
 	_, err := s.q.ExecContext(ctx, `UPDATE rollouts SET gates_due_at = v.column3 FROM (VALUES `+values.String()+`) AS v
-		WHERE rollouts.lane_id = v.column1 AND rollouts.stage_started_at = v.column2`, args...)
+		WHERE rollouts.lane_id = v.column1 AND `+stageStartSQL("rollouts")+` = v.column2`, args...)
 	if err != nil {
 		return fmt.Errorf("record when the gates of %d lanes are due: %w", len(due), err)
 	}
@@ -387,21 +398,21 @@ func (s *Store) UpdateStatuses(ctx context.Context, list []LaneStatus) (map[stri
 		return out, nil
 	}
 	var values strings.Builder
-	args := make([]any, 0, 10*len(list))
+	args := make([]any, 0, 11*len(list))
 	for i, ls := range list {
 		if i > 0 {
 			values.WriteString(", ")
 		}
 		n := len(args)
-		fmt.Fprintf(&values, "($%d, $%d, CAST($%d AS INTEGER), CAST($%d AS INTEGER), $%d, CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT))",
-			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10)
+		fmt.Fprintf(&values, "($%d, $%d, CAST($%d AS INTEGER), CAST($%d AS INTEGER), $%d, CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT))",
+			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11)
 		st := ls.Next
 		args = append(args, ls.LaneID, string(st.State), st.StepIndex, st.Percent, st.Reason, ms(st.StepStartedAt), ms(st.NextEligibleAt),
-			ms(st.UpdatedAt), st.Version, ms(st.StageStartedAt))
+			ms(st.UpdatedAt), st.Version, ms(st.StageStartedAt), ms(st.StageStart()))
 	}
 	rows, err := s.q.QueryContext(ctx, `UPDATE rollouts r SET state = v.column2, step_index = v.column3, percent = v.column4, reason = v.column5,
 		step_started_at = v.column6, next_eligible_at = v.column7, updated_at = v.column8, stage_started_at = v.column10, version = r.version + 1,
-		gates_due_at = CASE WHEN r.stage_started_at = v.column10 THEN r.gates_due_at ELSE 0 END
+		gates_due_at = CASE WHEN `+stageStartSQL("r")+` = v.column11 THEN r.gates_due_at ELSE 0 END
 		FROM (VALUES `+values.String()+`) AS v WHERE r.lane_id = v.column1 AND r.version = v.column9 RETURNING r.lane_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("update the statuses of %d lanes: %w", len(list), err)

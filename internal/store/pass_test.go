@@ -266,4 +266,39 @@ func init() {
 		require.Empty(t, got[95].Details)
 		require.ErrorContains(t, s.AppendEvents(ctx, []release.Event{{Kind: "x"}}), "event needs a kind and an actor")
 	}
+
+	conformance["gates due: a lane without a stage start begins a stage at each step"] = func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		seed(t, s)
+		rels := storetest.CreateReleases(t, s.DB, "acme", 1, now)
+		step := now.Add(-time.Hour)
+		storetest.CreateLanes(t, s.DB, []release.Lane{{ID: "lane_ota", ReleaseID: rels[0], Platform: release.IOS, Kind: release.KindOTA,
+			Plan: release.StagedPlan(release.DefaultStages, release.Wait{}, nil), Status: release.Status{State: release.StateRolling, StepIndex: 1, Percent: 10, StepStartedAt: step}}}, now)
+		due := func() bool {
+			ls, _, err := s.GatesDueLanes(ctx, now, store.GatesDueCursor{}, 10)
+			require.NoError(t, err)
+			return len(ls) == 1
+		}
+		require.NoError(t, s.SetGatesDue(ctx, []store.GatesDue{{LaneID: "lane_ota", Stage: now, At: now.Add(time.Hour)}}))
+		require.True(t, due(), "judged in another stage (the stage starts at the step): not written")
+		require.NoError(t, s.SetGatesDue(ctx, []store.GatesDue{{LaneID: "lane_ota", Stage: step, At: now.Add(time.Hour)}}))
+		require.False(t, due())
+		l, err := s.GetLane(ctx, "lane_ota")
+		require.NoError(t, err)
+		next := l.Status
+		next.StepIndex, next.StepStartedAt = 2, now
+		_, err = s.UpdateStatus(ctx, l.ID, next)
+		require.NoError(t, err)
+		require.True(t, due(), "the next step is a new stage: its gates are due at once")
+		require.NoError(t, s.SetGatesDue(ctx, []store.GatesDue{{LaneID: "lane_ota", Stage: now, At: now.Add(time.Hour)}}))
+		require.False(t, due())
+		l, err = s.GetLane(ctx, "lane_ota")
+		require.NoError(t, err)
+		next = l.Status
+		next.StepIndex, next.StepStartedAt = 3, now.Add(time.Minute)
+		got, err := s.UpdateStatuses(ctx, []store.LaneStatus{{LaneID: l.ID, Next: next}, {LaneID: "lane_none", Next: next}})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		require.True(t, due(), "also when written in a batch")
+	}
 }

@@ -296,9 +296,9 @@ func (s *Store) UpdateStatus(ctx context.Context, laneID string, next release.St
 	}
 	res, err := s.q.ExecContext(ctx, `UPDATE rollouts SET state = $2, step_index = $3, percent = $4, reason = $5, step_started_at = $6,
 		next_eligible_at = $7, updated_at = $8, stage_started_at = $10, version = version + 1,
-		gates_due_at = CASE WHEN stage_started_at = $10 THEN gates_due_at ELSE 0 END WHERE lane_id = $1 AND version = $9`,
+		gates_due_at = CASE WHEN `+stageStartSQL("")+` = $11 THEN gates_due_at ELSE 0 END WHERE lane_id = $1 AND version = $9`,
 		laneID, string(next.State), next.StepIndex, next.Percent, next.Reason, ms(next.StepStartedAt), ms(next.NextEligibleAt), ms(next.UpdatedAt), next.Version,
-		ms(next.StageStartedAt))
+		ms(next.StageStartedAt), ms(next.StageStart()))
 	if err != nil {
 		return next, err
 	}
