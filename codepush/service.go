@@ -448,6 +448,35 @@ func (s *Service) Metrics(ctx context.Context, app, dep string) (map[string]Coun
 	return s.cfg.Store.Counts(ctx, d.Key)
 }
 
+// LabelCounter is a Store that reads the counters of some labels of a
+// deployment, named by app and deployment name, without its history
+// (*store.CodePush is one). A deployment that does not exist has none.
+type LabelCounter interface {
+	LabelCounts(ctx context.Context, app, deployment string, labels []string) (map[string]Counts, error)
+}
+
+// LabelMetrics returns the counters of the given labels (of every label
+// when none are given) of a deployment. With a Store that is a
+// LabelCounter it reads only those counters — what a reconcile pass needs
+// for each OTA lane — and a deployment that does not exist has none;
+// otherwise it filters Metrics.
+func (s *Service) LabelMetrics(ctx context.Context, app, dep string, labels ...string) (map[string]Counts, error) {
+	if lc, ok := s.cfg.Store.(LabelCounter); ok {
+		return lc.LabelCounts(ctx, app, dep, labels)
+	}
+	m, err := s.Metrics(ctx, app, dep)
+	if err != nil || len(labels) == 0 {
+		return m, err
+	}
+	out := make(map[string]Counts, len(labels))
+	for _, l := range labels {
+		if c, ok := m[l]; ok {
+			out[l] = c
+		}
+	}
+	return out, nil
+}
+
 func nextLabel(h []Release) string {
 	if len(h) == 0 {
 		return "v1"

@@ -95,6 +95,9 @@ type Jobs struct {
 	RescueAfter Duration `yaml:"rescue_after"`
 	// ActionTimeout bounds one remote action on a lane.
 	ActionTimeout Duration `yaml:"action_timeout"`
+	// PassBudget bounds how long one reconcile pass walks due lanes; the
+	// lanes it did not reach are taken first by the next pass.
+	PassBudget Duration `yaml:"pass_budget"`
 }
 
 // Token is an API bearer token with a role.

@@ -122,6 +122,8 @@ func TestParseErrors(t *testing.T) {
 		{"gate max inf", app + "    rollout:\n      gates: [{metric: crash_rate, max: .inf}]\n", "apps[0].rollout.gates[0].max: +Inf is not a finite number"},
 		{"negative soak", app + "    rollout:\n      soak: -1h\n", "apps[0].rollout.soak: -1h0m0s is negative"},
 		{"negative reconcile interval", "jobs:\n  reconcile_interval: -30s\n", "jobs.reconcile_interval: -30s is negative"},
+		{"pass budget over the interval", "jobs:\n  reconcile_interval: 30s\n  pass_budget: 45s\n", "jobs.pass_budget: 45s is not between 100ms and the reconcile interval (30s, at most 4m)"},
+		{"pass budget tiny", "jobs:\n  pass_budget: 10ms\n", "jobs.pass_budget: 10ms is not between 100ms and the reconcile interval (1m0s, at most 4m)"},
 		{"negative processing timeout", app + "    ios:\n      processing_timeout: -5m\n", "apps[0].ios.processing_timeout: -5m0s is negative"},
 		{"window never opens", app + "    rollout:\n      window: \"CRON_TZ=Europe/Berlin 0 10 30 2 *\"\n", `apps[0].rollout.window: "CRON_TZ=Europe/Berlin 0 10 30 2 *" never opens`},
 		{"one secret two roles", "tokens:\n  - {name: ci, role: viewer, token: \"${RP_SET}\"}\n  - {name: ops, role: admin, token: \"${RP_SET}\"}\n", `tokens[1].token: the same token as tokens[0] ("ci")`},

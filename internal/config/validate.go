@@ -30,6 +30,9 @@ const (
 	DefaultReconcileInterval = time.Minute
 	DefaultRescueAfter       = 15 * time.Second
 	DefaultActionTimeout     = 30 * time.Second
+	// DefaultPassBudget leaves a reconcile pass well inside the default
+	// interval (and under River's 5-minute bound of the reconcile job).
+	DefaultPassBudget        = 20 * time.Second
 	DefaultWorkers           = 10
 	DefaultControlWorkers    = 5
 	DefaultPlanPerRepository = 2
@@ -81,6 +84,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Jobs.ActionTimeout == 0 {
 		c.Jobs.ActionTimeout = Duration(DefaultActionTimeout)
+	}
+	if c.Jobs.PassBudget == 0 {
+		c.Jobs.PassBudget = Duration(min(DefaultPassBudget, c.Jobs.ReconcileInterval.D()/2))
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -275,6 +281,9 @@ func (c *Config) validate() error {
 	}
 	if d := c.Jobs.ActionTimeout.D(); d < time.Second || d > 10*time.Minute {
 		return fmt.Errorf("jobs.action_timeout: %s is not between 1s and 10m", d)
+	}
+	if d := c.Jobs.PassBudget.D(); d < 100*time.Millisecond || d >= c.Jobs.ReconcileInterval.D() || d > 4*time.Minute {
+		return fmt.Errorf("jobs.pass_budget: %s is not between 100ms and the reconcile interval (%s, at most 4m)", d, c.Jobs.ReconcileInterval.D())
 	}
 	if c.AppStore.PrivateKey.IsSet() {
 		if c.AppStore.KeyID == "" {

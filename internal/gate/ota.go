@@ -54,6 +54,12 @@ type OTACounters interface {
 	Metrics(ctx context.Context, app, deployment string) (map[string]codepush.Counts, error)
 }
 
+// otaLabelCounters reads a deployment's counters without its history;
+// *codepush.Service is one.
+type otaLabelCounters interface {
+	LabelMetrics(ctx context.Context, app, deployment string, labels ...string) (map[string]codepush.Counts, error)
+}
+
 // OTAReports is the gate provider of ota rules: ota_failure_rate of an OTA
 // lane's Production release, from the devices' reports (see OTAObservation
 // for what they prove and what they do not).
@@ -85,6 +91,10 @@ func (o *OTAReports) Measure(ctx context.Context, r release.GateRule, t Target) 
 		return release.Reading{Inconclusive: "the lane has no Production release yet"}, nil
 	}
 	all, err := shared(ctx, "ota|"+t.CodePushApp, func() (map[string]codepush.Counts, error) {
+		if lc, ok := o.Counters.(otaLabelCounters); ok {
+			// The counters alone, once per app and pass, not the history.
+			return lc.LabelMetrics(ctx, t.CodePushApp, codepush.Production)
+		}
 		return o.Counters.Metrics(ctx, t.CodePushApp, codepush.Production)
 	})
 	if err != nil {

@@ -85,9 +85,15 @@ type Rollouts struct {
 	// CancelJobs cancels the unfinished jobs of a lane when a halt or a
 	// cancel is applied (halt takes priority over lane work).
 	CancelJobs func(ctx context.Context, laneID string) error
+	// PassBudget bounds how long one Pass walks due lanes (jobs.pass_budget);
+	// default DefaultPassBudget. What is left is taken first next pass.
+	PassBudget time.Duration
 
 	nodeOnce sync.Once
 	node     string
+
+	cursorMu sync.Mutex
+	cursor   store.DueCursor // where the last pass's budget ran out
 }
 
 // MaxCommandTries is how many failed tries a command that exposes more
@@ -200,13 +206,38 @@ func randomToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// DefaultPassBudget is how long a reconcile pass walks due lanes before it
+// leaves the rest to the next pass (jobs.pass_budget).
+const DefaultPassBudget = 20 * time.Second
+
+// passBatch is how many due lanes a pass reads, leases and re-reads at once.
+const passBatch = 200
+
+func (r *Rollouts) passBudget() time.Duration {
+	if r.PassBudget <= 0 {
+		return DefaultPassBudget
+	}
+	return r.PassBudget
+}
+
 // Pass runs one reconcile pass: first every lane with a pending command
 // (commands go before the schedule; this also finishes commands whose job
-// died with its replica), then every lane that is due. One lane's failure
-// does not stop the others; the errors are joined.
+// died with its replica), then every lane that is due at the pass's start,
+// a batch at a time in (next_eligible_at, id) order, until the pass budget
+// is spent. Each lane moves at most one step per pass: a lane the pass
+// advanced is due again at once but waits for the next pass. When the
+// budget runs out the pass remembers where it stopped, and the next pass
+// starts there (the oldest due lanes the last one did not reach) before it
+// takes the lanes behind it, so no lane starves however many are due. One
+// lane's failure does not stop the others; the errors are joined.
 func (r *Rollouts) Pass(ctx context.Context) error {
+	deadline := time.Now().Add(r.passBudget())
+	if !inGatePass(ctx) {
+		// Gate providers answer each question once per pass, not per lane.
+		ctx = WithGatePass(ctx)
+	}
 	var errs []error
-	pending, err := r.Store.LanesWithPendingCommands(ctx, 200)
+	pending, err := r.Store.LanesWithPendingCommands(ctx, 1000)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("lanes with pending commands: %w", err))
 	}
@@ -215,16 +246,137 @@ func (r *Rollouts) Pass(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("lane %s: %w", id, err))
 		}
 	}
-	lanes, err := r.Store.DueLanes(ctx, r.now(), 200)
-	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("due lanes: %w", err))...)
-	}
-	for _, l := range lanes {
-		if err := r.ReconcileLane(ctx, l); err != nil {
-			errs = append(errs, fmt.Errorf("lane %s: %w", l.ID, err))
+	now := r.now()
+	r.cursorMu.Lock()
+	resume := r.cursor
+	r.cursorMu.Unlock()
+	cur, wrapped := resume, resume == (store.DueCursor{})
+	seen := map[string]bool{}
+	for {
+		lanes, err := r.Store.DueLanesAfter(ctx, now, cur, passBatch)
+		if err != nil {
+			return errors.Join(append(errs, fmt.Errorf("due lanes: %w", err))...)
+		}
+		if len(lanes) == 0 {
+			if !wrapped {
+				// The lanes before where the last pass stopped.
+				cur, wrapped = store.DueCursor{}, true
+				continue
+			}
+			r.cursorMu.Lock()
+			r.cursor = store.DueCursor{}
+			r.cursorMu.Unlock()
+			break
+		}
+		last := lanes[len(lanes)-1]
+		cur = store.DueCursor{At: last.Status.NextEligibleAt, LaneID: last.ID}
+		todo := lanes[:0:0]
+		lapped := false
+		for _, l := range lanes {
+			if resume != (store.DueCursor{}) && wrapped && dueAfter(l, resume) {
+				lapped = true // the first leg of the pass began here
+				break
+			}
+			if !seen[l.ID] {
+				seen[l.ID] = true
+				todo = append(todo, l)
+			}
+		}
+		errs = append(errs, r.reconcileBatch(ctx, todo)...)
+		if ctx.Err() != nil {
+			return errors.Join(append(errs, ctx.Err())...)
+		}
+		if lapped {
+			r.cursorMu.Lock()
+			r.cursor = store.DueCursor{}
+			r.cursorMu.Unlock()
+			break
+		}
+		if time.Now().After(deadline) {
+			// At least one batch a pass, so even a tiny budget moves on.
+			r.cursorMu.Lock()
+			r.cursor = cur
+			r.cursorMu.Unlock()
+			r.log().Warn("reconcile pass budget spent; the next pass starts where this one stopped", "budget", r.passBudget().String(), "lanes", len(seen))
+			break
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dueAfter reports whether l comes after c in the walk's order.
+func dueAfter(l release.Lane, c store.DueCursor) bool {
+	at := l.Status.NextEligibleAt.UnixMilli()
+	if l.Status.NextEligibleAt.IsZero() {
+		at = 0
+	}
+	cat := c.At.UnixMilli()
+	if c.At.IsZero() {
+		cat = 0
+	}
+	return at > cat || (at == cat && l.ID > c.LaneID)
+}
+
+// reconcileBatch runs one reconcile step for each lane of a batch: one
+// statement takes the leases of every lane nobody else holds, one query
+// reads them again under their leases, and one transaction records what
+// changed; only remote actions go one lane at a time. A lane that someone
+// else is acting on, or that moved meanwhile, is left for the next pass.
+func (r *Rollouts) reconcileBatch(ctx context.Context, lanes []release.Lane) []error {
+	if len(lanes) == 0 {
+		return nil
+	}
+	ids := make([]string, len(lanes))
+	for i, l := range lanes {
+		ids[i] = l.ID
+	}
+	token := randomToken()
+	taken := time.Now()
+	got, err := r.Store.AcquireLaneLeases(ctx, ids, r.nodeName(), token, taken.Add(r.actionTimeout()+leaseMargin), taken, taken.Add(-r.deadAfter()))
+	if err != nil {
+		return []error{err}
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := r.Store.ReleaseLeases(rctx, token); err != nil {
+			r.log().Warn("could not give the lane leases back; they expire on their own", "lanes", len(got), "err", err)
+		}
+	}()
+	fresh, err := r.Store.LanesByID(ctx, got)
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	var writes []laneWrite
+	for _, l := range lanes {
+		cur, ok := fresh[l.ID]
+		if !ok {
+			continue // someone else holds it
+		}
+		if cur.Status.Version != l.Status.Version && cur.Status.NextEligibleAt.After(r.now()) {
+			continue // another pass moved it already
+		}
+		ls := &lease{r: r, laneID: l.ID, token: token}
+		if time.Since(taken) > leaseMargin {
+			// The batch's leases were taken a while ago: this lane's
+			// lease must cover a whole action from now.
+			if ok, err := ls.renew(ctx); err != nil || !ok {
+				if err != nil {
+					errs = append(errs, fmt.Errorf("lane %s: renew its lease: %w", l.ID, err))
+				}
+				continue
+			}
+		}
+		w, err := r.reconcileLeased(ctx, cur)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("lane %s: %w", l.ID, err))
+		}
+		if w != nil {
+			writes = append(writes, *w)
+		}
+	}
+	return append(errs, r.write(ctx, writes)...)
 }
 
 // ReconcileLane runs one reconcile step for a lane and records its outcome.
@@ -240,15 +392,136 @@ func (r *Rollouts) ReconcileLane(ctx context.Context, l release.Lane) error {
 		if cur.Status.Version != l.Status.Version && cur.Status.NextEligibleAt.After(r.now()) {
 			return nil // another pass moved it already
 		}
-		return r.reconcileLeased(ctx, cur)
+		w, err := r.reconcileLeased(ctx, cur)
+		if w != nil {
+			var werr error
+			if ws := r.write(ctx, []laneWrite{*w}); len(ws) > 0 {
+				werr = ws[0]
+			}
+			return errors.Join(err, werr)
+		}
+		return err
 	})
 	return err
 }
 
-func (r *Rollouts) reconcileLeased(ctx context.Context, l release.Lane) error {
+// laneWrite is a reconcile step's outcome still to be recorded: the new
+// status, and the event that says why (none when Kind is empty).
+type laneWrite struct {
+	lane release.Lane
+	d    release.Decision
+	kind string
+}
+
+// write records the outcomes of a batch in one transaction. A lane that
+// moved since it was read (ErrConflict) is left out; when the transaction
+// fails as a whole, each outcome is recorded on its own, so that one bad
+// lane does not lose the others' records.
+func (r *Rollouts) write(ctx context.Context, ws []laneWrite) []error {
+	if len(ws) == 0 {
+		return nil
+	}
+	var errs []error
+	done := make([]bool, len(ws))
+	err := r.Store.Tx(ctx, func(tx *store.Store) error {
+		list := make([]store.LaneStatus, len(ws))
+		for i, w := range ws {
+			list[i] = store.LaneStatus{LaneID: w.lane.ID, Next: w.d.Status}
+		}
+		written, err := tx.UpdateStatuses(ctx, list)
+		if err != nil {
+			return err
+		}
+		var events []release.Event
+		for i := range ws {
+			st, ok := written[ws[i].lane.ID]
+			if !ok {
+				done[i] = false
+				r.log().Info("the lane moved while it was reconciled; the next pass looks again", "lane", ws[i].lane.ID)
+				continue
+			}
+			ws[i].d.Status = st
+			if e, ok := r.stepEvent(ws[i]); ok {
+				events = append(events, e)
+			}
+			done[i] = true
+		}
+		return tx.AppendEvents(ctx, events)
+	})
+	if err != nil && len(ws) > 1 {
+		errs = errs[:0]
+		for i := range ws {
+			done[i] = false
+			err := r.Store.Tx(ctx, func(tx *store.Store) error {
+				ok, err := r.writeOne(ctx, tx, &ws[i])
+				done[i] = ok
+				return err
+			})
+			if err != nil {
+				done[i] = false
+				errs = append(errs, fmt.Errorf("lane %s: %w", ws[i].lane.ID, err))
+			}
+		}
+	} else if err != nil {
+		errs = append(errs, fmt.Errorf("lane %s: %w", ws[0].lane.ID, err))
+	}
+	for i, w := range ws {
+		if done[i] && w.kind != "" && r.OnChange != nil {
+			l := w.lane
+			l.Status = w.d.Status
+			r.OnChange(ctx, l, w.d)
+		}
+	}
+	return errs
+}
+
+// writeOne records one outcome in tx; false when the lane moved meanwhile.
+func (r *Rollouts) writeOne(ctx context.Context, tx *store.Store, w *laneWrite) (bool, error) {
+	st, err := tx.UpdateStatus(ctx, w.lane.ID, w.d.Status)
+	if errors.Is(err, store.ErrConflict) {
+		r.log().Info("the lane moved while it was reconciled; the next pass looks again", "lane", w.lane.ID)
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	w.d.Status = st
+	if err := r.appendStepEvent(ctx, tx, *w); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// appendStepEvent says in the audit log why a reconcile step changed the
+// lane (nothing for a write without an event kind).
+func (r *Rollouts) appendStepEvent(ctx context.Context, tx *store.Store, w laneWrite) error {
+	e, ok := r.stepEvent(w)
+	if !ok {
+		return nil
+	}
+	_, err := tx.AppendEvent(ctx, e)
+	return err
+}
+
+// stepEvent is the audit event of a reconcile step's write, if it has one.
+func (r *Rollouts) stepEvent(w laneWrite) (release.Event, bool) {
+	if w.kind == "" {
+		return release.Event{}, false
+	}
+	l, d := w.lane, w.d
+	details := map[string]any{"action": string(d.Action), "percent": d.Percent, "state": string(d.Status.State), "reason": d.Reason, "platform": string(l.Platform)}
+	if len(d.Measurements) > 0 {
+		details["measurements"] = measurementDetails(d.Measurements)
+	}
+	return release.Event{At: r.now(), Actor: "system", ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: w.kind, Details: details}, true
+}
+
+// reconcileLeased decides a lane's step and takes its remote action; the
+// outcome to record is returned, nil when nothing changed.
+func (r *Rollouts) reconcileLeased(ctx context.Context, l release.Lane) (*laneWrite, error) {
 	ex, err := r.Executors.For(l)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	actx, cancel := context.WithTimeout(ctx, r.actionTimeout())
 	defer cancel()
@@ -267,27 +540,27 @@ func (r *Rollouts) reconcileLeased(ctx context.Context, l release.Lane) error {
 	if len(r.Freezes) > 0 {
 		rel, err := r.Store.GetRelease(ctx, l.ReleaseID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		obs.Freezes = release.FreezesFor(r.Freezes, rel.App, l)
 	}
 	now := r.now()
 	d, err := release.Reconcile(l.Plan, l.Status, obs, now)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch d.Action {
 	case release.ActionNone, release.ActionHold:
 		if sameSchedule(l.Status, d.Status) {
-			return nil
+			return nil, nil
 		}
-		return r.record(ctx, l, d, "system", "rollout."+string(d.Action))
+		return &laneWrite{lane: l, d: d, kind: "rollout." + string(d.Action)}, nil
 	}
 	err = ex.Execute(actx, l, d)
 	var stopped *lane.RemoteStoppedError
 	switch {
 	case err == nil:
-		return r.record(ctx, l, d, "system", "rollout."+string(d.Action))
+		return &laneWrite{lane: l, d: d, kind: "rollout." + string(d.Action)}, nil
 	case errors.As(err, &stopped) && d.Action != release.ActionHalt && d.Action != release.ActionRollback:
 		// The store shows the rollout stopped (a halt that was never
 		// recorded, or a person in the store's console): the lane follows
@@ -295,14 +568,14 @@ func (r *Rollouts) reconcileLeased(ctx context.Context, l release.Lane) error {
 		// person's resume starts it again.
 		next, terr := l.Status.Transition(stopped.State(), stopped.Reason, now)
 		if terr != nil {
-			return errors.Join(err, terr)
+			return nil, errors.Join(err, terr)
 		}
 		next.NextEligibleAt = time.Time{}
 		if stopped.Percent > 0 {
 			next.Percent = stopped.Percent
 		}
 		r.log().Warn("the store shows the rollout stopped; the lane follows it", "lane", l.ID, "state", string(next.State), "reason", stopped.Reason)
-		return r.record(ctx, l, release.Decision{Action: release.ActionHalt, Percent: next.Percent, Reason: stopped.Reason, Status: next}, "system", "rollout.stopped_remotely")
+		return &laneWrite{lane: l, d: release.Decision{Action: release.ActionHalt, Percent: next.Percent, Reason: stopped.Reason, Status: next}, kind: "rollout.stopped_remotely"}, nil
 	}
 	// Look again in a minute; the reason says what failed. The same
 	// failure again is not news: the status moves on without an event.
@@ -312,39 +585,13 @@ func (r *Rollouts) reconcileLeased(ctx context.Context, l release.Lane) error {
 	retry.UpdatedAt = now
 	hold := release.Decision{Action: release.ActionHold, Reason: retry.Reason, Status: retry}
 	if retry.Reason == l.Status.Reason {
-		_, rerr := r.Store.UpdateStatus(ctx, l.ID, retry)
-		return errors.Join(err, rerr)
+		return &laneWrite{lane: l, d: hold}, err
 	}
-	_ = r.record(ctx, l, hold, "system", "rollout.action_failed")
-	return err
+	return &laneWrite{lane: l, d: hold, kind: "rollout.action_failed"}, err
 }
 
 func sameSchedule(a, b release.Status) bool {
 	return a.State == b.State && a.StepIndex == b.StepIndex && a.Reason == b.Reason && a.NextEligibleAt.Equal(b.NextEligibleAt)
-}
-
-func (r *Rollouts) record(ctx context.Context, l release.Lane, d release.Decision, actor, kind string) error {
-	err := r.Store.Tx(ctx, func(tx *store.Store) error {
-		st, err := tx.UpdateStatus(ctx, l.ID, d.Status)
-		if err != nil {
-			return err
-		}
-		d.Status = st
-		details := map[string]any{"action": string(d.Action), "percent": d.Percent, "state": string(d.Status.State), "reason": d.Reason, "platform": string(l.Platform)}
-		if len(d.Measurements) > 0 {
-			details["measurements"] = measurementDetails(d.Measurements)
-		}
-		_, err = tx.AppendEvent(ctx, release.Event{At: r.now(), Actor: actor, ReleaseID: l.ReleaseID, LaneID: l.ID, Kind: kind, Details: details})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if r.OnChange != nil {
-		l.Status = d.Status
-		r.OnChange(ctx, l, d)
-	}
-	return nil
 }
 
 // Command applies a person's command to a lane now: it is recorded as

@@ -199,7 +199,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		from, to := f.Span()
 		freezes = append(freezes, release.Freeze{From: from, To: to, Reason: f.Reason, Apps: f.Apps})
 	}
-	svc.Rollouts = &jobs.Rollouts{Store: st, Executors: jobs.Executors{}, Log: log, Freezes: freezes}
+	svc.Rollouts = &jobs.Rollouts{Store: st, Executors: jobs.Executors{}, Log: log, Freezes: freezes, PassBudget: cfg.Jobs.PassBudget.D()}
 	// Each part of the product wires itself in its own file: workers,
 	// executors, lane starters and routes.
 	svc.Gates = &jobs.Gates{Store: st, Providers: map[string]jobs.GateProvider{}, Executors: svc.Rollouts.Executors, Log: log.With("component", "gates")}

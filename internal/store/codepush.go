@@ -624,6 +624,38 @@ func (c *CodePush) Counts(ctx context.Context, deploymentKey string) (map[string
 	return out, rows.Err()
 }
 
+// LabelCounts implements codepush.LabelCounter: the counters of labels (of
+// every label when there are none) of app's deployment named deployment,
+// in one query over the (app, name) and (deployment_key, label) keys —
+// without reading the deployment's history or the other apps. A label
+// without counters, or a deployment that does not exist, is absent.
+func (c *CodePush) LabelCounts(ctx context.Context, app, deployment string, labels []string) (map[string]codepush.Counts, error) {
+	q := `SELECT c.label, c.active, c.downloaded, c.installed, c.failed, c.clients FROM codepush_deployments d
+		JOIN codepush_counts c ON c.deployment_key = d.key WHERE d.app = $1 AND d.name = $2`
+	args := []any{app, deployment}
+	if len(labels) > 0 {
+		q += ` AND c.label IN (` + placeholders(3, len(labels)) + `)`
+		for _, l := range labels {
+			args = append(args, l)
+		}
+	}
+	rows, err := c.db.SQL.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("codepush counters of %s %s: %w", app, deployment, err)
+	}
+	defer rows.Close()
+	out := map[string]codepush.Counts{}
+	for rows.Next() {
+		var label string
+		var n codepush.Counts
+		if err := rows.Scan(&label, &n.Active, &n.Downloaded, &n.Installed, &n.Failed, &n.Clients); err != nil {
+			return nil, err
+		}
+		out[label] = n
+	}
+	return out, rows.Err()
+}
+
 // CodePushChange is one entry of the change log.
 type CodePushChange struct {
 	Seq           int64

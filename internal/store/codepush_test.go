@@ -261,3 +261,77 @@ func TestCodePushAddCountsNeverNegative(t *testing.T) {
 		})
 	}
 }
+
+// historyCounter counts the reads a per-lane observation should not make.
+type historyCounter struct {
+	*store.CodePush
+	apps, releases atomic.Int64
+}
+
+func (h *historyCounter) Apps(ctx context.Context) ([]codepush.App, error) {
+	h.apps.Add(1)
+	return h.CodePush.Apps(ctx)
+}
+
+func (h *historyCounter) Releases(ctx context.Context, key string) ([]codepush.Release, error) {
+	h.releases.Add(1)
+	return h.CodePush.Releases(ctx, key)
+}
+
+// TestCodePushLabelCounts: an OTA lane's observation reads its label's
+// counters and nothing else — not the deployment's history, not the apps.
+func TestCodePushLabelCounts(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			cp := &historyCounter{CodePush: store.NewCodePush(storetest.Open(t, e))}
+			const prod, staging = "production-key-0123456789", "staging-key-0123456789"
+			require.NoError(t, cp.SaveApp(ctx, codepush.App{Name: "acme-ios", CreatedAt: now,
+				Deployments: []codepush.Deployment{{Name: "Staging", Key: staging}, {Name: "Production", Key: prod}}}))
+			require.NoError(t, cp.SaveApp(ctx, codepush.App{Name: "other", CreatedAt: now,
+				Deployments: []codepush.Deployment{{Name: "Production", Key: "other-production-key-0123"}}}))
+			for _, l := range []string{"v1", "v2", "v3"} {
+				require.NoError(t, cp.AppendRelease(ctx, prod, codepush.Release{Label: l, AppVersion: "1.4.0"}))
+			}
+			require.NoError(t, cp.AppendRelease(ctx, "other-production-key-0123", codepush.Release{Label: "v3", AppVersion: "1.4.0"}))
+			require.NoError(t, cp.AppendRelease(ctx, staging, codepush.Release{Label: "v3", AppVersion: "1.4.0"}))
+			report := func(key, label, client, status string) {
+				require.NoError(t, cp.RecordReport(ctx, codepush.ClientReport{DeploymentKey: key, ClientID: client, Label: label, Status: status}))
+			}
+			report(prod, "v1", "d1", codepush.StatusSucceeded)
+			report(prod, "v3", "d2", codepush.StatusSucceeded)
+			report(prod, "v3", "d3", codepush.StatusFailed)
+			report("other-production-key-0123", "v3", "d9", codepush.StatusFailed)
+			report(staging, "v3", "d8", codepush.StatusSucceeded)
+
+			svc, err := codepush.New(ctx, codepush.Config{Store: cp})
+			require.NoError(t, err)
+			cp.apps.Store(0)
+			cp.releases.Store(0)
+			all, err := cp.Counts(ctx, prod)
+			require.NoError(t, err)
+
+			one, err := svc.LabelMetrics(ctx, "acme-ios", codepush.Production, "v3")
+			require.NoError(t, err)
+			require.Equal(t, map[string]codepush.Counts{"v3": all["v3"]}, one)
+			require.Equal(t, int64(2), one["v3"].Clients)
+			require.Equal(t, int64(1), one["v3"].Failed)
+
+			every, err := svc.LabelMetrics(ctx, "acme-ios", codepush.Production)
+			require.NoError(t, err)
+			require.Equal(t, all, every, "no labels: every label's counters")
+
+			none, err := svc.LabelMetrics(ctx, "acme-ios", codepush.Production, "v7")
+			require.NoError(t, err)
+			require.Empty(t, none, "a label nobody reported on")
+			none, err = svc.LabelMetrics(ctx, "nobody", codepush.Production, "v3")
+			require.NoError(t, err)
+			require.Empty(t, none, "a deployment that does not exist")
+
+			require.Zero(t, cp.releases.Load(), "no history was read")
+			require.Zero(t, cp.apps.Load(), "no app list was read")
+		})
+	}
+}

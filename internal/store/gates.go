@@ -17,24 +17,14 @@ func (s *Store) RecordMeasurement(ctx context.Context, m release.Measurement) (i
 	if m.LaneID == "" || m.Gate == "" || m.Phase == "" || m.At.IsZero() {
 		return 0, fmt.Errorf("gate measurement: lane, gate, phase and time are required (lane %q, gate %q, phase %q)", m.LaneID, m.Gate, m.Phase)
 	}
-	vals := map[string]float64{}
-	for k, v := range m.Values {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			vals[k] = v
-		}
-	}
-	b, err := json.Marshal(vals)
+	b, value, err := measurementValues(m)
 	if err != nil {
 		return 0, err
-	}
-	value := m.Value
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		value = 0
 	}
 	var id int64
 	err = s.q.QueryRowContext(ctx, `INSERT INTO gate_measurements (lane_id, gate, measured_at, percent, phase, value, samples, reason, source, vals)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-		m.LaneID, m.Gate, ms(m.At), m.Percent, string(m.Phase), value, m.Samples, m.Reason, m.Source, string(b)).Scan(&id)
+		m.LaneID, m.Gate, ms(m.At), m.Percent, string(m.Phase), value, m.Samples, m.Reason, m.Source, b).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record measurement of gate %s of lane %s: %w", m.Gate, m.LaneID, err)
 	}
@@ -61,18 +51,9 @@ func (s *Store) Measurements(ctx context.Context, laneID string, since time.Time
 	defer rows.Close()
 	var out []release.Measurement
 	for rows.Next() {
-		var m release.Measurement
-		var at int64
-		var phase, vals string
-		if err := rows.Scan(&m.ID, &m.LaneID, &m.Gate, &at, &m.Percent, &phase, &m.Value, &m.Samples, &m.Reason, &m.Source, &vals); err != nil {
+		m, err := scanMeasurement(rows)
+		if err != nil {
 			return nil, err
-		}
-		m.At, m.Phase = fromMS(at), release.Phase(phase)
-		if err := json.Unmarshal([]byte(vals), &m.Values); err != nil {
-			return nil, fmt.Errorf("measurement %d values: %w", m.ID, err)
-		}
-		if len(m.Values) == 0 {
-			m.Values = nil
 		}
 		out = append(out, m)
 	}
@@ -113,4 +94,45 @@ func (s *Store) MovingLanes(ctx context.Context, limit int) ([]release.Lane, err
 		limit = 500
 	}
 	return s.lanes(ctx, `SELECT `+laneCols+laneFrom+`WHERE r.state IN ('rolling', 'waiting') ORDER BY l.id LIMIT $1`, limit)
+}
+
+// measurementValues are a measurement's figures as stored: the raw values
+// as JSON and the value, each without NaN or infinities.
+func measurementValues(m release.Measurement) (string, float64, error) {
+	vals := map[string]float64{}
+	for k, v := range m.Values {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			vals[k] = v
+		}
+	}
+	b, err := json.Marshal(vals)
+	if err != nil {
+		return "", 0, err
+	}
+	value := m.Value
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		value = 0
+	}
+	return string(b), value, nil
+}
+
+const measurementCols = `id, lane_id, gate, measured_at, percent, phase, value, samples, reason, source, vals`
+
+func scanMeasurement(row interface{ Scan(...any) error }) (release.Measurement, error) {
+	var m release.Measurement
+	var at int64
+	var phase, vals string
+	if err := row.Scan(&m.ID, &m.LaneID, &m.Gate, &at, &m.Percent, &phase, &m.Value, &m.Samples, &m.Reason, &m.Source, &vals); err != nil {
+		return m, err
+	}
+	m.At, m.Phase = fromMS(at), release.Phase(phase)
+	if vals != "{}" && vals != "" {
+		if err := json.Unmarshal([]byte(vals), &m.Values); err != nil {
+			return m, fmt.Errorf("measurement %d values: %w", m.ID, err)
+		}
+	}
+	if len(m.Values) == 0 {
+		m.Values = nil
+	}
+	return m, nil
 }

@@ -267,9 +267,11 @@ func scanLane(row interface{ Scan(...any) error }) (release.Lane, error) {
 	l.Platform, l.Kind, l.Status.State = release.Platform(platform), release.LaneKind(kind), release.State(state)
 	l.Status.PendingCommand = release.Command(pending)
 	l.Status.StepStartedAt, l.Status.NextEligibleAt, l.Status.UpdatedAt = fromMS(started), fromMS(next), fromMS(updated)
-	if err := json.Unmarshal([]byte(plan), &l.Plan); err != nil {
+	p, err := parsePlan(plan)
+	if err != nil {
 		return l, fmt.Errorf("lane %s plan: %w", l.ID, err)
 	}
+	l.Plan = p
 	return l, nil
 }
 
@@ -317,9 +319,10 @@ func (s *Store) UpdateStatus(ctx context.Context, laneID string, next release.St
 		return next, fmt.Errorf("state %q is not a known state", next.State)
 	}
 	res, err := s.q.ExecContext(ctx, `UPDATE rollouts SET state = $2, step_index = $3, percent = $4, reason = $5, step_started_at = $6,
-		next_eligible_at = $7, updated_at = $8, stage_started_at = $10, version = version + 1 WHERE lane_id = $1 AND version = $9`,
+		next_eligible_at = $7, updated_at = $8, stage_started_at = $10, version = version + 1,
+		gates_due_at = CASE WHEN `+stageStartSQL("")+` = $11 THEN gates_due_at ELSE 0 END WHERE lane_id = $1 AND version = $9`,
 		laneID, string(next.State), next.StepIndex, next.Percent, next.Reason, ms(next.StepStartedAt), ms(next.NextEligibleAt), ms(next.UpdatedAt), next.Version,
-		ms(next.StageStartedAt))
+		ms(next.StageStartedAt), ms(next.StageStart()))
 	if err != nil {
 		return next, err
 	}

@@ -20,7 +20,9 @@ func (o *OTA) Observe(ctx context.Context, l release.Lane) (release.Observations
 	if data.ProductionLabel == "" {
 		return release.Observations{}, nil
 	}
-	m, err := o.CodePush.Metrics(ctx, data.CodePushApp, codepush.Production)
+	// Only the lane's label: not the deployment's history, nor its other
+	// labels' counters.
+	m, err := o.CodePush.LabelMetrics(ctx, data.CodePushApp, codepush.Production, data.ProductionLabel)
 	if err != nil {
 		return release.Observations{}, err
 	}
