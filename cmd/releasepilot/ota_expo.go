@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-
 )
 
 const otaExpoHelp = `releasepilot ota release --expo-dist DIR --app APP --commit SHA [flags]

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-
 )
 
 const remoteHelp = `releasepilot %[1]s [flags] <release-id|lane-id>
