@@ -52,8 +52,8 @@ func BenchmarkUpdateCheckServe(b *testing.B) {
 	if err != nil {
 		b.Fatalf("BenchmarkUpdateCheckServe needs wrk, the HTTP load tool, on PATH (Debian: apt-get install wrk): %v", err)
 	}
-	seconds := envInt(b, "RELEASEPILOT_LOAD_SECONDS", 10)
-	phaseSeconds := envInt(b, "RELEASEPILOT_LOAD_PHASE", 2)
+	seconds := envInt("RELEASEPILOT_LOAD_SECONDS", 10, 1)
+	phaseSeconds := envInt("RELEASEPILOT_LOAD_PHASE", 2, 1)
 	conns := []int{64, 256}
 	if s := os.Getenv("RELEASEPILOT_LOAD_CONNS"); s != "" {
 		conns = nil
@@ -311,18 +311,6 @@ func mergedPercentile(rs []wrkResult, q float64) time.Duration {
 		}
 	}
 	return xs[len(xs)-1]
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q: want a positive integer", name, s)
-	}
-	return n
 }
 
 func loadAverage() string {

@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +39,7 @@ import (
 var (
 	intakeRate     = flag.Float64("intake.rate", envFloat("RELEASEPILOT_LOAD_RATE", 200), "webhook deliveries per second")
 	intakeDuration = flag.Duration("intake.duration", envDuration("RELEASEPILOT_LOAD_DURATION", 60*time.Second), "how long to send at that rate")
-	intakeFailing  = flag.Int("intake.failing", envInt("RELEASEPILOT_LOAD_FAILING_PLANS", 20000), "plan jobs that fail and retry during the failing-plans runs")
+	intakeFailing  = flag.Int("intake.failing", envInt("RELEASEPILOT_LOAD_FAILING_PLANS", 20000, 0), "plan jobs that fail and retry during the failing-plans runs")
 )
 
 // ackTimeout is GitHub's delivery timeout: an ack slower than this is lost.
@@ -51,27 +50,6 @@ const (
 	loadRepo   = "acme/mobile"
 	brokenRepo = "acme/broken"
 )
-
-func envFloat(name string, def float64) float64 {
-	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
-		return v
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
 
 // BenchmarkWebhookIntake sends signed tag pushes at a steady rate, open loop
 // (each at its scheduled time, whether or not earlier ones were answered),
