@@ -611,17 +611,7 @@ func (c *CodePush) Counts(ctx context.Context, deploymentKey string) (map[string
 	if err != nil {
 		return nil, fmt.Errorf("codepush counters: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]codepush.Counts{}
-	for rows.Next() {
-		var label string
-		var n codepush.Counts
-		if err := rows.Scan(&label, &n.Active, &n.Downloaded, &n.Installed, &n.Failed, &n.Clients); err != nil {
-			return nil, err
-		}
-		out[label] = n
-	}
-	return out, rows.Err()
+	return scanCounts(rows)
 }
 
 // LabelCounts implements codepush.LabelCounter: the counters of labels (of
@@ -635,14 +625,18 @@ func (c *CodePush) LabelCounts(ctx context.Context, app, deployment string, labe
 	args := []any{app, deployment}
 	if len(labels) > 0 {
 		q += ` AND c.label IN (` + placeholders(3, len(labels)) + `)`
-		for _, l := range labels {
-			args = append(args, l)
-		}
+		args = append(args, anys(labels)...)
 	}
 	rows, err := c.db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("codepush counters of %s %s: %w", app, deployment, err)
 	}
+	return scanCounts(rows)
+}
+
+// scanCounts reads rows of (label, active, downloaded, installed, failed,
+// clients) into counters by label, and closes them.
+func scanCounts(rows *sql.Rows) (map[string]codepush.Counts, error) {
 	defer rows.Close()
 	out := map[string]codepush.Counts{}
 	for rows.Next() {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,6 +56,15 @@ func placeholders(from, n int) string {
 	return b.String()
 }
 
+// anys is a statement's arguments from strings.
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
 // LanesByID reads the lanes with the given ids in one query, keyed by id;
 // ids that name no lane are absent.
 func (s *Store) LanesByID(ctx context.Context, ids []string) (map[string]release.Lane, error) {
@@ -64,10 +72,7 @@ func (s *Store) LanesByID(ctx context.Context, ids []string) (map[string]release
 	if len(ids) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
+	args := anys(ids)
 	ls, err := s.lanes(ctx, `SELECT `+laneCols+laneFrom+`WHERE l.id IN (`+placeholders(1, len(ids))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %d lanes: %w", len(ids), err)
@@ -278,10 +283,7 @@ func (s *Store) ReleasesByID(ctx context.Context, ids []string) (map[string]rele
 	if len(ids) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
+	args := anys(ids)
 	rows, err := s.q.QueryContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE id IN (`+placeholders(1, len(ids))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %d releases: %w", len(ids), err)
@@ -458,16 +460,9 @@ func (s *Store) AppendEvents(ctx context.Context, es []release.Event) error {
 	}
 	rows := make([]row, len(es))
 	for i, e := range es {
-		if e.Kind == "" || e.Actor == "" {
-			return errors.New("event needs a kind and an actor")
-		}
-		details := "{}"
-		if len(e.Details) > 0 {
-			b, err := json.Marshal(e.Details)
-			if err != nil {
-				return fmt.Errorf("event %s details: %w", e.Kind, err)
-			}
-			details = string(b)
+		details, err := eventDetails(e)
+		if err != nil {
+			return err
 		}
 		rows[i] = row{e: e, details: details}
 	}

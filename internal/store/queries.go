@@ -432,27 +432,21 @@ func (s *Store) LatestBinary(ctx context.Context, app string, p release.Platform
 // releases never wait on each other, so across releases ids are NOT in
 // commit order: readers of the whole log use LogEvents.
 func (s *Store) AppendEvent(ctx context.Context, e release.Event) (int64, error) {
-	if e.Kind == "" || e.Actor == "" {
-		return 0, errors.New("event needs a kind and an actor")
-	}
-	details := []byte("{}")
-	if len(e.Details) > 0 {
-		var err error
-		if details, err = json.Marshal(e.Details); err != nil {
-			return 0, fmt.Errorf("event %s details: %w", e.Kind, err)
-		}
+	details, err := eventDetails(e)
+	if err != nil {
+		return 0, err
 	}
 	var id int64
 	if e.ReleaseID != "" && s.DB.Engine == Postgres {
 		// One round trip: the counter's row is locked before the event's
 		// id is drawn, as below.
-		err := s.q.QueryRowContext(ctx, `WITH s AS (INSERT INTO event_sequences (release_id, seq) VALUES ($3, 1)
+		err = s.q.QueryRowContext(ctx, `WITH s AS (INSERT INTO event_sequences (release_id, seq) VALUES ($3, 1)
 				ON CONFLICT (release_id) DO UPDATE SET seq = event_sequences.seq + 1 RETURNING seq)
 			INSERT INTO events (at, actor, release_id, lane_id, kind, details, seq) SELECT $1, $2, $3, $4, $5, $6, s.seq FROM s RETURNING id`,
-			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, string(details)).Scan(&id)
+			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, details).Scan(&id)
 		return id, err
 	}
-	err := s.Tx(ctx, func(tx *Store) error {
+	err = s.Tx(ctx, func(tx *Store) error {
 		var seq int64
 		if e.ReleaseID != "" {
 			if err := tx.q.QueryRowContext(ctx, `INSERT INTO event_sequences (release_id, seq) VALUES ($1, 1)
@@ -463,9 +457,24 @@ func (s *Store) AppendEvent(ctx context.Context, e release.Event) (int64, error)
 		// xid comes from the column's default: the writing transaction on
 		// Postgres, 0 on SQLite.
 		return tx.q.QueryRowContext(ctx, `INSERT INTO events (at, actor, release_id, lane_id, kind, details, seq) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, string(details), seq).Scan(&id)
+			ms(e.At), e.Actor, e.ReleaseID, e.LaneID, e.Kind, details, seq).Scan(&id)
 	})
 	return id, err
+}
+
+// eventDetails checks an event and gives its details as stored.
+func eventDetails(e release.Event) (string, error) {
+	if e.Kind == "" || e.Actor == "" {
+		return "", errors.New("event needs a kind and an actor")
+	}
+	if len(e.Details) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(e.Details)
+	if err != nil {
+		return "", fmt.Errorf("event %s details: %w", e.Kind, err)
+	}
+	return string(b), nil
 }
 
 // Events lists a release's audit events after an id, oldest first. With
