@@ -50,6 +50,10 @@ type GitHubWebhook struct {
 	Log   *slog.Logger
 	// Metrics counts deliveries by outcome (nil: not counted).
 	Metrics *Metrics
+	// PlanPerRepository: past this many plans waiting for a repository's
+	// releases, a new one is queued behind other repositories' plans
+	// (jobs.PlanInsertOpts; 0: never).
+	PlanPerRepository int
 	// Read bounds what a delivery nobody has authenticated yet may hold:
 	// at most Read.InMemory bytes in memory (github.DefaultInMemory when
 	// 0), the rest spooled to disk while its signature is computed.
@@ -293,6 +297,17 @@ func ignoredOutcome(d github.Delivery, signed []GitHubApp) string {
 	return DeliveryIgnoredRepo
 }
 
+// sameRepository names the apps whose releases come from a's repository.
+func (h *GitHubWebhook) sameRepository(a GitHubApp) []string {
+	var out []string
+	for _, b := range h.Apps {
+		if strings.EqualFold(b.Rule.Repository, a.Rule.Repository) {
+			out = append(out, b.Name)
+		}
+	}
+	return out
+}
+
 type tagMatch struct {
 	app     GitHubApp
 	m       github.TagMatch
@@ -339,7 +354,15 @@ func (h *GitHubWebhook) apply(ctx context.Context, tx *store.Store, m tagMatch, 
 			return nil, "", err
 		}
 		args := jobs.PlanReleaseArgs{App: m.app.Name, Tag: d.Tag, Commit: d.Commit, ReleaseID: rel.ID, Platforms: m.m.Platforms, OTAOnly: m.otaOnly}
-		if _, _, err := h.Jobs.EnqueueTx(ctx, tx, args, nil); err != nil {
+		var opts *river.InsertOpts
+		if h.PlanPerRepository > 0 {
+			waiting, err := tx.PlansWaiting(ctx, h.sameRepository(m.app), now.Add(-jobs.PlanLookback), h.PlanPerRepository+1)
+			if err != nil {
+				return nil, "", err
+			}
+			opts = jobs.PlanInsertOpts(waiting, h.PlanPerRepository)
+		}
+		if _, _, err := h.Jobs.EnqueueTx(ctx, tx, args, opts); err != nil {
 			return nil, "", err
 		}
 		return sr, "", nil

@@ -84,6 +84,24 @@ type PlanReleaseWorker struct {
 	PerRepository int
 }
 
+// PlanInsertOpts are the insert options of a new plan_release job whose
+// repository has waiting plans being planned already, this one's release
+// included. Past perRepository, the job is queued at background priority:
+// behind every other repository's plans, so a burst of one repository's
+// tags (or its planning failing for all of them) does not make the others
+// wait until each of its jobs has been fetched and snoozed. nil: the
+// kind's own options.
+func PlanInsertOpts(waiting, perRepository int) *river.InsertOpts {
+	if perRepository <= 0 || waiting <= perRepository {
+		return nil
+	}
+	return &river.InsertOpts{Priority: queue.PriorityBackground}
+}
+
+// PlanLookback bounds the releases PlanInsertOpts' count reads: planning
+// gives up well within it (14 attempts, 35–70 minutes of backoff).
+const PlanLookback = 3 * time.Hour
+
 // Backoffs of planning.
 const (
 	PlanRetryBase  = 5 * time.Second

@@ -90,7 +90,8 @@ func (s *Service) setupGitHub(ctx context.Context) error {
 		river.AddWorker(w, &jobs.PlanReleaseWorker{Planner: planner, PerRepository: s.Config.Jobs.PlanPerRepository})
 		river.AddWorker(w, &jobs.TagChangeWorker{Changes: changes})
 	})
-	s.addRoute("POST /webhooks/github", httpapi.RoleNone, &httpapi.GitHubWebhook{Store: s.Store, Jobs: lazyEnqueuer{s}, Apps: hookApps, Log: s.Log, Metrics: s.Metrics})
+	s.addRoute("POST /webhooks/github", httpapi.RoleNone, &httpapi.GitHubWebhook{Store: s.Store, Jobs: lazyEnqueuer{s}, Apps: hookApps, Log: s.Log, Metrics: s.Metrics,
+		PlanPerRepository: s.Config.Jobs.PlanPerRepository})
 	return nil
 }
 

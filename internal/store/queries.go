@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/swapjoy/releasepilot/internal/release"
@@ -529,4 +530,23 @@ func (s *Store) GetDelivery(ctx context.Context, source, id string) (Delivery, e
 		Scan(&d.Source, &d.ID, &d.Event, &at, &d.Outcome, &d.ReleaseID)
 	d.ReceivedAt = fromMS(at)
 	return d, notFound(err, "delivery "+id)
+}
+
+// PlansWaiting counts, up to limit, the releases of apps created at or
+// after since that are still being planned (their plan job queued, running
+// or retrying). Planning gives up within about an hour and a half, so a
+// since of a few hours bounds the read to recent releases, on the (app,
+// created_at) index.
+func (s *Store) PlansWaiting(ctx context.Context, apps []string, since time.Time, limit int) (int, error) {
+	if len(apps) == 0 || limit <= 0 {
+		return 0, nil
+	}
+	args := append([]any{ms(since), string(release.ReleasePlanning), limit}, anys(apps)...)
+	var n int
+	err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM releases
+		WHERE app IN (`+placeholders(4, len(apps))+`) AND created_at >= $1 AND state = $2 LIMIT $3) w`, args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("plans waiting of %s: %w", strings.Join(apps, ", "), err)
+	}
+	return n, nil
 }
