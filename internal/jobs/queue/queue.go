@@ -16,6 +16,8 @@
 //	                processing, review, the first stage
 //	  tag_change    priority 2  a "check": resolve the tag at GitHub first
 //	  plan_release  priority 3  fingerprint a commit, plan the lanes
+//	                (4 when more than jobs.plan_per_repository plans of
+//	                its repository are waiting: a burst goes behind others)
 //	  codepush_diffs priority 4 diff packages (devices fall back to the
 //	                full package until they exist)
 //
