@@ -543,8 +543,12 @@ func (s *Store) PlansWaiting(ctx context.Context, apps []string, since time.Time
 	}
 	args := append([]any{ms(since), string(release.ReleasePlanning), limit}, anys(apps)...)
 	var n int
+	// The walk must be the (app, created_at) index, newest first, stopping
+	// at limit: "state || ''" keeps both engines off the (state, …) index,
+	// which would walk every other app's releases being planned (20,000
+	// of a failing repository made SQLite's intake collapse).
 	err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM releases
-		WHERE app IN (`+placeholders(4, len(apps))+`) AND created_at >= $1 AND state = $2 LIMIT $3) w`, args...).Scan(&n)
+		WHERE app IN (`+placeholders(4, len(apps))+`) AND created_at >= $1 AND state || '' = $2 ORDER BY created_at DESC LIMIT $3) w`, args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("plans waiting of %s: %w", strings.Join(apps, ", "), err)
 	}
