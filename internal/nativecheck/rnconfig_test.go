@@ -144,8 +144,8 @@ module.exports = {
 		},
 		{
 			name: "path outside the package",
-			src:  "module.exports = { dependency: { platforms: { android: { sourceDir: '../shared/android' } } } }",
-			ios:  "default", android: `unsure: react-native.config.js: sourceDir "../shared/android" points outside the package`,
+			src:  "module.exports = { dependency: { platforms: { android: { sourceDir: '../outside/android' } } } }",
+			ios:  "default", android: `unsure: react-native.config.js: sourceDir "../outside/android" points outside the package`,
 		},
 		{
 			name: "syntax this reader does not know",
