@@ -2,13 +2,8 @@ package gate_test
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"io/fs"
 	"maps"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,35 +13,14 @@ import (
 	"github.com/swapjoy/releasepilot/codepush"
 	"github.com/swapjoy/releasepilot/internal/gate"
 	"github.com/swapjoy/releasepilot/internal/nativecheck"
+	"github.com/swapjoy/releasepilot/internal/nativecheck/nativechecktest"
 	"github.com/swapjoy/releasepilot/internal/release"
 	"github.com/swapjoy/releasepilot/internal/store"
 	"github.com/swapjoy/releasepilot/internal/store/storetest"
 )
 
 // memRepo is a repository held in memory: commit -> path -> content.
-type memRepo map[string]map[string]string
-
-func (r memRepo) Tree(_ context.Context, commit string) ([]nativecheck.Entry, bool, error) {
-	files, ok := r[commit]
-	if !ok {
-		return nil, false, fmt.Errorf("commit %s: %w", commit, fs.ErrNotExist)
-	}
-	var out []nativecheck.Entry
-	for _, p := range slices.Sorted(maps.Keys(files)) {
-		c := files[p]
-		sum := sha1.Sum([]byte(fmt.Sprintf("blob %d\x00%s", len(c), c)))
-		out = append(out, nativecheck.Entry{Path: p, Type: "blob", Mode: "100644", SHA: hex.EncodeToString(sum[:]), Size: int64(len(c))})
-	}
-	return out, false, nil
-}
-
-func (r memRepo) ReadFile(_ context.Context, commit, path string) ([]byte, error) {
-	c, ok := r[commit][path]
-	if !ok {
-		return nil, fmt.Errorf("%s at %s: %w", path, commit, fs.ErrNotExist)
-	}
-	return []byte(c), nil
-}
+type memRepo = nativechecktest.Repo
 
 func lockfile(deps map[string]string) string {
 	pkgs := map[string]any{"": map[string]any{"name": "acme", "dependencies": deps}}
