@@ -240,6 +240,14 @@ func (f *Fakes) site(name string, h http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		if ru := f.match(name, "before", r, body, ""); ru != nil {
 			f.hold(r.Context(), ru, 0)
+			// A client killed while held is released right after its kill,
+			// and the server learns of the closed connection a moment
+			// later: wait that moment, so a dead client's request never
+			// goes through (seen once: the upload reached Play twice).
+			select {
+			case <-r.Context().Done():
+			case <-time.After(250 * time.Millisecond):
+			}
 			if r.Context().Err() != nil {
 				return // the client died waiting: the request never arrived
 			}
